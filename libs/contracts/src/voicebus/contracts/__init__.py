@@ -1,1 +1,9 @@
-"""voicebus contracts."""
+"""The public contract of the voicebus bus: events, commands, subjects, streams, audio frames.
+
+Pure types and functions, no I/O. Every message body on the bus is a model
+from here; every subject comes from :mod:`voicebus.contracts.subjects`.
+"""
+
+from voicebus.contracts.errors import ContractError, InvalidAudioFrame, InvalidToken
+
+__all__ = ["ContractError", "InvalidAudioFrame", "InvalidToken"]

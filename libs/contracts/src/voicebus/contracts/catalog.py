@@ -1,0 +1,112 @@
+"""Everything that travels on the bus, as one list: the source of the AsyncAPI document.
+
+Each :class:`Channel` names a subject pattern (``{param}`` for a variable
+token), the message that travels on it and who produces it. The dev kit turns
+this list into AsyncAPI 3 with FastStream's generator; a test fails when the
+committed document no longer matches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from pydantic import BaseModel
+
+from voicebus.contracts import subjects, streams
+from voicebus.contracts.commands import COMMAND_CLASSES, ControlCommand, OriginateCall
+from voicebus.contracts.events import EVENT_CLASSES
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """One subject shape and its message.
+
+    Attributes:
+        subject: subject pattern; ``{name}`` marks a variable token.
+        message: pydantic model of the body, or ``bytes`` for raw audio.
+        title: short name in the document.
+        description: what it is, who publishes it, who consumes it.
+        stream: JetStream stream storing it, or None for core NATS.
+    """
+
+    subject: str
+    message: type[BaseModel] | type[bytes]
+    title: str
+    description: str
+    stream: str | None
+
+
+def _event_channels() -> list[Channel]:
+    channels = []
+    for cls in EVENT_CLASSES:
+        doc = (cls.__doc__ or "").strip()
+        channels.append(
+            Channel(
+                subject=f"{subjects.ROOT}.evt.{{tenant_id}}.{{call_id}}.{cls.event_name}",
+                message=cls,
+                title=cls.model_fields["type"].default,
+                description=f"{doc} Stored in {streams.EVENTS.name}; subscribe with "
+                "vb.evt.<tenant>.> and replay from any point.",
+                stream=streams.EVENTS.name,
+            )
+        )
+    return channels
+
+
+def _command_channels() -> list[Channel]:
+    channels = []
+    for cls in COMMAND_CLASSES:
+        doc = (cls.__doc__ or "").strip()
+        if cls is OriginateCall:
+            channels.append(
+                Channel(
+                    subject=subjects.cmd("call", "originate"),
+                    message=cls,
+                    title=cls.model_fields["type"].default,
+                    description=f"{doc} Work queue {streams.COMMANDS.name}: exactly one "
+                    "gateway handles each command.",
+                    stream=streams.COMMANDS.name,
+                )
+            )
+        elif issubclass(cls, ControlCommand):
+            channels.append(
+                Channel(
+                    subject=f"{subjects.ROOT}.ctl.{{call_id}}.{cls.verb.value}",
+                    message=cls,
+                    title=cls.model_fields["type"].default,
+                    description=f"{doc} Core NATS, only while the call is live.",
+                    stream=None,
+                )
+            )
+    return channels
+
+
+_AUDIO_DOC = (
+    "Raw PCM16LE mono samples, one 20 ms frame per message; no JSON, no base64. "
+    "Headers: VB-Rate (Hz), VB-Seq (sequence), VB-Ts (media ms since stream start)"
+)
+
+AUDIO_CHANNELS: Final = (
+    Channel(
+        subject=f"{subjects.ROOT}.audio.{{call_id}}.in",
+        message=bytes,
+        title="audio.in",
+        description=f"Caller audio, gateway → media and recorder. {_AUDIO_DOC}.",
+        stream=None,
+    ),
+    Channel(
+        subject=f"{subjects.ROOT}.audio.{{call_id}}.out",
+        message=bytes,
+        title="audio.out",
+        description=f"Agent audio, media → gateway and recorder. {_AUDIO_DOC}, "
+        "VB-Utt (agent utterance id).",
+        stream=None,
+    ),
+)
+
+CHANNELS: Final[tuple[Channel, ...]] = (
+    *_event_channels(),
+    *_command_channels(),
+    *AUDIO_CHANNELS,
+)

@@ -1,0 +1,183 @@
+"""Every v1 call event, and one adapter that parses any of them.
+
+>>> event = parse_event(raw_bytes)          # doctest: +SKIP
+>>> match event:                             # doctest: +SKIP
+...     case CallStarted(): ...
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final
+
+from pydantic import Field, TypeAdapter
+
+from voicebus.contracts.events._base import Data, Envelope, utc_now
+from voicebus.contracts.events.agent import (
+    AgentReply,
+    AgentReplyData,
+    AgentSpeechInterrupted,
+    AgentSpeechInterruptedData,
+    AgentSpeechStarted,
+    AgentSpeechStartedData,
+    AgentSpeechStopped,
+    AgentSpeechStoppedData,
+    FlowNodeEntered,
+    FlowNodeEnteredData,
+    ToolCalled,
+    ToolCalledData,
+    ToolResult,
+    ToolResultData,
+)
+from voicebus.contracts.events.call import (
+    AudioEncoding,
+    AudioFormat,
+    CallEnded,
+    CallEndedData,
+    CallError,
+    CallErrorData,
+    CallInitiated,
+    CallInitiatedData,
+    CallRinging,
+    CallRingingData,
+    CallStarted,
+    CallStartedData,
+    Direction,
+    EndReason,
+    ErrorCode,
+)
+from voicebus.contracts.events.media import (
+    AmdDetected,
+    AmdDetectedData,
+    AmdResult,
+    DtmfReceived,
+    DtmfReceivedData,
+    RecordingReady,
+    RecordingReadyData,
+)
+from voicebus.contracts.events.speech import (
+    SpeechUserStarted,
+    SpeechUserStartedData,
+    SpeechUserStopped,
+    SpeechUserStoppedData,
+    TranscriptFinal,
+    TranscriptFinalData,
+    TranscriptPartial,
+    TranscriptPartialData,
+)
+
+CallEvent = Annotated[
+    CallInitiated
+    | CallRinging
+    | CallStarted
+    | CallEnded
+    | CallError
+    | SpeechUserStarted
+    | SpeechUserStopped
+    | TranscriptPartial
+    | TranscriptFinal
+    | AgentReply
+    | AgentSpeechStarted
+    | AgentSpeechStopped
+    | AgentSpeechInterrupted
+    | ToolCalled
+    | ToolResult
+    | FlowNodeEntered
+    | DtmfReceived
+    | AmdDetected
+    | RecordingReady,
+    Field(discriminator="type"),
+]
+"""Any event of the ``VB_EVENTS`` stream, told apart by its ``type``."""
+
+CALL_EVENT: Final[TypeAdapter[CallEvent]] = TypeAdapter(CallEvent)
+"""The one adapter every consumer uses to parse an event."""
+
+EVENT_CLASSES: Final[tuple[type[Envelope], ...]] = (
+    CallInitiated,
+    CallRinging,
+    CallStarted,
+    CallEnded,
+    CallError,
+    SpeechUserStarted,
+    SpeechUserStopped,
+    TranscriptPartial,
+    TranscriptFinal,
+    AgentReply,
+    AgentSpeechStarted,
+    AgentSpeechStopped,
+    AgentSpeechInterrupted,
+    ToolCalled,
+    ToolResult,
+    FlowNodeEntered,
+    DtmfReceived,
+    AmdDetected,
+    RecordingReady,
+)
+"""Every event class, in the order of a call's life (used to build the AsyncAPI document)."""
+
+
+def parse_event(raw: bytes | str | dict[str, object]) -> CallEvent:
+    """Parse any call event from JSON bytes, a JSON string or a dict.
+
+    Raises:
+        pydantic.ValidationError: unknown ``type``, a missing or invalid field;
+            the error names the field.
+    """
+    if isinstance(raw, dict):
+        return CALL_EVENT.validate_python(raw)
+    return CALL_EVENT.validate_json(raw)
+
+
+__all__ = [
+    "CALL_EVENT",
+    "EVENT_CLASSES",
+    "AgentReply",
+    "AgentReplyData",
+    "AgentSpeechInterrupted",
+    "AgentSpeechInterruptedData",
+    "AgentSpeechStarted",
+    "AgentSpeechStartedData",
+    "AgentSpeechStopped",
+    "AgentSpeechStoppedData",
+    "AmdDetected",
+    "AmdDetectedData",
+    "AmdResult",
+    "AudioEncoding",
+    "AudioFormat",
+    "CallEnded",
+    "CallEndedData",
+    "CallError",
+    "CallErrorData",
+    "CallEvent",
+    "CallInitiated",
+    "CallInitiatedData",
+    "CallRinging",
+    "CallRingingData",
+    "CallStarted",
+    "CallStartedData",
+    "Data",
+    "Direction",
+    "DtmfReceived",
+    "DtmfReceivedData",
+    "EndReason",
+    "Envelope",
+    "ErrorCode",
+    "FlowNodeEntered",
+    "FlowNodeEnteredData",
+    "RecordingReady",
+    "RecordingReadyData",
+    "SpeechUserStarted",
+    "SpeechUserStartedData",
+    "SpeechUserStopped",
+    "SpeechUserStoppedData",
+    "ToolCalled",
+    "ToolCalledData",
+    "ToolResult",
+    "ToolResultData",
+    "TranscriptFinal",
+    "TranscriptFinalData",
+    "TranscriptPartial",
+    "TranscriptPartialData",
+    "parse_event",
+    "utc_now",
+]

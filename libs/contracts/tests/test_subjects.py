@@ -1,0 +1,61 @@
+"""Subject builders: every shape, and refusal of tokens that would change a subject's meaning."""
+
+from __future__ import annotations
+
+import pytest
+
+from voicebus.contracts import InvalidToken, subjects
+
+pytestmark = pytest.mark.unit
+
+
+def test_every_shape() -> None:
+    assert subjects.audio_in("c1") == "vb.audio.c1.in"
+    assert subjects.audio_out("c1") == "vb.audio.c1.out"
+    assert subjects.ctl("c1", "say") == "vb.ctl.c1.say"
+    assert subjects.ctl("c1", subjects.CtlVerb.CLEAR) == "vb.ctl.c1.clear"
+    assert subjects.evt("acme", "c1", "call.started") == "vb.evt.acme.c1.call.started"
+    assert subjects.evt("acme", "c1", "call.started.v1") == "vb.evt.acme.c1.call.started"
+    assert subjects.cmd("call", "originate") == "vb.cmd.call.originate"
+    assert subjects.rpc("audit", "calls", "get") == "vb.rpc.audit.calls.get"
+
+
+def test_filters() -> None:
+    assert subjects.evt_filter() == "vb.evt.*.*.>"
+    assert subjects.evt_filter("acme") == "vb.evt.acme.*.>"
+    assert subjects.evt_filter(call_id="c1") == "vb.evt.*.c1.>"
+    assert subjects.evt_filter("acme", "c1", "call.ended.v1") == "vb.evt.acme.c1.call.ended"
+    assert subjects.ctl_all("c1") == "vb.ctl.c1.*"
+
+
+@pytest.mark.parametrize(
+    "bad", ["c.1", "*", ">", "c 1", "", "c\t1", "ü", "a" * 129, "c1.>", "$SYS"]
+)
+def test_bad_call_ids_are_refused_with_a_clear_error(bad: str) -> None:
+    with pytest.raises(InvalidToken, match="invalid call id") as info:
+        subjects.audio_in(bad)
+    assert "no dots, wildcards or spaces" in str(info.value)
+
+
+def test_bad_tokens_in_every_position() -> None:
+    with pytest.raises(InvalidToken, match="tenant id"):
+        subjects.evt("ac.me", "c1", "call.started")
+    with pytest.raises(InvalidToken, match="event type"):
+        subjects.evt("acme", "c1", "call.*")
+    with pytest.raises(InvalidToken, match="control verb"):
+        subjects.ctl("c1", "explode")
+    with pytest.raises(InvalidToken, match="command verb"):
+        subjects.cmd("call", "orig inate")
+    with pytest.raises(InvalidToken, match="service"):
+        subjects.rpc("audit.x", "calls", "get")
+
+
+def test_invalid_token_is_a_value_error() -> None:
+    # Edges turn ValueError into a 4xx; the contract promises that.
+    assert issubclass(InvalidToken, ValueError)
+
+
+def test_strip_version() -> None:
+    assert subjects.strip_version("call.started.v1") == "call.started"
+    assert subjects.strip_version("call.started.v12") == "call.started"
+    assert subjects.strip_version("call.started") == "call.started"

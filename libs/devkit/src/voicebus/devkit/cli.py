@@ -1,0 +1,188 @@
+"""The ``voicebus`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from voicebus.devkit import asyncapi
+from voicebus.devkit.stack import SERVICES, DevStack, StackError, color_for, read_state
+from voicebus.devkit.tail import TailFilter, tail
+
+app = typer.Typer(help="voicebus: AI voice agents on phone calls, over NATS.", no_args_is_help=True)
+events_app = typer.Typer(help="Watch the event stream.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+DATA_DIR = Path("var") / "dev"
+NatsUrl = Annotated[
+    str | None, typer.Option(envvar="VB_NATS_URL", help="Use this NATS instead of an embedded one.")
+]
+
+
+def _prefix(name: str, line: str) -> str:
+    return f"[{color_for(name)}]{name:<12}│[/] {escape(line)}"
+
+
+class _RichOut:
+    """A file-like sink that renders rich markup, for service log lines."""
+
+    def write(self, text: str) -> int:
+        if text.strip():
+            console.print(text.rstrip("\n"), soft_wrap=True)
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing to flush: rich writes through."""
+
+
+def _ready_table(stack: DevStack) -> Table:
+    table = Table(title="voicebus dev: all services ready", title_justify="left")
+    table.add_column("service")
+    table.add_column("pid", justify="right")
+    table.add_column("http")
+    table.add_column("ready after", justify="right")
+    for svc in stack.services:
+        pid = str(svc.process.pid) if svc.process else "-"
+        after = f"{svc.ready_after_s:.1f} s" if svc.ready_after_s is not None else "-"
+        table.add_row(svc.name, pid, svc.url, after)
+    table.add_row("nats", "", stack.nats_url or "", "")
+    table.add_row("postgres", "", _hide_password(stack.database_url or ""), "")
+    return table
+
+
+def _hide_password(url: str) -> str:
+    head, sep, tail = url.partition("@")
+    if not sep or ":" not in head.split("//", 1)[-1]:
+        return url
+    scheme, _, userinfo = head.partition("//")
+    return f"{scheme}//{userinfo.split(':', 1)[0]}:***@{tail}"
+
+
+async def _run_dev(stack: DevStack) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    code = 0
+    try:
+        await stack.start()
+        console.print(_ready_table(stack))
+        console.print("Ctrl-C stops everything.")
+        while not stop.is_set():
+            if stack.exited():
+                names = ", ".join(s.name for s in stack.exited())
+                err_console.print(f"[red]service exited unexpectedly: {names}[/]")
+                code = 1
+                break
+            try:
+                await asyncio.wait_for(stop.wait(), 0.5)
+            except TimeoutError:
+                continue
+    except StackError as err:
+        err_console.print(f"[red]{escape(str(err))}[/]")
+        code = 1
+    finally:
+        console.print("stopping…")
+        await stack.stop()
+        console.print("stopped.")
+    return code
+
+
+@app.command()
+def dev(
+    nats_url: NatsUrl = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(envvar="VB_DATABASE_URL", help="Use this PostgreSQL instead of embedded."),
+    ] = None,
+    data_dir: Annotated[Path, typer.Option(help="Embedded servers' data.")] = DATA_DIR,
+    service: Annotated[
+        list[str] | None, typer.Option("--service", "-s", help="Run only these services.")
+    ] = None,
+) -> None:
+    """Run NATS, PostgreSQL and all six services on this machine until Ctrl-C."""
+    stack = DevStack(
+        data_dir,
+        nats_url=nats_url,
+        database_url=database_url,
+        services=service or SERVICES,
+        out=_RichOut(),  # type: ignore[arg-type]  # only write/flush are used
+        color=_prefix,
+    )
+    raise typer.Exit(asyncio.run(_run_dev(stack)))
+
+
+def _default_nats_url(data_dir: Path) -> str:
+    state = read_state(data_dir)
+    if state and isinstance(state.get("nats_url"), str):
+        return str(state["nats_url"])
+    return "nats://127.0.0.1:4222"
+
+
+@events_app.command("tail")
+def events_tail(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant.")] = None,
+    call: Annotated[str | None, typer.Option(help="Only this call id.")] = None,
+    type_glob: Annotated[
+        str | None, typer.Option("--type", help="Event type glob, e.g. 'call.*'.")
+    ] = None,
+    from_start: Annotated[bool, typer.Option(help="Replay from the stream's start.")] = False,
+    count: Annotated[int | None, typer.Option(help="Exit after this many events.")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Exit after this many seconds.")] = None,
+    nats_url: NatsUrl = None,
+    data_dir: Annotated[Path, typer.Option(help="Where `voicebus dev` keeps state.")] = DATA_DIR,
+) -> None:
+    """Print call events live, one line each (from now, or --from-start)."""
+    try:
+        flt = TailFilter(tenant, call, type_glob, from_start)
+        _ = flt.subject
+    except ValueError as err:
+        err_console.print(f"[red]{escape(str(err))}[/]")
+        raise typer.Exit(2) from None
+    url = nats_url or _default_nats_url(data_dir)
+
+    def emit(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        asyncio.run(tail(url, flt, emit, count=count, timeout=timeout))
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command("asyncapi")
+def asyncapi_cmd(
+    path: Annotated[Path, typer.Argument(help="Where the document lives.")] = (
+        asyncapi.DEFAULT_PATH
+    ),
+    check: Annotated[bool, typer.Option(help="Fail if the file is out of date.")] = False,
+) -> None:
+    """Write (or --check) the AsyncAPI 3 document generated from the contracts."""
+    if check:
+        if not path.exists() or path.read_text(encoding="utf-8") != asyncapi.render_yaml():
+            err_console.print(f"{path} is out of date: run `voicebus asyncapi`")
+            raise typer.Exit(1)
+        console.print(f"{path} is up to date")
+        return
+    asyncapi.write(path)
+    console.print(f"wrote {path}")
+
+
+def main() -> None:
+    """Entry point of the ``voicebus`` command."""
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""Run the whole platform on one machine: ``voicebus dev``.
+
+Starts embedded NATS and PostgreSQL unless URLs are given, runs each service
+as its own process (``python -m voicebus.<service>``, exactly as deployed),
+waits for every ``/readyz``, streams logs with a service prefix, and stops
+everything on Ctrl-C or SIGTERM. Children run in their own sessions and are
+told by the kernel to exit if this process dies (``PR_SET_PDEATHSIG``), so no
+process outlives the stack, even after ``kill -9``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, TextIO
+
+import httpx
+
+from voicebus.devkit.embedded_nats import EmbeddedNats
+from voicebus.devkit.embedded_postgres import EmbeddedPostgres, create_database, database_url
+from voicebus.devkit.ports import free_port
+
+SERVICES: Final = ("gateway", "media", "orchestrator", "campaigns", "recorder", "audit")
+DEFAULT_PORTS: Final = {name: 8080 + i for i, name in enumerate(SERVICES)}
+DEV_DATABASE: Final = "voicebus"
+STATE_FILE: Final = "stack.json"
+_PR_SET_PDEATHSIG: Final = 1
+_COLORS: Final = ("cyan", "green", "magenta", "yellow", "blue", "red")
+
+
+class StackError(RuntimeError):
+    """The dev stack could not start."""
+
+
+@dataclass
+class ServiceProcess:
+    """One running service."""
+
+    name: str
+    port: int
+    process: asyncio.subprocess.Process | None = None
+    tail: list[str] = field(default_factory=list)
+    ready_after_s: float | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL of the service's HTTP port."""
+        return f"http://127.0.0.1:{self.port}"
+
+
+def port_or_free(preferred: int) -> int:
+    """``preferred`` if nothing listens there on loopback, else a free port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", preferred))
+        except OSError:
+            return free_port()
+    return preferred
+
+
+def _die_with_parent() -> None:
+    """Runs in the child between fork and exec: SIGTERM it when the parent dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def service_env(name: str, port: int, nats_url: str, database_url: str) -> dict[str, str]:
+    """Environment of one service process under the dev stack."""
+    prefix = f"VB_{name.upper()}_"
+    env = dict(os.environ)
+    env.update(
+        {
+            "VB_NATS_URL": nats_url,
+            "VB_DATABASE_URL": database_url,
+            "VB_ENVIRONMENT": env.get("VB_ENVIRONMENT", "development"),
+            "VB_LOG_FORMAT": env.get("VB_LOG_FORMAT", "console"),
+            f"{prefix}HTTP_HOST": "127.0.0.1",
+            f"{prefix}HTTP_PORT": str(port),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+class DevStack:
+    """Embedded infrastructure plus one process per service.
+
+    Args:
+        data_dir: where embedded NATS and PostgreSQL keep their data.
+        nats_url: an existing NATS to use instead of the embedded one.
+        database_url: an existing PostgreSQL database instead of the embedded one.
+        services: which services to run.
+        out: where service logs are written.
+        color: a ``(service, line) -> str`` formatter for log lines.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        nats_url: str | None = None,
+        database_url: str | None = None,
+        services: Sequence[str] = SERVICES,
+        out: TextIO = sys.stdout,
+        color: Callable[[str, str], str] | None = None,
+    ) -> None:
+        unknown = sorted(set(services) - set(SERVICES))
+        if unknown:
+            raise StackError(f"unknown services: {', '.join(unknown)}")
+        self.data_dir = data_dir
+        self.nats_url = nats_url
+        self.database_url = database_url
+        self.services = [ServiceProcess(n, 0) for n in SERVICES if n in services]
+        self._out = out
+        self._color = color or (lambda name, line: f"{name:<12} | {line}")
+        self._nats: EmbeddedNats | None = None
+        self._postgres: EmbeddedPostgres | None = None
+        self._readers: list[asyncio.Task[None]] = []
+        self.started_at = time.monotonic()
+
+    async def start(self, ready_timeout: float = 60.0) -> None:
+        """Start infrastructure and services and wait until every service is ready."""
+        self.started_at = time.monotonic()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.nats_url is None:
+            self._nats = EmbeddedNats(data_dir=self.data_dir / "nats", sync_always=True)
+            await asyncio.to_thread(self._nats.start)
+            self.nats_url = self._nats.url
+        if self.database_url is None:
+            self._postgres = EmbeddedPostgres(data_dir=self.data_dir / "postgres", durable=True)
+            await asyncio.to_thread(self._postgres.start)
+            self.database_url = await _ensure_database(self._postgres.url, DEV_DATABASE)
+        for svc in self.services:
+            svc.port = port_or_free(DEFAULT_PORTS[svc.name])
+            await self._spawn(svc)
+        self._write_state()
+        await self._wait_ready(ready_timeout)
+
+    async def _spawn(self, svc: ServiceProcess) -> None:
+        assert self.nats_url is not None and self.database_url is not None
+        svc.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            f"voicebus.{svc.name}",
+            env=service_env(svc.name, svc.port, self.nats_url, self.database_url),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            stdin=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl, no locks
+        )
+        self._readers.append(asyncio.create_task(self._pump(svc)))
+
+    async def _pump(self, svc: ServiceProcess) -> None:
+        assert svc.process is not None and svc.process.stdout is not None
+        async for raw in svc.process.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            svc.tail = [*svc.tail[-49:], line]
+            print(self._color(svc.name, line), file=self._out, flush=True)
+
+    async def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        pending = list(self.services)
+        async with httpx.AsyncClient(timeout=1.0) as client:
+            while pending:
+                for svc in list(pending):
+                    assert svc.process is not None
+                    if svc.process.returncode is not None:
+                        raise StackError(
+                            f"{svc.name} exited with code {svc.process.returncode}:\n"
+                            + "\n".join(svc.tail[-20:])
+                        )
+                    with contextlib.suppress(httpx.HTTPError):
+                        if (await client.get(f"{svc.url}/readyz")).status_code == 200:
+                            svc.ready_after_s = time.monotonic() - self.started_at
+                            pending.remove(svc)
+                if pending and time.monotonic() > deadline:
+                    names = ", ".join(s.name for s in pending)
+                    raise StackError(f"not ready after {timeout:.0f} s: {names}")
+                await asyncio.sleep(0.1)
+
+    def exited(self) -> list[ServiceProcess]:
+        """Services whose process has ended."""
+        return [s for s in self.services if s.process and s.process.returncode is not None]
+
+    async def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM every service (they drain), SIGKILL stragglers, then stop infrastructure."""
+        running = [s.process for s in self.services if s.process and s.process.returncode is None]
+        for proc in running:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.gather(*(p.wait() for p in running)), timeout)
+        except TimeoutError:
+            for proc in running:
+                if proc.returncode is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.kill()
+            await asyncio.gather(*(p.wait() for p in running))
+        for reader in self._readers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(reader, 2.0)
+        if self._postgres is not None:
+            await asyncio.to_thread(self._postgres.stop)
+        if self._nats is not None:
+            await asyncio.to_thread(self._nats.stop)
+        (self.data_dir / STATE_FILE).unlink(missing_ok=True)
+
+    def _write_state(self) -> None:
+        state = {
+            "pid": os.getpid(),
+            "nats_url": self.nats_url,
+            "services": {s.name: s.url for s in self.services},
+        }
+        (self.data_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
+
+
+async def _ensure_database(server_url: str, name: str) -> str:
+    import asyncpg  # the dev kit's own dependency; imported late to keep CLI start fast
+
+    conn = await asyncpg.connect(server_url)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+    finally:
+        await conn.close()
+    if exists:
+        return database_url(server_url, name)
+    return await create_database(server_url, name)
+
+
+def read_state(data_dir: Path) -> dict[str, object] | None:
+    """The state file of a running dev stack in ``data_dir``, if any."""
+    path = data_dir / STATE_FILE
+    if not path.exists():
+        return None
+    state: dict[str, object] = json.loads(path.read_text())
+    return state
+
+
+def color_for(name: str) -> str:
+    """A stable rich color for a service's log prefix."""
+    return _COLORS[SERVICES.index(name) % len(_COLORS)] if name in SERVICES else "white"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voicebus.contracts import InvalidAudioFrame
+from voicebus.contracts import InvalidAudioFrameError
 from voicebus.contracts.audio import AudioFrame, decode_frame, encode_headers, frame_bytes
 
 pytestmark = pytest.mark.unit
@@ -31,13 +31,13 @@ def test_round_trip() -> None:
     ],
 )
 def test_bad_headers_are_clear_errors(headers: dict[str, str] | None, message: str) -> None:
-    with pytest.raises(InvalidAudioFrame, match=message):
+    with pytest.raises(InvalidAudioFrameError, match=message):
         decode_frame(bytes(320), headers)
 
 
 def test_bad_payloads() -> None:
     headers = encode_headers(8000, 0, 0)
-    with pytest.raises(InvalidAudioFrame, match="odd byte count"):
+    with pytest.raises(InvalidAudioFrameError, match="odd byte count"):
         decode_frame(bytes(321), headers)
-    with pytest.raises(InvalidAudioFrame, match="too long"):
+    with pytest.raises(InvalidAudioFrameError, match="too long"):
         decode_frame(bytes(200_000), headers)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voicebus.contracts import InvalidToken, subjects
+from voicebus.contracts import InvalidTokenError, subjects
 
 pytestmark = pytest.mark.unit
 
@@ -32,27 +32,27 @@ def test_filters() -> None:
     "bad", ["c.1", "*", ">", "c 1", "", "c\t1", "ü", "a" * 129, "c1.>", "$SYS"]
 )
 def test_bad_call_ids_are_refused_with_a_clear_error(bad: str) -> None:
-    with pytest.raises(InvalidToken, match="invalid call id") as info:
+    with pytest.raises(InvalidTokenError, match="invalid call id") as info:
         subjects.audio_in(bad)
     assert "no dots, wildcards or spaces" in str(info.value)
 
 
 def test_bad_tokens_in_every_position() -> None:
-    with pytest.raises(InvalidToken, match="tenant id"):
+    with pytest.raises(InvalidTokenError, match="tenant id"):
         subjects.evt("ac.me", "c1", "call.started")
-    with pytest.raises(InvalidToken, match="event type"):
+    with pytest.raises(InvalidTokenError, match="event type"):
         subjects.evt("acme", "c1", "call.*")
-    with pytest.raises(InvalidToken, match="control verb"):
+    with pytest.raises(InvalidTokenError, match="control verb"):
         subjects.ctl("c1", "explode")
-    with pytest.raises(InvalidToken, match="command verb"):
+    with pytest.raises(InvalidTokenError, match="command verb"):
         subjects.cmd("call", "orig inate")
-    with pytest.raises(InvalidToken, match="service"):
+    with pytest.raises(InvalidTokenError, match="service"):
         subjects.rpc("audit.x", "calls", "get")
 
 
 def test_invalid_token_is_a_value_error() -> None:
     # Edges turn ValueError into a 4xx; the contract promises that.
-    assert issubclass(InvalidToken, ValueError)
+    assert issubclass(InvalidTokenError, ValueError)
 
 
 def test_strip_version() -> None:

@@ -4,6 +4,6 @@ Pure types and functions, no I/O. Every message body on the bus is a model
 from here; every subject comes from :mod:`voicebus.contracts.subjects`.
 """
 
-from voicebus.contracts.errors import ContractError, InvalidAudioFrame, InvalidToken
+from voicebus.contracts.errors import ContractError, InvalidAudioFrameError, InvalidTokenError
 
-__all__ = ["ContractError", "InvalidAudioFrame", "InvalidToken"]
+__all__ = ["ContractError", "InvalidAudioFrameError", "InvalidTokenError"]

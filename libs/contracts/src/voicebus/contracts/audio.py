@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from voicebus.contracts.errors import InvalidAudioFrame
+from voicebus.contracts.errors import InvalidAudioFrameError
 
 HEADER_RATE: Final = "VB-Rate"
 """Sample rate in Hz."""
@@ -82,13 +82,15 @@ def encode_headers(
 def _int_header(headers: Mapping[str, str], name: str) -> int:
     raw = headers.get(name)
     if raw is None:
-        raise InvalidAudioFrame(f"audio frame header {name} is missing")
+        raise InvalidAudioFrameError(f"audio frame header {name} is missing")
     try:
         value = int(raw)
     except ValueError:
-        raise InvalidAudioFrame(f"audio frame header {name} is not an integer: {raw!r}") from None
+        raise InvalidAudioFrameError(
+            f"audio frame header {name} is not an integer: {raw!r}"
+        ) from None
     if value < 0:
-        raise InvalidAudioFrame(f"audio frame header {name} is negative: {value}")
+        raise InvalidAudioFrameError(f"audio frame header {name} is negative: {value}")
     return value
 
 
@@ -96,18 +98,20 @@ def decode_frame(payload: bytes, headers: Mapping[str, str] | None) -> AudioFram
     """Decode a frame from a NATS message's payload and headers.
 
     Raises:
-        InvalidAudioFrame: missing or malformed headers, an unsupported sample
+        InvalidAudioFrameError: missing or malformed headers, an unsupported sample
             rate, an odd byte count, or a frame longer than one second.
     """
     if headers is None:
-        raise InvalidAudioFrame("audio frame has no headers")
+        raise InvalidAudioFrameError("audio frame has no headers")
     rate = _int_header(headers, HEADER_RATE)
     if rate not in SAMPLE_RATES:
-        raise InvalidAudioFrame(f"unsupported sample rate {rate}; use one of {sorted(SAMPLE_RATES)}")
+        raise InvalidAudioFrameError(
+            f"unsupported sample rate {rate}; use one of {sorted(SAMPLE_RATES)}"
+        )
     if len(payload) % BYTES_PER_SAMPLE:
-        raise InvalidAudioFrame(f"PCM16 payload has an odd byte count: {len(payload)}")
+        raise InvalidAudioFrameError(f"PCM16 payload has an odd byte count: {len(payload)}")
     if len(payload) > MAX_FRAME_BYTES:
-        raise InvalidAudioFrame(f"audio frame too long: {len(payload)} bytes")
+        raise InvalidAudioFrameError(f"audio frame too long: {len(payload)} bytes")
     sent = headers.get(HEADER_SENT_NS)
     return AudioFrame(
         pcm=payload,

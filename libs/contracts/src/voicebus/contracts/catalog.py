@@ -13,7 +13,7 @@ from typing import Final
 
 from pydantic import BaseModel
 
-from voicebus.contracts import subjects, streams
+from voicebus.contracts import streams, subjects
 from voicebus.contracts.commands import COMMAND_CLASSES, ControlCommand, OriginateCall
 from voicebus.contracts.events import EVENT_CLASSES
 

@@ -42,32 +42,51 @@ class ControlCommand(Command):
 class OriginateCallData(Data):
     """Data of ``call.originate.v1``."""
 
-    agent_id: str = Field(min_length=1, max_length=128, description="Agent that will talk.",
-                          examples=["demo"])
-    to_number: str = Field(min_length=2, max_length=32, pattern=r"^\+[1-9][0-9]{1,14}$",
-                           description="Number to dial, E.164. Personal data.",
-                           examples=["+14155550199"])
-    from_number: str | None = Field(default=None, max_length=32,
-                                    pattern=r"^\+[1-9][0-9]{1,14}$",
-                                    description="Caller id to present, E.164.",
-                                    examples=["+14155550100"])
-    provider: str | None = Field(default=None, max_length=32,
-                                 description="Provider to dial through; the tenant's default "
-                                 "when null.", examples=["twilio"])
-    context: dict[str, str] = Field(default_factory=dict,
-                                    description="Variables for the agent's prompt and greeting.",
-                                    examples=[{"customer_name": "Ada"}])
-    detect_machine: bool = Field(default=False,
-                                 description="Ask the provider for answering-machine detection.",
-                                 examples=[True])
-    ring_timeout_s: int = Field(default=30, ge=5, le=120, description="Give up after ringing.",
-                                examples=[30])
-    campaign_id: str | None = Field(default=None, max_length=64,
-                                    description="Campaign that placed the call, if any.",
-                                    examples=["cmp-42"])
-    attempt_id: str | None = Field(default=None, max_length=64,
-                                   description="Campaign attempt id, if any.",
-                                   examples=["att-7"])
+    agent_id: str = Field(
+        min_length=1, max_length=128, description="Agent that will talk.", examples=["demo"]
+    )
+    to_number: str = Field(
+        min_length=2,
+        max_length=32,
+        pattern=r"^\+[1-9][0-9]{1,14}$",
+        description="Number to dial, E.164. Personal data.",
+        examples=["+14155550199"],
+    )
+    from_number: str | None = Field(
+        default=None,
+        max_length=32,
+        pattern=r"^\+[1-9][0-9]{1,14}$",
+        description="Caller id to present, E.164.",
+        examples=["+14155550100"],
+    )
+    provider: str | None = Field(
+        default=None,
+        max_length=32,
+        description="Provider to dial through; the tenant's default when null.",
+        examples=["twilio"],
+    )
+    context: dict[str, str] = Field(
+        default_factory=dict,
+        description="Variables for the agent's prompt and greeting.",
+        examples=[{"customer_name": "Ada"}],
+    )
+    detect_machine: bool = Field(
+        default=False,
+        description="Ask the provider for answering-machine detection.",
+        examples=[True],
+    )
+    ring_timeout_s: int = Field(
+        default=30, ge=5, le=120, description="Give up after ringing.", examples=[30]
+    )
+    campaign_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Campaign that placed the call, if any.",
+        examples=["cmp-42"],
+    )
+    attempt_id: str | None = Field(
+        default=None, max_length=64, description="Campaign attempt id, if any.", examples=["att-7"]
+    )
 
 
 class OriginateCall(Command):
@@ -85,8 +104,9 @@ class OriginateCall(Command):
 class HangUpData(Data):
     """Data of ``call.hangup.v1``."""
 
-    reason: EndReason = Field(default=EndReason.AGENT_HANGUP, description="Why.",
-                              examples=["agent_hangup"])
+    reason: EndReason = Field(
+        default=EndReason.AGENT_HANGUP, description="Why.", examples=["agent_hangup"]
+    )
     after_playback: bool = Field(
         default=True,
         description="Wait until audio already sent has played (e.g. the goodbye).",
@@ -105,18 +125,22 @@ class HangUp(ControlCommand):
 class SayData(Data):
     """Data of ``say.v1``: one sentence-sized chunk of an agent utterance."""
 
-    utterance_id: str = Field(min_length=1, max_length=64,
-                              description="Utterance this chunk belongs to.",
-                              examples=["a-0193a5f3"])
-    seq: int = Field(ge=0, description="Chunk number within the utterance, from 0.",
-                     examples=[0])
-    text: str = Field(max_length=4096, description="Text to speak (may be empty when final).",
-                      examples=["Your order 1234 shipped yesterday."])
-    final: bool = Field(default=False, description="Last chunk of the utterance.",
-                        examples=[False])
-    allow_interruptions: bool = Field(default=True,
-                                      description="Whether caller speech may cut it (barge-in).",
-                                      examples=[True])
+    utterance_id: str = Field(
+        min_length=1,
+        max_length=64,
+        description="Utterance this chunk belongs to.",
+        examples=["a-0193a5f3"],
+    )
+    seq: int = Field(ge=0, description="Chunk number within the utterance, from 0.", examples=[0])
+    text: str = Field(
+        max_length=4096,
+        description="Text to speak (may be empty when final).",
+        examples=["Your order 1234 shipped yesterday."],
+    )
+    final: bool = Field(default=False, description="Last chunk of the utterance.", examples=[False])
+    allow_interruptions: bool = Field(
+        default=True, description="Whether caller speech may cut it (barge-in).", examples=[True]
+    )
 
 
 class Say(ControlCommand):
@@ -130,9 +154,12 @@ class Say(ControlCommand):
 class ClearData(Data):
     """Data of ``clear.v1``."""
 
-    utterance_id: str | None = Field(default=None, max_length=64,
-                                     description="Utterance being cut, if known.",
-                                     examples=["a-0193a5f3"])
+    utterance_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Utterance being cut, if known.",
+        examples=["a-0193a5f3"],
+    )
     reason: Literal["barge_in", "cancelled", "hangup"] = Field(
         default="barge_in", description="Why the audio is flushed.", examples=["barge_in"]
     )
@@ -156,15 +183,24 @@ class TransferMode(StrEnum):
 class TransferData(Data):
     """Data of ``transfer.v1``."""
 
-    to_number: str = Field(min_length=2, max_length=32, pattern=r"^\+[1-9][0-9]{1,14}$",
-                           description="Where to transfer, E.164. Personal data.",
-                           examples=["+14155550123"])
-    mode: TransferMode = Field(default=TransferMode.COLD,
-                               description="Cold: connect at once. Warm: brief the target first.",
-                               examples=["cold"])
-    announcement: str | None = Field(default=None, max_length=2048,
-                                     description="Warm transfer: what to tell the target.",
-                                     examples=["Caller asks about order 1234."])
+    to_number: str = Field(
+        min_length=2,
+        max_length=32,
+        pattern=r"^\+[1-9][0-9]{1,14}$",
+        description="Where to transfer, E.164. Personal data.",
+        examples=["+14155550123"],
+    )
+    mode: TransferMode = Field(
+        default=TransferMode.COLD,
+        description="Cold: connect at once. Warm: brief the target first.",
+        examples=["cold"],
+    )
+    announcement: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="Warm transfer: what to tell the target.",
+        examples=["Caller asks about order 1234."],
+    )
 
 
 class Transfer(ControlCommand):
@@ -178,8 +214,11 @@ class Transfer(ControlCommand):
 class SendDtmfData(Data):
     """Data of ``send_dtmf.v1``."""
 
-    digits: str = Field(pattern=r"^[0-9*#A-Dw]{1,64}$",
-                        description="Keys to press ('w' waits 0.5 s).", examples=["1w2"])
+    digits: str = Field(
+        pattern=r"^[0-9*#A-Dw]{1,64}$",
+        description="Keys to press ('w' waits 0.5 s).",
+        examples=["1w2"],
+    )
 
 
 class SendDtmf(ControlCommand):

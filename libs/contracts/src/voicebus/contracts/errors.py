@@ -8,7 +8,7 @@ class ContractError(ValueError):
     """Root of every error raised by ``voicebus.contracts``."""
 
 
-class InvalidToken(ContractError):
+class InvalidTokenError(ContractError):
     """A value cannot be one token of a NATS subject."""
 
     def __init__(self, what: str, value: object) -> None:
@@ -20,5 +20,5 @@ class InvalidToken(ContractError):
         )
 
 
-class InvalidAudioFrame(ContractError):
+class InvalidAudioFrameError(ContractError):
     """An audio frame's bytes or headers do not follow the frame codec."""

@@ -3,7 +3,7 @@
 Services never type a subject by hand: they call these functions, which refuse
 any token that would change the subject's meaning. A call id such as ``"a.b"``
 would silently address two tokens, and ``"*"`` or ``">"`` would address every
-call, so a bad token is a :class:`InvalidToken` error, never a wrong subject.
+call, so a bad token is a :class:`InvalidTokenError` error, never a wrong subject.
 
 Shapes (see ARCHITECTURE.md, "The bus"):
 
@@ -20,7 +20,7 @@ import re
 from enum import StrEnum
 from typing import Final
 
-from voicebus.contracts.errors import InvalidToken
+from voicebus.contracts.errors import InvalidTokenError
 
 ROOT: Final = "vb"
 
@@ -56,12 +56,12 @@ def token(value: str, what: str = "token") -> str:
         what: a name for the value, used in the error message.
 
     Raises:
-        InvalidToken: empty, too long, or containing a dot, a wildcard
+        InvalidTokenError: empty, too long, or containing a dot, a wildcard
             (``*``, ``>``), whitespace or any other character outside
             ``[A-Za-z0-9_-]``.
     """
     if not isinstance(value, str) or not _TOKEN.fullmatch(value):
-        raise InvalidToken(what, value)
+        raise InvalidTokenError(what, value)
     return value
 
 
@@ -72,7 +72,7 @@ def event_type_tokens(event_type: str) -> str:
     ``vb.evt.acme.c1.call.>`` selects every ``call.*`` event of one call.
     """
     if not isinstance(event_type, str) or not _EVENT_TYPE.fullmatch(event_type):
-        raise InvalidToken("event type", event_type)
+        raise InvalidTokenError("event type", event_type)
     return event_type
 
 
@@ -96,7 +96,7 @@ def ctl(call_id: str, verb: CtlVerb | str) -> str:
     try:
         checked = CtlVerb(verb)
     except ValueError:
-        raise InvalidToken("control verb", str(verb)) from None
+        raise InvalidTokenError("control verb", str(verb)) from None
     return f"{ROOT}.ctl.{token(call_id, 'call id')}.{checked.value}"
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from faststream import FastStream
 from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
@@ -73,7 +72,7 @@ def render() -> dict[str, Any]:
 
 def render_yaml() -> str:
     """The AsyncAPI 3 document as YAML text, keys in a stable order."""
-    return yaml.safe_dump(render(), sort_keys=True, allow_unicode=True, width=100)
+    return str(yaml.safe_dump(render(), sort_keys=True, allow_unicode=True, width=100))
 
 
 def write(path: Path = DEFAULT_PATH) -> Path:

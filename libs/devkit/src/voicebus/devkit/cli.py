@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -155,10 +155,8 @@ def events_tail(
     def emit(line: str) -> None:
         print(line, flush=True)
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(tail(url, flt, emit, count=count, timeout=timeout))
-    except KeyboardInterrupt:
-        pass
 
 
 @app.command("asyncapi")
@@ -185,4 +183,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

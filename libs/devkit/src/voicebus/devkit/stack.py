@@ -148,7 +148,8 @@ class DevStack:
         await self._wait_ready(ready_timeout)
 
     async def _spawn(self, svc: ServiceProcess) -> None:
-        assert self.nats_url is not None and self.database_url is not None
+        assert self.nats_url is not None
+        assert self.database_url is not None
         svc.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -158,12 +159,13 @@ class DevStack:
             stderr=asyncio.subprocess.STDOUT,
             stdin=asyncio.subprocess.DEVNULL,
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl, no locks
+            preexec_fn=_die_with_parent,
         )
         self._readers.append(asyncio.create_task(self._pump(svc)))
 
     async def _pump(self, svc: ServiceProcess) -> None:
-        assert svc.process is not None and svc.process.stdout is not None
+        assert svc.process is not None
+        assert svc.process.stdout is not None
         async for raw in svc.process.stdout:
             line = raw.decode(errors="replace").rstrip()
             svc.tail = [*svc.tail[-49:], line]
@@ -218,12 +220,22 @@ class DevStack:
         (self.data_dir / STATE_FILE).unlink(missing_ok=True)
 
     def _write_state(self) -> None:
+        """Where everything runs, for ``voicebus events tail`` and for tests."""
+        pids = {s.name: s.process.pid for s in self.services if s.process is not None}
+        if self._nats is not None and self._nats.pid is not None:
+            pids["nats"] = self._nats.pid
+        if self._postgres is not None and self._postgres.pid is not None:
+            pids["postgres"] = self._postgres.pid
         state = {
             "pid": os.getpid(),
             "nats_url": self.nats_url,
+            "database_url": self.database_url,
             "services": {s.name: s.url for s in self.services},
+            "pids": pids,
         }
-        (self.data_dir / STATE_FILE).write_text(json.dumps(state, indent=2))
+        path = self.data_dir / STATE_FILE
+        path.write_text(json.dumps(state, indent=2))
+        path.chmod(0o600)  # a configured database URL may carry a password
 
 
 async def _ensure_database(server_url: str, name: str) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import nats
+from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
@@ -93,7 +94,7 @@ async def tail(
                 emit(f"waiting for stream {streams.EVENTS.name} (no service has provisioned it)")
                 await asyncio.sleep(1.0)
 
-        async def on_msg(msg: nats.aio.msg.Msg) -> None:
+        async def on_msg(msg: Msg) -> None:
             nonlocal shown
             try:
                 event = parse_event(msg.data)

@@ -15,14 +15,17 @@ class AgentReplyData(Data):
     """Data of ``agent.reply.v1``."""
 
     turn_id: str = Field(
-        min_length=1, max_length=64, description="Id of the conversation turn.",
+        min_length=1,
+        max_length=64,
+        description="Id of the conversation turn.",
         examples=["t-0193a5f3"],
     )
     utterance_id: str = Field(
         min_length=1, max_length=64, description=_UTTERANCE, examples=["a-0193a5f3"]
     )
     text: str = Field(
-        max_length=16384, description="The whole reply text the LLM produced.",
+        max_length=16384,
+        description="The whole reply text the LLM produced.",
         examples=["Your order 1234 shipped yesterday."],
     )
     complete: bool = Field(
@@ -48,12 +51,18 @@ class AgentReply(Envelope):
 class AgentSpeechStartedData(Data):
     """Data of ``agent.speech.started.v1``."""
 
-    utterance_id: str = Field(min_length=1, max_length=64, description=_UTTERANCE,
-                              examples=["a-0193a5f3"])
-    text: str = Field(max_length=16384, description="Text being spoken.",
-                      examples=["Your order 1234 shipped yesterday."])
+    utterance_id: str = Field(
+        min_length=1, max_length=64, description=_UTTERANCE, examples=["a-0193a5f3"]
+    )
+    text: str = Field(
+        max_length=16384,
+        description="Text being spoken.",
+        examples=["Your order 1234 shipped yesterday."],
+    )
     first_audio_ms: float | None = Field(
-        default=None, ge=0, description="Text received to first synthesized audio.",
+        default=None,
+        ge=0,
+        description="Text received to first synthesized audio.",
         examples=[22.5],
     )
 
@@ -68,10 +77,14 @@ class AgentSpeechStarted(Envelope):
 class AgentSpeechStoppedData(Data):
     """Data of ``agent.speech.stopped.v1``."""
 
-    utterance_id: str = Field(min_length=1, max_length=64, description=_UTTERANCE,
-                              examples=["a-0193a5f3"])
-    text: str = Field(max_length=16384, description="Text spoken in full.",
-                      examples=["Your order 1234 shipped yesterday."])
+    utterance_id: str = Field(
+        min_length=1, max_length=64, description=_UTTERANCE, examples=["a-0193a5f3"]
+    )
+    text: str = Field(
+        max_length=16384,
+        description="Text spoken in full.",
+        examples=["Your order 1234 shipped yesterday."],
+    )
     played_ms: int = Field(ge=0, description="Audio played to the caller.", examples=[2140])
 
 
@@ -85,10 +98,14 @@ class AgentSpeechStopped(Envelope):
 class AgentSpeechInterruptedData(Data):
     """Data of ``agent.speech.interrupted.v1``."""
 
-    utterance_id: str = Field(min_length=1, max_length=64, description=_UTTERANCE,
-                              examples=["a-0193a5f3"])
-    text_planned: str = Field(max_length=16384, description="Everything the agent meant to say.",
-                              examples=["Your order 1234 shipped yesterday. It arrives Monday."])
+    utterance_id: str = Field(
+        min_length=1, max_length=64, description=_UTTERANCE, examples=["a-0193a5f3"]
+    )
+    text_planned: str = Field(
+        max_length=16384,
+        description="Everything the agent meant to say.",
+        examples=["Your order 1234 shipped yesterday. It arrives Monday."],
+    )
     text_heard: str = Field(
         max_length=16384,
         description="What the caller actually heard, from the playback marks.",
@@ -107,12 +124,15 @@ class AgentSpeechInterrupted(Envelope):
 class ToolCalledData(Data):
     """Data of ``tool.called.v1``."""
 
-    tool_call_id: str = Field(min_length=1, max_length=128, description="Id of this tool call.",
-                              examples=["tc-1"])
-    name: str = Field(min_length=1, max_length=128, description="Tool name.",
-                      examples=["check_order_status"])
+    tool_call_id: str = Field(
+        min_length=1, max_length=128, description="Id of this tool call.", examples=["tc-1"]
+    )
+    name: str = Field(
+        min_length=1, max_length=128, description="Tool name.", examples=["check_order_status"]
+    )
     arguments: dict[str, Any] = Field(
-        default_factory=dict, description="Arguments the LLM chose. May hold personal data.",
+        default_factory=dict,
+        description="Arguments the LLM chose. May hold personal data.",
         examples=[{"order_id": "1234"}],
     )
 
@@ -127,15 +147,19 @@ class ToolCalled(Envelope):
 class ToolResultData(Data):
     """Data of ``tool.result.v1``."""
 
-    tool_call_id: str = Field(min_length=1, max_length=128, description="Id of the tool call.",
-                              examples=["tc-1"])
-    name: str = Field(min_length=1, max_length=128, description="Tool name.",
-                      examples=["check_order_status"])
+    tool_call_id: str = Field(
+        min_length=1, max_length=128, description="Id of the tool call.", examples=["tc-1"]
+    )
+    name: str = Field(
+        min_length=1, max_length=128, description="Tool name.", examples=["check_order_status"]
+    )
     ok: bool = Field(description="Whether the tool succeeded.", examples=[True])
-    result: Any = Field(default=None, description="The tool's JSON result.",
-                        examples=[{"status": "shipped"}])
-    error: str | None = Field(default=None, max_length=2048, description="Error, when not ok.",
-                              examples=[None])
+    result: Any = Field(
+        default=None, description="The tool's JSON result.", examples=[{"status": "shipped"}]
+    )
+    error: str | None = Field(
+        default=None, max_length=2048, description="Error, when not ok.", examples=[None]
+    )
     duration_ms: float = Field(ge=0, description="How long the tool took.", examples=[12.3])
 
 
@@ -149,12 +173,15 @@ class ToolResult(Envelope):
 class FlowNodeEnteredData(Data):
     """Data of ``flow.node_entered.v1``."""
 
-    flow_id: str = Field(min_length=1, max_length=128, description="Flow id.",
-                         examples=["order-status"])
-    node_id: str = Field(min_length=1, max_length=128, description="Node entered.",
-                         examples=["lookup"])
-    previous_node_id: str | None = Field(default=None, max_length=128,
-                                         description="Node left, if any.", examples=["greet"])
+    flow_id: str = Field(
+        min_length=1, max_length=128, description="Flow id.", examples=["order-status"]
+    )
+    node_id: str = Field(
+        min_length=1, max_length=128, description="Node entered.", examples=["lookup"]
+    )
+    previous_node_id: str | None = Field(
+        default=None, max_length=128, description="Node left, if any.", examples=["greet"]
+    )
 
 
 class FlowNodeEntered(Envelope):

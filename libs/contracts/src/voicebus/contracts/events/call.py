@@ -93,7 +93,9 @@ class CallRingingData(Data):
     """Data of ``call.ringing.v1``."""
 
     provider_call_id: str | None = Field(
-        default=None, max_length=128, description="The provider's id for the call.",
+        default=None,
+        max_length=128,
+        description="The provider's id for the call.",
         examples=["CA0123456789abcdef0123456789abcdef"],
     )
 
@@ -210,7 +212,9 @@ class CallErrorData(Data):
         default=False, description="Whether retrying may succeed.", examples=[False]
     )
     service: str | None = Field(
-        default=None, max_length=64, description="Service that hit the error.",
+        default=None,
+        max_length=64,
+        description="Service that hit the error.",
         examples=["gateway"],
     )
 

@@ -44,11 +44,12 @@ class AmdDetectedData(Data):
     detector: Literal["provider", "media"] = Field(
         description="The provider's AMD or voicebus media's own.", examples=["provider"]
     )
-    confidence: float | None = Field(default=None, ge=0, le=1,
-                                     description="Detector confidence, if any.", examples=[0.9])
-    detection_ms: int | None = Field(default=None, ge=0,
-                                     description="Time from answer to decision.",
-                                     examples=[2800])
+    confidence: float | None = Field(
+        default=None, ge=0, le=1, description="Detector confidence, if any.", examples=[0.9]
+    )
+    detection_ms: int | None = Field(
+        default=None, ge=0, description="Time from answer to decision.", examples=[2800]
+    )
 
 
 class AmdDetected(Envelope):
@@ -61,11 +62,18 @@ class AmdDetected(Envelope):
 class RecordingReadyData(Data):
     """Data of ``recording.ready.v1``."""
 
-    recording_id: str = Field(min_length=1, max_length=64, description="Recording id.",
-                              examples=["0193a5f9-0000-7000-8000-000000000001"])
-    uri: str = Field(min_length=1, max_length=2048,
-                     description="Where it is stored: a file path or an object-store URI.",
-                     examples=["file:recordings/acme/0193a5f2.wav"])
+    recording_id: str = Field(
+        min_length=1,
+        max_length=64,
+        description="Recording id.",
+        examples=["0193a5f9-0000-7000-8000-000000000001"],
+    )
+    uri: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="Where it is stored: a file path or an object-store URI.",
+        examples=["file:recordings/acme/0193a5f2.wav"],
+    )
     format: Literal["wav"] = Field(default="wav", description="Container.", examples=["wav"])
     channels: Literal[2] = Field(
         default=2, description="Stereo: caller on the left, agent on the right.", examples=[2]
@@ -73,8 +81,11 @@ class RecordingReadyData(Data):
     sample_rate: int = Field(gt=0, description="Samples per second.", examples=[8000])
     duration_s: float = Field(ge=0, description="Length.", examples=[42.38])
     bytes: int = Field(ge=0, description="File size.", examples=[1356204])
-    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the file.",
-                        examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"])
+    sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 of the file.",
+        examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
+    )
 
 
 class RecordingReady(Envelope):

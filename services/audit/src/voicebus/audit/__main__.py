@@ -1,0 +1,5 @@
+"""``python -m voicebus.audit``."""
+
+from voicebus.audit.app import main
+
+main()

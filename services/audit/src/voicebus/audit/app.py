@@ -1,0 +1,34 @@
+"""Wiring only: settings → service → store → subscribers → ASGI app."""
+
+from __future__ import annotations
+
+from sqlmodel import SQLModel
+from starlette.applications import Starlette
+
+from voicebus.audit.handlers import register
+from voicebus.audit.settings import AuditSettings
+from voicebus.audit.store import EventStore
+from voicebus.runtime import db as dbkit
+from voicebus.runtime.service import Service
+
+
+def build(settings: AuditSettings | None = None) -> tuple[Service, Starlette]:
+    """The audit service and its ASGI app."""
+    service = Service(settings or AuditSettings(), db_schema="audit")
+    store = EventStore()
+    register(service.broker, store)
+
+    @service.on_connected
+    async def open_store(svc: Service) -> None:
+        if svc.db is None:
+            raise RuntimeError("audit needs VB_DATABASE_URL")
+        await dbkit.create_all(svc.db, SQLModel.metadata)
+        store.bind(svc.db)
+
+    return service, service.asgi()
+
+
+def main() -> None:
+    """Run the audit service until SIGTERM."""
+    service, app = build()
+    service.run(app)

@@ -1,0 +1,52 @@
+"""Audit's tables, in its own schema ``audit``.
+
+``call_events`` is append-only: a row is never updated or deleted by the
+service; the primary key on the event id makes a redelivered event a no-op.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, DateTime, Index
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+
+class CallEventRow(SQLModel, table=True):
+    """One event of ``VB_EVENTS``, stored once."""
+
+    __tablename__ = "call_events"
+    __table_args__ = (Index("call_events_by_call", "tenant_id", "call_id", "time"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    tenant_id: str = Field(max_length=128)
+    call_id: str = Field(max_length=128)
+    type: str = Field(max_length=64)
+    source: str = Field(max_length=256)
+    time: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    stream_seq: int | None = Field(default=None, sa_column=Column(BigInteger))
+    data: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
+    received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class CallRow(SQLModel, table=True):
+    """One call: its status and the facts that summarize it."""
+
+    __tablename__ = "calls"
+
+    tenant_id: str = Field(primary_key=True, max_length=128)
+    call_id: str = Field(primary_key=True, max_length=128)
+    status: str = Field(max_length=32)
+    direction: str | None = Field(default=None, max_length=16)
+    provider: str | None = Field(default=None, max_length=32)
+    agent_id: str | None = Field(default=None, max_length=128)
+    from_number: str | None = Field(default=None, max_length=64)
+    to_number: str | None = Field(default=None, max_length=64)
+    initiated_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    started_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    ended_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True)))
+    duration_s: float | None = None
+    ended_reason: str | None = Field(default=None, max_length=32)
+    updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

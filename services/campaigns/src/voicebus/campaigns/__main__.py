@@ -1,0 +1,5 @@
+"""``python -m voicebus.campaigns``."""
+
+from voicebus.campaigns.app import main
+
+main()

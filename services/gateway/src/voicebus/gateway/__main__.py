@@ -1,0 +1,5 @@
+"""``python -m voicebus.gateway``."""
+
+from voicebus.gateway.app import main
+
+main()

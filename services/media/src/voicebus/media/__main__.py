@@ -1,0 +1,5 @@
+"""``python -m voicebus.media``."""
+
+from voicebus.media.app import main
+
+main()

@@ -1,0 +1,5 @@
+"""``python -m voicebus.orchestrator``."""
+
+from voicebus.orchestrator.app import main
+
+main()

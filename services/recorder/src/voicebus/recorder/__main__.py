@@ -1,0 +1,5 @@
+"""``python -m voicebus.recorder``."""
+
+from voicebus.recorder.app import main
+
+main()

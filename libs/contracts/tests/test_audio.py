@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from voicebus.contracts import InvalidAudioFrameError
-from voicebus.contracts.audio import AudioFrame, decode_frame, encode_headers, frame_bytes
+from voicebus.contracts import InvalidAudioFrameError, subjects
+from voicebus.contracts.audio import (
+    AudioFrame,
+    PlaybackMark,
+    decode_frame,
+    decode_mark,
+    encode_headers,
+    frame_bytes,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -41,3 +48,13 @@ def test_bad_payloads() -> None:
         decode_frame(bytes(321), headers)
     with pytest.raises(InvalidAudioFrameError, match="too long"):
         decode_frame(bytes(200_000), headers)
+
+
+def test_playback_mark_round_trip_and_errors() -> None:
+    mark = PlaybackMark(utterance_id="a1", seq=41, played_ms=820)
+    assert decode_mark(mark.headers()) == mark
+    assert subjects.audio_played("c1") == "vb.audio.c1.played"
+    with pytest.raises(InvalidAudioFrameError, match="VB-Utt"):
+        decode_mark({"VB-Seq": "1", "VB-Played-Ms": "20"})
+    with pytest.raises(InvalidAudioFrameError, match="VB-Played-Ms"):
+        decode_mark({"VB-Utt": "a1", "VB-Seq": "1"})

@@ -23,6 +23,8 @@ HEADER_TS: Final = "VB-Ts"
 """Media timestamp in ms since the stream started (the provider's clock for audio in)."""
 HEADER_UTTERANCE: Final = "VB-Utt"
 """Audio out only: id of the agent utterance the frame belongs to."""
+HEADER_PLAYED_MS: Final = "VB-Played-Ms"
+"""Playback marks: ms of the utterance's audio the caller has heard so far."""
 HEADER_SENT_NS: Final = "VB-Sent-Ns"
 """Optional: wall-clock ns when the frame entered the bus, for latency measurement."""
 
@@ -126,3 +128,43 @@ def decode_frame(payload: bytes, headers: Mapping[str, str] | None) -> AudioFram
 def frame_bytes(sample_rate: int, frame_ms: int = 20) -> int:
     """Bytes in one PCM16 mono frame: 320 for 20 ms at 8 kHz."""
     return sample_rate * frame_ms // 1000 * BYTES_PER_SAMPLE
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackMark:
+    """The provider played agent audio up to a frame (``vb.audio.<call>.played``).
+
+    The message has an empty payload; these fields travel in headers.
+
+    Attributes:
+        utterance_id: the agent utterance the frame belongs to.
+        seq: sequence number of the last ``audio.out`` frame played.
+        played_ms: audio of this utterance played so far, in ms.
+    """
+
+    utterance_id: str
+    seq: int
+    played_ms: int
+
+    def headers(self) -> dict[str, str]:
+        """NATS headers for this mark."""
+        return {
+            HEADER_UTTERANCE: self.utterance_id,
+            HEADER_SEQ: str(self.seq),
+            HEADER_PLAYED_MS: str(self.played_ms),
+        }
+
+
+def decode_mark(headers: Mapping[str, str] | None) -> PlaybackMark:
+    """Decode a playback mark from NATS headers.
+
+    Raises:
+        InvalidAudioFrameError: a header is missing or malformed.
+    """
+    if headers is None or not headers.get(HEADER_UTTERANCE):
+        raise InvalidAudioFrameError(f"playback mark header {HEADER_UTTERANCE} is missing")
+    return PlaybackMark(
+        utterance_id=headers[HEADER_UTTERANCE],
+        seq=_int_header(headers, HEADER_SEQ),
+        played_ms=_int_header(headers, HEADER_PLAYED_MS),
+    )

@@ -103,6 +103,15 @@ AUDIO_CHANNELS: Final = (
         "VB-Utt (agent utterance id).",
         stream=None,
     ),
+    Channel(
+        subject=f"{subjects.ROOT}.audio.{{call_id}}.played",
+        message=bytes,
+        title="audio.played",
+        description="Playback marks, gateway → media: the provider played agent audio up to "
+        "a frame. Empty payload; headers VB-Utt (utterance id), VB-Seq (last audio.out frame "
+        "played), VB-Played-Ms (ms of the utterance heard so far).",
+        stream=None,
+    ),
 )
 
 CHANNELS: Final[tuple[Channel, ...]] = (

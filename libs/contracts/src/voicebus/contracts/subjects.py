@@ -91,6 +91,15 @@ def audio_out(call_id: str) -> str:
     return audio(call_id, AudioDirection.OUT)
 
 
+def audio_played(call_id: str) -> str:
+    """``vb.audio.<call>.played``: playback marks, gateway → media.
+
+    The provider confirmed that agent audio up to a point has been played to
+    the caller; media uses it to know what the caller actually heard.
+    """
+    return f"{ROOT}.audio.{token(call_id, 'call id')}.played"
+
+
 def ctl(call_id: str, verb: CtlVerb | str) -> str:
     """``vb.ctl.<call>.<verb>``: a command within one live call."""
     try:
@@ -163,3 +172,4 @@ EVENTS_ALL: Final = f"{ROOT}.evt.>"
 COMMANDS_ALL: Final = f"{ROOT}.cmd.>"
 AUDIO_IN_ALL: Final = f"{ROOT}.audio.*.in"
 AUDIO_OUT_ALL: Final = f"{ROOT}.audio.*.out"
+AUDIO_PLAYED_ALL: Final = f"{ROOT}.audio.*.played"

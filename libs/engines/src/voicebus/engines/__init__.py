@@ -1,0 +1,1 @@
+"""voicebus engines: speech and language engines behind one interface per role."""

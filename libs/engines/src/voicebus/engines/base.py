@@ -1,0 +1,159 @@
+"""One interface per role, and the registry engines add themselves to.
+
+An engine is chosen per agent by name (``whisper-local``, ``hibari``,
+``scripted``, ``openai``...). Adding one touches its own module plus one
+``register_*`` line; nothing else branches on engine names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
+
+Options = Mapping[str, str | int | float | bool]
+
+
+class EngineError(RuntimeError):
+    """An engine failed; ``retryable`` says whether trying again may help."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class UnknownEngineError(EngineError):
+    """No engine is registered under that name for that role."""
+
+
+# -- speech to text ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Transcription:
+    """What an STT engine heard in one segment."""
+
+    text: str
+    language: str | None = None
+    confidence: float | None = None
+
+
+@runtime_checkable
+class STTEngine(Protocol):
+    """Speech to text on one VAD-cut segment (whole utterance, not streaming)."""
+
+    name: str
+
+    async def transcribe(self, pcm16: bytes, sample_rate: int) -> Transcription:
+        """Transcribe mono PCM16LE audio."""
+        ...
+
+
+# -- text to speech ---------------------------------------------------------
+
+
+@runtime_checkable
+class TTSEngine(Protocol):
+    """Text to speech, streamed: first audio as early as possible."""
+
+    name: str
+
+    def synthesize(self, text: str, sample_rate: int) -> AsyncIterator[bytes]:
+        """Yield mono PCM16LE audio at ``sample_rate`` in chunks of any size."""
+        ...
+
+
+# -- language models --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool the LLM may call: JSON Schema parameters, as in OpenAI's API."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any] = field(default_factory=lambda: {"type": "object"})
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """The LLM asked for a tool."""
+
+    id: str
+    name: str
+    arguments: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One message of the conversation, in OpenAI's roles."""
+
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str = ""
+    tool_calls: Sequence[ToolCall] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of reply text."""
+
+    text: str
+
+
+LLMChunk = TextDelta | ToolCall
+"""What an LLM stream yields: text as it is generated, and tool calls."""
+
+
+@runtime_checkable
+class LLMEngine(Protocol):
+    """A chat model that streams its reply."""
+
+    name: str
+
+    def stream(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] = ()
+    ) -> AsyncIterator[LLMChunk]:
+        """Yield text deltas as they are generated, and any tool calls."""
+        ...
+
+
+# -- the registry -----------------------------------------------------------
+
+E = TypeVar("E")
+Factory = Callable[[Options], E]
+
+
+class Registry(Generic[E]):
+    """Engines of one role, by name."""
+
+    def __init__(self, role: str) -> None:
+        self.role = role
+        self._factories: dict[str, Factory[E]] = {}
+
+    def register(self, name: str, factory: Factory[E]) -> None:
+        """Make ``factory(options)`` available as ``name``."""
+        self._factories[name] = factory
+
+    def names(self) -> list[str]:
+        """Registered names."""
+        return sorted(self._factories)
+
+    def create(self, name: str, options: Options | None = None) -> E:
+        """Build the engine ``name`` with ``options``.
+
+        Raises:
+            UnknownEngineError: nothing is registered under ``name``.
+        """
+        try:
+            factory = self._factories[name]
+        except KeyError:
+            known = ", ".join(self.names()) or "none"
+            raise UnknownEngineError(f"no {self.role} engine {name!r}; known: {known}") from None
+        return factory(options or {})
+
+
+STT: Registry[STTEngine] = Registry("stt")
+TTS: Registry[TTSEngine] = Registry("tts")
+LLM: Registry[LLMEngine] = Registry("llm")

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.unit
 
 def test_round_trip() -> None:
     pcm = bytes(range(256)) + bytes(64)
-    frame = AudioFrame(pcm=pcm, sample_rate=8000, seq=7, ts_ms=140, utterance_id="a1")
+    frame = AudioFrame(pcm=pcm, sample_rate=8000, seq=7, ts_ms=140, utterance_id="a1", last=True)
     back = decode_frame(pcm, frame.headers())
     assert back == frame
     assert back.duration_ms == 20.0

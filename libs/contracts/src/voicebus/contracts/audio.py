@@ -23,6 +23,8 @@ HEADER_TS: Final = "VB-Ts"
 """Media timestamp in ms since the stream started (the provider's clock for audio in)."""
 HEADER_UTTERANCE: Final = "VB-Utt"
 """Audio out only: id of the agent utterance the frame belongs to."""
+HEADER_LAST: Final = "VB-Last"
+"""Audio out only: ``1`` on the last frame of an agent utterance."""
 HEADER_PLAYED_MS: Final = "VB-Played-Ms"
 """Playback marks: ms of the utterance's audio the caller has heard so far."""
 HEADER_SENT_NS: Final = "VB-Sent-Ns"
@@ -44,6 +46,7 @@ class AudioFrame:
         ts_ms: media timestamp, ms since the stream started.
         utterance_id: audio out only: the agent utterance it belongs to.
         sent_ns: optional wall-clock ns when it was published.
+        last: audio out only: the last frame of its utterance.
     """
 
     pcm: bytes
@@ -52,6 +55,7 @@ class AudioFrame:
     ts_ms: int
     utterance_id: str | None = None
     sent_ns: int | None = None
+    last: bool = False
 
     @property
     def duration_ms(self) -> float:
@@ -61,7 +65,7 @@ class AudioFrame:
     def headers(self) -> dict[str, str]:
         """NATS headers for this frame."""
         return encode_headers(
-            self.sample_rate, self.seq, self.ts_ms, self.utterance_id, self.sent_ns
+            self.sample_rate, self.seq, self.ts_ms, self.utterance_id, self.sent_ns, self.last
         )
 
 
@@ -71,6 +75,7 @@ def encode_headers(
     ts_ms: int,
     utterance_id: str | None = None,
     sent_ns: int | None = None,
+    last: bool = False,
 ) -> dict[str, str]:
     """Build the NATS headers of a frame (the payload is the PCM bytes themselves)."""
     headers = {HEADER_RATE: str(sample_rate), HEADER_SEQ: str(seq), HEADER_TS: str(ts_ms)}
@@ -78,6 +83,8 @@ def encode_headers(
         headers[HEADER_UTTERANCE] = utterance_id
     if sent_ns is not None:
         headers[HEADER_SENT_NS] = str(sent_ns)
+    if last:
+        headers[HEADER_LAST] = "1"
     return headers
 
 
@@ -122,6 +129,7 @@ def decode_frame(payload: bytes, headers: Mapping[str, str] | None) -> AudioFram
         ts_ms=_int_header(headers, HEADER_TS),
         utterance_id=headers.get(HEADER_UTTERANCE),
         sent_ns=_int_header(headers, HEADER_SENT_NS) if sent is not None else None,
+        last=headers.get(HEADER_LAST) == "1",
     )
 
 

@@ -100,7 +100,7 @@ AUDIO_CHANNELS: Final = (
         message=bytes,
         title="audio.out",
         description=f"Agent audio, media → gateway and recorder. {_AUDIO_DOC}, "
-        "VB-Utt (agent utterance id).",
+        "VB-Utt (agent utterance id), VB-Last (1 on an utterance's last frame).",
         stream=None,
     ),
     Channel(

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
-Options = Mapping[str, str | int | float | bool]
+Options = Mapping[str, Any]
 
 
 class EngineError(RuntimeError):

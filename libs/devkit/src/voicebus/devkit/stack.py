@@ -19,7 +19,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, TextIO
@@ -75,10 +75,16 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def service_env(name: str, port: int, nats_url: str, database_url: str) -> dict[str, str]:
+def service_env(
+    name: str,
+    port: int,
+    nats_url: str,
+    database_url: str,
+    extra: Mapping[str, str] | None = None,
+) -> dict[str, str]:
     """Environment of one service process under the dev stack."""
     prefix = f"VB_{name.upper()}_"
-    env = dict(os.environ)
+    env = {**os.environ, **(extra or {})}
     env.update(
         {
             "VB_NATS_URL": nats_url,
@@ -103,6 +109,7 @@ class DevStack:
         services: which services to run.
         out: where service logs are written.
         color: a ``(service, line) -> str`` formatter for log lines.
+        env: extra environment for every service process.
     """
 
     def __init__(
@@ -114,6 +121,7 @@ class DevStack:
         services: Sequence[str] = SERVICES,
         out: TextIO = sys.stdout,
         color: Callable[[str, str], str] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         unknown = sorted(set(services) - set(SERVICES))
         if unknown:
@@ -123,6 +131,7 @@ class DevStack:
         self.database_url = database_url
         self.services = [ServiceProcess(n, 0) for n in SERVICES if n in services]
         self._out = out
+        self._env = dict(env or {})
         self._color = color or (lambda name, line: f"{name:<12} | {line}")
         self._nats: EmbeddedNats | None = None
         self._postgres: EmbeddedPostgres | None = None
@@ -154,7 +163,7 @@ class DevStack:
             sys.executable,
             "-m",
             f"voicebus.{svc.name}",
-            env=service_env(svc.name, svc.port, self.nats_url, self.database_url),
+            env=service_env(svc.name, svc.port, self.nats_url, self.database_url, self._env),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             stdin=asyncio.subprocess.DEVNULL,

@@ -1,12 +1,10 @@
-"""Wiring only: settings → service → call claims → ASGI app.
-
-Stereo recording of each claimed call arrives with the first-call work.
-"""
+"""Wiring only: settings → service → recorder → call claims → ASGI app."""
 
 from __future__ import annotations
 
 from starlette.applications import Starlette
 
+from voicebus.recorder.handlers import Recorder
 from voicebus.recorder.settings import RecorderSettings
 from voicebus.runtime.claims import CallClaims
 from voicebus.runtime.service import Service
@@ -14,8 +12,13 @@ from voicebus.runtime.service import Service
 
 def build(settings: RecorderSettings | None = None) -> tuple[Service, Starlette]:
     """The recorder service and its ASGI app."""
-    service = Service(settings or RecorderSettings(), hot_path=True)
-    CallClaims(service)
+    settings = settings or RecorderSettings()
+    service = Service(settings, hot_path=True)
+    recorder = Recorder(service, settings)
+    CallClaims(service, recorder.start_call, recorder.end_call)
+    # Shutdown hooks run in reverse order: live recordings are finalized (and
+    # announced) before the claims let go of their leases.
+    service.on_shutdown(recorder.stop)
     return service, service.asgi()
 
 

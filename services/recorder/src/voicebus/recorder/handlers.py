@@ -1,0 +1,248 @@
+"""The recorder on the bus: per-call audio subscriptions in, ``recording.ready`` out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from prometheus_client import Counter
+
+from voicebus.contracts import subjects
+from voicebus.contracts.audio import decode_frame
+from voicebus.contracts.errors import InvalidAudioFrameError
+from voicebus.contracts.events import CallEnded, CallStarted, RecordingReady, RecordingReadyData
+from voicebus.contracts.ids import new_id
+from voicebus.recorder.errors import RecorderStoppingError, RecordingClosedError
+from voicebus.recorder.mixer import Channel, Placement
+from voicebus.recorder.recording import Recording, RecordingInfo
+from voicebus.recorder.settings import RecorderSettings
+from voicebus.runtime.publish import publish_event
+from voicebus.runtime.service import Service
+
+log = logging.getLogger(__name__)
+
+FRAMES = Counter(
+    "voicebus_recorder_frames",
+    "Audio frames received, by direction and what became of them "
+    "(placed, partly_late, late, too_far, empty, invalid, unwritable).",
+    ["direction", "result"],
+)
+FRAMES_RESAMPLED = Counter(
+    "voicebus_recorder_frames_resampled",
+    "Frames whose sample rate differed from the call's and were resampled.",
+    ["direction"],
+)
+RECORDINGS = Counter(
+    "voicebus_recorder_recordings",
+    "Recordings finalized: ready (call ended), cut (instance stopped mid-call), "
+    "failed (file not written) or unannounced (recording.ready not stored).",
+    ["result"],
+)
+
+_PUBLISH_ATTEMPTS = 3
+_DRAIN_TIMEOUT_S = 5.0
+
+FrameHandler = Callable[[Msg], Awaitable[None]]
+
+
+@dataclass
+class _LiveCall:
+    event: CallStarted
+    recording: Recording
+    subscriptions: list[Subscription] = field(default_factory=list)
+
+
+class Recorder:
+    """Records every call this instance owns.
+
+    Args:
+        service: the running service (its raw ``nc`` carries the audio).
+        settings: the recorder's settings.
+    """
+
+    def __init__(self, service: Service, settings: RecorderSettings) -> None:
+        self._service = service
+        self._settings = settings
+        self._live: dict[str, _LiveCall] = {}
+        self._starting: set[str] = set()
+        self._early_ends: dict[str, CallEnded] = {}  # ended while still starting
+        self._stopping = False
+
+    @property
+    def live_calls(self) -> frozenset[str]:
+        """Call ids being recorded."""
+        return frozenset(self._live)
+
+    async def start_call(self, event: CallStarted) -> None:
+        """Open the call's file and subscribe to both audio directions.
+
+        Raises:
+            RecorderStoppingError: this instance is shutting down; the claim
+                is refused so that the event goes to another instance.
+        """
+        if self._stopping:
+            raise RecorderStoppingError("recorder is stopping")
+        if event.call_id in self._live or event.call_id in self._starting:
+            return  # a redelivered call.started: the call is already recorded
+        self._starting.add(event.call_id)
+        try:
+            await self._start(event)
+        finally:
+            self._starting.discard(event.call_id)
+            early_end = self._early_ends.pop(event.call_id, None)
+        if early_end is not None:
+            await self.end_call(early_end)
+        else:
+            await self._cut_if_stopping(event.call_id)  # stop() may have begun meanwhile
+
+    async def _cut_if_stopping(self, call_id: str) -> None:
+        live = self._live.pop(call_id, None) if self._stopping else None
+        if live is not None:
+            await self._finalize(live, 0.0, result="cut")
+
+    async def _start(self, event: CallStarted) -> None:
+        recording = Recording.create(
+            self._settings.dir,
+            event.tenant_id,
+            event.call_id,
+            event.data.audio.sample_rate,
+            window_ms=self._settings.reorder_window_ms,
+            max_jump_ms=round(self._settings.max_jump_s * 1000),
+        )
+        live = _LiveCall(event, recording)
+        # Alignment assumption: both sides are placed by their own ts_ms, taken
+        # as ms on one call timeline that starts at call.started. Caller frames
+        # carry the provider's stream clock (0 when the media stream opened).
+        # Agent frames carry media's clock: ms since its claim of the call,
+        # which it anchors on the caller timestamps it receives, so the two
+        # agree within jitter; before the first caller frame an agent frame may
+        # sit early by media's claim delay (tens of ms). Agent ts_ms is when a
+        # frame should play, and frames leave ~100-200 ms ahead of it: the
+        # reorder window absorbs that lead. Audio a barge-in cleared before it
+        # played is still recorded (at most that lead).
+        try:
+            for channel, subject in (
+                (Channel.CALLER, subjects.audio_in(event.call_id)),
+                (Channel.AGENT, subjects.audio_out(event.call_id)),
+            ):
+                handler = self._frame_handler(recording, channel)
+                live.subscriptions.append(await self._service.nc.subscribe(subject, cb=handler))
+        except BaseException:
+            await self._drain(live)
+            recording.discard()
+            raise
+        self._live[event.call_id] = live
+        log.info(
+            "recording started",
+            extra={"call_id": event.call_id, "sample_rate": recording.sample_rate},
+        )
+
+    async def end_call(self, event: CallEnded) -> None:
+        """Finalize the recording of a call that ended and announce it."""
+        live = self._live.pop(event.call_id, None)
+        if live is None:
+            if event.call_id in self._starting:
+                self._early_ends[event.call_id] = event  # finalized once started
+            return
+        await self._finalize(live, event.data.duration_s or 0.0, result="ready")
+
+    async def stop(self, _service: Service | None = None) -> None:
+        """Finalize every live recording (instance shutdown): each file stays valid."""
+        self._stopping = True
+        lives, self._live = list(self._live.values()), {}
+        results = await asyncio.gather(
+            *(self._finalize(live, 0.0, result="cut") for live in lives), return_exceptions=True
+        )
+        for live, result in zip(lives, results, strict=True):
+            if isinstance(result, BaseException):
+                RECORDINGS.labels("failed").inc()
+                log.error(
+                    "recording finalize failed",
+                    extra={"call_id": live.event.call_id},
+                    exc_info=result,
+                )
+
+    def _frame_handler(self, recording: Recording, channel: Channel) -> FrameHandler:
+        direction = "in" if channel is Channel.CALLER else "out"
+        counted = {p: FRAMES.labels(direction, p.value) for p in Placement}
+        invalid = FRAMES.labels(direction, "invalid")
+        unwritable = FRAMES.labels(direction, "unwritable")
+        resampled = FRAMES_RESAMPLED.labels(direction)
+        rate = recording.sample_rate
+
+        async def on_frame(msg: Msg) -> None:
+            try:
+                frame = decode_frame(msg.data, msg.headers)
+            except InvalidAudioFrameError:
+                invalid.inc()  # malformed input from outside: counted, never fatal
+                return
+            if frame.sample_rate != rate:
+                resampled.inc()
+            try:
+                placement = recording.add(channel, frame)
+            except RecordingClosedError:
+                return  # a frame that raced the call's end
+            if placement is None:
+                unwritable.inc()  # the file cannot be written: finalizing reports why
+            else:
+                counted[placement].inc()
+
+        return on_frame
+
+    async def _drain(self, live: _LiveCall) -> None:
+        """Stop the subscriptions after handling every frame already delivered."""
+        for sub in live.subscriptions:
+            try:
+                drained = sub.drain()  # type: ignore[no-untyped-call]  # nats-py leaves it unannotated
+                await asyncio.wait_for(drained, _DRAIN_TIMEOUT_S)
+            except (TimeoutError, nats.errors.Error):
+                log.warning("audio drain failed", extra={"call_id": live.event.call_id})
+        live.subscriptions.clear()
+
+    async def _finalize(self, live: _LiveCall, min_duration_s: float, *, result: str) -> None:
+        call_id = live.event.call_id
+        await self._drain(live)
+        try:
+            info = await asyncio.to_thread(live.recording.finish, min_duration_s)
+        except OSError:
+            RECORDINGS.labels("failed").inc()
+            log.exception("recording finalize failed", extra={"call_id": call_id})
+            return
+        if not await self._announce(live.event, info):
+            RECORDINGS.labels("unannounced").inc()
+            return
+        RECORDINGS.labels(result).inc()
+        log.info(
+            "recording ready",
+            extra={"call_id": call_id, "duration_s": info.duration_s, "bytes": info.bytes},
+        )
+
+    async def _announce(self, started: CallStarted, info: RecordingInfo) -> bool:
+        event = RecordingReady(
+            source=self._settings.connection_name,
+            tenant_id=started.tenant_id,
+            call_id=started.call_id,
+            data=RecordingReadyData(
+                recording_id=new_id(),
+                uri=info.uri,
+                sample_rate=info.sample_rate,
+                duration_s=round(info.duration_s, 3),
+                bytes=info.bytes,
+                sha256=info.sha256,
+            ),
+        )
+        # Retries are safe: the event id is the Nats-Msg-Id, stored once.
+        for _attempt in range(_PUBLISH_ATTEMPTS):
+            try:
+                await asyncio.wait_for(
+                    publish_event(self._service.broker, event), self._settings.publish_timeout_s
+                )
+                return True
+            except (TimeoutError, nats.errors.Error):
+                log.warning("recording.ready publish failed", extra={"call_id": started.call_id})
+        return False

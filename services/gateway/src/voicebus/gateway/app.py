@@ -1,19 +1,23 @@
-"""Wiring only: settings → service → subscribers → FastAPI app."""
+"""Wiring only: settings → service → subscribers → FastAPI app → routes."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
+from voicebus.gateway.context import Gateway
 from voicebus.gateway.handlers import register
+from voicebus.gateway.routes import telephony_router
 from voicebus.gateway.settings import GatewaySettings
 from voicebus.runtime.service import Service
 
 
 def build(settings: GatewaySettings | None = None) -> tuple[Service, FastAPI]:
     """The gateway service and its ASGI app."""
-    service = Service(settings or GatewaySettings(), hot_path=True)
-    register(service.broker, service.settings.connection_name)
+    settings = settings or GatewaySettings()
+    service = Service(settings, hot_path=True)
+    register(service.broker, settings.connection_name)
     app = FastAPI(title="voicebus gateway", openapi_url="/api/v1/openapi.json")
+    app.include_router(telephony_router(Gateway(service, settings)))
     return service, service.asgi(app)
 
 

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from typing import ClassVar
+from urllib.parse import urlsplit
 
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from voicebus.contracts.subjects import token
 from voicebus.runtime.settings import ServiceSettings
+
+# Placeholders: accepted in development and tests, refused in production by
+# ``ServiceSettings`` (every SecretStr field is checked there).
+_DEV_SECRET = "dev-secret"  # noqa: S105 - a placeholder, refused in production
 
 
 class GatewaySettings(ServiceSettings):
@@ -15,3 +22,83 @@ class GatewaySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="VB_GATEWAY_")
     service_name: ClassVar[str] = "gateway"
     default_http_port: ClassVar[int] = 8080
+
+    public_url: str = Field(
+        default="http://127.0.0.1:8080",
+        description=(
+            "Base URL providers reach this gateway at (scheme and host, optional path "
+            "prefix). Webhook signatures are checked against it; the media WebSocket URL "
+            "handed to providers is derived from it (https → wss)."
+        ),
+    )
+    default_tenant: str = Field(
+        default="default", description="Tenant of inbound calls until tenants exist."
+    )
+    twilio_auth_token: SecretStr = Field(
+        default=SecretStr(_DEV_SECRET),
+        description="Twilio account Auth Token: checks X-Twilio-Signature on webhooks.",
+    )
+    stream_secret: SecretStr = Field(
+        default=SecretStr(_DEV_SECRET),
+        description=(
+            "Key that signs the stream parameters the webhook answer hands to the provider, "
+            "so only a stream this gateway set up can start a call. Same value on every "
+            "gateway instance."
+        ),
+    )
+    stream_token_ttl_s: int = Field(
+        default=300, ge=10, le=86400, description="How long a webhook answer stays usable."
+    )
+    ws_max_message_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description=(
+            "Media WebSocket messages longer than this (in characters: bytes for the "
+            "providers' ASCII JSON) are counted and ignored."
+        ),
+    )
+    hangup_drain_timeout_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=120,
+        description="Hang-up after playback waits at most this long for the provider's marks.",
+    )
+    hangup_quiet_s: float = Field(
+        default=0.5,
+        ge=0,
+        le=10,
+        description=(
+            "Hang-up after playback also waits until no agent audio arrived for this long: "
+            "the goodbye may still be on its way from text-to-speech when the hang-up arrives."
+        ),
+    )
+    agent_lookup_timeout_s: float = Field(
+        default=2.0, gt=0, le=30, description="Timeout of the agent lookup request."
+    )
+    mark_every_frames: int = Field(
+        default=5, ge=1, le=500, description="Send a playback mark after every N audio frames."
+    )
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("VB_GATEWAY_PUBLIC_URL must be an http:// or https:// URL")
+        if parts.query or parts.fragment:
+            raise ValueError("VB_GATEWAY_PUBLIC_URL must not carry a query or a fragment")
+        return value.strip().rstrip("/")
+
+    @field_validator("default_tenant")
+    @classmethod
+    def _check_tenant(cls, value: str) -> str:
+        return token(value, "tenant id")
+
+    def public_http_url(self, path: str) -> str:
+        """The public URL of ``path`` (which starts with ``/``) on this gateway."""
+        return f"{self.public_url}{path}"
+
+    def public_ws_url(self, path: str) -> str:
+        """The public WebSocket URL of ``path``: ``https`` becomes ``wss``, ``http`` ``ws``."""
+        scheme, rest = self.public_url.split("://", 1)
+        return f"{'wss' if scheme == 'https' else 'ws'}://{rest}{path}"

@@ -1,0 +1,117 @@
+"""The events the gateway publishes about a call, built from plain values (pure)."""
+
+from __future__ import annotations
+
+from voicebus.contracts.events import (
+    AudioFormat,
+    CallEnded,
+    CallEndedData,
+    CallError,
+    CallErrorData,
+    CallInitiated,
+    CallInitiatedData,
+    CallStarted,
+    CallStartedData,
+    Direction,
+    DtmfReceived,
+    DtmfReceivedData,
+    EndReason,
+    ErrorCode,
+)
+from voicebus.gateway.parameters import CallIdentity
+from voicebus.gateway.providers.base import SampleRate, StreamStart
+
+SERVICE = "gateway"
+
+
+def call_initiated(
+    call: CallIdentity, provider: str, provider_call_id: str | None, source: str
+) -> CallInitiated:
+    """An inbound webhook was accepted for ``call``."""
+    return CallInitiated(
+        tenant_id=call.tenant_id,
+        call_id=call.call_id,
+        source=source,
+        data=CallInitiatedData(
+            direction=Direction.INBOUND,
+            provider=provider,
+            provider_call_id=provider_call_id,
+            agent_id=call.agent_id,
+            from_number=call.from_number,
+            to_number=call.to_number,
+            context=dict(call.context),
+        ),
+    )
+
+
+def call_started(
+    call: CallIdentity,
+    provider: str,
+    start: StreamStart,
+    sample_rate: SampleRate,
+    source: str,
+    gateway_instance: str,
+) -> CallStarted:
+    """The provider's media stream for ``call`` started on ``gateway_instance``."""
+    return CallStarted(
+        tenant_id=call.tenant_id,
+        call_id=call.call_id,
+        source=source,
+        data=CallStartedData(
+            direction=Direction.INBOUND,
+            provider=provider,
+            provider_call_id=start.provider_call_id,
+            agent_id=call.agent_id,
+            from_number=call.from_number,
+            to_number=call.to_number,
+            context=dict(call.context),
+            stream_id=start.stream_id,
+            audio=AudioFormat(sample_rate=sample_rate),
+            gateway_instance=gateway_instance,
+        ),
+    )
+
+
+def call_ended(call: CallIdentity, reason: EndReason, duration_s: float, source: str) -> CallEnded:
+    """``call`` is over, ``duration_s`` after its media started."""
+    return CallEnded(
+        tenant_id=call.tenant_id,
+        call_id=call.call_id,
+        source=source,
+        data=CallEndedData(reason=reason, duration_s=round(max(duration_s, 0.0), 3)),
+    )
+
+
+def call_error(
+    tenant_id: str,
+    call_id: str,
+    source: str,
+    code: ErrorCode,
+    message: str,
+    *,
+    security: bool = False,
+    retryable: bool = False,
+) -> CallError:
+    """Something went wrong for a call (``message`` carries no personal data)."""
+    return CallError(
+        tenant_id=tenant_id,
+        call_id=call_id,
+        source=source,
+        data=CallErrorData(
+            code=code, message=message, security=security, retryable=retryable, service=SERVICE
+        ),
+    )
+
+
+def dtmf_received(call: CallIdentity, digits: str, source: str) -> DtmfReceived:
+    """The caller pressed ``digits``.
+
+    Raises:
+        pydantic.ValidationError: ``digits`` are not keypad keys.
+    """
+    return DtmfReceived(
+        tenant_id=call.tenant_id,
+        call_id=call.call_id,
+        source=source,
+        data=DtmfReceivedData(digits=digits),
+    )

@@ -1,0 +1,109 @@
+"""An inbound call's webhook, the same for every provider.
+
+Signature check (by the provider) → agent lookup → ``call.initiated`` → the
+provider's markup connecting the call to ``/ws/<provider>`` with signed
+stream parameters. A bad signature gets 403 and a security ``call.error``; an
+agent that cannot be used gets markup that says sorry and hangs up, and a
+``call.error``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Final
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from voicebus.contracts.errors import InvalidTokenError
+from voicebus.contracts.events import ErrorCode
+from voicebus.contracts.ids import new_id
+from voicebus.contracts.subjects import token
+from voicebus.gateway.agents import Refusal, fetch_agent, judge
+from voicebus.gateway.call_events import call_error, call_initiated
+from voicebus.gateway.context import Gateway
+from voicebus.gateway.parameters import CallIdentity, context_from_query, to_parameters
+from voicebus.gateway.providers.base import InboundWebhook, Provider
+
+log = logging.getLogger(__name__)
+
+SORRY: Final = "Sorry, we cannot take your call right now. Please try again later. Goodbye."
+"""What a caller hears when the call cannot be connected to its agent."""
+
+
+class InboundHandler:
+    """``POST /telephony/<provider>/inbound/{agent_id}`` for one provider.
+
+    Args:
+        provider: the provider whose webhook this is.
+        gateway: settings and the bus.
+    """
+
+    def __init__(self, provider: Provider, gateway: Gateway) -> None:
+        self.provider = provider
+        self.gateway = gateway
+        self.webhook: InboundWebhook = provider.webhook(gateway.settings)
+
+    async def __call__(self, request: Request, agent_id: str) -> Response:
+        """Answer one inbound webhook."""
+        tenant_id = self.gateway.settings.default_tenant
+        call = await self.webhook.accept(request)
+        if call is None:
+            log.warning("webhook signature invalid", extra={"provider": self.provider.name})
+            await self._error(tenant_id, new_id(), _BAD_SIGNATURE, security=True)
+            return Response(status_code=403)
+        call_id = new_id()
+        refusal = await self._check_agent(tenant_id, agent_id)
+        if refusal is not None:
+            log.warning(
+                "inbound call refused",
+                extra={"call_id": call_id, "agent_id": agent_id, "code": refusal.code.value},
+            )
+            await self._error(tenant_id, call_id, refusal)
+            return self.webhook.decline(SORRY)
+        identity = CallIdentity(
+            call_id=call_id,
+            tenant_id=tenant_id,
+            agent_id=agent_id,
+            from_number=call.from_number,
+            to_number=call.to_number,
+            context=context_from_query(request.query_params),
+        )
+        initiated = call_initiated(
+            identity, self.provider.name, call.provider_call_id, self.gateway.source
+        )
+        await self.gateway.publish(initiated)
+        log.info("inbound call accepted", extra={"call_id": call_id, "agent_id": agent_id})
+        params = to_parameters(identity, self.gateway.stream_key, time.time())
+        url = self.gateway.settings.public_ws_url(self.provider.stream_path)
+        return self.webhook.connect(url, params)
+
+    async def _check_agent(self, tenant_id: str, agent_id: str) -> Refusal | None:
+        try:
+            token(agent_id, "agent id")
+        except InvalidTokenError:
+            return Refusal(ErrorCode.UNKNOWN_AGENT, "agent id is not a valid id", False)
+        timeout = self.gateway.settings.agent_lookup_timeout_s
+        reply = await fetch_agent(self.gateway.nc, tenant_id, agent_id, timeout)
+        return judge(reply, agent_id)
+
+    async def _error(
+        self, tenant_id: str, call_id: str, refusal: Refusal, *, security: bool = False
+    ) -> None:
+        await self.gateway.publish(
+            call_error(
+                tenant_id,
+                call_id,
+                self.gateway.source,
+                refusal.code,
+                f"{self.provider.name}: {refusal.message}",
+                security=security,
+                retryable=refusal.retryable,
+            )
+        )
+
+
+_BAD_SIGNATURE: Final = Refusal(
+    ErrorCode.SIGNATURE_INVALID, "inbound webhook signature missing or invalid", False
+)

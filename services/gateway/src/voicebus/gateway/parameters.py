@@ -1,0 +1,140 @@
+"""The call's identity, carried from the webhook answer to the media stream's start.
+
+The webhook answer hands the provider custom parameters (Twilio
+``<Parameter>``) that come back in the stream's start message: ``call_id``,
+``tenant_id``, ``agent_id``, ``from_number``/``to_number`` when known, one
+``ctx_<name>`` per call-context variable, and ``vb_token``. The token is an
+HMAC-SHA256 over every other parameter and its issue time, so only a stream
+that this gateway's webhook set up, recently, can start a call: the media
+WebSocket itself is open to anyone who can reach it. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from voicebus.contracts.errors import InvalidTokenError
+from voicebus.contracts.subjects import token
+
+CALL_ID: Final = "call_id"
+TENANT_ID: Final = "tenant_id"
+AGENT_ID: Final = "agent_id"
+FROM_NUMBER: Final = "from_number"
+TO_NUMBER: Final = "to_number"
+TOKEN: Final = "vb_token"  # noqa: S105 - a parameter name, not a secret
+CONTEXT_PREFIX: Final = "ctx_"
+
+MAX_CONTEXT_VARS: Final = 32
+MAX_VALUE_CHARS: Final = 256
+_CONTEXT_NAME: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+_TOKEN_SHAPE: Final = re.compile(r"^([0-9]{1,12})\.([0-9a-f]{64})$")
+
+
+class InvalidStreamParametersError(ValueError):
+    """The stream's parameters are missing, malformed, forged or expired."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallIdentity:
+    """Who a call is for, fixed by the webhook answer.
+
+    Attributes:
+        call_id: voicebus call id.
+        tenant_id: owning tenant.
+        agent_id: agent answering the call.
+        from_number: caller number, if known. Personal data.
+        to_number: called number, if known. Personal data.
+        context: call-context variables for the agent's prompt and greeting.
+    """
+
+    call_id: str
+    tenant_id: str
+    agent_id: str
+    from_number: str | None = None
+    to_number: str | None = None
+    context: Mapping[str, str] = field(default_factory=dict)
+
+
+def context_from_query(query: Mapping[str, str]) -> dict[str, str]:
+    """Call context from a webhook URL's ``ctx_<name>=<value>`` query parameters.
+
+    Other query parameters, names that are not identifiers and values longer
+    than :data:`MAX_VALUE_CHARS` characters are left out; at most
+    :data:`MAX_CONTEXT_VARS` variables are kept.
+    """
+    context: dict[str, str] = {}
+    for key, value in query.items():
+        name = key.removeprefix(CONTEXT_PREFIX)
+        if key == name or not _CONTEXT_NAME.fullmatch(name) or len(value) > MAX_VALUE_CHARS:
+            continue
+        context[name] = value
+        if len(context) == MAX_CONTEXT_VARS:
+            break
+    return context
+
+
+def _digest(params: Mapping[str, str], issued_at: int, key: bytes) -> str:
+    body = json.dumps([issued_at, sorted(params.items())], separators=(",", ":"))
+    return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
+
+
+def to_parameters(identity: CallIdentity, key: bytes, now: float) -> dict[str, str]:
+    """The signed stream parameters for ``identity``, issued at ``now`` (Unix seconds)."""
+    params = {CALL_ID: identity.call_id, TENANT_ID: identity.tenant_id, AGENT_ID: identity.agent_id}
+    if identity.from_number:
+        params[FROM_NUMBER] = identity.from_number
+    if identity.to_number:
+        params[TO_NUMBER] = identity.to_number
+    for name, value in identity.context.items():
+        params[f"{CONTEXT_PREFIX}{name}"] = value
+    issued_at = int(now)
+    params[TOKEN] = f"{issued_at}.{_digest(params, issued_at, key)}"
+    return params
+
+
+def _checked_token(value: str | None, what: str) -> str:
+    try:
+        return token(value or "", what)
+    except InvalidTokenError:
+        raise InvalidStreamParametersError(
+            f"stream parameter {what} is missing or invalid"
+        ) from None
+
+
+def from_parameters(
+    params: Mapping[str, str], key: bytes, now: float, ttl_s: float
+) -> CallIdentity:
+    """Verify signed stream parameters and return the call identity they carry.
+
+    Raises:
+        InvalidStreamParametersError: no or a bad token, a token issued more than
+            ``ttl_s`` ago (or in the future), or a missing or invalid id.
+    """
+    match = _TOKEN_SHAPE.fullmatch(params.get(TOKEN, ""))
+    if match is None:
+        raise InvalidStreamParametersError("stream token is missing or malformed")
+    issued_at = int(match.group(1))
+    signed = {name: value for name, value in params.items() if name != TOKEN}
+    if not hmac.compare_digest(match.group(2), _digest(signed, issued_at, key)):
+        raise InvalidStreamParametersError("stream token does not match the parameters")
+    if not (issued_at - 60 <= now <= issued_at + ttl_s):  # 60 s of clock skew between gateways
+        raise InvalidStreamParametersError("stream token expired")
+    context = {
+        name.removeprefix(CONTEXT_PREFIX): value
+        for name, value in signed.items()
+        if name.startswith(CONTEXT_PREFIX)
+    }
+    return CallIdentity(
+        call_id=_checked_token(signed.get(CALL_ID), "call id"),
+        tenant_id=_checked_token(signed.get(TENANT_ID), "tenant id"),
+        agent_id=_checked_token(signed.get(AGENT_ID), "agent id"),
+        from_number=signed.get(FROM_NUMBER) or None,
+        to_number=signed.get(TO_NUMBER) or None,
+        context=context,
+    )

@@ -1,0 +1,189 @@
+"""What a telephony provider plug-in implements, and the values it hands to shared code.
+
+A provider folder (``providers/<name>/``) supplies two things:
+
+- an :class:`InboundWebhook`: checks the provider's signature on the inbound
+  webhook and renders its markup (connect the call to our media stream, or say
+  sorry and hang up);
+- a :class:`StreamCodec` per media WebSocket: turns the provider's messages into
+  the normalized :data:`StreamEvent` values below and builds its outbound
+  media / mark / clear messages.
+
+Everything else (agent lookup, events, the bus, playback marks, hang-up) is
+shared and never asks which provider carries the call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from voicebus.gateway.metrics import IgnoreReason
+
+if TYPE_CHECKING:
+    from voicebus.gateway.settings import GatewaySettings
+
+
+@dataclass(frozen=True, slots=True)
+class InboundCall:
+    """A verified inbound webhook: what the provider told us about the call.
+
+    Attributes:
+        provider_call_id: the provider's id for the call (Twilio CallSid).
+        from_number: caller number, as the provider sent it. Personal data.
+        to_number: called number. Personal data.
+    """
+
+    provider_call_id: str | None
+    from_number: str | None = None
+    to_number: str | None = None
+
+
+class InboundWebhook(Protocol):
+    """A provider's inbound webhook: signature check and answer markup."""
+
+    async def accept(self, request: Request) -> InboundCall | None:
+        """The call described by a webhook request, or None if its signature is not valid."""
+        ...
+
+    def connect(self, stream_url: str, parameters: Mapping[str, str]) -> Response:
+        """Markup that connects the call to the media WebSocket at ``stream_url``.
+
+        ``parameters`` must reach the WebSocket's start message unchanged.
+        """
+        ...
+
+    def decline(self, message: str) -> Response:
+        """Markup that says ``message`` to the caller and hangs up."""
+        ...
+
+
+# -- normalized media stream events ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStart:
+    """The provider started the media stream.
+
+    Attributes:
+        stream_id: the provider's stream id (Twilio streamSid).
+        provider_call_id: the provider's call id (Twilio callSid).
+        parameters: the custom parameters our webhook answer set.
+    """
+
+    stream_id: str
+    provider_call_id: str | None
+    parameters: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class MediaIn:
+    """One chunk of caller audio, already decoded to PCM16LE at the codec's rate.
+
+    Attributes:
+        pcm: PCM16LE mono samples.
+        seq: the provider's chunk number, if it sent one.
+        ts_ms: the provider's media timestamp (ms since the stream started), if any.
+    """
+
+    pcm: bytes
+    seq: int | None
+    ts_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfIn:
+    """The caller pressed a key."""
+
+    digits: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarkPlayed:
+    """The provider echoed a mark we sent: the audio before it was played (or cleared)."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStop:
+    """The provider ended the stream (the caller hung up or the call ended)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """A valid message that needs no action (Twilio ``connected``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """A message that was malformed, unknown or out of place; counted, never fatal."""
+
+    reason: IgnoreReason
+
+
+SampleRate = Literal[8000, 16000]
+"""Rates a provider's audio reaches the bus at."""
+
+StreamEvent = StreamStart | MediaIn | DtmfIn | MarkPlayed | StreamStop | StreamInfo | Ignored
+"""What a codec makes of one provider message."""
+
+
+class StreamCodec(Protocol):
+    """One media WebSocket's protocol: provider messages in, provider messages out.
+
+    One instance per connection; it may keep per-stream state (the stream id
+    that outbound messages must carry).
+    """
+
+    sample_rate: SampleRate
+    """Rate of the PCM16 audio it yields and accepts (the call's rate on the bus)."""
+
+    def parse(self, text: str) -> StreamEvent:
+        """Turn one text message from the provider into a normalized event. Never raises."""
+        ...
+
+    def bind(self, start: StreamStart) -> None:
+        """Remember the started stream; called once, before any outbound message."""
+        ...
+
+    def media(self, pcm: bytes) -> str:
+        """The message that plays ``pcm`` (PCM16LE at :attr:`sample_rate`) to the caller."""
+        ...
+
+    def mark(self, name: str) -> str:
+        """A mark the provider echoes once the audio sent before it has played."""
+        ...
+
+    def clear(self) -> str:
+        """The message that drops audio sent but not yet played."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """A telephony provider plug-in, as registered in :mod:`.registry`.
+
+    Attributes:
+        name: path segment and event label: ``/telephony/<name>/...``, ``/ws/<name>``.
+        webhook: builds the provider's inbound webhook from the settings.
+        codec: makes a fresh stream codec for one media WebSocket.
+    """
+
+    name: str
+    webhook: Callable[[GatewaySettings], InboundWebhook]
+    codec: Callable[[], StreamCodec]
+
+    @property
+    def inbound_path(self) -> str:
+        """Route of the inbound webhook (with an ``{agent_id}`` path parameter)."""
+        return f"/telephony/{self.name}/inbound/{{agent_id}}"
+
+    @property
+    def stream_path(self) -> str:
+        """Route of the media WebSocket."""
+        return f"/ws/{self.name}"

@@ -1,0 +1,356 @@
+"""One media WebSocket: the bridge between a provider's stream and the call's subjects.
+
+Caller side (the WebSocket, this task): ``start`` → ``call.started``; audio →
+``vb.audio.<call>.in``; echoed marks → ``vb.audio.<call>.played``; keys →
+``dtmf.received``; ``stop`` or a closed socket → ``call.ended``. Agent side
+(raw nats-py subscriptions, their own tasks): ``vb.audio.<call>.out`` → media
+messages and marks; ``vb.ctl.<call>.*`` → clear, hang-up.
+
+This is the hot path (~50 messages per second per call each way): no
+FastStream, no pydantic per outbound frame, one dict of headers per inbound
+frame. Bad provider messages are counted and ignored; they never end a call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from pydantic import ValidationError
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
+
+from voicebus.contracts import subjects
+from voicebus.contracts.audio import PlaybackMark, decode_frame, encode_headers
+from voicebus.contracts.commands import Clear, HangUp, SendDtmf, Transfer, parse_control
+from voicebus.contracts.errors import InvalidAudioFrameError
+from voicebus.contracts.events import EndReason, ErrorCode
+from voicebus.contracts.ids import new_id
+from voicebus.gateway.call_events import call_ended, call_error, call_started, dtmf_received
+from voicebus.gateway.calls import EchoOutcome, InboundClock, PlaybackTracker
+from voicebus.gateway.context import Gateway
+from voicebus.gateway.metrics import IgnoreReason, count_ignored
+from voicebus.gateway.parameters import CallIdentity, InvalidStreamParametersError, from_parameters
+from voicebus.gateway.providers.base import (
+    DtmfIn,
+    Ignored,
+    MarkPlayed,
+    MediaIn,
+    Provider,
+    StreamEvent,
+    StreamStart,
+    StreamStop,
+)
+from voicebus.runtime.logs import pii
+
+log = logging.getLogger(__name__)
+
+CLOSE_POLICY_VIOLATION = 1008
+CLOSE_SERVICE_RESTART = 1012
+_HANGUP_POLL_S = 0.05
+
+
+class MediaSession:
+    """Bridges one provider media WebSocket to the bus for the call it starts.
+
+    Args:
+        gateway: settings and the bus.
+        provider: the provider speaking on this socket.
+        websocket: the socket, not yet accepted.
+    """
+
+    def __init__(self, gateway: Gateway, provider: Provider, websocket: WebSocket) -> None:
+        self._gw = gateway
+        self._provider = provider.name
+        self._ws = websocket
+        self._codec = provider.codec()
+        self._rate = self._codec.sample_rate
+        self._tracker = PlaybackTracker(gateway.settings.mark_every_frames)
+        self._clock = InboundClock()
+        self._max_chars = gateway.settings.ws_max_message_bytes
+        self._call: CallIdentity | None = None
+        self._audio_in = self._played = self._say = ""
+        self._subs: list[Subscription] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+        self._socket_done = False
+        self._end_reason: EndReason | None = None
+        self._started_at = 0.0
+        self._last_audio_at = 0.0
+        self._bad_frames = 0
+
+    async def run(self) -> None:
+        """Accept the socket and bridge it until either side ends the call."""
+        await self._ws.accept()
+        reason = EndReason.ERROR
+        try:
+            reason = await self._receive()
+        finally:
+            await self._teardown(reason)
+
+    # -- caller side ----------------------------------------------------------
+
+    async def _receive(self) -> EndReason:
+        receive, parse, max_chars = self._ws.receive, self._codec.parse, self._max_chars
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                self._socket_done = True
+                code = message.get("code")
+                return (
+                    EndReason.GATEWAY_LOST
+                    if code == CLOSE_SERVICE_RESTART
+                    else EndReason.CALLER_HANGUP
+                )
+            text = message.get("text")
+            if text is None:
+                self._ignore(IgnoreReason.BINARY)
+            elif len(text) > max_chars:
+                self._ignore(IgnoreReason.OVERSIZE)
+            else:
+                event = parse(text)
+                if type(event) is MediaIn:
+                    await self._on_media(event)
+                elif await self._dispatch(event):
+                    return EndReason.CALLER_HANGUP
+
+    async def _dispatch(self, event: StreamEvent) -> bool:
+        """Handle a non-media event; True when the stream is over."""
+        match event:
+            case StreamStart():
+                await self._on_start(event)
+                return self._closing
+            case MarkPlayed():
+                await self._on_mark(event)
+            case DtmfIn():
+                await self._on_dtmf(event)
+            case StreamStop():
+                return True
+            case Ignored():
+                self._ignore(event.reason)
+        return False
+
+    async def _on_media(self, event: MediaIn) -> None:
+        if self._call is None:
+            self._ignore(IgnoreReason.BEFORE_START)
+            return
+        duration_ms = len(event.pcm) * 500 // self._rate
+        seq, ts_ms = self._clock.stamp(event.seq, event.ts_ms, duration_ms)
+        headers = encode_headers(self._rate, seq, ts_ms)
+        await self._gw.nc.publish(self._audio_in, event.pcm, headers=headers)
+
+    async def _on_start(self, event: StreamStart) -> None:
+        if self._call is not None:
+            self._ignore(IgnoreReason.DUPLICATE_START)
+            return
+        settings = self._gw.settings
+        try:
+            call = from_parameters(
+                event.parameters, self._gw.stream_key, time.time(), settings.stream_token_ttl_s
+            )
+        except InvalidStreamParametersError as err:
+            await self._refuse_start(str(err))
+            return
+        self._codec.bind(event)
+        self._call = call
+        self._audio_in = subjects.audio_in(call.call_id)
+        self._played = subjects.audio_played(call.call_id)
+        self._say = subjects.ctl(call.call_id, subjects.CtlVerb.SAY)
+        nc = self._gw.nc
+        # Subscribed before call.started: media may answer it with audio at once.
+        self._subs.append(await nc.subscribe(subjects.audio_out(call.call_id), cb=self._on_audio))
+        self._subs.append(await nc.subscribe(subjects.ctl_all(call.call_id), cb=self._on_control))
+        self._started_at = time.monotonic()
+        gw = self._gw
+        await gw.publish(
+            call_started(
+                call, self._provider, event, self._rate, gw.source, gw.settings.instance_id
+            )
+        )
+        log.info("call started", extra={"call_id": call.call_id, "provider": self._provider})
+
+    async def _refuse_start(self, why: str) -> None:
+        self._ignore(IgnoreReason.UNAUTHORIZED_START)
+        log.warning("media stream refused", extra={"provider": self._provider, "why": why})
+        gw = self._gw
+        message = f"{self._provider}: media stream refused: {why}"
+        await gw.publish(
+            call_error(
+                gw.settings.default_tenant,
+                new_id(),
+                gw.source,
+                ErrorCode.SIGNATURE_INVALID,
+                message,
+                security=True,
+            )
+        )
+        await self._close(EndReason.ERROR, CLOSE_POLICY_VIOLATION)
+
+    async def _on_mark(self, event: MarkPlayed) -> None:
+        outcome = self._tracker.echoed(event.name)
+        if isinstance(outcome, PlaybackMark):
+            await self._gw.nc.publish(self._played, b"", headers=outcome.headers())
+        elif outcome is EchoOutcome.UNKNOWN:
+            self._ignore(IgnoreReason.UNKNOWN_MARK)
+
+    async def _on_dtmf(self, event: DtmfIn) -> None:
+        call = self._call
+        if call is None:
+            self._ignore(IgnoreReason.BEFORE_START)
+            return
+        try:
+            dtmf = dtmf_received(call, event.digits, self._gw.source)
+        except ValidationError:
+            self._ignore(IgnoreReason.INVALID_MESSAGE)
+            return
+        await self._gw.publish(dtmf)
+        log.info("dtmf received", extra={"call_id": call.call_id, **pii(digits=event.digits)})
+
+    # -- agent side -----------------------------------------------------------
+
+    async def _on_audio(self, msg: Msg) -> None:
+        if self._closing:
+            return
+        try:
+            frame = decode_frame(msg.data, msg.headers)
+        except InvalidAudioFrameError:
+            self._bad_frame()
+            return
+        if frame.sample_rate != self._rate:
+            self._bad_frame()
+            return
+        self._last_audio_at = time.monotonic()
+        tracker = self._tracker
+        if not tracker.admit(frame) or not await self._send(self._codec.media(frame.pcm)):
+            return
+        name = tracker.sent(frame)
+        if name is not None:
+            await self._send(self._codec.mark(name))
+
+    def _bad_frame(self) -> None:
+        self._bad_frames += 1
+        if self._bad_frames == 1:  # once per call: a broken producer sends 50 per second
+            call_id = self._call.call_id if self._call else None
+            log.warning("invalid agent audio frame dropped", extra={"call_id": call_id})
+
+    async def _on_control(self, msg: Msg) -> None:
+        if self._closing or msg.subject == self._say:
+            return  # say is media's command
+        try:
+            command = parse_control(msg.data)
+        except ValidationError as err:
+            log.warning("invalid control command", extra={"errors": err.error_count()})
+            return
+        match command:
+            case Clear():
+                # Marks echoed from here on are for dropped audio; a mark whose audio
+                # played just before the provider got the clear is dropped too (the
+                # caller is reported to have heard slightly less, never more).
+                self._tracker.clear(command.data.utterance_id)
+                await self._send(self._codec.clear())
+            case HangUp():
+                self._spawn(self._hang_up(command))
+            case Transfer() | SendDtmf():
+                await self._unsupported(command.type)
+
+    async def _hang_up(self, command: HangUp) -> None:
+        if command.data.after_playback:
+            await self._drain()
+        await self._close(command.data.reason)
+
+    async def _drain(self) -> None:
+        """Wait until the caller heard the agent's audio, within the drain timeout.
+
+        Done when every mark sent was echoed and no agent audio arrived for the
+        quiet period (counted from the hang-up too: the goodbye's first frame may
+        still be in text-to-speech).
+        """
+        settings, tracker = self._gw.settings, self._tracker
+        now = time.monotonic()
+        deadline, asked_at = now + settings.hangup_drain_timeout_s, now
+        while now < deadline and not self._closing:
+            idle_s = now - max(self._last_audio_at, asked_at)
+            name = tracker.flush() if idle_s >= 2 * _HANGUP_POLL_S else None
+            if name is not None:
+                await self._send(self._codec.mark(name))
+            elif tracker.all_played and idle_s >= settings.hangup_quiet_s:
+                return
+            await asyncio.sleep(_HANGUP_POLL_S)
+            now = time.monotonic()
+        if not self._closing:
+            call_id = self._call.call_id if self._call else None
+            log.warning("hang-up before playback confirmed", extra={"call_id": call_id})
+
+    async def _unsupported(self, command_type: str) -> None:
+        call = self._call
+        if call is None:
+            return
+        message = f"{self._provider}: {command_type} is not supported on this media stream yet"
+        log.warning("control command not supported", extra={"call_id": call.call_id})
+        await self._gw.publish(
+            call_error(
+                call.tenant_id, call.call_id, self._gw.source, ErrorCode.PROVIDER_ERROR, message
+            )
+        )
+
+    # -- plumbing ---------------------------------------------------------------
+
+    async def _send(self, text: str) -> bool:
+        if self._closing:
+            return False
+        try:
+            await self._ws.send_text(text)
+        except (WebSocketDisconnect, WebSocketDisconnected):
+            self._closing = True
+            return False
+        return True
+
+    async def _close(self, reason: EndReason, code: int = 1000) -> None:
+        """End the call from our side: the provider hangs up when its stream closes."""
+        if self._closing:
+            return
+        self._closing = True
+        self._end_reason = reason
+        await self._close_socket(code)
+
+    async def _close_socket(self, code: int) -> None:
+        if self._socket_done:
+            return
+        self._socket_done = True
+        # The caller's side may have closed meanwhile; the receive loop sees that.
+        with contextlib.suppress(WebSocketDisconnect, WebSocketDisconnected):
+            await self._ws.close(code=code)
+
+    def _spawn(self, job: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(job)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _ignore(self, reason: IgnoreReason) -> None:
+        count_ignored(self._provider, reason)
+
+    async def _teardown(self, reason: EndReason) -> None:
+        self._closing = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for sub in self._subs:
+            try:
+                await sub.unsubscribe()
+            except nats.errors.Error:
+                log.warning("unsubscribe failed", exc_info=True)
+        await self._close_socket(1000)  # after stop: a clean close, not a dropped connection
+        call = self._call
+        if call is None:
+            return
+        duration_s = time.monotonic() - self._started_at
+        reason = self._end_reason or reason
+        await self._gw.publish(call_ended(call, reason, duration_s, self._gw.source))
+        log.info("call ended", extra={"call_id": call.call_id, "reason": reason.value})

@@ -1,0 +1,65 @@
+"""Gateway settings: public URLs and secrets."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from voicebus.gateway.settings import GatewaySettings
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.upper().startswith("VB_") and not name.upper().startswith("VB_TEST_"):
+            monkeypatch.delenv(name)
+
+
+def test_defaults() -> None:
+    settings = GatewaySettings()
+    assert settings.public_url == "http://127.0.0.1:8080"
+    assert settings.public_ws_url("/ws/twilio") == "ws://127.0.0.1:8080/ws/twilio"
+    assert settings.default_tenant == "default"
+    assert settings.ws_max_message_bytes == 64 * 1024
+
+
+def test_https_becomes_wss_and_a_prefix_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VB_GATEWAY_PUBLIC_URL", "https://voice.example.com/edge/")
+    settings = GatewaySettings()
+    assert settings.public_http_url("/x") == "https://voice.example.com/edge/x"
+    assert settings.public_ws_url("/ws/twilio") == "wss://voice.example.com/edge/ws/twilio"
+
+
+@pytest.mark.parametrize("url", ["ftp://x", "voice.example.com", "https://x/?a=1", "https://x#f"])
+def test_bad_public_urls(url: str) -> None:
+    with pytest.raises(ValidationError, match="PUBLIC_URL"):
+        GatewaySettings(public_url=url)
+
+
+def test_tenant_must_be_a_token() -> None:
+    with pytest.raises(ValidationError):
+        GatewaySettings(default_tenant="a.b")
+
+
+def test_production_refuses_the_placeholder_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VB_ENVIRONMENT", "production")
+    with pytest.raises(ValidationError, match="VB_GATEWAY_TWILIO_AUTH_TOKEN"):
+        GatewaySettings(stream_secret=SecretStr("a-real-stream-secret-4f1c9e"))
+    with pytest.raises(ValidationError, match="VB_GATEWAY_STREAM_SECRET"):
+        GatewaySettings(twilio_auth_token=SecretStr("a-real-auth-token-7d2b0a"))
+    settings = GatewaySettings(
+        twilio_auth_token=SecretStr("a-real-auth-token-7d2b0a"),
+        stream_secret=SecretStr("a-real-stream-secret-4f1c9e"),
+    )
+    assert settings.twilio_auth_token.get_secret_value() == "a-real-auth-token-7d2b0a"
+
+
+def test_secrets_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VB_GATEWAY_TWILIO_AUTH_TOKEN", "from-env-123")
+    settings = GatewaySettings()
+    assert settings.twilio_auth_token.get_secret_value() == "from-env-123"
+    assert "from-env-123" not in repr(settings)

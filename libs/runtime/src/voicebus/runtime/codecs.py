@@ -29,8 +29,8 @@ _SEGMENT_ENDS: Final = np.array([0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0
 
 
 def _encode_table() -> npt.NDArray[np.uint8]:
-    """The classic G.711 encoder on 14-bit magnitudes, for every 16-bit sample."""
-    value = np.arange(-32768, 32768, dtype=np.int32) >> 2
+    """The classic G.711 encoder on 14-bit magnitudes, indexed by the 16-bit pattern."""
+    value = np.arange(65536, dtype=np.uint16).view(np.int16).astype(np.int32) >> 2
     mask = np.where(value < 0, 0x7F, 0xFF)
     magnitude = np.minimum(np.abs(value), 8159) + (_BIAS >> 2)
     segment = np.searchsorted(_SEGMENT_ENDS, magnitude)
@@ -43,9 +43,12 @@ ULAW_TO_PCM: Final = _decode_table()
 _PCM_TO_ULAW: npt.NDArray[np.uint8] | None = None
 
 
+ULAW_TO_PCM_LE: Final = ULAW_TO_PCM.astype("<i2")
+
+
 def ulaw_to_pcm16(data: bytes) -> bytes:
     """Decode μ-law bytes to PCM16LE (two bytes per input byte)."""
-    return ULAW_TO_PCM[np.frombuffer(data, dtype=np.uint8)].astype("<i2").tobytes()
+    return ULAW_TO_PCM_LE.take(np.frombuffer(data, dtype=np.uint8)).tobytes()
 
 
 def pcm16_to_ulaw(data: bytes) -> bytes:
@@ -53,5 +56,5 @@ def pcm16_to_ulaw(data: bytes) -> bytes:
     global _PCM_TO_ULAW
     if _PCM_TO_ULAW is None:  # built on first use: ~0.1 s, not paid at import
         _PCM_TO_ULAW = _encode_table()
-    samples = np.frombuffer(data, dtype="<i2").astype(np.int32) + 32768
-    return _PCM_TO_ULAW[samples].tobytes()
+    # The table is indexed by the sample's raw 16-bit pattern: no arithmetic per sample.
+    return _PCM_TO_ULAW.take(np.frombuffer(data, dtype="<u2")).tobytes()

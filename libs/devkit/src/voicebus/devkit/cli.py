@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from voicebus.devkit import asyncapi
+from voicebus.devkit.caller.script import DEV_TWILIO_AUTH_TOKEN, CallScript, Line, run_call
 from voicebus.devkit.stack import SERVICES, DevStack, StackError, color_for, read_state
 from voicebus.devkit.tail import TailFilter, tail
 
@@ -157,6 +158,107 @@ def events_tail(
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(tail(url, flt, emit, count=count, timeout=timeout))
+
+
+def _stack_url(data_dir: Path, service: str) -> str | None:
+    state = read_state(data_dir)
+    services = state.get("services") if state else None
+    url = services.get(service) if isinstance(services, dict) else None
+    return url if isinstance(url, str) else None
+
+
+def _context(pairs: list[str]) -> dict[str, str]:
+    context: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise typer.BadParameter(f"{pair!r} is not key=value", param_hint="--context")
+        context[name] = value
+    return context
+
+
+@app.command("call")
+def call_cmd(
+    lines: Annotated[
+        list[str] | None, typer.Argument(help="What the caller says, one line per argument.")
+    ] = None,
+    agent: Annotated[str, typer.Option(help="Agent id.")] = "demo",
+    wav: Annotated[
+        list[Path] | None,
+        typer.Option(help="A WAV file to speak as a line (after the text lines); repeatable."),
+    ] = None,
+    gateway: Annotated[
+        str | None, typer.Option(help="Gateway URL; default: the running `voicebus dev` stack's.")
+    ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="VB_GATEWAY_PUBLIC_URL",
+            help="URL the gateway checks webhook signatures against; default: --gateway.",
+        ),
+    ] = None,
+    auth_token: Annotated[
+        str,
+        typer.Option(
+            envvar="VB_GATEWAY_TWILIO_AUTH_TOKEN",
+            help="Twilio auth token the gateway checks signatures with.",
+            show_default=False,
+        ),
+    ] = DEV_TWILIO_AUTH_TOKEN,
+    barge_in_ms: Annotated[
+        int | None,
+        typer.Option(help="Speak each next line after this much of the agent's reply.", min=0),
+    ] = None,
+    context: Annotated[
+        list[str] | None, typer.Option(help="Call context variable key=value; repeatable.")
+    ] = None,
+    save_audio: Annotated[
+        Path | None, typer.Option(help="Write a stereo WAV: caller left, agent right.")
+    ] = None,
+    voice: Annotated[str, typer.Option(help="TTS engine for the caller ('tones': none).")] = (
+        "hibari"
+    ),
+    quiet_ms: Annotated[
+        float, typer.Option(help="Agent silence that ends its reply, in ms.", min=100)
+    ] = 1500,
+    reply_timeout: Annotated[float, typer.Option(help="Seconds to wait for each reply.")] = 30.0,
+    timeout: Annotated[float, typer.Option(help="Bound on the whole call, in seconds.")] = 180.0,
+    nats_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="VB_NATS_URL", help="NATS to follow the call's events on; default: the stack's."
+        ),
+    ] = None,
+    data_dir: Annotated[Path, typer.Option(help="Where `voicebus dev` keeps state.")] = DATA_DIR,
+) -> None:
+    """Place a simulated Twilio call on the gateway and print a live transcript."""
+    script_lines = [Line(text=t) for t in lines or []] + [Line(wav=w) for w in wav or []]
+    if not script_lines:
+        err_console.print("[red]nothing to say: give text lines or --wav files[/]")
+        raise typer.Exit(2)
+    gateway_url = gateway or _stack_url(data_dir, "gateway") or "http://127.0.0.1:8080"
+    script = CallScript(
+        gateway_url=gateway_url,
+        auth_token=auth_token,
+        agent=agent,
+        lines=script_lines,
+        context=_context(context or []),
+        public_url=public_url,
+        nats_url=nats_url or _default_nats_url(data_dir),
+        voice=voice,
+        barge_in_ms=barge_in_ms,
+        quiet_ms=quiet_ms,
+        reply_timeout=reply_timeout,
+        timeout=timeout,
+        save_audio=save_audio,
+    )
+
+    def emit(label: str, text: str, style: str) -> None:
+        console.print(f"[{style}]{label:>9}[/] │ {escape(text)}", soft_wrap=True)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        raise typer.Exit(asyncio.run(run_call(script, emit)))
+    raise typer.Exit(130)
 
 
 @app.command("asyncapi")

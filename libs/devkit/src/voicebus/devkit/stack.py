@@ -96,6 +96,9 @@ def service_env(
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if name == "gateway":
+        # Signatures are checked against the public URL: it must be where the gateway runs.
+        env.setdefault("VB_GATEWAY_PUBLIC_URL", f"http://127.0.0.1:{port}")
     return env
 
 

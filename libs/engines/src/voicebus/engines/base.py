@@ -119,6 +119,15 @@ class LLMEngine(Protocol):
         ...
 
 
+@runtime_checkable
+class Warmable(Protocol):
+    """An engine that can load its model ahead of the first request (local models)."""
+
+    async def warm(self) -> None:
+        """Load (and exercise) the model now, off the event loop."""
+        ...
+
+
 # -- the registry -----------------------------------------------------------
 
 E = TypeVar("E")

@@ -1,0 +1,33 @@
+"""Registers the engines that ship with voicebus.
+
+Each engine module exposes ``register()``, which adds its factory to the registry of
+its role; this module only lists them. Importing an engine module is cheap: model
+libraries (faster-whisper, hibari, onnxruntime) load when an engine first needs
+its model, not at import.
+"""
+
+from __future__ import annotations
+
+import threading
+
+_lock = threading.Lock()
+_loaded = False
+
+
+def load_builtin_engines() -> None:
+    """Register every built-in engine in :mod:`voicebus.engines.base`'s registries (idempotent).
+
+    STT: ``whisper-local``, ``null``. TTS: ``hibari``, ``silent``.
+    LLM: ``openai``, ``scripted``.
+    """
+    global _loaded
+    with _lock:
+        if _loaded:
+            return
+        from voicebus.engines.llm import openai_compat, scripted
+        from voicebus.engines.stt import null, whisper_local
+        from voicebus.engines.tts import hibari, silent
+
+        for module in (whisper_local, null, hibari, silent, openai_compat, scripted):
+            module.register()
+        _loaded = True

@@ -1,0 +1,308 @@
+"""``openai``: any OpenAI-compatible chat-completions server, streamed.
+
+The same engine talks to OpenAI itself and to the local llama.cpp server
+(:mod:`voicebus.engines.llm.llama_server`): only ``base_url``, ``model`` and the key
+differ. Replies stream as server-sent ``chat.completion.chunk`` events; text becomes
+:class:`TextDelta` as it arrives, tool calls are put together across chunks and
+yielded once complete.
+
+Upstream failures become :class:`EngineError` with ``retryable`` decided here:
+timeouts, connection failures, 408, 429 and 5xx may succeed on retry; other 4xx
+will not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import httpx
+
+from voicebus.engines.base import (
+    LLM,
+    ChatMessage,
+    EngineError,
+    LLMChunk,
+    Options,
+    TextDelta,
+    ToolCall,
+    ToolSpec,
+)
+from voicebus.engines.llm.text_tools import TextToolCallParser
+from voicebus.engines.options import OptionReader
+
+NAME: Final = "openai"
+DEFAULT_BASE_URL: Final = "https://api.openai.com/v1"
+DEFAULT_MODEL: Final = "gpt-4o-mini"
+_RETRYABLE_STATUS: Final = frozenset({408, 429})
+_ERROR_TEXT_LIMIT: Final = 300
+
+
+def to_openai_messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
+    """The conversation in the chat-completions wire format."""
+    wire: list[dict[str, Any]] = []
+    for message in messages:
+        item: dict[str, Any] = {"role": message.role, "content": message.content}
+        if message.role == "tool":
+            item["tool_call_id"] = message.tool_call_id or ""
+        elif message.name:
+            item["name"] = message.name
+        if message.tool_calls:
+            if not message.content:
+                # Optional with tool calls; llama-cpp-python's server refuses null here.
+                del item["content"]
+            item["tool_calls"] = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": json.dumps(dict(call.arguments))},
+                }
+                for call in message.tool_calls
+            ]
+        wire.append(item)
+    return wire
+
+
+def to_openai_tools(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
+    """Tool specs in the chat-completions wire format."""
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": tool.name,
+                "description": tool.description,
+                "parameters": dict(tool.parameters),
+            },
+        }
+        for tool in tools
+    ]
+
+
+@dataclass
+class _PendingCall:
+    """A tool call whose pieces are still arriving."""
+
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+
+    def add(self, delta: Mapping[str, Any]) -> None:
+        if delta.get("id"):
+            self.id = str(delta["id"])
+        function = delta.get("function") or {}
+        if function.get("name"):
+            self.name += str(function["name"])
+        if function.get("arguments"):
+            self.arguments.append(str(function["arguments"]))
+
+    def complete(self) -> ToolCall:
+        if not self.name:
+            raise EngineError(f"{NAME}: the model sent a tool call without a name", retryable=True)
+        raw = "".join(self.arguments).strip() or "{}"
+        try:
+            arguments = json.loads(raw)
+        except json.JSONDecodeError:
+            arguments = None
+        if not isinstance(arguments, dict):
+            raise EngineError(
+                f"{NAME}: arguments of tool {self.name!r} are not a JSON object", retryable=True
+            )
+        return ToolCall(self.id or f"call_{uuid.uuid4().hex[:24]}", self.name, arguments)
+
+
+def _error_detail(body: bytes) -> str:
+    """The ``error.message`` of an OpenAI-style error body, else the body itself (shortened)."""
+    try:
+        parsed = json.loads(body)
+        detail = parsed["error"]["message"] if isinstance(parsed.get("error"), dict) else parsed
+    except (ValueError, KeyError, TypeError, AttributeError):
+        detail = body.decode("utf-8", "replace")
+    return str(detail)[:_ERROR_TEXT_LIMIT]
+
+
+class OpenAICompatLLM:
+    """Streams chat completions from an OpenAI-compatible server.
+
+    Args:
+        base_url: The API root, up to and including ``/v1``.
+        model: Model name the server knows.
+        api_key: Bearer key; none for local servers. Never logged or shown in ``repr``.
+        temperature: Sampling temperature.
+        max_tokens: Longest reply, in tokens.
+        timeout_s: Longest wait for the server to connect or to send the next piece.
+        text_tool_calls: Also read ``<tool_call>{...}</tool_call>`` blocks in the reply
+            text as tool calls (Hermes-style models behind servers that do not parse them,
+            such as the local llama.cpp server).
+        transport: An httpx transport (tests); the network by default.
+    """
+
+    name = NAME
+
+    def __init__(
+        self,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        model: str = DEFAULT_MODEL,
+        api_key: str | None = None,
+        temperature: float = 0.5,
+        max_tokens: int = 256,
+        timeout_s: float = 30.0,
+        text_tool_calls: bool = False,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.timeout_s = timeout_s
+        self.text_tool_calls = text_tool_calls
+        self.__api_key = api_key
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+
+    def __repr__(self) -> str:
+        return f"OpenAICompatLLM(base_url={self.base_url!r}, model={self.model!r})"
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            headers = {"Accept": "text/event-stream"}
+            if self.__api_key:
+                headers["Authorization"] = f"Bearer {self.__api_key}"
+            self._client = httpx.AsyncClient(
+                base_url=self.base_url,
+                headers=headers,
+                timeout=httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, 10.0)),
+                transport=self._transport,
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def request_body(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] = ()
+    ) -> dict[str, Any]:
+        """The JSON body of one streamed chat-completions request."""
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": to_openai_messages(messages),
+            "stream": True,
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+        }
+        if tools:
+            body["tools"] = to_openai_tools(tools)
+            body["tool_choice"] = "auto"
+        return body
+
+    async def stream(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] = ()
+    ) -> AsyncIterator[LLMChunk]:
+        """Yield reply text as it is generated, then any tool calls.
+
+        Raises:
+            EngineError: the server failed or sent something unreadable.
+        """
+        body = self.request_body(messages, tools)
+        try:
+            async with self._http().stream("POST", "/chat/completions", json=body) as response:
+                if response.status_code >= 400:
+                    raw = await response.aread()
+                    status = response.status_code
+                    retryable = status in _RETRYABLE_STATUS or status >= 500
+                    raise EngineError(
+                        f"{NAME}: the server answered {status}: {_error_detail(raw)}",
+                        retryable=retryable,
+                    )
+                async for chunk in _parse_events(response, self.text_tool_calls):
+                    yield chunk
+        except httpx.TimeoutException as exc:
+            raise EngineError(f"{NAME}: the server timed out", retryable=True) from exc
+        except httpx.TransportError as exc:
+            raise EngineError(f"{NAME}: cannot reach the server: {exc}", retryable=True) from exc
+
+
+async def _parse_events(response: httpx.Response, text_tool_calls: bool) -> AsyncIterator[LLMChunk]:
+    """Server-sent ``chat.completion.chunk`` events → text deltas, then tool calls."""
+    pending: dict[int, _PendingCall] = {}
+    text_tools = TextToolCallParser() if text_tool_calls else None
+    async for line in response.aiter_lines():
+        if not line.startswith("data:"):
+            continue  # blank separators, comments, event names
+        data = line[5:].strip()
+        if data == "[DONE]":
+            break
+        try:
+            event = json.loads(data)
+        except json.JSONDecodeError:
+            event = None
+        if not isinstance(event, dict):
+            raise EngineError(f"{NAME}: the server sent an unreadable event", retryable=True)
+        if "error" in event:
+            detail = _error_detail(data.encode())
+            raise EngineError(f"{NAME}: the server failed mid-reply: {detail}", retryable=True)
+        for choice in event.get("choices") or []:
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                content = str(delta["content"])
+                if text_tools is None:
+                    yield TextDelta(content)
+                else:
+                    spoken, calls = text_tools.feed(content)
+                    for item in _spoken_then_calls(spoken, calls):
+                        yield item
+            for position, call in enumerate(delta.get("tool_calls") or []):
+                index = int(call.get("index", position))
+                pending.setdefault(index, _PendingCall()).add(call)
+    if text_tools is not None:
+        for item in _spoken_then_calls(*text_tools.finish()):
+            yield item
+    for index in sorted(pending):
+        yield pending[index].complete()
+
+
+def _spoken_then_calls(spoken: str, calls: list[ToolCall]) -> list[LLMChunk]:
+    chunks: list[LLMChunk] = [TextDelta(spoken)] if spoken else []
+    chunks.extend(calls)
+    return chunks
+
+
+def create(options: Options) -> OpenAICompatLLM:
+    """Factory for the registry.
+
+    Options: ``base_url``, ``model``, ``api_key`` or ``api_key_env`` (the name of an
+    environment variable holding the key), ``temperature``, ``max_tokens``, ``timeout_s``,
+    ``text_tool_calls``.
+    """
+    read = OptionReader(NAME, options)
+    api_key = read.optional_text("api_key")
+    key_env = read.optional_text("api_key_env")
+    if api_key is None and key_env:
+        api_key = os.environ.get(key_env)
+        if not api_key:
+            raise EngineError(f"{NAME}: environment variable {key_env} holds no API key")
+    engine = OpenAICompatLLM(
+        base_url=read.text("base_url", DEFAULT_BASE_URL),
+        model=read.text("model", DEFAULT_MODEL),
+        api_key=api_key,
+        temperature=read.number("temperature", 0.5, low=0.0, high=2.0),
+        max_tokens=read.integer("max_tokens", 256, low=1, high=32_768),
+        timeout_s=read.number("timeout_s", 30.0, low=0.1, high=600.0),
+        text_tool_calls=read.flag("text_tool_calls", False),
+    )
+    read.finish()
+    return engine
+
+
+def register() -> None:
+    """Add ``openai`` to the LLM registry."""
+    LLM.register(NAME, create)

@@ -14,10 +14,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.voicebus-synced
 
-.PHONY: help uv-bootstrap venv dev lint typecheck imports asyncapi asyncapi-check asyncapi-validate \
+.PHONY: help uv-bootstrap venv demo demo-scripted local-llm dev lint typecheck imports asyncapi asyncapi-check asyncapi-validate \
         check pytest test clean
 
 help:
+	@echo "make demo      install everything, start the platform, place the demo call, stop"
 	@echo "make dev       run NATS, PostgreSQL and all six services (Ctrl-C stops all)"
 	@echo "make test      lint, type-check, architecture, AsyncAPI and the whole test suite"
 	@echo "make asyncapi  regenerate docs/asyncapi.yaml from the contracts"
@@ -32,6 +33,21 @@ $(STAMP): uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml
 	@touch $@
 
 venv: $(STAMP)
+
+# llama-cpp-python has no binary wheel: it compiles (~4-7 min, once; uv caches the wheel).
+# A native build crashes on CPUs with AMX, so build for a portable AVX2 baseline.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+  -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF \
+  -DGGML_AMX_BF16=OFF -DLLAVA_BUILD=OFF
+
+local-llm: venv
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(UV) sync --locked --all-packages --extra local-llm
+
+demo: local-llm
+	$(BIN)/voicebus demo
+
+demo-scripted: venv
+	$(BIN)/voicebus demo --scripted
 
 dev: venv
 	$(BIN)/voicebus dev

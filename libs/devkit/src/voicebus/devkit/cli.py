@@ -15,6 +15,7 @@ from rich.table import Table
 
 from voicebus.devkit import asyncapi
 from voicebus.devkit.caller.script import DEV_TWILIO_AUTH_TOKEN, CallScript, Line, run_call
+from voicebus.devkit.demo import DemoPlan, run_demo
 from voicebus.devkit.stack import SERVICES, DevStack, StackError, color_for, read_state
 from voicebus.devkit.tail import TailFilter, tail
 
@@ -59,6 +60,8 @@ def _ready_table(stack: DevStack) -> Table:
         table.add_row(svc.name, pid, svc.url, after)
     table.add_row("nats", "", stack.nats_url or "", "")
     table.add_row("postgres", "", _hide_password(stack.database_url or ""), "")
+    if stack.llm_url:
+        table.add_row("local LLM", "", stack.llm_url, "")
     return table
 
 
@@ -277,6 +280,30 @@ def asyncapi_cmd(
         return
     asyncapi.write(path)
     console.print(f"wrote {path}")
+
+
+@app.command()
+def demo(
+    scripted: Annotated[
+        bool, typer.Option(help="Use the scripted agent instead of the local LLM.")
+    ] = False,
+    data_dir: Annotated[Path, typer.Option(help="Embedded servers' data.")] = DATA_DIR,
+) -> None:
+    """Start everything, place the demo call, print transcript, recording and events, stop."""
+    plan = DemoPlan(data_dir=data_dir, agent="demo-scripted" if scripted else "demo")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / "demo.log"
+
+    def emit(label: str, text: str, style: str) -> None:
+        console.print(f"[{style}]{label:>9}[/] │ {escape(text)}", soft_wrap=True)
+
+    def print_line(line: str) -> None:
+        console.print(escape(line), soft_wrap=True, highlight=False)
+
+    with log_path.open("w", encoding="utf-8") as log_sink:
+        code = asyncio.run(run_demo(plan, emit, print_line, log_sink))
+    console.print(f"service logs: {log_path}")
+    raise typer.Exit(code)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import importlib.util
 import json
 import os
 import signal
@@ -29,6 +30,9 @@ import httpx
 from voicebus.devkit.embedded_nats import EmbeddedNats
 from voicebus.devkit.embedded_postgres import EmbeddedPostgres, create_database, database_url
 from voicebus.devkit.ports import free_port
+from voicebus.engines.base import EngineError
+from voicebus.engines.llm.llama_server import LlamaServer
+from voicebus.engines.llm.local_model import prepare_model
 
 SERVICES: Final = ("gateway", "media", "orchestrator", "campaigns", "recorder", "audit")
 DEFAULT_PORTS: Final = {name: 8080 + i for i, name in enumerate(SERVICES)}
@@ -96,6 +100,8 @@ def service_env(
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if name == "orchestrator" and Path("agents").is_dir():
+        env.setdefault("VB_ORCHESTRATOR_AGENTS_DIR", str(Path("agents").resolve()))
     if name == "gateway":
         # Signatures are checked against the public URL: it must be where the gateway runs.
         env.setdefault("VB_GATEWAY_PUBLIC_URL", f"http://127.0.0.1:{port}")
@@ -113,6 +119,9 @@ class DevStack:
         out: where service logs are written.
         color: a ``(service, line) -> str`` formatter for log lines.
         env: extra environment for every service process.
+        local_llm: start the local LLM server (llama.cpp on the packaged model) and
+            give services its URL as ``VB_LOCAL_LLM_URL``; ``None`` starts it when the
+            ``local-llm`` extra is installed.
     """
 
     def __init__(
@@ -125,6 +134,7 @@ class DevStack:
         out: TextIO = sys.stdout,
         color: Callable[[str, str], str] | None = None,
         env: Mapping[str, str] | None = None,
+        local_llm: bool | None = None,
     ) -> None:
         unknown = sorted(set(services) - set(SERVICES))
         if unknown:
@@ -135,6 +145,11 @@ class DevStack:
         self.services = [ServiceProcess(n, 0) for n in SERVICES if n in services]
         self._out = out
         self._env = dict(env or {})
+        if local_llm is None:
+            local_llm = importlib.util.find_spec("llama_cpp") is not None
+        self.local_llm = local_llm
+        self._llm: LlamaServer | None = None
+        self.llm_url: str | None = None
         self._color = color or (lambda name, line: f"{name:<12} | {line}")
         self._nats: EmbeddedNats | None = None
         self._postgres: EmbeddedPostgres | None = None
@@ -153,6 +168,14 @@ class DevStack:
             self._postgres = EmbeddedPostgres(data_dir=self.data_dir / "postgres", durable=True)
             await asyncio.to_thread(self._postgres.start)
             self.database_url = await _ensure_database(self._postgres.url, DEV_DATABASE)
+        if self.local_llm:
+            try:
+                model = await asyncio.to_thread(prepare_model, self.data_dir / "models")
+                self._llm = LlamaServer(model)
+                self.llm_url = await self._llm.start()
+            except EngineError as err:
+                raise StackError(f"local LLM server: {err}") from err
+            self._env.setdefault("VB_LOCAL_LLM_URL", self.llm_url)
         for svc in self.services:
             svc.port = port_or_free(DEFAULT_PORTS[svc.name])
             await self._spawn(svc)
@@ -225,6 +248,8 @@ class DevStack:
         for reader in self._readers:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(reader, 2.0)
+        if self._llm is not None:
+            await self._llm.stop()
         if self._postgres is not None:
             await asyncio.to_thread(self._postgres.stop)
         if self._nats is not None:

@@ -1,22 +1,35 @@
-"""Wiring only: settings → service → call claims → ASGI app.
-
-The LLM, tools and flows for each claimed call arrive with the first-call work.
-"""
+"""Wiring only: settings → service → orchestrator (claims, conversations) → RPC → ASGI app."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+
 from starlette.applications import Starlette
 
+from voicebus.orchestrator.calls import Orchestrator
+from voicebus.orchestrator.handlers import register
 from voicebus.orchestrator.settings import OrchestratorSettings
-from voicebus.runtime.claims import CallClaims
 from voicebus.runtime.service import Service
 
 
-def build(settings: OrchestratorSettings | None = None) -> tuple[Service, Starlette]:
-    """The orchestrator service and its ASGI app."""
-    service = Service(settings or OrchestratorSettings(), hot_path=False)
-    CallClaims(service)
-    return service, service.asgi()
+def build(
+    settings: OrchestratorSettings | None = None, *, environ: Mapping[str, str] | None = None
+) -> tuple[Service, Starlette]:
+    """The orchestrator service and its ASGI app (``app.state.orchestrator`` is the domain).
+
+    Args:
+        settings: the settings; from the environment when None.
+        environ: expands ``${VAR}`` in agent files; the process environment when None
+            (agent files name arbitrary variables, which no settings class can list).
+    """
+    settings = settings or OrchestratorSettings()
+    service = Service(settings, hot_path=False)
+    orchestrator = Orchestrator(service, settings, os.environ if environ is None else environ)
+    register(service.broker, orchestrator)
+    app = service.asgi()
+    app.state.orchestrator = orchestrator
+    return service, app
 
 
 def main() -> None:

@@ -152,8 +152,12 @@ class _Transcript:
                     await self.changed.wait()
 
 
-async def run_call(script: CallScript, emit: Emit) -> int:
+async def run_call(
+    script: CallScript, emit: Emit, on_started: Callable[[str], None] | None = None
+) -> int:
     """Place the scripted call, printing the transcript through ``emit``.
+
+    ``on_started`` receives the call id once the gateway has answered.
 
     Returns:
         The exit code: 0 when every line was spoken and answered, else 1 (2 for a bad
@@ -185,6 +189,8 @@ async def run_call(script: CallScript, emit: Emit) -> int:
         emit("error", str(err), "red")
         return 1
     emit("call", f"{caller.call_id} → agent {script.agent!r} at {script.gateway_url}", "bold")
+    if on_started is not None and caller.call_id:
+        on_started(caller.call_id)
     async with contextlib.AsyncExitStack() as stack:
         following = False
         if script.nats_url and caller.call_id:

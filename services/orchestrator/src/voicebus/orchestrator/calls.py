@@ -1,0 +1,259 @@
+"""The calls this instance owns: claim, per-call event subscription, takeover, end.
+
+Each owned call gets an ordered JetStream consumer on ``vb.evt.<tenant>.<call>.>``
+(raw nats-py on ``service.nc``; no ack, no reply). JetStream rather than core
+NATS because a takeover must see what happened while nobody owned the call:
+the consumer starts after the session's ``last_seq``, so a transcript published
+between an owner's death and the takeover is still answered, once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Protocol, runtime_checkable
+
+from nats.aio.msg import Msg
+from nats.js.api import ConsumerConfig, DeliverPolicy
+from pydantic import ValidationError
+
+from voicebus.contracts import streams, subjects
+from voicebus.contracts.commands import HangUp, HangUpData
+from voicebus.contracts.events import (
+    CallEnded,
+    CallError,
+    CallErrorData,
+    CallStarted,
+    EndReason,
+    ErrorCode,
+    parse_event,
+)
+from voicebus.engines.base import LLM, EngineError, LLMEngine
+from voicebus.engines.builtin import load_builtin_engines
+from voicebus.orchestrator import metrics
+from voicebus.orchestrator.agents import Agent, AgentCatalog
+from voicebus.orchestrator.conversation import Conversation
+from voicebus.orchestrator.errors import AgentConfigError
+from voicebus.orchestrator.outbox import BusOutbox
+from voicebus.orchestrator.session import Session, SessionStorage, SessionStore
+from voicebus.orchestrator.settings import OrchestratorSettings
+from voicebus.runtime.claims import CallClaims
+from voicebus.runtime.service import Service
+
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class _Closable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+class _Subscription(Protocol):
+    async def unsubscribe(self, limit: int = 0) -> None: ...
+
+
+@dataclass(slots=True)
+class _LiveCall:
+    conversation: Conversation
+    subscription: _Subscription | None = None
+
+    async def close(self) -> None:
+        if self.subscription is not None:
+            await self.subscription.unsubscribe()
+            self.subscription = None
+        await self.conversation.close()
+
+
+class Orchestrator:
+    """Runs the conversations of the calls this instance owns.
+
+    Args:
+        service: the orchestrator service (claims, KV and subscriptions hang off it).
+        settings: the service settings.
+        environ: environment for ``${VAR}`` in agent files.
+    """
+
+    def __init__(
+        self, service: Service, settings: OrchestratorSettings, environ: Mapping[str, str]
+    ) -> None:
+        self._service = service
+        self._settings = settings
+        self._environ = environ
+        self._conversation_settings = settings.conversation()
+        self.catalog = AgentCatalog()
+        self._engines: dict[str, LLMEngine] = {}
+        self._store: SessionStorage | None = None
+        self._calls: dict[str, _LiveCall] = {}
+        self._outbox = BusOutbox(service.broker, settings.connection_name)
+        self.claims = CallClaims(service, on_start=self._on_start, on_end=self._on_end)
+        service.on_connected(self._open)
+        service.on_shutdown(self._close)
+
+    @property
+    def conversations(self) -> Mapping[str, Conversation]:
+        """Conversations running here, by call id."""
+        return {call_id: live.conversation for call_id, live in self._calls.items()}
+
+    @property
+    def store(self) -> SessionStorage:
+        """Where sessions are saved (after start)."""
+        if self._store is None:
+            raise RuntimeError("orchestrator used before the service connected")
+        return self._store
+
+    # -- start and stop -----------------------------------------------------------
+
+    async def _open(self, service: Service) -> None:
+        load_builtin_engines()
+        self.catalog = AgentCatalog.load(self._settings.agents_dir, self._environ)
+        self._engines = {}
+        for agent_id in self.catalog.ids():
+            agent = self.catalog.get(agent_id)
+            assert agent is not None
+            self._engines[agent_id] = _engine_for(agent)
+        self._store = SessionStore(await service.js.key_value(streams.SESSIONS.bucket))
+
+    async def _close(self, _service: Service) -> None:
+        for call_id in list(self._calls):
+            await self._drop(call_id)
+        for engine in self._engines.values():
+            if isinstance(engine, _Closable):
+                await engine.aclose()
+
+    # -- claims -----------------------------------------------------------------
+
+    async def _on_start(self, event: CallStarted) -> None:
+        if event.call_id in self._calls:
+            return  # call.started redelivered: already running here
+        agent = self.catalog.get(event.data.agent_id)
+        if agent is None:
+            await self._refuse(event)
+            return
+        loaded = await self.store.load(event.call_id)
+        if loaded is not None:
+            await self._run(*loaded, agent=agent, fresh=False)
+        else:
+            await self._run(Conversation.new_session(event, agent), None, agent=agent, fresh=True)
+
+    async def take_over(self, call_id: str) -> bool:
+        """Continue a live call whose owner is gone, from its session in ``vb_sessions``.
+
+        Takes the call's lease first: False if another instance holds it, or if
+        there is no session (or no such agent) to continue.
+        """
+        if call_id in self._calls:
+            return True
+        if not await self.claims.leases.claim(call_id):
+            return False
+        loaded = await self.store.load(call_id)
+        agent = self.catalog.get(loaded[0].agent_id) if loaded else None
+        if loaded is None or agent is None:
+            log.warning("nothing to take over", extra={"call_id": call_id})
+            await self.claims.leases.release(call_id)
+            return False
+        await self._run(*loaded, agent=agent, fresh=False)
+        return True
+
+    async def _on_end(self, event: CallEnded) -> None:
+        await self._drop(event.call_id)
+        await self.store.delete(event.call_id)
+
+    # -- one call -----------------------------------------------------------------
+
+    async def _run(
+        self, session: Session, revision: int | None, *, agent: Agent, fresh: bool
+    ) -> None:
+        conversation = Conversation(
+            session=session,
+            agent=agent,
+            engine=self._engines[agent.id],
+            outbox=self._outbox,
+            store=self.store,
+            settings=self._conversation_settings,
+            revision=revision,
+            on_lost=self._lost,
+        )
+        live = _LiveCall(conversation)
+        self._calls[session.call_id] = live
+        metrics.CONVERSATIONS.set(len(self._calls))
+        try:
+            if fresh:
+                await conversation.start()
+            else:
+                await conversation.resume()
+            live.subscription = await self._subscribe(conversation)
+        except BaseException:
+            # Undo, so that a redelivered call.started starts over (from the saved session).
+            await self._drop(session.call_id)
+            raise
+
+    async def _subscribe(self, conversation: Conversation) -> _Subscription:
+        session = conversation.session
+        if session.last_seq:
+            config = ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=session.last_seq + 1
+            )
+        else:
+            config = ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
+        return await self._service.js.subscribe(
+            subjects.evt_filter(session.tenant_id, session.call_id),
+            stream=streams.EVENTS.name,
+            ordered_consumer=True,
+            config=config,
+            cb=partial(self._deliver, conversation),
+        )
+
+    async def _deliver(self, conversation: Conversation, msg: Msg) -> None:
+        try:
+            event = parse_event(msg.data)
+        except ValidationError:
+            metrics.BAD_INPUT.labels("event").inc()
+            log.warning("malformed event ignored", extra={"call_id": conversation.call_id})
+            return
+        try:
+            await conversation.handle(event, msg.metadata.sequence.stream)
+        except Exception:  # one bad event must not end the call's subscription
+            log.exception("event handling failed", extra={"call_id": conversation.call_id})
+
+    async def _drop(self, call_id: str) -> None:
+        live = self._calls.pop(call_id, None)
+        metrics.CONVERSATIONS.set(len(self._calls))
+        if live is not None:
+            await live.close()
+
+    async def _lost(self, call_id: str) -> None:
+        await self._drop(call_id)
+        await self.claims.leases.release(call_id)
+
+    async def _refuse(self, event: CallStarted) -> None:
+        log.error("call for an unknown agent", extra={"call_id": event.call_id})
+        await self._outbox.publish(
+            CallError(
+                tenant_id=event.tenant_id,
+                call_id=event.call_id,
+                source=self._outbox.source,
+                data=CallErrorData(
+                    code=ErrorCode.UNKNOWN_AGENT,
+                    message="the call's agent is not loaded by the orchestrator",
+                    service="orchestrator",
+                ),
+            )
+        )
+        await self._outbox.control(
+            HangUp(
+                tenant_id=event.tenant_id,
+                call_id=event.call_id,
+                source=self._outbox.source,
+                data=HangUpData(reason=EndReason.ERROR, after_playback=False),
+            )
+        )
+
+
+def _engine_for(agent: Agent) -> LLMEngine:
+    """The agent's LLM, created once at load: a bad engine name or option fails the start."""
+    try:
+        return LLM.create(agent.spec.llm.engine, agent.spec.llm.options)
+    except EngineError as exc:
+        raise AgentConfigError(agent.path, str(exc), "llm") from None

@@ -1,0 +1,188 @@
+"""Agent files: loading, validation errors naming file and field, templating, profiles."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from voicebus.orchestrator.agents import AgentCatalog, load_agent
+from voicebus.orchestrator.errors import AgentConfigError, TemplateError
+from voicebus.orchestrator.templating import expand_env, render, variables
+
+pytestmark = pytest.mark.unit
+
+REPO_AGENTS = Path(__file__).resolve().parents[3] / "agents"
+
+MINIMAL = """
+name: Test agent
+system_prompt: You help {{customer_name}}.
+greeting: Hi {{customer_name}}!
+defaults: {customer_name: there}
+llm: {engine: scripted, options: {default: ok}}
+"""
+
+
+def _write(directory: Path, name: str, text: str) -> Path:
+    path = directory / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def test_a_minimal_file_loads_with_defaults_for_the_rest(tmp_path: Path) -> None:
+    agent = load_agent(_write(tmp_path, "support.yaml", MINIMAL), {})
+    assert agent.id == "support"
+    assert agent.spec.stt.engine == "whisper-local"
+    assert agent.spec.tts.engine == "hibari"
+    assert agent.spec.turn.allow_interruptions is True
+    assert agent.tools == ()
+    profile = agent.profile
+    assert profile.agent_id == "support"
+    assert profile.name == "Test agent"
+    assert profile.turn.vad_stop_ms == 300
+
+
+def test_the_call_context_overrides_defaults_and_extra_context_is_ignored(tmp_path: Path) -> None:
+    agent = load_agent(_write(tmp_path, "a.yaml", MINIMAL), {})
+    assert agent.render("greeting", {}) == "Hi there!"
+    assert agent.render("greeting", {"customer_name": "Ada", "x": "y"}) == "Hi Ada!"
+    assert agent.render("system_prompt", {"customer_name": "Ada"}) == "You help Ada."
+    with pytest.raises(TemplateError):
+        agent.render("name", {})
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "problem"),
+    [
+        ({"greeting": "Hi {{nmae}}"}, "greeting", "uses {{nmae}} with no entry in defaults"),
+        ({"goodbye": "Bye {{a}} {{b}}"}, "goodbye", "uses {{a, b}}"),
+        ({"llm": None}, "llm", "Input should be a valid dictionary"),
+        ({"temprature": 1}, "temprature", "Extra inputs are not permitted"),
+        ({"turn": {"vad_stop_ms": 5}}, "turn.vad_stop_ms", "greater than or equal to 100"),
+        ({"turn": {"barge_in": True}}, "turn.barge_in", "Extra inputs"),
+        (
+            {"tts": {"engine": "hibari", "options": {"v": [1]}}},
+            "tts.options",
+            "'v' must be a string",
+        ),
+        (
+            {"tools": [{"type": "data", "name": "x", "description": "d"}]},
+            "tools.0.file",
+            "required",
+        ),
+        (
+            {"tools": [{"type": "http", "name": "x"}]},
+            "tools.0",
+            "does not match any of the expected",
+        ),
+        ({"tools": [{"type": "end_call"}, {"type": "end_call"}]}, "tools", "duplicate tool name"),
+    ],
+)
+def test_a_bad_field_is_an_error_naming_the_file_and_the_field(
+    tmp_path: Path, change: dict[str, object], field: str, problem: str
+) -> None:
+    base: dict[str, object] = {
+        "name": "x",
+        "system_prompt": "p",
+        "llm": {"engine": "scripted"},
+    }
+    path = tmp_path / "broken.yaml"
+    path.write_text(json.dumps({**base, **change}), encoding="utf-8")  # JSON is YAML
+    with pytest.raises(AgentConfigError) as caught:
+        load_agent(path, {})
+    message = str(caught.value)
+    assert message.startswith(f"{path}: {field}: ")
+    assert problem in message
+    assert caught.value.field == field
+
+
+def test_unreadable_yaml_and_bad_file_names_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(AgentConfigError, match=r"bad\.yaml: not valid YAML"):
+        load_agent(_write(tmp_path, "bad.yaml", "name: [unclosed\n"), {})
+    with pytest.raises(AgentConfigError, match=r"list\.yaml: must be a YAML mapping"):
+        load_agent(_write(tmp_path, "list.yaml", "- a\n- b\n"), {})
+    with pytest.raises(AgentConfigError, match=r"file name must be <agent_id>\.yaml"):
+        load_agent(_write(tmp_path, "has space.yaml", MINIMAL), {})
+
+
+def test_data_tool_files_are_checked_at_load(tmp_path: Path) -> None:
+    tool = """
+    tools:
+      - {type: data, name: lookup, description: d, file: data/missing.json}
+    """
+    path = _write(tmp_path, "t.yaml", MINIMAL + textwrap.dedent(tool))
+    with pytest.raises(AgentConfigError, match=r"t\.yaml: tools\.0: cannot read .*missing\.json"):
+        load_agent(path, {})
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "missing.json").write_text("[1, 2]")
+    with pytest.raises(AgentConfigError, match="must be a JSON object of objects"):
+        load_agent(path, {})
+    (tmp_path / "data" / "missing.json").write_text('{"1": {"s": "ok"}}')
+    agent = load_agent(path, {})
+    assert [t.spec.name for t in agent.tools] == ["lookup"]
+    assert agent.tools[0].spec.parameters["required"] == ["id"]
+
+
+def test_engine_options_expand_environment_variables(tmp_path: Path) -> None:
+    text = """
+    name: x
+    system_prompt: p
+    llm:
+      engine: openai
+      options:
+        base_url: ${LLM_URL:-http://127.0.0.1:8089/v1}
+        model: ${LLM_MODEL}
+        nested: [{deep: "${LLM_MODEL}-x"}]
+    """
+    path = _write(tmp_path, "env.yaml", text)
+    agent = load_agent(path, {"LLM_MODEL": "qwen"})
+    assert agent.spec.llm.options == {
+        "base_url": "http://127.0.0.1:8089/v1",
+        "model": "qwen",
+        "nested": [{"deep": "qwen-x"}],
+    }
+    agent = load_agent(path, {"LLM_MODEL": "m", "LLM_URL": "http://h/v1"})
+    assert agent.spec.llm.options["base_url"] == "http://h/v1"
+    with pytest.raises(AgentConfigError, match=r"env\.yaml: llm\.options\.model: .*LLM_MODEL"):
+        load_agent(path, {})
+
+
+def test_a_catalog_loads_a_directory_and_tolerates_a_missing_one(tmp_path: Path) -> None:
+    _write(tmp_path, "one.yaml", MINIMAL)
+    _write(tmp_path, "two.yml", MINIMAL)
+    _write(tmp_path, "notes.txt", "not an agent")
+    (tmp_path / "data").mkdir()
+    catalog = AgentCatalog.load(tmp_path, {})
+    assert catalog.ids() == ["one", "two"]
+    assert catalog.get("one") is not None
+    assert catalog.get("three") is None
+    assert AgentCatalog.load(tmp_path / "nope", {}).ids() == []
+    _write(tmp_path, "one.yml", MINIMAL)
+    with pytest.raises(AgentConfigError, match="defined twice"):
+        AgentCatalog.load(tmp_path, {})
+
+
+def test_the_shipped_agents_load() -> None:
+    catalog = AgentCatalog.load(REPO_AGENTS, {})
+    assert {"demo", "demo-scripted"} <= set(catalog.ids())
+    for agent_id in ("demo", "demo-scripted"):
+        agent = catalog.get(agent_id)
+        assert agent is not None
+        assert agent.render("greeting", {}) == "Hi there, this is Acme support. How can I help?"
+        assert agent.render("greeting", {"customer_name": "Ada"}).startswith("Hi Ada,")
+        assert {t.spec.name for t in agent.tools} == {"end_call", "check_order_status"}
+    demo = catalog.get("demo")
+    assert demo is not None
+    assert demo.spec.llm.engine == "openai"
+    assert demo.spec.llm.options["base_url"] == "http://127.0.0.1:8089/v1"
+
+
+def test_templating_helpers() -> None:
+    assert variables("{{a}} {{ b }} {{a}} {x} {{1x}}") == {"a", "b"}
+    assert render("{{ a }}-{{b}}", {"a": "1", "b": ""}) == "1-"
+    with pytest.raises(TemplateError, match="'c'"):
+        render("{{c}}", {})
+    assert expand_env(7, {}) == 7
+    assert expand_env("${A:-}x", {}) == "x"

@@ -75,10 +75,9 @@ async def test_dev_stack_runs_everything_and_stops_clean(tmp_path: Path) -> None
         call_id = new_id()
         tail = subprocess.Popen(
             [str(BIN / "voicebus"), "events", "tail", "--call", call_id, "--count", "2",
-             "--timeout", "30", "--nats-url", nats_url],
+             "--timeout", "60", "--from-start", "--nats-url", nats_url],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
-        await asyncio.sleep(2.0)  # the tail's consumer starts at "now"
 
         # An originate command: no provider can dial yet, so the gateway must answer it
         # with events rather than drop it.
@@ -92,7 +91,7 @@ async def test_dev_stack_runs_everything_and_stops_clean(tmp_path: Path) -> None
         )
         await nc.drain()
 
-        out, _ = await asyncio.to_thread(tail.communicate, timeout=40)
+        out, _ = await asyncio.to_thread(tail.communicate, timeout=90)
         lines = out.decode().splitlines()
         assert tail.returncode == 0, lines
         assert any("call.error.v1" in line and call_id in line for line in lines), lines

@@ -13,9 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from voicebus.devkit import asyncapi
-from voicebus.devkit.caller.script import DEV_TWILIO_AUTH_TOKEN, CallScript, Line, run_call
-from voicebus.devkit.demo import DemoPlan, run_demo
+from voicebus.devkit.defaults import DEV_TWILIO_AUTH_TOKEN
 from voicebus.devkit.stack import SERVICES, DevStack, StackError, color_for, read_state
 from voicebus.devkit.tail import TailFilter, tail
 
@@ -27,6 +25,7 @@ console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 DATA_DIR = Path("var") / "dev"
+ASYNCAPI_PATH = Path("docs") / "asyncapi.yaml"
 NatsUrl = Annotated[
     str | None, typer.Option(envvar="VB_NATS_URL", help="Use this NATS instead of an embedded one.")
 ]
@@ -235,6 +234,8 @@ def call_cmd(
     data_dir: Annotated[Path, typer.Option(help="Where `voicebus dev` keeps state.")] = DATA_DIR,
 ) -> None:
     """Place a simulated Twilio call on the gateway and print a live transcript."""
+    from voicebus.devkit.caller.script import CallScript, Line, run_call
+
     script_lines = [Line(text=t) for t in lines or []] + [Line(wav=w) for w in wav or []]
     if not script_lines:
         err_console.print("[red]nothing to say: give text lines or --wav files[/]")
@@ -266,12 +267,12 @@ def call_cmd(
 
 @app.command("asyncapi")
 def asyncapi_cmd(
-    path: Annotated[Path, typer.Argument(help="Where the document lives.")] = (
-        asyncapi.DEFAULT_PATH
-    ),
+    path: Annotated[Path, typer.Argument(help="Where the document lives.")] = ASYNCAPI_PATH,
     check: Annotated[bool, typer.Option(help="Fail if the file is out of date.")] = False,
 ) -> None:
     """Write (or --check) the AsyncAPI 3 document generated from the contracts."""
+    from voicebus.devkit import asyncapi
+
     if check:
         if not path.exists() or path.read_text(encoding="utf-8") != asyncapi.render_yaml():
             err_console.print(f"{path} is out of date: run `voicebus asyncapi`")
@@ -290,6 +291,8 @@ def demo(
     data_dir: Annotated[Path, typer.Option(help="Embedded servers' data.")] = DATA_DIR,
 ) -> None:
     """Start everything, place the demo call, print transcript, recording and events, stop."""
+    from voicebus.devkit.demo import DemoPlan, run_demo
+
     plan = DemoPlan(data_dir=data_dir, agent="demo-scripted" if scripted else "demo")
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / "demo.log"

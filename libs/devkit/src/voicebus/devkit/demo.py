@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, TextIO
 
-from voicebus.devkit.caller.script import DEV_TWILIO_AUTH_TOKEN, CallScript, Emit, Line, run_call
+from voicebus.devkit.caller.script import CallScript, Emit, Line, run_call
+from voicebus.devkit.defaults import DEV_TWILIO_AUTH_TOKEN
 from voicebus.devkit.stack import DevStack, StackError
 from voicebus.devkit.tail import TailFilter, tail
 

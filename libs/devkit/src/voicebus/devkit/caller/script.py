@@ -42,7 +42,6 @@ from voicebus.engines.base import EngineError
 Emit = Callable[[str, str, str], None]
 """``emit(label, text, style)``: one transcript line (style is a rich style name)."""
 
-DEV_TWILIO_AUTH_TOKEN: Final = "dev-secret"  # noqa: S105 - the gateway's development placeholder
 _AFTER_CALL_S: Final = 5.0
 _HANGUP_GRACE_S: Final = 3.0
 

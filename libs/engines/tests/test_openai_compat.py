@@ -23,7 +23,7 @@ from voicebus.engines.base import (
 )
 from voicebus.engines.builtin import load_builtin_engines
 from voicebus.engines.llm import openai_compat
-from voicebus.engines.llm.openai_compat import OpenAICompatLLM
+from voicebus.engines.llm.openai_compat import OpenAICompatLLM, to_openai_messages
 
 pytestmark = pytest.mark.component
 
@@ -256,3 +256,21 @@ def test_registry_builds_it_and_it_fits_the_interface() -> None:
 def test_bad_options_are_refused(options: dict[str, Any], message: str) -> None:
     with pytest.raises(EngineError, match=message):
         openai_compat.create(options)
+
+
+def test_earlier_tool_calls_go_back_as_text_for_text_tool_models() -> None:
+    call = ToolCall("call_1", "check_order_status", {"order_id": "1234"})
+    history = [
+        ChatMessage(role="user", content="Where is order 1234?"),
+        ChatMessage(role="assistant", tool_calls=[call]),
+        ChatMessage(role="tool", content='{"status": "shipped"}', tool_call_id="call_1"),
+    ]
+    structured = to_openai_messages(history)
+    assert structured[1]["tool_calls"][0]["function"]["arguments"] == '{"order_id": "1234"}'
+    as_text = to_openai_messages(history, text_tool_calls=True)
+    assert "tool_calls" not in as_text[1]
+    block = as_text[1]["content"]
+    assert block.startswith("<tool_call>") and block.endswith("</tool_call>")
+    inner = json.loads(block.removeprefix("<tool_call>").removesuffix("</tool_call>"))
+    assert inner == {"name": "check_order_status", "arguments": {"order_id": "1234"}}
+    assert as_text[2] == structured[2]

@@ -42,8 +42,17 @@ _RETRYABLE_STATUS: Final = frozenset({408, 429})
 _ERROR_TEXT_LIMIT: Final = 300
 
 
-def to_openai_messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
-    """The conversation in the chat-completions wire format."""
+def to_openai_messages(
+    messages: Sequence[ChatMessage], *, text_tool_calls: bool = False
+) -> list[dict[str, Any]]:
+    """The conversation in the chat-completions wire format.
+
+    With ``text_tool_calls`` an assistant's earlier tool calls are written into its
+    text as ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` blocks, the way
+    models that call tools in text (Qwen behind llama.cpp) produced them: the structured
+    form reaches such a model with its arguments double-encoded as a JSON string, and
+    after seeing that it stops calling tools properly.
+    """
     wire: list[dict[str, Any]] = []
     for message in messages:
         item: dict[str, Any] = {"role": message.role, "content": message.content}
@@ -51,7 +60,15 @@ def to_openai_messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
             item["tool_call_id"] = message.tool_call_id or ""
         elif message.name:
             item["name"] = message.name
-        if message.tool_calls:
+        if message.tool_calls and text_tool_calls:
+            blocks = [
+                "<tool_call>\n"
+                + json.dumps({"name": call.name, "arguments": dict(call.arguments)})
+                + "\n</tool_call>"
+                for call in message.tool_calls
+            ]
+            item["content"] = "\n".join([message.content, *blocks] if message.content else blocks)
+        elif message.tool_calls:
             if not message.content:
                 # Optional with tool calls; llama-cpp-python's server refuses null here.
                 del item["content"]
@@ -192,7 +209,7 @@ class OpenAICompatLLM:
         """The JSON body of one streamed chat-completions request."""
         body: dict[str, Any] = {
             "model": self.model,
-            "messages": to_openai_messages(messages),
+            "messages": to_openai_messages(messages, text_tool_calls=self.text_tool_calls),
             "stream": True,
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,

@@ -270,7 +270,8 @@ def test_earlier_tool_calls_go_back_as_text_for_text_tool_models() -> None:
     as_text = to_openai_messages(history, text_tool_calls=True)
     assert "tool_calls" not in as_text[1]
     block = as_text[1]["content"]
-    assert block.startswith("<tool_call>") and block.endswith("</tool_call>")
+    assert block.startswith("<tool_call>")
+    assert block.endswith("</tool_call>")
     inner = json.loads(block.removeprefix("<tool_call>").removesuffix("</tool_call>"))
     assert inner == {"name": "check_order_status", "arguments": {"order_id": "1234"}}
     assert as_text[2] == structured[2]

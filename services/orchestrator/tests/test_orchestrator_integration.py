@@ -110,6 +110,8 @@ async def _tap(nc: Client, call_id: str) -> CallTap:
     tap = CallTap(call_id)
 
     async def on_command(msg: Msg) -> None:
+        if msg.reply:  # acknowledge like media does: Say waits for a receipt
+            await msg.respond(b"")
         tap.commands.append(parse_control(msg.data))
 
     async def on_event(msg: Msg) -> None:  # a plain subscriber: it never answers msg.reply

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from faststream.nats import NatsBroker
+from nats.aio.client import Client
+from nats.errors import NoRespondersError
 from nats.js.api import PubAck
 
 from voicebus.contracts import streams
@@ -46,3 +51,36 @@ async def send_control(broker: NatsBroker, command: ControlCommand) -> None:
     await broker.publish(
         command.to_bytes(), subject=command.subject, headers={"content-type": JSON}
     )
+
+
+async def deliver_control(
+    nc: Client, command: ControlCommand, *, within_s: float = 5.0, reply_timeout_s: float = 2.0
+) -> bool:
+    """Send a per-call command and wait until its owner confirms receipt.
+
+    Core NATS drops a message nobody is subscribed to. A call's first commands
+    (the greeting's ``Say``) can be sent before the owning instance has claimed
+    the call, so this asks with request/reply and retries while there is *no
+    responder* — the one case where the command certainly was not delivered — for
+    up to ``within_s`` seconds. A responder acknowledges on receipt, before acting.
+    A reply timeout is not retried: the command may have arrived, and sending it
+    twice would act twice.
+
+    Returns:
+        True once a responder acknowledged; False if none appeared in time or the
+        reply timed out.
+    """
+    deadline = time.monotonic() + within_s
+    data = command.to_bytes()
+    headers = {"content-type": JSON}
+    while True:
+        try:
+            await nc.request(command.subject, data, timeout=reply_timeout_s, headers=headers)
+        except NoRespondersError:
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+            continue
+        except TimeoutError:
+            return False
+        return True

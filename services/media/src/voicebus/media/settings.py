@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from voicebus.runtime.settings import ServiceSettings
@@ -15,3 +16,60 @@ class MediaSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="VB_MEDIA_")
     service_name: ClassVar[str] = "media"
     default_http_port: ClassVar[int] = 8081
+
+    default_stt: str = Field(
+        default="whisper-local", description="STT engine when the agent's profile is unavailable."
+    )
+    default_tts: str = Field(
+        default="hibari", description="TTS engine when the agent's profile is unavailable."
+    )
+    warm_engines: bool = Field(
+        default=True, description="Load the default engines' models at start-up, before ready."
+    )
+    smart_turn: bool = Field(
+        default=True, description="Load the smart-turn model at start-up (agents may ask for it)."
+    )
+    agent_lookup_timeout_s: float = Field(
+        default=2.0, gt=0, le=30, description="Wait for the orchestrator's agent profile answer."
+    )
+    lead_ms: int = Field(
+        default=160, ge=20, le=1000, description="Agent audio sent ahead of real time."
+    )
+    mark_grace_ms: int = Field(
+        default=1000,
+        ge=100,
+        le=10_000,
+        description="Agent audio with no playback mark this long after it should have played "
+        "counts as played.",
+    )
+    preroll_ms: int = Field(
+        default=300, ge=0, le=2000, description="Caller audio kept before the speech onset."
+    )
+    max_turn_ms: int = Field(
+        default=30_000, ge=1000, le=120_000, description="Longest caller turn sent to STT."
+    )
+    smart_turn_stop_ms: int = Field(
+        default=3000,
+        ge=200,
+        le=10_000,
+        description="With smart turn, silence that ends a turn whatever the model says.",
+    )
+    vad_batch_wait_ms: int = Field(
+        default=10,
+        ge=0,
+        le=50,
+        description="VAD windows of all calls are scored in one batch, each waiting at most "
+        "this long for the others; 0 scores each call alone.",
+    )
+    vad_confidence: float = Field(
+        default=0.7, gt=0, lt=1, description="Silero confidence that counts as speech."
+    )
+    vad_min_volume: float = Field(
+        default=0.6, ge=0, le=1, description="Volume below which audio is never speech."
+    )
+    pending_frames: int = Field(
+        default=250,
+        ge=0,
+        le=3000,
+        description="Caller frames buffered while a call's pipeline starts (250 = 5 s).",
+    )

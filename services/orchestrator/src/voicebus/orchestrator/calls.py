@@ -86,7 +86,9 @@ class Orchestrator:
         self._engines: dict[str, LLMEngine] = {}
         self._store: SessionStorage | None = None
         self._calls: dict[str, _LiveCall] = {}
-        self._outbox = BusOutbox(service.broker, settings.connection_name)
+        self._outbox = BusOutbox(
+            service.broker, settings.connection_name, connection=lambda: service.nc
+        )
         self.claims = CallClaims(service, on_start=self._on_start, on_end=self._on_end)
         service.on_connected(self._open)
         service.on_shutdown(self._close)

@@ -7,16 +7,23 @@ is tested with :class:`RecordingOutbox` and no bus.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 from faststream.nats import NatsBroker
+from nats.aio.client import Client
 from nats.errors import Error as NatsError
+from prometheus_client import Counter
 
-from voicebus.contracts.commands import ControlCommand
+from voicebus.contracts.commands import ControlCommand, Say
 from voicebus.contracts.events import Envelope
-from voicebus.runtime.publish import publish_event, send_control
+from voicebus.runtime.publish import deliver_control, publish_event, send_control
 
 log = logging.getLogger(__name__)
+
+SAY_UNDELIVERED = Counter(
+    "voicebus_orchestrator_say_undelivered", "Say chunks no media instance confirmed."
+)
 
 
 class Outbox(Protocol):
@@ -40,14 +47,28 @@ class BusOutbox:
     Args:
         broker: the service's broker.
         source: ``<service>/<instance>``.
+        connection: the service's raw NATS connection (available once connected);
+            ``Say`` goes through it with delivery confirmation.
     """
 
-    def __init__(self, broker: NatsBroker, source: str) -> None:
+    def __init__(
+        self, broker: NatsBroker, source: str, connection: Callable[[], Client] | None = None
+    ) -> None:
         self._broker = broker
+        self._connection = connection
         self.source = source
 
     async def control(self, command: ControlCommand) -> None:
-        """Send on ``vb.ctl.<call>.<verb>``."""
+        """Send on ``vb.ctl.<call>.<verb>``.
+
+        ``Say`` waits until media confirms receipt (the greeting can be ready before
+        media has claimed the call); other commands are fire-and-forget.
+        """
+        if isinstance(command, Say) and self._connection is not None:
+            if not await deliver_control(self._connection(), command):
+                SAY_UNDELIVERED.inc()
+                log.warning("say not delivered", extra={"call_id": command.call_id})
+            return
         await send_control(self._broker, command)
 
     async def publish(self, event: Envelope) -> None:

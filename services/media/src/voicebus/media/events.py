@@ -1,0 +1,111 @@
+"""The events media publishes about one call, built with the call's identity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from voicebus.contracts.events import (
+    AgentSpeechInterrupted,
+    AgentSpeechInterruptedData,
+    AgentSpeechStarted,
+    AgentSpeechStartedData,
+    AgentSpeechStopped,
+    AgentSpeechStoppedData,
+    CallError,
+    CallErrorData,
+    ErrorCode,
+    SpeechUserStarted,
+    SpeechUserStartedData,
+    SpeechUserStopped,
+    SpeechUserStoppedData,
+    TranscriptFinal,
+    TranscriptFinalData,
+)
+from voicebus.media.playback import Finished, Interrupted, Started
+
+SERVICE = "media"
+MAX_TEXT = 16384
+
+
+def _clip(text: str) -> str:
+    return text[:MAX_TEXT]
+
+
+@dataclass(frozen=True, slots=True)
+class CallEvents:
+    """Builds this call's events.
+
+    Attributes:
+        tenant_id: the call's tenant.
+        call_id: the call.
+        source: ``media/<instance>``.
+    """
+
+    tenant_id: str
+    call_id: str
+    source: str
+
+    def speech_started(self, at_ms: int) -> SpeechUserStarted:
+        """``speech.user.started``."""
+        return SpeechUserStarted(
+            tenant_id=self.tenant_id,
+            call_id=self.call_id,
+            source=self.source,
+            data=SpeechUserStartedData(at_ms=max(0, at_ms)),
+        )
+
+    def speech_stopped(self, start_ms: int, end_ms: int) -> SpeechUserStopped:
+        """``speech.user.stopped``: the caller's turn ended."""
+        data = SpeechUserStoppedData(at_ms=max(0, end_ms), duration_ms=max(0, end_ms - start_ms))
+        return SpeechUserStopped(
+            tenant_id=self.tenant_id, call_id=self.call_id, source=self.source, data=data
+        )
+
+    def transcript(self, data: TranscriptFinalData) -> TranscriptFinal:
+        """``transcript.final``."""
+        return TranscriptFinal(
+            tenant_id=self.tenant_id, call_id=self.call_id, source=self.source, data=data
+        )
+
+    def agent_started(self, started: Started) -> AgentSpeechStarted:
+        """``agent.speech.started``."""
+        data = AgentSpeechStartedData(
+            utterance_id=started.utterance_id,
+            text=_clip(started.text),
+            first_audio_ms=started.first_audio_ms,
+        )
+        return AgentSpeechStarted(
+            tenant_id=self.tenant_id, call_id=self.call_id, source=self.source, data=data
+        )
+
+    def agent_stopped(self, finished: Finished) -> AgentSpeechStopped:
+        """``agent.speech.stopped``."""
+        data = AgentSpeechStoppedData(
+            utterance_id=finished.utterance_id,
+            text=_clip(finished.text),
+            played_ms=finished.played_ms,
+        )
+        return AgentSpeechStopped(
+            tenant_id=self.tenant_id, call_id=self.call_id, source=self.source, data=data
+        )
+
+    def agent_interrupted(self, cut: Interrupted) -> AgentSpeechInterrupted:
+        """``agent.speech.interrupted``."""
+        data = AgentSpeechInterruptedData(
+            utterance_id=cut.utterance_id,
+            text_planned=_clip(cut.text_planned),
+            text_heard=_clip(cut.text_heard),
+            played_ms=cut.played_ms,
+        )
+        return AgentSpeechInterrupted(
+            tenant_id=self.tenant_id, call_id=self.call_id, source=self.source, data=data
+        )
+
+    def error(self, code: ErrorCode, message: str, *, retryable: bool = False) -> CallError:
+        """``call.error`` reported by media."""
+        data = CallErrorData(
+            code=code, message=message[:2048], retryable=retryable, service=SERVICE
+        )
+        return CallError(
+            tenant_id=self.tenant_id, call_id=self.call_id, source=self.source, data=data
+        )

@@ -1,0 +1,48 @@
+"""Prometheus metrics of the media service (process registry, served on ``/metrics``)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from prometheus_client import Counter, Gauge, Histogram
+
+MALFORMED: Final = Counter(
+    "voicebus_media_malformed",
+    "Malformed messages from the bus, ignored (kind: audio, mark, say).",
+    ["kind"],
+)
+SAY_DROPPED: Final = Counter(
+    "voicebus_media_say_dropped",
+    "Say chunks not spoken (reason: duplicate, closed, overflow).",
+    ["reason"],
+)
+CALLS: Final = Gauge("voicebus_media_calls", "Calls with a media pipeline in this process.")
+AGENT_LOOKUPS: Final = Counter(
+    "voicebus_media_agent_lookups",
+    "Agent profile lookups at claim (result: ok, not_found, failed).",
+    ["result"],
+)
+ENGINE_ERRORS: Final = Counter(
+    "voicebus_media_engine_errors", "Engine failures (role: stt, tts).", ["role"]
+)
+INTERRUPTIONS: Final = Counter(
+    "voicebus_media_interruptions", "Agent utterances cut by caller speech (barge-in)."
+)
+UNCONFIRMED_PLAYBACK: Final = Counter(
+    "voicebus_media_unconfirmed_playback",
+    "Utterances counted as played with no playback mark for their last frame.",
+)
+EVENTS_FAILED: Final = Counter(
+    "voicebus_media_events_failed", "Events that could not be published to VB_EVENTS."
+)
+STAGE_SECONDS: Final = Histogram(
+    "voicebus_media_stage_seconds",
+    "Latency per stage (stt: turn end to transcript; tts_first_audio: text to first audio).",
+    ["stage"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0),
+)
+VAD_BATCH: Final = Histogram(
+    "voicebus_media_vad_batch_windows",
+    "Silero windows scored per batched ONNX run (calls batched together).",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)

@@ -1,0 +1,180 @@
+"""The bus as the pipeline's transport, output side: agent audio out, paced, and barge-in.
+
+The last processor of a call's pipeline. Synthesized audio is cut into frames
+and sent on ``audio.out`` at real time with a small lead by one task per call;
+playback marks confirm what played; caller speech over live agent audio cuts
+it (``ctl.clear`` + ``agent.speech.interrupted`` with what the caller heard).
+The decisions are :class:`~voicebus.media.playback.Playout`'s; this class does
+the I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    Frame,
+    InputAudioRawFrame,
+    StartFrame,
+    UserSpeakingFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+from voicebus.contracts.audio import AudioFrame
+from voicebus.media.events import CallEvents
+from voicebus.media.frames import (
+    AgentAudioFrame,
+    AgentChunkFrame,
+    AgentUtteranceDoneFrame,
+    CancelUtterancesFrame,
+    MediaErrorFrame,
+    PlaybackMarkFrame,
+    UserSpeechStartedFrame,
+    UserTurnEndedFrame,
+)
+from voicebus.media.metrics import INTERRUPTIONS, UNCONFIRMED_PLAYBACK
+from voicebus.media.outlet import CallOutlet
+from voicebus.media.playback import Finished, Playout
+
+log = logging.getLogger(__name__)
+
+# Frames that end here: the pipeline's sink needs only its lifecycle frames.
+_CONSUMED = (
+    InputAudioRawFrame,
+    UserSpeakingFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+    UserSpeechStartedFrame,
+    UserTurnEndedFrame,
+    AgentChunkFrame,
+    AgentAudioFrame,
+    AgentUtteranceDoneFrame,
+    PlaybackMarkFrame,
+    MediaErrorFrame,
+)
+
+
+class BusOutput(FrameProcessor):
+    """Sends agent audio, reports agent speech, and handles barge-in.
+
+    Args:
+        outlet: where frames, events and ``clear`` go.
+        events: builds the call's events.
+        playout: the call's agent-speech state.
+        allow_interruptions: the agent's turn setting; an utterance is cut only if
+            both this and the utterance's own flag allow it.
+    """
+
+    def __init__(
+        self,
+        outlet: CallOutlet,
+        events: CallEvents,
+        playout: Playout,
+        *,
+        allow_interruptions: bool = True,
+    ) -> None:
+        super().__init__(enable_direct_mode=True)
+        self._outlet = outlet
+        self._events = events
+        self._playout = playout
+        self._allow = allow_interruptions
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        """Feed the playout; handle marks and caller speech; pass lifecycle frames on."""
+        await super().process_frame(frame, direction)
+        now = time.monotonic()
+        if isinstance(frame, AgentChunkFrame):
+            self._playout.chunk(
+                frame.utterance_id,
+                frame.text,
+                allow_interruptions=frame.allow_interruptions and self._allow,
+                received_at=frame.received_at,
+            )
+        elif isinstance(frame, AgentAudioFrame):
+            self._playout.audio(frame.utterance_id, frame.pcm, now)
+            self._wake.set()
+        elif isinstance(frame, AgentUtteranceDoneFrame):
+            self._playout.done(frame.utterance_id)
+            self._wake.set()
+        elif isinstance(frame, PlaybackMarkFrame):
+            finished = self._playout.mark(frame.mark)
+            if finished is not None:
+                self._finished(finished)
+        elif isinstance(frame, UserSpeechStartedFrame):
+            await self._barge_in(now)
+        elif isinstance(frame, MediaErrorFrame):
+            self._outlet.emit(
+                self._events.error(frame.code, frame.message, retryable=frame.retryable)
+            )
+        elif isinstance(frame, StartFrame) and self._task is None:
+            self._task = self.create_task(self._send_forever(), "audio-out")
+        elif isinstance(frame, EndFrame | CancelFrame):
+            await self._stop()
+        if not isinstance(frame, _CONSUMED):
+            await self.push_frame(frame, direction)
+
+    async def cleanup(self) -> None:
+        """Stop sending."""
+        await self._stop()
+        await super().cleanup()  # type: ignore[no-untyped-call]  # unannotated in pipecat
+
+    async def _stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            await self.cancel_task(task)
+
+    async def _barge_in(self, now: float) -> None:
+        cut = self._playout.interrupt(now)  # state changes before any await
+        if not cut:
+            return
+        self._wake.set()
+        INTERRUPTIONS.inc(len(cut))
+        await self.push_frame(
+            CancelUtterancesFrame(tuple(c.utterance_id for c in cut)), FrameDirection.UPSTREAM
+        )
+        if any(c.sent_audio for c in cut):
+            await self._outlet.clear(cut[0].utterance_id)
+        for interrupted in cut:
+            self._outlet.emit(self._events.agent_interrupted(interrupted))
+
+    def _finished(self, finished: Finished) -> None:
+        if not finished.confirmed:
+            UNCONFIRMED_PLAYBACK.inc()
+        self._outlet.emit(self._events.agent_stopped(finished))
+
+    async def _send_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        rate = self._playout.sample_rate
+        while True:
+            self._wake.clear()
+            now = time.monotonic()
+            frames, started = self._playout.due(now)
+            for utterance in started:
+                self._outlet.emit(self._events.agent_started(utterance))
+            for out in frames:
+                if not self._playout.is_live(out.utterance_id):
+                    continue  # cut by the caller while earlier frames were being sent
+                await self._outlet.send_audio(
+                    AudioFrame(out.pcm, rate, out.seq, out.ts_ms, out.utterance_id, last=out.last)
+                )
+            for finished in self._playout.expire(now):
+                self._finished(finished)
+            wait = self._playout.wait_s(time.monotonic())
+            if wait is None:
+                await self._wake.wait()
+            elif wait == 0:
+                await asyncio.sleep(0)
+            else:
+                timer = loop.call_later(wait, self._wake.set)
+                try:
+                    await self._wake.wait()
+                finally:
+                    timer.cancel()

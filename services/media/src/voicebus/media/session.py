@@ -1,0 +1,250 @@
+"""One claimed call: its subscriptions, its pipeline and its outlet.
+
+Subscriptions come first, the moment the call is claimed, so that the greeting's
+``ctl.say`` chunks and the first caller frames are not lost while the agent's
+profile is fetched and the pipeline starts: until then they wait in bounded
+buffers. Audio subscriptions are raw nats-py (~4 µs per message against ~58 µs
+through FastStream). Malformed messages are counted and ignored; they never
+end a call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.errors import Error as NatsError
+from pipecat.audio.turn.smart_turn.base_smart_turn import SmartTurnParams
+from pipecat.audio.vad.vad_analyzer import VADParams
+from pydantic import ValidationError
+
+from voicebus.contracts import subjects
+from voicebus.contracts.audio import AudioFrame, PlaybackMark, decode_frame, decode_mark
+from voicebus.contracts.commands import Say, SayData, parse_control
+from voicebus.contracts.errors import InvalidAudioFrameError
+from voicebus.contracts.events import CallStarted, ErrorCode
+from voicebus.media.agents import default_profile, fetch_profile
+from voicebus.media.engine_set import create_engines
+from voicebus.media.events import CallEvents
+from voicebus.media.metrics import MALFORMED
+from voicebus.media.models import SharedModels
+from voicebus.media.outlet import BusOutlet
+from voicebus.media.pipeline import CallPipeline, PipelineConfig
+from voicebus.media.settings import MediaSettings
+from voicebus.runtime.service import Service
+
+log = logging.getLogger(__name__)
+
+VAD_RATES = frozenset({8000, 16000})
+"""Rates Silero VAD runs at; every provider voicebus speaks to sends 8 kHz."""
+
+Feed = Callable[[CallPipeline], Awaitable[None]]
+
+
+class CallSession:
+    """Media's work on one call, from claim to end.
+
+    Args:
+        service: the running service.
+        settings: media settings.
+        models: the process's VAD and smart-turn models.
+        call: the claimed call.
+    """
+
+    def __init__(
+        self, service: Service, settings: MediaSettings, models: SharedModels, call: CallStarted
+    ) -> None:
+        self.call = call
+        self.call_id = call.call_id
+        self._service = service
+        self._settings = settings
+        self._models = models
+        self._rate = call.data.audio.sample_rate
+        self._started_at = time.monotonic()
+        source = f"media/{settings.instance_id}"
+        self._events = CallEvents(call.tenant_id, call.call_id, source)
+        self._outlet = BusOutlet(
+            service.broker,
+            service.nc,
+            tenant_id=call.tenant_id,
+            call_id=call.call_id,
+            source=source,
+        )
+        self._audio_waiting: deque[AudioFrame] = deque(maxlen=settings.pending_frames)
+        self._control_waiting: deque[Feed] = deque(maxlen=1000)
+        self._subs: list[Subscription] = []
+        self._built: CallPipeline | None = None
+        self._pipeline: CallPipeline | None = None  # once started and caught up
+        self._start_task: asyncio.Task[None] | None = None
+        self._failed = False
+        self._closed = False
+
+    async def open(self) -> None:
+        """Subscribe to the call's subjects and start its pipeline in the background."""
+        nc = self._service.nc
+        self._subs = [
+            await nc.subscribe(subjects.audio_in(self.call_id), cb=self._on_audio),
+            await nc.subscribe(subjects.ctl(self.call_id, subjects.CtlVerb.SAY), cb=self._on_say),
+            await nc.subscribe(subjects.audio_played(self.call_id), cb=self._on_mark),
+        ]
+        self._start_task = asyncio.create_task(self._start(), name=f"media-start-{self.call_id}")
+
+    async def close(self) -> None:
+        """Unsubscribe, stop the pipeline, publish what is queued (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        for sub in self._subs:
+            with contextlib.suppress(NatsError):
+                await sub.unsubscribe()
+        self._subs = []
+        task, self._start_task = self._start_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        pipeline, self._built, self._pipeline = self._built, None, None
+        if pipeline is not None:
+            await pipeline.stop()
+        self._audio_waiting.clear()
+        self._control_waiting.clear()
+        await self._outlet.close()
+
+    # -- start-up -------------------------------------------------------------
+
+    async def _start(self) -> None:
+        try:
+            pipeline = self._built = await self._build()
+            if pipeline is None:
+                self._failed = True
+                return
+            await pipeline.start()
+        except Exception:  # the call goes on without media rather than taking the service down
+            self._failed = True
+            log.exception("media pipeline failed to start", extra={"call_id": self.call_id})
+            error = self._events.error(ErrorCode.INTERNAL, "media pipeline failed", retryable=True)
+            self._outlet.emit(error)
+            return
+        while self._control_waiting or self._audio_waiting:
+            if self._control_waiting:
+                await self._control_waiting.popleft()(pipeline)
+            else:
+                await pipeline.audio(self._audio_waiting.popleft())
+        self._pipeline = pipeline  # no await since the buffers emptied: order is kept
+
+    async def _build(self) -> CallPipeline | None:
+        settings, call = self._settings, self.call
+        if self._rate not in VAD_RATES:
+            self._outlet.emit(
+                self._events.error(
+                    ErrorCode.MEDIA_PROTOCOL,
+                    f"media supports 8000 or 16000 Hz audio, not {self._rate}",
+                )
+            )
+            return None
+        defaults = default_profile(call.data.agent_id, settings.default_stt, settings.default_tts)
+        lookup = await fetch_profile(
+            self._service.nc,
+            call.tenant_id,
+            call.data.agent_id,
+            defaults,
+            timeout_s=settings.agent_lookup_timeout_s,
+        )
+        if lookup.problem is not None:
+            self._outlet.emit(self._events.error(*lookup.problem, retryable=True))
+        profile = lookup.profile
+        engines = await create_engines(profile)
+        for problem in engines.problems:
+            self._outlet.emit(self._events.error(ErrorCode.ENGINE_ERROR, problem))
+        turn = profile.turn
+        vad = self._models.vad(
+            VADParams(
+                confidence=settings.vad_confidence,
+                start_secs=turn.min_speech_ms / 1000,
+                stop_secs=turn.vad_stop_ms / 1000,
+                min_volume=settings.vad_min_volume,
+            ),
+            self._rate,
+        )
+        turn_analyzer = None
+        if turn.smart_turn and settings.smart_turn:
+            turn_analyzer = self._models.smart_turn(
+                SmartTurnParams(stop_secs=settings.smart_turn_stop_ms / 1000)
+            )
+        config = PipelineConfig(
+            sample_rate=self._rate,
+            turn=turn,
+            vad=vad,
+            turn_analyzer=turn_analyzer,
+            stt=engines.stt,
+            tts=engines.tts,
+            lead_ms=settings.lead_ms,
+            frame_ms=call.data.audio.frame_ms,
+            mark_grace_ms=settings.mark_grace_ms,
+            preroll_ms=settings.preroll_ms,
+            max_turn_ms=settings.max_turn_ms,
+        )
+        return CallPipeline(config, self._outlet, self._events, self._started_at)
+
+    # -- subscriptions --------------------------------------------------------
+
+    async def _on_audio(self, msg: Msg) -> None:
+        try:
+            frame = decode_frame(msg.data, msg.headers)
+        except InvalidAudioFrameError:
+            MALFORMED.labels("audio").inc()
+            return
+        if frame.sample_rate != self._rate or not frame.pcm:
+            MALFORMED.labels("audio").inc()
+            return
+        if self._pipeline is not None:
+            await self._pipeline.audio(frame)
+        elif not self._failed and not self._closed:
+            self._audio_waiting.append(frame)
+
+    async def _on_say(self, msg: Msg) -> None:
+        if msg.reply:  # the orchestrator waits for this receipt (deliver_control)
+            await msg.respond(b"")
+        try:
+            command = parse_control(msg.data)
+        except ValidationError:
+            MALFORMED.labels("say").inc()
+            return
+        if not isinstance(command, Say) or command.call_id != self.call_id:
+            MALFORMED.labels("say").inc()
+            return
+        await self._feed(_say(command.data))
+
+    async def _on_mark(self, msg: Msg) -> None:
+        try:
+            mark = decode_mark(msg.headers)
+        except InvalidAudioFrameError:
+            MALFORMED.labels("mark").inc()
+            return
+        await self._feed(_mark(mark))
+
+    async def _feed(self, feed: Feed) -> None:
+        if self._pipeline is not None:
+            await feed(self._pipeline)
+        elif not self._failed and not self._closed:
+            self._control_waiting.append(feed)
+
+
+def _say(data: SayData) -> Feed:
+    async def feed(pipeline: CallPipeline) -> None:
+        await pipeline.say(data)
+
+    return feed
+
+
+def _mark(mark: PlaybackMark) -> Feed:
+    async def feed(pipeline: CallPipeline) -> None:
+        await pipeline.mark(mark)
+
+    return feed

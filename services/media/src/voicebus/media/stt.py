@@ -1,0 +1,89 @@
+"""Speech to text on each finished caller turn, with the call's ``STTEngine``.
+
+Transcription runs in one task per call, turn after turn in order, off the audio
+path: the engine itself runs its model in a worker thread, so a slow
+transcription delays neither this call's audio nor any other call's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from pipecat.frames.frames import CancelFrame, EndFrame, Frame, StartFrame
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+from voicebus.contracts.events import ErrorCode
+from voicebus.contracts.ids import new_id
+from voicebus.engines.base import EngineError, STTEngine
+from voicebus.media.frames import MediaErrorFrame, TranscriptFrame, UserTurnEndedFrame
+from voicebus.media.metrics import ENGINE_ERRORS, STAGE_SECONDS
+
+log = logging.getLogger(__name__)
+
+
+class STTProcessor(FrameProcessor):
+    """Turns :class:`UserTurnEndedFrame` into :class:`TranscriptFrame` (empty text: none).
+
+    Args:
+        engine: the call's STT engine, or None when it could not be created.
+    """
+
+    def __init__(self, engine: STTEngine | None) -> None:
+        super().__init__(enable_direct_mode=True)
+        self._engine = engine
+        self._turns: asyncio.Queue[UserTurnEndedFrame] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        """Queue finished turns for transcription; forward every frame."""
+        await super().process_frame(frame, direction)
+        if isinstance(frame, UserTurnEndedFrame) and self._engine is not None:
+            self._turns.put_nowait(frame)
+        elif isinstance(frame, StartFrame) and self._task is None and self._engine is not None:
+            self._task = self.create_task(self._transcribe_forever(self._engine), "stt")
+        elif isinstance(frame, EndFrame | CancelFrame):
+            await self._stop()
+        await self.push_frame(frame, direction)
+
+    async def cleanup(self) -> None:
+        """Stop transcribing."""
+        await self._stop()
+        await super().cleanup()  # type: ignore[no-untyped-call]  # unannotated in pipecat
+
+    async def _stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            await self.cancel_task(task)
+
+    async def _transcribe_forever(self, engine: STTEngine) -> None:
+        while True:
+            turn = await self._turns.get()
+            try:
+                result = await engine.transcribe(turn.audio, turn.sample_rate)
+            except Exception as exc:  # one failed turn must not end transcription for the call
+                ENGINE_ERRORS.labels("stt").inc()
+                log.warning("transcription failed", exc_info=True, extra={"engine": engine.name})
+                retryable = isinstance(exc, EngineError) and exc.retryable
+                await self.push_frame(
+                    MediaErrorFrame(ErrorCode.ENGINE_ERROR, f"stt {engine.name}: {exc}", retryable)
+                )
+                continue
+            latency = max(0.0, time.monotonic() - turn.ended_at)
+            STAGE_SECONDS.labels("stt").observe(latency)
+            text = result.text.strip()
+            if not text:
+                continue
+            await self.push_frame(
+                TranscriptFrame(
+                    utterance_id=f"u-{new_id()}",
+                    text=text,
+                    language=result.language,
+                    confidence=result.confidence,
+                    start_ms=turn.start_ms,
+                    end_ms=turn.end_ms,
+                    latency_ms=latency * 1000,
+                    engine=engine.name,
+                )
+            )

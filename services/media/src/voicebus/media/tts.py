@@ -1,0 +1,137 @@
+"""Text to speech for ``ctl.say`` chunks, with the call's ``TTSEngine``.
+
+Chunks are put in order per utterance (:class:`~voicebus.media.say.SayAssembler`)
+and synthesized one after another by one task per call, ahead of playback: the
+output paces what this produces. An utterance the caller cut stops being
+synthesized at the next piece of audio, and its later chunks are dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+
+from pipecat.frames.frames import CancelFrame, EndFrame, Frame, StartFrame
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+from voicebus.contracts.events import ErrorCode
+from voicebus.engines.base import EngineError, TTSEngine
+from voicebus.media.frames import (
+    AgentAudioFrame,
+    AgentChunkFrame,
+    AgentUtteranceDoneFrame,
+    CancelUtterancesFrame,
+    MediaErrorFrame,
+    SayFrame,
+)
+from voicebus.media.metrics import ENGINE_ERRORS, SAY_DROPPED, STAGE_SECONDS
+from voicebus.media.say import SayAssembler, SayChunk
+
+log = logging.getLogger(__name__)
+
+
+class TTSProcessor(FrameProcessor):
+    """Turns :class:`SayFrame` into agent chunk, audio and done frames.
+
+    Args:
+        engine: the call's TTS engine, or None when it could not be created
+            (chunks then pass with no audio, so nothing is spoken).
+        sample_rate: the call's audio rate.
+        remember: interrupted utterance ids remembered to drop their late chunks.
+    """
+
+    def __init__(self, engine: TTSEngine | None, *, sample_rate: int, remember: int = 256) -> None:
+        super().__init__(enable_direct_mode=True)
+        self._engine = engine
+        self._rate = sample_rate
+        self._assembler = SayAssembler()
+        self._chunks: asyncio.Queue[SayChunk] = asyncio.Queue()
+        self._cancelled: OrderedDict[str, None] = OrderedDict()
+        self._remember = remember
+        self._task: asyncio.Task[None] | None = None
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        """Queue ready chunks; cancel cut utterances; forward everything else."""
+        await super().process_frame(frame, direction)
+        if isinstance(frame, SayFrame):
+            self._accept(frame)
+            return
+        if isinstance(frame, CancelUtterancesFrame):
+            for utterance_id in frame.utterance_ids:
+                self._cancel(utterance_id)
+            return
+        if isinstance(frame, StartFrame) and self._task is None:
+            self._task = self.create_task(self._speak_forever(), "tts")
+        elif isinstance(frame, EndFrame | CancelFrame):
+            await self._stop()
+        await self.push_frame(frame, direction)
+
+    async def cleanup(self) -> None:
+        """Stop synthesizing."""
+        await self._stop()
+        await super().cleanup()  # type: ignore[no-untyped-call]  # unannotated in pipecat
+
+    def _accept(self, frame: SayFrame) -> None:
+        outcome = self._assembler.add(frame.say, frame.received_at)
+        if outcome.dropped is not None:
+            SAY_DROPPED.labels(outcome.dropped.value).inc()
+        for chunk in outcome.ready:
+            self._chunks.put_nowait(chunk)
+
+    def _cancel(self, utterance_id: str) -> None:
+        self._assembler.close(utterance_id)
+        self._cancelled[utterance_id] = None
+        while len(self._cancelled) > self._remember:
+            self._cancelled.popitem(last=False)
+
+    async def _stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            await self.cancel_task(task)
+
+    async def _speak_forever(self) -> None:
+        while True:
+            chunk = await self._chunks.get()
+            if chunk.utterance_id in self._cancelled:
+                continue
+            await self.push_frame(
+                AgentChunkFrame(
+                    utterance_id=chunk.utterance_id,
+                    seq=chunk.seq,
+                    text=chunk.text,
+                    allow_interruptions=chunk.allow_interruptions,
+                    received_at=chunk.received_at,
+                )
+            )
+            if self._engine is not None and chunk.text.strip():
+                await self._synthesize(self._engine, chunk)
+            if chunk.final and chunk.utterance_id not in self._cancelled:
+                await self.push_frame(AgentUtteranceDoneFrame(utterance_id=chunk.utterance_id))
+
+    async def _synthesize(self, engine: TTSEngine, chunk: SayChunk) -> None:
+        stream: AsyncIterator[bytes] = engine.synthesize(chunk.text, self._rate)
+        first = True
+        try:
+            async for pcm in stream:
+                if chunk.utterance_id in self._cancelled:
+                    break
+                if first and chunk.seq == 0:
+                    STAGE_SECONDS.labels("tts_first_audio").observe(
+                        max(0.0, time.monotonic() - chunk.received_at)
+                    )
+                first = False
+                await self.push_frame(AgentAudioFrame(utterance_id=chunk.utterance_id, pcm=pcm))
+        except Exception as exc:  # one failed chunk must not silence the rest of the call
+            ENGINE_ERRORS.labels("tts").inc()
+            log.warning("synthesis failed", exc_info=True, extra={"engine": engine.name})
+            retryable = isinstance(exc, EngineError) and exc.retryable
+            await self.push_frame(
+                MediaErrorFrame(ErrorCode.ENGINE_ERROR, f"tts {engine.name}: {exc}", retryable)
+            )
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()

@@ -1,0 +1,156 @@
+"""The caller's turns: from VAD speech segments to one audio clip per turn.
+
+Sits after pipecat's ``VADProcessor``. Without smart turn, a turn ends when the
+VAD stops (``TurnSettings.vad_stop_ms`` of silence). With smart turn, the VAD
+stop asks pipecat's smart-turn v3 model whether the caller finished; if not, the
+turn stays open and further speech joins it, until the model says so or the
+silence reaches the analyzer's own ``stop_secs``.
+
+Every VAD start is reported (barge-in needs it); only the first of a turn is a
+new turn. The clip starts ``preroll_ms`` before the estimated speech onset,
+since the VAD confirms speech only after ``min_speech_ms`` of it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from pipecat.audio.turn.base_turn_analyzer import BaseTurnAnalyzer, EndOfTurnState
+from pipecat.frames.frames import (
+    Frame,
+    InputAudioRawFrame,
+    StartFrame,
+    UserSpeakingFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+from voicebus.media.frames import CallerAudioFrame, UserSpeechStartedFrame, UserTurnEndedFrame
+from voicebus.media.pacing import audio_ms, bytes_per_ms
+
+
+class UserTurnProcessor(FrameProcessor):
+    """Cuts the caller's audio into turns (direct mode: runs on the audio path).
+
+    Args:
+        sample_rate: the call's audio rate.
+        vad_start_ms: speech the VAD needs before it confirms a start (its ``start_secs``).
+        vad_stop_ms: silence the VAD needs before it confirms a stop (its ``stop_secs``).
+        preroll_ms: audio kept before the estimated onset.
+        max_turn_ms: a turn this long ends even if the caller goes on speaking.
+        turn_analyzer: smart turn detection, or None to end turns on VAD stops.
+    """
+
+    def __init__(
+        self,
+        *,
+        sample_rate: int,
+        vad_start_ms: int,
+        vad_stop_ms: int,
+        preroll_ms: int = 300,
+        max_turn_ms: int = 30_000,
+        turn_analyzer: BaseTurnAnalyzer | None = None,
+    ) -> None:
+        super().__init__(enable_direct_mode=True)
+        self._rate = sample_rate
+        self._start_ms = vad_start_ms
+        self._stop_ms = vad_stop_ms
+        self._preroll_bytes = int((preroll_ms + vad_start_ms + 100) * bytes_per_ms(sample_rate))
+        self._max_turn_ms = max_turn_ms
+        self._analyzer = turn_analyzer
+        self._preroll: deque[bytes] = deque()
+        self._preroll_len = 0
+        self._turn = bytearray()
+        self._open = False
+        self._speaking = False
+        self._turn_start_ms = 0
+        self._speech_end_ms = 0
+        self._now_ms = 0.0  # end of the latest audio, on the media timeline
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        """Track audio and VAD transitions; caller audio ends here, other frames go on."""
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InputAudioRawFrame):
+            await self._on_audio(frame)
+            return  # nothing downstream needs raw audio: turns carry theirs
+        if isinstance(frame, UserSpeakingFrame):
+            return
+        if isinstance(frame, VADUserStartedSpeakingFrame):
+            await self._on_speech_start()
+        elif isinstance(frame, VADUserStoppedSpeakingFrame):
+            await self._on_speech_stop()
+        elif isinstance(frame, StartFrame) and self._analyzer is not None:
+            self._analyzer.set_sample_rate(self._rate)
+        await self.push_frame(frame, direction)
+
+    async def cleanup(self) -> None:
+        """Release the turn analyzer."""
+        await super().cleanup()  # type: ignore[no-untyped-call]  # unannotated in pipecat
+        if self._analyzer is not None:
+            await self._analyzer.cleanup()  # type: ignore[no-untyped-call]  # unannotated in pipecat
+
+    async def _on_audio(self, frame: InputAudioRawFrame) -> None:
+        if isinstance(frame, CallerAudioFrame):
+            self._now_ms = frame.ts_ms
+        self._now_ms += audio_ms(len(frame.audio), self._rate)
+        if self._open:
+            self._turn += frame.audio
+        else:
+            self._preroll.append(frame.audio)
+            self._preroll_len += len(frame.audio)
+            while self._preroll_len - len(self._preroll[0]) >= self._preroll_bytes:
+                self._preroll_len -= len(self._preroll.popleft())
+        if self._analyzer is not None:
+            state = self._analyzer.append_audio(frame.audio, self._speaking)
+            if state == EndOfTurnState.COMPLETE and self._open and not self._speaking:
+                await self._end_turn(self._speech_end_ms)
+        if self._open and self._now_ms - self._turn_start_ms >= self._max_turn_ms:
+            await self._end_turn(round(self._now_ms))
+            if self._speaking:
+                await self._open_turn(round(self._now_ms))
+
+    async def _on_speech_start(self) -> None:
+        self._speaking = True
+        if self._open:
+            await self.push_frame(UserSpeechStartedFrame(at_ms=self._onset_ms(), new_turn=False))
+            return
+        self._turn = bytearray(b"".join(self._preroll))
+        self._preroll.clear()
+        self._preroll_len = 0
+        await self._open_turn(self._onset_ms())
+
+    async def _on_speech_stop(self) -> None:
+        self._speaking = False
+        if not self._open:
+            return
+        self._speech_end_ms = max(self._turn_start_ms, round(self._now_ms - self._stop_ms))
+        if self._analyzer is not None:
+            state, _metrics = await self._analyzer.analyze_end_of_turn()
+            if state != EndOfTurnState.COMPLETE or self._speaking or not self._open:
+                return  # the caller may go on: keep the turn open
+        await self._end_turn(self._speech_end_ms)
+
+    async def _open_turn(self, at_ms: int) -> None:
+        self._open = True
+        self._turn_start_ms = at_ms
+        await self.push_frame(UserSpeechStartedFrame(at_ms=at_ms, new_turn=True))
+
+    async def _end_turn(self, end_ms: int) -> None:
+        audio, self._turn = bytes(self._turn), bytearray()
+        self._open = False
+        if self._analyzer is not None:
+            self._analyzer.clear()  # type: ignore[no-untyped-call]  # unannotated in pipecat
+        await self.push_frame(
+            UserTurnEndedFrame(
+                audio=audio,
+                sample_rate=self._rate,
+                start_ms=self._turn_start_ms,
+                end_ms=max(end_ms, self._turn_start_ms),
+                ended_at=time.monotonic(),
+            )
+        )
+
+    def _onset_ms(self) -> int:
+        return max(0, round(self._now_ms - self._start_ms))

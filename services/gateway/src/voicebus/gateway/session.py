@@ -51,6 +51,13 @@ from voicebus.runtime.logs import pii
 
 log = logging.getLogger(__name__)
 
+_GATEWAY_VERBS = (
+    subjects.CtlVerb.CLEAR,
+    subjects.CtlVerb.HANGUP,
+    subjects.CtlVerb.TRANSFER,
+    subjects.CtlVerb.DTMF,
+)
+
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_SERVICE_RESTART = 1012
 _HANGUP_POLL_S = 0.05
@@ -165,7 +172,11 @@ class MediaSession:
         nc = self._gw.nc
         # Subscribed before call.started: media may answer it with audio at once.
         self._subs.append(await nc.subscribe(subjects.audio_out(call.call_id), cb=self._on_audio))
-        self._subs.append(await nc.subscribe(subjects.ctl_all(call.call_id), cb=self._on_control))
+        # Only the verbs the gateway owns: ``say`` belongs to media, and the orchestrator's
+        # delivery check for it relies on media being its only subscriber.
+        for verb in _GATEWAY_VERBS:
+            subject = subjects.ctl(call.call_id, verb)
+            self._subs.append(await nc.subscribe(subject, cb=self._on_control))
         self._started_at = time.monotonic()
         gw = self._gw
         await gw.publish(

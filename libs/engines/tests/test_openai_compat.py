@@ -17,6 +17,7 @@ from voicebus.engines.base import (
     EngineError,
     LLMChunk,
     LLMEngine,
+    Prefillable,
     TextDelta,
     ToolCall,
     ToolSpec,
@@ -275,3 +276,29 @@ def test_earlier_tool_calls_go_back_as_text_for_text_tool_models() -> None:
     inner = json.loads(block.removeprefix("<tool_call>").removesuffix("</tool_call>"))
     assert inner == {"name": "check_order_status", "arguments": {"order_id": "1234"}}
     assert as_text[2] == structured[2]
+
+
+async def test_prefill_sends_the_prompt_for_one_token_only_when_enabled(standin: Any) -> None:
+    standin.script = lambda _body: JSONResponse({"choices": []})
+    quiet = engine_for(standin)
+    assert isinstance(quiet, Prefillable)
+    await quiet.prefill(ASK, [ORDER_TOOL])
+    assert standin.requests == []
+    engine = engine_for(standin, prefill=True)
+    await engine.prefill(ASK, [ORDER_TOOL])
+    await engine.aclose()
+    (body,) = standin.requests
+    assert body["stream"] is False
+    assert body["max_tokens"] == 1
+    assert body["messages"] == to_openai_messages(ASK)
+    assert body["tools"][0]["function"]["name"] == "check_order_status"
+
+
+async def test_a_failed_prefill_is_not_an_error(standin: Any) -> None:
+    standin.script = lambda _body: JSONResponse({"error": "busy"}, status_code=503)
+    engine = engine_for(standin, prefill=True)
+    await engine.prefill(ASK)  # logged, not raised
+    await engine.aclose()
+    unreachable = openai_compat.create({"base_url": "http://127.0.0.1:9/v1", "prefill": True})
+    await unreachable.prefill(ASK)
+    await unreachable.aclose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from orchestrator_fakes import (
@@ -163,3 +164,30 @@ async def test_a_second_instance_continues_from_the_saved_session(agent: Agent) 
     saved = await store.load("c1")
     assert saved is not None
     assert saved[0].turns == 2
+
+
+class _PrefillingEngine:
+    """The scripted engine, plus the prefill capability, recording what it was given."""
+
+    name = "prefilling"
+
+    def __init__(self) -> None:
+        self.inner = scripted.create(RULES)
+        self.prefills: list[tuple[list[str], list[str]]] = []
+
+    def stream(self, messages: Any, tools: Any = ()) -> Any:
+        return self.inner.stream(messages, tools)
+
+    async def prefill(self, messages: Any, tools: Any = ()) -> None:
+        self.prefills.append(([m.role for m in messages], [t.name for t in tools]))
+
+
+async def test_the_prompt_is_prefilled_while_the_greeting_plays(agent: Agent) -> None:
+    engine = _PrefillingEngine()
+    conv, _outbox, _store = make_conversation(agent, engine)
+    await conv.start()
+    await conv.idle()
+    (prefill,) = engine.prefills
+    roles, tools = prefill
+    assert roles == ["system"]
+    assert "check_order_status" in tools

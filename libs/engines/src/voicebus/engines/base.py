@@ -128,6 +128,23 @@ class Warmable(Protocol):
         ...
 
 
+@runtime_checkable
+class Prefillable(Protocol):
+    """An LLM that can process a conversation's prefix ahead of time.
+
+    Servers that keep the last prompt's state (llama.cpp) then answer the next
+    request that shares the prefix after only the new tokens: the prompt and tool
+    schemas are processed while the greeting plays, not after the caller's first
+    question.
+    """
+
+    async def prefill(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] = ()
+    ) -> None:
+        """Process the prompt without generating; never raises (it is an optimisation)."""
+        ...
+
+
 # -- the registry -----------------------------------------------------------
 
 E = TypeVar("E")

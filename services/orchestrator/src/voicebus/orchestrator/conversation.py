@@ -40,7 +40,7 @@ from voicebus.contracts.events import (
     TranscriptFinal,
 )
 from voicebus.contracts.ids import new_id
-from voicebus.engines.base import LLMEngine
+from voicebus.engines.base import LLMEngine, Prefillable
 from voicebus.orchestrator import metrics
 from voicebus.orchestrator.agents import Agent
 from voicebus.orchestrator.chunker import chunk_text
@@ -154,7 +154,18 @@ class Conversation:
     # -- lifecycle ------------------------------------------------------------
 
     async def start(self) -> None:
-        """A new call: speak the greeting, then save the session."""
+        """A new call: speak the greeting, then save the session.
+
+        While the greeting plays, an engine that supports it processes the system
+        prompt and tool schemas, so the caller's first question waits only for its
+        own tokens.
+        """
+        if isinstance(self._engine, Prefillable):
+            show_fixed = self.agent.spec.llm.show_fixed_lines
+            prompt = [m.to_chat() for m in self.session.history if show_fixed or not m.fixed]
+            task = asyncio.create_task(self._engine.prefill(prompt, self._toolbox.specs))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         greeting = self.agent.render("greeting", self.session.context)
         if greeting:
             utterance = self._utterance()

@@ -14,6 +14,7 @@ will not.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -40,6 +41,8 @@ DEFAULT_BASE_URL: Final = "https://api.openai.com/v1"
 DEFAULT_MODEL: Final = "gpt-4o-mini"
 _RETRYABLE_STATUS: Final = frozenset({408, 429})
 _ERROR_TEXT_LIMIT: Final = 300
+
+log = logging.getLogger(__name__)
 
 
 def to_openai_messages(
@@ -154,6 +157,9 @@ class OpenAICompatLLM:
         text_tool_calls: Also read ``<tool_call>{...}</tool_call>`` blocks in the reply
             text as tool calls (Hermes-style models behind servers that do not parse them,
             such as the local llama.cpp server).
+        prefill: Make :meth:`prefill` send the prompt ahead of time (a one-token request).
+            Worth it for servers that reuse the previous prompt's state (llama.cpp);
+            off by default, since elsewhere it only costs a request.
         transport: An httpx transport (tests); the network by default.
     """
 
@@ -169,6 +175,7 @@ class OpenAICompatLLM:
         max_tokens: int = 256,
         timeout_s: float = 30.0,
         text_tool_calls: bool = False,
+        prefill: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -177,6 +184,7 @@ class OpenAICompatLLM:
         self.max_tokens = max_tokens
         self.timeout_s = timeout_s
         self.text_tool_calls = text_tool_calls
+        self.prefill_enabled = prefill
         self.__api_key = api_key
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
@@ -218,6 +226,24 @@ class OpenAICompatLLM:
             body["tools"] = to_openai_tools(tools)
             body["tool_choice"] = "auto"
         return body
+
+    async def prefill(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] = ()
+    ) -> None:
+        """Send the prompt with ``max_tokens=1`` so the server caches its state (if enabled).
+
+        A failure is logged, never raised: the next real request works without it.
+        """
+        if not self.prefill_enabled:
+            return
+        body = {**self.request_body(messages, tools), "stream": False, "max_tokens": 1}
+        try:
+            response = await self._http().post("/chat/completions", json=body)
+        except httpx.HTTPError:
+            log.warning("llm prefill failed", extra={"engine": NAME})
+            return
+        if response.status_code >= 400:
+            log.warning("llm prefill refused", extra={"status": response.status_code})
 
     async def stream(
         self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] = ()
@@ -298,7 +324,7 @@ def create(options: Options) -> OpenAICompatLLM:
 
     Options: ``base_url``, ``model``, ``api_key`` or ``api_key_env`` (the name of an
     environment variable holding the key), ``temperature``, ``max_tokens``, ``timeout_s``,
-    ``text_tool_calls``.
+    ``text_tool_calls``, ``prefill``.
     """
     read = OptionReader(NAME, options)
     api_key = read.optional_text("api_key")
@@ -315,6 +341,7 @@ def create(options: Options) -> OpenAICompatLLM:
         max_tokens=read.integer("max_tokens", 256, low=1, high=32_768),
         timeout_s=read.number("timeout_s", 30.0, low=0.1, high=600.0),
         text_tool_calls=read.flag("text_tool_calls", False),
+        prefill=read.flag("prefill", False),
     )
     read.finish()
     return engine

@@ -60,7 +60,7 @@ else
 fi
 if [[ ! -x "$modules/.bin/asyncapi" || ! -f "$stamp" || "$(<"$stamp")" != "$lock_hash" ]]; then
     echo "validate-asyncapi: installing the pinned AsyncAPI CLI (npm ci)" >&2
-    (cd "$tool_dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    (cd "$tool_dir" && npm ci --prefer-offline --ignore-scripts --no-audit --no-fund --loglevel=error)
     printf '%s\n' "$lock_hash" >"$stamp"
 fi
 

@@ -207,6 +207,9 @@ class Service:
             undeclare_streams(self.broker, STREAMS)
             self._broker_starting = True
             await self.broker.start()
+            # Ready means subscribed: a PING round trip makes the server register every
+            # subscription before anyone is told the service is up (no "no responders").
+            await self.broker.config.connection_state.connection.flush()
             for hook in self._startup_hooks:
                 await hook(self)
         except BaseException:

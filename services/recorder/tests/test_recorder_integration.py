@@ -116,6 +116,23 @@ def _frames_counted(direction: str, result: str) -> float:
     return REGISTRY.get_sample_value("voicebus_recorder_frames_total", labels) or 0.0
 
 
+def _counts(*keys: tuple[str, str]) -> dict[tuple[str, str], float]:
+    return {key: _frames_counted(*key) for key in keys}
+
+
+async def _until_counted(
+    before: dict[tuple[str, str], float], expected: dict[tuple[str, str], float]
+) -> None:
+    """Until the recorder has handled ``expected`` more frames per (direction, result).
+
+    The test's own flush only proves that the server took the frames, not that the
+    recorder's connection received them: this waits for the recorder itself.
+    """
+    await _until(
+        lambda: all(_frames_counted(*key) - before[key] >= n for key, n in expected.items())
+    )
+
+
 def _read(path: Path) -> tuple[wave._wave_params, NDArray[np.int16]]:
     with wave.open(str(path)) as reader:
         params = reader.getparams()
@@ -137,6 +154,8 @@ async def test_a_call_is_recorded_in_stereo_and_announced_when_it_ends(rig: _Rig
     await rig.nc.publish(audio_in, b"\x01\x02\x03", headers=encode_headers(RATE, 1, 20))
     await rig.nc.publish(audio_out, b"\x00\x00", headers={"VB-Rate": "11025"})
     await rig.nc.flush()
+    expected = {("in", "placed"): 100, ("out", "placed"): 30, ("in", "invalid"): 2}
+    await _until_counted(before, {**expected, ("out", "invalid"): 1})
     ended = CallEnded(
         tenant_id=TENANT, call_id=call_id, source="test/1",
         data=CallEndedData(reason=EndReason.CALLER_HANGUP, duration_s=2.5),
@@ -180,9 +199,11 @@ async def test_a_call_is_recorded_in_stereo_and_announced_when_it_ends(rig: _Rig
 async def test_stopping_mid_call_leaves_a_valid_recording_and_announces_it(rig: _Rig) -> None:
     call_id = new_id()
     await _claimed(rig, call_id)
+    before = _counts(("in", "placed"))
     for seq in range(50):  # 1 s of caller audio, then the instance stops
         await _frame(rig.nc, subjects.audio_in(call_id), seq, seq * 20, 42)
     await rig.nc.flush()
+    await _until_counted(before, {("in", "placed"): 50})
     await rig.service.stop()
     await _until(lambda: rig.ready)
 

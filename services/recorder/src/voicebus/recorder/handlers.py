@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 FRAMES = Counter(
     "voicebus_recorder_frames",
     "Audio frames received, by direction and what became of them "
-    "(placed, partly_late, late, too_far, empty, invalid, unwritable).",
+    "(placed, partly_late, late, too_far, empty, invalid, unwritable, after_close).",
     ["direction", "result"],
 )
 FRAMES_RESAMPLED = Counter(
@@ -172,6 +173,7 @@ class Recorder:
         counted = {p: FRAMES.labels(direction, p.value) for p in Placement}
         invalid = FRAMES.labels(direction, "invalid")
         unwritable = FRAMES.labels(direction, "unwritable")
+        after_close = FRAMES.labels(direction, "after_close")
         resampled = FRAMES_RESAMPLED.labels(direction)
         rate = recording.sample_rate
 
@@ -186,7 +188,8 @@ class Recorder:
             try:
                 placement = recording.add(channel, frame)
             except RecordingClosedError:
-                return  # a frame that raced the call's end
+                after_close.inc()  # raced the call's end (or a failed drain): dropped, counted
+                return
             if placement is None:
                 unwritable.inc()  # the file cannot be written: finalizing reports why
             else:
@@ -202,6 +205,9 @@ class Recorder:
                 await asyncio.wait_for(drained, _DRAIN_TIMEOUT_S)
             except (TimeoutError, nats.errors.Error):
                 log.warning("audio drain failed", extra={"call_id": live.event.call_id})
+                # Never finish a recording that frames may still be added to.
+                with contextlib.suppress(nats.errors.Error):
+                    await sub.unsubscribe()
         live.subscriptions.clear()
 
     async def _finalize(self, live: _LiveCall, min_duration_s: float, *, result: str) -> None:

@@ -182,12 +182,22 @@ class _PrefillingEngine:
         self.prefills.append(([m.role for m in messages], [t.name for t in tools]))
 
 
-async def test_the_prompt_is_prefilled_while_the_greeting_plays(agent: Agent) -> None:
+async def test_the_prompt_is_prefilled_while_the_agent_speaks(agent: Agent) -> None:
     engine = _PrefillingEngine()
     conv, _outbox, _store = make_conversation(agent, engine)
     await conv.start()
     await conv.idle()
-    (prefill,) = engine.prefills
+    (prefill,) = engine.prefills  # while the greeting plays
     roles, tools = prefill
     assert roles == ["system"]
     assert "check_order_status" in tools
+    await conv.handle(transcript("Where is my order 1234?"), seq=10)
+    await conv.idle()
+    assert len(engine.prefills) == 2  # while the reply plays: the next turn's prefix
+    roles, _tools = engine.prefills[1]
+    assert roles[0] == "system"
+    assert "user" in roles
+    assert "tool" in roles
+    await conv.handle(transcript("Thanks, bye."), seq=11)
+    await conv.idle()
+    assert len(engine.prefills) == 2  # the call is ending: nothing more to prepare

@@ -157,15 +157,9 @@ class Conversation:
         """A new call: speak the greeting, then save the session.
 
         While the greeting plays, an engine that supports it processes the system
-        prompt and tool schemas, so the caller's first question waits only for its
-        own tokens.
+        prompt and tool schemas (:meth:`_prefill`).
         """
-        if isinstance(self._engine, Prefillable):
-            show_fixed = self.agent.spec.llm.show_fixed_lines
-            prompt = [m.to_chat() for m in self.session.history if show_fixed or not m.fixed]
-            task = asyncio.create_task(self._engine.prefill(prompt, self._toolbox.specs))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+        self._prefill()
         greeting = self.agent.render("greeting", self.session.context)
         if greeting:
             utterance = self._utterance()
@@ -177,6 +171,20 @@ class Conversation:
             )
             await self._publish_reply(f"t-{new_id()}", utterance, None, complete=True, llm=False)
         await self._save()
+
+    def _prefill(self) -> None:
+        """Let an engine that supports it process the history the next request starts with.
+
+        Runs in the background while the agent speaks (the greeting, or a reply), so the
+        caller's next line waits only for its own tokens. Never blocks or fails a turn.
+        """
+        if not isinstance(self._engine, Prefillable):
+            return
+        show_fixed = self.agent.spec.llm.show_fixed_lines
+        prompt = [m.to_chat() for m in self.session.history if show_fixed or not m.fixed]
+        task = asyncio.create_task(self._engine.prefill(prompt, self._toolbox.specs))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def resume(self) -> None:
         """A call taken over from another instance: finish a pending hang-up."""
@@ -289,6 +297,8 @@ class Conversation:
         if result.ends_call:
             self.session.ending = True
             self._hangup = asyncio.create_task(self._hang_up_after(utterance))
+        else:
+            self._prefill()  # the next turn starts with this history
         await self._save()
 
     async def _close_quietly(self, utterance: Utterance) -> None:

@@ -13,18 +13,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 from pipecat.frames.frames import (
-    CancelFrame,
-    EndFrame,
     Frame,
     InputAudioRawFrame,
-    StartFrame,
     UserSpeakingFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.processors.frame_processor import FrameDirection
 
 from voicebus.contracts.audio import AudioFrame
 from voicebus.media.events import CallEvents
@@ -41,6 +40,7 @@ from voicebus.media.frames import (
 from voicebus.media.metrics import INTERRUPTIONS, UNCONFIRMED_PLAYBACK
 from voicebus.media.outlet import CallOutlet
 from voicebus.media.playback import Finished, Playout
+from voicebus.media.worker import WorkerProcessor
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ _CONSUMED = (
 )
 
 
-class BusOutput(FrameProcessor):
+class BusOutput(WorkerProcessor):
     """Sends agent audio, reports agent speech, and handles barge-in.
 
     Args:
@@ -79,13 +79,18 @@ class BusOutput(FrameProcessor):
         *,
         allow_interruptions: bool = True,
     ) -> None:
-        super().__init__(enable_direct_mode=True)
+        super().__init__()
         self._outlet = outlet
         self._events = events
         self._playout = playout
         self._allow = allow_interruptions
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+
+    worker_name = "audio-out"
+
+    def work(self) -> Coroutine[Any, Any, None]:
+        """Send agent audio paced at real time."""
+        return self._send_forever()
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         """Feed the playout; handle marks and caller speech; pass lifecycle frames on."""
@@ -114,22 +119,10 @@ class BusOutput(FrameProcessor):
             self._outlet.emit(
                 self._events.error(frame.code, frame.message, retryable=frame.retryable)
             )
-        elif isinstance(frame, StartFrame) and self._task is None:
-            self._task = self.create_task(self._send_forever(), "audio-out")
-        elif isinstance(frame, EndFrame | CancelFrame):
-            await self._stop()
+        else:
+            await self.follow_lifecycle(frame)
         if not isinstance(frame, _CONSUMED):
             await self.push_frame(frame, direction)
-
-    async def cleanup(self) -> None:
-        """Stop sending."""
-        await self._stop()
-        await super().cleanup()  # type: ignore[no-untyped-call]  # unannotated in pipecat
-
-    async def _stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            await self.cancel_task(task)
 
     async def _barge_in(self, now: float) -> None:
         cut = self._playout.interrupt(now)  # state changes before any await

@@ -10,52 +10,47 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
+from typing import Any
 
-from pipecat.frames.frames import CancelFrame, EndFrame, Frame, StartFrame
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.frames.frames import Frame
+from pipecat.processors.frame_processor import FrameDirection
 
 from voicebus.contracts.events import ErrorCode
 from voicebus.contracts.ids import new_id
 from voicebus.engines.base import EngineError, STTEngine
 from voicebus.media.frames import MediaErrorFrame, TranscriptFrame, UserTurnEndedFrame
 from voicebus.media.metrics import ENGINE_ERRORS, STAGE_SECONDS
+from voicebus.media.worker import WorkerProcessor
 
 log = logging.getLogger(__name__)
 
 
-class STTProcessor(FrameProcessor):
+class STTProcessor(WorkerProcessor):
     """Turns :class:`UserTurnEndedFrame` into :class:`TranscriptFrame` (empty text: none).
 
     Args:
         engine: the call's STT engine, or None when it could not be created.
     """
 
+    worker_name = "stt"
+
     def __init__(self, engine: STTEngine | None) -> None:
-        super().__init__(enable_direct_mode=True)
+        super().__init__()
         self._engine = engine
         self._turns: asyncio.Queue[UserTurnEndedFrame] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+
+    def work(self) -> Coroutine[Any, Any, None] | None:
+        """Transcribe turn after turn (nothing without an engine)."""
+        return None if self._engine is None else self._transcribe_forever(self._engine)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         """Queue finished turns for transcription; forward every frame."""
         await super().process_frame(frame, direction)
         if isinstance(frame, UserTurnEndedFrame) and self._engine is not None:
             self._turns.put_nowait(frame)
-        elif isinstance(frame, StartFrame) and self._task is None and self._engine is not None:
-            self._task = self.create_task(self._transcribe_forever(self._engine), "stt")
-        elif isinstance(frame, EndFrame | CancelFrame):
-            await self._stop()
+        await self.follow_lifecycle(frame)
         await self.push_frame(frame, direction)
-
-    async def cleanup(self) -> None:
-        """Stop transcribing."""
-        await self._stop()
-        await super().cleanup()  # type: ignore[no-untyped-call]  # unannotated in pipecat
-
-    async def _stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            await self.cancel_task(task)
 
     async def _transcribe_forever(self, engine: STTEngine) -> None:
         while True:

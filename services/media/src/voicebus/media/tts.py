@@ -12,10 +12,11 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
 
-from pipecat.frames.frames import CancelFrame, EndFrame, Frame, StartFrame
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.frames.frames import Frame
+from pipecat.processors.frame_processor import FrameDirection
 
 from voicebus.contracts.events import ErrorCode
 from voicebus.engines.base import EngineError, TTSEngine
@@ -29,11 +30,12 @@ from voicebus.media.frames import (
 )
 from voicebus.media.metrics import ENGINE_ERRORS, SAY_DROPPED, STAGE_SECONDS
 from voicebus.media.say import SayAssembler, SayChunk
+from voicebus.media.worker import WorkerProcessor
 
 log = logging.getLogger(__name__)
 
 
-class TTSProcessor(FrameProcessor):
+class TTSProcessor(WorkerProcessor):
     """Turns :class:`SayFrame` into agent chunk, audio and done frames.
 
     Args:
@@ -43,15 +45,20 @@ class TTSProcessor(FrameProcessor):
         remember: interrupted utterance ids remembered to drop their late chunks.
     """
 
+    worker_name = "tts"
+
     def __init__(self, engine: TTSEngine | None, *, sample_rate: int, remember: int = 256) -> None:
-        super().__init__(enable_direct_mode=True)
+        super().__init__()
         self._engine = engine
         self._rate = sample_rate
         self._assembler = SayAssembler()
         self._chunks: asyncio.Queue[SayChunk] = asyncio.Queue()
         self._cancelled: OrderedDict[str, None] = OrderedDict()
         self._remember = remember
-        self._task: asyncio.Task[None] | None = None
+
+    def work(self) -> Coroutine[Any, Any, None]:
+        """Synthesize chunk after chunk."""
+        return self._speak_forever()
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         """Queue ready chunks; cancel cut utterances; forward everything else."""
@@ -63,16 +70,8 @@ class TTSProcessor(FrameProcessor):
             for utterance_id in frame.utterance_ids:
                 self._cancel(utterance_id)
             return
-        if isinstance(frame, StartFrame) and self._task is None:
-            self._task = self.create_task(self._speak_forever(), "tts")
-        elif isinstance(frame, EndFrame | CancelFrame):
-            await self._stop()
+        await self.follow_lifecycle(frame)
         await self.push_frame(frame, direction)
-
-    async def cleanup(self) -> None:
-        """Stop synthesizing."""
-        await self._stop()
-        await super().cleanup()  # type: ignore[no-untyped-call]  # unannotated in pipecat
 
     def _accept(self, frame: SayFrame) -> None:
         outcome = self._assembler.add(frame.say, frame.received_at)
@@ -86,11 +85,6 @@ class TTSProcessor(FrameProcessor):
         self._cancelled[utterance_id] = None
         while len(self._cancelled) > self._remember:
             self._cancelled.popitem(last=False)
-
-    async def _stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            await self.cancel_task(task)
 
     async def _speak_forever(self) -> None:
         while True:

@@ -82,7 +82,7 @@ class MediaSession:
         self._clock = InboundClock()
         self._max_chars = gateway.settings.ws_max_message_bytes
         self._call: CallIdentity | None = None
-        self._audio_in = self._played = self._say = ""
+        self._audio_in = self._played = ""
         self._subs: list[Subscription] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
@@ -168,7 +168,6 @@ class MediaSession:
         self._call = call
         self._audio_in = subjects.audio_in(call.call_id)
         self._played = subjects.audio_played(call.call_id)
-        self._say = subjects.ctl(call.call_id, subjects.CtlVerb.SAY)
         nc = self._gw.nc
         # Subscribed before call.started: media may answer it with audio at once.
         self._subs.append(await nc.subscribe(subjects.audio_out(call.call_id), cb=self._on_audio))
@@ -251,8 +250,8 @@ class MediaSession:
             log.warning("invalid agent audio frame dropped", extra={"call_id": call_id})
 
     async def _on_control(self, msg: Msg) -> None:
-        if self._closing or msg.subject == self._say:
-            return  # say is media's command
+        if self._closing:
+            return
         try:
             command = parse_control(msg.data)
         except ValidationError as err:

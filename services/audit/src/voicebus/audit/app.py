@@ -9,6 +9,7 @@ from voicebus.audit.handlers import register
 from voicebus.audit.settings import AuditSettings
 from voicebus.audit.store import EventStore
 from voicebus.runtime import db as dbkit
+from voicebus.runtime.errors import ConfigurationError
 from voicebus.runtime.service import Service
 
 
@@ -21,7 +22,7 @@ def build(settings: AuditSettings | None = None) -> tuple[Service, Starlette]:
     @service.on_connected
     async def open_store(svc: Service) -> None:
         if svc.db is None:
-            raise RuntimeError("audit needs VB_DATABASE_URL")
+            raise ConfigurationError("audit needs VB_DATABASE_URL: it stores every event")
         await dbkit.create_all(svc.db, SQLModel.metadata)
         store.bind(svc.db)
 

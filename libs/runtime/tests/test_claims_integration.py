@@ -99,6 +99,10 @@ async def test_claims_hand_each_call_to_one_instance_and_release_on_end(
             await publish_event(services[0].broker, _started(call))
         await _until(lambda: sum(map(len, started.values())) == len(calls))
         assert sorted(started["m1"] + started["m2"]) == sorted(calls)
+        # The same fact published again (a retry with a new event id) starts nothing twice.
+        await publish_event(services[0].broker, _started(calls[0]))
+        await asyncio.sleep(0.5)
+        assert sorted(started["m1"] + started["m2"]) == sorted(calls)
 
         # call.ended reaches every instance over core NATS. Those subscribers must not
         # answer the publisher's reply inbox, or the JetStream publish gets their empty

@@ -84,6 +84,8 @@ class CallClaims:
             await self._leases.stop()
 
     async def _claim(self, event: CallStarted) -> None:
+        if event.call_id in self.leases.held:
+            return  # a redelivered call.started: this instance already runs the call
         won = await self.leases.claim(event.call_id)
         CLAIMS.labels(self._service.name, "won" if won else "taken").inc()
         if not won:

@@ -176,28 +176,39 @@ async def _session_until(
     raise AssertionError(what)  # pragma: no cover - the timeout raises first
 
 
+async def _ask(client: Client, payload: bytes) -> Msg:
+    """A request to ``AGENTS_GET``, retried while the server reports no responder yet.
+
+    Seen twice in full-suite runs under load: "no responders" right after the
+    service reported started (its subscription flushed). Cause not found yet;
+    a caller retrying within its time budget is what a client should do anyway.
+    """
+    async with asyncio.timeout(10):
+        while True:
+            try:
+                return await client.request(AGENTS_GET, payload, timeout=5)
+            except nats.errors.NoRespondersError:
+                await asyncio.sleep(0.1)
+
+
 async def test_agents_get_answers_found_not_found_and_bad_request(
     nats_server: str, client: Client
 ) -> None:
     instance = await _start(nats_server, "o-rpc")
     try:
-        found = await client.request(
-            AGENTS_GET, b'{"tenant_id": "acme", "agent_id": "demo"}', timeout=5
-        )
+        found = await _ask(client, b'{"tenant_id": "acme", "agent_id": "demo"}')
         reply = RpcAgentReply.model_validate_json(found.data)
         assert reply.ok
         assert reply.agent is not None
         assert (reply.agent.agent_id, reply.agent.tts.engine) == ("demo", "hibari")
 
-        missing = await client.request(
-            AGENTS_GET, b'{"tenant_id": "acme", "agent_id": "nobody"}', timeout=5
-        )
+        missing = await _ask(client, b'{"tenant_id": "acme", "agent_id": "nobody"}')
         reply = RpcAgentReply.model_validate_json(missing.data)
         assert not reply.ok
         assert reply.error is not None
         assert (reply.error.status, reply.error.code) == (404, "agent_not_found")
 
-        bad = await client.request(AGENTS_GET, b"garbage", timeout=5)
+        bad = await _ask(client, b"garbage")
         reply = RpcAgentReply.model_validate_json(bad.data)
         assert reply.error is not None
         assert reply.error.status == 400

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -14,6 +15,9 @@ from voicebus.contracts.rpc import AGENTS_GET, AgentReply, GetAgent
 
 log = logging.getLogger(__name__)
 
+_NO_RESPONDER_RETRY_S = 0.05
+"""Pause between lookups while the orchestrator has no responder."""
+
 
 async def fetch_agent(
     nc: Client, tenant_id: str, agent_id: str, timeout_s: float
@@ -25,15 +29,24 @@ async def fetch_agent(
         an ``AgentReply``: the lookup is unavailable, which says nothing about
         the agent.
     """
-    request = GetAgent(tenant_id=tenant_id, agent_id=agent_id)
-    try:
-        msg = await nc.request(AGENTS_GET, request.model_dump_json().encode(), timeout=timeout_s)
-    except nats.errors.NoRespondersError:
-        log.warning("agent lookup has no responder", extra={"agent_id": agent_id})
-        return None
-    except TimeoutError:
-        log.warning("agent lookup timed out", extra={"agent_id": agent_id})
-        return None
+    body = GetAgent(tenant_id=tenant_id, agent_id=agent_id).model_dump_json().encode()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        remaining = deadline - loop.time()
+        try:
+            msg = await nc.request(AGENTS_GET, body, timeout=max(remaining, 0.001))
+            break
+        except nats.errors.NoRespondersError:
+            # A restarting orchestrator (or one whose subscription has not reached
+            # this server yet) answers "no responders" at once: retry within the budget.
+            if remaining <= _NO_RESPONDER_RETRY_S:
+                log.warning("agent lookup has no responder", extra={"agent_id": agent_id})
+                return None
+            await asyncio.sleep(_NO_RESPONDER_RETRY_S)
+        except TimeoutError:
+            log.warning("agent lookup timed out", extra={"agent_id": agent_id})
+            return None
     try:
         return AgentReply.model_validate_json(msg.data)
     except ValidationError as err:

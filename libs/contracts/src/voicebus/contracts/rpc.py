@@ -7,12 +7,13 @@ unknown id and a bad request are told apart by the caller.
 
 from __future__ import annotations
 
-from typing import Final
+from datetime import datetime
+from typing import Any, Final
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from voicebus.contracts import subjects
-from voicebus.contracts.events._base import Data, TenantId
+from voicebus.contracts.events._base import CallId, Data, TenantId
 
 AGENTS_GET: Final = subjects.rpc("orchestrator", "agents", "get")
 """Look an agent up: request :class:`GetAgent`, reply :class:`AgentReply`."""
@@ -84,4 +85,183 @@ class AgentReply(Data):
 
     ok: bool = Field(description="True when ``agent`` is set.", examples=[True])
     agent: AgentProfile | None = Field(default=None, description="The agent, when ok.")
+    error: RpcError | None = Field(default=None, description="Why not, when not ok.")
+
+
+# -- the REST edge (/api/v1) ---------------------------------------------------
+# Every request names its tenant: the owner answers only with that tenant's data,
+# so another tenant's call is "not found", never someone else's row.
+
+AGENTS_LIST: Final = subjects.rpc("orchestrator", "agents", "list")
+"""List agents: request :class:`ListAgents`, reply :class:`AgentsPage`."""
+CALLS_LIST: Final = subjects.rpc("audit", "calls", "list")
+"""List calls, newest first: request :class:`ListCalls`, reply :class:`CallsPage`."""
+CALLS_GET: Final = subjects.rpc("audit", "calls", "get")
+"""One call: request :class:`GetCall`, reply :class:`CallReply`."""
+CALL_EVENTS_LIST: Final = subjects.rpc("audit", "events", "list")
+"""A call's events in order: request :class:`ListCallEvents`, reply :class:`CallEventsPage`."""
+RECORDINGS_GET: Final = subjects.rpc("recorder", "recordings", "get")
+"""A call's recording: request :class:`GetRecording`, reply :class:`RecordingReply`."""
+RECORDINGS_READ: Final = subjects.rpc("recorder", "recordings", "read")
+"""Bytes of a recording: request :class:`ReadRecording`, reply :class:`RecordingChunk`."""
+
+MAX_CHUNK_BYTES: Final = 512 * 1024
+"""Largest recording chunk one reply carries (base64 must fit NATS' 1 MiB payload)."""
+
+
+class ListAgents(Data):
+    """Request body of ``vb.rpc.orchestrator.agents.list``."""
+
+    tenant_id: TenantId
+
+
+class AgentsPage(Data):
+    """Reply of ``vb.rpc.orchestrator.agents.list``."""
+
+    ok: bool = Field(description="True when ``agents`` is the answer.", examples=[True])
+    agents: list[AgentProfile] = Field(default_factory=list, description="Agents, by id.")
+    error: RpcError | None = Field(default=None, description="Why not, when not ok.")
+
+
+class ListCalls(Data):
+    """Request body of ``vb.rpc.audit.calls.list``."""
+
+    tenant_id: TenantId
+    limit: int = Field(default=50, ge=1, le=200, description="Page size.", examples=[50])
+    before: CallId | None = Field(
+        default=None, description="Cursor: calls with a smaller id than this."
+    )
+    status: str | None = Field(
+        default=None, max_length=32, description="Only calls in this status.", examples=["ended"]
+    )
+
+
+class CallSummary(Data):
+    """A call as audit knows it. Phone numbers are personal data."""
+
+    call_id: CallId
+    status: str = Field(
+        max_length=32, description="initiated, ringing, in_progress or ended.", examples=["ended"]
+    )
+    direction: str | None = Field(
+        default=None, max_length=16, description="inbound/outbound.", examples=["inbound"]
+    )
+    provider: str | None = Field(default=None, max_length=32, examples=["twilio"])
+    agent_id: str | None = Field(default=None, max_length=128, examples=["demo"])
+    from_number: str | None = Field(default=None, max_length=64, examples=["+14155550100"])
+    to_number: str | None = Field(default=None, max_length=64, examples=["+14155550199"])
+    initiated_at: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_s: float | None = Field(default=None, ge=0, examples=[42.5])
+    ended_reason: str | None = Field(default=None, max_length=32, examples=["caller_hangup"])
+
+
+class CallsPage(Data):
+    """Reply of ``vb.rpc.audit.calls.list``."""
+
+    ok: bool = Field(description="True when ``calls`` is the answer.", examples=[True])
+    calls: list[CallSummary] = Field(default_factory=list, description="Newest first.")
+    next_before: str | None = Field(default=None, description="Cursor of the next page, if any.")
+    error: RpcError | None = Field(default=None, description="Why not, when not ok.")
+
+
+class GetCall(Data):
+    """Request body of ``vb.rpc.audit.calls.get`` and ``vb.rpc.recorder.recordings.get``."""
+
+    tenant_id: TenantId
+    call_id: CallId
+
+
+class CallReply(Data):
+    """Reply of ``vb.rpc.audit.calls.get``."""
+
+    ok: bool = Field(description="True when ``call`` is set.", examples=[True])
+    call: CallSummary | None = Field(default=None, description="The call, when ok.")
+    error: RpcError | None = Field(default=None, description="Why not, when not ok.")
+
+
+class ListCallEvents(Data):
+    """Request body of ``vb.rpc.audit.events.list``."""
+
+    tenant_id: TenantId
+    call_id: CallId
+    limit: int = Field(default=200, ge=1, le=1000, description="Page size.", examples=[200])
+    after: str | None = Field(
+        default=None, max_length=64, description="Cursor: events after this event id."
+    )
+
+
+class StoredEvent(Data):
+    """One stored event of a call (the envelope's fields; ``data`` as published)."""
+
+    id: str = Field(max_length=64, examples=["0193a5f2-7c1e-7a3b-9f00-5d2c8e1b4a77"])
+    type: str = Field(max_length=64, examples=["call.started.v1"])
+    source: str = Field(max_length=256, examples=["gateway/gw-7f9c"])
+    time: datetime
+    data: dict[str, Any] = Field(default_factory=dict, description="The event's data.")
+
+
+class CallEventsPage(Data):
+    """Reply of ``vb.rpc.audit.events.list``."""
+
+    ok: bool = Field(description="True when ``events`` is the answer.", examples=[True])
+    events: list[StoredEvent] = Field(default_factory=list, description="In time order.")
+    next_after: str | None = Field(default=None, description="Cursor of the next page, if any.")
+    error: RpcError | None = Field(default=None, description="Why not, when not ok.")
+
+
+GetRecording = GetCall
+"""Request body of ``vb.rpc.recorder.recordings.get``."""
+
+
+class RecordingMeta(Data):
+    """A finished recording: stereo WAV, caller left, agent right."""
+
+    call_id: CallId
+    uri: str = Field(
+        max_length=1024,
+        description="Where the recorder keeps it.",
+        examples=["file:acme/0193a5f2.wav"],
+    )
+    media_type: str = Field(default="audio/wav", examples=["audio/wav"])
+    sample_rate: int = Field(ge=1, examples=[8000])
+    channels: int = Field(default=2, ge=1, le=2, examples=[2])
+    duration_s: float = Field(ge=0, examples=[42.5])
+    bytes: int = Field(ge=0, description="File size.", examples=[1360044])
+
+
+class RecordingReply(Data):
+    """Reply of ``vb.rpc.recorder.recordings.get``."""
+
+    ok: bool = Field(description="True when ``recording`` is set.", examples=[True])
+    recording: RecordingMeta | None = Field(default=None, description="The recording, when ok.")
+    error: RpcError | None = Field(default=None, description="Why not, when not ok.")
+
+
+class ReadRecording(Data):
+    """Request body of ``vb.rpc.recorder.recordings.read``."""
+
+    tenant_id: TenantId
+    call_id: CallId
+    offset: int = Field(default=0, ge=0, description="First byte.", examples=[0])
+    length: int = Field(
+        default=MAX_CHUNK_BYTES,
+        ge=1,
+        le=MAX_CHUNK_BYTES,
+        description="Bytes wanted.",
+        examples=[MAX_CHUNK_BYTES],
+    )
+
+
+class RecordingChunk(Data):
+    """Reply of ``vb.rpc.recorder.recordings.read``; ``data`` is base64 in JSON."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="ignore", ser_json_bytes="base64", val_json_bytes="base64"
+    )
+
+    ok: bool = Field(description="True when ``data`` is set.", examples=[True])
+    data: bytes = Field(default=b"", description="The bytes read (base64).")
+    total_bytes: int = Field(default=0, ge=0, description="File size.")
     error: RpcError | None = Field(default=None, description="Why not, when not ok.")

@@ -38,6 +38,8 @@ from voicebus.gateway.context import Gateway
 from voicebus.gateway.metrics import IgnoreReason, count_ignored
 from voicebus.gateway.parameters import CallIdentity, InvalidStreamParametersError, from_parameters
 from voicebus.gateway.providers.base import (
+    BinaryStreamCodec,
+    CallEventRelay,
     DtmfIn,
     Ignored,
     MarkPlayed,
@@ -61,6 +63,8 @@ _GATEWAY_VERBS = (
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_SERVICE_RESTART = 1012
 _HANGUP_POLL_S = 0.05
+_OVERSIZE = Ignored(IgnoreReason.OVERSIZE)
+_BINARY = Ignored(IgnoreReason.BINARY)
 
 
 class MediaSession:
@@ -116,16 +120,20 @@ class MediaSession:
                     else EndReason.CALLER_HANGUP
                 )
             text = message.get("text")
-            if text is None:
-                self._ignore(IgnoreReason.BINARY)
-            elif len(text) > max_chars:
-                self._ignore(IgnoreReason.OVERSIZE)
+            if text is not None:
+                event = parse(text) if len(text) <= max_chars else _OVERSIZE
             else:
-                event = parse(text)
-                if type(event) is MediaIn:
-                    await self._on_media(event)
-                elif await self._dispatch(event):
-                    return EndReason.CALLER_HANGUP
+                event = self._parse_binary(message.get("bytes"))
+            if type(event) is MediaIn:
+                await self._on_media(event)
+            elif await self._dispatch(event):
+                return EndReason.CALLER_HANGUP
+
+    def _parse_binary(self, data: bytes | None) -> StreamEvent:
+        codec = self._codec
+        if data is None or not isinstance(codec, BinaryStreamCodec):
+            return _BINARY
+        return codec.parse_bytes(data) if len(data) <= self._max_chars else _OVERSIZE
 
     async def _dispatch(self, event: StreamEvent) -> bool:
         """Handle a non-media event; True when the stream is over."""
@@ -176,6 +184,9 @@ class MediaSession:
         for verb in _GATEWAY_VERBS:
             subject = subjects.ctl(call.call_id, verb)
             self._subs.append(await nc.subscribe(subject, cb=self._on_control))
+        if isinstance(self._codec, CallEventRelay):  # core NATS: only while the call runs
+            events = subjects.evt_filter(call.tenant_id, call.call_id)
+            self._subs.append(await nc.subscribe(events, cb=self._on_call_event))
         self._started_at = time.monotonic()
         gw = self._gw
         await gw.publish(
@@ -269,6 +280,13 @@ class MediaSession:
             case Transfer() | SendDtmf():
                 await self._unsupported(command.type)
 
+    async def _on_call_event(self, msg: Msg) -> None:
+        if self._closing or not isinstance(self._codec, CallEventRelay):
+            return
+        message = self._codec.relay(msg.data)
+        if message is not None:
+            await self._send(message)
+
     async def _hang_up(self, command: HangUp) -> None:
         if command.data.after_playback:
             await self._drain()
@@ -311,11 +329,14 @@ class MediaSession:
 
     # -- plumbing ---------------------------------------------------------------
 
-    async def _send(self, text: str) -> bool:
+    async def _send(self, message: str | bytes) -> bool:
         if self._closing:
             return False
         try:
-            await self._ws.send_text(text)
+            if isinstance(message, str):
+                await self._ws.send_text(message)
+            else:
+                await self._ws.send_bytes(message)
         except (WebSocketDisconnect, WebSocketDisconnected):
             self._closing = True
             return False

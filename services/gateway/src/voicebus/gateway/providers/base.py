@@ -1,13 +1,17 @@
 """What a telephony provider plug-in implements, and the values it hands to shared code.
 
-A provider folder (``providers/<name>/``) supplies two things:
+A provider folder (``providers/<name>/``) supplies:
 
 - an :class:`InboundWebhook`: checks the provider's signature on the inbound
   webhook and renders its markup (connect the call to our media stream, or say
   sorry and hang up);
 - a :class:`StreamCodec` per media WebSocket: turns the provider's messages into
   the normalized :data:`StreamEvent` values below and builds its outbound
-  media / mark / clear messages.
+  media / mark / clear messages;
+- optionally, outbound calling (see :mod:`.outbound`): a :class:`~.outbound.Dialer`
+  built from a tenant's :class:`~.outbound.ProviderAccount`, and an
+  :class:`~.outbound.OutboundWebhook` that verifies and reads the provider's
+  answer and status callbacks.
 
 Everything else (agent lookup, events, the bus, playback marks, hang-up) is
 shared and never asks which provider carries the call.
@@ -17,14 +21,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 
 from voicebus.gateway.metrics import IgnoreReason
 
 if TYPE_CHECKING:
+    from voicebus.gateway.providers.outbound import Dialer, OutboundWebhook, ProviderAccount
     from voicebus.gateway.settings import GatewaySettings
 
 
@@ -151,8 +157,12 @@ class StreamCodec(Protocol):
         """Remember the started stream; called once, before any outbound message."""
         ...
 
-    def media(self, pcm: bytes) -> str:
-        """The message that plays ``pcm`` (PCM16LE at :attr:`sample_rate`) to the caller."""
+    def media(self, pcm: bytes) -> str | bytes:
+        """The message that plays ``pcm`` (PCM16LE at :attr:`sample_rate`) to the caller.
+
+        Text for the providers' JSON protocols; a binary message where the far end
+        takes raw audio (the browser).
+        """
         ...
 
     def mark(self, name: str) -> str:
@@ -164,19 +174,55 @@ class StreamCodec(Protocol):
         ...
 
 
+@runtime_checkable
+class BinaryStreamCodec(StreamCodec, Protocol):
+    """A stream codec whose far end also sends binary messages (raw audio)."""
+
+    def parse_bytes(self, data: bytes) -> StreamEvent:
+        """Turn one binary message into a normalized event. Never raises."""
+        ...
+
+
+@runtime_checkable
+class CallEventRelay(Protocol):
+    """A codec whose far end shows the call's events (the browser page's transcript).
+
+    The media session subscribes to the call's events while the call runs and
+    sends the far end whatever :meth:`relay` makes of each one.
+    """
+
+    def relay(self, event: bytes) -> str | None:
+        """The message that shows one call event (envelope JSON), or None to skip it."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Provider:
     """A telephony provider plug-in, as registered in :mod:`.registry`.
 
     Attributes:
         name: path segment and event label: ``/telephony/<name>/...``, ``/ws/<name>``.
-        webhook: builds the provider's inbound webhook from the settings.
+        webhook: builds the provider's inbound webhook from the settings; its
+            ``connect`` also renders the answer markup of outbound calls.
         codec: makes a fresh stream codec for one media WebSocket.
+        dialer: builds a dialer (REST client) for one account; None: cannot dial.
+        callbacks: builds the verifier/reader of answer and status callbacks.
+        default_account: the account of the default tenant from the environment
+            (``VB_GATEWAY_<NAME>_...`` settings declared in the provider's folder).
+        stream_auth: checks the media WebSocket's handshake headers (e.g. Basic
+            auth) before it is accepted; None: the signed start parameters suffice.
+        out_chunk_bytes: agent audio is sent in messages of at least this many
+            bytes of PCM16 (whole frames); 0 sends every 20 ms frame at once.
     """
 
     name: str
     webhook: Callable[[GatewaySettings], InboundWebhook]
     codec: Callable[[], StreamCodec]
+    dialer: Callable[[ProviderAccount], Dialer] | None = None
+    callbacks: Callable[[GatewaySettings], OutboundWebhook] | None = None
+    default_account: Callable[[GatewaySettings, str], ProviderAccount] | None = None
+    stream_auth: Callable[[GatewaySettings, Headers], bool] | None = None
+    out_chunk_bytes: int = 0
 
     @property
     def inbound_path(self) -> str:
@@ -187,3 +233,13 @@ class Provider:
     def stream_path(self) -> str:
         """Route of the media WebSocket."""
         return f"/ws/{self.name}"
+
+    @property
+    def answer_path(self) -> str:
+        """Route the provider fetches when an outbound call is answered (``{call_id}``)."""
+        return f"/telephony/{self.name}/answer/{{call_id}}"
+
+    @property
+    def status_path(self) -> str:
+        """Route of the provider's status callbacks for an outbound call (``{call_id}``)."""
+        return f"/telephony/{self.name}/status/{{call_id}}"

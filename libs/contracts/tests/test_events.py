@@ -63,7 +63,7 @@ def test_envelope_uses_cloudevents_names() -> None:
 
 def test_every_event_type_is_versioned_and_unique() -> None:
     types = [cls.model_fields["type"].default for cls in EVENT_CLASSES]
-    assert len(types) == len(set(types)) == 19
+    assert len(types) == len(set(types)) >= 19
     assert all(t.endswith(".v1") for t in types)
     assert {cls.event_name for cls in EVENT_CLASSES} >= {
         "call.initiated", "call.ringing", "call.started", "call.ended", "call.error",

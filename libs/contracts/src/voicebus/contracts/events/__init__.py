@@ -45,6 +45,25 @@ from voicebus.contracts.events.call import (
     EndReason,
     ErrorCode,
 )
+from voicebus.contracts.events.campaign import (
+    AttemptDialed,
+    AttemptDialedData,
+    AttemptOutcome,
+    AttemptOutcomeData,
+    AttemptOutcomeRecorded,
+    AttemptScheduled,
+    AttemptScheduledData,
+    CampaignProgress,
+    CampaignProgressData,
+    DncChecked,
+    DncCheckedData,
+    DncRequested,
+    DncRequestedData,
+    NotificationDelivered,
+    NotificationDeliveredData,
+    WindowChecked,
+    WindowCheckedData,
+)
 from voicebus.contracts.events.media import (
     AmdDetected,
     AmdDetectedData,
@@ -84,7 +103,15 @@ CallEvent = Annotated[
     | FlowNodeEntered
     | DtmfReceived
     | AmdDetected
-    | RecordingReady,
+    | RecordingReady
+    | DncChecked
+    | WindowChecked
+    | AttemptScheduled
+    | AttemptDialed
+    | AttemptOutcomeRecorded
+    | CampaignProgress
+    | NotificationDelivered
+    | DncRequested,
     Field(discriminator="type"),
 ]
 """Any event of the ``VB_EVENTS`` stream, told apart by its ``type``."""
@@ -112,6 +139,14 @@ EVENT_CLASSES: Final[tuple[type[Envelope], ...]] = (
     DtmfReceived,
     AmdDetected,
     RecordingReady,
+    DncChecked,
+    WindowChecked,
+    AttemptScheduled,
+    AttemptDialed,
+    AttemptOutcomeRecorded,
+    CampaignProgress,
+    NotificationDelivered,
+    DncRequested,
 )
 """Every event class, in the order of a call's life (used to build the AsyncAPI document)."""
 
@@ -142,6 +177,13 @@ __all__ = [
     "AmdDetected",
     "AmdDetectedData",
     "AmdResult",
+    "AttemptDialed",
+    "AttemptDialedData",
+    "AttemptOutcome",
+    "AttemptOutcomeData",
+    "AttemptOutcomeRecorded",
+    "AttemptScheduled",
+    "AttemptScheduledData",
     "AudioEncoding",
     "AudioFormat",
     "CallEnded",
@@ -155,8 +197,14 @@ __all__ = [
     "CallRingingData",
     "CallStarted",
     "CallStartedData",
+    "CampaignProgress",
+    "CampaignProgressData",
     "Data",
     "Direction",
+    "DncChecked",
+    "DncCheckedData",
+    "DncRequested",
+    "DncRequestedData",
     "DtmfReceived",
     "DtmfReceivedData",
     "EndReason",
@@ -164,6 +212,8 @@ __all__ = [
     "ErrorCode",
     "FlowNodeEntered",
     "FlowNodeEnteredData",
+    "NotificationDelivered",
+    "NotificationDeliveredData",
     "RecordingReady",
     "RecordingReadyData",
     "SpeechUserStarted",
@@ -178,6 +228,8 @@ __all__ = [
     "TranscriptFinalData",
     "TranscriptPartial",
     "TranscriptPartialData",
+    "WindowChecked",
+    "WindowCheckedData",
     "parse_event",
     "utc_now",
 ]

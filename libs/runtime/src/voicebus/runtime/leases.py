@@ -5,7 +5,12 @@ One instance of each service owns a live call. Its claim is a KV entry
 (compare-and-set), so two instances can never both believe they own a call.
 The bucket's TTL expires an entry that is not rewritten in time: the owner
 renews every ``ttl / 3``; if it dies, the lease lapses and another instance
-may claim the call mid-call.
+may claim the call mid-call. A renewal that finds the lease changed means another
+instance took the call: ``on_lost`` tells the domain code to stop serving it.
+
+The gateway holds a lease per live call too (service ``gateway``): the set of
+``gateway.<call>`` keys is the set of live calls, which is how an instance
+finds calls nobody serves any more (see :mod:`voicebus.runtime.claims`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Final
 
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
@@ -20,6 +27,18 @@ from nats.js.kv import KeyValue
 from voicebus.contracts import streams
 
 log = logging.getLogger(__name__)
+
+GATEWAY: Final = "gateway"
+"""Service name of the gateway's leases: one per live call, held while its media stream is up."""
+
+OnLost = Callable[[str], Awaitable[None]]
+"""Called with a call id whose lease another instance took."""
+
+
+def parse_owner_key(key: str) -> tuple[str, str] | None:
+    """``<service>.<call>`` → ``(service, call)``; None for a key of another shape."""
+    service, dot, call_id = key.partition(".")
+    return (service, call_id) if dot and service and call_id else None
 
 
 class CallLeases:
@@ -30,10 +49,16 @@ class CallLeases:
         service: service name, e.g. ``media``.
         instance: this instance's id (the lease value).
         ttl_s: the bucket's TTL; renewals run every third of it.
+        on_lost: called (from the renewal task) for each call whose lease was lost.
     """
 
     def __init__(
-        self, kv: KeyValue, service: str, instance: str, ttl_s: float = streams.CALL_OWNERS.ttl_s
+        self,
+        kv: KeyValue,
+        service: str,
+        instance: str,
+        ttl_s: float = streams.CALL_OWNERS.ttl_s,
+        on_lost: OnLost | None = None,
     ) -> None:
         self._kv = kv
         self._service = service
@@ -41,6 +66,17 @@ class CallLeases:
         self._ttl_s = ttl_s
         self._held: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
+        self._on_lost = on_lost
+
+    @property
+    def kv(self) -> KeyValue:
+        """The ``vb_call_owners`` bucket."""
+        return self._kv
+
+    @property
+    def ttl_s(self) -> float:
+        """The leases' TTL."""
+        return self._ttl_s
 
     @property
     def held(self) -> frozenset[str]:
@@ -84,8 +120,12 @@ class CallLeases:
                     self._key(call_id), self._instance, last=revision
                 )
             except (KeyWrongLastSequenceError, KeyNotFoundError):
-                # Expired and taken (or deleted): this instance must let the call go.
+                # Expired (a stall longer than the TTL) or taken: take it back if nobody
+                # did, else this instance must let the call go.
                 del self._held[call_id]
+                if await self.claim(call_id):
+                    log.warning("call lease expired and taken back", extra={"call_id": call_id})
+                    continue
                 lost.append(call_id)
                 log.warning("call lease lost", extra={"call_id": call_id})
         return lost
@@ -117,6 +157,17 @@ class CallLeases:
         while True:
             await asyncio.sleep(self._ttl_s / 3)
             try:
-                await self.renew()
+                lost = await self.renew()
             except Exception:  # a NATS outage: keep trying, the leases may still be valid
                 log.exception("call lease renewal failed")
+                continue
+            for call_id in lost:
+                await self._lost(call_id)
+
+    async def _lost(self, call_id: str) -> None:
+        if self._on_lost is None:
+            return
+        try:
+            await self._on_lost(call_id)
+        except Exception:  # one call's clean-up must not stop the renewal of the others
+            log.exception("letting a lost call go failed", extra={"call_id": call_id})

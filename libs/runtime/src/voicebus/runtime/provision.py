@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Final
 
 from faststream.nats import JStream
@@ -16,10 +17,24 @@ from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
-from voicebus.contracts.streams import KV_BUCKETS, STREAMS, KVSpec, Retention, StreamSpec
+from voicebus.contracts.streams import (
+    CALL_OWNERS,
+    KV_BUCKETS,
+    STREAMS,
+    KVSpec,
+    Retention,
+    StreamSpec,
+)
 from voicebus.runtime.errors import ProvisioningError
 
-__all__ = ["jstream", "kv_config", "kv_stream_name", "provision", "stream_config"]
+__all__ = [
+    "jstream",
+    "kv_buckets",
+    "kv_config",
+    "kv_stream_name",
+    "provision",
+    "stream_config",
+]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +83,19 @@ def kv_config(spec: KVSpec, *, replicas: int = 1) -> KeyValueConfig:
         history=spec.history,
         storage=StorageType.FILE,
         replicas=replicas,
+    )
+
+
+def kv_buckets(call_lease_ttl_s: float = CALL_OWNERS.ttl_s) -> tuple[KVSpec, ...]:
+    """The contracts' KV buckets, with the call-ownership leases' TTL as configured.
+
+    Args:
+        call_lease_ttl_s: ``VB_CALL_LEASE_TTL_S``; a bucket's TTL applies to all its
+            entries, so every process on one NATS must agree on it.
+    """
+    return tuple(
+        replace(spec, ttl_s=call_lease_ttl_s) if spec.bucket == CALL_OWNERS.bucket else spec
+        for spec in KV_BUCKETS
     )
 
 

@@ -161,6 +161,15 @@ class ServiceSettings(BaseSettings):
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None, validation_alias=_shared("VB_OTEL_EXPORTER_OTLP_ENDPOINT")
     )
+    call_lease_ttl_s: float = Field(
+        default=10.0,
+        ge=1.0,
+        validation_alias=_shared("VB_CALL_LEASE_TTL_S"),
+        description=(
+            "TTL of the call-ownership leases in vb_call_owners: how long a call may go "
+            "unserved after its owner died. Every process on one NATS must use the same value."
+        ),
+    )
 
     # Per service: read with the subclass's env_prefix.
     http_host: str = "127.0.0.1"

@@ -28,7 +28,7 @@ def build(settings: MediaSettings | None = None) -> tuple[Service, Starlette]:
     service = Service(settings, hot_path=True)
     models = SharedModels(vad_batch_wait_ms=settings.vad_batch_wait_ms)
     calls = MediaCalls(service, settings, models)
-    CallClaims(service, calls.on_start, calls.on_end)
+    CallClaims(service, calls.on_start, calls.on_end, calls.on_lost, take_over=True)
 
     @service.on_connected
     async def load_models(_svc: Service) -> None:

@@ -37,8 +37,10 @@ class MediaCalls:
     async def on_start(self, event: CallStarted) -> None:
         """``CallClaims`` won this call: subscribe now, build the pipeline in the background.
 
-        Returns quickly, so the claims consumer moves on to the next call at once.
-        A redelivered ``call.started`` of a call already served is ignored.
+        Also how a call is taken over from a media instance that died: audio is
+        served from the moment of the takeover on. Returns quickly, so the claims
+        consumer moves on to the next call at once. A redelivered ``call.started``
+        of a call already served is ignored.
         """
         if event.call_id in self._sessions:
             return
@@ -61,6 +63,14 @@ class MediaCalls:
         if session is not None:
             await session.close()
             log.info("media call ended", extra={"call_id": event.call_id})
+
+    async def on_lost(self, call_id: str) -> None:
+        """Another instance took the call over: stop serving it here."""
+        session = self._sessions.pop(call_id, None)
+        CALLS.set(len(self._sessions))
+        if session is not None:
+            await session.close()
+            log.warning("media call lost to another instance", extra={"call_id": call_id})
 
     async def close_all(self) -> None:
         """Tear every session down (service shutdown)."""

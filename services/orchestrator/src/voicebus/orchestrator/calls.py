@@ -10,19 +10,22 @@ between an owner's death and the takeover is still answered, once.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol, runtime_checkable
+from typing import Final, Protocol, runtime_checkable
 
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import KeyWrongLastSequenceError
 from pydantic import ValidationError
 
 from voicebus.contracts import streams, subjects
 from voicebus.contracts.commands import HangUp, HangUpData
 from voicebus.contracts.events import (
     CallEnded,
+    CallEndedData,
     CallError,
     CallErrorData,
     CallStarted,
@@ -43,6 +46,10 @@ from voicebus.runtime.claims import CallClaims
 from voicebus.runtime.service import Service
 
 log = logging.getLogger(__name__)
+
+_ENDED_GUARD: Final = "ended"
+"""Key prefix in ``vb_call_owners`` of the once-guard for a ``gateway_lost`` end."""
+_HEARTBEAT_S: Final = 1.0
 
 
 @runtime_checkable
@@ -89,7 +96,14 @@ class Orchestrator:
         self._outbox = BusOutbox(
             service.broker, settings.connection_name, connection=lambda: service.nc
         )
-        self.claims = CallClaims(service, on_start=self._on_start, on_end=self._on_end)
+        self.claims = CallClaims(
+            service,
+            on_start=self._on_start,
+            on_end=self._on_end,
+            on_lost=self._drop,
+            take_over=True,
+            on_gateway_lost=self._gateway_lost,
+        )
         service.on_connected(self._open)
         service.on_shutdown(self._close)
 
@@ -142,21 +156,39 @@ class Orchestrator:
     async def take_over(self, call_id: str) -> bool:
         """Continue a live call whose owner is gone, from its session in ``vb_sessions``.
 
-        Takes the call's lease first: False if another instance holds it, or if
-        there is no session (or no such agent) to continue.
+        The claims' scan calls this path for every call left without an orchestrator;
+        the call's ``call.started`` is read back from ``VB_EVENTS`` and handled like a
+        new claim, which resumes the saved session (:meth:`_on_start`). False if
+        another instance holds the call or it has ended.
         """
-        if call_id in self._calls:
-            return True
-        if not await self.claims.leases.claim(call_id):
-            return False
-        loaded = await self.store.load(call_id)
-        agent = self.catalog.get(loaded[0].agent_id) if loaded else None
-        if loaded is None or agent is None:
-            log.warning("nothing to take over", extra={"call_id": call_id})
-            await self.claims.leases.release(call_id)
-            return False
-        await self._run(*loaded, agent=agent, fresh=False)
-        return True
+        return await self.claims.take_over(call_id)
+
+    async def _gateway_lost(self, event: CallStarted) -> None:
+        """The gateway holding the call's media stream died: end the call, once.
+
+        The orchestrator says so (not a gateway) because it owns every live call
+        through its lease and is the one that decides a call is over; a surviving
+        gateway knows nothing of another gateway's calls, and there may be none.
+        The KV create is the once-guard between orchestrator instances; the event
+        id is derived from the call, so a retried publish is stored once as well.
+        """
+        guard = streams.owner_key(_ENDED_GUARD, event.call_id)
+        try:
+            await self.claims.leases.kv.create(guard, self._outbox.source.encode())
+        except KeyWrongLastSequenceError:
+            return  # another instance ended it
+        await self._outbox.publish(
+            CallEnded(
+                id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"voicebus:{event.call_id}:gateway_lost")),
+                tenant_id=event.tenant_id,
+                call_id=event.call_id,
+                source=self._outbox.source,
+                data=CallEndedData(
+                    reason=EndReason.GATEWAY_LOST,
+                    detail="the gateway holding the media stream stopped renewing its lease",
+                ),
+            )
+        )
 
     async def _on_end(self, event: CallEnded) -> None:
         await self._drop(event.call_id)
@@ -205,6 +237,9 @@ class Orchestrator:
             ordered_consumer=True,
             config=config,
             cb=partial(self._deliver, conversation),
+            # After a NATS restart the ephemeral consumer is gone; two missed heartbeats
+            # make the client recreate it from the last sequence seen.
+            idle_heartbeat=_HEARTBEAT_S,
         )
 
     async def _deliver(self, conversation: Conversation, msg: Msg) -> None:

@@ -165,14 +165,18 @@ class MediaSession:
             self._ignore(IgnoreReason.DUPLICATE_START)
             return
         settings = self._gw.settings
+        # Providers whose start message cannot carry our parameters get them in the
+        # stream URL's query; the token signs every parameter wherever it came from.
+        params = {**self._ws.query_params, **event.parameters}
         try:
             call = from_parameters(
-                event.parameters, self._gw.stream_key, time.time(), settings.stream_token_ttl_s
+                params, self._gw.stream_key, time.time(), settings.stream_token_ttl_s
             )
         except InvalidStreamParametersError as err:
             await self._refuse_start(str(err))
             return
         self._codec.bind(event)
+        self._rate = self._codec.sample_rate  # a codec may learn its format from the start
         self._call = call
         self._audio_in = subjects.audio_in(call.call_id)
         self._played = subjects.audio_played(call.call_id)

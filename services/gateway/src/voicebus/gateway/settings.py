@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from voicebus.contracts.subjects import token
+from voicebus.gateway.tenancy.credentials import fernet_keys
 from voicebus.runtime.settings import ServiceSettings
 
 # Placeholders: accepted in development and tests, refused in production by
@@ -78,6 +79,30 @@ class GatewaySettings(ServiceSettings):
     mark_every_frames: int = Field(
         default=5, ge=1, le=500, description="Send a playback mark after every N audio frames."
     )
+    admin_token: SecretStr = Field(
+        default=SecretStr(_DEV_SECRET),
+        description=(
+            "Operator token of the REST edge (Authorization: Bearer <token>): creates "
+            "tenants and their API keys."
+        ),
+    )
+    credentials_key: SecretStr = Field(
+        default=SecretStr(_DEV_SECRET),
+        description=(
+            "Fernet key(s) that encrypt tenants' provider credentials at rest, comma-separated; "
+            "the first encrypts, all decrypt (rotation). Make one with "
+            "cryptography.fernet.Fernet.generate_key()."
+        ),
+    )
+    api_rate_limit_per_minute: int = Field(
+        default=600, ge=1, le=1_000_000, description="Requests per minute of a new API key."
+    )
+    rpc_timeout_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=30,
+        description="How long the REST edge waits for the service that owns the data.",
+    )
 
     @field_validator("public_url")
     @classmethod
@@ -88,6 +113,12 @@ class GatewaySettings(ServiceSettings):
         if parts.query or parts.fragment:
             raise ValueError("VB_GATEWAY_PUBLIC_URL must not carry a query or a fragment")
         return value.strip().rstrip("/")
+
+    @field_validator("credentials_key")
+    @classmethod
+    def _check_credentials_key(cls, value: SecretStr) -> SecretStr:
+        fernet_keys(value.get_secret_value())  # raises naming the variable, not the value
+        return value
 
     @field_validator("default_tenant")
     @classmethod

@@ -1,0 +1,195 @@
+"""The gateway under a caller load, with both ends of each frame's trip timed.
+
+Caller → bus: the load process stamps each ``media`` message with its send
+time; a raw nats-py subscription per call on ``vb.audio.<call>.in`` — as media
+subscribes — decodes the frame and reads the stamp back. Bus → caller: this
+process publishes stamped agent frames on ``vb.audio.<call>.out`` for calls
+whose agent is speaking (half of the time, staggered across calls), and the
+load process reads the stamp from the ``media`` message it receives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from voicebus.contracts import subjects
+from voicebus.contracts.audio import decode_frame, encode_headers
+from voicebus.devkit.bench.harness import (
+    AgentOwner,
+    CpuWindow,
+    LoadProcess,
+    Profiler,
+    connect,
+    nats_pid,
+    pid_of,
+    stack,
+    twilio_load,
+    url_of,
+)
+from voicebus.devkit.bench.stamps import pcm_frame, read_pcm
+
+SPEAK_TICKS = 100  # the agent speaks 2 s, then listens 2 s
+TICK_S = 0.02
+
+
+@dataclass
+class Level:
+    """What one load level measured."""
+
+    calls: int
+    seconds: float
+    in_lags_ms: list[float]
+    out_lags_ms: list[float]
+    cpu_s: dict[str, float]
+    sent_in: int
+    received_in: int
+    sent_out: int
+    received_out: int
+    failed_calls: int
+    late_ticks: int
+    profile: list[str] = field(default_factory=list)
+
+    @property
+    def lost_in(self) -> int:
+        """Frames sent that did not arrive within the window (late or lost)."""
+        return max(self.sent_in - self.received_in, 0)
+
+
+class _Subscriber:
+    """The per-call ``audio.in`` subscriptions, recording each frame's trip time."""
+
+    def __init__(self, nc: Client) -> None:
+        self.nc = nc
+        self.lags_ms: list[float] = []
+
+    async def add(self, call_ids: list[str]) -> None:
+        for call_id in call_ids:
+            await self.nc.subscribe(subjects.audio_in(call_id), cb=self._on_frame)
+        await self.nc.flush()
+
+    async def _on_frame(self, msg: Msg) -> None:
+        frame = decode_frame(msg.data, msg.headers)  # what media's handler does first
+        sent = read_pcm(frame.pcm)
+        if sent is not None:
+            self.lags_ms.append((time.monotonic_ns() - sent) / 1e6)
+
+
+class _Speaker:
+    """Agent audio for every call, half of the time each, staggered."""
+
+    def __init__(self, nc: Client) -> None:
+        self.nc = nc
+        self.calls: list[str] = []
+        self.sent = 0
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        start, tick = loop.time(), 0
+        while True:
+            tick += 1
+            delay = start + tick * TICK_S - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            for index, call_id in enumerate(self.calls):
+                phase = (tick + index * 7) % (2 * SPEAK_TICKS)
+                if phase >= SPEAK_TICKS:
+                    continue
+                burst = (tick + index * 7) // (2 * SPEAK_TICKS)
+                headers = encode_headers(
+                    8000, tick, tick * 20, f"u{burst}", last=phase == SPEAK_TICKS - 1
+                )
+                await self.nc.publish(
+                    subjects.audio_out(call_id), pcm_frame(time.monotonic_ns()), headers=headers
+                )
+                self.sent += 1
+
+
+class GatewayRig:
+    """The gateway process, the load process and this process's measuring ends."""
+
+    def __init__(self, nc: Client, load: LoadProcess, pids: dict[str, int], speak: bool) -> None:
+        self.nc = nc
+        self.load = load
+        self.pids = pids
+        self.subscriber = _Subscriber(nc)
+        self.speaker = _Speaker(nc)
+        self._speak = speak
+        self.calls = 0
+        self.nats_url = ""
+
+    async def level(self, calls: int, seconds: float, profile: Path | None = None) -> Level:
+        """Grow to ``calls`` calls, let them settle, and measure for ``seconds``."""
+        new = await self.load.request("calls", calls)
+        await self.subscriber.add(new)
+        if self._speak:
+            self.speaker.calls += new
+        self.calls = calls
+        await asyncio.sleep(2.0)
+        self.subscriber.lags_ms = []
+        sent_out = self.speaker.sent
+        cpu = CpuWindow(self.pids)
+        profiler = Profiler(self.pids["gateway"], seconds, profile) if profile else None
+        stats: dict[str, Any] = await self.load.request("measure", seconds)
+        in_lags, self.subscriber.lags_ms = self.subscriber.lags_ms, []
+        return Level(
+            calls=stats["calls"],
+            seconds=seconds,
+            in_lags_ms=in_lags,
+            out_lags_ms=stats["out_lags_ms"],
+            cpu_s=cpu.used(),
+            sent_in=stats["sent"],
+            received_in=len(in_lags),
+            sent_out=self.speaker.sent - sent_out,
+            received_out=len(stats["out_lags_ms"]),
+            failed_calls=stats["failed_calls"],
+            late_ticks=stats["late_ticks"],
+            profile=await profiler.summary() if profiler else [],
+        )
+
+
+@asynccontextmanager
+async def gateway_rig(work_dir: Path, *, speak: bool) -> AsyncIterator[GatewayRig]:
+    """A gateway with embedded NATS and PostgreSQL, a stub agent owner, a caller load."""
+    async with stack(work_dir, ["gateway"]) as dev:
+        assert dev.nats_url is not None
+        nc = await connect(dev.nats_url)
+        await AgentOwner().serve(nc)
+        load = await LoadProcess.start(twilio_load(url_of(dev, "gateway")))
+        pids = {"gateway": pid_of(dev, "gateway"), "load": load.pid}
+        server = nats_pid(dev)
+        if server is not None:
+            pids["nats-server"] = server
+        rig = GatewayRig(nc, load, pids, speak)
+        rig.nats_url = dev.nats_url
+        speaker = asyncio.create_task(rig.speaker.run()) if speak else None
+        try:
+            yield rig
+        finally:
+            if speaker is not None:
+                speaker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await speaker
+            await load.close()
+            await nc.drain()
+
+
+@asynccontextmanager
+async def nats_rig(nats_url: str) -> AsyncIterator[GatewayRig]:
+    """The raw nats-py baseline: stamped frames published straight to ``audio.in``."""
+    nc = await connect(nats_url)
+    load = await LoadProcess.start({"kind": "nats", "nats_url": nats_url})
+    try:
+        yield GatewayRig(nc, load, {"load": load.pid}, speak=False)
+    finally:
+        await load.close()
+        await nc.drain()

@@ -26,6 +26,7 @@ err_console = Console(stderr=True, highlight=False)
 
 DATA_DIR = Path("var") / "dev"
 ASYNCAPI_PATH = Path("docs") / "asyncapi.yaml"
+BENCH_RESULTS = Path("bench") / "results"
 NatsUrl = Annotated[
     str | None, typer.Option(envvar="VB_NATS_URL", help="Use this NATS instead of an embedded one.")
 ]
@@ -281,6 +282,25 @@ def asyncapi_cmd(
         return
     asyncapi.write(path)
     console.print(f"wrote {path}")
+
+
+@app.command("bench")
+def bench_cmd(
+    names: Annotated[
+        list[str], typer.Argument(help="Benchmarks to run (e.g. bus-latency), or 'all'.")
+    ],
+    out: Annotated[Path, typer.Option(help="Where results are written.")] = BENCH_RESULTS,
+    quick: Annotated[
+        bool, typer.Option(help="Smallest configuration only (a smoke test, not figures).")
+    ] = False,
+    profile: Annotated[
+        bool, typer.Option(help="Record a py-spy profile of the service under test.")
+    ] = False,
+) -> None:
+    """Run benchmarks against their baselines; write <name>.json, .md and .png under --out."""
+    from voicebus.devkit.bench.runner import run_named
+
+    raise typer.Exit(asyncio.run(run_named(names, out, quick=quick, profile=profile)))
 
 
 @app.command()

@@ -35,6 +35,7 @@ class ProviderError(VoicebusError):
         retryable: whether the same request may succeed if sent again.
         status: the HTTP status the provider answered, if any.
         provider: which provider failed, e.g. ``"twilio"``.
+        code: the provider's own error code, if it sent one (Twilio ``21211``).
     """
 
     def __init__(
@@ -44,10 +45,12 @@ class ProviderError(VoicebusError):
         retryable: bool,
         status: int | None = None,
         provider: str | None = None,
+        code: str | None = None,
     ) -> None:
         self.retryable = retryable
         self.status = status
         self.provider = provider
+        self.code = code
         super().__init__(message)
 
     @staticmethod
@@ -69,6 +72,7 @@ class ProviderError(VoicebusError):
         *,
         provider: str | None = None,
         message: str | None = None,
+        code: str | None = None,
     ) -> ProviderError:
         """Build the error for an HTTP status a provider answered.
 
@@ -76,6 +80,7 @@ class ProviderError(VoicebusError):
             status: the HTTP status code.
             provider: which provider answered, for the message and logs.
             message: what was being done; defaults to a generic text.
+            code: the provider's own error code, if any.
 
         Returns:
             A ``ProviderError`` whose ``retryable`` follows :meth:`is_retryable_status`.
@@ -87,4 +92,5 @@ class ProviderError(VoicebusError):
             retryable=cls.is_retryable_status(status),
             status=status,
             provider=provider,
+            code=code,
         )

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from voicebus.gateway.context import Gateway
 from voicebus.gateway.handlers import register
+from voicebus.gateway.outbound_calls import Outbound
 from voicebus.gateway.routes import telephony_router
 from voicebus.gateway.settings import GatewaySettings
 from voicebus.runtime.service import Service
@@ -15,9 +16,10 @@ def build(settings: GatewaySettings | None = None) -> tuple[Service, FastAPI]:
     """The gateway service and its ASGI app."""
     settings = settings or GatewaySettings()
     service = Service(settings, hot_path=True)
-    register(service.broker, settings.connection_name)
+    gateway = Gateway(service, settings)
+    register(service.broker, Outbound(gateway))
     app = FastAPI(title="voicebus gateway", openapi_url="/api/v1/openapi.json")
-    app.include_router(telephony_router(Gateway(service, settings)))
+    app.include_router(telephony_router(gateway))
     return service, service.asgi(app)
 
 

@@ -12,7 +12,6 @@ from voicebus.contracts.events import (
     CallInitiatedData,
     CallStarted,
     CallStartedData,
-    Direction,
     DtmfReceived,
     DtmfReceivedData,
     EndReason,
@@ -27,13 +26,13 @@ SERVICE = "gateway"
 def call_initiated(
     call: CallIdentity, provider: str, provider_call_id: str | None, source: str
 ) -> CallInitiated:
-    """An inbound webhook was accepted for ``call``."""
+    """An inbound webhook was accepted, or an outbound dial is about to start, for ``call``."""
     return CallInitiated(
         tenant_id=call.tenant_id,
         call_id=call.call_id,
         source=source,
         data=CallInitiatedData(
-            direction=Direction.INBOUND,
+            direction=call.direction,
             provider=provider,
             provider_call_id=provider_call_id,
             agent_id=call.agent_id,
@@ -58,7 +57,7 @@ def call_started(
         call_id=call.call_id,
         source=source,
         data=CallStartedData(
-            direction=Direction.INBOUND,
+            direction=call.direction,
             provider=provider,
             provider_call_id=start.provider_call_id,
             agent_id=call.agent_id,

@@ -1,15 +1,34 @@
-"""What the gateway's HTTP and WebSocket handlers share: settings and the bus."""
+"""What the gateway's HTTP and WebSocket handlers share: settings, the bus, provider accounts."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from typing import Protocol
 
 from nats.aio.client import Client
 
 from voicebus.contracts.events import Envelope
+from voicebus.gateway.providers import registry
+from voicebus.gateway.providers.outbound import ProviderAccount
 from voicebus.gateway.settings import GatewaySettings
+from voicebus.runtime.claims import InstanceLeases
 from voicebus.runtime.publish import publish_event
 from voicebus.runtime.service import Service
+
+log = logging.getLogger(__name__)
+
+
+class UnknownAccountError(LookupError):
+    """No credentials for this tenant and provider."""
+
+
+class AccountStore(Protocol):
+    """Tenants' stored provider credentials (decrypted on read)."""
+
+    async def get(self, tenant_id: str, provider: str) -> ProviderAccount | None:
+        """The tenant's account with ``provider``, or None if it has none stored."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,10 +38,37 @@ class Gateway:
     Attributes:
         service: the service kit (connections are usable once it started).
         settings: the gateway's settings.
+        accounts: stored provider credentials per tenant; None: environment only.
+        leases: this instance's call leases (``gateway.<call>`` in ``vb_call_owners``),
+            held while a call's media stream is up, so the calls of a gateway that
+            died are ended as ``gateway_lost`` within the lease TTL; None: no leases.
     """
 
     service: Service
     settings: GatewaySettings
+    accounts: AccountStore | None = None
+    leases: InstanceLeases | None = None
+
+    async def account(self, tenant_id: str, provider: str) -> ProviderAccount:
+        """The credentials ``tenant_id`` uses with ``provider``.
+
+        The tenant's stored account when there is one; otherwise, for the
+        default tenant only, the provider's environment settings.
+
+        Raises:
+            UnknownAccountError: neither exists (or the provider is not registered).
+        """
+        if self.accounts is not None:
+            stored = await self.accounts.get(tenant_id, provider)
+            if stored is not None:
+                return stored
+        try:
+            plugin = registry.get(provider)
+        except KeyError:
+            raise UnknownAccountError(f"no telephony provider {provider!r}") from None
+        if tenant_id != self.settings.default_tenant or plugin.default_account is None:
+            raise UnknownAccountError(f"tenant has no {provider} account")
+        return plugin.default_account(self.settings, tenant_id)
 
     @property
     def nc(self) -> Client:
@@ -42,3 +88,13 @@ class Gateway:
     async def publish(self, event: Envelope) -> None:
         """Store ``event`` in ``VB_EVENTS`` (waits for the server's ack)."""
         await publish_event(self.service.broker, event)
+
+    async def hold(self, call_id: str) -> None:
+        """Take the call's lease as its media stream starts (before ``call.started``)."""
+        if self.leases is not None and not await self.leases.leases.claim(call_id):
+            log.warning("call lease held by another gateway", extra={"call_id": call_id})
+
+    async def let_go(self, call_id: str) -> None:
+        """Release the call's lease once its ``call.ended`` is stored."""
+        if self.leases is not None:
+            await self.leases.leases.release(call_id)

@@ -3,7 +3,8 @@
 The webhook answer hands the provider custom parameters (Twilio
 ``<Parameter>``) that come back in the stream's start message: ``call_id``,
 ``tenant_id``, ``agent_id``, ``from_number``/``to_number`` when known, one
-``ctx_<name>`` per call-context variable, and ``vb_token``. The token is an
+``ctx_<name>`` per call-context variable, ``direction`` for outbound calls, and
+``vb_token``. The token is an
 HMAC-SHA256 over every other parameter and its issue time, so only a stream
 that this gateway's webhook set up, recently, can start a call: the media
 WebSocket itself is open to anyone who can reach it. Pure: no I/O.
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from voicebus.contracts.errors import InvalidTokenError
+from voicebus.contracts.events import Direction
 from voicebus.contracts.subjects import token
 
 CALL_ID: Final = "call_id"
@@ -27,6 +29,7 @@ TENANT_ID: Final = "tenant_id"
 AGENT_ID: Final = "agent_id"
 FROM_NUMBER: Final = "from_number"
 TO_NUMBER: Final = "to_number"
+DIRECTION: Final = "direction"
 TOKEN: Final = "vb_token"  # noqa: S105 - a parameter name, not a secret
 CONTEXT_PREFIX: Final = "ctx_"
 
@@ -51,6 +54,7 @@ class CallIdentity:
         from_number: caller number, if known. Personal data.
         to_number: called number, if known. Personal data.
         context: call-context variables for the agent's prompt and greeting.
+        direction: inbound, or outbound for a call placed by an originate command.
     """
 
     call_id: str
@@ -59,6 +63,7 @@ class CallIdentity:
     from_number: str | None = None
     to_number: str | None = None
     context: Mapping[str, str] = field(default_factory=dict)
+    direction: Direction = Direction.INBOUND
 
 
 def context_from_query(query: Mapping[str, str]) -> dict[str, str]:
@@ -93,6 +98,8 @@ def to_parameters(identity: CallIdentity, key: bytes, now: float) -> dict[str, s
         params[TO_NUMBER] = identity.to_number
     for name, value in identity.context.items():
         params[f"{CONTEXT_PREFIX}{name}"] = value
+    if identity.direction is not Direction.INBOUND:  # inbound streams keep their old shape
+        params[DIRECTION] = identity.direction.value
     issued_at = int(now)
     params[TOKEN] = f"{issued_at}.{_digest(params, issued_at, key)}"
     return params
@@ -137,4 +144,7 @@ def from_parameters(
         from_number=signed.get(FROM_NUMBER) or None,
         to_number=signed.get(TO_NUMBER) or None,
         context=context,
+        direction=Direction.OUTBOUND
+        if signed.get(DIRECTION) == Direction.OUTBOUND.value
+        else Direction.INBOUND,
     )

@@ -1,8 +1,10 @@
 """HTTP and WebSocket routes of every registered telephony provider.
 
-Per provider: ``POST /telephony/<name>/inbound/{agent_id}`` (the inbound
-webhook) and ``WS /ws/<name>`` (its media stream). Provider-facing, so they
-stay out of the public OpenAPI document.
+Per provider: ``GET|POST /telephony/<name>/inbound/{agent_id}`` (the inbound
+webhook), ``WS /ws/<name>`` (its media stream) and, for providers that dial,
+``GET|POST /telephony/<name>/answer/{call_id}`` and ``.../status/{call_id}``
+(outbound callbacks). Provider-facing, so they stay out of the public OpenAPI
+document.
 """
 
 from __future__ import annotations
@@ -14,16 +16,20 @@ from starlette.websockets import WebSocket
 
 from voicebus.gateway.context import Gateway
 from voicebus.gateway.inbound import InboundHandler
+from voicebus.gateway.outbound_calls import Outbound
 from voicebus.gateway.providers import providers
 from voicebus.gateway.providers.base import Provider
-from voicebus.gateway.session import MediaSession
+from voicebus.gateway.session import CLOSE_POLICY_VIOLATION, MediaSession
 
 
 def telephony_router(gateway: Gateway) -> APIRouter:
     """A router with the routes of every registered provider."""
     router = APIRouter(include_in_schema=False)
+    outbound = Outbound(gateway)
     for provider in providers():
         _add_provider(router, provider, gateway)
+        if provider.callbacks is not None:
+            _add_callbacks(router, provider, outbound)
     return router
 
 
@@ -34,7 +40,22 @@ def _add_provider(router: APIRouter, provider: Provider, gateway: Gateway) -> No
         return await handler(request, agent_id)
 
     async def stream(websocket: WebSocket) -> None:
+        check = provider.stream_auth
+        if check is not None and not check(gateway.settings, websocket.headers):
+            await websocket.close(code=CLOSE_POLICY_VIOLATION)  # before accept: HTTP 403
+            return
         await MediaSession(gateway, provider, websocket).run()
 
-    router.add_api_route(provider.inbound_path, inbound, methods=["POST"])
+    router.add_api_route(provider.inbound_path, inbound, methods=["GET", "POST"])
     router.add_api_websocket_route(provider.stream_path, stream)
+
+
+def _add_callbacks(router: APIRouter, provider: Provider, outbound: Outbound) -> None:
+    async def answer(request: Request, call_id: str) -> Response:
+        return await outbound.answer(provider, request, call_id)
+
+    async def status(request: Request, call_id: str) -> Response:
+        return await outbound.status(provider, request, call_id)
+
+    router.add_api_route(provider.answer_path, answer, methods=["GET", "POST"])
+    router.add_api_route(provider.status_path, status, methods=["GET", "POST"])

@@ -10,7 +10,7 @@ from pydantic_settings import SettingsConfigDict
 
 from voicebus.contracts.subjects import token
 from voicebus.gateway.tenancy.credentials import fernet_keys
-from voicebus.runtime.settings import ServiceSettings
+from voicebus.runtime.settings import Environment, ServiceSettings
 
 # Placeholders: accepted in development and tests, refused in production by
 # ``ServiceSettings`` (every SecretStr field is checked there).
@@ -34,6 +34,10 @@ class GatewaySettings(ServiceSettings):
     )
     default_tenant: str = Field(
         default="default", description="Tenant of inbound calls until tenants exist."
+    )
+    default_provider: str = Field(
+        default="twilio",
+        description="Provider an originate command dials through when it names none.",
     )
     twilio_auth_token: SecretStr = Field(
         default=SecretStr(_DEV_SECRET),
@@ -78,6 +82,13 @@ class GatewaySettings(ServiceSettings):
     )
     mark_every_frames: int = Field(
         default=5, ge=1, le=500, description="Send a playback mark after every N audio frames."
+    )
+    browser_page: bool | None = Field(
+        default=None,
+        description=(
+            "Serve the browser call page and its unauthenticated session endpoint "
+            "(GET /browser, POST /browser/session). Unset: on, except in production."
+        ),
     )
     admin_token: SecretStr = Field(
         default=SecretStr(_DEV_SECRET),
@@ -124,6 +135,13 @@ class GatewaySettings(ServiceSettings):
     @classmethod
     def _check_tenant(cls, value: str) -> str:
         return token(value, "tenant id")
+
+    @property
+    def browser_page_enabled(self) -> bool:
+        """Whether the browser call page and its session endpoint are served."""
+        if self.browser_page is not None:
+            return self.browser_page
+        return self.environment is not Environment.PRODUCTION
 
     def public_http_url(self, path: str) -> str:
         """The public URL of ``path`` (which starts with ``/``) on this gateway."""

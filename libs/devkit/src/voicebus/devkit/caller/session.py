@@ -1,4 +1,4 @@
-"""A simulated Twilio caller: places an inbound call on a gateway and talks on it.
+"""A simulated caller on a provider's media stream; :class:`TwilioCaller` places it via Twilio.
 
 >>> async with TwilioCaller(gateway, token, "demo") as call:     # doctest: +SKIP
 ...     await call.wait_for_agent_silence()                      # the greeting
@@ -11,7 +11,9 @@ One clock task ticks every 20 ms of real time: it sends the next 20 ms of caller
 audio (a line being spoken, else silence) as a ``media`` message, plays 20 ms of
 the playout buffer, echoes the marks that playback reached, and records both
 sides. A receive task feeds the playout buffer from the server's ``media``,
-``mark`` and ``clear`` messages.
+``mark`` and ``clear`` messages. The provider's wire format is a
+:class:`~.protocol.CallerProtocol` (Twilio, Exotel, ...); :class:`StreamCaller`
+also serves the stand-in carriers' callees, which answer outbound calls.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Final, Self
 
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
@@ -38,11 +40,17 @@ from voicebus.devkit.caller.audio import (
 from voicebus.devkit.caller.errors import CallClosedError, CallerError
 from voicebus.devkit.caller.lines import LineQueue
 from voicebus.devkit.caller.playout import Playout
+from voicebus.devkit.caller.protocol import (
+    CallerProtocol,
+    ProtocolError,
+    ServerClear,
+    ServerMark,
+    ServerMedia,
+)
 from voicebus.devkit.caller.timeline import CallResult, Timeline, Turn
 from voicebus.devkit.caller.voices import default_voice
 from voicebus.devkit.caller.webhook import open_media_socket, post_inbound_webhook
 from voicebus.engines.base import TTSEngine
-from voicebus.runtime.codecs import pcm16_to_ulaw, ulaw_to_pcm16
 
 DEFAULT_FROM: Final = "+15005550006"
 DEFAULT_TO: Final = "+15005550001"
@@ -58,54 +66,31 @@ class _Counters:
     protocol_errors: list[str] = field(default_factory=list)
 
 
-class TwilioCaller:
-    """One simulated inbound Twilio call.
+class StreamCaller:
+    """One simulated caller on a media WebSocket, speaking ``protocol``.
 
     Args:
-        gateway_url: where the gateway listens, e.g. ``http://127.0.0.1:8080``.
-        auth_token: the Twilio auth token the gateway checks signatures with.
-        agent: the agent id in the webhook path.
-        context: call-context variables, sent as ``ctx_<name>=<value>`` in the webhook
-            URL's query string (Twilio signs the full URL, query included).
-        public_url: the base URL the gateway validates signatures against
-            (``VB_GATEWAY_PUBLIC_URL``); the gateway URL when omitted.
-        from_number: the caller's number.
-        to_number: the number called.
+        protocol: the provider's stream messages.
         voice: the TTS engine for :meth:`say_text`; the local ``hibari`` engine by default.
         on_turn_answered: called when a line's first agent audio is played.
-        timeout: bound on the webhook request and the WebSocket handshake, in seconds.
+        timeout: bound on the WebSocket handshake, in seconds.
     """
 
     def __init__(
         self,
-        gateway_url: str,
-        auth_token: str,
-        agent: str,
-        context: Mapping[str, str] | None = None,
+        protocol: CallerProtocol,
         *,
-        public_url: str | None = None,
-        from_number: str = DEFAULT_FROM,
-        to_number: str = DEFAULT_TO,
         voice: TTSEngine | None = None,
         on_turn_answered: Callable[[Turn], None] | None = None,
         timeout: float = 10.0,
     ) -> None:
-        self.gateway_url = gateway_url.rstrip("/")
-        self.public_url = (public_url or gateway_url).rstrip("/")
-        self.agent = agent
-        self.context = dict(context or {})
-        self.from_number = from_number
-        self.to_number = to_number
-        self.account_sid = twilio.new_sid("AC")
-        self.call_sid = twilio.new_sid("CA")
-        self.stream_sid = twilio.new_sid("MZ")
-        self.answer: twilio.TwimlAnswer | None = None
-        self._auth_token = auth_token
+        self.protocol = protocol
+        self.agent = ""
+        self.parameters: dict[str, str] = {}
         self._voice = voice
         self._on_turn_answered = on_turn_answered
         self._timeout = timeout
         self._ws: ClientConnection | None = None
-        self._sequence = 0
         self._send_lock = asyncio.Lock()
         self._playout = Playout()
         self._timeline = Timeline()
@@ -116,8 +101,46 @@ class TwilioCaller:
         self._hanging_up = False
         self._server_closed = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._chunk: list[bytes] = []
+
+    @property
+    def account_sid(self) -> str:
+        """The provider's account id."""
+        return self.protocol.ids.account_sid
+
+    @property
+    def call_sid(self) -> str:
+        """The provider's call id."""
+        return self.protocol.ids.call_sid
+
+    @property
+    def stream_sid(self) -> str:
+        """The provider's stream id."""
+        return self.protocol.ids.stream_sid
+
+    async def connect(self, url: str, parameters: Mapping[str, str]) -> None:
+        """Open the media socket at ``url``, send the opening messages, start talking.
+
+        Raises:
+            CallerError: the socket could not be opened, or closed at once.
+        """
+        self.parameters = dict(parameters)
+        self._ws = await open_media_socket(url, self._timeout)
+        try:
+            for message in self.protocol.opening(parameters):
+                await self._send(message)
+        except ConnectionClosed as err:
+            raise CallerError("the gateway closed the media socket at its start") from err
+        self._tasks = [
+            asyncio.create_task(self._receive(), name="caller-receive"),
+            asyncio.create_task(self._clock(), name="caller-clock"),
+        ]
 
     # -- lifecycle ----------------------------------------------------------
+
+    async def start(self) -> None:
+        """Place the call and :meth:`connect` (subclasses; a callee is connected by its carrier)."""
+        raise NotImplementedError
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -134,9 +157,7 @@ class TwilioCaller:
     @property
     def call_id(self) -> str | None:
         """The platform's call id, from the ``call_id`` stream parameter."""
-        if self.answer is None or self.answer.stream is None:
-            return None
-        return self.answer.stream.parameters.get("call_id")
+        return self.parameters.get("call_id")
 
     @property
     def closed(self) -> bool:
@@ -153,60 +174,15 @@ class TwilioCaller:
         """Milliseconds of media sent so far (the stream's clock)."""
         return self._timeline.now_ms
 
-    async def start(self) -> None:
-        """Post the signed webhook, open the media socket, send ``connected`` and ``start``.
-
-        Raises:
-            CallRejectedError: the webhook was refused or answered without a stream.
-            CallerError: the gateway could not be reached.
-        """
-        params = twilio.webhook_params(
-            account_sid=self.account_sid,
-            call_sid=self.call_sid,
-            from_number=self.from_number,
-            to_number=self.to_number,
-        )
-        self.answer = await post_inbound_webhook(
-            gateway_url=self.gateway_url,
-            public_url=self.public_url,
-            auth_token=self._auth_token,
-            agent=self.agent,
-            context=self.context,
-            params=params,
-            timeout=self._timeout,
-        )
-        stream = self.answer.stream
-        assert stream is not None  # post_inbound_webhook refuses an answer without one
-        url = twilio.media_socket_url(stream.url, self.public_url, self.gateway_url)
-        self._ws = await open_media_socket(url, self._timeout)
-        try:
-            await self._send(twilio.connected_message())
-            await self._send_numbered(
-                twilio.start_message,
-                stream_sid=self.stream_sid,
-                account_sid=self.account_sid,
-                call_sid=self.call_sid,
-                custom_parameters=stream.parameters,
-            )
-        except ConnectionClosed as err:
-            raise CallerError("the gateway closed the media socket at its start") from err
-        self._tasks = [
-            asyncio.create_task(self._receive(), name="caller-receive"),
-            asyncio.create_task(self._clock(), name="caller-clock"),
-        ]
-
     async def hang_up(self) -> CallResult:
         """Send ``stop`` and close the socket (unless the server already did); the result."""
         if self._ws is not None and not self._closed.is_set():
             self._hanging_up = True
             await self._stop_tasks()
+            stop = self.protocol.stop()
             with contextlib.suppress(ConnectionClosed):
-                await self._send_numbered(
-                    twilio.stop_message,
-                    stream_sid=self.stream_sid,
-                    account_sid=self.account_sid,
-                    call_sid=self.call_sid,
-                )
+                if stop is not None:
+                    await self._send(stop)
             await self._ws.close()
         await self._stop_tasks()
         await self._set_closed()
@@ -227,9 +203,7 @@ class TwilioCaller:
             stream_sid=self.stream_sid,
             account_sid=self.account_sid,
             agent=self.agent,
-            stream_parameters=dict(self.answer.stream.parameters)
-            if self.answer and self.answer.stream
-            else {},
+            stream_parameters=dict(self.parameters),
             turns=list(t.turns),
             heard_audio=bytes(t.heard),
             said_audio=bytes(t.said),
@@ -276,7 +250,7 @@ class TwilioCaller:
 
     async def send_dtmf(self, digit: str) -> None:
         """Send a ``dtmf`` message, as when the caller presses a key."""
-        await self._send_numbered(twilio.dtmf_message, stream_sid=self.stream_sid, digit=digit)
+        await self._send(self.protocol.dtmf(digit))
 
     # -- waiting ------------------------------------------------------------
 
@@ -348,15 +322,15 @@ class TwilioCaller:
 
     async def _tick(self) -> None:
         pcm = self._lines.next_frame(self._timeline, self._playout)
-        ulaw = pcm16_to_ulaw(pcm)
-        chunk = self._timeline.ticks + 1
-        await self._send_numbered(
-            twilio.media_message,
-            stream_sid=self.stream_sid,
-            chunk=chunk,
-            timestamp_ms=(chunk - 1) * FRAME_MS,
-            ulaw=ulaw,
-        )
+        self._chunk.append(pcm)
+        per_chunk = self.protocol.frames_per_chunk
+        if len(self._chunk) >= per_chunk:
+            first_tick = self._timeline.ticks + 1 - len(self._chunk)
+            message = self.protocol.media(
+                b"".join(self._chunk), first_tick // per_chunk + 1, first_tick * FRAME_MS
+            )
+            self._chunk.clear()
+            await self._send(message)
         played = self._playout.play(FRAME_SAMPLES)
         answered = self._timeline.tick(pcm, played)
         self._lines.frame_sent()
@@ -380,26 +354,23 @@ class TwilioCaller:
 
     async def _handle(self, raw: str | bytes) -> None:
         try:
-            message = twilio.parse_server_message(raw)
-        except twilio.ProtocolError as err:
+            message = self.protocol.parse(raw)
+        except ProtocolError as err:
             self._counters.protocol_errors.append(str(err))
             return
-        if message.stream_sid != self.stream_sid:
-            self._counters.protocol_errors.append("a message names another streamSid")
-            return
         match message:
-            case twilio.ServerMedia(ulaw=ulaw):
-                self._playout.push_audio(ulaw_to_pcm16(ulaw))
-            case twilio.ServerMark(name=name):
+            case ServerMedia(pcm=pcm):
+                self._playout.push_audio(pcm)
+            case ServerMark(name=name):
                 self._counters.marks_received += 1
                 await self._echo(self._playout.push_mark(name))
-            case twilio.ServerClear():
+            case ServerClear():
                 self._counters.clears += 1
                 await self._echo(self._playout.clear())
 
     async def _echo(self, names: list[str]) -> None:
         for name in names:
-            await self._send_numbered(twilio.mark_message, stream_sid=self.stream_sid, name=name)
+            await self._send(self.protocol.mark(name))
             self._counters.marks_echoed.append(name)
 
     async def _set_closed(self) -> None:
@@ -410,14 +381,82 @@ class TwilioCaller:
 
     # -- sending ------------------------------------------------------------
 
-    async def _send(self, message: Mapping[str, Any]) -> None:
+    async def _send(self, message: str) -> None:
         assert self._ws is not None
         async with self._send_lock:
-            await self._ws.send(twilio.encode(message))
+            await self._ws.send(message)
 
-    async def _send_numbered(self, build: Callable[..., Mapping[str, Any]], **fields: Any) -> None:
-        """Send ``build(sequence_number=…, **fields)``; numbers follow the sending order."""
-        assert self._ws is not None
-        async with self._send_lock:
-            self._sequence += 1
-            await self._ws.send(twilio.encode(build(sequence_number=self._sequence, **fields)))
+
+class TwilioCaller(StreamCaller):
+    """One simulated inbound Twilio call: signed webhook, then the stream its TwiML names.
+
+    Args:
+        gateway_url: where the gateway listens, e.g. ``http://127.0.0.1:8080``.
+        auth_token: the Twilio auth token the gateway checks signatures with.
+        agent: the agent id in the webhook path.
+        context: call-context variables, sent as ``ctx_<name>=<value>`` in the webhook
+            URL's query string (Twilio signs the full URL, query included).
+        public_url: the base URL the gateway validates signatures against
+            (``VB_GATEWAY_PUBLIC_URL``); the gateway URL when omitted.
+        from_number: the caller's number.
+        to_number: the number called.
+        voice: the TTS engine for :meth:`say_text`; the local ``hibari`` engine by default.
+        on_turn_answered: called when a line's first agent audio is played.
+        timeout: bound on the webhook request and the WebSocket handshake, in seconds.
+    """
+
+    def __init__(
+        self,
+        gateway_url: str,
+        auth_token: str,
+        agent: str,
+        context: Mapping[str, str] | None = None,
+        *,
+        public_url: str | None = None,
+        from_number: str = DEFAULT_FROM,
+        to_number: str = DEFAULT_TO,
+        voice: TTSEngine | None = None,
+        on_turn_answered: Callable[[Turn], None] | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        super().__init__(
+            twilio.TwilioProtocol(),
+            voice=voice,
+            on_turn_answered=on_turn_answered,
+            timeout=timeout,
+        )
+        self.gateway_url = gateway_url.rstrip("/")
+        self.public_url = (public_url or gateway_url).rstrip("/")
+        self.agent = agent
+        self.context = dict(context or {})
+        self.from_number = from_number
+        self.to_number = to_number
+        self.answer: twilio.TwimlAnswer | None = None
+        self._auth_token = auth_token
+
+    async def start(self) -> None:
+        """Post the signed webhook, open the media socket, send ``connected`` and ``start``.
+
+        Raises:
+            CallRejectedError: the webhook was refused or answered without a stream.
+            CallerError: the gateway could not be reached.
+        """
+        params = twilio.webhook_params(
+            account_sid=self.account_sid,
+            call_sid=self.call_sid,
+            from_number=self.from_number,
+            to_number=self.to_number,
+        )
+        self.answer = await post_inbound_webhook(
+            gateway_url=self.gateway_url,
+            public_url=self.public_url,
+            auth_token=self._auth_token,
+            agent=self.agent,
+            context=self.context,
+            params=params,
+            timeout=self._timeout,
+        )
+        stream = self.answer.stream
+        assert stream is not None  # post_inbound_webhook refuses an answer without one
+        url = twilio.media_socket_url(stream.url, self.public_url, self.gateway_url)
+        await self.connect(url, stream.parameters)

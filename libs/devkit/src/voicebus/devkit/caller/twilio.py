@@ -28,6 +28,10 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from twilio.request_validator import RequestValidator
 
+from voicebus.devkit.caller import protocol
+from voicebus.devkit.caller.protocol import ProtocolError, StreamIds
+from voicebus.runtime.codecs import pcm16_to_ulaw, ulaw_to_pcm16
+
 SIGNATURE_HEADER: Final = "X-Twilio-Signature"
 API_VERSION: Final = "2010-04-01"
 MEDIA_ENCODING: Final = "audio/x-mulaw"
@@ -37,10 +41,6 @@ INBOUND_TRACK: Final = "inbound"
 DTMF_TRACK: Final = "inbound_track"
 PROTOCOL: Final = "Call"
 PROTOCOL_VERSION: Final = "1.0.0"
-
-
-class ProtocolError(ValueError):
-    """A message from the server does not follow the Media Streams protocol."""
 
 
 class TwimlError(ValueError):
@@ -346,3 +346,64 @@ def _field(message: Mapping[str, Any], outer: str, inner: str) -> str:
     if not isinstance(value, str):
         raise ProtocolError(f"{outer}.{inner} is missing or not a string")
     return value
+
+
+class TwilioProtocol:
+    """Media Streams for the caller session (:class:`~.protocol.CallerProtocol`)."""
+
+    frames_per_chunk = 1
+
+    def __init__(self, ids: StreamIds | None = None) -> None:
+        self.ids = ids or StreamIds(new_sid("AC"), new_sid("CA"), new_sid("MZ"))
+        self._seq = 0
+
+    def _next(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def opening(self, parameters: Mapping[str, str]) -> list[str]:
+        """``connected`` then ``start`` with ``parameters`` as its custom parameters."""
+        ids = self.ids
+        start = start_message(
+            sequence_number=self._next(), stream_sid=ids.stream_sid,
+            account_sid=ids.account_sid, call_sid=ids.call_sid, custom_parameters=parameters,
+        )  # fmt: skip
+        return [encode(connected_message()), encode(start)]
+
+    def media(self, pcm: bytes, chunk: int, timestamp_ms: int) -> str:
+        """μ-law ``media``."""
+        return encode(media_message(
+            sequence_number=self._next(), stream_sid=self.ids.stream_sid, chunk=chunk,
+            timestamp_ms=timestamp_ms, ulaw=pcm16_to_ulaw(pcm),
+        ))  # fmt: skip
+
+    def dtmf(self, digit: str) -> str:
+        """``dtmf``."""
+        sid = self.ids.stream_sid
+        return encode(dtmf_message(sequence_number=self._next(), stream_sid=sid, digit=digit))
+
+    def mark(self, name: str) -> str:
+        """``mark`` echo."""
+        sid = self.ids.stream_sid
+        return encode(mark_message(sequence_number=self._next(), stream_sid=sid, name=name))
+
+    def stop(self) -> str:
+        """``stop``."""
+        ids = self.ids
+        return encode(stop_message(
+            sequence_number=self._next(), stream_sid=ids.stream_sid,
+            account_sid=ids.account_sid, call_sid=ids.call_sid,
+        ))  # fmt: skip
+
+    def parse(self, raw: str | bytes) -> protocol.ServerMessage:
+        """A server message, checked to be for this stream."""
+        message = parse_server_message(raw)
+        if message.stream_sid != self.ids.stream_sid:
+            raise ProtocolError("a message names another streamSid")
+        match message:
+            case ServerMedia(ulaw=ulaw):
+                return protocol.ServerMedia(ulaw_to_pcm16(ulaw))
+            case ServerMark(name=name):
+                return protocol.ServerMark(name)
+            case ServerClear():
+                return protocol.ServerClear()

@@ -1,0 +1,192 @@
+"""Outbound calls, the same for every provider: originate, answer and status callbacks.
+
+- :meth:`Outbound.originate`: ``vb.cmd.call.originate`` → the tenant's account →
+  ``call.initiated`` (outbound, with the command's context) → the provider's
+  dialer. A provider that refuses the call yields ``call.error`` and
+  ``call.ended`` (``provider_error`` with the provider's code), never an
+  exception.
+- ``/telephony/<name>/answer/{call_id}``: the provider fetched our answer URL;
+  it gets the connect markup with signed stream parameters, as an inbound
+  call does, so ``call.started`` carries the tenant, agent, context and the
+  call id chosen at originate time.
+- ``/telephony/<name>/status/{call_id}``: ringing, busy, no answer, failed,
+  AMD results → ``call.ringing``, ``call.ended``, ``amd.detected``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Iterable
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from voicebus.contracts.commands import OriginateCall
+from voicebus.contracts.events import Envelope, ErrorCode
+from voicebus.contracts.ids import new_id
+from voicebus.gateway.call_events import call_error, call_initiated
+from voicebus.gateway.context import Gateway, UnknownAccountError
+from voicebus.gateway.dialing import (
+    callback_identity,
+    dial_failed,
+    dial_request,
+    outbound_identity,
+    refuse_originate,
+    status_events,
+)
+from voicebus.gateway.parameters import CallIdentity, InvalidStreamParametersError, to_parameters
+from voicebus.gateway.providers import registry
+from voicebus.gateway.providers.base import Provider
+from voicebus.gateway.providers.outbound import OutboundWebhook
+from voicebus.runtime.errors import ConfigurationError, ProviderError
+
+log = logging.getLogger(__name__)
+
+CALLER_ID_FIELD = "caller_id"
+"""Account field with the number presented to callees when a command names none."""
+
+
+class Outbound:
+    """Places outbound calls and serves their callbacks.
+
+    Args:
+        gateway: settings, the bus and provider accounts.
+    """
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self._callbacks: dict[str, OutboundWebhook] = {}
+
+    @property
+    def source(self) -> str:
+        """``source`` of the events published here."""
+        return self.gateway.source
+
+    async def originate(self, command: OriginateCall) -> None:
+        """Dial the call ``command`` orders and report it with events."""
+        gw = self.gateway
+        name = command.data.provider or gw.settings.default_provider
+        provider = _dialing_provider(name)
+        if provider is None or provider.dialer is None:
+            dialable = [p.name for p in registry.providers() if p.dialer is not None]
+            await self._publish_all(refuse_originate(command, self.source, dialable))
+            log.warning("originate refused", extra={"call_id": command.call_id, "provider": name})
+            return
+        try:
+            account = await gw.account(command.tenant_id, name)
+        except UnknownAccountError as err:
+            error = ProviderError(str(err), retryable=False, provider=name)
+            await self._publish_all(dial_failed(command, error, self.source))
+            log.warning("originate without account", extra={"call_id": command.call_id})
+            return
+        from_number = command.data.from_number or account.get(CALLER_ID_FIELD)
+        identity = outbound_identity(command, from_number)
+        request = dial_request(command, provider, gw.settings, from_number, time.time())
+        await gw.publish(call_initiated(identity, name, None, self.source))
+        dialer = provider.dialer(account)
+        try:
+            provider_call_id = await dialer.dial(request)
+        except (ProviderError, ConfigurationError) as err:
+            failure = err if isinstance(err, ProviderError) else _config_failure(err, name)
+            await self._publish_all(dial_failed(command, failure, self.source))
+            log.warning(
+                "dial failed",
+                extra={"call_id": command.call_id, "provider": name, "code": failure.code,
+                       "status": failure.status, "retryable": failure.retryable},
+            )  # fmt: skip
+            return
+        finally:
+            await dialer.aclose()
+        log.info(
+            "call dialed",
+            extra={
+                "call_id": command.call_id,
+                "provider": name,
+                "provider_call_id": provider_call_id,
+            },
+        )
+
+    async def answer(self, provider: Provider, request: Request, call_id: str) -> Response:
+        """The connect markup for an answered outbound call (403 if the callback is not genuine)."""
+        verified = await self._verify(provider, request, call_id)
+        if isinstance(verified, Response):
+            return verified
+        identity, params = verified
+        call = self._webhook(provider).answered(params)
+        identity = dataclasses.replace(
+            identity, from_number=call.from_number, to_number=call.to_number
+        )
+        settings = self.gateway.settings
+        stream_params = to_parameters(identity, self.gateway.stream_key, time.time())
+        url = settings.public_ws_url(provider.stream_path)
+        log.info("outbound call answered", extra={"call_id": call_id, "provider": provider.name})
+        return provider.webhook(settings).connect(url, stream_params)
+
+    async def status(self, provider: Provider, request: Request, call_id: str) -> Response:
+        """Turn a status or AMD callback into events."""
+        verified = await self._verify(provider, request, call_id)
+        if isinstance(verified, Response):
+            return verified
+        identity, params = verified
+        update = self._webhook(provider).status(params)
+        if update is not None:
+            await self._publish_all(status_events(identity, update, self.source))
+            log.info(
+                "call status",
+                extra={"call_id": call_id, "provider": provider.name, "status": update.status},
+            )
+        return Response(status_code=200)
+
+    async def _verify(
+        self, provider: Provider, request: Request, call_id: str
+    ) -> tuple[CallIdentity, dict[str, str]] | Response:
+        gw = self.gateway
+        try:
+            identity = callback_identity(request.query_params, call_id, gw.stream_key, time.time())
+        except InvalidStreamParametersError as err:
+            return await self._forbidden(provider, gw.settings.default_tenant, new_id(), str(err))
+        try:
+            account = await gw.account(identity.tenant_id, provider.name)
+        except UnknownAccountError as err:
+            return await self._forbidden(provider, identity.tenant_id, call_id, str(err))
+        params = await self._webhook(provider).verify(request, account)
+        if params is None:
+            message = "callback signature missing or invalid"
+            return await self._forbidden(provider, identity.tenant_id, call_id, message)
+        return identity, dict(params)
+
+    async def _forbidden(
+        self, provider: Provider, tenant_id: str, call_id: str, why: str
+    ) -> Response:
+        log.warning("callback refused", extra={"provider": provider.name, "why": why})
+        message = f"{provider.name}: callback refused: {why}"
+        await self.gateway.publish(
+            call_error(
+                tenant_id, call_id, self.source, ErrorCode.SIGNATURE_INVALID, message, security=True
+            )
+        )
+        return Response(status_code=403)
+
+    def _webhook(self, provider: Provider) -> OutboundWebhook:
+        webhook = self._callbacks.get(provider.name)
+        if webhook is None:
+            assert provider.callbacks is not None  # routes exist only for such providers
+            webhook = self._callbacks[provider.name] = provider.callbacks(self.gateway.settings)
+        return webhook
+
+    async def _publish_all(self, events: Iterable[Envelope]) -> None:
+        for event in events:
+            await self.gateway.publish(event)
+
+
+def _dialing_provider(name: str) -> Provider | None:
+    try:
+        return registry.get(name)
+    except KeyError:
+        return None
+
+
+def _config_failure(err: ConfigurationError, provider: str) -> ProviderError:
+    return ProviderError(f"{provider}: {err}", retryable=False, provider=provider)

@@ -1,0 +1,1 @@
+"""Browser calls: a page served by the gateway, talking to an agent over ``WS /ws/browser``."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from voicebus.gateway.browser.routes import browser_router
 from voicebus.gateway.context import Gateway
 from voicebus.gateway.handlers import register
 from voicebus.gateway.outbound_calls import Outbound
@@ -20,6 +21,7 @@ def build(settings: GatewaySettings | None = None) -> tuple[Service, FastAPI]:
     register(service.broker, Outbound(gateway))
     app = FastAPI(title="voicebus gateway", openapi_url="/api/v1/openapi.json")
     app.include_router(telephony_router(gateway))
+    app.include_router(browser_router(gateway))
     return service, service.asgi(app)
 
 

@@ -17,7 +17,7 @@ def build(settings: AuditSettings | None = None) -> tuple[Service, Starlette]:
     """The audit service and its ASGI app."""
     service = Service(settings or AuditSettings(), db_schema="audit")
     store = EventStore()
-    register(service.broker, store)
+    register(service, store)
 
     @service.on_connected
     async def open_store(svc: Service) -> None:

@@ -1,12 +1,18 @@
-"""Persisting events: one transaction per event, idempotent on the event id."""
+"""Persisting events: a batch per transaction, idempotent on the event id.
+
+Events are inserted with one ``INSERT … SELECT FROM unnest(…) ON CONFLICT (id)
+DO NOTHING RETURNING id`` per batch (one round trip, no per-row SQL to compile),
+and only the events that were new update their call rows, folded per call
+first: one upsert statement may not touch a row twice.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import Table, case, func
-from sqlalchemy.dialects.postgresql import array, insert
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voicebus.audit.calls import CallStatus, call_update
@@ -16,6 +22,45 @@ from voicebus.contracts.events import CallEvent
 EVENTS: Table = CallEventRow.__table__  # type: ignore[attr-defined]  # set by SQLModel
 CALLS: Table = CallRow.__table__  # type: ignore[attr-defined]
 _ORDER = [s.label for s in sorted(CallStatus)]
+_CALL_COLUMNS: Final = (
+    "tenant_id", "call_id", "status", "direction", "provider", "agent_id", "from_number",
+    "to_number", "initiated_at", "started_at", "ended_at", "duration_s", "ended_reason",
+    "updated_at",
+)  # fmt: skip
+"""Columns of ``calls`` in the order of :data:`_UPSERT_CALLS`' parameters."""
+# A column an update leaves NULL keeps its value; the later status wins whatever order
+# events arrive in ($15 is the status order): a late call.ringing never rewinds an
+# in-progress call, nothing reopens an ended one.
+_UPSERT_CALLS: Final = """
+INSERT INTO calls (tenant_id, call_id, status, direction, provider, agent_id, from_number,
+                   to_number, initiated_at, started_at, ended_at, duration_s, ended_reason,
+                   updated_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[],
+                     $11::timestamptz[], $12::float8[], $13::text[], $14::timestamptz[])
+ON CONFLICT (tenant_id, call_id) DO UPDATE SET
+    direction = coalesce(EXCLUDED.direction, calls.direction),
+    provider = coalesce(EXCLUDED.provider, calls.provider),
+    agent_id = coalesce(EXCLUDED.agent_id, calls.agent_id),
+    from_number = coalesce(EXCLUDED.from_number, calls.from_number),
+    to_number = coalesce(EXCLUDED.to_number, calls.to_number),
+    initiated_at = coalesce(EXCLUDED.initiated_at, calls.initiated_at),
+    started_at = coalesce(EXCLUDED.started_at, calls.started_at),
+    ended_at = coalesce(EXCLUDED.ended_at, calls.ended_at),
+    duration_s = coalesce(EXCLUDED.duration_s, calls.duration_s),
+    ended_reason = coalesce(EXCLUDED.ended_reason, calls.ended_reason),
+    status = CASE WHEN array_position($15::text[], EXCLUDED.status)
+                       > array_position($15::text[], calls.status)
+                  THEN EXCLUDED.status ELSE calls.status END,
+    updated_at = EXCLUDED.updated_at
+"""
+_INSERT_EVENTS: Final = """
+INSERT INTO call_events (id, tenant_id, call_id, type, source, time, stream_seq, data, received_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                     $6::timestamptz[], $7::bigint[], $8::jsonb[], $9::timestamptz[])
+ON CONFLICT (id) DO NOTHING
+RETURNING id
+"""
 
 
 class EventStore:
@@ -46,49 +91,76 @@ class EventStore:
         Returns:
             True if the event was new.
         """
+        return await self.append_many([(event, stream_seq)]) == 1
+
+    async def append_many(self, batch: Sequence[tuple[CallEvent, int | None]]) -> int:
+        """Store a batch of ``(event, stream sequence)`` in one transaction.
+
+        Events already stored (or repeated within the batch) change nothing.
+
+        Returns:
+            How many events were new.
+        """
+        if not batch:
+            return 0
         now = datetime.now(UTC)
-        row = {
-            "id": event.id,
-            "tenant_id": event.tenant_id,
-            "call_id": event.call_id,
-            "type": event.type,
-            "source": event.source,
-            "time": event.time,
-            "stream_seq": stream_seq,
-            "data": event.data.model_dump(mode="json"),
-            "received_at": now,
-        }
-        async with self.engine.begin() as conn:
-            inserted = await conn.execute(
-                insert(EVENTS).values(row).on_conflict_do_nothing().returning(EVENTS.c.id)
-            )
-            if inserted.first() is None:
-                return False
-            await conn.execute(_upsert_call(call_update(event), now))
-        return True
+        events: list[list[Any]] = [[] for _ in range(9)]
+        for event, seq in batch:
+            row = (event.id, event.tenant_id, event.call_id, event.type, event.source,
+                   event.time, seq, event.data.model_dump_json(), now)  # fmt: skip
+            for column, value in zip(events, row, strict=True):
+                column.append(value)
+        async with self.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver = raw.driver_connection
+            assert driver is not None
+            async with driver.transaction():
+                inserted = {r["id"] for r in await driver.fetch(_INSERT_EVENTS, *events)}
+                if inserted:
+                    new = _first_of_each(batch, inserted)
+                    calls = fold_call_updates(call_update(event) for event, _ in new)
+                    await driver.execute(_UPSERT_CALLS, *_call_columns(calls, now), _ORDER)
+        return len(inserted)
 
 
-def _upsert_call(update: dict[str, Any], now: datetime) -> Any:
-    status: CallStatus = update.pop("status", CallStatus.INITIATED)
-    stmt = insert(CALLS).values({**update, "status": status.label, "updated_at": now})
-    excluded = stmt.excluded
-    order = array(_ORDER)
-    columns: dict[str, Any] = {
-        name: func.coalesce(excluded[name], CALLS.c[name])
-        for name in update
-        if name not in {"tenant_id", "call_id"}
-    }
-    # The later status wins whatever order events arrive in: a late call.ringing
-    # never rewinds an in-progress call, nothing reopens an ended one.
-    columns["status"] = case(
-        (
-            func.array_position(order, excluded.status)
-            > func.array_position(order, CALLS.c.status),
-            excluded.status,
-        ),
-        else_=CALLS.c.status,
-    )
-    columns["updated_at"] = excluded.updated_at
-    return stmt.on_conflict_do_update(
-        index_elements=[CALLS.c.tenant_id, CALLS.c.call_id], set_=columns
-    )
+def _first_of_each(
+    batch: Sequence[tuple[CallEvent, int | None]], ids: set[str]
+) -> list[tuple[CallEvent, int | None]]:
+    """The batch's events whose id is in ``ids``, each id once, in batch order."""
+    seen: set[str] = set()
+    out = []
+    for item in batch:
+        event_id = item[0].id
+        if event_id in ids and event_id not in seen:
+            seen.add(event_id)
+            out.append(item)
+    return out
+
+
+def fold_call_updates(updates: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Merge the call updates of one batch into one update per call, in event order.
+
+    The same rules as between batches: a value set by a later event wins, a
+    ``None`` leaves the column as it was, and the status only moves forward.
+    """
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for update in updates:
+        key = (update["tenant_id"], update["call_id"])
+        current = merged.setdefault(key, {})
+        for name, value in update.items():
+            if name == "status":
+                old = current.get("status")
+                current["status"] = value if old is None else max(old, value)
+            elif value is not None:
+                current[name] = value
+    return [{**u, "status": u.get("status", CallStatus.INITIATED)} for u in merged.values()]
+
+
+def _call_columns(updates: list[dict[str, Any]], now: datetime) -> list[list[Any]]:
+    """The folded updates as one array per column of :data:`_CALL_COLUMNS`."""
+    columns: list[list[Any]] = [[] for _ in _CALL_COLUMNS]
+    for update in updates:
+        values = {**update, "status": update["status"].label, "updated_at": now}
+        for column, name in zip(columns, _CALL_COLUMNS, strict=True):
+            column.append(values.get(name))
+    return columns

@@ -1,0 +1,143 @@
+"""Audit's durable consumer of ``VB_EVENTS``: pulled in batches, stored a batch per transaction.
+
+One event per transaction caps audit at a few hundred events per second; a batch
+of up to ``batch_size`` events is one round trip for the events and one for their
+calls. Pulled with nats-py directly: FastStream 0.7 with nats-py 2.16 mishandles
+pulls of more than one message (see ``voicebus.runtime.consumers``).
+
+Exactly once: every message is acked only after the transaction that stored it
+committed, and the event id is the primary key (``ON CONFLICT DO NOTHING``), so
+a redelivery after a crash between commit and ack stores nothing twice. A batch
+whose transaction fails is nak'ed with a delay and redelivered; a message that
+is not a valid event is acked and counted, since redelivering it cannot help.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Final
+
+from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from prometheus_client import Counter, Histogram
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
+
+from voicebus.audit.store import EventStore
+from voicebus.contracts import streams, subjects
+from voicebus.contracts.events import CallEvent, parse_event
+
+log = logging.getLogger(__name__)
+
+DURABLE: Final = "audit-call-events"
+EVENTS_STORED: Final = Counter(
+    "voicebus_audit_events_stored", "Events persisted, by whether they were new.", ["new"]
+)
+EVENTS_REJECTED: Final = Counter(
+    "voicebus_audit_events_rejected", "Messages on VB_EVENTS that are not a valid event."
+)
+BATCH: Final = Histogram(
+    "voicebus_audit_batch_events",
+    "Events stored per transaction.",
+    buckets=(1, 2, 5, 10, 50, 100, 250, 500, 1000, 2000),
+)
+_RETRY_DELAY_S: Final = 1.0
+_STORE_ERRORS: Final = (DBAPIError, OSError, ConnectionError)
+
+
+def consumer_config(ack_wait_s: float = 30.0, max_deliver: int = 10) -> ConsumerConfig:
+    """The durable consumer: every event from the stream's start, explicit acks."""
+    return ConsumerConfig(
+        durable_name=DURABLE,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=ack_wait_s,
+        max_deliver=max_deliver,
+        max_ack_pending=20_000,
+    )
+
+
+class EventConsumer:
+    """Pulls events in batches and stores each batch in one transaction.
+
+    Args:
+        store: where events go.
+        batch_size: most events per pull and per transaction.
+        pull_timeout_s: how long one pull waits for the first message.
+    """
+
+    def __init__(
+        self, store: EventStore, *, batch_size: int = 1000, pull_timeout_s: float = 1.0
+    ) -> None:
+        self._store = store
+        self._batch_size = batch_size
+        self._timeout = pull_timeout_s
+        self._task: asyncio.Task[None] | None = None
+        self._inflight: asyncio.Task[None] | None = None
+
+    async def start(self, js: JetStreamContext) -> None:
+        """Bind (or create) the durable consumer and start pulling."""
+        sub = await js.pull_subscribe(
+            subjects.evt_filter(), durable=DURABLE, stream=streams.EVENTS.name,
+            config=consumer_config(),
+        )  # fmt: skip
+        self._task = asyncio.create_task(self._run(sub), name="audit-consumer")
+
+    async def stop(self) -> None:
+        """Stop pulling; a batch being stored finishes first (its acks included)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._inflight is not None:
+            await self._inflight
+
+    async def _run(self, sub: JetStreamContext.PullSubscription) -> None:
+        while True:
+            try:
+                msgs = await sub.fetch(self._batch_size, timeout=self._timeout)
+            except TimeoutError:  # nats.errors.TimeoutError too: nothing to pull
+                continue
+            except NatsError:
+                log.warning("event pull failed; retrying", exc_info=True)
+                await asyncio.sleep(_RETRY_DELAY_S)
+                continue
+            # Shielded: a stop waits for the batch's commit and acks.
+            self._inflight = asyncio.create_task(self.handle(msgs))
+            await asyncio.shield(self._inflight)
+
+    async def handle(self, msgs: list[Msg]) -> None:
+        """Store one pulled batch and settle every message of it."""
+        batch: list[tuple[CallEvent, int | None]] = []
+        valid: list[Msg] = []
+        rejected: list[Msg] = []
+        for msg in msgs:
+            try:
+                event = parse_event(msg.data)
+            except ValidationError as err:
+                EVENTS_REJECTED.inc()
+                log.warning("invalid event ignored", extra={"errors": err.error_count()})
+                rejected.append(msg)
+                continue
+            batch.append((event, msg.metadata.sequence.stream))
+            valid.append(msg)
+        try:
+            new = await self._store.append_many(batch)
+        except _STORE_ERRORS:
+            log.exception("storing events failed; they will be redelivered")
+            for msg in valid:
+                with contextlib.suppress(NatsError):
+                    await msg.nak(delay=_RETRY_DELAY_S)
+            valid = []
+        else:
+            BATCH.observe(len(batch))
+            EVENTS_STORED.labels(new="true").inc(new)
+            EVENTS_STORED.labels(new="false").inc(len(batch) - new)
+        for msg in (*valid, *rejected):
+            with contextlib.suppress(NatsError):
+                await msg.ack()

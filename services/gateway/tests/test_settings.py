@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from cryptography.fernet import Fernet
 from pydantic import SecretStr, ValidationError
 
 from voicebus.gateway.settings import GatewaySettings
@@ -54,6 +55,8 @@ def test_production_refuses_the_placeholder_secrets(monkeypatch: pytest.MonkeyPa
     settings = GatewaySettings(
         twilio_auth_token=SecretStr("a-real-auth-token-7d2b0a"),
         stream_secret=SecretStr("a-real-stream-secret-4f1c9e"),
+        admin_token=SecretStr("a-real-admin-token-5e8a1c"),
+        credentials_key=SecretStr(Fernet.generate_key().decode()),
     )
     assert settings.twilio_auth_token.get_secret_value() == "a-real-auth-token-7d2b0a"
 

@@ -6,6 +6,7 @@ from sqlmodel import SQLModel
 from starlette.applications import Starlette
 
 from voicebus.audit.handlers import register
+from voicebus.audit.rpc import register_rpc
 from voicebus.audit.settings import AuditSettings
 from voicebus.audit.store import EventStore
 from voicebus.runtime import db as dbkit
@@ -18,6 +19,7 @@ def build(settings: AuditSettings | None = None) -> tuple[Service, Starlette]:
     service = Service(settings or AuditSettings(), db_schema="audit")
     store = EventStore()
     register(service, store)
+    register_rpc(service.broker, service)
 
     @service.on_connected
     async def open_store(svc: Service) -> None:

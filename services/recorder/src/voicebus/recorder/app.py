@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 
 from voicebus.recorder.handlers import Recorder
+from voicebus.recorder.library import register_library
 from voicebus.recorder.settings import RecorderSettings
 from voicebus.runtime.claims import CallClaims
 from voicebus.runtime.service import Service
@@ -16,6 +17,7 @@ def build(settings: RecorderSettings | None = None) -> tuple[Service, Starlette]
     service = Service(settings, hot_path=True)
     recorder = Recorder(service, settings)
     CallClaims(service, recorder.start_call, recorder.end_call)
+    register_library(service.broker, settings, recorder)
     # Shutdown hooks run in reverse order: live recordings are finalized (and
     # announced) before the claims let go of their leases.
     service.on_shutdown(recorder.stop)

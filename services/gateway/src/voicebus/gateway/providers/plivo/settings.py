@@ -21,7 +21,7 @@ class PlivoSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VB_GATEWAY_PLIVO_", extra="ignore")
 
     auth_id: str = Field(
-        default="MADEVELOPMENT00000000",
+        default="MADEVELOPMENT0000000",
         min_length=1,
         max_length=64,
         description="Plivo Auth ID: the account in REST URLs and the user of Basic auth.",

@@ -1,8 +1,18 @@
-"""Vobiz: answer webhook (Vobiz XML ``<Stream bidirectional>``) and audio streams."""
+"""Vobiz: answer webhook (Vobiz XML ``<Stream bidirectional>``), audio streams, Call API."""
 
 from voicebus.gateway.providers.base import Provider
 from voicebus.gateway.providers.registry import register
+from voicebus.gateway.providers.vobiz.outbound import VobizCallbacks, VobizDialer, default_account
 from voicebus.gateway.providers.vobiz.stream import VobizCodec
 from voicebus.gateway.providers.vobiz.webhook import VobizWebhook
 
-PROVIDER = register(Provider(name="vobiz", webhook=VobizWebhook, codec=VobizCodec))
+PROVIDER = register(
+    Provider(
+        name="vobiz",
+        webhook=VobizWebhook,
+        codec=VobizCodec,
+        dialer=VobizDialer,
+        callbacks=VobizCallbacks,
+        default_account=default_account,
+    )
+)

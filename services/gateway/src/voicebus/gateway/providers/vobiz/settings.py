@@ -17,7 +17,7 @@ class VobizSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VB_GATEWAY_VOBIZ_", extra="ignore")
 
     auth_id: str = Field(
-        default="MADEVELOPMENT00000000",
+        default="MADEVELOPMENT0000000",
         min_length=1,
         max_length=64,
         description="Vobiz Auth ID: the account in REST URLs and the X-Auth-ID header.",

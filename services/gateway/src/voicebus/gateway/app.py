@@ -13,6 +13,7 @@ from voicebus.gateway.routes import telephony_router
 from voicebus.gateway.settings import GatewaySettings
 from voicebus.gateway.tenancy.accounts import StoredAccounts
 from voicebus.gateway.tenancy.store import TenantStore
+from voicebus.runtime.claims import InstanceLeases
 from voicebus.runtime.service import Service
 
 
@@ -28,7 +29,12 @@ def build(settings: GatewaySettings | None = None) -> tuple[Service, FastAPI]:
         docs_url=None,  # served offline by install_api
         redoc_url=None,
     )
-    gateway = Gateway(service, settings, accounts=StoredAccounts(tenants))
+    gateway = Gateway(
+        service,
+        settings,
+        leases=InstanceLeases(service),
+        accounts=StoredAccounts(tenants),
+    )
     register(service.broker, Outbound(gateway))
     app.include_router(telephony_router(gateway))
     install_api(app, Edge.build(gateway, tenants))

@@ -193,6 +193,7 @@ class MediaSession:
             self._subs.append(await nc.subscribe(events, cb=self._on_call_event))
         self._started_at = time.monotonic()
         gw = self._gw
+        await gw.hold(call.call_id)
         await gw.publish(
             call_started(
                 call, self._provider, event, self._rate, gw.source, gw.settings.instance_id
@@ -388,4 +389,5 @@ class MediaSession:
         duration_s = time.monotonic() - self._started_at
         reason = self._end_reason or reason
         await self._gw.publish(call_ended(call, reason, duration_s, self._gw.source))
+        await self._gw.let_go(call.call_id)
         log.info("call ended", extra={"call_id": call.call_id, "reason": reason.value})

@@ -1,0 +1,163 @@
+"""A live call survives the death of the process serving it.
+
+A simulated Twilio caller talks to the scripted demo agent through the real
+gateway; media and orchestrator run two instances each. The instance owning
+the call is killed with SIGKILL (no shutdown hook, its lease just stops being
+renewed); the survivor takes the call over within the lease TTL and the
+caller is answered again. A killed gateway's call is ended as ``gateway_lost``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from typing import Any
+
+import asyncpg
+import pytest
+
+from voicebus.contracts.events import AgentSpeechStarted, CallEnded, EndReason, TranscriptFinal
+from voicebus.devkit.caller.session import TwilioCaller
+from voicebus.devkit.caller.timeline import Turn
+from voicebus.devkit.defaults import DEV_TWILIO_AUTH_TOKEN
+
+from .conftest import LEASE_TTL_S, Cluster, wait_events
+
+pytestmark = [pytest.mark.resilience, pytest.mark.timeout(240)]
+
+AGENT = "demo-scripted"
+SLACK_MS = 3000.0
+"""How much longer than before the kill the caller may wait for the first answer after a
+takeover: generous, since the machine's load moves speech-to-text latency by seconds."""
+STAGE_MS = 1000
+"""transcript.final → agent.speech.started of the first line after a takeover."""
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def _stages(events: list[Any]) -> list[int]:
+    """Per caller line: ms from its transcript.final to the next agent.speech.started."""
+    out = []
+    for i, event in enumerate(events):
+        if isinstance(event, TranscriptFinal):
+            nxt = next((e for e in events[i:] if isinstance(e, AgentSpeechStarted)), None)
+            if nxt is not None:
+                out.append(int((nxt.time - event.time).total_seconds() * 1000))
+    return out
+
+
+async def _answered(turn: Turn, timeout: float = 60.0) -> float:
+    """Wait until the caller heard the agent answer ``turn``; its latency in ms."""
+    async with asyncio.timeout(timeout):
+        while turn.latency_ms is None:
+            await asyncio.sleep(0.05)
+    return turn.latency_ms
+
+
+async def _talk(call: TwilioCaller, line: str) -> float:
+    turn = await call.say_text(line)
+    latency = await _answered(turn)
+    assert await call.wait_for_agent_silence(quiet_ms=1000, timeout=60)
+    return latency
+
+
+async def _kill_owner_and_continue(cluster: Cluster, service: str) -> dict[str, Any]:
+    gateway = cluster.running("gateway")[0]
+    lines = ("Hi, where is my order 1234?", "Thanks.", "Thanks, bye.")
+    async with cluster.client() as nc:
+        async with TwilioCaller(gateway.url, DEV_TWILIO_AUTH_TOKEN, AGENT) as call:
+            call_id = call.call_id
+            assert call_id is not None
+            assert await call.wait_for_agent_silence(quiet_ms=1000, timeout=60)  # greeting
+            before = await _talk(call, lines[0])
+
+            owner = await cluster.wait_owner(nc, service, call_id, timeout=10)
+            cluster.kill(cluster.by_instance(owner))
+            killed = time.monotonic()
+            survivor = await cluster.wait_owner(
+                nc, service, call_id, not_=owner, timeout=6 * LEASE_TTL_S
+            )
+            takeover_s = time.monotonic() - killed
+
+            after = await _talk(call, lines[1])
+            await call.say_text(lines[2])
+            assert await call.wait_closed(timeout=60), "the agent did not hang up"
+        result = await call.hang_up()
+        events = await wait_events(
+            nc, call_id, lambda es: any(isinstance(e, CallEnded) for e in es)
+        )
+    assert result.server_closed
+    assert result.protocol_errors == []
+    finals = [_words(e.data.text) for e in events if isinstance(e, TranscriptFinal)]
+    # No final utterance lost: every line the caller said is transcribed once, in order.
+    assert finals == [_words(line) for line in lines]
+    ended = [e for e in events if isinstance(e, CallEnded)]
+    assert [e.data.reason for e in ended] == [EndReason.AGENT_HANGUP]
+    assert after <= before + SLACK_MS, (before, after)
+    stages = _stages(events)
+    assert stages[1] < STAGE_MS, stages
+    print(  # shown with -s: the figures the issue asks for
+        f"\n{service}: takeover {takeover_s:.1f} s after SIGKILL; "
+        f"answer latency {before:.0f} ms before, {after:.0f} ms after; "
+        f"transcript → agent speech (ms): {stages}"
+    )
+    return {"owner": owner, "survivor": survivor, "takeover_s": takeover_s, "after": after}
+
+
+async def test_killing_the_media_instance_of_a_live_call(cluster: Cluster) -> None:
+    await cluster.ensure({"gateway": 1, "media": 2, "orchestrator": 1})
+    outcome = await _kill_owner_and_continue(cluster, "media")
+    assert outcome["survivor"] != outcome["owner"]
+    assert outcome["takeover_s"] < 4 * LEASE_TTL_S
+
+
+async def test_killing_the_orchestrator_instance_of_a_live_call(cluster: Cluster) -> None:
+    await cluster.ensure({"gateway": 1, "media": 1, "orchestrator": 2})
+    outcome = await _kill_owner_and_continue(cluster, "orchestrator")
+    assert outcome["survivor"] != outcome["owner"]
+    assert outcome["takeover_s"] < 4 * LEASE_TTL_S
+
+
+async def test_killing_the_gateway_ends_the_call_as_gateway_lost(cluster: Cluster) -> None:
+    await cluster.ensure({"gateway": 1, "media": 1, "orchestrator": 1, "audit": 1})
+    gateway = cluster.running("gateway")[0]
+    async with cluster.client() as nc:
+        async with TwilioCaller(gateway.url, DEV_TWILIO_AUTH_TOKEN, AGENT) as call:
+            call_id = call.call_id
+            assert call_id is not None
+            assert await call.wait_for_agent_silence(quiet_ms=1000, timeout=60)
+            await cluster.wait_owner(nc, "orchestrator", call_id, timeout=10)
+            cluster.kill(gateway)
+            killed = time.monotonic()
+            events = await wait_events(
+                nc,
+                call_id,
+                lambda es: any(isinstance(e, CallEnded) for e in es),
+                timeout=6 * LEASE_TTL_S,
+            )
+            ended_after_s = time.monotonic() - killed
+            assert await call.wait_closed(timeout=10)
+        await call.hang_up()
+        await asyncio.sleep(2 * LEASE_TTL_S)  # a second end would be published by now
+        events = await wait_events(nc, call_id, lambda es: True)
+    ended = [e for e in events if isinstance(e, CallEnded)]
+    assert [e.data.reason for e in ended] == [EndReason.GATEWAY_LOST]
+    assert ended_after_s < 4 * LEASE_TTL_S
+    print(f"\ngateway: call.ended gateway_lost {ended_after_s:.1f} s after SIGKILL")
+    # Audit closes the call: ended, gateway_lost, not left in progress.
+    conn = await asyncpg.connect(cluster.database_url)
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                row = await conn.fetchrow(
+                    "SELECT status, ended_reason FROM audit.calls WHERE call_id = $1", call_id
+                )
+                if row is not None and row["status"] == "ended":
+                    break
+                await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
+    assert row["ended_reason"] == "gateway_lost"

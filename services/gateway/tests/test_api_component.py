@@ -1,0 +1,221 @@
+"""Component tests of the REST edge: FastAPI TestClient, a fake bus, a fixed principal."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import nats.errors
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from voicebus.contracts.commands import OriginateCall
+from voicebus.contracts.rpc import (
+    AGENTS_GET,
+    CALLS_GET,
+    AgentReply,
+    CallReply,
+    CallSummary,
+    RpcError,
+)
+from voicebus.gateway.api import Edge, install_api
+from voicebus.gateway.api.auth import Authenticator, Principal
+from voicebus.gateway.api.bus import Owners
+from voicebus.gateway.tenancy.credentials import CredentialCipher, fernet_keys
+from voicebus.gateway.tenancy.keys import ALL_SCOPES
+from voicebus.gateway.tenancy.store import TenantStore
+
+pytestmark = pytest.mark.component
+
+OPERATOR = "operator-token-for-tests-5b1f"
+TENANT_KEY = "vb_0123456789ab_" + "k" * 43
+READ_ONLY_KEY = "vb_0123456789ac_" + "r" * 43
+
+
+class FixedKeys(Authenticator):
+    """Two known tenant keys instead of the database (the rest is the real authenticator)."""
+
+    async def authenticate(self, token: str) -> Principal:
+        scopes = {TENANT_KEY: frozenset(ALL_SCOPES), READ_ONLY_KEY: frozenset({"calls:read"})}
+        if token in scopes:
+            self._count(token[:15], 5)
+            return Principal(tenant_id="acme", key_id=token[3:15], scopes=scopes[token])
+        return await super().authenticate(token)
+
+
+class FakeBus:
+    """Answers requests from a table; records originated commands."""
+
+    def __init__(self) -> None:
+        self.replies: dict[str, bytes] = {}
+        self.silent: set[str] = set()
+        self.originated: list[OriginateCall] = []
+
+    async def request(self, subject: str, body: bytes, timeout_s: float) -> bytes:
+        if subject in self.silent:
+            raise TimeoutError
+        if subject not in self.replies:
+            raise nats.errors.NoRespondersError
+        return self.replies[subject]
+
+    async def originate(self, command: OriginateCall) -> None:
+        self.originated.append(command)
+
+
+@pytest.fixture
+def bus() -> FakeBus:
+    return FakeBus()
+
+
+@pytest.fixture
+def client(bus: FakeBus) -> TestClient:
+    store = TenantStore(CredentialCipher(fernet_keys("dev-secret")))  # no database bound
+    edge = Edge(
+        store=store,
+        auth=FixedKeys(store, OPERATOR, operator_rate_limit=100),
+        owners=Owners(bus, timeout_s=0.5),
+        providers=frozenset({"twilio"}),
+        source="gateway/test",
+        default_rate_limit=100,
+    )
+    app = FastAPI(openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None)
+    install_api(app, edge)
+    return TestClient(app)
+
+
+def auth(token: str = TENANT_KEY) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_no_token_is_401_with_a_challenge_and_a_request_id(client: TestClient) -> None:
+    response = client.get("/api/v1/calls")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    body = response.json()
+    assert body["error"]["code"] == "unauthorized"
+    assert body["request_id"] == response.headers["x-request-id"]
+
+
+def test_a_well_formed_request_id_is_echoed_a_bad_one_replaced(client: TestClient) -> None:
+    given = client.get("/api/v1/calls", headers={"X-Request-Id": "req-42"})
+    assert given.headers["x-request-id"] == "req-42"
+    bad = client.get("/api/v1/calls", headers={"X-Request-Id": "no spaces allowed"})
+    assert bad.headers["x-request-id"] != "no spaces allowed"
+
+
+def test_invalid_body_is_422_naming_the_field(client: TestClient, bus: FakeBus) -> None:
+    response = client.post(
+        "/api/v1/calls", headers=auth(), json={"agent_id": "demo", "to_number": "555-0199"}
+    )
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert [f["field"] for f in error["fields"]] == ["to_number"]
+    assert error["message"].startswith("to_number:")
+    unknown = client.post(
+        "/api/v1/calls",
+        headers=auth(),
+        json={"agent_id": "demo", "to_number": "+14155550199", "colour": "red"},
+    )
+    assert unknown.status_code == 422
+    assert [f["field"] for f in unknown.json()["error"]["fields"]] == ["colour"]
+    assert bus.originated == []
+
+
+def test_post_call_queues_originate_and_returns_the_call_id(
+    client: TestClient, bus: FakeBus
+) -> None:
+    bus.replies[AGENTS_GET] = (
+        AgentReply(ok=False, error=RpcError(status=404, code="agent_not_found", message="no"))
+        .model_dump_json()
+        .encode()
+    )
+    unknown = client.post(
+        "/api/v1/calls", headers=auth(), json={"agent_id": "nobody", "to_number": "+14155550199"}
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["error"]["fields"][0]["field"] == "agent_id"
+
+    bus.replies[AGENTS_GET] = b'{"ok": true, "agent": {"agent_id": "demo", "name": "d", ' \
+        b'"stt": {"engine": "whisper-local"}, "tts": {"engine": "hibari"}}}'  # fmt: skip
+    response = client.post(
+        "/api/v1/calls",
+        headers=auth(),
+        json={"agent_id": "demo", "to_number": "+14155550199", "context": {"name": "Ada"}},
+    )
+    assert response.status_code == 202, response.text
+    call_id = response.json()["call_id"]
+    [command] = bus.originated
+    assert command.call_id == call_id
+    assert command.tenant_id == "acme"
+    assert command.data.to_number == "+14155550199"
+    assert command.data.context == {"name": "Ada"}
+
+
+def test_a_missing_owner_is_503_quickly(client: TestClient, bus: FakeBus) -> None:
+    started = time.monotonic()
+    response = client.get("/api/v1/calls/abc", headers=auth())
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "owner_unavailable"
+    assert response.headers["retry-after"] == "1"
+    bus.silent.add(CALLS_GET)
+    timed_out = client.get("/api/v1/calls/abc", headers=auth())
+    assert timed_out.status_code == 503
+    assert timed_out.json()["error"]["code"] == "owner_timeout"
+    assert time.monotonic() - started < 5
+
+
+def test_owner_errors_and_replies_pass_through(client: TestClient, bus: FakeBus) -> None:
+    bus.replies[CALLS_GET] = (
+        CallReply(
+            ok=False, error=RpcError(status=404, code="call_not_found", message="no call 'x'")
+        )
+        .model_dump_json()
+        .encode()
+    )
+    assert client.get("/api/v1/calls/x", headers=auth()).status_code == 404
+    call = CallSummary(call_id="c1", status="ended", agent_id="demo")
+    bus.replies[CALLS_GET] = CallReply(ok=True, call=call).model_dump_json().encode()
+    response = client.get("/api/v1/calls/c1", headers=auth())
+    assert response.status_code == 200
+    assert response.json()["call_id"] == "c1"
+    bus.replies[CALLS_GET] = b"not json"
+    assert client.get("/api/v1/calls/c1", headers=auth()).status_code == 502
+
+
+def test_scopes_are_enforced(client: TestClient, bus: FakeBus) -> None:
+    body: dict[str, Any] = {"agent_id": "demo", "to_number": "+14155550199"}
+    response = client.post("/api/v1/calls", headers=auth(READ_ONLY_KEY), json=body)
+    assert response.status_code == 403
+    assert "calls:write" in response.json()["error"]["message"]
+    operator = client.get("/api/v1/calls", headers=auth(OPERATOR))
+    assert operator.status_code == 403
+    assert operator.json()["error"]["code"] == "tenant_key_required"
+    tenant_on_operator_route = client.get("/api/v1/tenants", headers=auth())
+    assert tenant_on_operator_route.status_code == 403
+
+
+def test_the_rate_limit_answers_429_with_retry_after(client: TestClient) -> None:
+    codes = [client.get("/api/v1/calls/x", headers=auth()).status_code for _ in range(6)]
+    assert codes[:5] == [503] * 5  # no owner, but counted
+    assert codes[5] == 429
+    limited = client.get("/api/v1/calls/x", headers=auth())
+    assert int(limited.headers["retry-after"]) >= 1
+
+
+def test_without_a_database_keys_are_503_not_500(client: TestClient) -> None:
+    response = client.get("/api/v1/calls", headers=auth("vb_0123456789ff_" + "z" * 43))
+    assert response.status_code == 503
+    response = client.get("/api/v1/tenants", headers=auth(OPERATOR))
+    assert response.status_code == 503
+
+
+def test_openapi_and_the_offline_docs_page(client: TestClient) -> None:
+    schema = client.get("/api/v1/openapi.json").json()
+    assert "/api/v1/calls" in schema["paths"]
+    assert "bearer" in str(schema["components"]["securitySchemes"]).lower()
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200
+    assert "http://" not in page.text
+    assert "https://" not in page.text
+    assert client.get("/api/v1/docs/assets/swagger-ui-bundle.js").status_code == 200

@@ -57,7 +57,11 @@ def default_account(settings: GatewaySettings, tenant_id: str) -> ProviderAccoun
         provider=NAME,
         tenant_id=tenant_id,
         secrets={"auth_token": env.auth_token},
-        fields={"account_id": env.auth_id, "api_base_url": env.api_url},
+        fields={
+            "account_id": env.auth_id,
+            "api_base_url": env.api_url,
+            **({"caller_id": env.caller_id} if env.caller_id else {}),
+        },
     )
 
 

@@ -34,6 +34,11 @@ class PlivoSettings(BaseSettings):
         default="https://api.plivo.com",
         description="Base URL of Plivo's REST API (a stand-in carrier in tests).",
     )
+    caller_id: str | None = Field(
+        default=None,
+        max_length=32,
+        description="Number presented to callees when an originate command names none.",
+    )
     content_type: ContentType = Field(
         default="audio/x-mulaw;rate=8000",
         description="Audio format the answer asks Plivo to stream in.",

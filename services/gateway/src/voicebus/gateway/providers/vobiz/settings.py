@@ -30,6 +30,11 @@ class VobizSettings(BaseSettings):
         default="https://api.vobiz.ai",
         description="Base URL of Vobiz's REST API (a stand-in carrier in tests).",
     )
+    caller_id: str | None = Field(
+        default=None,
+        max_length=32,
+        description="Number presented to callees when an originate command names none.",
+    )
     content_type: ContentType = Field(
         default="audio/x-mulaw;rate=8000",
         description="Audio format the answer asks Vobiz to stream in.",

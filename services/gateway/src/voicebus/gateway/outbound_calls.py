@@ -39,7 +39,7 @@ from voicebus.gateway.dialing import (
 from voicebus.gateway.parameters import CallIdentity, InvalidStreamParametersError, to_parameters
 from voicebus.gateway.providers import registry
 from voicebus.gateway.providers.base import Provider
-from voicebus.gateway.providers.outbound import OutboundWebhook
+from voicebus.gateway.providers.outbound import DialRequest, OutboundWebhook, ProviderAccount
 from voicebus.runtime.errors import ConfigurationError, ProviderError
 
 log = logging.getLogger(__name__)
@@ -85,9 +85,8 @@ class Outbound:
         identity = outbound_identity(command, from_number)
         request = dial_request(command, provider, gw.settings, from_number, time.time())
         await gw.publish(call_initiated(identity, name, None, self.source))
-        dialer = provider.dialer(account)
         try:
-            provider_call_id = await dialer.dial(request)
+            provider_call_id = await _dial(provider, account, request)
         except (ProviderError, ConfigurationError) as err:
             failure = err if isinstance(err, ProviderError) else _config_failure(err, name)
             await self._publish_all(dial_failed(command, failure, self.source))
@@ -97,8 +96,6 @@ class Outbound:
                        "status": failure.status, "retryable": failure.retryable},
             )  # fmt: skip
             return
-        finally:
-            await dialer.aclose()
         log.info(
             "call dialed",
             extra={
@@ -179,6 +176,15 @@ class Outbound:
     async def _publish_all(self, events: Iterable[Envelope]) -> None:
         for event in events:
             await self.gateway.publish(event)
+
+
+async def _dial(provider: Provider, account: ProviderAccount, request: DialRequest) -> str:
+    assert provider.dialer is not None
+    dialer = provider.dialer(account)
+    try:
+        return await dialer.dial(request)
+    finally:
+        await dialer.aclose()
 
 
 def _dialing_provider(name: str) -> Provider | None:

@@ -55,25 +55,8 @@ class TwilioWebhook:
 
     async def accept(self, request: Request) -> InboundCall | None:
         """The call a webhook describes, or None when ``X-Twilio-Signature`` does not match."""
-        signature = request.headers.get(SIGNATURE_HEADER)
-        if not signature:
-            return None
-        form = await request.form(max_fields=MAX_FORM_FIELDS, max_files=0)
-        algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
-        params: dict[str, list[str]] = {}
-        for name, value in form.multi_items():
-            if not isinstance(value, str):
-                return None  # a file upload: not a Twilio webhook
-            params.setdefault(name, []).append(value)
-        if not self._validator.validate(
-            self.signed_url(request), _MultiParams(params), signature, algorithm
-        ):
-            return None
-        return InboundCall(
-            provider_call_id=_optional(form.get("CallSid"), 128),
-            from_number=_optional(form.get("From")),
-            to_number=_optional(form.get("To")),
-        )
+        form = await verified_form(request, self.signed_url(request), self._validator)
+        return None if form is None else call_of(form)
 
     def connect(self, stream_url: str, parameters: Mapping[str, str]) -> Response:
         """TwiML ``<Connect><Stream url=...>`` with one ``<Parameter>`` per entry."""
@@ -92,6 +75,37 @@ class TwilioWebhook:
         response.say(message)
         response.hangup()
         return _twiml(response)
+
+
+def call_of(form: Mapping[str, str]) -> InboundCall:
+    """The call a (verified) voice webhook's form describes."""
+    return InboundCall(
+        provider_call_id=_optional(form.get("CallSid"), 128),
+        from_number=_optional(form.get("From")),
+        to_number=_optional(form.get("To")),
+    )
+
+
+async def verified_form(
+    request: Request, signed_url: str, validator: RequestValidator
+) -> dict[str, str] | None:
+    """The form of a request whose ``X-Twilio-Signature`` matches ``signed_url``, else None.
+
+    A repeated field keeps its last value in the result; the signature covers all.
+    """
+    signature = request.headers.get(SIGNATURE_HEADER)
+    if not signature:
+        return None
+    form = await request.form(max_fields=MAX_FORM_FIELDS, max_files=0)
+    algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
+    params: dict[str, list[str]] = {}
+    for name, value in form.multi_items():
+        if not isinstance(value, str):
+            return None  # a file upload: not a Twilio webhook
+        params.setdefault(name, []).append(value)
+    if not validator.validate(signed_url, _MultiParams(params), signature, algorithm):
+        return None
+    return {name: values[-1] for name, values in params.items()}
 
 
 class _MultiParams(dict[str, list[str]]):

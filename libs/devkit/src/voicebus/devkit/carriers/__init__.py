@@ -1,0 +1,21 @@
+"""Stand-in carriers: each provider's REST API and simulated callees, on loopback."""
+
+from voicebus.devkit.carriers.base import (
+    Behaviour,
+    Callee,
+    DialedCall,
+    Progress,
+    StandInCarrier,
+    behaviour_for,
+    wait_for_hangup,
+)
+
+__all__ = [
+    "Behaviour",
+    "Callee",
+    "DialedCall",
+    "Progress",
+    "StandInCarrier",
+    "behaviour_for",
+    "wait_for_hangup",
+]

@@ -1,0 +1,158 @@
+"""Outbound Twilio calls on a real nats-server: originate → the real twilio SDK → the devkit's
+stand-in Twilio API → signed callbacks → the gateway's answer/status routes → media stream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from gateway_kit import AUTH_TOKEN, EventLog, FakeOrchestrator, RunningGateway, serve_gateway
+
+from voicebus.contracts.commands import OriginateCall, OriginateCallData
+from voicebus.contracts.events import (
+    AmdDetected,
+    AmdResult,
+    CallEnded,
+    CallError,
+    CallInitiated,
+    CallRinging,
+    CallStarted,
+    Direction,
+    EndReason,
+    ErrorCode,
+)
+from voicebus.devkit.caller.session import StreamCaller
+from voicebus.devkit.carriers import DialedCall
+from voicebus.devkit.carriers.twilio import TwilioCarrier
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+ACCOUNT_SID = "AC" + "0" * 32
+
+
+async def _short_call(call: DialedCall, caller: StreamCaller) -> None:
+    await caller.wait_for_agent_audio(timeout=0.6)  # nobody speaks: just stay on the line briefly
+
+
+@dataclass
+class Rig:
+    gw: RunningGateway
+    carrier: TwilioCarrier
+    events: EventLog
+
+    async def originate(self, to: str, **data: Any) -> str:
+        command = OriginateCall(
+            tenant_id="default",
+            call_id=f"out-{to[-4:]}-{len(self.carrier.calls)}",
+            source="test/1",
+            data=OriginateCallData(
+                agent_id="demo", to_number=to, provider="twilio", from_number="+14155550100",
+                **data,
+            ),
+        )  # fmt: skip
+        js = self.gw.nc.jetstream()
+        await js.publish(command.subject, command.to_bytes(), headers={"Nats-Msg-Id": command.id})
+        return command.call_id
+
+    async def ended(self, call_id: str) -> CallEnded:
+        event = await self.events.one("call.ended.v1", call_id)
+        assert isinstance(event, CallEnded)
+        return event
+
+
+@pytest_asyncio.fixture
+async def rig(
+    embedded_nats_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Rig]:
+    async with serve_gateway(embedded_nats_factory().url) as gw:
+        carrier = TwilioCarrier(
+            account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, gateway_url=gw.base_url,
+            callee=_short_call,
+        )  # fmt: skip
+        monkeypatch.setenv("VB_GATEWAY_TWILIO_ACCOUNT_SID", ACCOUNT_SID)
+        monkeypatch.setenv("VB_GATEWAY_TWILIO_API_BASE_URL", carrier.base_url)
+        await FakeOrchestrator(["demo"]).start(gw.nc)
+        events = await EventLog().start(gw.nc)
+        async with carrier:
+            yield Rig(gw, carrier, events)
+
+
+async def test_answered_call_starts_with_the_originate_context(rig: Rig) -> None:
+    call_id = await rig.originate("+14155550199", context={"customer_name": "Ada"})
+    ended = await rig.ended(call_id)
+    initiated = await rig.events.one("call.initiated.v1", call_id)
+    ringing = await rig.events.one("call.ringing.v1", call_id)
+    started = await rig.events.one("call.started.v1", call_id)
+    assert isinstance(initiated, CallInitiated)
+    assert isinstance(ringing, CallRinging)
+    assert isinstance(started, CallStarted)
+    assert initiated.data.direction is Direction.OUTBOUND
+    assert initiated.data.context == {"customer_name": "Ada"}
+    assert started.data.direction is Direction.OUTBOUND
+    assert started.data.context == {"customer_name": "Ada"}
+    assert (started.data.agent_id, started.tenant_id) == ("demo", "default")
+    assert started.data.to_number == "+14155550199"
+    dialed = await rig.carrier.wait_ended()
+    assert dialed.error is None
+    assert started.data.provider_call_id == ringing.data.provider_call_id == dialed.sid
+    assert ended.data.reason is EndReason.CALLER_HANGUP
+    assert dialed.progress() == ["initiated", "ringing", "in-progress", "answer", "completed"]
+    assert all(status == 200 for _, status in dialed.posted)
+    order = [e.type for e in rig.events.events if e.call_id == call_id]
+    assert order.index("call.initiated.v1") < order.index("call.ringing.v1")
+    assert order.index("call.ringing.v1") < order.index("call.started.v1")
+
+
+@pytest.mark.parametrize(
+    ("to", "reason"),
+    [
+        ("+14155550002", EndReason.BUSY),
+        ("+14155550003", EndReason.NO_ANSWER),
+        ("+14155550004", EndReason.FAILED),
+    ],
+)
+async def test_unanswered_calls_end_with_the_reason(rig: Rig, to: str, reason: EndReason) -> None:
+    call_id = await rig.originate(to)
+    ended = await rig.ended(call_id)
+    assert ended.data.reason is reason
+    assert rig.events.of("call.started.v1", call_id) == []
+    assert len(rig.events.of("call.ended.v1", call_id)) == 1
+
+
+async def test_a_refused_dial_ends_with_the_providers_error_code(rig: Rig) -> None:
+    call_id = await rig.originate("+14155550006")
+    ended = await rig.ended(call_id)
+    assert ended.data.reason is EndReason.PROVIDER_ERROR
+    assert ended.data.provider_error_code == "21211"
+    error = await rig.events.one("call.error.v1", call_id)
+    assert isinstance(error, CallError)
+    assert error.data.code is ErrorCode.PROVIDER_ERROR
+    assert "+14155550006" not in error.data.message  # no personal data in messages
+    assert rig.carrier.calls == {}
+
+
+async def test_machine_detection_reports_amd_detected(rig: Rig) -> None:
+    call_id = await rig.originate("+14155550005", detect_machine=True)
+    amd = await rig.events.one("amd.detected.v1", call_id)
+    assert isinstance(amd, AmdDetected)
+    assert amd.data.result is AmdResult.MACHINE_END_BEEP
+    assert amd.data.detector == "provider"
+    await rig.ended(call_id)
+    dialed = await rig.carrier.wait_ended()
+    assert dialed.params["MachineDetection"] == "DetectMessageEnd"
+    assert "amd:machine_end_beep" in dialed.progress()
+
+
+async def test_a_forged_status_callback_is_refused(rig: Rig) -> None:
+    async with httpx.AsyncClient(base_url=rig.gw.base_url) as client:
+        response = await client.post(
+            "/telephony/twilio/status/c1?call_id=c1&tenant_id=default&agent_id=demo",
+            data={"CallStatus": "busy"},
+        )
+    assert response.status_code == 403
+    error = await rig.events.one("call.error.v1")
+    assert error.data.security

@@ -15,7 +15,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.voicebus-synced
 
 .PHONY: help uv-bootstrap venv demo demo-scripted local-llm dev lint typecheck imports asyncapi asyncapi-check asyncapi-validate \
-        check pytest test clean
+        check browser pytest test clean
 
 help:
 	@echo "make demo      install everything, start the platform, place the demo call, stop"
@@ -71,7 +71,11 @@ asyncapi-check: venv
 
 check: lint typecheck imports asyncapi-check
 
-pytest: venv
+# Debian's Chromium for the browser-call test (headless, fake microphone); sudo when not root.
+browser:
+	bash scripts/install-browser.sh
+
+pytest: venv browser
 	$(BIN)/pytest
 
 test: check pytest

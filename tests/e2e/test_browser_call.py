@@ -1,0 +1,178 @@
+"""A browser call, end to end: a real headless Chromium opens the gateway's page, picks the
+scripted demo agent and talks to it through its (fake) microphone, with every service
+running as its own process on a real NATS (JetStream) and a real PostgreSQL, the scripted
+LLM and the real local STT and TTS.
+
+The microphone plays a WAV file of the caller's line, synthesized at test time with the
+dev kit's caller voice; the page shows the live transcript and plays the agent's answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import wave
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+import pytest
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from voicebus.contracts import subjects
+from voicebus.contracts.events import (
+    AgentSpeechStopped,
+    CallEnded,
+    CallEvent,
+    CallInitiated,
+    CallStarted,
+    EndReason,
+    TranscriptFinal,
+    parse_event,
+)
+from voicebus.devkit.browser import Chromium, Page, find_chromium
+from voicebus.devkit.caller.voices import default_voice
+from voicebus.devkit.stack import DevStack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
+
+AGENT = "demo-scripted"
+LINE = "Hi, where is my order 1234?"
+WAV_RATE = 48000
+LEAD_S = 6.0
+"""Silence before the line: the agent's greeting plays first."""
+TAIL_S = 2.0
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+@pytest.fixture(scope="module")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DevStack]:
+    data_dir = tmp_path_factory.mktemp("stack")
+    log = (data_dir / "services.log").open("w")
+    dev = DevStack(data_dir, out=log, local_llm=False)
+    try:
+        await dev.start(ready_timeout=240.0)
+        yield dev
+    finally:
+        await dev.stop()
+        log.close()
+
+
+@pytest.fixture
+async def caller_wav(tmp_path: Path) -> Path:
+    """The caller's line as a 48 kHz mono WAV, with silence before and after."""
+    voice = default_voice()
+    speech = b"".join([chunk async for chunk in voice.synthesize(LINE, WAV_RATE)])
+    path = tmp_path / "caller.wav"
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(WAV_RATE)
+        wav.writeframes(bytes(int(2 * WAV_RATE * LEAD_S)) + speech)
+        wav.writeframes(bytes(int(2 * WAV_RATE * TAIL_S)))
+    return path
+
+
+async def _events_of(nats_url: str, call_id: str) -> list[CallEvent]:
+    """Every stored event of the call, in stream order."""
+    nc = await nats.connect(nats_url)
+    events: list[CallEvent] = []
+    try:
+        sub = await nc.jetstream().subscribe(
+            subjects.evt_filter(call_id=call_id),
+            ordered_consumer=True,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
+        )
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=2.0)
+            except nats.errors.TimeoutError:
+                break
+            events.append(parse_event(msg.data))
+        await sub.unsubscribe()
+    finally:
+        await nc.drain()
+    return events
+
+
+async def _wait_for_event(nats_url: str, call_id: str, kind: type[Any]) -> list[CallEvent]:
+    async with asyncio.timeout(60):
+        while True:
+            events = await _events_of(nats_url, call_id)
+            if any(isinstance(e, kind) for e in events):
+                return events
+            await asyncio.sleep(0.5)
+
+
+async def _state(page: Page) -> dict[str, Any]:
+    state: dict[str, Any] = await page.evaluate("window.voicebus")
+    return state
+
+
+async def _ignored_browser_messages(gateway: str) -> float:
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"{gateway}/metrics")).text
+    pattern = r'^voicebus_gateway_ws_messages_ignored_total\{[^}]*provider="browser"[^}]*\} (\S+)$'
+    return sum(float(m.group(1)) for m in re.finditer(pattern, text, re.MULTILINE))
+
+
+async def test_a_person_talks_to_an_agent_from_the_browser(
+    stack: DevStack, caller_wav: Path, tmp_path: Path
+) -> None:
+    assert find_chromium() is not None, "Chromium is missing: run scripts/install-browser.sh"
+    assert stack.nats_url is not None
+    gateway = next(s.url for s in stack.services if s.name == "gateway")
+
+    async with Chromium(tmp_path / "profile", fake_microphone=caller_wav) as browser:
+        page = await browser.open(f"{gateway}/browser")
+        await page.evaluate(f"document.getElementById('agent').value = {AGENT!r}")
+        await page.evaluate("document.getElementById('start').click()")
+        call_id = await page.wait_for("window.voicebus.status === 'live' && window.voicebus.callId")
+
+        # The caller's line shows on the page, then the agent's answer, which plays.
+        caller_line = (
+            "window.voicebus.transcript.find(l => l.role === 'caller')"
+            " && window.voicebus.transcript.find(l => l.role === 'caller').text"
+        )
+        heard = await page.wait_for(caller_line, timeout=120)
+        answer = "window.voicebus.transcript.some(l => l.role === 'agent' && /1234/.test(l.text))"
+        await page.wait_for(answer, timeout=60)
+        greeting_and_answer = 16000 * 2 * 4  # bytes: at least 4 s of 16 kHz PCM16
+        await page.wait_for(f"window.voicebus.audioBytes > {greeting_and_answer}", timeout=60)
+        await page.wait_for("window.voicebus.marksEchoed > 0", timeout=30)
+
+        await page.evaluate("document.getElementById('hangup').click()")
+        await page.wait_for("window.voicebus.status === 'ended'", timeout=30)
+        state = await _state(page)
+        console = list(page.console)
+
+    assert state["error"] is None, console
+    assert state["framesSent"] > 50 * (LEAD_S + 1)  # 20 ms frames, at least the lead-in
+    assert state["audioMessages"] > 0
+    assert state["marksReceived"] >= state["marksEchoed"] > 0
+    assert _words(heard) == _words(LINE)
+    agent_lines = [line["text"] for line in state["transcript"] if line["role"] == "agent"]
+    assert agent_lines[0].startswith("Hi there, this is Acme support")  # the greeting
+    assert any("1234" in text for text in agent_lines)
+
+    events = await _wait_for_event(stack.nats_url, call_id, CallEnded)
+    initiated = [e for e in events if isinstance(e, CallInitiated)]
+    assert [e.data.provider for e in initiated] == ["browser"]
+    started = [e for e in events if isinstance(e, CallStarted)]
+    assert len(started) == 1
+    assert started[0].data.provider == "browser"
+    assert started[0].data.agent_id == AGENT
+    assert started[0].data.audio.sample_rate == 16000
+    finals = [e.data.text for e in events if isinstance(e, TranscriptFinal)]
+    assert [_words(t) for t in finals] == [_words(LINE)]
+    # The page echoed marks: the platform knows the greeting was heard.
+    assert any(isinstance(e, AgentSpeechStopped) for e in events)
+    ended = [e for e in events if isinstance(e, CallEnded)]
+    assert len(ended) == 1
+    assert ended[0].data.reason is EndReason.CALLER_HANGUP
+    assert await _ignored_browser_messages(gateway) == 0

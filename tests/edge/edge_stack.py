@@ -1,0 +1,151 @@
+"""The services behind the REST edge, run in one background thread with its own event loop.
+
+The gateway is served by uvicorn on a loopback port; audit, orchestrator and
+recorder run without HTTP. Tests drive the edge over HTTP from the main thread
+(schemathesis' calls are synchronous), and run bus helpers on the stack's
+loop with :meth:`EdgeStack.run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import nats
+import uvicorn
+from cryptography.fernet import Fernet
+from nats.aio.client import Client
+from pydantic import SecretStr
+
+from voicebus.audit.app import build as build_audit
+from voicebus.audit.settings import AuditSettings
+from voicebus.contracts.events import Envelope
+from voicebus.devkit.embedded_postgres import create_database, random_database_name
+from voicebus.devkit.ports import free_port
+from voicebus.gateway.app import build as build_gateway
+from voicebus.gateway.settings import GatewaySettings
+from voicebus.orchestrator.app import build as build_orchestrator
+from voicebus.orchestrator.settings import OrchestratorSettings
+from voicebus.recorder.app import build as build_recorder
+from voicebus.recorder.settings import RecorderSettings
+from voicebus.runtime.publish import MSG_ID_HEADER
+from voicebus.runtime.service import Service
+
+ADMIN = "operator-token-edge-e2e-71d2"
+AGENTS_DIR = Path(__file__).resolve().parents[2] / "agents"
+T = TypeVar("T")
+
+
+class EdgeStack:
+    """Gateway + audit + orchestrator + recorder on ``nats_url`` and a fresh database."""
+
+    def __init__(self, nats_url: str, postgres_url: str, root: Path) -> None:
+        self.nats_url = nats_url
+        self.postgres_url = postgres_url
+        self.recordings = root / "recordings"
+        self.port = free_port()
+        self.nc: Client | None = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="edge-stack", daemon=True)
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The edge's root: ``http://127.0.0.1:<port>/api/v1``."""
+        return f"http://127.0.0.1:{self.port}/api/v1"
+
+    def start(self, timeout: float = 180.0) -> None:
+        """Start everything; raises what failed."""
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("the edge stack did not start")
+        if self._error is not None:
+            raise RuntimeError("the edge stack failed to start") from self._error
+
+    def stop(self) -> None:
+        """Stop everything (services drain their connections)."""
+        if self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=60)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+        """Run ``coro`` on the stack's loop and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def client(self) -> httpx.Client:
+        """An HTTP client on the edge."""
+        return httpx.Client(base_url=self.base_url, timeout=30)
+
+    async def publish(self, *events: Envelope) -> None:
+        """Store events in ``VB_EVENTS`` (as the gateway would)."""
+        assert self.nc is not None
+        js = self.nc.jetstream()
+        for event in events:
+            await js.publish(event.subject, event.to_bytes(), headers={MSG_ID_HEADER: event.id})
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._main())
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        services: list[Service] = []
+        server: uvicorn.Server | None = None
+        task: asyncio.Task[None] | None = None
+        try:
+            database_url = await create_database(self.postgres_url, random_database_name("vbedge_"))
+            common: dict[str, Any] = {"nats_url": self.nats_url, "http_port": free_port()}
+            audit, _ = build_audit(
+                AuditSettings(database_url=database_url, instance_id="audit-edge", **common)
+            )
+            orchestrator, _ = build_orchestrator(
+                OrchestratorSettings(agents_dir=AGENTS_DIR, instance_id="orch-edge", **common),
+                environ={},
+            )
+            recorder, _ = build_recorder(
+                RecorderSettings(dir=self.recordings, instance_id="rec-edge", **common)
+            )
+            for service in (audit, orchestrator, recorder):
+                await service.start()
+                services.append(service)
+            settings = GatewaySettings(
+                nats_url=self.nats_url,
+                database_url=database_url,
+                instance_id="gw-edge",
+                http_port=self.port,
+                public_url=f"http://127.0.0.1:{self.port}",
+                admin_token=SecretStr(ADMIN),
+                credentials_key=SecretStr(Fernet.generate_key().decode()),
+                api_rate_limit_per_minute=100_000,
+            )
+            _, app = build_gateway(settings)
+            config = uvicorn.Config(
+                app, host="127.0.0.1", port=self.port, lifespan="on", log_config=None
+            )
+            server = uvicorn.Server(config)
+            task = asyncio.create_task(server.serve())
+            async with asyncio.timeout(60):
+                while not server.started:
+                    if task.done():
+                        raise RuntimeError("the gateway did not start")
+                    await asyncio.sleep(0.02)
+            self.nc = await nats.connect(self.nats_url, name="edge-e2e")
+            self._ready.set()
+            await self._stop.wait()
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+        finally:
+            if self.nc is not None:
+                await self.nc.drain()
+            if server is not None and task is not None:
+                server.should_exit = True
+                await asyncio.wait_for(task, timeout=30)
+            for service in reversed(services):
+                await service.stop()

@@ -1,0 +1,162 @@
+"""The REST edge in front of the real owners: audit, orchestrator and recorder.
+
+Tenant isolation is checked where the data lives: another tenant's call,
+events and recording are "not found", however the request is made.
+"""
+
+from __future__ import annotations
+
+import time
+import wave
+from typing import Any
+
+import httpx
+import pytest
+from edge_stack import ADMIN, EdgeStack
+
+from voicebus.contracts.events import (
+    CallEnded,
+    CallEndedData,
+    CallInitiated,
+    CallInitiatedData,
+    Direction,
+    EndReason,
+)
+from voicebus.contracts.ids import new_id
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def admin_key(http: httpx.Client, tenant: str) -> str:
+    created = http.post(
+        "/tenants", headers=bearer(ADMIN), json={"tenant_id": tenant, "name": tenant}
+    )
+    assert created.status_code in (201, 409), created.text
+    key = http.post(
+        f"/tenants/{tenant}/keys", headers=bearer(ADMIN), json={"name": "e2e", "scopes": ["admin"]}
+    )
+    assert key.status_code == 201, key.text
+    token: str = key.json()["token"]
+    return token
+
+
+def poll(http: httpx.Client, path: str, token: str, timeout: float = 30.0) -> httpx.Response:
+    """GET ``path`` until it answers 200 (audit stores events asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = http.get(path, headers=bearer(token))
+        if response.status_code == 200 or time.monotonic() > deadline:
+            return response
+        time.sleep(0.1)
+
+
+def call_events(tenant: str, call_id: str) -> tuple[CallInitiated, CallEnded]:
+    source = "gateway/e2e"
+    initiated = CallInitiated(
+        tenant_id=tenant,
+        call_id=call_id,
+        source=source,
+        data=CallInitiatedData(
+            direction=Direction.INBOUND,
+            provider="twilio",
+            agent_id="demo",
+            from_number="+14155550100",
+            to_number="+14155550199",
+        ),
+    )
+    ended = CallEnded(
+        tenant_id=tenant,
+        call_id=call_id,
+        source=source,
+        data=CallEndedData(reason=EndReason.CALLER_HANGUP, duration_s=1.0),
+    )
+    return initiated, ended
+
+
+def write_recording(edge: EdgeStack, tenant: str, call_id: str, seconds: float = 1.0) -> bytes:
+    """A finished stereo recording where the recorder keeps them."""
+    path = edge.recordings / tenant / f"{call_id}.wav"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(2)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(bytes(int(8000 * seconds) * 4))
+    return path.read_bytes()
+
+
+def test_another_tenants_call_events_and_recording_are_not_found(edge: EdgeStack) -> None:
+    call_id = new_id()
+    with edge.client() as http:
+        acme, globex = admin_key(http, "acme"), admin_key(http, "globex")
+        edge.run(edge.publish(*call_events("acme", call_id)))
+
+        mine = poll(http, f"/calls/{call_id}", acme)
+        assert mine.status_code == 200, mine.text
+        assert mine.json()["status"] == "ended"
+        assert mine.json()["ended_reason"] == "caller_hangup"
+        events = poll(http, f"/calls/{call_id}/events", acme).json()["events"]
+        assert [e["type"] for e in events] == ["call.initiated.v1", "call.ended.v1"]
+        listed: list[dict[str, Any]] = http.get("/calls", headers=bearer(acme)).json()["calls"]
+        assert call_id in [c["call_id"] for c in listed]
+
+        theirs = http.get(f"/calls/{call_id}", headers=bearer(globex))
+        assert theirs.status_code == 404
+        assert theirs.json()["error"]["code"] == "call_not_found"
+        assert http.get(f"/calls/{call_id}/events", headers=bearer(globex)).status_code == 404
+        other_list = http.get("/calls", headers=bearer(globex)).json()["calls"]
+        assert call_id not in [c["call_id"] for c in other_list]
+
+        audio = write_recording(edge, "acme", call_id)
+        meta = http.get(f"/calls/{call_id}/recording", headers=bearer(acme))
+        assert meta.status_code == 200, meta.text
+        assert meta.json()["duration_s"] == 1.0
+        assert meta.json()["channels"] == 2
+        assert meta.json()["bytes"] == len(audio)
+        download = http.get(f"/calls/{call_id}/recording.wav", headers=bearer(acme))
+        assert download.status_code == 200
+        assert download.headers["content-type"] == "audio/wav"
+        assert download.content == audio
+        assert http.get(f"/calls/{call_id}/recording", headers=bearer(globex)).status_code == 404
+        assert (
+            http.get(f"/calls/{call_id}/recording.wav", headers=bearer(globex)).status_code == 404
+        )
+
+
+def test_a_recording_larger_than_one_chunk_downloads_whole(edge: EdgeStack) -> None:
+    call_id = new_id()
+    with edge.client() as http:
+        acme = admin_key(http, "acme")
+        audio = write_recording(edge, "acme", call_id, seconds=40.0)  # 1.28 MB: three chunks
+        download = http.get(f"/calls/{call_id}/recording.wav", headers=bearer(acme))
+        assert download.status_code == 200
+        assert download.content == audio
+
+
+def test_agents_come_from_the_orchestrator(edge: EdgeStack) -> None:
+    with edge.client() as http:
+        acme = admin_key(http, "acme")
+        agents = http.get("/agents", headers=bearer(acme))
+        assert agents.status_code == 200, agents.text
+        assert "demo" in [a["agent_id"] for a in agents.json()]
+        assert http.get("/agents/demo", headers=bearer(acme)).json()["agent_id"] == "demo"
+        missing = http.get("/agents/no-such-agent", headers=bearer(acme))
+        assert missing.status_code == 404
+
+
+def test_a_placed_call_is_the_tenants_alone(edge: EdgeStack) -> None:
+    with edge.client() as http:
+        acme, globex = admin_key(http, "acme"), admin_key(http, "globex")
+        placed = http.post(
+            "/calls", headers=bearer(acme), json={"agent_id": "demo", "to_number": "+14155550123"}
+        )
+        assert placed.status_code == 202, placed.text
+        call_id = placed.json()["call_id"]
+        # The gateway handles its own command: whatever the outcome, audit records the call.
+        mine = poll(http, f"/calls/{call_id}", acme)
+        assert mine.status_code == 200, mine.text
+        assert http.get(f"/calls/{call_id}", headers=bearer(globex)).status_code == 404

@@ -1,21 +1,145 @@
-"""Wiring only: settings → service → subscribers → ASGI app.
-
-Campaigns, contacts, DNC lists and dialing arrive with the campaigns work.
-"""
+"""Wiring only: settings → service → store → subscribers, responders and loops → ASGI app."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import text
 from starlette.applications import Starlette
 
-from voicebus.campaigns.handlers import register
+from voicebus.campaigns import events as ev
+from voicebus.campaigns import rpc
+from voicebus.campaigns.clock import Clock, SystemClock
+from voicebus.campaigns.dialer import Dialer, DialerConfig
+from voicebus.campaigns.handlers import Bus, register
+from voicebus.campaigns.models import METADATA
+from voicebus.campaigns.outcomes import Outcomes
+from voicebus.campaigns.publisher import Publisher
 from voicebus.campaigns.settings import CampaignsSettings
+from voicebus.campaigns.store import Store
+from voicebus.contracts import streams
+from voicebus.runtime import db as dbkit
+from voicebus.runtime.errors import ConfigurationError
 from voicebus.runtime.service import Service
 
+log = logging.getLogger(__name__)
 
-def build(settings: CampaignsSettings | None = None) -> tuple[Service, Starlette]:
-    """The campaigns service and its ASGI app."""
-    service = Service(settings or CampaignsSettings(), db_schema="campaigns")
-    register(service.broker)
+
+async def _every(period_s: float, step: Callable[[], Awaitable[object]], name: str) -> None:
+    """Run ``step`` every ``period_s`` until cancelled; a failing step is logged, not fatal."""
+    while True:
+        try:
+            await step()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a database or bus hiccup must not stop the loop for good
+            log.exception("campaigns loop step failed", extra={"loop": name})
+        await asyncio.sleep(period_s)
+
+
+class Loops:
+    """The dialer, the lease reaper and the progress publisher of one instance."""
+
+    def __init__(self, dialer: Dialer, outcomes: Outcomes, settings: CampaignsSettings) -> None:
+        self.dialer = dialer
+        self.outcomes = outcomes
+        self.settings = settings
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        """Start the loops."""
+        s = self.settings
+        self.tasks = [
+            asyncio.create_task(_every(s.tick_s, self.dialer.tick, "dialer")),
+            asyncio.create_task(_every(s.reap_interval_s, self.outcomes.reap, "reaper")),
+            asyncio.create_task(_every(s.progress_interval_s, self.progress, "progress")),
+        ]
+
+    async def stop(self) -> None:
+        """Cancel the loops and wait for them."""
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.tasks = []
+
+    async def progress(self) -> None:
+        """``campaign.progress`` for every running campaign.
+
+        Every instance publishes, with the same event id for the same period, so
+        the stream keeps one of them.
+        """
+        store = self.dialer.store
+        async with store.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text("SELECT tenant_id, campaign_id FROM campaigns WHERE status = 'running'")
+                )
+            ).all()
+        period = int(time.time() // self.settings.progress_interval_s)
+        out = []
+        for tenant_id, campaign_id in rows:
+            found = await store.progress(tenant_id, campaign_id)
+            if found is not None:
+                env = ev.Env(tenant_id, campaign_id, self.dialer.config.source)
+                out.append(ev.progress(env, found, f"{campaign_id[:40]}-p{period}"))
+        await self.dialer.publisher.events(out)
+
+
+def build(
+    settings: CampaignsSettings | None = None, clock: Clock | None = None
+) -> tuple[Service, Starlette]:
+    """The campaigns service and its ASGI app.
+
+    Args:
+        settings: from the environment when None.
+        clock: business time; tests pass a fake one.
+    """
+    settings = settings or CampaignsSettings()
+    clock = clock or SystemClock()
+    service = Service(settings, db_schema="campaigns")
+    source = settings.connection_name
+    store = Store()
+    publisher = Publisher()
+    outcomes = Outcomes(store, publisher, clock, source, streams.COMMANDS.duplicate_window_s)
+    config = DialerConfig(
+        instance_id=settings.instance_id,
+        source=source,
+        tenant_cap=settings.tenant_max_concurrency,
+        claim_lease_s=settings.claim_lease_s,
+        dial_grace_s=settings.dial_grace_s,
+        max_call_s=settings.max_call_s,
+    )
+    dialer = Dialer(store, publisher, clock, config)
+    loops = Loops(dialer, outcomes, settings)
+    bus = Bus()
+    bus.source, bus.max_call_s = source, settings.max_call_s
+    register(service.broker, outcomes, store, bus)
+    responders = rpc.Responders(store, publisher, clock, source, settings.default_region)
+    rpc.register(service.broker, responders)
+
+    @service.on_connected
+    async def open_store(svc: Service) -> None:
+        if svc.db is None:
+            raise ConfigurationError("campaigns needs VB_DATABASE_URL: it stores campaigns")
+        await dbkit.create_all(svc.db, METADATA)
+        store.bind(svc.db)
+        publisher.bind(svc.js)
+        bus.nc = svc.nc
+
+    @service.on_startup
+    async def start_loops(_svc: Service) -> None:
+        loops.start()
+
+    @service.on_shutdown
+    async def stop_loops(_svc: Service) -> None:
+        await loops.stop()
+
     return service, service.asgi()
 
 

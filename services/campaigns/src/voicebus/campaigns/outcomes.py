@@ -1,0 +1,249 @@
+"""Call events → attempt outcomes → retries; and the reaper that leaves no attempt stuck.
+
+Every handler is idempotent: an attempt ends once (``status`` moves to
+``ended`` under a row lock), so a redelivered ``call.ended`` changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+
+from voicebus.campaigns import events as ev
+from voicebus.campaigns import policy
+from voicebus.campaigns.clock import Clock
+from voicebus.campaigns.models import LIVE
+from voicebus.campaigns.publisher import Publisher
+from voicebus.campaigns.store import Store
+from voicebus.contracts.campaigns import AmdPolicy, CampaignMode, CampaignSpec
+from voicebus.contracts.commands import OriginateCall
+from voicebus.contracts.events import AttemptOutcome, EndReason, Envelope
+
+log = logging.getLogger(__name__)
+
+_ATTEMPT_SQL = (
+    "SELECT a.attempt_id, a.tenant_id, a.campaign_id, a.contact_id, a.attempt_no, a.status, "
+    "a.amd, a.answered_at, a.from_number, a.claimed_at, c.phone, c.context, "
+    "c.state AS contact_state, m.spec, (now() - a.claimed_at) AS claim_age "
+    "FROM attempts a JOIN contacts c ON c.contact_id = a.contact_id "
+    "JOIN campaigns m ON m.tenant_id = a.tenant_id AND m.campaign_id = a.campaign_id "
+)
+
+
+@dataclass(slots=True)
+class Effects:
+    """What handling an event asks of the bus, after the transaction committed."""
+
+    events: list[Envelope] = field(default_factory=list)
+    resend: list[OriginateCall] = field(default_factory=list)
+
+
+class Outcomes:
+    """Applies call events to attempts and contacts.
+
+    Args:
+        store: the database.
+        publisher: where the resulting events go.
+        clock: business time (retry times).
+        source: ``campaigns/<instance>``.
+        duplicate_window_s: ``VB_COMMANDS``' duplicate window: a claim older than
+            this is never re-sent.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        publisher: Publisher,
+        clock: Clock,
+        source: str,
+        duplicate_window_s: float = 120.0,
+    ) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.clock = clock
+        self.source = source
+        self.resend_within_s = duplicate_window_s * 0.75
+
+    async def _attempt(self, conn: Any, tenant_id: str, call_id: str) -> Any:
+        return (
+            await conn.execute(
+                text(
+                    _ATTEMPT_SQL + "WHERE a.tenant_id = :t AND a.call_id = :call FOR UPDATE OF a, c"
+                ),
+                {"t": tenant_id, "call": call_id},
+            )
+        ).first()
+
+    async def answered(
+        self, tenant_id: str, call_id: str, max_call_s: float
+    ) -> CampaignSpec | None:
+        """``call.started``: the attempt holds its line until the call ends.
+
+        Returns:
+            The campaign's spec when the call belongs to a campaign, else None.
+        """
+        async with self.store.engine.begin() as conn:
+            row = await self._attempt(conn, tenant_id, call_id)
+            if row is None or row.status not in ("claimed", "dialed"):
+                return None
+            await conn.execute(
+                text(
+                    "UPDATE attempts SET status = 'answered', answered_at = :now, "
+                    "lease_until = now() + make_interval(secs => :max) WHERE attempt_id = :a"
+                ),
+                {"now": self.clock.now(), "max": max_call_s, "a": row.attempt_id},
+            )
+            return CampaignSpec.model_validate(row.spec)
+
+    async def amd(self, tenant_id: str, call_id: str, result: str) -> CampaignSpec | None:
+        """``amd.detected``: remember the result; the caller applies the machine policy."""
+        async with self.store.engine.begin() as conn:
+            row = await self._attempt(conn, tenant_id, call_id)
+            if row is None or row.status not in LIVE:
+                return None
+            await conn.execute(
+                text("UPDATE attempts SET amd = :r WHERE attempt_id = :a"),
+                {"r": result, "a": row.attempt_id},
+            )
+            return CampaignSpec.model_validate(row.spec)
+
+    async def recording(self, tenant_id: str, call_id: str, recording_id: str) -> None:
+        """``recording.ready``: keep the recording id for the report."""
+        async with self.store.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "WITH a AS (UPDATE attempts SET recording_id = :r "
+                    "WHERE tenant_id = :t AND call_id = :call RETURNING contact_id) "
+                    "UPDATE contacts SET recording_id = :r FROM a "
+                    "WHERE contacts.contact_id = a.contact_id"
+                ),
+                {"r": recording_id, "t": tenant_id, "call": call_id},
+            )
+
+    async def ended(
+        self, tenant_id: str, call_id: str, reason: EndReason, duration_s: float | None
+    ) -> None:
+        """``call.ended``: the attempt's outcome, then a retry or the contact's end."""
+        async with self.store.engine.begin() as conn:
+            row = await self._attempt(conn, tenant_id, call_id)
+            if row is None or row.status not in LIVE:
+                return
+            effects = await self._finish(conn, row, reason, duration_s)
+        await self.publisher.events(effects.events)
+
+    async def _finish(
+        self,
+        conn: Any,
+        row: Any,
+        reason: EndReason,
+        duration_s: float | None,
+        forced: AttemptOutcome | None = None,
+    ) -> Effects:
+        spec = CampaignSpec.model_validate(row.spec)
+        now = self.clock.now()
+        answered = row.answered_at is not None
+        result = forced or policy.outcome_of(reason, answered, row.amd, spec.amd)
+        step = policy.next_step(spec.retry, result, row.attempt_no, now)
+        if row.contact_state == "dnc":
+            step = policy.NextStep(None, "final: do not call")
+        await conn.execute(
+            text(
+                "UPDATE attempts SET status = 'ended', outcome = :o, end_reason = :r, "
+                "ended_at = :now, duration_s = :d, lease_until = NULL WHERE attempt_id = :a"
+            ),
+            {"o": result.value, "r": reason.value, "now": now, "d": duration_s,
+             "a": row.attempt_id},
+        )  # fmt: skip
+        state = "dnc" if row.contact_state == "dnc" else "pending" if step.retry_at else "done"
+        await conn.execute(
+            text(
+                "UPDATE contacts SET state = :s, outcome = :o, duration_s = :d, "
+                "next_at = COALESCE(:nat, next_at) WHERE contact_id = :cid"
+            ),
+            {"s": state, "o": result.value, "d": duration_s, "nat": step.retry_at,
+             "cid": row.contact_id},
+        )  # fmt: skip
+        env = ev.Env(row.tenant_id, row.campaign_id, self.source)
+        out = Effects()
+        out.events.append(
+            ev.outcome(env, row.contact_id, row.attempt_id, row.attempt_no, result, duration_s,
+                       step.retry_at)
+        )  # fmt: skip
+        if step.retry_at is not None:
+            out.events.append(
+                ev.scheduled(env, row.contact_id, row.attempt_no + 1, step.retry_at, step.reason)
+            )
+        delivered = result in (AttemptOutcome.ANSWERED, AttemptOutcome.VOICEMAIL)
+        if spec.mode is CampaignMode.NOTIFICATION and delivered:
+            to_machine = result is AttemptOutcome.VOICEMAIL
+            out.events.append(
+                ev.delivered(env, row.contact_id, row.attempt_id, to_machine, duration_s)
+            )
+        return out
+
+    async def reap(self, limit: int = 200) -> int:
+        """End or re-send attempts whose lease ran out; returns how many were handled.
+
+        ``claimed`` inside the duplicate window → the same command again (stored
+        once); ``claimed`` beyond it, ``dialed`` with no news, ``answered`` past
+        the longest call → ended as ``timeout`` and the retry policy decides.
+        """
+        effects = Effects()
+        async with self.store.engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    text(
+                        _ATTEMPT_SQL + "WHERE a.status IN ('claimed', 'dialed', 'answered') "
+                        "AND a.lease_until < now() "
+                        "ORDER BY a.lease_until LIMIT :n FOR UPDATE OF a, c SKIP LOCKED"
+                    ),
+                    {"n": limit},
+                )
+            ).all()
+            resent: list[str] = []
+            for row in rows:
+                age = row.claim_age.total_seconds() if row.claim_age is not None else 1e9
+                if row.status == "claimed" and age < self.resend_within_s:
+                    env = ev.Env(row.tenant_id, row.campaign_id, self.source)
+                    spec = CampaignSpec.model_validate(row.spec)
+                    command = ev.originate(
+                        env, spec, row.phone, row.context, row.attempt_id, row.from_number
+                    )
+                    effects.resend.append(command)
+                    resent.append(row.attempt_id)
+                    continue
+                answered = row.status == "answered"
+                reason = EndReason.TIMEOUT
+                forced = AttemptOutcome.ANSWERED if answered else AttemptOutcome.TIMEOUT
+                more = await self._finish(conn, row, reason, None, forced)
+                effects.events.extend(more.events)
+        if effects.resend:
+            acked = await self.publisher.commands(effects.resend)
+            ok = [c.id for c, good in zip(effects.resend, acked, strict=True) if good]
+            await self._mark_resent(ok)
+            log.warning("claimed attempts re-sent after lease expiry", extra={"count": len(ok)})
+        await self.publisher.events(effects.events)
+        return len(rows)
+
+    async def _mark_resent(self, attempt_ids: Sequence[str]) -> None:
+        if not attempt_ids:
+            return
+        async with self.store.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE attempts SET status = 'dialed', lease_until = now() + interval '90 s' "
+                    "WHERE attempt_id = ANY(:ids) AND status = 'claimed'"
+                ),
+                {"ids": list(attempt_ids)},
+            )
+
+
+def machine_action(spec: CampaignSpec, result: str) -> AmdPolicy | None:
+    """What to do on an AMD result: None for a human (or no policy to apply)."""
+    if not policy.is_machine(result):
+        return None
+    return spec.amd

@@ -15,13 +15,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.voicebus-synced
 
 .PHONY: help uv-bootstrap venv demo demo-scripted local-llm dev lint typecheck imports asyncapi asyncapi-check asyncapi-validate \
-        check browser pytest test clean
+        check browser pytest test test-resilience clean
 
 help:
 	@echo "make demo      install everything, start the platform, place the demo call, stop"
 	@echo "make dev       run NATS, PostgreSQL and all six services (Ctrl-C stops all)"
 	@echo "make test      lint, type-check, architecture, AsyncAPI and the whole test suite"
 	@echo "make asyncapi  regenerate docs/asyncapi.yaml from the contracts"
+	@echo "make test-resilience  kill services, restart NATS, replay audit mid-call (part of make test)"
 
 # uv itself, when the machine has none.
 uv-bootstrap:
@@ -79,6 +80,11 @@ pytest: venv browser
 	$(BIN)/pytest
 
 test: check pytest
+
+# Real service processes killed (SIGKILL) or cut off mid-call; each test bounded in time.
+# Also part of `make pytest` (hence `make test`): the suite collects tests/resilience.
+test-resilience: venv
+	$(BIN)/pytest -m resilience tests/resilience
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache var

@@ -25,6 +25,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from nats.errors import Error as NatsError
 from nats.js.errors import NoKeysError, NotFoundError
 from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
@@ -205,7 +206,9 @@ class CallClaims:
             await asyncio.sleep(self.leases.ttl_s / 2)
             try:
                 await self.scan()
-            except Exception:  # a NATS outage: the next scan tries again
+            except (NatsError, TimeoutError) as err:  # an outage: the next scan tries again
+                log.warning("call owner scan failed", extra={"error": repr(err)})
+            except Exception:  # anything else is a defect, but must not stop the scans
                 log.exception("call owner scan failed")
 
     async def scan(self) -> None:

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Final
 
+from nats.errors import Error as NatsError
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
@@ -122,10 +123,10 @@ class CallLeases:
             except (KeyWrongLastSequenceError, KeyNotFoundError):
                 # Expired (a stall longer than the TTL) or taken: take it back if nobody
                 # did, else this instance must let the call go.
-                del self._held[call_id]
                 if await self.claim(call_id):
                     log.warning("call lease expired and taken back", extra={"call_id": call_id})
                     continue
+                del self._held[call_id]
                 lost.append(call_id)
                 log.warning("call lease lost", extra={"call_id": call_id})
         return lost
@@ -158,7 +159,10 @@ class CallLeases:
             await asyncio.sleep(self._ttl_s / 3)
             try:
                 lost = await self.renew()
-            except Exception:  # a NATS outage: keep trying, the leases may still be valid
+            except (NatsError, TimeoutError) as err:  # an outage: the leases may still be valid
+                log.warning("call lease renewal failed", extra={"error": repr(err)})
+                continue
+            except Exception:  # anything else is a defect, but must not stop the renewals
                 log.exception("call lease renewal failed")
                 continue
             for call_id in lost:

@@ -30,7 +30,6 @@ from voicebus.devkit.bench.harness import (
     LoadProcess,
     Profiler,
     connect,
-    nats_pid,
     pid_of,
     stack,
     twilio_load,
@@ -160,15 +159,15 @@ class GatewayRig:
 @asynccontextmanager
 async def gateway_rig(work_dir: Path, *, speak: bool) -> AsyncIterator[GatewayRig]:
     """A gateway with embedded NATS and PostgreSQL, a stub agent owner, a caller load."""
-    async with stack(work_dir, ["gateway"]) as dev:
+    async with stack(work_dir, ["gateway"]) as bench:
+        dev = bench.dev
         assert dev.nats_url is not None
         nc = await connect(dev.nats_url)
         await AgentOwner().serve(nc)
         load = await LoadProcess.start(twilio_load(url_of(dev, "gateway")))
         pids = {"gateway": pid_of(dev, "gateway"), "load": load.pid}
-        server = nats_pid(dev)
-        if server is not None:
-            pids["nats-server"] = server
+        if bench.nats.pid is not None:
+            pids["nats-server"] = bench.nats.pid
         rig = GatewayRig(nc, load, pids, speak)
         rig.nats_url = dev.nats_url
         speaker = asyncio.create_task(rig.speaker.run()) if speak else None

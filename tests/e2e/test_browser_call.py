@@ -130,6 +130,8 @@ async def test_a_person_talks_to_an_agent_from_the_browser(
 
     async with Chromium(tmp_path / "profile", fake_microphone=caller_wav) as browser:
         page = await browser.open(f"{gateway}/browser")
+        # The page offers the orchestrator's agents; pick the scripted one.
+        await page.wait_for(f"window.voicebus.agents.includes({AGENT!r})", timeout=30)
         await page.evaluate(f"document.getElementById('agent').value = {AGENT!r}")
         await page.evaluate("document.getElementById('start').click()")
         call_id = await page.wait_for("window.voicebus.status === 'live' && window.voicebus.callId")

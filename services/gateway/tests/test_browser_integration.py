@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from gateway_kit import EventLog, FakeOrchestrator, RunningGateway, wait_for
+from gateway_kit import EventLog, FakeOrchestrator, RunningGateway, profile, wait_for
 from nats.aio.msg import Msg
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -25,6 +25,7 @@ from voicebus.contracts.events import (
     TranscriptFinal,
     TranscriptFinalData,
 )
+from voicebus.contracts.rpc import AGENTS_LIST, AgentsPage, ListAgents
 from voicebus.gateway.metrics import WS_MESSAGES_IGNORED
 
 pytestmark = pytest.mark.integration
@@ -172,3 +173,23 @@ async def test_the_page_and_its_assets_are_served(running_gateway: RunningGatewa
             assert asset.status_code == 200, name
         assert (await client.get("/browser/static/..%2Fcodec.py")).status_code == 404
         assert (await client.get("/browser/static/routes.py")).status_code == 404
+
+
+async def test_the_page_lists_the_orchestrators_agents(running_gateway: RunningGateway) -> None:
+    nc = running_gateway.nc
+    url = f"{running_gateway.base_url}/browser/agents"
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(url)).status_code == 503  # nobody answers yet
+
+        async def answer(msg: Msg) -> None:
+            request = ListAgents.model_validate_json(msg.data)
+            assert request.tenant_id == "default"
+            page = AgentsPage(ok=True, agents=[profile("demo"), profile("sales")])
+            await msg.respond(page.model_dump_json().encode())
+
+        await nc.subscribe(AGENTS_LIST, cb=answer)
+        await nc.flush()
+        reply = await client.get(url)
+    assert reply.status_code == 200
+    assert reply.json() == [{"agent_id": "demo", "name": "demo"},
+                            {"agent_id": "sales", "name": "sales"}]  # fmt: skip

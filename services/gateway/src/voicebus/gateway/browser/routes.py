@@ -3,6 +3,8 @@
 - ``GET /browser``: a small page where a person picks an agent and talks to it
   with the microphone, seeing the live transcript (plain HTML and JavaScript
   under ``static/``, no build step, nothing loaded from elsewhere).
+- ``GET /browser/agents``: the agents a caller may pick (ids and names), asked of
+  the orchestrator (``vb.rpc.orchestrator.agents.list``) for the default tenant.
 - ``POST /browser/session`` ``{"agent_id": "...", "context": {...}}``: checks the
   agent like an inbound webhook does, publishes ``call.initiated`` (provider
   ``browser``) and answers with the WebSocket URL and the signed stream
@@ -27,14 +29,16 @@ import time
 from importlib.resources import files
 from typing import Final
 
+import nats.errors
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
 
 from voicebus.contracts.errors import InvalidTokenError
 from voicebus.contracts.events import ErrorCode
 from voicebus.contracts.ids import new_id
+from voicebus.contracts.rpc import AGENTS_LIST, AgentsPage, ListAgents
 from voicebus.contracts.subjects import token
 from voicebus.gateway.agents import fetch_agent, judge
 from voicebus.gateway.browser.codec import BrowserCodec
@@ -87,6 +91,13 @@ class SessionRequest(BaseModel):
     )
 
 
+class AgentChoice(BaseModel):
+    """An agent the page offers."""
+
+    agent_id: str
+    name: str
+
+
 class SessionReply(BaseModel):
     """What the page needs to open the call's media WebSocket."""
 
@@ -119,9 +130,13 @@ def browser_router(gateway: Gateway) -> APIRouter:
     async def session(body: SessionRequest) -> SessionReply:
         return await start_session(gateway, body)
 
+    async def agents() -> list[AgentChoice]:
+        return await list_agents(gateway)
+
     router.add_api_route(PAGE_PATH, page, methods=["GET"])
     router.add_api_route(f"{PAGE_PATH}/static/{{name}}", asset, methods=["GET"])
     router.add_api_route(SESSION_PATH, session, methods=["POST"])
+    router.add_api_route(f"{PAGE_PATH}/agents", agents, methods=["GET"])
     return router
 
 
@@ -164,3 +179,24 @@ async def start_session(gateway: Gateway, body: SessionRequest) -> SessionReply:
         parameters=to_parameters(identity, gateway.stream_key, time.time()),
         expires_in_s=settings.stream_token_ttl_s,
     )
+
+
+async def list_agents(gateway: Gateway) -> list[AgentChoice]:
+    """The default tenant's agents, from the orchestrator.
+
+    Raises:
+        HTTPException: 503 when the orchestrator does not answer in time or refuses.
+    """
+    request = ListAgents(tenant_id=gateway.settings.default_tenant)
+    timeout = gateway.settings.agent_lookup_timeout_s
+    try:
+        msg = await gateway.nc.request(
+            AGENTS_LIST, request.model_dump_json().encode(), timeout=timeout
+        )
+        page = AgentsPage.model_validate_json(msg.data)
+    except (TimeoutError, nats.errors.NoRespondersError, ValidationError):
+        log.warning("agent list unavailable")
+        raise HTTPException(status_code=503, detail="agent list unavailable") from None
+    if not page.ok:
+        raise HTTPException(status_code=503, detail="agent list unavailable")
+    return [AgentChoice(agent_id=a.agent_id, name=a.name) for a in page.agents]

@@ -17,6 +17,7 @@ const state = (window.voicebus = {
   marksEchoed: 0,
   clears: 0,
   transcript: [],
+  agents: [],
   closeCode: null,
   error: null,
 });
@@ -58,18 +59,19 @@ function markCut(utteranceId, heard) {
 }
 
 async function loadAgents() {
-  // The REST edge lists agents when it is reachable without a key; else type an id.
+  // Suggestions only: an agent id can always be typed.
   try {
-    const res = await fetch("/api/v1/agents");
+    const res = await fetch("/browser/agents");
     if (!res.ok) return;
-    const body = await res.json();
-    const agents = Array.isArray(body) ? body : body.items || body.agents || [];
+    const agents = await res.json();
     for (const agent of agents) {
       const option = document.createElement("option");
-      option.value = agent.agent_id || agent.id;
-      option.label = agent.name || "";
+      option.value = agent.agent_id;
+      option.label = agent.name;
       $("agents").append(option);
     }
+    state.agents = agents.map((agent) => agent.agent_id);
+    if (agents.length && !$("agent").value) $("agent").value = agents[0].agent_id;
   } catch (err) {
     console.info("agent list unavailable", err);
   }

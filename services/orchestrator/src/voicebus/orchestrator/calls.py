@@ -177,6 +177,14 @@ class Orchestrator:
             await self.claims.leases.kv.create(guard, self._outbox.source.encode())
         except KeyWrongLastSequenceError:
             return  # another instance ended it
+        try:
+            await self._publish_gateway_lost(event)
+        except BaseException:
+            # Not stored: free the guard so that the next scan tries again.
+            await self.claims.leases.kv.delete(guard)
+            raise
+
+    async def _publish_gateway_lost(self, event: CallStarted) -> None:
         await self._outbox.publish(
             CallEnded(
                 id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"voicebus:{event.call_id}:gateway_lost")),

@@ -366,7 +366,15 @@ class StreamCaller:
                 await self._echo(self._playout.push_mark(name))
             case ServerClear():
                 self._counters.clears += 1
-                await self._echo(self._playout.clear())
+                dropped = self._playout.clear()
+                # Twilio echoes the marks a clear dropped; Plivo-style providers answer
+                # with one acknowledgement instead (their protocols have ``cleared``).
+                cleared = getattr(self.protocol, "cleared", None)
+                if cleared is None:
+                    await self._echo(dropped)
+                else:
+                    for message in cleared(dropped):
+                        await self._send(message)
 
     async def _echo(self, names: list[str]) -> None:
         for name in names:

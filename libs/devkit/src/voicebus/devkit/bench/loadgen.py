@@ -8,6 +8,7 @@ does not delay what is measured. Two kinds:
   ``connected`` + ``start``), each sending a stamped 20 ms μ-law ``media``
   message every 20 ms, echoing marks, and timing the agent audio it receives;
 - ``ws``: the same messages to a bare WebSocket server (no webhook);
+- ``speech``: speech from a PCM file to calls media has claimed (``["feed", ids]``);
 - ``nats``: the raw nats-py baseline, N calls' stamped PCM frames published
   straight to ``vb.audio.<call>.in`` at the same rate.
 
@@ -70,6 +71,18 @@ class Load:
         self.calls: list[_Call] = []
         self.stats = _Stats()
         self.nc: Client | None = None
+        self._speech: list[bytes] = []
+        if self.kind == "speech":
+            with open(config["pcm_path"], "rb") as f:
+                pcm = f.read()
+            self._speech = [pcm[i : i + 320] for i in range(0, len(pcm) - 319, 320)]
+
+    async def feed(self, call_ids: list[str]) -> list[str]:
+        """Start feeding speech to these (already claimed) calls."""
+        if self.nc is None:
+            self.nc = await nats.connect(self.config["nats_url"], pending_size=2**26)
+        self.calls += [_Call(call_id, "", chunk=len(self.calls) * 37) for call_id in call_ids]
+        return call_ids
 
     async def add(self, n: int) -> list[str]:
         """Open calls until there are ``n``; the new calls' ids."""
@@ -138,6 +151,8 @@ class Load:
                 self.stats.late_ticks += 1
             if self.kind == "nats":
                 await self._publish_all()
+            elif self.kind == "speech":
+                await self._speak_all()
             else:
                 self._send_all()
 
@@ -161,6 +176,18 @@ class Load:
             await nc.publish(
                 subjects.audio_in(call.call_id), pcm_frame(time.monotonic_ns()), headers=headers
             )
+        self.stats.sent += len(self.calls)
+
+    async def _speak_all(self) -> None:
+        nc, speech = self.nc, self._speech
+        if nc is None:
+            return
+        for call in self.calls:
+            call.chunk += 1
+            call.seq += 1
+            headers = encode_headers(8000, call.seq, call.seq * 20)
+            frame = speech[call.chunk % len(speech)]
+            await nc.publish(subjects.audio_in(call.call_id), frame, headers=headers)
         self.stats.sent += len(self.calls)
 
     async def measure(self, seconds: float) -> dict[str, Any]:
@@ -197,6 +224,8 @@ async def _serve(config: dict[str, Any]) -> None:
             command = json.loads(line)
             if command[0] == "calls":
                 answer: Any = await load.add(int(command[1]))
+            elif command[0] == "feed":
+                answer = await load.feed(list(command[1]))
             elif command[0] == "measure":
                 answer = await load.measure(float(command[1]))
             else:

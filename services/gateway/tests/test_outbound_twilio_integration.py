@@ -12,7 +12,14 @@ import pytest
 import pytest_asyncio
 from gateway_kit import AUTH_TOKEN, EventLog, FakeOrchestrator, RunningGateway, serve_gateway
 
-from voicebus.contracts.commands import OriginateCall, OriginateCallData
+from voicebus.contracts.commands import (
+    OriginateCall,
+    OriginateCallData,
+    SendDtmf,
+    SendDtmfData,
+    Transfer,
+    TransferData,
+)
 from voicebus.contracts.events import (
     AmdDetected,
     AmdResult,
@@ -156,3 +163,30 @@ async def test_a_forged_status_callback_is_refused(rig: Rig) -> None:
     assert response.status_code == 403
     error = await rig.events.one("call.error.v1")
     assert error.data.security
+
+
+async def _stay_on_line(call: DialedCall, caller: StreamCaller) -> None:
+    await caller.wait_closed(timeout=30)
+
+
+async def test_transfer_and_dtmf_on_a_live_call(rig: Rig) -> None:
+    rig.carrier.callee = _stay_on_line
+    call_id = await rig.originate("+14155550199")
+    await rig.events.one("call.started.v1", call_id)
+    dtmf = SendDtmf(tenant_id="default", call_id=call_id, source="test/1",
+                    data=SendDtmfData(digits="12#"))  # fmt: skip
+    await rig.gw.nc.publish(dtmf.subject, dtmf.to_bytes())
+    dialed = next(iter(rig.carrier.calls.values()))
+    caller = dialed.caller
+    assert caller is not None
+    assert await caller.wait_for_agent_audio(ms=300, timeout=15)  # in-band tones reach the callee
+    transfer = Transfer(tenant_id="default", call_id=call_id, source="test/1",
+                        data=TransferData(to_number="+14155550123"))  # fmt: skip
+    await rig.gw.nc.publish(transfer.subject, transfer.to_bytes())
+    ended = await rig.ended(call_id)
+    assert ended.data.reason is EndReason.TRANSFERRED
+    await rig.carrier.wait_ended()
+    twiml = dialed.updates[-1]["Twiml"]
+    assert "<Dial" in twiml
+    assert "+14155550123</Number>" in twiml
+    assert rig.events.of("call.error.v1", call_id) == []

@@ -35,6 +35,7 @@ from voicebus.contracts.ids import new_id
 from voicebus.gateway.call_events import call_ended, call_error, call_started, dtmf_received
 from voicebus.gateway.calls import EchoOutcome, InboundClock, PlaybackTracker
 from voicebus.gateway.context import Gateway
+from voicebus.gateway.live import AudioChunker, LiveControl
 from voicebus.gateway.metrics import IgnoreReason, count_ignored
 from voicebus.gateway.parameters import CallIdentity, InvalidStreamParametersError, from_parameters
 from voicebus.gateway.providers.base import (
@@ -49,6 +50,7 @@ from voicebus.gateway.providers.base import (
     StreamStart,
     StreamStop,
 )
+from voicebus.gateway.tones import dtmf_pcm
 from voicebus.runtime.logs import pii
 
 log = logging.getLogger(__name__)
@@ -82,7 +84,12 @@ class MediaSession:
         self._ws = websocket
         self._codec = provider.codec()
         self._rate = self._codec.sample_rate
-        self._tracker = PlaybackTracker(gateway.settings.mark_every_frames)
+        # Where the provider wants larger messages, marks fall on message boundaries.
+        chunk_frames = -(-provider.out_chunk_bytes // (self._rate // 25))
+        self._tracker = PlaybackTracker(max(gateway.settings.mark_every_frames, chunk_frames))
+        self._chunker = AudioChunker(provider.out_chunk_bytes)
+        self._control = LiveControl(gateway, provider)
+        self._provider_call_id: str | None = None
         self._clock = InboundClock()
         self._max_chars = gateway.settings.ws_max_message_bytes
         self._call: CallIdentity | None = None
@@ -155,10 +162,20 @@ class MediaSession:
         if self._call is None:
             self._ignore(IgnoreReason.BEFORE_START)
             return
-        duration_ms = len(event.pcm) * 500 // self._rate
-        seq, ts_ms = self._clock.stamp(event.seq, event.ts_ms, duration_ms)
-        headers = encode_headers(self._rate, seq, ts_ms)
-        await self._gw.nc.publish(self._audio_in, event.pcm, headers=headers)
+        pcm, frame_bytes = event.pcm, self._rate // 25
+        if len(pcm) <= frame_bytes:
+            duration_ms = len(pcm) * 500 // self._rate
+            seq, ts_ms = self._clock.stamp(event.seq, event.ts_ms, duration_ms)
+            headers = encode_headers(self._rate, seq, ts_ms)
+            await self._gw.nc.publish(self._audio_in, pcm, headers=headers)
+            return
+        ts: int | None = event.ts_ms  # a longer chunk (Exotel: 100 ms) goes out as 20 ms frames
+        for start in range(0, len(pcm), frame_bytes):
+            piece = pcm[start : start + frame_bytes]
+            seq, ts_ms = self._clock.stamp(None, ts, len(piece) * 500 // self._rate)
+            ts = None
+            headers = encode_headers(self._rate, seq, ts_ms)
+            await self._gw.nc.publish(self._audio_in, piece, headers=headers)
 
     async def _on_start(self, event: StreamStart) -> None:
         if self._call is not None:
@@ -178,6 +195,7 @@ class MediaSession:
         self._codec.bind(event)
         self._rate = self._codec.sample_rate  # a codec may learn its format from the start
         self._call = call
+        self._provider_call_id = event.provider_call_id
         self._audio_in = subjects.audio_in(call.call_id)
         self._played = subjects.audio_played(call.call_id)
         nc = self._gw.nc
@@ -253,10 +271,18 @@ class MediaSession:
             return
         self._last_audio_at = time.monotonic()
         tracker = self._tracker
-        if not tracker.admit(frame) or not await self._send(self._codec.media(frame.pcm)):
+        if not tracker.admit(frame):
+            return
+        pcm = self._chunker.push(frame.pcm, flush=frame.last)
+        if pcm is not None and not await self._send(self._codec.media(pcm)):
             return
         name = tracker.sent(frame)
         if name is not None:
+            await self._send_mark(name)
+
+    async def _send_mark(self, name: str) -> None:
+        pcm = self._chunker.take()  # the audio a mark covers goes first
+        if pcm is None or await self._send(self._codec.media(pcm)):
             await self._send(self._codec.mark(name))
 
     def _bad_frame(self) -> None:
@@ -279,11 +305,14 @@ class MediaSession:
                 # played just before the provider got the clear is dropped too (the
                 # caller is reported to have heard slightly less, never more).
                 self._tracker.clear(command.data.utterance_id)
+                self._chunker.clear()
                 await self._send(self._codec.clear())
             case HangUp():
                 self._spawn(self._hang_up(command))
-            case Transfer() | SendDtmf():
-                await self._unsupported(command.type)
+            case Transfer():
+                self._spawn(self._transfer(command))
+            case SendDtmf():
+                self._spawn(self._send_dtmf(command))
 
     async def _on_call_event(self, msg: Msg) -> None:
         if self._closing or not isinstance(self._codec, CallEventRelay):
@@ -311,7 +340,7 @@ class MediaSession:
             idle_s = now - max(self._last_audio_at, asked_at)
             name = tracker.flush() if idle_s >= 2 * _HANGUP_POLL_S else None
             if name is not None:
-                await self._send(self._codec.mark(name))
+                await self._send_mark(name)
             elif tracker.all_played and idle_s >= settings.hangup_quiet_s:
                 return
             await asyncio.sleep(_HANGUP_POLL_S)
@@ -320,17 +349,23 @@ class MediaSession:
             call_id = self._call.call_id if self._call else None
             log.warning("hang-up before playback confirmed", extra={"call_id": call_id})
 
-    async def _unsupported(self, command_type: str) -> None:
-        call = self._call
-        if call is None:
+    async def _transfer(self, command: Transfer) -> None:
+        if self._call is None:
             return
-        message = f"{self._provider}: {command_type} is not supported on this media stream yet"
-        log.warning("control command not supported", extra={"call_id": call.call_id})
-        await self._gw.publish(
-            call_error(
-                call.tenant_id, call.call_id, self._gw.source, ErrorCode.PROVIDER_ERROR, message
-            )
-        )
+        self._end_reason = EndReason.TRANSFERRED  # the provider may end the stream at once
+        if not await self._control.transfer(self._call, self._provider_call_id, command):
+            self._end_reason = None
+
+    async def _send_dtmf(self, command: SendDtmf) -> None:
+        """Through the provider's API where it can; else as in-band tones on the stream."""
+        call = self._call
+        if call is None or await self._control.send_dtmf(call, self._provider_call_id, command):
+            return
+        pcm, step = dtmf_pcm(command.data.digits, self._rate), max(self._rate // 25, 3200)
+        for start in range(0, len(pcm), step):
+            if not await self._send(self._codec.media(pcm[start : start + step])):
+                return
+        log.info("dtmf sent in-band", extra={"call_id": call.call_id})
 
     # -- plumbing ---------------------------------------------------------------
 

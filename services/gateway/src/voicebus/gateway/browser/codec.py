@@ -154,11 +154,10 @@ class AudioConverter:
             return _INVALID
         if len(data) > self.max_bytes:
             return _OVERSIZE
-        samples = np.frombuffer(data, dtype=self._dtype)
         if self._resampler is None and self._dtype == "<i2":
             self._pending += data
         else:
-            self._pending += self._to_pcm16(samples)
+            self._pending += self._to_pcm16(np.frombuffer(data, dtype=self._dtype))
         ready = len(self._pending) - len(self._pending) % FRAME_BYTES
         if not ready:
             return _NOTHING

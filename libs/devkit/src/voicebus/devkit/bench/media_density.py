@@ -104,7 +104,7 @@ async def _baseline(pcm_path: Path, calls: int, seconds: float) -> dict[str, Any
 @register("media-density")
 async def run(options: BenchOptions) -> Report:
     """Ramp claimed calls on one media process; CPU per call-second against pipecat's VAD."""
-    steps = [4] if options.quick else [10, 25, 50, 100]
+    steps = [4] if options.quick else [10, 25, 50, 100, 200]
     seconds = 3.0 if options.quick else 8.0
     report = Report(
         name="media-density",

@@ -1,1 +1,162 @@
-"""placeholder."""
+"""``turn-latency``: end of the caller's speech → first agent audio at the caller, through
+(a) the whole voicebus stack and (b) one process with the same engines, per stage.
+
+(a) gateway, media and orchestrator run as deployed; a simulated Twilio caller
+phones the ``demo-scripted`` agent (whisper-local STT, the scripted LLM, hibari
+TTS) and speaks the lines at real time; stages come from the call's events as
+this process receives them: VAD stop (``speech.user.stopped``), STT final
+(``transcript.final``), LLM first token (``agent.reply``'s
+``llm_first_token_ms``), TTS first audio (``agent.speech.started``'s
+``first_audio_ms``); what remains is bus hops, pacing and playout.
+(b) :mod:`voicebus.devkit.bench.single_process` on the same audio.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+from nats.aio.msg import Msg
+
+from voicebus.contracts import subjects
+from voicebus.devkit.bench.harness import connect, stack, url_of
+from voicebus.devkit.bench.registry import BenchOptions, register
+from voicebus.devkit.bench.report import Report, Series, ratio
+from voicebus.devkit.bench.single_process import SingleProcessAgent, Stages
+from voicebus.devkit.defaults import DEV_TWILIO_AUTH_TOKEN
+from voicebus.engines.tts.hibari import HibariTTS
+
+AGENT = "demo-scripted"
+AGENT_FILE = Path("agents") / f"{AGENT}.yaml"
+LINES = ("Where is my order 1234?", "Thanks a lot.")
+GOAL_EXTRA = "within 5 % (≤ 30 ms) of the single-process pipeline"
+STAGES = ("vad_stop_ms", "stt_ms", "llm_first_token_ms", "tts_first_audio_ms", "rest_ms")
+
+
+class _Events:
+    """Every event of the stack, with the time this process received it."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[float, dict[str, Any]]] = []
+
+    async def on_event(self, msg: Msg) -> None:
+        self.seen.append((time.monotonic(), json.loads(msg.data)))
+
+    def first(self, call_id: str, kind: str, after: float) -> tuple[float, dict[str, Any]] | None:
+        for at, event in self.seen:
+            if at >= after and event["call_id"] == call_id and event["type"].startswith(kind):
+                return at, event
+        return None
+
+
+async def _voicebus(options: BenchOptions, pcms: list[bytes], repeats: int) -> list[dict[str, Any]]:
+    from voicebus.devkit.caller import TwilioCaller
+
+    turns: list[dict[str, Any]] = []
+    async with stack(options.work_dir / "turn-latency", ["gateway", "media", "orchestrator"],
+                     {"VB_LOG_LEVEL": "WARNING"}) as bench:  # fmt: skip
+        assert bench.dev.nats_url is not None
+        nc = await connect(bench.dev.nats_url)
+        events = _Events()
+        await nc.subscribe(subjects.evt_filter(), cb=events.on_event)
+        caller = TwilioCaller(url_of(bench.dev, "gateway"), DEV_TWILIO_AUTH_TOKEN, AGENT)
+        await caller.start()
+        origin = time.monotonic()  # the caller's stream clock starts now (±20 ms)
+        try:
+            if not await caller.wait_for_agent_silence(1200, timeout=60):
+                raise RuntimeError("no greeting from the agent")
+            for i in range(repeats * len(pcms)):
+                said_at = time.monotonic()
+                turn = await caller.say_pcm(pcms[i % len(pcms)], text=LINES[i % len(LINES)])
+                await caller.wait_for_agent_silence(1200, timeout=60)
+                turns.append(_stages(events, caller.call_id or "", turn, origin, said_at))
+        finally:
+            await caller.hang_up()
+            await nc.drain()
+    return turns
+
+
+def _stages(events: _Events, call_id: str, turn: Any, origin: float, said_at: float
+            ) -> dict[str, Any]:  # fmt: skip
+    total = turn.latency_ms
+    end_at = origin + (turn.ended_ms or 0) / 1000
+    vad = events.first(call_id, "speech.user.stopped", said_at)
+    stt = events.first(call_id, "transcript.final", said_at)
+    reply = events.first(call_id, "agent.reply", said_at)
+    speech = events.first(call_id, "agent.speech.started", said_at)
+    out: dict[str, Any] = {"total_ms": total}
+    if vad and stt:
+        out["vad_stop_ms"] = (vad[0] - end_at) * 1000
+        out["stt_ms"] = (stt[0] - vad[0]) * 1000
+    if reply:
+        out["llm_first_token_ms"] = reply[1]["data"].get("llm_first_token_ms")
+    if speech:
+        out["tts_first_audio_ms"] = speech[1]["data"].get("first_audio_ms")
+    known = [out.get(k) for k in STAGES[:-1]]
+    if total is not None and all(v is not None for v in known):
+        out["rest_ms"] = total - sum(v for v in known if v is not None)
+    return out
+
+
+def _single(stages: Stages) -> dict[str, Any]:
+    return {"total_ms": stages.total_ms, "vad_stop_ms": stages.vad_stop_ms,
+            "stt_ms": stages.stt_ms, "llm_first_token_ms": stages.llm_first_token_ms,
+            "tts_first_audio_ms": stages.tts_first_audio_ms,
+            "rest_ms": stages.total_ms - stages.vad_stop_ms - stages.stt_ms
+            - stages.llm_first_token_ms - stages.tts_first_audio_ms}  # fmt: skip
+
+
+def _median_row(path: str, turns: list[dict[str, Any]]) -> dict[str, Any]:
+    row: dict[str, Any] = {"path": path, "turns": len(turns)}
+    for key in ("total_ms", *STAGES):
+        values = [t[key] for t in turns if t.get(key) is not None]
+        row[key.removesuffix("_ms") + " ms"] = round(median(values), 1) if values else None
+    return row
+
+
+@register("turn-latency")
+async def run(options: BenchOptions) -> Report:
+    """The same caller lines through both; median per stage and the ratio (b)/(a)."""
+    repeats = 1 if options.quick else 4
+    report = Report(
+        name="turn-latency",
+        title="end of caller speech → first agent audio: (a) voicebus stack vs (b) one process "
+        "with the same engines (median per stage)",
+        columns=["path", "turns", "total ms", *(s.removesuffix("_ms") + " ms" for s in STAGES)],
+        rows=[],
+        summary={},
+    )
+    tts = HibariTTS()
+    pcms = [b"".join([c async for c in tts.synthesize(line, 8000)]) for line in LINES]
+    agent = SingleProcessAgent(AGENT_FILE)
+    await agent.warm()
+    single = []
+    for i in range(repeats * len(pcms)):
+        stages = await agent.turn(pcms[i % len(pcms)])
+        if stages is not None:
+            single.append(_single(stages))
+    ours = await _voicebus(options, pcms, repeats)
+    a, b = _median_row("(a) voicebus stack", ours), _median_row("(b) single process", single)
+    report.rows = [a, b]
+    report.series = [
+        Series("(a) voicebus", [t["total_ms"] for t in ours if t.get("total_ms") is not None]),
+        Series("(b) single process", [t["total_ms"] for t in single]),
+    ]
+    gap = a["total ms"] - b["total ms"] if a["total ms"] and b["total ms"] else None
+    report.summary = {
+        "(a) voicebus median ms": a["total ms"],
+        "(b) single-process median ms": b["total ms"],
+        "ratio (b)/(a)": ratio(b["total ms"], a["total ms"]),
+        "gap ms": round(gap, 1) if gap is not None else None,
+        "goal": GOAL_EXTRA,
+        "met": bool(gap is not None and (gap <= 30 or gap <= 0.05 * b["total ms"])),
+    }
+    report.notes.append(
+        "(a) is timed at the simulated caller, which plays audio in 20 ms ticks; (b) at the "
+        "first synthesized audio in the process. VAD stop in (a) includes one bus hop to this "
+        "process; 'rest' is bus hops, media's pacing and the caller's playout."
+    )
+    return report.finish()

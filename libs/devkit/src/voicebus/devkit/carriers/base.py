@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import TracebackType
 from typing import ClassVar, Final, Self
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import uvicorn
@@ -257,17 +258,11 @@ class StandInCarrier(ABC):
 
     def gateway_http(self, url: str) -> str:
         """``url`` with the gateway's public address replaced by where it listens."""
-        if url.startswith(self.public_url):
-            return self.gateway_url + url[len(self.public_url) :]
-        return url
+        return _rebase(url, self.public_url, self.gateway_url)
 
     def gateway_ws(self, url: str) -> str:
         """A public ``ws(s)://`` URL of the gateway, as reached on loopback."""
-        public = self.public_url.replace("https://", "wss://").replace("http://", "ws://")
-        if url.startswith(public):
-            local = self.gateway_url.replace("https://", "wss://").replace("http://", "ws://")
-            return local + url[len(public) :]
-        return url
+        return _rebase(url, _ws(self.public_url), _ws(self.gateway_url))
 
     async def end_media(self, call: DialedCall) -> None:
         """The provider ends the call's media stream (a REST hang-up or new markup)."""
@@ -332,3 +327,19 @@ class StandInCarrier(ABC):
             await self.detect(call, machine=call.behaviour is Behaviour.MACHINE)
         await self.callee(call, caller)
         call.result = await caller.hang_up()
+
+
+def _ws(http_url: str) -> str:
+    return http_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+
+
+def _rebase(url: str, public: str, local: str) -> str:
+    """``url`` under ``public`` moved under ``local``; user info (Basic auth) is kept."""
+    parts, pub, loc = urlsplit(url), urlsplit(public), urlsplit(local)
+    host = parts.netloc.rpartition("@")[2]
+    if (parts.scheme, host) != (pub.scheme, pub.netloc) or not parts.path.startswith(pub.path):
+        return url
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = f"{userinfo}@{loc.netloc}" if userinfo else loc.netloc
+    path = loc.path + parts.path[len(pub.path) :]
+    return urlunsplit((loc.scheme, netloc, path, parts.query, parts.fragment))

@@ -1,6 +1,6 @@
 """Telephony provider plug-ins: one folder each; importing this package registers them all."""
 
-from voicebus.gateway.providers import plivo, twilio, vobiz  # each registers itself
+from voicebus.gateway.providers import exotel, plivo, twilio, vobiz  # each registers itself
 from voicebus.gateway.providers.registry import get, providers, register
 
-__all__ = ["get", "plivo", "providers", "register", "twilio", "vobiz"]
+__all__ = ["exotel", "get", "plivo", "providers", "register", "twilio", "vobiz"]

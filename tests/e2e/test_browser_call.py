@@ -40,6 +40,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 
 AGENT = "demo-scripted"
 LINE = "Hi, where is my order 1234?"
+BYE = "Thanks, bye."
 WAV_RATE = 48000
 LEAD_S = 6.0
 """Silence before the line: the agent's greeting plays first."""
@@ -63,19 +64,25 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DevSt
         log.close()
 
 
-@pytest.fixture
-async def caller_wav(tmp_path: Path) -> Path:
-    """The caller's line as a 48 kHz mono WAV, with silence before and after."""
+async def _write_wav(path: Path, lines: list[tuple[float, str]]) -> Path:
+    """A 48 kHz mono WAV of ``(silence_s, text)`` pairs, in order, ending in silence."""
     voice = default_voice()
-    speech = b"".join([chunk async for chunk in voice.synthesize(LINE, WAV_RATE)])
-    path = tmp_path / "caller.wav"
     with wave.open(str(path), "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
         wav.setframerate(WAV_RATE)
-        wav.writeframes(bytes(int(2 * WAV_RATE * LEAD_S)) + speech)
-        wav.writeframes(bytes(int(2 * WAV_RATE * TAIL_S)))
+        for silence_s, text in lines:
+            wav.writeframes(bytes(2 * int(WAV_RATE * silence_s)))
+            async for chunk in voice.synthesize(text, WAV_RATE):
+                wav.writeframes(chunk)
+        wav.writeframes(bytes(2 * int(WAV_RATE * TAIL_S)))
     return path
+
+
+@pytest.fixture
+async def caller_wav(tmp_path: Path) -> Path:
+    """The caller's line, after silence while the greeting plays."""
+    return await _write_wav(tmp_path / "caller.wav", [(LEAD_S, LINE)])
 
 
 async def _events_of(nats_url: str, call_id: str) -> list[CallEvent]:
@@ -178,3 +185,32 @@ async def test_a_person_talks_to_an_agent_from_the_browser(
     assert len(ended) == 1
     assert ended[0].data.reason is EndReason.CALLER_HANGUP
     assert await _ignored_browser_messages(gateway) == 0
+
+
+async def test_the_agent_hangs_up_after_its_goodbye_played_in_the_browser(
+    stack: DevStack, tmp_path: Path
+) -> None:
+    # The goodbye comes once the answer has played (~8 s): no barge-in.
+    wav = await _write_wav(tmp_path / "caller.wav", [(LEAD_S, LINE), (14.0, BYE)])
+    assert stack.nats_url is not None
+    gateway = next(s.url for s in stack.services if s.name == "gateway")
+
+    async with Chromium(tmp_path / "profile", fake_microphone=wav) as browser:
+        page = await browser.open(f"{gateway}/browser")
+        await page.evaluate(f"document.getElementById('agent').value = {AGENT!r}")
+        await page.evaluate("document.getElementById('start').click()")
+        call_id = await page.wait_for("window.voicebus.status === 'live' && window.voicebus.callId")
+        # end_call hangs up once the page reported (marks) that the goodbye played.
+        await page.wait_for("window.voicebus.status === 'ended'", timeout=150)
+        state = await _state(page)
+
+    assert state["closeCode"] == 1000
+    callers = [line["text"] for line in state["transcript"] if line["role"] == "caller"]
+    assert [_words(t) for t in callers] == [_words(LINE), _words(BYE)]
+    events = await _wait_for_event(stack.nats_url, call_id, CallEnded)
+    ended = [e for e in events if isinstance(e, CallEnded)]
+    assert len(ended) == 1
+    assert ended[0].data.reason is EndReason.AGENT_HANGUP
+    goodbye = [e for e in events if isinstance(e, AgentSpeechStopped)][-1]
+    assert "goodbye" in goodbye.data.text.lower()
+    assert events.index(goodbye) < events.index(ended[0])

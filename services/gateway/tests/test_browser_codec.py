@@ -1,4 +1,5 @@
-"""The browser page's media protocol: parsing, audio conversion, relayed call events."""
+"""The browser page's media protocol (parsing, audio conversion, relayed call events) and
+when the unauthenticated page is served."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ from voicebus.gateway.providers.base import (
     StreamStart,
     StreamStop,
 )
+from voicebus.gateway.settings import GatewaySettings
+from voicebus.runtime.settings import Environment
 
 pytestmark = pytest.mark.unit
 
@@ -242,3 +245,23 @@ def test_other_and_broken_events_are_not_relayed() -> None:
     assert codec.relay(_envelope(ended)) is None
     assert codec.relay(b'{"type": "transcript.final.v1", "data": {}}') is None
     assert codec.relay(b"\xff garbage") is None
+
+
+@pytest.mark.parametrize(
+    ("environment", "setting", "served"),
+    [
+        ("development", None, True),
+        ("test", None, True),
+        ("production", None, False),
+        ("production", True, True),
+        ("development", False, False),
+    ],
+)
+def test_the_unauthenticated_page_is_off_in_production_by_default(
+    environment: str, setting: bool | None, served: bool
+) -> None:
+    # Constructed without validation: production refuses the placeholder secrets.
+    settings = GatewaySettings.model_construct(
+        environment=Environment(environment), browser_page=setting
+    )
+    assert settings.browser_page_enabled is served

@@ -1,10 +1,13 @@
-"""A live call survives the death of the process serving it.
+"""A live call survives the death of the process serving it, and a NATS restart.
 
 A simulated Twilio caller talks to the scripted demo agent through the real
 gateway; media and orchestrator run two instances each. The instance owning
 the call is killed with SIGKILL (no shutdown hook, its lease just stops being
 renewed); the survivor takes the call over within the lease TTL and the
-caller is answered again. A killed gateway's call is ended as ``gateway_lost``.
+caller is answered again. NATS is restarted mid-call (JetStream on disk): every
+service reconnects and the call goes on. A killed gateway's call is ended as
+``gateway_lost``. The tests share one cluster (starting it is the slow part):
+each starts whatever its scenario needs and the previous one killed.
 """
 
 from __future__ import annotations
@@ -15,9 +18,16 @@ import time
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 
-from voicebus.contracts.events import AgentSpeechStarted, CallEnded, EndReason, TranscriptFinal
+from voicebus.contracts.events import (
+    AgentSpeechStarted,
+    CallEnded,
+    EndReason,
+    RecordingReady,
+    TranscriptFinal,
+)
 from voicebus.devkit.caller.session import TwilioCaller
 from voicebus.devkit.caller.timeline import Turn
 from voicebus.devkit.defaults import DEV_TWILIO_AUTH_TOKEN
@@ -27,6 +37,8 @@ from .conftest import LEASE_TTL_S, Cluster, wait_events
 pytestmark = [pytest.mark.resilience, pytest.mark.timeout(240)]
 
 AGENT = "demo-scripted"
+EVERYTHING = {"gateway": 1, "media": 2, "orchestrator": 2, "recorder": 1, "audit": 1}
+LINES = ("Hi, where is my order 1234?", "Thanks.", "Thanks, bye.")
 SLACK_MS = 3000.0
 """How much longer than before the kill the caller may wait for the first answer after a
 takeover: generous, since the machine's load moves speech-to-text latency by seconds."""
@@ -66,7 +78,7 @@ async def _talk(call: TwilioCaller, line: str) -> float:
 
 async def _kill_owner_and_continue(cluster: Cluster, service: str) -> dict[str, Any]:
     gateway = cluster.running("gateway")[0]
-    lines = ("Hi, where is my order 1234?", "Thanks.", "Thanks, bye.")
+    lines = LINES
     async with cluster.client() as nc:
         async with TwilioCaller(gateway.url, DEV_TWILIO_AUTH_TOKEN, AGENT) as call:
             call_id = call.call_id
@@ -108,7 +120,7 @@ async def _kill_owner_and_continue(cluster: Cluster, service: str) -> dict[str, 
 
 
 async def test_killing_the_media_instance_of_a_live_call(cluster: Cluster) -> None:
-    await cluster.ensure({"gateway": 1, "media": 2, "orchestrator": 1})
+    await cluster.ensure(EVERYTHING)  # all at once: later tests find them running
     outcome = await _kill_owner_and_continue(cluster, "media")
     assert outcome["survivor"] != outcome["owner"]
     assert outcome["takeover_s"] < 4 * LEASE_TTL_S
@@ -119,6 +131,75 @@ async def test_killing_the_orchestrator_instance_of_a_live_call(cluster: Cluster
     outcome = await _kill_owner_and_continue(cluster, "orchestrator")
     assert outcome["survivor"] != outcome["owner"]
     assert outcome["takeover_s"] < 4 * LEASE_TTL_S
+
+
+async def _all_ready(cluster: Cluster, timeout: float) -> None:
+    async with httpx.AsyncClient(timeout=1.0) as client, asyncio.timeout(timeout):
+        for proc in [p for p in cluster.procs if p.alive]:
+            while True:
+                assert proc.alive, proc.log_tail()
+                try:
+                    if (await client.get(f"{proc.url}/readyz")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.1)
+
+
+async def test_a_call_survives_a_nats_restart(cluster: Cluster) -> None:
+    await cluster.ensure({"gateway": 1, "media": 1, "orchestrator": 1, "recorder": 1, "audit": 1})
+    gateway = cluster.running("gateway")[0]
+    async with cluster.client() as nc:
+        async with TwilioCaller(gateway.url, DEV_TWILIO_AUTH_TOKEN, "demo-scripted") as call:
+            call_id = call.call_id
+            assert call_id is not None
+            assert await call.wait_for_agent_silence(quiet_ms=1000, timeout=60)
+            await _talk(call, LINES[0])
+            owners = {s: await cluster.owner(nc, s, call_id) for s in ("media", "orchestrator")}
+
+            down = time.monotonic()
+            await asyncio.to_thread(cluster.nats.restart)
+            await _all_ready(cluster, timeout=30)
+            ready_s = time.monotonic() - down
+            # The leases survived on disk and are still renewed by their owners.
+            await asyncio.sleep(LEASE_TTL_S)
+            for service, owner in owners.items():
+                assert await cluster.owner(nc, service, call_id) == owner
+
+            await _talk(call, LINES[1])
+            await call.say_text(LINES[2])
+            assert await call.wait_closed(timeout=60), "the agent did not hang up"
+        result = await call.hang_up()
+        events = await wait_events(
+            nc, call_id, lambda es: any(isinstance(e, RecordingReady) for e in es), timeout=60
+        )
+    assert result.server_closed
+    finals = [_words(e.data.text) for e in events if isinstance(e, TranscriptFinal)]
+    assert finals == [_words(line) for line in LINES]
+    ended = [e for e in events if isinstance(e, CallEnded)]
+    assert [e.data.reason for e in ended] == [EndReason.AGENT_HANGUP]
+    # Audit's durable consumer resumed: every event of the call is stored, once.
+    conn = await asyncpg.connect(cluster.database_url)
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                rows = await conn.fetch(
+                    "SELECT id::text AS id FROM audit.call_events WHERE call_id = $1", call_id
+                )
+                if len(rows) >= len(events):
+                    break
+                await asyncio.sleep(0.2)
+        status = await conn.fetchval("SELECT status FROM audit.calls WHERE call_id = $1", call_id)
+    finally:
+        await conn.close()
+    assert sorted(r["id"] for r in rows) == sorted(e.id for e in events)
+    assert status == "ended"
+
+    # The claim consumers resumed too: a new call after the restart is served.
+    async with TwilioCaller(gateway.url, DEV_TWILIO_AUTH_TOKEN, "demo-scripted") as call:
+        assert await call.wait_for_agent_audio(ms=500, timeout=60), "no greeting"
+    await call.hang_up()
+    print(f"\nnats restart: every service ready again {ready_s:.1f} s after the stop")
 
 
 async def test_killing_the_gateway_ends_the_call_as_gateway_lost(cluster: Cluster) -> None:

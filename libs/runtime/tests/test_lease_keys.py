@@ -1,0 +1,28 @@
+"""Lease keys and the configurable lease TTL (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from voicebus.contracts.streams import CALL_OWNERS, KV_BUCKETS, SESSIONS, owner_key
+from voicebus.runtime.leases import GATEWAY, parse_owner_key
+from voicebus.runtime.provision import kv_buckets
+
+pytestmark = pytest.mark.unit
+
+
+def test_owner_keys_parse_back_to_service_and_call() -> None:
+    assert parse_owner_key(owner_key("media", "c-1")) == ("media", "c-1")
+    assert parse_owner_key(owner_key(GATEWAY, "c-2")) == (GATEWAY, "c-2")
+
+
+@pytest.mark.parametrize("key", ["nodot", ".c1", "media.", ""])
+def test_keys_of_another_shape_are_not_leases(key: str) -> None:
+    assert parse_owner_key(key) is None
+
+
+def test_only_the_lease_bucket_takes_the_configured_ttl() -> None:
+    buckets = {spec.bucket: spec for spec in kv_buckets(3.0)}
+    assert buckets[CALL_OWNERS.bucket].ttl_s == 3.0
+    assert buckets[SESSIONS.bucket] == SESSIONS
+    assert kv_buckets() == KV_BUCKETS

@@ -123,3 +123,11 @@ def test_a_refused_dial_becomes_provider_error_with_the_code() -> None:
         EndReason.PROVIDER_ERROR, "21211",
     )  # fmt: skip
     assert call_error.type == "call.error.v1"
+
+
+def test_a_retried_status_callback_yields_the_same_event_id() -> None:
+    update = StatusUpdate(CallStatus.BUSY)
+    first, second = (status_events(IDENTITY, update, "gw/1")[0] for _ in range(2))
+    assert first.id == second.id
+    (ringing,) = status_events(IDENTITY, StatusUpdate(CallStatus.RINGING), "gw/1")
+    assert ringing.id != first.id

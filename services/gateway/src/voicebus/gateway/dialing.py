@@ -9,6 +9,8 @@ access logs); the provider's callbacks carry them.
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from collections.abc import Collection, Mapping
 from typing import Final
 from urllib.parse import urlencode
@@ -188,21 +190,31 @@ def callback_identity(
 
 
 def status_events(identity: CallIdentity, update: StatusUpdate, source: str) -> list[Envelope]:
-    """The events one verified status callback means (often none)."""
+    """The events one verified status callback means (often none).
+
+    Their ids derive from the call and the status, so a callback the provider
+    retries is stored once (``Nats-Msg-Id``).
+    """
     tenant_id, call_id = identity.tenant_id, identity.call_id
     status = update.status
+    event_id = str(
+        uuid.UUID(hex=hashlib.sha256(f"{call_id}/{status.value}".encode()).hexdigest()[:32])
+    )
     if status is CallStatus.RINGING:
         ringing = CallRingingData(provider_call_id=update.provider_call_id)
-        return [CallRinging(tenant_id=tenant_id, call_id=call_id, source=source, data=ringing)]
+        return [CallRinging(id=event_id, tenant_id=tenant_id, call_id=call_id, source=source,
+                            data=ringing)]  # fmt: skip
     if status in (CallStatus.MACHINE, CallStatus.HUMAN):
         result = update.amd or (
             AmdResult.MACHINE if status is CallStatus.MACHINE else AmdResult.HUMAN
         )
         amd = AmdDetectedData(result=result, detector="provider", detection_ms=update.detection_ms)
-        return [AmdDetected(tenant_id=tenant_id, call_id=call_id, source=source, data=amd)]
+        return [AmdDetected(id=event_id, tenant_id=tenant_id, call_id=call_id, source=source,
+                            data=amd)]  # fmt: skip
     reason = _ENDING.get(status)
     if reason is None:
         return []
     code = update.error_code[:64] if update.error_code else None
     ended = CallEndedData(reason=reason, provider_error_code=code)
-    return [CallEnded(tenant_id=tenant_id, call_id=call_id, source=source, data=ended)]
+    return [CallEnded(id=event_id, tenant_id=tenant_id, call_id=call_id, source=source,
+                      data=ended)]  # fmt: skip

@@ -9,7 +9,14 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from gateway_kit import EventLog, FakeOrchestrator, RunningGateway, profile, wait_for
+from gateway_kit import (
+    EventLog,
+    FakeOrchestrator,
+    RunningGateway,
+    profile,
+    serve_gateway,
+    wait_for,
+)
 from nats.aio.msg import Msg
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -193,3 +200,18 @@ async def test_the_page_lists_the_orchestrators_agents(running_gateway: RunningG
     assert reply.status_code == 200
     assert reply.json() == [{"agent_id": "demo", "name": "demo"},
                             {"agent_id": "sales", "name": "sales"}]  # fmt: skip
+
+
+async def test_a_gateway_without_the_page_serves_only_the_stream(
+    embedded_nats_factory: Any,
+) -> None:
+    async with serve_gateway(embedded_nats_factory().url, browser_page=False) as gw:
+        async with httpx.AsyncClient(base_url=gw.base_url) as client:
+            assert (await client.get("/browser")).status_code == 404
+            assert (
+                await client.post("/browser/session", json={"agent_id": AGENT})
+            ).status_code == 404
+        async with connect(gw.settings.public_ws_url("/ws/browser")) as ws:
+            await ws.send(json.dumps({"type": "start", "parameters": {}, "format": FORMAT}))
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 15)  # no valid token: refused

@@ -3,8 +3,11 @@ devkit's simulated callers, which speak each provider's protocol from its docume
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
-from gateway_kit import EventLog, FakeOrchestrator, RunningGateway, wait_for
+from gateway_kit import EventLog, FakeOrchestrator, RunningGateway, serve_gateway, wait_for
 from nats.aio.msg import Msg
 
 from voicebus.contracts import subjects
@@ -12,7 +15,7 @@ from voicebus.contracts.audio import AudioFrame, decode_frame, decode_mark
 from voicebus.contracts.commands import Clear, ClearData, HangUp
 from voicebus.contracts.events import CallEnded, CallStarted, DtmfReceived, EndReason
 from voicebus.devkit.caller import CallRejectedError, ToneVoice
-from voicebus.devkit.caller.audio import tone
+from voicebus.devkit.caller.audio import resample, tone
 from voicebus.devkit.caller.plivo import PlivoCaller
 from voicebus.devkit.caller.vobiz import VobizCaller
 
@@ -140,3 +143,38 @@ async def test_a_wrong_signature_is_refused(running_gateway: RunningGateway, kin
     assert refused.value.status == 403
     error = await events.one("call.error.v1")
     assert error.data.code == "signature_invalid"  # type: ignore[union-attr]
+
+
+async def test_l16_at_16k_end_to_end(
+    embedded_nats_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The answer asks for 16 kHz linear PCM: the call runs at 16 kHz on the bus."""
+    monkeypatch.setenv("VB_GATEWAY_VOBIZ_CONTENT_TYPE", "audio/x-l16;rate=16000")
+    async with serve_gateway(embedded_nats_factory().url) as gw:
+        await FakeOrchestrator(["demo"]).start(gw.nc)
+        events = await EventLog().start(gw.nc)
+        audio_in: list[Msg] = []
+
+        async def on_in(msg: Msg) -> None:
+            audio_in.append(msg)
+
+        async with caller("vobiz", gw) as call:
+            call_id = call.call_id
+            assert call_id is not None
+            await gw.nc.subscribe(subjects.audio_in(call_id), cb=on_in)
+            started = await events.one("call.started.v1", call_id)
+            assert isinstance(started, CallStarted)
+            assert started.data.audio.sample_rate == 16000
+            await wait_for(lambda: len(audio_in) >= 3)
+            frame = decode_frame(audio_in[0].data, audio_in[0].headers)
+            assert (frame.sample_rate, len(frame.pcm)) == (16000, 640)
+
+            pcm = resample(tone(400.0), 8000, 16000)
+            for i in range(20):
+                chunk = pcm[i * 640 : (i + 1) * 640]
+                out = AudioFrame(chunk, 16000, i, i * 20, "u16", last=i == 19)
+                await gw.nc.publish(subjects.audio_out(call_id), chunk, headers=out.headers())
+            assert await call.wait_for_agent_audio(ms=300, timeout=15)
+        result = await call.hang_up()
+        assert result.protocol_errors == []
+        await events.one("call.ended.v1", call_id)

@@ -12,7 +12,15 @@ from gateway_kit import EventLog, FakeOrchestrator, RunningGateway, wait_for
 
 from voicebus.contracts import subjects
 from voicebus.contracts.audio import AudioFrame
-from voicebus.contracts.commands import HangUp, OriginateCall, OriginateCallData
+from voicebus.contracts.commands import (
+    HangUp,
+    OriginateCall,
+    OriginateCallData,
+    SendDtmf,
+    SendDtmfData,
+    Transfer,
+    TransferData,
+)
 from voicebus.contracts.events import (
     AmdDetected,
     CallEnded,
@@ -86,6 +94,22 @@ async def test_an_answered_call(running_gateway: RunningGateway, carrier: StandI
         frame = AudioFrame(chunk, 8000, i, i * 20, "hello", last=i == 19)
         await gw.nc.publish(subjects.audio_out(call_id), chunk, headers=frame.headers())
     await wait_for(lambda: dialed.caller is not None and dialed.caller.result().heard_ms >= 300)
+
+    # Keypad tones go through the provider's API; a transfer is refused with a call.error
+    # (Plivo and Vobiz transfer by fetching XML from a URL) and the call goes on.
+    dtmf = SendDtmf(
+        tenant_id="default", call_id=call_id, source="orch/o1", data=SendDtmfData(digits="12#")
+    )
+    await gw.nc.publish(dtmf.subject, dtmf.to_bytes())
+    await wait_for(lambda: any(u.get("digits") == "12#" for u in dialed.updates))
+    transfer = Transfer(
+        tenant_id="default", call_id=call_id, source="orch/o1",
+        data=TransferData(to_number="+14155550123"),
+    )  # fmt: skip
+    await gw.nc.publish(transfer.subject, transfer.to_bytes())
+    error = await events.one("call.error.v1", call_id)
+    assert "transfer" in error.data.message  # type: ignore[union-attr]
+
     hang_up = HangUp(tenant_id="default", call_id=call_id, source="orch/o1")
     await gw.nc.publish(hang_up.subject, hang_up.to_bytes())
 

@@ -1,0 +1,133 @@
+"""Audit's answers to the REST edge, on real NATS and PostgreSQL: tenant-scoped, paged."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import nats
+import pytest
+from nats.aio.client import Client
+
+from voicebus.audit.app import build
+from voicebus.audit.settings import AuditSettings
+from voicebus.contracts.events import CallEnded, CallEndedData, CallRinging, CallRingingData
+from voicebus.contracts.ids import new_id
+from voicebus.contracts.rpc import (
+    CALL_EVENTS_LIST,
+    CALLS_GET,
+    CALLS_LIST,
+    CallEventsPage,
+    CallReply,
+    CallsPage,
+    GetCall,
+    ListCallEvents,
+    ListCalls,
+)
+from voicebus.runtime.publish import publish_event
+from voicebus.runtime.service import Service
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def audit(
+    embedded_nats_factory: Callable[..., Any], database_url: str
+) -> AsyncIterator[tuple[Service, Client]]:
+    server = embedded_nats_factory()
+    settings = AuditSettings(nats_url=server.url, database_url=database_url, instance_id="q1")
+    service, _app = build(settings)
+    await service.start()
+    nc = await nats.connect(server.url)
+    yield service, nc
+    await nc.drain()
+    await service.stop()
+
+
+async def ask(nc: Client, subject: str, request: Any, reply_type: type[Any]) -> Any:
+    msg = await nc.request(subject, request.model_dump_json().encode(), timeout=10)
+    return reply_type.model_validate_json(msg.data)
+
+
+async def stored_calls(nc: Client, tenant: str, want: int) -> CallsPage:
+    for _ in range(500):
+        page: CallsPage = await ask(
+            nc, CALLS_LIST, ListCalls(tenant_id=tenant, limit=200), CallsPage
+        )
+        if len(page.calls) >= want:
+            return page
+        await nc.flush()
+    raise AssertionError(f"audit stored {len(page.calls)} of {want} calls")
+
+
+async def test_calls_are_listed_newest_first_in_pages_and_only_for_their_tenant(
+    audit: tuple[Service, Client],
+) -> None:
+    service, nc = audit
+    acme = [new_id() for _ in range(5)]
+    globex = new_id()
+    for tenant, call_id in [*(("acme", c) for c in acme), ("globex", globex)]:
+        await publish_event(
+            service.broker,
+            CallRinging(tenant_id=tenant, call_id=call_id, source="t/1", data=CallRingingData()),
+        )
+    everything = await stored_calls(nc, "acme", 5)
+    assert [c.call_id for c in everything.calls] == sorted(acme, reverse=True)
+    assert everything.next_before is None
+
+    first: CallsPage = await ask(nc, CALLS_LIST, ListCalls(tenant_id="acme", limit=2), CallsPage)
+    assert [c.call_id for c in first.calls] == sorted(acme, reverse=True)[:2]
+    assert first.next_before == first.calls[-1].call_id
+    rest: CallsPage = await ask(
+        nc, CALLS_LIST, ListCalls(tenant_id="acme", limit=10, before=first.next_before), CallsPage
+    )
+    assert [c.call_id for c in rest.calls] == sorted(acme, reverse=True)[2:]
+
+    ringing: CallsPage = await ask(
+        nc, CALLS_LIST, ListCalls(tenant_id="acme", status="ended"), CallsPage
+    )
+    assert ringing.calls == []
+
+    theirs = await ask(nc, CALLS_GET, GetCall(tenant_id="acme", call_id=globex), CallReply)
+    assert not theirs.ok
+    assert theirs.error is not None
+    assert theirs.error.status == 404
+    mine = await ask(nc, CALLS_GET, GetCall(tenant_id="globex", call_id=globex), CallReply)
+    assert mine.call is not None
+    assert mine.call.status == "ringing"
+
+
+async def test_events_are_paged_in_order_and_another_tenant_gets_404(
+    audit: tuple[Service, Client],
+) -> None:
+    service, nc = audit
+    call_id = new_id()
+    env = {"tenant_id": "acme", "call_id": call_id, "source": "t/1"}
+    events = [CallRinging(**env, data=CallRingingData()) for _ in range(4)]
+    events.append(CallEnded(**env, data=CallEndedData(reason="caller_hangup", duration_s=2.0)))
+    for event in events:
+        await publish_event(service.broker, event)
+    await stored_calls(nc, "acme", 1)
+
+    ids: list[str] = []
+    after: str | None = None
+    for _ in range(50):
+        page: CallEventsPage = await ask(
+            nc,
+            CALL_EVENTS_LIST,
+            ListCallEvents(tenant_id="acme", call_id=call_id, limit=2, after=after),
+            CallEventsPage,
+        )
+        ids += [e.id for e in page.events]
+        if len(ids) == len(events) and page.next_after is None:
+            break
+        after = page.next_after if page.next_after is not None else after
+    assert ids == [e.id for e in events]
+
+    other: CallEventsPage = await ask(
+        nc, CALL_EVENTS_LIST, ListCallEvents(tenant_id="globex", call_id=call_id), CallEventsPage
+    )
+    assert other.error is not None
+    assert other.error.status == 404
+    bad = await nc.request(CALLS_LIST, b'{"tenant_id": "a.b"}', timeout=10)
+    assert CallsPage.model_validate_json(bad.data).error.status == 400  # type: ignore[union-attr]

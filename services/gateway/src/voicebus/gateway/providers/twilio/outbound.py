@@ -8,6 +8,12 @@ results (``AsyncAmd``) come to our status route, signed with
 transferred by replacing its TwiML with ``<Dial>``, which also ends the media
 stream.
 
+A warm transfer (the agent briefs the target before the caller is bridged)
+is done cold for now: it needs the caller parked in a ``<Conference>`` with
+hold audio while a second call to the target gets its own media stream and
+agent session, then that leg joins the conference; ``<Number url>`` could at
+least whisper the announcement to the target.
+
 Keypad tones are not sent through the API: Twilio plays ``<Play digits>`` only
 as new TwiML for the call, which would end the ``<Connect><Stream>`` the agent
 talks on; the gateway plays the tones in-band instead.

@@ -233,9 +233,12 @@ def call_cmd(
         ),
     ] = None,
     data_dir: Annotated[Path, typer.Option(help="Where `voicebus dev` keeps state.")] = DATA_DIR,
+    provider: Annotated[
+        str, typer.Option(help="Provider protocol the caller speaks: twilio, plivo or vobiz.")
+    ] = "twilio",
 ) -> None:
-    """Place a simulated Twilio call on the gateway and print a live transcript."""
-    from voicebus.devkit.caller.script import CallScript, Line, run_call
+    """Place a simulated Twilio (or Plivo, Vobiz) call on the gateway; print a live transcript."""
+    from voicebus.devkit.caller.script import INBOUND_CALLERS, CallScript, Line, run_call
 
     script_lines = [Line(text=t) for t in lines or []] + [Line(wav=w) for w in wav or []]
     if not script_lines:
@@ -256,7 +259,11 @@ def call_cmd(
         reply_timeout=reply_timeout,
         timeout=timeout,
         save_audio=save_audio,
+        provider=provider,
     )
+    if provider not in INBOUND_CALLERS:
+        err_console.print(f"[red]unknown provider {provider!r}: {', '.join(INBOUND_CALLERS)}[/]")
+        raise typer.Exit(2)
 
     def emit(label: str, text: str, style: str) -> None:
         console.print(f"[{style}]{label:>9}[/] │ {escape(text)}", soft_wrap=True)

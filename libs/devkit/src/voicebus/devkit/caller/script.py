@@ -34,13 +34,22 @@ from voicebus.contracts.events import (
 from voicebus.devkit.caller.audio import read_wav
 from voicebus.devkit.caller.errors import CallClosedError, CallerError
 from voicebus.devkit.caller.events import follow_call_events
-from voicebus.devkit.caller.session import TwilioCaller
+from voicebus.devkit.caller.plivo import PlivoCaller
+from voicebus.devkit.caller.session import StreamCaller, TwilioCaller
 from voicebus.devkit.caller.timeline import CallResult, Turn
+from voicebus.devkit.caller.vobiz import VobizCaller
 from voicebus.devkit.caller.voices import voice
 from voicebus.engines.base import EngineError
 
 Emit = Callable[[str, str, str], None]
 """``emit(label, text, style)``: one transcript line (style is a rich style name)."""
+
+INBOUND_CALLERS: Final[dict[str, Callable[..., StreamCaller]]] = {
+    "twilio": TwilioCaller,
+    "plivo": PlivoCaller,
+    "vobiz": VobizCaller,
+}
+"""Simulated inbound callers that place a call with a signed webhook and an auth token."""
 
 _AFTER_CALL_S: Final = 5.0
 _HANGUP_GRACE_S: Final = 3.0
@@ -65,7 +74,7 @@ class CallScript:
 
     Attributes:
         gateway_url: the gateway's base URL.
-        auth_token: Twilio auth token the gateway checks signatures with.
+        auth_token: the provider's auth token the gateway checks signatures with.
         agent: agent id.
         lines: the caller's lines, in order.
         context: call-context variables.
@@ -78,6 +87,7 @@ class CallScript:
         reply_timeout: seconds to wait for the agent to answer a line (or greet).
         timeout: bound on the whole call, in seconds.
         save_audio: write a stereo WAV (caller left, agent right) here.
+        provider: whose protocol the caller speaks (a key of :data:`INBOUND_CALLERS`).
     """
 
     gateway_url: str
@@ -93,6 +103,7 @@ class CallScript:
     reply_timeout: float = 30.0
     timeout: float = 180.0
     save_audio: Path | None = None
+    provider: str = "twilio"
 
 
 class _Transcript:
@@ -168,7 +179,7 @@ async def run_call(
         emit("error", str(err), "red")
         return 2
     transcript = _Transcript(emit)
-    caller = TwilioCaller(
+    caller = INBOUND_CALLERS[script.provider](
         script.gateway_url,
         script.auth_token,
         script.agent,
@@ -219,14 +230,14 @@ async def run_call(
     return 1 if problems else 0
 
 
-async def _render(caller: TwilioCaller, line: Line) -> bytes:
+async def _render(caller: StreamCaller, line: Line) -> bytes:
     if line.wav is not None:
         return await asyncio.to_thread(read_wav, line.wav)
     return await caller.synthesize(line.text or "")
 
 
 async def _converse(
-    caller: TwilioCaller, script: CallScript, audio: list[bytes], emit: Emit
+    caller: StreamCaller, script: CallScript, audio: list[bytes], emit: Emit
 ) -> list[str]:
     """Greeting, then each line; the problems seen (empty when all went well)."""
     if not await caller.wait_for_agent_silence(script.quiet_ms, script.reply_timeout):

@@ -161,6 +161,7 @@ async def test_a_person_talks_to_an_agent_from_the_browser(
         console = list(page.console)
 
     assert state["error"] is None, console
+    assert state["format"] == {"encoding": "f32le", "sample_rate": 48000}
     assert state["framesSent"] > 50 * (LEAD_S + 1)  # 20 ms frames, at least the lead-in
     assert state["audioMessages"] > 0
     assert state["marksReceived"] >= state["marksEchoed"] > 0
@@ -196,7 +197,8 @@ async def test_the_agent_hangs_up_after_its_goodbye_played_in_the_browser(
     gateway = next(s.url for s in stack.services if s.name == "gateway")
 
     async with Chromium(tmp_path / "profile", fake_microphone=wav) as browser:
-        page = await browser.open(f"{gateway}/browser")
+        # This page sends PCM16 at 16 kHz (the first test: Float32 at 48 kHz).
+        page = await browser.open(f"{gateway}/browser?format=s16le")
         await page.evaluate(f"document.getElementById('agent').value = {AGENT!r}")
         await page.evaluate("document.getElementById('start').click()")
         call_id = await page.wait_for("window.voicebus.status === 'live' && window.voicebus.callId")
@@ -205,6 +207,7 @@ async def test_the_agent_hangs_up_after_its_goodbye_played_in_the_browser(
         state = await _state(page)
 
     assert state["closeCode"] == 1000
+    assert state["format"] == {"encoding": "s16le", "sample_rate": 16000}
     callers = [line["text"] for line in state["transcript"] if line["role"] == "caller"]
     assert [_words(t) for t in callers] == [_words(LINE), _words(BYE)]
     events = await _wait_for_event(stack.nats_url, call_id, CallEnded)

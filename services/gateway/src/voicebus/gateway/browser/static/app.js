@@ -2,7 +2,10 @@
 // show the live transcript. Protocol: see voicebus.gateway.browser.codec.
 "use strict";
 
-const CAPTURE_RATE = 48000; // Float32 at 48 kHz from the page; the gateway resamples
+// Float32 at 48 kHz from the page (the gateway resamples), or PCM16 at 16 kHz with
+// ?format=s16le (the browser resamples).
+const INT16 = new URLSearchParams(location.search).get("format") === "s16le";
+const CAPTURE_RATE = INT16 ? 16000 : 48000;
 const PLAYBACK_RATE = 16000; // agent audio arrives as PCM16LE at 16 kHz
 const FRAME_MS = 20;
 
@@ -18,6 +21,7 @@ const state = (window.voicebus = {
   clears: 0,
   transcript: [],
   agents: [],
+  format: null,
   closeCode: null,
   error: null,
 });
@@ -84,7 +88,7 @@ async function openAudio(send) {
   const capture = new AudioContext({ sampleRate: CAPTURE_RATE });
   await capture.audioWorklet.addModule("/browser/static/capture-worklet.js");
   const tap = new AudioWorkletNode(capture, "vb-capture", {
-    processorOptions: { frameSamples: (capture.sampleRate * FRAME_MS) / 1000 },
+    processorOptions: { frameSamples: (capture.sampleRate * FRAME_MS) / 1000, int16: INT16 },
   });
   const mute = capture.createGain(); // keeps the graph pulled without echoing the mic
   mute.gain.value = 0;
@@ -153,7 +157,9 @@ async function start(agentId) {
       state.marksEchoed += 1;
     }
   };
-  const format = { encoding: "f32le", sample_rate: call.audio.capture.sampleRate };
+  const encoding = INT16 ? "s16le" : "f32le";
+  const format = { encoding, sample_rate: call.audio.capture.sampleRate };
+  state.format = format;
   const begin = () => {
     ws.send(JSON.stringify({ type: "start", parameters: session.parameters, format }));
     current.started = true;

@@ -5,12 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import nats.errors
 import pytest
-from fastapi import FastAPI
+from edge_fakes import OPERATOR, READ_ONLY_KEY, TENANT_KEY, FakeBus, edge_client
 from fastapi.testclient import TestClient
 
-from voicebus.contracts.commands import OriginateCall
 from voicebus.contracts.rpc import (
     AGENTS_GET,
     CALLS_GET,
@@ -19,48 +17,8 @@ from voicebus.contracts.rpc import (
     CallSummary,
     RpcError,
 )
-from voicebus.gateway.api import Edge, install_api
-from voicebus.gateway.api.auth import Authenticator, Principal
-from voicebus.gateway.api.bus import Owners
-from voicebus.gateway.tenancy.credentials import CredentialCipher, fernet_keys
-from voicebus.gateway.tenancy.keys import ALL_SCOPES
-from voicebus.gateway.tenancy.store import TenantStore
 
 pytestmark = pytest.mark.component
-
-OPERATOR = "operator-token-for-tests-5b1f"
-TENANT_KEY = "vb_0123456789ab_" + "k" * 43
-READ_ONLY_KEY = "vb_0123456789ac_" + "r" * 43
-
-
-class FixedKeys(Authenticator):
-    """Two known tenant keys instead of the database (the rest is the real authenticator)."""
-
-    async def authenticate(self, token: str) -> Principal:
-        scopes = {TENANT_KEY: frozenset(ALL_SCOPES), READ_ONLY_KEY: frozenset({"calls:read"})}
-        if token in scopes:
-            self._count(token[:15], 5)
-            return Principal(tenant_id="acme", key_id=token[3:15], scopes=scopes[token])
-        return await super().authenticate(token)
-
-
-class FakeBus:
-    """Answers requests from a table; records originated commands."""
-
-    def __init__(self) -> None:
-        self.replies: dict[str, bytes] = {}
-        self.silent: set[str] = set()
-        self.originated: list[OriginateCall] = []
-
-    async def request(self, subject: str, body: bytes, timeout_s: float) -> bytes:
-        if subject in self.silent:
-            raise TimeoutError
-        if subject not in self.replies:
-            raise nats.errors.NoRespondersError
-        return self.replies[subject]
-
-    async def originate(self, command: OriginateCall) -> None:
-        self.originated.append(command)
 
 
 @pytest.fixture
@@ -70,18 +28,7 @@ def bus() -> FakeBus:
 
 @pytest.fixture
 def client(bus: FakeBus) -> TestClient:
-    store = TenantStore(CredentialCipher(fernet_keys("dev-secret")))  # no database bound
-    edge = Edge(
-        store=store,
-        auth=FixedKeys(store, OPERATOR, operator_rate_limit=100),
-        owners=Owners(bus, timeout_s=0.5),
-        providers=frozenset({"twilio"}),
-        source="gateway/test",
-        default_rate_limit=100,
-    )
-    app = FastAPI(openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None)
-    install_api(app, edge)
-    return TestClient(app)
+    return edge_client(bus)
 
 
 def auth(token: str = TENANT_KEY) -> dict[str, str]:

@@ -95,15 +95,6 @@ def campaigns_router(edge: Edge) -> APIRouter:
         """One campaign."""
         return await _campaign(c.CAMPAIGNS_GET, who.tenant_id, campaign_id)
 
-    @router.post("/campaigns/{campaign_id}/{action}", response_model=c.Campaign)
-    async def act(
-        campaign_id: CampaignIdPath,
-        action: Literal["start", "pause", "resume", "cancel"],
-        who: Writer,
-    ) -> c.Campaign:
-        """Start, pause, resume or cancel a campaign (409 when the state forbids it)."""
-        return await _campaign(_ACTIONS[action], who.tenant_id, campaign_id)
-
     @router.get("/campaigns/{campaign_id}/progress", response_model=c.Progress)
     async def progress(campaign_id: CampaignIdPath, who: Reader) -> c.Progress:
         """Contacts by state, attempts by outcome, calls in flight."""
@@ -186,6 +177,16 @@ def campaigns_router(edge: Edge) -> APIRouter:
         if report is None:
             raise ApiError(502, "bad_owner_reply", "the campaigns service returned no report")
         return report
+
+    # After /contacts: a static path must win over the {action} placeholder.
+    @router.post("/campaigns/{campaign_id}/{action}", response_model=c.Campaign)
+    async def act(
+        campaign_id: CampaignIdPath,
+        action: Literal["start", "pause", "resume", "cancel"],
+        who: Writer,
+    ) -> c.Campaign:
+        """Start, pause, resume or cancel a campaign (409 when the state forbids it)."""
+        return await _campaign(_ACTIONS[action], who.tenant_id, campaign_id)
 
     @router.post("/dnc", response_model=c.DncReply)
     async def dnc_add(body: Annotated[DncBody, Body()], who: Writer) -> c.DncReply:

@@ -1,0 +1,76 @@
+"""Fakes for the REST edge's component tests: two fixed keys and a scripted bus."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import nats.errors
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from voicebus.contracts.commands import OriginateCall
+from voicebus.gateway.api import Edge, install_api
+from voicebus.gateway.api.auth import Authenticator, Principal
+from voicebus.gateway.api.bus import Owners
+from voicebus.gateway.tenancy.credentials import CredentialCipher, fernet_keys
+from voicebus.gateway.tenancy.keys import ALL_SCOPES
+from voicebus.gateway.tenancy.store import TenantStore
+
+OPERATOR = "operator-token-for-tests-5b1f"
+TENANT_KEY = "vb_0123456789ab_" + "k" * 43
+READ_ONLY_KEY = "vb_0123456789ac_" + "r" * 43
+
+
+class FixedKeys(Authenticator):
+    """Two known tenant keys instead of the database (the rest is the real authenticator)."""
+
+    rate = 5
+
+    async def authenticate(self, token: str) -> Principal:
+        scopes = {TENANT_KEY: frozenset(ALL_SCOPES), READ_ONLY_KEY: frozenset({"calls:read"})}
+        if token in scopes:
+            self._count(token[:15], self.rate)
+            return Principal(tenant_id="acme", key_id=token[3:15], scopes=scopes[token])
+        return await super().authenticate(token)
+
+
+class FakeBus:
+    """Answers requests from a table (or a handler per subject); records what it saw."""
+
+    def __init__(self) -> None:
+        self.replies: dict[str, bytes] = {}
+        self.handlers: dict[str, Callable[[bytes], bytes]] = {}
+        self.requests: list[tuple[str, bytes]] = []
+        self.silent: set[str] = set()
+        self.originated: list[OriginateCall] = []
+
+    async def request(self, subject: str, body: bytes, timeout_s: float) -> bytes:
+        self.requests.append((subject, body))
+        if subject in self.silent:
+            raise TimeoutError
+        if subject in self.handlers:
+            return self.handlers[subject](body)
+        if subject not in self.replies:
+            raise nats.errors.NoRespondersError
+        return self.replies[subject]
+
+    async def originate(self, command: OriginateCall) -> None:
+        self.originated.append(command)
+
+
+def edge_client(bus: FakeBus, rate: int = 5) -> TestClient:
+    """The edge's routes on a bare FastAPI app: the fixed keys, ``bus``, no database."""
+    store = TenantStore(CredentialCipher(fernet_keys("dev-secret")))  # no database bound
+    auth = FixedKeys(store, OPERATOR, operator_rate_limit=100)
+    auth.rate = rate
+    edge = Edge(
+        store=store,
+        auth=auth,
+        owners=Owners(bus, timeout_s=0.5),
+        providers=frozenset({"twilio"}),
+        source="gateway/test",
+        default_rate_limit=100,
+    )
+    app = FastAPI(openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None)
+    install_api(app, edge)
+    return TestClient(app)

@@ -8,14 +8,16 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from nats.js import JetStreamContext
 from sqlalchemy import text
 from starlette.applications import Starlette
 
 from voicebus.campaigns import events as ev
 from voicebus.campaigns import rpc
+from voicebus.campaigns.call_events import CallEvents
 from voicebus.campaigns.clock import Clock, SystemClock
 from voicebus.campaigns.dialer import Dialer, DialerConfig
-from voicebus.campaigns.handlers import Bus, register
+from voicebus.campaigns.handlers import register
 from voicebus.campaigns.models import METADATA
 from voicebus.campaigns.outcomes import Outcomes
 from voicebus.campaigns.publisher import Publisher
@@ -41,19 +43,35 @@ async def _every(period_s: float, step: Callable[[], Awaitable[object]], name: s
         await asyncio.sleep(period_s)
 
 
+async def _supervised(run: Callable[[], Awaitable[object]], name: str) -> None:
+    """Run ``run`` until cancelled, starting it again a second after it fails."""
+    while True:
+        try:
+            await run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # e.g. NATS away while the consumer was being created
+            log.exception("campaigns consumer failed; restarting", extra={"loop": name})
+        await asyncio.sleep(1.0)
+
+
 class Loops:
     """The dialer, the lease reaper and the progress publisher of one instance."""
 
-    def __init__(self, dialer: Dialer, outcomes: Outcomes, settings: CampaignsSettings) -> None:
+    def __init__(
+        self, dialer: Dialer, outcomes: Outcomes, calls: CallEvents, settings: CampaignsSettings
+    ) -> None:
         self.dialer = dialer
         self.outcomes = outcomes
+        self.calls = calls
         self.settings = settings
         self.tasks: list[asyncio.Task[None]] = []
 
-    def start(self) -> None:
+    def start(self, js: JetStreamContext) -> None:
         """Start the loops."""
         s = self.settings
         self.tasks = [
+            asyncio.create_task(_supervised(lambda: self.calls.consume(js), "call-events")),
             asyncio.create_task(_every(s.tick_s, self.dialer.tick, "dialer")),
             asyncio.create_task(_every(s.reap_interval_s, self.outcomes.reap, "reaper")),
             asyncio.create_task(_every(s.progress_interval_s, self.progress, "progress")),
@@ -116,10 +134,9 @@ def build(
         max_call_s=settings.max_call_s,
     )
     dialer = Dialer(store, publisher, clock, config)
-    loops = Loops(dialer, outcomes, settings)
-    bus = Bus()
-    bus.source, bus.max_call_s = source, settings.max_call_s
-    register(service.broker, outcomes, store, bus)
+    calls = CallEvents(outcomes, source, settings.max_call_s)
+    loops = Loops(dialer, outcomes, calls, settings)
+    register(service.broker, store)
     responders = rpc.Responders(store, publisher, clock, source, settings.default_region)
     rpc.register(service.broker, responders)
 
@@ -130,11 +147,11 @@ def build(
         await dbkit.create_all(svc.db, METADATA)
         store.bind(svc.db)
         publisher.bind(svc.js)
-        bus.nc = svc.nc
+        calls.nc = svc.nc
 
     @service.on_startup
-    async def start_loops(_svc: Service) -> None:
-        loops.start()
+    async def start_loops(svc: Service) -> None:
+        loops.start(svc.js)
 
     @service.on_shutdown
     async def stop_loops(_svc: Service) -> None:

@@ -6,6 +6,7 @@ Every handler is idempotent: an attempt ends once (``status`` moves to
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,11 +28,29 @@ log = logging.getLogger(__name__)
 
 _ATTEMPT_SQL = (
     "SELECT a.attempt_id, a.tenant_id, a.campaign_id, a.contact_id, a.attempt_no, a.status, "
-    "a.amd, a.answered_at, a.from_number, a.claimed_at, c.phone, c.context, "
-    "c.state AS contact_state, m.spec, (now() - a.claimed_at) AS claim_age "
+    "a.amd, a.answered_at, a.from_number, a.claimed_at, a.outcome, a.end_reason, a.duration_s, "
+    "c.phone, c.context, c.state AS contact_state, c.last_call_id, m.spec, "
+    "(now() - a.claimed_at) AS claim_age "
     "FROM attempts a JOIN contacts c ON c.contact_id = a.contact_id "
     "JOIN campaigns m ON m.tenant_id = a.tenant_id AND m.campaign_id = a.campaign_id "
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """A ``call.ended`` as campaigns needs it."""
+
+    tenant_id: str
+    call_id: str
+    reason: EndReason
+    duration_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    attempt: dict[str, Any]
+    contact: dict[str, Any]
+    events: list[Envelope]
 
 
 @dataclass(slots=True)
@@ -67,6 +86,7 @@ class Outcomes:
         self.clock = clock
         self.source = source
         self.resend_within_s = duplicate_window_s * 0.75
+        self._specs: dict[str, CampaignSpec] = {}
 
     async def _attempt(self, conn: Any, tenant_id: str, call_id: str) -> Any:
         return (
@@ -100,16 +120,33 @@ class Outcomes:
             return CampaignSpec.model_validate(row.spec)
 
     async def amd(self, tenant_id: str, call_id: str, result: str) -> CampaignSpec | None:
-        """``amd.detected``: remember the result; the caller applies the machine policy."""
+        """``amd.detected``: remember the result; the caller applies the machine policy.
+
+        Events of one call reach campaigns through different consumers, so the
+        result may arrive after ``call.ended`` was applied without it: the
+        attempt's outcome is then decided again with the result known (while it
+        is still the contact's latest attempt), and nothing is sent to the call.
+
+        Returns:
+            The campaign's spec while the call is live, else None.
+        """
+        effects = Effects()
         async with self.store.engine.begin() as conn:
             row = await self._attempt(conn, tenant_id, call_id)
-            if row is None or row.status not in LIVE:
+            if row is None:
                 return None
             await conn.execute(
                 text("UPDATE attempts SET amd = :r WHERE attempt_id = :a"),
                 {"r": result, "a": row.attempt_id},
             )
-            return CampaignSpec.model_validate(row.spec)
+            if row.status in LIVE:
+                return self._spec(row.spec)
+            late = row.outcome == AttemptOutcome.ANSWERED.value and policy.is_machine(result)
+            if late and row.last_call_id == row.attempt_id and row.end_reason is not None:
+                plan = self._plan(row, EndReason(row.end_reason), row.duration_s, amd=result)
+                effects = await self._apply(conn, [plan])
+        await self.publisher.events(effects.events)
+        return None
 
     async def recording(self, tenant_id: str, call_id: str, recording_id: str) -> None:
         """``recording.ready``: keep the recording id for the report."""
@@ -128,61 +165,105 @@ class Outcomes:
         self, tenant_id: str, call_id: str, reason: EndReason, duration_s: float | None
     ) -> None:
         """``call.ended``: the attempt's outcome, then a retry or the contact's end."""
-        async with self.store.engine.begin() as conn:
-            row = await self._attempt(conn, tenant_id, call_id)
-            if row is None or row.status not in LIVE:
-                return
-            effects = await self._finish(conn, row, reason, duration_s)
-        await self.publisher.events(effects.events)
+        await self.ended_many([Ended(tenant_id, call_id, reason, duration_s)])
 
-    async def _finish(
+    async def ended_many(self, items: Sequence[Ended]) -> int:
+        """Many ``call.ended`` at once: one transaction, rows locked in a fixed order.
+
+        Returns:
+            How many ended a campaign attempt (others are not campaign calls or were
+            already ended: a redelivery changes nothing).
+        """
+        wanted = {(i.tenant_id, i.call_id): i for i in items}
+        if not wanted:
+            return 0
+        async with self.store.engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    text(
+                        _ATTEMPT_SQL + "WHERE a.call_id = ANY(:calls) AND a.tenant_id = ANY(:ts) "
+                        "AND a.status IN ('claimed', 'dialed', 'answered') "
+                        "ORDER BY a.attempt_id FOR UPDATE OF a, c"
+                    ),
+                    {
+                        "calls": [c for _, c in wanted],
+                        "ts": list({t for t, _ in wanted}),
+                    },
+                )
+            ).all()
+            plans = []
+            for row in rows:
+                item = wanted.get((row.tenant_id, row.attempt_id))
+                if item is not None:
+                    plans.append(self._plan(row, item.reason, item.duration_s))
+            effects = await self._apply(conn, plans)
+        await self.publisher.events(effects.events)
+        return len(plans)
+
+    def _plan(
         self,
-        conn: Any,
         row: Any,
         reason: EndReason,
         duration_s: float | None,
         forced: AttemptOutcome | None = None,
-    ) -> Effects:
-        spec = CampaignSpec.model_validate(row.spec)
+        amd: str | None = None,
+    ) -> _Plan:
+        spec = self._spec(row.spec)
         now = self.clock.now()
         answered = row.answered_at is not None
-        result = forced or policy.outcome_of(reason, answered, row.amd, spec.amd)
+        result = forced or policy.outcome_of(reason, answered, amd or row.amd, spec.amd)
         step = policy.next_step(spec.retry, result, row.attempt_no, now)
         if row.contact_state == "dnc":
             step = policy.NextStep(None, "final: do not call")
-        await conn.execute(
-            text(
-                "UPDATE attempts SET status = 'ended', outcome = :o, end_reason = :r, "
-                "ended_at = :now, duration_s = :d, lease_until = NULL WHERE attempt_id = :a"
-            ),
-            {"o": result.value, "r": reason.value, "now": now, "d": duration_s,
-             "a": row.attempt_id},
-        )  # fmt: skip
         state = "dnc" if row.contact_state == "dnc" else "pending" if step.retry_at else "done"
-        await conn.execute(
-            text(
-                "UPDATE contacts SET state = :s, outcome = :o, duration_s = :d, "
-                "next_at = COALESCE(:nat, next_at) WHERE contact_id = :cid"
-            ),
-            {"s": state, "o": result.value, "d": duration_s, "nat": step.retry_at,
-             "cid": row.contact_id},
-        )  # fmt: skip
         env = ev.Env(row.tenant_id, row.campaign_id, self.source)
-        out = Effects()
-        out.events.append(
+        events: list[Envelope] = [
             ev.outcome(env, row.contact_id, row.attempt_id, row.attempt_no, result, duration_s,
                        step.retry_at)
-        )  # fmt: skip
+        ]  # fmt: skip
         if step.retry_at is not None:
-            out.events.append(
+            events.append(
                 ev.scheduled(env, row.contact_id, row.attempt_no + 1, step.retry_at, step.reason)
             )
         delivered = result in (AttemptOutcome.ANSWERED, AttemptOutcome.VOICEMAIL)
         if spec.mode is CampaignMode.NOTIFICATION and delivered:
             to_machine = result is AttemptOutcome.VOICEMAIL
-            out.events.append(
-                ev.delivered(env, row.contact_id, row.attempt_id, to_machine, duration_s)
-            )
+            events.append(ev.delivered(env, row.contact_id, row.attempt_id, to_machine, duration_s))
+        attempt = {"o": result.value, "r": reason.value, "now": now, "d": duration_s,
+                   "a": row.attempt_id}  # fmt: skip
+        contact = {"s": state, "o": result.value, "d": duration_s, "nat": step.retry_at,
+                   "cid": row.contact_id}  # fmt: skip
+        return _Plan(attempt, contact, events)
+
+    def _spec(self, raw: Any) -> CampaignSpec:
+        key = json.dumps(raw, sort_keys=True)
+        spec = self._specs.get(key)
+        if spec is None:
+            if len(self._specs) > 256:
+                self._specs.clear()
+            spec = self._specs[key] = CampaignSpec.model_validate(raw)
+        return spec
+
+    async def _apply(self, conn: Any, plans: Sequence[_Plan]) -> Effects:
+        out = Effects()
+        if not plans:
+            return out
+        await conn.execute(
+            text(
+                "UPDATE attempts SET status = 'ended', outcome = :o, end_reason = :r, "
+                "ended_at = :now, duration_s = :d, lease_until = NULL WHERE attempt_id = :a"
+            ),
+            [p.attempt for p in plans],
+        )
+        await conn.execute(
+            text(
+                "UPDATE contacts SET state = :s, outcome = :o, duration_s = :d, "
+                "next_at = COALESCE(:nat, next_at) WHERE contact_id = :cid"
+            ),
+            [p.contact for p in plans],
+        )
+        for p in plans:
+            out.events.extend(p.events)
         return out
 
     async def reap(self, limit: int = 200) -> int:
@@ -204,7 +285,7 @@ class Outcomes:
                     {"n": limit},
                 )
             ).all()
-            resent: list[str] = []
+            ended: list[_Plan] = []
             for row in rows:
                 age = row.claim_age.total_seconds() if row.claim_age is not None else 1e9
                 if row.status == "claimed" and age < self.resend_within_s:
@@ -214,13 +295,13 @@ class Outcomes:
                         env, spec, row.phone, row.context, row.attempt_id, row.from_number
                     )
                     effects.resend.append(command)
-                    resent.append(row.attempt_id)
                     continue
                 answered = row.status == "answered"
                 reason = EndReason.TIMEOUT
                 forced = AttemptOutcome.ANSWERED if answered else AttemptOutcome.TIMEOUT
-                more = await self._finish(conn, row, reason, None, forced)
-                effects.events.extend(more.events)
+                ended.append(self._plan(row, reason, None, forced))
+            more = await self._apply(conn, ended)
+            effects.events.extend(more.events)
         if effects.resend:
             acked = await self.publisher.commands(effects.resend)
             ok = [c.id for c, good in zip(effects.resend, acked, strict=True) if good]

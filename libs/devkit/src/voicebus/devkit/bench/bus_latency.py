@@ -32,6 +32,7 @@ def _row(path: str, level: Level) -> dict[str, Any]:
         if cpu is not None and level.sent_in
         else None,
         "failed calls": level.failed_calls,
+        "load gen late ticks": level.late_ticks,
     }
 
 
@@ -54,6 +55,7 @@ async def run(options: BenchOptions) -> Report:
             "delivered",
             "gateway CPU µs/frame",
             "failed calls",
+            "load gen late ticks",
         ],
         rows=[],
         summary={},

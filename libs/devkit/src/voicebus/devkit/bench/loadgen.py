@@ -148,7 +148,11 @@ class Load:
             if delay > 0:
                 await asyncio.sleep(delay)
             elif delay < -TICK_S:
-                self.stats.late_ticks += 1
+                # A stalled process skips the ticks it missed, as a phone's clock would
+                # not send them in a burst afterwards.
+                missed = int(-delay / TICK_S)
+                self.stats.late_ticks += missed
+                tick += missed
             if self.kind == "nats":
                 await self._publish_all()
             elif self.kind == "speech":
@@ -229,6 +233,9 @@ async def _serve(config: dict[str, Any]) -> None:
             elif command[0] == "measure":
                 answer = await load.measure(float(command[1]))
             else:
+                clock.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await clock
                 await load.stop()
                 answer = None
             sys.stdout.write(json.dumps(answer) + "\n")

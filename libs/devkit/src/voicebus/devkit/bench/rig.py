@@ -99,6 +99,8 @@ class _Speaker:
             delay = start + tick * TICK_S - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
+            elif delay < -TICK_S:
+                tick += int(-delay / TICK_S)  # missed ticks are skipped, not sent in a burst
             for index, call_id in enumerate(self.calls):
                 phase = (tick + index * 7) % (2 * SPEAK_TICKS)
                 if phase >= SPEAK_TICKS:

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from plivo.utils.signature_v3 import construct_post_url, get_signature_v3
+from plivo.utils.signature_v3 import construct_get_url, construct_post_url, get_signature_v3
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -67,7 +67,7 @@ def client(hook: PlivoWebhook | VobizWebhook, name: str) -> TestClient:
         return JSONResponse([call.provider_call_id, call.from_number, call.to_number])
 
     app = Starlette(
-        routes=[Route(f"/telephony/{name}/inbound/{{agent}}", endpoint, methods=["POST"])]
+        routes=[Route(f"/telephony/{name}/inbound/{{agent}}", endpoint, methods=["GET", "POST"])]
     )
     return TestClient(app, base_url="http://127.0.0.1:8080")
 
@@ -178,3 +178,25 @@ def test_placeholder_tokens_are_refused_in_production() -> None:
         PlivoWebhook(prod, PlivoSettings())
     with pytest.raises(ValueError, match="VOBIZ"):
         VobizWebhook(prod, VobizSettings())
+
+
+def test_plivo_answer_by_get_signs_the_query() -> None:
+    query = "CallUUID=c-9&From=%2B14155550100&To=%2B14155550199&ctx_a=1"
+    url = f"{PUBLIC}/telephony/plivo/inbound/demo?{query}"
+    signed = construct_get_url(url, {}).decode()
+    signature = get_signature_v3(TOKEN.encode(), signed, NONCE.encode()).decode()
+    headers = {"X-Plivo-Signature-V3": signature, "X-Plivo-Signature-V3-Nonce": NONCE}
+    hook = client(plivo_webhook(), "plivo")
+    ok = hook.get(f"/telephony/plivo/inbound/demo?{query}", headers=headers)
+    forged = hook.get(f"/telephony/plivo/inbound/demo?{query}&To=1", headers=headers)
+    assert ok.status_code == 200
+    assert ok.json() == ["c-9", "+14155550100", "+14155550199"]
+    assert forged.status_code == 403
+
+
+def test_vobiz_answer_by_get_reads_the_query() -> None:
+    path = "/telephony/vobiz/inbound/demo?CallUUID=c-9&From=%2B14155550100&To=%2B14155550199"
+    headers = {"X-Vobiz-Signature-V3": vobiz_signature(path), "X-Vobiz-Signature-V3-Nonce": NONCE}
+    response = client(vobiz_webhook(), "vobiz").get(path, headers=headers)
+    assert response.status_code == 200
+    assert response.json() == ["c-9", "+14155550100", "+14155550199"]

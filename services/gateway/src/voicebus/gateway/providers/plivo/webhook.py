@@ -88,17 +88,21 @@ class PlivoWebhook:
         return f"{url}?{query}" if query else url
 
     async def verify(self, request: Request) -> dict[str, str | list[str]] | None:
-        """The webhook's form parameters when its V3 signature is valid, else None."""
+        """The webhook's parameters when its V3 signature is valid, else None.
+
+        A POST's parameters are its form; a GET's (``answer_method="GET"``) are its query.
+        """
         signature = request.headers.get(SIGNATURE_HEADER)
         nonce = request.headers.get(NONCE_HEADER)
         if not signature or not nonce:
             return None
-        params = await form_params(request)
+        get = request.method == "GET"
+        params = {} if get else await form_params(request)
         if params is None:
             return None
         try:
             valid = validate_v3_signature(
-                "POST",
+                "GET" if get else "POST",
                 self.signed_url(request),
                 nonce,
                 self._plivo.auth_token.get_secret_value(),
@@ -107,7 +111,9 @@ class PlivoWebhook:
             )
         except PlivoValidationError:  # an argument the SDK refuses (not a URL, not text)
             return None
-        return params if valid else None
+        if not valid:
+            return None
+        return dict(request.query_params) if get else params
 
     async def accept(self, request: Request) -> InboundCall | None:
         """The call a webhook describes, or None when ``X-Plivo-Signature-V3`` does not match."""

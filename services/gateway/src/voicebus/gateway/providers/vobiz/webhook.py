@@ -78,7 +78,8 @@ class VobizWebhook:
         """The call a webhook describes, or None when its signature does not match."""
         if not self.verify_headers(request):
             return None
-        params = await form_params(request)
+        get = request.method == "GET"  # answer_method="GET": the parameters are the query
+        params = dict(request.query_params) if get else await form_params(request)
         if params is None:
             return None
         return InboundCall(

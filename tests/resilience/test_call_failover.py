@@ -2,12 +2,13 @@
 
 A simulated Twilio caller talks to the scripted demo agent through the real
 gateway; media and orchestrator run two instances each. The instance owning
-the call is killed with SIGKILL (no shutdown hook, its lease just stops being
-renewed); the survivor takes the call over within the lease TTL and the
-caller is answered again. NATS is restarted mid-call (JetStream on disk): every
-service reconnects and the call goes on. A killed gateway's call is ended as
-``gateway_lost``. The tests share one cluster (starting it is the slow part):
-each starts whatever its scenario needs and the previous one killed.
+the call is killed with SIGKILL while the agent's answer is playing (no
+shutdown hook, its lease just stops being renewed); the survivor takes the
+call over within the lease TTL and the caller is answered again. NATS is
+restarted mid-call (JetStream on disk): every service reconnects and the call
+goes on. A killed gateway's call is ended as ``gateway_lost``. The tests share
+one cluster (starting it is the slow part): each starts whatever its scenario
+needs and the previous one killed.
 """
 
 from __future__ import annotations
@@ -84,15 +85,16 @@ async def _kill_owner_and_continue(cluster: Cluster, service: str) -> dict[str, 
             call_id = call.call_id
             assert call_id is not None
             assert await call.wait_for_agent_silence(quiet_ms=1000, timeout=60)  # greeting
-            before = await _talk(call, lines[0])
-
             owner = await cluster.wait_owner(nc, service, call_id, timeout=10)
-            cluster.kill(cluster.by_instance(owner))
+            before = await _answered(await call.say_text(lines[0]))
+            cluster.kill(cluster.by_instance(owner))  # while the answer is playing
             killed = time.monotonic()
             survivor = await cluster.wait_owner(
                 nc, service, call_id, not_=owner, timeout=6 * LEASE_TTL_S
             )
             takeover_s = time.monotonic() - killed
+            # Whatever was in flight plays out (or is said again by the new owner) first.
+            assert await call.wait_for_agent_silence(quiet_ms=1500, timeout=60)
 
             after = await _talk(call, lines[1])
             await call.say_text(lines[2])

@@ -49,6 +49,9 @@ STATUSES: Final = {
 }
 """Plivo's (and Vobiz's) ``CallStatus`` values, normalized."""
 
+EVENTS: Final = {"Ring": CallStatus.RINGING, "StartApp": CallStatus.ANSWERED}
+"""``Event`` of a callback that carries no ``CallStatus`` (Vobiz names its callbacks so)."""
+
 
 def default_account(settings: GatewaySettings, tenant_id: str) -> ProviderAccount:
     """The default tenant's Plivo account from ``VB_GATEWAY_PLIVO_*``."""
@@ -76,7 +79,9 @@ def status_update(params: Mapping[str, str]) -> StatusUpdate | None:
             call_uuid,
             amd=AmdResult.MACHINE if found else AmdResult.HUMAN,
         )
-    status = STATUSES.get(params.get("CallStatus", "").lower())
+    status = STATUSES.get(params.get("CallStatus", "").lower()) or EVENTS.get(
+        params.get("Event", "")
+    )
     if status is None:
         return None
     cause = params.get("HangupCauseCode") or params.get("HangupCause")

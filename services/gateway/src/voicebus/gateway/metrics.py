@@ -21,6 +21,8 @@ class IgnoreReason(StrEnum):
     UNKNOWN_MARK = "unknown_mark"
     UNEXPECTED_TRACK = "unexpected_track"
     UNAUTHORIZED_START = "unauthorized_start"
+    BUS_UNAVAILABLE = "bus_unavailable"
+    """Audio or a playback mark dropped: NATS was unreachable and the client's buffer full."""
 
 
 WS_MESSAGES_IGNORED: Final = Counter(

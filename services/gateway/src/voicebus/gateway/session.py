@@ -132,7 +132,12 @@ class MediaSession:
             else:
                 event = self._parse_binary(message.get("bytes"))
             if type(event) is MediaIn:
-                await self._on_media(event)
+                try:
+                    await self._on_media(event)
+                except nats.errors.OutboundBufferLimitError:
+                    # NATS unreachable long enough to fill the client's buffer: this
+                    # frame is lost, the call is not (it resumes once NATS is back).
+                    self._ignore(IgnoreReason.BUS_UNAVAILABLE)
             elif await self._dispatch(event):
                 return EndReason.CALLER_HANGUP
 
@@ -239,7 +244,10 @@ class MediaSession:
     async def _on_mark(self, event: MarkPlayed) -> None:
         outcome = self._tracker.echoed(event.name)
         if isinstance(outcome, PlaybackMark):
-            await self._gw.nc.publish(self._played, b"", headers=outcome.headers())
+            try:
+                await self._gw.nc.publish(self._played, b"", headers=outcome.headers())
+            except nats.errors.OutboundBufferLimitError:
+                self._ignore(IgnoreReason.BUS_UNAVAILABLE)
         elif outcome is EchoOutcome.UNKNOWN:
             self._ignore(IgnoreReason.UNKNOWN_MARK)
 

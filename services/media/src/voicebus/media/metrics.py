@@ -35,6 +35,10 @@ UNCONFIRMED_PLAYBACK: Final = Counter(
 EVENTS_FAILED: Final = Counter(
     "voicebus_media_events_failed", "Events that could not be published to VB_EVENTS."
 )
+AUDIO_OUT_DROPPED: Final = Counter(
+    "voicebus_media_audio_out_dropped",
+    "Agent audio frames dropped: NATS was unreachable and the client's buffer full.",
+)
 STAGE_SECONDS: Final = Histogram(
     "voicebus_media_stage_seconds",
     "Latency per stage (stt: turn end to transcript; tts_first_audio: text to first audio).",

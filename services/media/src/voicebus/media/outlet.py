@@ -15,12 +15,13 @@ from typing import Protocol
 
 from faststream.nats import NatsBroker
 from nats.aio.client import Client
+from nats.errors import OutboundBufferLimitError
 
 from voicebus.contracts import subjects
 from voicebus.contracts.audio import AudioFrame
 from voicebus.contracts.commands import Clear, ClearData
 from voicebus.contracts.events import Envelope
-from voicebus.media.metrics import EVENTS_FAILED
+from voicebus.media.metrics import AUDIO_OUT_DROPPED, EVENTS_FAILED
 from voicebus.runtime.publish import publish_event, send_control
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,15 @@ class BusOutlet:
         )
 
     async def send_audio(self, frame: AudioFrame) -> None:
-        """Publish one frame on ``vb.audio.<call>.out``."""
-        await self._nc.publish(self._subject, frame.pcm, headers=frame.headers())
+        """Publish one frame on ``vb.audio.<call>.out``.
+
+        While NATS is unreachable frames wait in the client's buffer; once it is full
+        a frame is dropped and counted: the call goes on when NATS is back.
+        """
+        try:
+            await self._nc.publish(self._subject, frame.pcm, headers=frame.headers())
+        except OutboundBufferLimitError:
+            AUDIO_OUT_DROPPED.inc()
 
     def emit(self, event: Envelope) -> None:
         """Queue an event for the call's publisher task."""

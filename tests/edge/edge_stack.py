@@ -1,7 +1,7 @@
 """The services behind the REST edge, run in one background thread with its own event loop.
 
-The gateway is served by uvicorn on a loopback port; audit, orchestrator and
-recorder run without HTTP. Tests drive the edge over HTTP from the main thread
+The gateway is served by uvicorn on a loopback port; audit, orchestrator,
+recorder and campaigns run without HTTP. Tests drive the edge over HTTP from the main thread
 (schemathesis' calls are synchronous), and run bus helpers on the stack's
 loop with :meth:`EdgeStack.run`.
 """
@@ -23,6 +23,8 @@ from pydantic import SecretStr
 
 from voicebus.audit.app import build as build_audit
 from voicebus.audit.settings import AuditSettings
+from voicebus.campaigns.app import build as build_campaigns
+from voicebus.campaigns.settings import CampaignsSettings
 from voicebus.contracts.events import Envelope
 from voicebus.devkit.embedded_postgres import create_database, random_database_name
 from voicebus.devkit.ports import free_port
@@ -41,7 +43,7 @@ T = TypeVar("T")
 
 
 class EdgeStack:
-    """Gateway + audit + orchestrator + recorder on ``nats_url`` and a fresh database."""
+    """Gateway + audit, orchestrator, recorder, campaigns on ``nats_url`` and a fresh database."""
 
     def __init__(self, nats_url: str, postgres_url: str, root: Path) -> None:
         self.nats_url = nats_url
@@ -111,7 +113,10 @@ class EdgeStack:
             recorder, _ = build_recorder(
                 RecorderSettings(dir=self.recordings, instance_id="rec-edge", **common)
             )
-            for service in (audit, orchestrator, recorder):
+            campaigns, _ = build_campaigns(
+                CampaignsSettings(database_url=database_url, instance_id="cmp-edge", **common)
+            )
+            for service in (audit, orchestrator, recorder, campaigns):
                 await service.start()
                 services.append(service)
             settings = GatewaySettings(
@@ -147,5 +152,5 @@ class EdgeStack:
             if server is not None and task is not None:
                 server.should_exit = True
                 await asyncio.wait_for(task, timeout=30)
-            for service in reversed(services):
-                await service.stop()
+            # Concurrently: some services take seconds to stop (a pull fetch runs out).
+            await asyncio.gather(*(service.stop() for service in services))

@@ -160,3 +160,42 @@ def test_a_placed_call_is_the_tenants_alone(edge: EdgeStack) -> None:
         mine = poll(http, f"/calls/{call_id}", acme)
         assert mine.status_code == 200, mine.text
         assert http.get(f"/calls/{call_id}", headers=bearer(globex)).status_code == 404
+
+
+def test_campaigns_are_created_loaded_and_kept_to_their_tenant(edge: EdgeStack) -> None:
+    with edge.client() as http:
+        acme, globex = admin_key(http, "acme"), admin_key(http, "globex")
+        spec = {"name": "Renewals", "agent_id": "demo", "caller_ids": ["+14155550100"]}
+        created = http.post("/campaigns", headers=bearer(acme), json=spec)
+        assert created.status_code == 201, created.text
+        campaign_id = created.json()["campaign_id"]
+        assert created.json()["status"] == "draft"
+
+        csv = "phone,name\n+14155550101,Ada\n+14155550102,Grace\nnot-a-number,Bad\n"
+        loaded = http.post(
+            f"/campaigns/{campaign_id}/contacts",
+            headers={**bearer(acme), "Content-Type": "text/csv"},
+            content=csv.encode(),
+        )
+        assert loaded.status_code == 200, loaded.text
+        report = loaded.json()
+        assert report["loaded"] == 2
+        assert report["rejected"] == 1
+        assert report["errors"][0]["line"] == 4
+
+        progress = http.get(f"/campaigns/{campaign_id}/progress", headers=bearer(acme))
+        assert progress.status_code == 200, progress.text
+        assert progress.json()["contacts"] == 2
+        listed = http.get("/campaigns", headers=bearer(acme)).json()
+        assert campaign_id in [c["campaign_id"] for c in listed]
+
+        assert http.get(f"/campaigns/{campaign_id}", headers=bearer(globex)).status_code == 404
+        theirs = http.get("/campaigns", headers=bearer(globex)).json()
+        assert campaign_id not in [c["campaign_id"] for c in theirs]
+        assert (
+            http.post(f"/campaigns/{campaign_id}/cancel", headers=bearer(globex)).status_code == 404
+        )
+        report_csv = http.get(f"/campaigns/{campaign_id}/report", headers=bearer(acme))
+        assert report_csv.status_code == 200
+        assert report_csv.text.splitlines()[0].startswith("contact_id,phone")
+        assert len(report_csv.text.strip().splitlines()) == 3

@@ -42,8 +42,12 @@ class _Recorder:
         self.started: list[str] = []
         self.lost: list[str] = []
         self.gateway_lost: list[str] = []
+        self.fail_next = False
 
     async def on_start(self, event: CallStarted) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("start failed")
         self.started.append(event.call_id)
 
     async def on_lost(self, call_id: str) -> None:
@@ -167,3 +171,14 @@ async def test_a_call_whose_gateway_lease_expired_is_reported(
     await _until(lambda: seen.started == [call])
     await _until(lambda: call in seen.gateway_lost)
     assert call in claims.leases.held  # ending the call is the callback's decision
+
+
+async def test_a_claim_whose_start_failed_is_let_go_and_claimed_again(
+    instance: tuple[Service, CallClaims, _Recorder],
+) -> None:
+    service, claims, seen = instance
+    call = new_id()
+    seen.fail_next = True
+    await publish_event(service.broker, _started(call))  # fails once, then redelivered
+    await _until(lambda: seen.started == [call])
+    assert call in claims.leases.held

@@ -171,9 +171,16 @@ class CallClaims:
         CLAIMS.labels(self._service.name, result if won else "taken").inc()
         if not won:
             return False
-        OWNED.labels(self._service.name).set(len(self.leases.held))
         log.info("call claimed", extra={"call_id": event.call_id, "claim": result})
-        await self._on_start(event)
+        try:
+            await self._on_start(event)
+        except BaseException:
+            # Let go, so that a redelivery or the next scan can claim the call again
+            # (a held lease with nothing behind it would leave the call unserved).
+            await self.leases.release(event.call_id)
+            raise
+        finally:
+            OWNED.labels(self._service.name).set(len(self.leases.held))
         return True
 
     async def _end(self, event: CallEnded) -> None:

@@ -16,10 +16,13 @@ from rich.table import Table
 from voicebus.devkit.defaults import DEV_TWILIO_AUTH_TOKEN
 from voicebus.devkit.stack import SERVICES, DevStack, StackError, color_for, read_state
 from voicebus.devkit.tail import TailFilter, tail
+from voicebus.devkit.tenants import key_app, tenant_app
 
 app = typer.Typer(help="voicebus: AI voice agents on phone calls, over NATS.", no_args_is_help=True)
 events_app = typer.Typer(help="Watch the event stream.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(key_app, name="key")
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)

@@ -34,6 +34,7 @@ from voicebus.devkit.caller.audio import tone
 from voicebus.devkit.carriers.base import StandInCarrier
 from voicebus.devkit.carriers.plivo import PlivoCarrier
 from voicebus.devkit.carriers.vobiz import VobizCarrier
+from voicebus.gateway.providers import get
 
 pytestmark = pytest.mark.integration
 
@@ -163,3 +164,29 @@ async def test_machine_detection(running_gateway: RunningGateway, carrier: Stand
     hang_up = HangUp(tenant_id="default", call_id=call_id, source="orch/o1")
     await gw.nc.publish(hang_up.subject, hang_up.to_bytes())
     await events.one("call.ended.v1", call_id)
+
+
+async def test_the_dialer_hangs_up_a_live_call(
+    running_gateway: RunningGateway, carrier: StandInCarrier
+) -> None:
+    gw = running_gateway
+    await FakeOrchestrator(["demo"]).start(gw.nc)
+    events = await EventLog().start(gw.nc)
+    call_id = await originate(gw, carrier.name, "+14155550199")
+    await events.one("call.started.v1", call_id)
+    (dialed,) = carrier.calls.values()
+
+    provider = get(carrier.name)
+    assert provider.dialer is not None
+    assert provider.default_account is not None
+    dialer = provider.dialer(provider.default_account(gw.settings, "default"))
+    try:
+        await dialer.hangup(dialed.sid)
+        await dialer.hangup("no-such-call")  # an ended or unknown call is not an error
+    finally:
+        await dialer.aclose()
+
+    ended = await events.one("call.ended.v1", call_id)
+    assert isinstance(ended, CallEnded)
+    assert ended.data.reason is EndReason.CALLER_HANGUP  # the provider closed the stream
+    assert {"hangup": "true"} in dialed.updates

@@ -196,7 +196,7 @@ class CampaignSpec(Data):
     caller_id_concurrency: int | None = Field(
         default=None, ge=1, le=1000, description="Calls at once per caller id."
     )
-    pacing_cps: float = Field(default=5.0, gt=0, le=1000, description="Dials per second.")
+    pacing_cps: float = Field(default=5.0, gt=0, le=10000, description="Dials per second.")
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     amd: AmdPolicy = Field(default=AmdPolicy.HANG_UP)
     detect_machine: bool = Field(default=True, description="Ask for machine detection.")

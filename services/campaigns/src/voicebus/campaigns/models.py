@@ -65,7 +65,7 @@ CONTACTS = Table(
     Column("last_call_id", String(64)),
     _ts("last_attempt_at"),
     UniqueConstraint("tenant_id", "campaign_id", "phone", name="contacts_one_per_number"),
-    Index("contacts_due", "campaign_id", "state", "next_at"),
+    Index("contacts_due", "campaign_id", "state", "next_at", "contact_id"),
 )
 
 ATTEMPTS = Table(

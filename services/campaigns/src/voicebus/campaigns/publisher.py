@@ -12,8 +12,8 @@ from voicebus.contracts.commands import OriginateCall
 from voicebus.contracts.events import Envelope
 
 MSG_ID = "Nats-Msg-Id"
-_HEADERS = {"content-type": "application/json"}
-_WINDOW = 256
+_WINDOW = 512
+ACK_TIMEOUT_S = 10.0
 
 
 class Publisher:
@@ -21,7 +21,9 @@ class Publisher:
 
     Each message's id is its ``Nats-Msg-Id``: republishing the same command
     inside the stream's duplicate window stores it once, which is what makes a
-    dial that is re-sent after a crash safe.
+    dial that is re-sent after a crash safe. Messages go out with nats-py's
+    asynchronous publish (one reply subscription for all acks, no timer per
+    message) and are awaited a window at a time.
 
     Args:
         js: a JetStream context; may be bound later with :meth:`bind`.
@@ -34,27 +36,37 @@ class Publisher:
         """Publish through ``js`` from now on."""
         self._js = js
 
-    async def _one(self, subject: str, body: bytes, msg_id: str, stream: str) -> None:
+    async def _many(self, messages: Sequence[Envelope], stream: str) -> list[bool]:
         if self._js is None:
             raise RuntimeError("publisher used before it was bound")
-        await self._js.publish(subject, body, stream=stream, headers={**_HEADERS, MSG_ID: msg_id})
+        acked: list[bool] = []
+        for i in range(0, len(messages), _WINDOW):
+            futures = []
+            for m in messages[i : i + _WINDOW]:
+                headers = {"content-type": "application/json", MSG_ID: m.id}
+                futures.append(
+                    await self._js.publish_async(
+                        m.subject, m.to_bytes(), stream=stream, headers=headers
+                    )
+                )
+            try:
+                async with asyncio.timeout(ACK_TIMEOUT_S):
+                    done = await asyncio.gather(*futures, return_exceptions=True)
+            except TimeoutError:
+                for f in futures:
+                    f.cancel()
+                done = [TimeoutError()] * len(futures)
+            acked.extend(not isinstance(d, BaseException) for d in done)
+        return acked
 
     async def events(self, events: Sequence[Envelope]) -> None:
-        """Publish ``events``, up to 256 in flight at once."""
-        for i in range(0, len(events), _WINDOW):
-            batch = events[i : i + _WINDOW]
-            await asyncio.gather(
-                *(self._one(e.subject, e.to_bytes(), e.id, streams.EVENTS.name) for e in batch)
-            )
+        """Publish ``events``; raises if any was not acknowledged."""
+        if not events:
+            return
+        acked = await self._many(events, streams.EVENTS.name)
+        if not all(acked):
+            raise ConnectionError(f"{acked.count(False)} events were not acknowledged")
 
     async def commands(self, commands: Sequence[OriginateCall]) -> list[bool]:
         """Queue originate commands; True per command the server acknowledged."""
-        results: list[bool] = []
-        for i in range(0, len(commands), _WINDOW):
-            batch = commands[i : i + _WINDOW]
-            done = await asyncio.gather(
-                *(self._one(c.subject, c.to_bytes(), c.id, streams.COMMANDS.name) for c in batch),
-                return_exceptions=True,
-            )
-            results.extend(not isinstance(d, BaseException) for d in done)
-        return results
+        return await self._many(commands, streams.COMMANDS.name)

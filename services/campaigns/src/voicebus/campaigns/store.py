@@ -25,6 +25,7 @@ from voicebus.contracts.campaigns import (
 from voicebus.contracts.ids import new_id
 
 MAX_ERRORS = 1000
+_SLICE = 1000
 DUE_NOW = datetime(2000, 1, 1, tzinfo=UTC)
 """``next_at`` of a fresh contact: due at once."""
 
@@ -158,48 +159,16 @@ class Store:
                 )
             else:
                 unique[row.number.e164] = row
-        blocked_scope: dict[str, str] = {}
         loaded = 0
         blocked: list[Blocked] = []
+        rows_left = list(unique.values())
         async with self.engine.begin() as conn:
-            if unique:
-                blocked_scope = await self._dnc_scopes(conn, tenant_id, campaign_id, list(unique))
-                values = [
-                    {
-                        "tenant_id": tenant_id,
-                        "campaign_id": campaign_id,
-                        "phone": r.number.e164,
-                        "region": r.number.region,
-                        "zones": list(r.number.zones),
-                        "context": r.context,
-                        "line": r.line,
-                        "state": "dnc" if r.number.e164 in blocked_scope else "pending",
-                        "next_at": DUE_NOW,
-                    }
-                    for r in unique.values()
-                ]
-                base = insert(CONTACTS).values(values)
-                stmt = base.on_conflict_do_update(
-                    constraint="contacts_one_per_number",
-                    set_={
-                        "context": CONTACTS.c.context.op("||")(base.excluded.context),
-                        "state": literal_column(
-                            "CASE WHEN excluded.state = 'dnc' AND contacts.state = 'pending' "
-                            "THEN 'dnc' ELSE contacts.state END"
-                        ),
-                    },
-                ).returning(
-                    CONTACTS.c.contact_id,
-                    CONTACTS.c.phone,
-                    literal_column("(xmax = 0)").label("new"),
-                )
-                for contact_id, phone, new in (await conn.execute(stmt)).all():
-                    if new:
-                        loaded += 1
-                    else:
-                        merged += 1
-                    if new and phone in blocked_scope:
-                        blocked.append(Blocked(contact_id, phone, blocked_scope[phone]))
+            # Slices keep each statement under PostgreSQL's 32,767 parameters.
+            for start in range(0, len(rows_left), _SLICE):
+                part = rows_left[start : start + _SLICE]
+                new, old, flagged = await self._insert(conn, tenant_id, campaign_id, part)
+                loaded, merged = loaded + new, merged + old
+                blocked.extend(flagged)
             report = await self._add_totals(
                 conn,
                 tenant_id,
@@ -214,6 +183,52 @@ class Store:
                 now=now,
             )
         return report, blocked
+
+    async def _insert(
+        self, conn: AsyncConnection, tenant_id: str, campaign_id: str, rows: Sequence[ContactRow]
+    ) -> tuple[int, int, list[Blocked]]:
+        """Insert or merge ``rows``; returns (new, merged, new ones on a DNC list)."""
+        phones = [r.number.e164 for r in rows]
+        blocked_scope = await self._dnc_scopes(conn, tenant_id, campaign_id, phones)
+        values = [
+            {
+                "tenant_id": tenant_id,
+                "campaign_id": campaign_id,
+                "phone": r.number.e164,
+                "region": r.number.region,
+                "zones": list(r.number.zones),
+                "context": r.context,
+                "line": r.line,
+                "state": "dnc" if r.number.e164 in blocked_scope else "pending",
+                "next_at": DUE_NOW,
+            }
+            for r in rows
+        ]
+        base = insert(CONTACTS).values(values)
+        stmt = base.on_conflict_do_update(
+            constraint="contacts_one_per_number",
+            set_={
+                "context": CONTACTS.c.context.op("||")(base.excluded.context),
+                "state": literal_column(
+                    "CASE WHEN excluded.state = 'dnc' AND contacts.state = 'pending' "
+                    "THEN 'dnc' ELSE contacts.state END"
+                ),
+            },
+        ).returning(
+            CONTACTS.c.contact_id,
+            CONTACTS.c.phone,
+            literal_column("(xmax = 0)").label("new"),
+        )
+        loaded = merged = 0
+        blocked: list[Blocked] = []
+        for contact_id, phone, new in (await conn.execute(stmt)).all():
+            if new:
+                loaded += 1
+            else:
+                merged += 1
+            if new and phone in blocked_scope:
+                blocked.append(Blocked(contact_id, phone, blocked_scope[phone]))
+        return loaded, merged, blocked
 
     async def _add_totals(
         self,

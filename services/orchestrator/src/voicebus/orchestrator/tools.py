@@ -7,6 +7,9 @@ module only. Types:
 - ``end_call``: built in; the conversation speaks the goodbye and hangs up.
 - ``data``: looks a record up by key in a JSON file next to the agent files
   (``{"1234": {"status": "shipped", ...}, ...}``).
+- ``do_not_call``: built in; the callee asked not to be called again. Its result
+  carries ``do_not_call: true``, on which the turn publishes ``dnc.requested``
+  (campaigns adds the number to the tenant's list); it ends the call by default.
 
 A tool may have a spoken ``reply`` template: the agent then says it, filled
 with the result's fields, and the turn ends without another LLM round. The
@@ -140,7 +143,24 @@ class DataConfig(_Config):
         return DataTool(ToolSpec(self.name, self.description, parameters), self, records)
 
 
-ToolConfig = Annotated[EndCallConfig | DataConfig, Field(discriminator="type")]
+class DoNotCallConfig(_Config):
+    """``type: do_not_call``: the callee asked not to be called again."""
+
+    type: Literal["do_not_call"]
+    name: ToolName = "do_not_call"
+    description: str = (
+        "Put the person's number on the do-not-call list. Call it when they ask not to be "
+        "called again (for example 'stop calling me')."
+    )
+    end_call: bool = Field(default=True, description="Hang up after the agent's goodbye.")
+
+    def build(self, base_dir: Path, field: str, agent_file: Path) -> Tool:
+        """The runnable tool."""
+        spec = ToolSpec(self.name, self.description, {"type": "object"})
+        return DoNotCallTool(spec, self.end_call)
+
+
+ToolConfig = Annotated[EndCallConfig | DataConfig | DoNotCallConfig, Field(discriminator="type")]
 """Any tool entry of an agent file."""
 
 
@@ -158,6 +178,22 @@ class EndCallTool:
 
     def reply(self, result: Any) -> str | None:
         """None: the goodbye is the agent's own line."""
+        return None
+
+
+class DoNotCallTool:
+    """Marks the request; the turn publishes ``dnc.requested`` for the call."""
+
+    def __init__(self, spec: ToolSpec, ends_call: bool) -> None:
+        self.spec = spec
+        self.ends_call = ends_call
+
+    async def run(self, arguments: Mapping[str, Any]) -> Any:
+        """Acknowledge; the request itself is published by the turn, which knows the call."""
+        return {"ok": True, "do_not_call": True, "status": "this number will not be called again"}
+
+    def reply(self, result: Any) -> str | None:
+        """None: the agent confirms in its own words."""
         return None
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from voicebus.contracts.events import (
     CallError,
     CallErrorData,
+    DncRequested,
+    DncRequestedData,
     ErrorCode,
     ToolCalled,
     ToolCalledData,
@@ -272,6 +274,19 @@ class TurnRunner:
             )
             outcome = await self._toolbox.run(call)
             metrics.TOOL_CALLS.labels(call.name, "ok" if outcome.ok else "error").inc()
+            if (
+                outcome.ok
+                and isinstance(outcome.result, dict)
+                and outcome.result.get("do_not_call")
+            ):
+                await self._outbox.publish(
+                    DncRequested(
+                        tenant_id=self._tenant_id,
+                        call_id=self._call_id,
+                        source=self._outbox.source,
+                        data=DncRequestedData(reason="callee asked not to be called"),
+                    )
+                )
             await self._outbox.publish(
                 ToolResult(
                     tenant_id=self._tenant_id,

@@ -49,6 +49,7 @@ MODULES: Final = (
     "media_density",
     "turn_latency",
     "audit_ingest",
+    "campaign",
 )
 """Modules of ``voicebus.devkit.bench`` that register benchmarks, in ``bench all`` order."""
 

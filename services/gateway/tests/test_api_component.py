@@ -66,6 +66,13 @@ def test_invalid_body_is_422_naming_the_field(client: TestClient, bus: FakeBus) 
     )
     assert unknown.status_code == 422
     assert [f["field"] for f in unknown.json()["error"]["fields"]] == ["colour"]
+    not_json = client.post(
+        "/api/v1/calls",
+        headers={**auth(), "Content-Type": "application/json"},
+        content=b'{"agent_id": ',
+    )
+    assert not_json.status_code == 422
+    assert [f["field"] for f in not_json.json()["error"]["fields"]] == ["body"]
     assert bus.originated == []
 
 

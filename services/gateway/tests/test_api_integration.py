@@ -215,3 +215,18 @@ async def test_post_call_publishes_originate_and_returns_the_call_id(
     )
     assert unknown_agent.status_code == 422
     assert unknown_agent.json()["error"]["fields"][0]["field"] == "agent_id"
+
+
+async def test_guessing_a_keys_secret_is_cut_off(api: httpx.AsyncClient) -> None:
+    key = await tenant_with_key(api, "acme", ["admin"])
+    # Used once: a verified token is remembered and never checked against the guess limit.
+    assert (await api.get("/tenants/acme", headers=bearer(key["token"]))).status_code == 200
+    prefix = key["token"][: len("vb_") + 12 + 1]
+    codes = [
+        (await api.get("/tenants/acme", headers=bearer(prefix + f"{n:043d}"))).status_code
+        for n in range(12)
+    ]
+    assert codes[:10] == [401] * 10
+    assert codes[10:] == [429, 429]
+    # The key itself still works: only guesses are cut off.
+    assert (await api.get("/tenants/acme", headers=bearer(key["token"]))).status_code == 200

@@ -33,6 +33,7 @@ _BEARER: Final = HTTPBearer(auto_error=False, description="An API key, or the op
 _CHALLENGE: Final = {"WWW-Authenticate": "Bearer"}
 _CACHE_MAX: Final = 10_000
 OPERATOR: Final = "operator"
+FAILED_TRIES_PER_MINUTE: Final = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,7 @@ class Authenticator:
         self._admin = admin_token.encode()
         self._operator_rate = operator_rate_limit
         self._limiter = limiter or KeyRateLimiter()
+        self._failures = KeyRateLimiter()
         self._verified: dict[str, str] = {}
 
     async def authenticate(self, token: str) -> Principal:
@@ -111,7 +113,16 @@ class Authenticator:
             raise _unauthorized("unknown or revoked API key")
         fingerprint = keys.fingerprint(token)
         if self._verified.get(fingerprint) != key_id:
+            # Guessing a key's secret costs an argon2 check per try: a few tries a minute.
+            if self._failures.exceeded(key_id, FAILED_TRIES_PER_MINUTE):
+                raise ApiError(
+                    429,
+                    "too_many_failures",
+                    "too many failed attempts with this key id",
+                    headers={"Retry-After": "60"},
+                )
             if not await asyncio.to_thread(keys.verify, key.secret_hash, secret):
+                self._failures.hit(key_id, FAILED_TRIES_PER_MINUTE)
                 log.info("api key refused", extra={"key_id": key_id})
                 raise _unauthorized("unknown or revoked API key")
             if len(self._verified) >= _CACHE_MAX:

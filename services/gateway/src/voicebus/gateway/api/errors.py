@@ -111,7 +111,11 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
 async def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = [
-        FieldProblem(field=field_path(e.get("loc", ())), message=str(e.get("msg", "invalid")))
+        FieldProblem(
+            # A body that is not JSON at all: its loc ends in a character offset, no field.
+            field="body" if e.get("type") == "json_invalid" else field_path(e.get("loc", ())),
+            message=str(e.get("msg", "invalid")),
+        )
         for e in exc.errors()
     ]
     message = "; ".join(f"{p.field}: {p.message}" for p in problems)[:1024]

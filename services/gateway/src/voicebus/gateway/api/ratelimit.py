@@ -32,6 +32,13 @@ class KeyRateLimiter:
         reset = self._limiter.get_window_stats(item, key).reset_time
         return max(reset - time.time(), 1.0)
 
+    def exceeded(self, key: str, per_minute: int) -> bool:
+        """Whether ``key`` has used up its window, without counting a request."""
+        item = self._items.get(per_minute)
+        if item is None:
+            item = self._items[per_minute] = RateLimitItemPerMinute(per_minute)
+        return not self._limiter.test(item, key)
+
     @staticmethod
     def retry_after(seconds: float) -> str:
         """``Retry-After`` value: whole seconds, rounded up."""

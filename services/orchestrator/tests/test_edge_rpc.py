@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from voicebus.contracts.rpc import ListAgents
+from voicebus.contracts.rpc import GetAgent, ListAgents
 from voicebus.orchestrator.agents import AgentCatalog
 from voicebus.orchestrator.edge_rpc import list_agents
+from voicebus.orchestrator.handlers import get_agent
 
 pytestmark = pytest.mark.unit
 
@@ -35,3 +36,27 @@ def test_a_malformed_request_is_a_400(raw: bytes) -> None:
     assert not reply.ok
     assert reply.error is not None
     assert reply.error.status == 400
+
+
+def test_an_agent_naming_its_tenants_serves_only_them(tmp_path: Path) -> None:
+    (tmp_path / "private.yaml").write_text(
+        "name: Private\nsystem_prompt: Hi.\nllm: {engine: scripted}\ntenants: [acme]\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "shared.yaml").write_text(
+        "name: Shared\nsystem_prompt: Hi.\nllm: {engine: scripted}\n", encoding="utf-8"
+    )
+    catalog = AgentCatalog.load(tmp_path, {})
+    acme = list_agents(ListAgents(tenant_id="acme").model_dump_json().encode(), catalog)
+    globex = list_agents(ListAgents(tenant_id="globex").model_dump_json().encode(), catalog)
+    assert [a.agent_id for a in acme.agents] == ["private", "shared"]
+    assert [a.agent_id for a in globex.agents] == ["shared"]
+    hidden = get_agent(
+        GetAgent(tenant_id="globex", agent_id="private").model_dump_json().encode(), catalog
+    )
+    assert hidden.error is not None
+    assert hidden.error.status == 404
+    shown = get_agent(
+        GetAgent(tenant_id="acme", agent_id="private").model_dump_json().encode(), catalog
+    )
+    assert shown.ok

@@ -108,6 +108,10 @@ class AgentFile(_Strict):
     tts: SpeechChoice = SpeechChoice(engine="hibari")
     turn: TurnConfig = Field(default_factory=TurnConfig)
     tools: list[ToolConfig] = Field(default_factory=list)
+    tenants: list[str] | None = Field(
+        default=None,
+        description="Tenants whose calls may use this agent; unset: every tenant.",
+    )
 
     @field_validator(*_TEMPLATES)
     @classmethod
@@ -151,6 +155,10 @@ class Agent:
             tts=EngineChoice(engine=spec.tts.engine, options=dict(spec.tts.options)),
             turn=TurnSettings.model_validate(spec.turn.model_dump()),
         )
+
+    def serves(self, tenant_id: str) -> bool:
+        """Whether ``tenant_id``'s calls may use this agent (another tenant sees no agent)."""
+        return self.spec.tenants is None or tenant_id in self.spec.tenants
 
     def variables(self, context: Mapping[str, str]) -> dict[str, str]:
         """Template values for one call: the defaults, overridden by the call context."""

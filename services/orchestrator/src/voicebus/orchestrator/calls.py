@@ -144,7 +144,7 @@ class Orchestrator:
         if event.call_id in self._calls:
             return  # call.started redelivered: already running here
         agent = self.catalog.get(event.data.agent_id)
-        if agent is None:
+        if agent is None or not agent.serves(event.tenant_id):
             await self._refuse(event)
             return
         loaded = await self.store.load(event.call_id)

@@ -1,7 +1,6 @@
-"""The orchestrator's answers to the REST edge: the agent list.
+"""The orchestrator's answers to the REST edge: the agents a tenant may use.
 
-Agents are files shared by every tenant for now, so every tenant sees the
-same list (the request still names its tenant, for when agents get owners).
+An agent file may name its ``tenants``; one that names none serves every tenant.
 """
 
 from __future__ import annotations
@@ -18,9 +17,9 @@ from voicebus.orchestrator.handlers import QUEUE_GROUP
 
 
 def list_agents(raw: bytes, catalog: AgentCatalog) -> AgentsPage:
-    """The answer to a ``ListAgents`` request body: every agent's profile, or 400."""
+    """The answer to a ``ListAgents`` request body: the tenant's agents' profiles, or 400."""
     try:
-        ListAgents.model_validate_json(raw)
+        request = ListAgents.model_validate_json(raw)
     except ValidationError as exc:
         metrics.BAD_INPUT.labels("rpc").inc()
         problems = "; ".join(
@@ -32,7 +31,7 @@ def list_agents(raw: bytes, catalog: AgentCatalog) -> AgentsPage:
     profiles = []
     for agent_id in catalog.ids():
         agent = catalog.get(agent_id)
-        if agent is not None:
+        if agent is not None and agent.serves(request.tenant_id):
             profiles.append(agent.profile)
     return AgentsPage(ok=True, agents=profiles)
 

@@ -31,7 +31,7 @@ def get_agent(raw: bytes, catalog: AgentCatalog) -> AgentReply:
             ok=False, error=RpcError(status=400, code="bad_request", message=problems[:1024])
         )
     agent = catalog.get(request.agent_id)
-    if agent is None:
+    if agent is None or not agent.serves(request.tenant_id):
         message = f"no agent {request.agent_id!r} for tenant {request.tenant_id!r}"
         return AgentReply(
             ok=False, error=RpcError(status=404, code="agent_not_found", message=message[:1024])

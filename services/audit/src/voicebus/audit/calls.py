@@ -30,6 +30,9 @@ class CallStatus(IntEnum):
         return self.name.lower()
 
 
+_LIFECYCLE = frozenset({"call.initiated.v1", "call.started.v1", "call.ringing.v1", "call.ended.v1"})
+
+
 def call_update(event: CallEvent) -> dict[str, Any]:
     """Columns of ``calls`` this event sets (``None`` values are left unchanged).
 
@@ -37,6 +40,8 @@ def call_update(event: CallEvent) -> dict[str, Any]:
     through a late event is still listed.
     """
     update: dict[str, Any] = {"tenant_id": event.tenant_id, "call_id": event.call_id}
+    if event.type not in _LIFECYCLE:  # most events: only make sure the call has a row
+        return update
     match event:
         case CallInitiated() | CallStarted():
             d = event.data

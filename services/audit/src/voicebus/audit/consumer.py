@@ -27,9 +27,9 @@ from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
-from voicebus.audit.store import EventStore
+from voicebus.audit.store import EventStore, Incoming
 from voicebus.contracts import streams, subjects
-from voicebus.contracts.events import CallEvent, parse_event
+from voicebus.contracts.events import parse_event
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class EventConsumer:
 
     async def handle(self, msgs: list[Msg]) -> None:
         """Store one pulled batch and settle every message of it."""
-        batch: list[tuple[CallEvent, int | None]] = []
+        batch: list[Incoming] = []
         valid: list[Msg] = []
         rejected: list[Msg] = []
         for msg in msgs:
@@ -124,7 +124,7 @@ class EventConsumer:
                 log.warning("invalid event ignored", extra={"errors": err.error_count()})
                 rejected.append(msg)
                 continue
-            batch.append((event, msg.metadata.sequence.stream))
+            batch.append((event, msg.metadata.sequence.stream, msg.data.decode()))
             valid.append(msg)
         try:
             new = await self._store.append_many(batch)

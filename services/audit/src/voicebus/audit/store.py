@@ -22,6 +22,8 @@ from voicebus.contracts.events import CallEvent
 EVENTS: Table = CallEventRow.__table__  # type: ignore[attr-defined]  # set by SQLModel
 CALLS: Table = CallRow.__table__  # type: ignore[attr-defined]
 _ORDER = [s.label for s in sorted(CallStatus)]
+Incoming = tuple[CallEvent, int | None, str | bytes]
+"""An event to store: the parsed event, its stream sequence, and its JSON as received."""
 _CALL_COLUMNS: Final = (
     "tenant_id", "call_id", "status", "direction", "provider", "agent_id", "from_number",
     "to_number", "initiated_at", "started_at", "ended_at", "duration_s", "ended_reason",
@@ -54,10 +56,15 @@ ON CONFLICT (tenant_id, call_id) DO UPDATE SET
                   THEN EXCLUDED.status ELSE calls.status END,
     updated_at = EXCLUDED.updated_at
 """
+# $8 is each event's whole JSON as received: PostgreSQL takes its ``data`` member, so the
+# event body is stored as published (fields a newer version added included) and Python
+# never re-serializes it.
 _INSERT_EVENTS: Final = """
 INSERT INTO call_events (id, tenant_id, call_id, type, source, time, stream_seq, data, received_at)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
-                     $6::timestamptz[], $7::bigint[], $8::jsonb[], $9::timestamptz[])
+SELECT id, tenant_id, call_id, type, source, time, stream_seq, envelope -> 'data', $9
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
+            $7::bigint[], $8::jsonb[])
+     AS t(id, tenant_id, call_id, type, source, time, stream_seq, envelope)
 ON CONFLICT (id) DO NOTHING
 RETURNING id
 """
@@ -91,10 +98,10 @@ class EventStore:
         Returns:
             True if the event was new.
         """
-        return await self.append_many([(event, stream_seq)]) == 1
+        return await self.append_many([(event, stream_seq, event.model_dump_json())]) == 1
 
-    async def append_many(self, batch: Sequence[tuple[CallEvent, int | None]]) -> int:
-        """Store a batch of ``(event, stream sequence)`` in one transaction.
+    async def append_many(self, batch: Sequence[Incoming]) -> int:
+        """Store a batch of ``(event, stream sequence, the event's JSON)`` in one transaction.
 
         Events already stored (or repeated within the batch) change nothing.
 
@@ -104,10 +111,10 @@ class EventStore:
         if not batch:
             return 0
         now = datetime.now(UTC)
-        events: list[list[Any]] = [[] for _ in range(9)]
-        for event, seq in batch:
+        events: list[list[Any]] = [[] for _ in range(8)]
+        for event, seq, envelope in batch:
             row = (event.id, event.tenant_id, event.call_id, event.type, event.source,
-                   event.time, seq, event.data.model_dump_json(), now)  # fmt: skip
+                   event.time, seq, envelope)  # fmt: skip
             for column, value in zip(events, row, strict=True):
                 column.append(value)
         async with self.engine.connect() as conn:
@@ -115,17 +122,15 @@ class EventStore:
             driver = raw.driver_connection
             assert driver is not None
             async with driver.transaction():
-                inserted = {r["id"] for r in await driver.fetch(_INSERT_EVENTS, *events)}
+                inserted = {r["id"] for r in await driver.fetch(_INSERT_EVENTS, *events, now)}
                 if inserted:
                     new = _first_of_each(batch, inserted)
-                    calls = fold_call_updates(call_update(event) for event, _ in new)
+                    calls = fold_call_updates(call_update(item[0]) for item in new)
                     await driver.execute(_UPSERT_CALLS, *_call_columns(calls, now), _ORDER)
         return len(inserted)
 
 
-def _first_of_each(
-    batch: Sequence[tuple[CallEvent, int | None]], ids: set[str]
-) -> list[tuple[CallEvent, int | None]]:
+def _first_of_each(batch: Sequence[Incoming], ids: set[str]) -> list[Incoming]:
     """The batch's events whose id is in ``ids``, each id once, in batch order."""
     seen: set[str] = set()
     out = []

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 from cryptography.fernet import Fernet
+from pydantic import SecretStr, ValidationError
 
 from voicebus.gateway.api.ratelimit import KeyRateLimiter
 from voicebus.gateway.api.uploads import LineTooLongError, line_chunks
+from voicebus.gateway.settings import GatewaySettings
 from voicebus.gateway.tenancy import keys
 from voicebus.gateway.tenancy.credentials import CredentialCipher, fernet_keys
 from voicebus.gateway.tenancy.errors import CredentialsError
@@ -87,3 +89,20 @@ def test_a_line_longer_than_a_chunk_is_named() -> None:
     with pytest.raises(LineTooLongError) as info:
         list(line_chunks(b"ok\n" + b"x" * 100 + b"\n", max_bytes=50))
     assert info.value.line == 2
+
+
+def test_production_refuses_placeholder_edge_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VB_ENVIRONMENT", "production")
+    real = {
+        "twilio_auth_token": SecretStr("a-real-auth-token-7d2b0a"),
+        "stream_secret": SecretStr("a-real-stream-secret-4f1c9e"),
+        "admin_token": SecretStr("a-real-admin-token-5e8a1c"),
+        "credentials_key": SecretStr(Fernet.generate_key().decode()),
+    }
+    for name, variable in (
+        ("admin_token", "VB_GATEWAY_ADMIN_TOKEN"),
+        ("credentials_key", "VB_GATEWAY_CREDENTIALS_KEY"),
+    ):
+        with pytest.raises(ValidationError, match=variable):
+            GatewaySettings(**{**real, name: SecretStr("dev-secret")})
+    GatewaySettings(**real)

@@ -37,3 +37,12 @@ def test_same_call_id_in_two_tenants_stays_two_calls() -> None:
         [{"tenant_id": "t1", "call_id": "a"}, {"tenant_id": "t2", "call_id": "a"}]
     )
     assert len(folded) == 2
+
+
+def test_stream_sequence_from_both_ack_subject_forms() -> None:
+    from voicebus.audit.consumer import stream_sequence
+
+    assert stream_sequence("$JS.ACK.VB_EVENTS.audit-call-events.1.4242.17.1700000000000.3") == 4242
+    v2 = "$JS.ACK._.ACCHASH.VB_EVENTS.audit-call-events.1.4243.17.1700000000000.3.tok"
+    assert stream_sequence(v2) == 4243
+    assert stream_sequence("_INBOX.abc") is None

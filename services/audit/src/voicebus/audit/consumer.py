@@ -49,6 +49,23 @@ _RETRY_DELAY_S: Final = 1.0
 _STORE_ERRORS: Final = (DBAPIError, OSError, ConnectionError)
 
 
+def stream_sequence(reply: str) -> int | None:
+    """The stream sequence in a JetStream ack subject, without building nats-py's metadata
+    (a datetime and three objects per message, measurable at thousands per second).
+
+    ``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.…`` (9 tokens) or, with a
+    domain and account hash, ``$JS.ACK.<domain>.<hash>.<stream>.…`` (12 or more).
+    """
+    tokens = reply.split(".")
+    index = 5 if len(tokens) == 9 else 7 if len(tokens) >= 11 else None
+    if index is None or tokens[0] != "$JS" or tokens[1] != "ACK":
+        return None
+    try:
+        return int(tokens[index])
+    except ValueError:
+        return None
+
+
 def consumer_config(ack_wait_s: float = 30.0, max_deliver: int = 10) -> ConsumerConfig:
     """The durable consumer: every event from the stream's start, explicit acks."""
     return ConsumerConfig(
@@ -124,7 +141,7 @@ class EventConsumer:
                 log.warning("invalid event ignored", extra={"errors": err.error_count()})
                 rejected.append(msg)
                 continue
-            batch.append((event, msg.metadata.sequence.stream, msg.data.decode()))
+            batch.append((event, stream_sequence(msg.reply), msg.data.decode()))
             valid.append(msg)
         try:
             new = await self._store.append_many(batch)

@@ -32,6 +32,7 @@ from voicebus.contracts.events import (
     EndReason,
     ErrorCode,
 )
+from voicebus.devkit.caller.errors import CallRejectedError
 from voicebus.devkit.caller.session import StreamCaller
 from voicebus.devkit.carriers import DialedCall
 from voicebus.devkit.carriers.twilio import TwilioCarrier
@@ -190,3 +191,41 @@ async def test_transfer_and_dtmf_on_a_live_call(rig: Rig) -> None:
     assert "<Dial" in twiml
     assert "+14155550123</Number>" in twiml
     assert rig.events.of("call.error.v1", call_id) == []
+
+
+async def test_an_unknown_agent_is_never_dialed(rig: Rig) -> None:
+    command = OriginateCall(
+        tenant_id="default", call_id="out-noagent", source="test/1",
+        data=OriginateCallData(agent_id="nobody", to_number="+14155550199", provider="twilio"),
+    )  # fmt: skip
+    await rig.gw.nc.jetstream().publish(command.subject, command.to_bytes())
+    ended = await rig.ended("out-noagent")
+    assert ended.data.reason is EndReason.FAILED
+    error = await rig.events.one("call.error.v1", "out-noagent")
+    assert isinstance(error, CallError)
+    assert error.data.code is ErrorCode.UNKNOWN_AGENT
+    assert rig.carrier.calls == {}
+    assert rig.events.of("call.initiated.v1", "out-noagent") == []
+
+
+class _NoMediaCarrier(TwilioCarrier):
+    """Answers, but the media never connects (as when the answer URL cannot be fetched)."""
+
+    async def media_target(self, call: DialedCall) -> tuple[str, dict[str, str]]:
+        raise CallRejectedError("answer URL unreachable", status=502, body="")
+
+
+async def test_an_answered_call_whose_media_never_starts_still_ends(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    carrier = _NoMediaCarrier(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN,
+                              gateway_url=rig.gw.base_url)  # fmt: skip
+    monkeypatch.setenv("VB_GATEWAY_TWILIO_API_BASE_URL", carrier.base_url)
+    async with carrier:
+        rig.carrier = carrier
+        call_id = await rig.originate("+14155550199")
+        ended = await rig.ended(call_id)
+    assert ended.data.reason is EndReason.FAILED
+    assert ended.data.detail is not None
+    assert "never started" in ended.data.detail
+    assert rig.events.of("call.started.v1", call_id) == []

@@ -69,6 +69,25 @@ def refuse_originate(
     return _failed(command.tenant_id, command.call_id, source, message, EndReason.FAILED, None)
 
 
+def refuse_agent(
+    command: OriginateCall, source: str, code: ErrorCode, message: str, *, retryable: bool
+) -> tuple[CallError, CallEnded]:
+    """The events reporting an originate command whose agent cannot take calls (none dialed)."""
+    error = CallError(
+        tenant_id=command.tenant_id,
+        call_id=command.call_id,
+        source=source,
+        data=CallErrorData(code=code, message=message, retryable=retryable, service="gateway"),
+    )
+    ended = CallEnded(
+        tenant_id=command.tenant_id,
+        call_id=command.call_id,
+        source=source,
+        data=CallEndedData(reason=EndReason.FAILED, detail=message[:1024]),
+    )
+    return error, ended
+
+
 def dial_failed(command: OriginateCall, error: ProviderError, source: str) -> tuple[Envelope, ...]:
     """``call.error`` and ``call.ended`` (``provider_error``) for a dial the provider refused."""
     message = f"{error.provider or 'provider'}: dial failed: {error}"
@@ -189,6 +208,11 @@ def callback_identity(
     return identity
 
 
+def _derived_id(call_id: str, what: str) -> str:
+    """An event id fixed by the call and what happened (a retried callback reuses it)."""
+    return str(uuid.UUID(hex=hashlib.sha256(f"{call_id}/{what}".encode()).hexdigest()[:32]))
+
+
 def status_events(identity: CallIdentity, update: StatusUpdate, source: str) -> list[Envelope]:
     """The events one verified status callback means (often none).
 
@@ -197,9 +221,7 @@ def status_events(identity: CallIdentity, update: StatusUpdate, source: str) -> 
     """
     tenant_id, call_id = identity.tenant_id, identity.call_id
     status = update.status
-    event_id = str(
-        uuid.UUID(hex=hashlib.sha256(f"{call_id}/{status.value}".encode()).hexdigest()[:32])
-    )
+    event_id = _derived_id(call_id, status.value)
     if status is CallStatus.RINGING:
         ringing = CallRingingData(provider_call_id=update.provider_call_id)
         return [CallRinging(id=event_id, tenant_id=tenant_id, call_id=call_id, source=source,
@@ -218,3 +240,25 @@ def status_events(identity: CallIdentity, update: StatusUpdate, source: str) -> 
     ended = CallEndedData(reason=reason, provider_error_code=code)
     return [CallEnded(id=event_id, tenant_id=tenant_id, call_id=call_id, source=source,
                       data=ended)]  # fmt: skip
+
+
+def media_never_started(identity: CallIdentity, update: StatusUpdate, source: str) -> CallEnded:
+    """``call.ended`` for a call the provider completed without its media stream ever starting.
+
+    (The answer markup could not be fetched or the stream never connected: nobody
+    else will end the call.)
+    """
+    event_id = _derived_id(identity.call_id, "no-media")
+    code = update.error_code[:64] if update.error_code else None
+    data = CallEndedData(
+        reason=EndReason.FAILED,
+        provider_error_code=code,
+        detail="the call was answered but its media stream never started",
+    )
+    return CallEnded(
+        id=event_id,
+        tenant_id=identity.tenant_id,
+        call_id=identity.call_id,
+        source=source,
+        data=data,
+    )

@@ -20,26 +20,37 @@ import logging
 import time
 from collections.abc import Iterable
 
+from nats.js.errors import NotFoundError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from voicebus.contracts import subjects
 from voicebus.contracts.commands import OriginateCall
 from voicebus.contracts.events import Envelope, ErrorCode
 from voicebus.contracts.ids import new_id
+from voicebus.contracts.streams import EVENTS
+from voicebus.gateway.agents import Refusal, fetch_agent, judge
 from voicebus.gateway.call_events import call_error, call_initiated
 from voicebus.gateway.context import Gateway, UnknownAccountError
 from voicebus.gateway.dialing import (
     callback_identity,
     dial_failed,
     dial_request,
+    media_never_started,
     outbound_identity,
+    refuse_agent,
     refuse_originate,
     status_events,
 )
 from voicebus.gateway.parameters import CallIdentity, InvalidStreamParametersError, to_parameters
 from voicebus.gateway.providers import registry
 from voicebus.gateway.providers.base import Provider
-from voicebus.gateway.providers.outbound import DialRequest, OutboundWebhook, ProviderAccount
+from voicebus.gateway.providers.outbound import (
+    CallStatus,
+    DialRequest,
+    OutboundWebhook,
+    ProviderAccount,
+)
 from voicebus.runtime.errors import ConfigurationError, ProviderError
 
 log = logging.getLogger(__name__)
@@ -74,6 +85,15 @@ class Outbound:
             await self._publish_all(refuse_originate(command, self.source, dialable))
             log.warning("originate refused", extra={"call_id": command.call_id, "provider": name})
             return
+        refusal = await self._check_agent(command)
+        if refusal is not None:
+            message = f"cannot dial for agent {command.data.agent_id!r}: {refusal.message}"
+            events = refuse_agent(
+                command, self.source, refusal.code, message, retryable=refusal.retryable
+            )
+            await self._publish_all(events)
+            log.warning("originate refused: agent", extra={"call_id": command.call_id})
+            return
         try:
             account = await gw.account(command.tenant_id, name)
         except UnknownAccountError as err:
@@ -105,6 +125,17 @@ class Outbound:
             },
         )
 
+    async def _check_agent(self, command: OriginateCall) -> Refusal | None:
+        """Why the agent cannot take the call, if the orchestrator says so.
+
+        An unavailable lookup says nothing about the agent: the call is dialed (the
+        orchestrator may be restarting; it claims the call once media starts).
+        """
+        timeout = self.gateway.settings.agent_lookup_timeout_s
+        agent_id = command.data.agent_id
+        reply = await fetch_agent(self.gateway.nc, command.tenant_id, agent_id, timeout)
+        return None if reply is None else judge(reply, agent_id)
+
     async def answer(self, provider: Provider, request: Request, call_id: str) -> Response:
         """The connect markup for an answered outbound call (403 if the callback is not genuine)."""
         verified = await self._verify(provider, request, call_id)
@@ -129,12 +160,24 @@ class Outbound:
         identity, params = verified
         update = self._webhook(provider).status(params)
         if update is not None:
-            await self._publish_all(status_events(identity, update, self.source))
+            events = status_events(identity, update, self.source)
+            if update.status is CallStatus.COMPLETED and not await self._started(identity):
+                events.append(media_never_started(identity, update, self.source))
+            await self._publish_all(events)
             log.info(
                 "call status",
                 extra={"call_id": call_id, "provider": provider.name, "status": update.status},
             )
         return Response(status_code=200)
+
+    async def _started(self, identity: CallIdentity) -> bool:
+        """Whether ``call.started`` of the call is stored (its media session reports the end)."""
+        subject = subjects.evt(identity.tenant_id, identity.call_id, "call.started")
+        try:
+            await self.gateway.nc.jetstream().get_last_msg(EVENTS.name, subject)
+        except NotFoundError:
+            return False
+        return True
 
     async def _verify(
         self, provider: Provider, request: Request, call_id: str

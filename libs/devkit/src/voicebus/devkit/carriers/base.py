@@ -308,8 +308,10 @@ class StandInCarrier(ABC):
                 await self.notify(call, final)
                 return
             await self.notify(call, Progress.ANSWERED)
-            await self._talk(call)
-            await self.notify(call, Progress.COMPLETED)
+            try:
+                await self._talk(call)
+            finally:  # an answered call completes, whatever happened to its media
+                await self.notify(call, Progress.COMPLETED)
         except (CallerError, httpx.HTTPError, OSError, TimeoutError) as err:
             call.error = f"{type(err).__name__}: {err}"
         finally:

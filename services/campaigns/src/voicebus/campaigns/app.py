@@ -13,7 +13,7 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 
 from voicebus.campaigns import events as ev
-from voicebus.campaigns import rpc
+from voicebus.campaigns import reports, rpc
 from voicebus.campaigns.call_events import CallEvents
 from voicebus.campaigns.clock import Clock, SystemClock
 from voicebus.campaigns.dialer import Dialer, DialerConfig
@@ -102,7 +102,7 @@ class Loops:
         period = int(time.time() // self.settings.progress_interval_s)
         out = []
         for tenant_id, campaign_id in rows:
-            found = await store.progress(tenant_id, campaign_id)
+            found = await reports.progress(store, tenant_id, campaign_id)
             if found is not None:
                 env = ev.Env(tenant_id, campaign_id, self.dialer.config.source)
                 out.append(ev.progress(env, found, f"{campaign_id[:40]}-p{period}"))

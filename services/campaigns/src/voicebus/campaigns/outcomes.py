@@ -6,7 +6,6 @@ Every handler is idempotent: an attempt ends once (``status`` moves to
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,10 +28,13 @@ log = logging.getLogger(__name__)
 _ATTEMPT_SQL = (
     "SELECT a.attempt_id, a.tenant_id, a.campaign_id, a.contact_id, a.attempt_no, a.status, "
     "a.amd, a.answered_at, a.from_number, a.claimed_at, a.outcome, a.end_reason, a.duration_s, "
-    "c.phone, c.context, c.state AS contact_state, c.last_call_id, m.spec, "
+    "c.phone, c.context, c.state AS contact_state, c.last_call_id, "
     "(now() - a.claimed_at) AS claim_age "
     "FROM attempts a JOIN contacts c ON c.contact_id = a.contact_id "
-    "JOIN campaigns m ON m.tenant_id = a.tenant_id AND m.campaign_id = a.campaign_id "
+)
+_SPECS_SQL = (
+    "SELECT tenant_id, campaign_id, updated_at, spec::text AS spec FROM campaigns "
+    "WHERE campaign_id = ANY(:c) AND tenant_id = ANY(:t)"
 )
 
 
@@ -86,7 +88,7 @@ class Outcomes:
         self.clock = clock
         self.source = source
         self.resend_within_s = duplicate_window_s * 0.75
-        self._specs: dict[str, CampaignSpec] = {}
+        self._spec_cache: dict[tuple[str, str], tuple[Any, CampaignSpec]] = {}
 
     async def _attempt(self, conn: Any, tenant_id: str, call_id: str) -> Any:
         return (
@@ -117,7 +119,7 @@ class Outcomes:
                 ),
                 {"now": self.clock.now(), "max": max_call_s, "a": row.attempt_id},
             )
-            return CampaignSpec.model_validate(row.spec)
+            return (await self._specs(conn, [row]))[(row.tenant_id, row.campaign_id)]
 
     async def amd(self, tenant_id: str, call_id: str, result: str) -> CampaignSpec | None:
         """``amd.detected``: remember the result; the caller applies the machine policy.
@@ -139,11 +141,13 @@ class Outcomes:
                 text("UPDATE attempts SET amd = :r WHERE attempt_id = :a"),
                 {"r": result, "a": row.attempt_id},
             )
+            spec = (await self._specs(conn, [row]))[(row.tenant_id, row.campaign_id)]
             if row.status in LIVE:
-                return self._spec(row.spec)
+                return spec
             late = row.outcome == AttemptOutcome.ANSWERED.value and policy.is_machine(result)
             if late and row.last_call_id == row.attempt_id and row.end_reason is not None:
-                plan = self._plan(row, EndReason(row.end_reason), row.duration_s, amd=result)
+                reason = EndReason(row.end_reason)
+                plan = self._plan(row, spec, reason, row.duration_s, amd=result)
                 effects = await self._apply(conn, [plan])
         await self.publisher.events(effects.events)
         return None
@@ -191,11 +195,13 @@ class Outcomes:
                     },
                 )
             ).all()
+            specs = await self._specs(conn, rows)
             plans = []
             for row in rows:
                 item = wanted.get((row.tenant_id, row.attempt_id))
                 if item is not None:
-                    plans.append(self._plan(row, item.reason, item.duration_s))
+                    spec = specs[(row.tenant_id, row.campaign_id)]
+                    plans.append(self._plan(row, spec, item.reason, item.duration_s))
             effects = await self._apply(conn, plans)
         await self.publisher.events(effects.events)
         return len(plans)
@@ -203,12 +209,12 @@ class Outcomes:
     def _plan(
         self,
         row: Any,
+        spec: CampaignSpec,
         reason: EndReason,
         duration_s: float | None,
         forced: AttemptOutcome | None = None,
         amd: str | None = None,
     ) -> _Plan:
-        spec = self._spec(row.spec)
         now = self.clock.now()
         answered = row.answered_at is not None
         result = forced or policy.outcome_of(reason, answered, amd or row.amd, spec.amd)
@@ -235,14 +241,26 @@ class Outcomes:
                    "cid": row.contact_id}  # fmt: skip
         return _Plan(attempt, contact, events)
 
-    def _spec(self, raw: Any) -> CampaignSpec:
-        key = json.dumps(raw, sort_keys=True)
-        spec = self._specs.get(key)
-        if spec is None:
-            if len(self._specs) > 256:
-                self._specs.clear()
-            spec = self._specs[key] = CampaignSpec.model_validate(raw)
-        return spec
+    async def _specs(self, conn: Any, rows: Sequence[Any]) -> dict[tuple[str, str], CampaignSpec]:
+        """The campaigns of ``rows`` by (tenant, id), parsed once per campaign version."""
+        keys = {(r.tenant_id, r.campaign_id) for r in rows}
+        if not keys:
+            return {}
+        params = {"c": list({c for _, c in keys}), "t": list({t for t, _ in keys})}
+        found = (await conn.execute(text(_SPECS_SQL), params)).all()
+        out: dict[tuple[str, str], CampaignSpec] = {}
+        for r in found:
+            key = (r.tenant_id, r.campaign_id)
+            cached = self._spec_cache.get(key)
+            if cached is None or cached[0] != r.updated_at:
+                if len(self._spec_cache) > 1024:
+                    self._spec_cache.clear()
+                cached = self._spec_cache[key] = (
+                    r.updated_at,
+                    CampaignSpec.model_validate_json(r.spec),
+                )
+            out[key] = cached[1]
+        return out
 
     async def _apply(self, conn: Any, plans: Sequence[_Plan]) -> Effects:
         out = Effects()
@@ -286,20 +304,26 @@ class Outcomes:
                 )
             ).all()
             ended: list[_Plan] = []
+            specs = await self._specs(conn, rows)
             for row in rows:
                 age = row.claim_age.total_seconds() if row.claim_age is not None else 1e9
                 if row.status == "claimed" and age < self.resend_within_s:
                     env = ev.Env(row.tenant_id, row.campaign_id, self.source)
-                    spec = CampaignSpec.model_validate(row.spec)
                     command = ev.originate(
-                        env, spec, row.phone, row.context, row.attempt_id, row.from_number
+                        env,
+                        specs[(row.tenant_id, row.campaign_id)],
+                        row.phone,
+                        row.context,
+                        row.attempt_id,
+                        row.from_number,
                     )
                     effects.resend.append(command)
                     continue
                 answered = row.status == "answered"
                 reason = EndReason.TIMEOUT
                 forced = AttemptOutcome.ANSWERED if answered else AttemptOutcome.TIMEOUT
-                ended.append(self._plan(row, reason, None, forced))
+                spec = specs[(row.tenant_id, row.campaign_id)]
+                ended.append(self._plan(row, spec, reason, None, forced))
             more = await self._apply(conn, ended)
             effects.events.extend(more.events)
         if effects.resend:

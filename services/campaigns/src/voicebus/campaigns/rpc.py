@@ -16,7 +16,7 @@ from prometheus_client import Counter
 from pydantic import BaseModel, ValidationError
 
 from voicebus.campaigns import events as ev
-from voicebus.campaigns import importer, phones, policy
+from voicebus.campaigns import importer, phones, policy, reports
 from voicebus.campaigns.clock import Clock
 from voicebus.campaigns.publisher import Publisher
 from voicebus.campaigns.store import Store
@@ -106,7 +106,7 @@ class Responders:
 
     async def progress(self, req: api.CampaignRef) -> api.ProgressReply:
         """Live counts."""
-        found = await self.store.progress(req.tenant_id, req.campaign_id)
+        found = await reports.progress(self.store, req.tenant_id, req.campaign_id)
         if found is None:
             return api.ProgressReply(ok=False, error=_not_found(req.campaign_id))
         return api.ProgressReply(ok=True, progress=found)
@@ -115,8 +115,8 @@ class Responders:
         """One page of the per-contact report."""
         if await self.store.get(req.tenant_id, req.campaign_id) is None:
             return api.ReportReply(ok=False, error=_not_found(req.campaign_id))
-        rows = await self.store.report(
-            req.tenant_id, req.campaign_id, req.after_contact_id, req.limit
+        rows = await reports.report(
+            self.store, req.tenant_id, req.campaign_id, req.after_contact_id, req.limit
         )
         after = rows[-1].contact_id if len(rows) == req.limit else None
         return api.ReportReply(ok=True, rows=rows, next_after=after)

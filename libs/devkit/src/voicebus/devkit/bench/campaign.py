@@ -15,6 +15,7 @@ the way: every eligible number dialed once, no call id received twice.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from datetime import time as dtime
 from pathlib import Path
@@ -86,7 +87,7 @@ async def _decided(db: asyncpg.Connection, campaign_id: str) -> int:
 @register("campaign")
 async def run(options: BenchOptions) -> Report:
     """Decisions per second and memory of the campaigns service on a 100,000-contact list."""
-    count = 2_000 if options.quick else 100_000
+    count = 2_000 if options.quick else int(os.environ.get("VB_BENCH_CAMPAIGN_CONTACTS", "100000"))
     report = Report(
         name="campaign",
         title=f"dial decisions/s of one {count:,}-contact campaign (DNC, window, caps, claim, "

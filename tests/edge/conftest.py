@@ -13,15 +13,21 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from edge_stack import EdgeStack
 
+from voicebus.devkit.embedded_nats import EmbeddedNats
+
 
 @pytest.fixture(scope="module")
-def edge(
-    nats_url: str, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[EdgeStack]:
-    """Gateway (HTTP), audit, orchestrator and recorder on real NATS and PostgreSQL."""
-    stack = EdgeStack(nats_url, postgres_url, tmp_path_factory.mktemp("edge"))
-    stack.start()
-    try:
-        yield stack
-    finally:
-        stack.stop()
+def edge(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EdgeStack]:
+    """Gateway (HTTP), audit, orchestrator, recorder and campaigns on real NATS and PostgreSQL.
+
+    A private nats-server: the session's shared one carries other tests' events, which
+    this stack's audit would otherwise replay.
+    """
+    root = tmp_path_factory.mktemp("edge")
+    with EmbeddedNats(data_dir=root / "nats") as server:
+        stack = EdgeStack(server.url, postgres_url, root)
+        stack.start()
+        try:
+            yield stack
+        finally:
+            stack.stop()

@@ -40,11 +40,13 @@ pytestmark = [pytest.mark.resilience, pytest.mark.timeout(240)]
 AGENT = "demo-scripted"
 EVERYTHING = {"gateway": 1, "media": 2, "orchestrator": 2, "recorder": 1, "audit": 1}
 LINES = ("Hi, where is my order 1234?", "Thanks.", "Thanks, bye.")
-SLACK_MS = 3000.0
+SLACK_MS = 5000.0
 """How much longer than before the kill the caller may wait for the first answer after a
-takeover: generous, since the machine's load moves speech-to-text latency by seconds."""
+takeover, end of speech to first agent audio: generous, since a busy machine moves
+speech-to-text latency by seconds (2 shared cores: +2.2 s seen once)."""
 STAGE_MS = 1000
-"""transcript.final → agent.speech.started of the first line after a takeover."""
+"""transcript.final → agent.speech.started of the first line after a takeover: the part
+the takeover could slow down (a consumer replaying, a cold pipeline), without the STT."""
 
 
 def _words(text: str) -> list[str]:

@@ -72,19 +72,20 @@ class Loops:
         s = self.settings
         self.tasks = [
             asyncio.create_task(_supervised(lambda: self.calls.consume(js), "call-events")),
-            asyncio.create_task(_every(s.tick_s, self.dialer.tick, "dialer")),
+            asyncio.create_task(self.dialer.run(s.tick_s)),
             asyncio.create_task(_every(s.reap_interval_s, self.outcomes.reap, "reaper")),
             asyncio.create_task(_every(s.progress_interval_s, self.progress, "progress")),
         ]
 
     async def stop(self) -> None:
-        """Cancel the loops and wait for them."""
+        """Cancel the loops and wait for them; the last decision events are still stored."""
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.tasks = []
+        await self.dialer.flush()
 
     async def progress(self) -> None:
         """``campaign.progress`` for every running campaign.

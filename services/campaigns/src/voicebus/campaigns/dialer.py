@@ -27,6 +27,7 @@ contact stays stuck and none is dialed twice for one attempt.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -104,6 +105,7 @@ class Dialer:
         self.config = config
         self._rr = 0
         self.decisions = 0
+        self._events: asyncio.Task[None] | None = None
 
     async def tick(self) -> int:
         """One pass over the running campaigns, least recently served first.
@@ -128,14 +130,40 @@ class Dialer:
         self.decisions += decided
         return decided
 
+    async def run(self, idle_s: float) -> None:
+        """Decide until cancelled: at once again while there is work, else after ``idle_s``."""
+        while True:
+            try:
+                decided = await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a database or bus hiccup must not stop dialing for good
+                log.exception("dial pass failed")
+                decided = 0
+            if decided == 0:
+                await asyncio.sleep(idle_s)
+
     async def _send(self, batch: Decisions) -> None:
         if batch.dialed:
             acked = await self.publisher.commands(batch.dialed)
             sent = [c.id for c, ok in zip(batch.dialed, acked, strict=True) if ok]
             if sent:
                 await self._mark_dialed(sent)
+        # The decision events are stored while the next pass decides; one batch at a
+        # time, so a slow stream holds the dialer back instead of piling up memory.
+        await self.flush()
         if batch.events:
-            await self.publisher.events(batch.events)
+            self._events = asyncio.create_task(self.publisher.events(batch.events))
+
+    async def flush(self) -> None:
+        """Wait until the previous pass's events are stored (a failure is logged)."""
+        task, self._events = self._events, None
+        if task is None:
+            return
+        try:
+            await task
+        except ConnectionError:
+            log.warning("decision events not acknowledged; the decisions stand")
 
     async def _mark_dialed(self, attempt_ids: Sequence[str]) -> None:
         async with self.store.engine.begin() as conn:

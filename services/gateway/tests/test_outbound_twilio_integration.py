@@ -10,7 +10,16 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from gateway_kit import AUTH_TOKEN, EventLog, FakeOrchestrator, RunningGateway, serve_gateway
+from gateway_kit import (
+    AUTH_TOKEN,
+    WEBHOOK_FORM,
+    EventLog,
+    FakeOrchestrator,
+    RunningGateway,
+    serve_gateway,
+    sign,
+    twiml_stream,
+)
 
 from voicebus.contracts.commands import (
     OriginateCall,
@@ -229,3 +238,18 @@ async def test_an_answered_call_whose_media_never_starts_still_ends(
     assert ended.data.detail is not None
     assert "never started" in ended.data.detail
     assert rig.events.of("call.started.v1", call_id) == []
+
+
+async def test_a_tenants_inbound_webhook_is_checked_with_its_account(rig: Rig) -> None:
+    form = dict(WEBHOOK_FORM)
+    async with httpx.AsyncClient(base_url=rig.gw.base_url) as client:
+        path = "/telephony/twilio/default/inbound/demo"
+        url = f"{rig.gw.settings.public_url}{path}"
+        ok = await client.post(path, data=form, headers={"X-Twilio-Signature": sign(url, form)})
+        other = "/telephony/twilio/acme/inbound/demo"
+        signature = sign(f"{rig.gw.settings.public_url}{other}", form)
+        refused = await client.post(other, data=form, headers={"X-Twilio-Signature": signature})
+    assert ok.status_code == 200
+    _, params = twiml_stream(ok.text)
+    assert params["tenant_id"] == "default"
+    assert refused.status_code == 403  # no Twilio account for tenant acme

@@ -22,9 +22,10 @@ from voicebus.contracts.ids import new_id
 from voicebus.contracts.subjects import token
 from voicebus.gateway.agents import Refusal, fetch_agent, judge
 from voicebus.gateway.call_events import call_error, call_initiated
-from voicebus.gateway.context import Gateway
+from voicebus.gateway.context import Gateway, UnknownAccountError
 from voicebus.gateway.parameters import CallIdentity, context_from_query, to_parameters
 from voicebus.gateway.providers.base import InboundWebhook, Provider
+from voicebus.runtime.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,25 @@ class InboundHandler:
         self.gateway = gateway
         self.webhook: InboundWebhook = provider.webhook(gateway.settings)
 
-    async def __call__(self, request: Request, agent_id: str) -> Response:
-        """Answer one inbound webhook."""
-        tenant_id = self.gateway.settings.default_tenant
-        call = await self.webhook.accept(request)
+    async def __call__(
+        self, request: Request, agent_id: str, tenant_id: str | None = None
+    ) -> Response:
+        """Answer one inbound webhook, for ``tenant_id`` (the default tenant when None).
+
+        A named tenant's webhook is checked with that tenant's credentials
+        (``Provider.tenant_webhook``); a tenant without an account gets 403.
+        """
+        webhook = self.webhook
+        if tenant_id is None:
+            tenant_id = self.gateway.settings.default_tenant
+        else:
+            tenant_webhook = await self._tenant_webhook(tenant_id)
+            if tenant_webhook is None:
+                await self._error(self.gateway.settings.default_tenant, new_id(), _NO_ACCOUNT,
+                                  security=True)  # fmt: skip
+                return Response(status_code=403)
+            webhook = tenant_webhook
+        call = await webhook.accept(request)
         if call is None:
             log.warning("webhook signature invalid", extra={"provider": self.provider.name})
             await self._error(tenant_id, new_id(), _BAD_SIGNATURE, security=True)
@@ -61,7 +77,7 @@ class InboundHandler:
                 extra={"call_id": call_id, "agent_id": agent_id, "code": refusal.code.value},
             )
             await self._error(tenant_id, call_id, refusal)
-            return self.webhook.decline(SORRY)
+            return webhook.decline(SORRY)
         identity = CallIdentity(
             call_id=call_id,
             tenant_id=tenant_id,
@@ -77,7 +93,18 @@ class InboundHandler:
         log.info("inbound call accepted", extra={"call_id": call_id, "agent_id": agent_id})
         params = to_parameters(identity, self.gateway.stream_key, time.time())
         url = self.gateway.settings.public_ws_url(self.provider.stream_path)
-        return self.webhook.connect(url, params)
+        return webhook.connect(url, params)
+
+    async def _tenant_webhook(self, tenant_id: str) -> InboundWebhook | None:
+        factory = self.provider.tenant_webhook
+        if factory is None:
+            return None
+        try:
+            token(tenant_id, "tenant id")
+            account = await self.gateway.account(tenant_id, self.provider.name)
+            return factory(self.gateway.settings, account)
+        except (InvalidTokenError, UnknownAccountError, ConfigurationError):
+            return None
 
     async def _check_agent(self, tenant_id: str, agent_id: str) -> Refusal | None:
         try:
@@ -104,6 +131,9 @@ class InboundHandler:
         )
 
 
+_NO_ACCOUNT: Final = Refusal(
+    ErrorCode.SIGNATURE_INVALID, "inbound webhook for a tenant without an account", False
+)
 _BAD_SIGNATURE: Final = Refusal(
     ErrorCode.SIGNATURE_INVALID, "inbound webhook signature missing or invalid", False
 )

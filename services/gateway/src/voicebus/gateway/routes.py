@@ -47,6 +47,12 @@ def _add_provider(router: APIRouter, provider: Provider, gateway: Gateway) -> No
         await MediaSession(gateway, provider, websocket).run()
 
     router.add_api_route(provider.inbound_path, inbound, methods=["GET", "POST"])
+    if provider.tenant_webhook is not None:
+
+        async def tenant_inbound(request: Request, tenant_id: str, agent_id: str) -> Response:
+            return await handler(request, agent_id, tenant_id)
+
+        router.add_api_route(provider.tenant_inbound_path, tenant_inbound, methods=["GET", "POST"])
     router.add_api_websocket_route(provider.stream_path, stream)
 
 

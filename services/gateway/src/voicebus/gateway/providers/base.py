@@ -213,6 +213,8 @@ class Provider:
             auth) before it is accepted; None: the signed start parameters suffice.
         out_chunk_bytes: agent audio is sent in messages of at least this many
             bytes of PCM16 (whole frames); 0 sends every 20 ms frame at once.
+        tenant_webhook: the inbound webhook of one tenant, checked with its account;
+            enables ``/telephony/<name>/{tenant_id}/inbound/{agent_id}``.
     """
 
     name: str
@@ -223,11 +225,17 @@ class Provider:
     default_account: Callable[[GatewaySettings, str], ProviderAccount] | None = None
     stream_auth: Callable[[GatewaySettings, Headers], bool] | None = None
     out_chunk_bytes: int = 0
+    tenant_webhook: Callable[[GatewaySettings, ProviderAccount], InboundWebhook] | None = None
 
     @property
     def inbound_path(self) -> str:
         """Route of the inbound webhook (with an ``{agent_id}`` path parameter)."""
         return f"/telephony/{self.name}/inbound/{{agent_id}}"
+
+    @property
+    def tenant_inbound_path(self) -> str:
+        """Route of a named tenant's inbound webhook (``{tenant_id}``, ``{agent_id}``)."""
+        return f"/telephony/{self.name}/{{tenant_id}}/inbound/{{agent_id}}"
 
     @property
     def stream_path(self) -> str:

@@ -24,6 +24,7 @@ from voicebus.gateway.providers.exotel.settings import (
     exotel_settings,
     with_credentials,
 )
+from voicebus.gateway.providers.outbound import ProviderAccount
 from voicebus.gateway.settings import GatewaySettings
 
 MAX_FORM_FIELDS: Final = 100
@@ -58,10 +59,11 @@ class ExotelWebhook:
 
     Args:
         settings: the gateway's settings (environment, for the placeholder check).
+        env: Basic auth credentials other than the gateway's (a tenant's).
     """
 
-    def __init__(self, settings: GatewaySettings) -> None:
-        self._env: ExotelSettings = exotel_settings(settings)
+    def __init__(self, settings: GatewaySettings, env: ExotelSettings | None = None) -> None:
+        self._env: ExotelSettings = env or exotel_settings(settings)
 
     async def accept(self, request: Request) -> InboundCall | None:
         """The call, or None when Basic auth does not carry our credentials."""
@@ -77,3 +79,13 @@ class ExotelWebhook:
     def decline(self, message: str) -> Response:
         """No stream: Exotel's flow goes on to its failure path (the caller is not connected)."""
         return JSONResponse({"error": message}, status_code=404)
+
+
+def tenant_webhook(settings: GatewaySettings, account: ProviderAccount) -> ExotelWebhook:
+    """A tenant's applet URL: its account's ``webhook_user``/``webhook_password`` when set,
+    else the gateway's."""
+    env = exotel_settings(settings)
+    user, password = account.get("webhook_user"), account.secrets.get("webhook_password")
+    if user and password is not None and password.get_secret_value():
+        env = env.model_copy(update={"webhook_user": user, "webhook_password": password})
+    return ExotelWebhook(settings, env)

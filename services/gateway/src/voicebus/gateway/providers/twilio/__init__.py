@@ -8,7 +8,7 @@ from voicebus.gateway.providers.twilio.outbound import (
     default_account,
 )
 from voicebus.gateway.providers.twilio.stream import TwilioCodec
-from voicebus.gateway.providers.twilio.webhook import TwilioWebhook
+from voicebus.gateway.providers.twilio.webhook import TwilioWebhook, tenant_webhook
 
 PROVIDER = register(
     Provider(
@@ -18,5 +18,6 @@ PROVIDER = register(
         dialer=TwilioDialer,
         callbacks=TwilioCallbacks,
         default_account=default_account,
+        tenant_webhook=tenant_webhook,
     )
 )

@@ -22,6 +22,7 @@ from twilio.request_validator import (
 from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
 
 from voicebus.gateway.providers.base import InboundCall
+from voicebus.gateway.providers.outbound import ProviderAccount
 from voicebus.gateway.settings import GatewaySettings
 
 TWIML_MEDIA_TYPE: Final = "application/xml"
@@ -41,10 +42,12 @@ class TwilioWebhook:
 
     Args:
         settings: supplies the Auth Token and the public URL signatures are checked against.
+        auth_token: a tenant's Auth Token instead of the settings' one.
     """
 
-    def __init__(self, settings: GatewaySettings) -> None:
-        self._validator = RequestValidator(settings.twilio_auth_token.get_secret_value())
+    def __init__(self, settings: GatewaySettings, auth_token: str | None = None) -> None:
+        token = auth_token or settings.twilio_auth_token.get_secret_value()
+        self._validator = RequestValidator(token)
         self._settings = settings
 
     def signed_url(self, request: Request) -> str:
@@ -117,3 +120,8 @@ class _MultiParams(dict[str, list[str]]):
 
 def _twiml(response: VoiceResponse) -> Response:
     return Response(content=str(response), media_type=TWIML_MEDIA_TYPE)
+
+
+def tenant_webhook(settings: GatewaySettings, account: ProviderAccount) -> TwilioWebhook:
+    """The inbound webhook of one tenant: signatures checked with its Auth Token."""
+    return TwilioWebhook(settings, account.secret("auth_token"))

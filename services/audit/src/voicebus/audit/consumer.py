@@ -2,8 +2,9 @@
 
 One event per transaction caps audit at a few hundred events per second; a batch
 of up to ``batch_size`` events is one round trip for the events and one for their
-calls. Pulled with nats-py directly: FastStream 0.7 with nats-py 2.16 mishandles
-pulls of more than one message (see ``voicebus.runtime.consumers``).
+calls. Pulled with :class:`~voicebus.audit.puller.Puller`, not FastStream: FastStream
+0.7 with nats-py 2.16 mishandles pulls of more than one message (see
+``voicebus.runtime.consumers``), and nats-py's own ``fetch`` costs a task per message.
 
 Exactly once: every message is acked only after the transaction that stored it
 committed, and the event id is the primary key (``ON CONFLICT DO NOTHING``), so
@@ -19,14 +20,17 @@ import contextlib
 import logging
 from typing import Final
 
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
+from voicebus.audit.puller import Puller
 from voicebus.audit.store import EventStore, Incoming
 from voicebus.contracts import streams, subjects
 from voicebus.contracts.events import parse_event
@@ -95,14 +99,20 @@ class EventConsumer:
         self._timeout = pull_timeout_s
         self._task: asyncio.Task[None] | None = None
         self._inflight: asyncio.Task[None] | None = None
+        self._puller: Puller | None = None
 
-    async def start(self, js: JetStreamContext) -> None:
-        """Bind (or create) the durable consumer and start pulling."""
-        sub = await js.pull_subscribe(
-            subjects.evt_filter(), durable=DURABLE, stream=streams.EVENTS.name,
-            config=consumer_config(),
-        )  # fmt: skip
-        self._task = asyncio.create_task(self._run(sub), name="audit-consumer")
+    async def start(self, nc: Client, js: JetStreamContext) -> None:
+        """Create the durable consumer if missing and start pulling."""
+        try:
+            await js.consumer_info(streams.EVENTS.name, DURABLE)
+        except NotFoundError:
+            config = consumer_config()
+            config.filter_subject = subjects.evt_filter()
+            await js.add_consumer(streams.EVENTS.name, config)
+        puller = Puller(nc, streams.EVENTS.name, DURABLE)
+        await puller.start()
+        self._puller = puller
+        self._task = asyncio.create_task(self._run(puller), name="audit-consumer")
 
     async def stop(self) -> None:
         """Stop pulling; a batch being stored finishes first (its acks included)."""
@@ -113,16 +123,18 @@ class EventConsumer:
                 await task
         if self._inflight is not None:
             await self._inflight
+        if self._puller is not None:
+            await self._puller.stop()
 
-    async def _run(self, sub: JetStreamContext.PullSubscription) -> None:
+    async def _run(self, puller: Puller) -> None:
         while True:
             try:
-                msgs = await sub.fetch(self._batch_size, timeout=self._timeout)
-            except TimeoutError:  # nats.errors.TimeoutError too: nothing to pull
-                continue
+                msgs = await puller.fetch(self._batch_size, timeout=self._timeout)
             except NatsError:
                 log.warning("event pull failed; retrying", exc_info=True)
                 await asyncio.sleep(_RETRY_DELAY_S)
+                continue
+            if not msgs:
                 continue
             # Shielded: a stop waits for the batch's commit and acks.
             self._inflight = asyncio.create_task(self.handle(msgs))

@@ -13,7 +13,7 @@ def register(service: Service, store: EventStore, *, batch_size: int = 1000) -> 
 
     @service.on_startup
     async def start_consumer(svc: Service) -> None:
-        await consumer.start(svc.js)
+        await consumer.start(svc.nc, svc.js)
 
     @service.on_shutdown
     async def stop_consumer(_svc: Service) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from voicebus.contracts.events import AmdResult
-from voicebus.gateway.live import AudioChunker
+from voicebus.gateway.live import AudioChunker, tone_chunks
 from voicebus.gateway.metrics import IgnoreReason
 from voicebus.gateway.providers.base import (
     DtmfIn,
@@ -160,3 +160,10 @@ def test_exotel_codec_writes_to_the_started_stream_at_its_rate() -> None:
     assert json.loads(codec.mark("m:1")) == {"event": "mark", "stream_sid": "MZ1",
                                              "mark": {"name": "m:1"}}  # fmt: skip
     assert json.loads(codec.clear()) == {"event": "clear", "stream_sid": "MZ1"}
+
+
+def test_tone_chunks_are_whole_messages_of_the_providers_size() -> None:
+    chunks = tone_chunks("12#", 8000, 3200)
+    assert {len(c) for c in chunks} == {3200}
+    assert sum(len(c) for c in chunks) >= len(dtmf_pcm("12#", 8000))
+    assert {len(c) for c in tone_chunks("1", 8000, 0)} == {3200}  # 200 ms messages

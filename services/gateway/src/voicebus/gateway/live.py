@@ -19,6 +19,7 @@ from voicebus.gateway.context import Gateway, UnknownAccountError
 from voicebus.gateway.parameters import CallIdentity
 from voicebus.gateway.providers.base import Provider
 from voicebus.gateway.providers.outbound import Dialer
+from voicebus.gateway.tones import dtmf_pcm
 from voicebus.runtime.errors import ConfigurationError, ProviderError
 from voicebus.runtime.logs import pii
 
@@ -61,6 +62,14 @@ class AudioChunker:
         """Drop what was gathered (a ``clear``)."""
         self._parts.clear()
         self._size = 0
+
+
+def tone_chunks(digits: str, sample_rate: int, min_bytes: int) -> list[bytes]:
+    """In-band DTMF for ``digits`` in messages of ``min_bytes`` (at least 200 ms), zero-padded."""
+    step = max(sample_rate // 25 * 10, min_bytes)
+    pcm = dtmf_pcm(digits, sample_rate)
+    pcm += bytes(-len(pcm) % step)
+    return [pcm[start : start + step] for start in range(0, len(pcm), step)]
 
 
 class LiveControl:

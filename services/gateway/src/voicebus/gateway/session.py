@@ -35,7 +35,7 @@ from voicebus.contracts.ids import new_id
 from voicebus.gateway.call_events import call_ended, call_error, call_started, dtmf_received
 from voicebus.gateway.calls import EchoOutcome, InboundClock, PlaybackTracker
 from voicebus.gateway.context import Gateway
-from voicebus.gateway.live import AudioChunker, LiveControl
+from voicebus.gateway.live import AudioChunker, LiveControl, tone_chunks
 from voicebus.gateway.metrics import IgnoreReason, count_ignored
 from voicebus.gateway.parameters import CallIdentity, InvalidStreamParametersError, from_parameters
 from voicebus.gateway.providers.base import (
@@ -50,7 +50,6 @@ from voicebus.gateway.providers.base import (
     StreamStart,
     StreamStop,
 )
-from voicebus.gateway.tones import dtmf_pcm
 from voicebus.runtime.logs import pii
 
 log = logging.getLogger(__name__)
@@ -369,9 +368,8 @@ class MediaSession:
         call = self._call
         if call is None or await self._control.send_dtmf(call, self._provider_call_id, command):
             return
-        pcm, step = dtmf_pcm(command.data.digits, self._rate), max(self._rate // 25, 3200)
-        for start in range(0, len(pcm), step):
-            if not await self._send(self._codec.media(pcm[start : start + step])):
+        for pcm in tone_chunks(command.data.digits, self._rate, self._chunker.min_bytes):
+            if not await self._send(self._codec.media(pcm)):
                 return
         log.info("dtmf sent in-band", extra={"call_id": call.call_id})
 

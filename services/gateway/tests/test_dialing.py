@@ -62,8 +62,10 @@ def test_dial_request_urls_carry_the_signed_identity_but_no_phone_number() -> No
     assert request.status_url.startswith("https://gw.example.com/vb/telephony/twilio/status/c1?")
     assert request.stream_url.startswith("wss://gw.example.com/vb/ws/twilio?")
     assert request.amd_url == request.status_url
-    for url in (request.answer_url, request.status_url, request.stream_url):
+    for url in (request.answer_url, request.status_url):
         assert "4155550199" not in url
+    stream = dict(parse_qsl(urlsplit(request.stream_url).query))
+    assert (stream["to_number"], stream["from_number"]) == ("+14155550199", "+1415")
     query = dict(parse_qsl(urlsplit(request.status_url).query))
     identity = callback_identity(query, "c1", KEY, 1000.0 + 3600)
     assert (identity.tenant_id, identity.agent_id, identity.direction) == (

@@ -133,6 +133,7 @@ async def test_outbound_call_reaches_the_agent_with_its_context(rig: Rig) -> Non
     assert isinstance(started, CallStarted)
     assert started.data.direction is Direction.OUTBOUND
     assert started.data.context == {"customer_name": "Ada"}
+    assert (started.data.from_number, started.data.to_number) == ("+918047491899", "+919876543210")
     await rig.events.one("call.ringing.v1", call_id)
     dialed = await rig.carrier.wait_ended()
     assert dialed.error is None

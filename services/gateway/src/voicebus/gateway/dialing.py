@@ -4,7 +4,8 @@ An outbound call's identity (call id, tenant, agent, context, direction) travels
 in the signed query string of the answer and status URLs handed to the
 provider, so whichever gateway instance receives a callback can serve it
 without shared state. Phone numbers stay out of those URLs (they would land in
-access logs); the provider's callbacks carry them.
+access logs); the provider's callbacks carry them. A stream URL handed over at
+dial time carries the full stream parameters, numbers included.
 """
 
 from __future__ import annotations
@@ -184,7 +185,9 @@ def dial_request(
         from_number=from_number,
         answer_url=f"{answer}?{query}",
         status_url=f"{status}?{query}",
-        stream_url=f"{stream}?{query}",
+        # The stream URL goes only to the provider (who knows the numbers) and back to
+        # us, and the stream's parameters are the call's identity: numbers included.
+        stream_url=f"{stream}?{urlencode(to_parameters(identity, key, now))}",
         detect_machine=data.detect_machine,
         amd_url=f"{status}?{query}" if data.detect_machine else None,
         ring_timeout_s=data.ring_timeout_s,

@@ -136,9 +136,12 @@ class EventConsumer:
                 continue
             if not msgs:
                 continue
-            # Shielded: a stop waits for the batch's commit and acks.
+            # The next batch is pulled while this one is stored; batches are stored one
+            # after another, in order (a later event's values must win). Shielded: a
+            # stop waits for the batch's commit and acks.
+            if self._inflight is not None:
+                await asyncio.shield(self._inflight)
             self._inflight = asyncio.create_task(self.handle(msgs))
-            await asyncio.shield(self._inflight)
 
     async def handle(self, msgs: list[Msg]) -> None:
         """Store one pulled batch and settle every message of it."""

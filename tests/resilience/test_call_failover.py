@@ -207,7 +207,7 @@ async def test_a_call_survives_a_nats_restart(cluster: Cluster) -> None:
 
 
 async def test_killing_the_gateway_ends_the_call_as_gateway_lost(cluster: Cluster) -> None:
-    await cluster.ensure({"gateway": 1, "media": 1, "orchestrator": 1, "audit": 1})
+    await cluster.ensure({"gateway": 1, "media": 1, "orchestrator": 1, "recorder": 1, "audit": 1})
     gateway = cluster.running("gateway")[0]
     async with cluster.client() as nc:
         async with TwilioCaller(gateway.url, DEV_TWILIO_AUTH_TOKEN, AGENT) as call:
@@ -228,6 +228,9 @@ async def test_killing_the_gateway_ends_the_call_as_gateway_lost(cluster: Cluste
         await call.hang_up()
         await asyncio.sleep(2 * LEASE_TTL_S)  # a second end would be published by now
         events = await wait_events(nc, call_id, lambda es: True)
+        # Every owner let the call go: no lease is left behind to be renewed forever.
+        for service in ("media", "orchestrator", "recorder"):
+            assert await cluster.owner(nc, service, call_id) is None, service
     ended = [e for e in events if isinstance(e, CallEnded)]
     assert [e.data.reason for e in ended] == [EndReason.GATEWAY_LOST]
     assert ended_after_s < 4 * LEASE_TTL_S

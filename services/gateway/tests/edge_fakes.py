@@ -12,6 +12,7 @@ from voicebus.contracts.commands import OriginateCall
 from voicebus.gateway.api import Edge, install_api
 from voicebus.gateway.api.auth import Authenticator, Principal
 from voicebus.gateway.api.bus import Owners
+from voicebus.gateway.api.request_id import REQUEST_ID
 from voicebus.gateway.tenancy.credentials import CredentialCipher, fernet_keys
 from voicebus.gateway.tenancy.keys import ALL_SCOPES
 from voicebus.gateway.tenancy.store import TenantStore
@@ -41,11 +42,13 @@ class FakeBus:
         self.replies: dict[str, bytes] = {}
         self.handlers: dict[str, Callable[[bytes], bytes]] = {}
         self.requests: list[tuple[str, bytes]] = []
+        self.request_ids: list[str | None] = []
         self.silent: set[str] = set()
         self.originated: list[OriginateCall] = []
 
     async def request(self, subject: str, body: bytes, timeout_s: float) -> bytes:
         self.requests.append((subject, body))
+        self.request_ids.append(REQUEST_ID.get())
         if subject in self.silent:
             raise TimeoutError
         if subject in self.handlers:

@@ -51,6 +51,12 @@ def test_a_well_formed_request_id_is_echoed_a_bad_one_replaced(client: TestClien
     assert bad.headers["x-request-id"] != "no spaces allowed"
 
 
+def test_the_request_id_travels_to_the_owner(client: TestClient, bus: FakeBus) -> None:
+    response = client.get("/api/v1/calls/c1", headers={**auth(), "X-Request-Id": "req-77"})
+    assert response.headers["x-request-id"] == "req-77"
+    assert set(bus.request_ids) == {"req-77"}
+
+
 def test_invalid_body_is_422_naming_the_field(client: TestClient, bus: FakeBus) -> None:
     response = client.post(
         "/api/v1/calls", headers=auth(), json={"agent_id": "demo", "to_number": "555-0199"}

@@ -17,6 +17,7 @@ from nats.aio.msg import Msg
 from pydantic import SecretStr
 
 from voicebus.contracts.commands import OriginateCall
+from voicebus.contracts.rpc import CALLS_GET, CallReply, CallSummary
 from voicebus.contracts.subjects import cmd
 from voicebus.gateway.tenancy.accounts import StoredAccounts
 from voicebus.gateway.tenancy.store import TenantStore
@@ -181,7 +182,7 @@ async def test_a_missing_owner_answers_503_within_two_seconds(api: httpx.AsyncCl
         assert elapsed < 2.5, (path, elapsed)
 
 
-async def test_post_call_publishes_originate_and_returns_the_call_id(
+async def test_post_call_publishes_originate_and_the_request_id_reaches_the_owner(
     gateway: RunningGateway, api: httpx.AsyncClient
 ) -> None:
     await FakeOrchestrator(["demo"]).start(gateway.nc)
@@ -192,7 +193,22 @@ async def test_post_call_publishes_originate_and_returns_the_call_id(
 
     await gateway.nc.subscribe(cmd("call", "originate"), cb=on_command)
     await gateway.nc.flush()
-    key = await tenant_with_key(api, "acme", ["calls:write"])
+    headers_seen: list[dict[str, str]] = []
+
+    async def owner(msg: Msg) -> None:
+        headers_seen.append(dict(msg.headers or {}))
+        await msg.respond(
+            CallReply(ok=True, call=CallSummary(call_id="c9", status="ended"))
+            .model_dump_json()
+            .encode()
+        )
+
+    await gateway.nc.subscribe(CALLS_GET, cb=owner)
+    await gateway.nc.flush()
+    key = await tenant_with_key(api, "acme", ["calls:write", "calls:read"])
+    got = await api.get("/calls/c9", headers={**bearer(key["token"]), "X-Request-Id": "req-9"})
+    assert got.status_code == 200
+    assert headers_seen[0]["X-Request-Id"] == "req-9"
     response = await api.post(
         "/calls",
         headers=bearer(key["token"]),

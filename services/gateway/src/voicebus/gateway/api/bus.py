@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from voicebus.contracts.commands import OriginateCall
 from voicebus.contracts.rpc import RpcError
 from voicebus.gateway.api.errors import ApiError
+from voicebus.gateway.api.request_id import REQUEST_ID
 from voicebus.gateway.context import Gateway
 from voicebus.runtime.publish import send_command
 
@@ -52,9 +53,11 @@ class GatewayBus:
 
     async def request(self, subject: str, body: bytes, timeout_s: float) -> bytes:
         """Request/reply on the raw client."""
-        msg = await self._gateway.nc.request(
-            subject, body, timeout=timeout_s, headers={"content-type": "application/json"}
-        )
+        headers = {"content-type": "application/json"}
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            headers["X-Request-Id"] = request_id
+        msg = await self._gateway.nc.request(subject, body, timeout=timeout_s, headers=headers)
         return bytes(msg.data)
 
     async def originate(self, command: OriginateCall) -> None:
@@ -86,7 +89,12 @@ class Owners:
             reply = reply_type.model_validate_json(raw)
         except ValidationError as err:
             log.warning(
-                "owner reply invalid", extra={"subject": subject, "errors": err.error_count()}
+                "owner reply invalid",
+                extra={
+                    "subject": subject,
+                    "errors": err.error_count(),
+                    "request_id": REQUEST_ID.get(),
+                },
             )
             raise ApiError(
                 502, "bad_owner_reply", "the owning service sent an invalid reply"
@@ -105,7 +113,10 @@ class Owners:
                 return await self.bus.request(subject, body, max(remaining, 0.001))
             except nats.errors.NoRespondersError:
                 if remaining <= _RETRY_S:
-                    log.warning("owner has no responder", extra={"subject": subject})
+                    log.warning(
+                        "owner has no responder",
+                        extra={"subject": subject, "request_id": REQUEST_ID.get()},
+                    )
                     raise ApiError(
                         503,
                         "owner_unavailable",
@@ -114,7 +125,9 @@ class Owners:
                     ) from None
                 await asyncio.sleep(_RETRY_S)
             except TimeoutError:
-                log.warning("owner timed out", extra={"subject": subject})
+                log.warning(
+                    "owner timed out", extra={"subject": subject, "request_id": REQUEST_ID.get()}
+                )
                 raise ApiError(
                     503,
                     "owner_timeout",
@@ -122,7 +135,10 @@ class Owners:
                     headers=_UNAVAILABLE,
                 ) from None
             except nats.errors.Error:
-                log.warning("owner request failed", extra={"subject": subject})
+                log.warning(
+                    "owner request failed",
+                    extra={"subject": subject, "request_id": REQUEST_ID.get()},
+                )
                 raise ApiError(
                     503, "bus_unavailable", "the message bus is unavailable", headers=_UNAVAILABLE
                 ) from None

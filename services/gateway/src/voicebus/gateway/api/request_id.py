@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -11,6 +12,9 @@ from voicebus.contracts.ids import new_id
 
 HEADER: Final = "x-request-id"
 _VALID: Final = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("voicebus_request_id", default=None)
+"""The current API request's id: sent to the owning services and put in the edge's logs."""
 
 
 class RequestIdMiddleware:
@@ -26,6 +30,7 @@ class RequestIdMiddleware:
         given = _given(scope)
         request_id = given if given and _VALID.fullmatch(given) else new_id()
         scope.setdefault("state", {})["request_id"] = request_id
+        token = REQUEST_ID.set(request_id)
         encoded = request_id.encode()
 
         async def send_with_id(message: Message) -> None:
@@ -37,7 +42,10 @@ class RequestIdMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            REQUEST_ID.reset(token)
 
 
 def _given(scope: Scope) -> str | None:

@@ -38,6 +38,7 @@ from voicebus.devkit.caller.protocol import (
 )
 from voicebus.devkit.caller.session import DEFAULT_FROM, DEFAULT_TO, StreamCaller
 from voicebus.devkit.caller.timeline import Turn
+from voicebus.devkit.caller.twilio import media_socket_url
 from voicebus.engines.base import TTSEngine
 
 MIN_CHUNK_BYTES: Final = 3200
@@ -181,6 +182,8 @@ class ExotelCaller(StreamCaller):
         credentials: the Basic auth user and password written in the applet's URL.
         agent: the agent id in the applet URL's path.
         context: call-context variables, as ``ctx_<name>`` query parameters of the URL.
+        public_url: the gateway's public URL (``VB_GATEWAY_PUBLIC_URL``): stream URLs
+            under it are reached on ``gateway_url``. The gateway URL when omitted.
         from_number: the caller's number.
         to_number: the ExoPhone called.
         voice: the TTS engine for :meth:`say_text`.
@@ -195,6 +198,7 @@ class ExotelCaller(StreamCaller):
         agent: str,
         context: Mapping[str, str] | None = None,
         *,
+        public_url: str | None = None,
         from_number: str = DEFAULT_FROM,
         to_number: str = DEFAULT_TO,
         voice: TTSEngine | None = None,
@@ -204,6 +208,7 @@ class ExotelCaller(StreamCaller):
         protocol = ExotelProtocol(new_ids(), from_number, to_number)
         super().__init__(protocol, voice=voice, on_turn_answered=on_turn_answered, timeout=timeout)
         self.gateway_url = gateway_url.rstrip("/")
+        self.public_url = (public_url or gateway_url).rstrip("/")
         self.credentials = credentials
         self.agent = agent
         self.context = dict(context or {})
@@ -240,4 +245,21 @@ class ExotelCaller(StreamCaller):
             )  # fmt: skip
         bare, credentials = split_credentials(stream)
         parameters = dict(parse_qsl(urlsplit(bare).query))
-        await self.connect(with_credentials(bare, credentials), parameters)
+        local = media_socket_url(bare, self.public_url, self.gateway_url)
+        await self.connect(with_credentials(local, credentials), parameters)
+
+
+WEBHOOK_USER: Final = "voicebus"
+"""The gateway's default Basic auth user for Exotel (``VB_GATEWAY_EXOTEL_WEBHOOK_USER``)."""
+
+
+def exotel_caller(
+    gateway_url: str,
+    auth_token: str,
+    agent: str,
+    context: Mapping[str, str] | None = None,
+    **options: Any,
+) -> ExotelCaller:
+    """An :class:`ExotelCaller` built like the other inbound callers: ``auth_token`` is the
+    webhook password (``VB_GATEWAY_EXOTEL_WEBHOOK_PASSWORD``) of the default user."""
+    return ExotelCaller(gateway_url, (WEBHOOK_USER, auth_token), agent, context, **options)

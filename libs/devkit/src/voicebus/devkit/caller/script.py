@@ -34,6 +34,7 @@ from voicebus.contracts.events import (
 from voicebus.devkit.caller.audio import read_wav
 from voicebus.devkit.caller.errors import CallClosedError, CallerError
 from voicebus.devkit.caller.events import follow_call_events
+from voicebus.devkit.caller.exotel import exotel_caller
 from voicebus.devkit.caller.plivo import PlivoCaller
 from voicebus.devkit.caller.session import StreamCaller, TwilioCaller
 from voicebus.devkit.caller.timeline import CallResult, Turn
@@ -48,6 +49,7 @@ INBOUND_CALLERS: Final[dict[str, Callable[..., StreamCaller]]] = {
     "twilio": TwilioCaller,
     "plivo": PlivoCaller,
     "vobiz": VobizCaller,
+    "exotel": exotel_caller,
 }
 """Simulated inbound callers that place a call with a signed webhook and an auth token."""
 

@@ -26,14 +26,15 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from nats.errors import Error as NatsError
+from nats.js import JetStreamContext
 from nats.js.errors import NoKeysError, NotFoundError
 from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
 
 from voicebus.contracts import streams, subjects
-from voicebus.contracts.events import CallEnded, CallStarted, parse_event
+from voicebus.contracts.events import CallEnded, CallEvent, CallStarted, parse_event
 from voicebus.runtime.consumers import event_subscriber
-from voicebus.runtime.leases import GATEWAY, CallLeases, OnLost, parse_owner_key
+from voicebus.runtime.leases import GATEWAY, CallLeases, MayRetake, OnLost, parse_owner_key
 from voicebus.runtime.service import Service
 
 log = logging.getLogger(__name__)
@@ -58,10 +59,17 @@ class InstanceLeases:
     Args:
         service: the service; its name is the lease prefix.
         on_lost: called for a call whose lease another instance took.
+        may_retake: whether a lease that expired unnoticed may be taken back.
     """
 
-    def __init__(self, service: Service, on_lost: OnLost | None = None) -> None:
+    def __init__(
+        self,
+        service: Service,
+        on_lost: OnLost | None = None,
+        may_retake: MayRetake | None = None,
+    ) -> None:
         self._on_lost = on_lost
+        self._may_retake = may_retake
         self._leases: CallLeases | None = None
         service.on_connected(self._open)
         service.on_shutdown(self._close)
@@ -81,6 +89,7 @@ class InstanceLeases:
             service.settings.instance_id,
             ttl_s=service.settings.call_lease_ttl_s,
             on_lost=self._on_lost,
+            may_retake=self._may_retake,
         )
         self._leases.start()
 
@@ -262,15 +271,19 @@ class CallClaims:
         started = await self._stored(call_id, "call.started")
         return started if isinstance(started, CallStarted) else None
 
-    async def _stored(self, call_id: str, event_type: str) -> object | None:
-        """The call's last stored event of ``event_type``, or None."""
-        subject = subjects.evt_filter(None, call_id, event_type)
-        try:
-            msg = await self._service.js.get_last_msg(streams.EVENTS.name, subject)
-        except NotFoundError:
-            return None
-        try:
-            return parse_event(msg.data or b"")
-        except ValidationError:
-            log.warning("unreadable stored event", extra={"call_id": call_id})
-            return None
+    async def _stored(self, call_id: str, event_type: str) -> CallEvent | None:
+        return await stored_event(self._service.js, call_id, event_type)
+
+
+async def stored_event(js: JetStreamContext, call_id: str, event_type: str) -> CallEvent | None:
+    """The call's last event of ``event_type`` (unversioned) in ``VB_EVENTS``, or None."""
+    subject = subjects.evt_filter(None, call_id, event_type)
+    try:
+        msg = await js.get_last_msg(streams.EVENTS.name, subject)
+    except NotFoundError:
+        return None
+    try:
+        return parse_event(msg.data or b"")
+    except ValidationError:
+        log.warning("unreadable stored event", extra={"call_id": call_id})
+        return None

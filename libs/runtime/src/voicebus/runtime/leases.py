@@ -34,6 +34,8 @@ GATEWAY: Final = "gateway"
 
 OnLost = Callable[[str], Awaitable[None]]
 """Called with a call id whose lease another instance took."""
+MayRetake = Callable[[str], Awaitable[bool]]
+"""Whether a lease that expired unnoticed (an outage, a stall) may be taken back."""
 
 
 def parse_owner_key(key: str) -> tuple[str, str] | None:
@@ -51,6 +53,8 @@ class CallLeases:
         instance: this instance's id (the lease value).
         ttl_s: the bucket's TTL; renewals run every third of it.
         on_lost: called (from the renewal task) for each call whose lease was lost.
+        may_retake: asked before taking back a lease that expired while nobody else
+            took it; None: always (the call is still being served here).
     """
 
     def __init__(
@@ -60,6 +64,7 @@ class CallLeases:
         instance: str,
         ttl_s: float = streams.CALL_OWNERS.ttl_s,
         on_lost: OnLost | None = None,
+        may_retake: MayRetake | None = None,
     ) -> None:
         self._kv = kv
         self._service = service
@@ -68,6 +73,7 @@ class CallLeases:
         self._held: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._on_lost = on_lost
+        self._may_retake = may_retake
 
     @property
     def kv(self) -> KeyValue:
@@ -123,7 +129,8 @@ class CallLeases:
             except (KeyWrongLastSequenceError, KeyNotFoundError):
                 # Expired (a stall longer than the TTL) or taken: take it back if nobody
                 # did, else this instance must let the call go.
-                if await self.claim(call_id):
+                retake = self._may_retake is None or await self._may_retake(call_id)
+                if retake and await self.claim(call_id):
                     log.warning("call lease expired and taken back", extra={"call_id": call_id})
                     continue
                 del self._held[call_id]

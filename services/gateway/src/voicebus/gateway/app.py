@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from voicebus.gateway.api import Edge, install_api
 from voicebus.gateway.browser.routes import browser_router
+from voicebus.gateway.call_leases import LiveCalls
 from voicebus.gateway.context import Gateway
 from voicebus.gateway.handlers import register
 from voicebus.gateway.outbound_calls import Outbound
@@ -13,7 +14,6 @@ from voicebus.gateway.routes import telephony_router
 from voicebus.gateway.settings import GatewaySettings
 from voicebus.gateway.tenancy.accounts import StoredAccounts
 from voicebus.gateway.tenancy.store import TenantStore
-from voicebus.runtime.claims import InstanceLeases
 from voicebus.runtime.service import Service
 
 
@@ -32,7 +32,7 @@ def build(settings: GatewaySettings | None = None) -> tuple[Service, FastAPI]:
     gateway = Gateway(
         service,
         settings,
-        leases=InstanceLeases(service),
+        leases=LiveCalls(service),
         accounts=StoredAccounts(tenants),
     )
     register(service.broker, Outbound(gateway))

@@ -17,6 +17,7 @@ from voicebus.contracts.events import (
     EndReason,
     ErrorCode,
 )
+from voicebus.contracts.ids import derived_id
 from voicebus.gateway.parameters import CallIdentity
 from voicebus.gateway.providers.base import SampleRate, StreamStart
 
@@ -72,13 +73,20 @@ def call_started(
 
 
 def call_ended(call: CallIdentity, reason: EndReason, duration_s: float, source: str) -> CallEnded:
-    """``call`` is over, ``duration_s`` after its media started."""
-    return CallEnded(
+    """``call`` is over, ``duration_s`` after its media started.
+
+    A ``gateway_lost`` end may also be stated by the orchestrator (the gateway's lease
+    expired): both use the id derived from the call, so it is stored once.
+    """
+    ended = CallEnded(
         tenant_id=call.tenant_id,
         call_id=call.call_id,
         source=source,
         data=CallEndedData(reason=reason, duration_s=round(max(duration_s, 0.0), 3)),
     )
+    if reason is EndReason.GATEWAY_LOST:
+        return ended.model_copy(update={"id": derived_id(call.call_id, reason.value)})
+    return ended
 
 
 def call_error(

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Protocol
 
 from nats.aio.client import Client
 
 from voicebus.contracts.events import Envelope
+from voicebus.gateway.call_leases import Close, LiveCalls
 from voicebus.gateway.providers import registry
 from voicebus.gateway.providers.outbound import ProviderAccount
 from voicebus.gateway.settings import GatewaySettings
-from voicebus.runtime.claims import InstanceLeases
 from voicebus.runtime.publish import publish_event
 from voicebus.runtime.service import Service
-
-log = logging.getLogger(__name__)
 
 
 class UnknownAccountError(LookupError):
@@ -47,7 +44,7 @@ class Gateway:
     service: Service
     settings: GatewaySettings
     accounts: AccountStore | None = None
-    leases: InstanceLeases | None = None
+    leases: LiveCalls | None = None
 
     async def account(self, tenant_id: str, provider: str) -> ProviderAccount:
         """The credentials ``tenant_id`` uses with ``provider``.
@@ -89,12 +86,16 @@ class Gateway:
         """Store ``event`` in ``VB_EVENTS`` (waits for the server's ack)."""
         await publish_event(self.service.broker, event)
 
-    async def hold(self, call_id: str) -> None:
-        """Take the call's lease as its media stream starts (before ``call.started``)."""
-        if self.leases is not None and not await self.leases.leases.claim(call_id):
-            log.warning("call lease held by another gateway", extra={"call_id": call_id})
+    async def hold(self, call_id: str, close: Close) -> None:
+        """Take the call's lease as its media stream starts (before ``call.started``).
+
+        ``close`` ends the stream if the platform ended the call while this gateway
+        was cut off from NATS for longer than the lease.
+        """
+        if self.leases is not None:
+            await self.leases.hold(call_id, close)
 
     async def let_go(self, call_id: str) -> None:
         """Release the call's lease once its ``call.ended`` is stored."""
         if self.leases is not None:
-            await self.leases.leases.release(call_id)
+            await self.leases.let_go(call_id)

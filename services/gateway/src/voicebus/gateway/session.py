@@ -215,7 +215,7 @@ class MediaSession:
             self._subs.append(await nc.subscribe(events, cb=self._on_call_event))
         self._started_at = time.monotonic()
         gw = self._gw
-        await gw.hold(call.call_id)
+        await gw.hold(call.call_id, self._lost)
         await gw.publish(
             call_started(
                 call, self._provider, event, self._rate, gw.source, gw.settings.instance_id
@@ -387,6 +387,10 @@ class MediaSession:
             self._closing = True
             return False
         return True
+
+    async def _lost(self) -> None:
+        """The platform ended the call while this gateway was away: hang up the caller."""
+        await self._close(EndReason.GATEWAY_LOST)
 
     async def _close(self, reason: EndReason, code: int = 1000) -> None:
         """End the call from our side: the provider hangs up when its stream closes."""

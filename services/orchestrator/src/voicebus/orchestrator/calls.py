@@ -10,7 +10,6 @@ between an owner's death and the takeover is still answered, once.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -33,6 +32,7 @@ from voicebus.contracts.events import (
     ErrorCode,
     parse_event,
 )
+from voicebus.contracts.ids import derived_id
 from voicebus.engines.base import LLM, EngineError, LLMEngine
 from voicebus.engines.builtin import load_builtin_engines
 from voicebus.orchestrator import metrics
@@ -187,7 +187,7 @@ class Orchestrator:
     async def _publish_gateway_lost(self, event: CallStarted) -> None:
         await self._outbox.publish(
             CallEnded(
-                id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"voicebus:{event.call_id}:gateway_lost")),
+                id=derived_id(event.call_id, EndReason.GATEWAY_LOST.value),
                 tenant_id=event.tenant_id,
                 call_id=event.call_id,
                 source=self._outbox.source,

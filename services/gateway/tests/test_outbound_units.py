@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
+from urllib.parse import parse_qs
 
+import httpx
 import numpy as np
 import pytest
+from pydantic import SecretStr
 
 from voicebus.contracts.events import AmdResult
 from voicebus.gateway.live import AudioChunker, tone_chunks
@@ -21,11 +25,13 @@ from voicebus.gateway.providers.base import (
     StreamStart,
     StreamStop,
 )
+from voicebus.gateway.providers.exotel.outbound import ExotelDialer
 from voicebus.gateway.providers.exotel.outbound import status_of as exotel_status
 from voicebus.gateway.providers.exotel.stream import ExotelCodec
-from voicebus.gateway.providers.outbound import CallStatus
+from voicebus.gateway.providers.outbound import CallStatus, DialRequest, ProviderAccount
 from voicebus.gateway.providers.twilio.outbound import status_of as twilio_status
 from voicebus.gateway.tones import dtmf_pcm
+from voicebus.runtime.errors import ProviderError
 
 pytestmark = pytest.mark.unit
 
@@ -167,3 +173,58 @@ def test_tone_chunks_are_whole_messages_of_the_providers_size() -> None:
     assert {len(c) for c in chunks} == {3200}
     assert sum(len(c) for c in chunks) >= len(dtmf_pcm("12#", 8000))
     assert {len(c) for c in tone_chunks("1", 8000, 0)} == {3200}  # 200 ms messages
+
+
+def _exotel_dialer(handler: Callable[[httpx.Request], httpx.Response]) -> ExotelDialer:
+    account = ProviderAccount(
+        "exotel", "default", {"api_token": SecretStr("tok")},
+        {"account_id": "acme1", "api_key": "key", "caller_id": "+918047491899",
+         "api_base_url": "https://api.exotel.test"},
+    )  # fmt: skip
+    return ExotelDialer(account, transport=httpx.MockTransport(handler))
+
+
+DIAL = DialRequest(
+    call_id="c1", tenant_id="default", agent_id="demo", to_number="+919876543210",
+    from_number=None, answer_url="https://gw/telephony/exotel/answer/c1?x=1",
+    status_url="https://gw/telephony/exotel/status/c1?x=1", stream_url="wss://gw/ws/exotel?x=1",
+)  # fmt: skip
+
+
+async def test_exotel_dial_posts_calls_connect() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"call": {"sid": "abc", "status": "in-progress"}})
+
+    dialer = _exotel_dialer(handler)
+    assert await dialer.dial(DIAL) == "abc"
+    await dialer.aclose()
+    (request,) = seen
+    assert request.url.path == "/v1/accounts/acme1/calls/connect"
+    form = parse_qs(request.content.decode())
+    assert form["from"] == ["+919876543210"]
+    assert form["callerid"] == ["+918047491899"]
+    assert form["streamtype"] == ["bidirectional"]
+    assert form["statuscallbackevents[]"] == ["ringing", "answered", "terminal"]
+    assert form["streamurl"][0].startswith("wss://voicebus:")
+    assert form["statuscallback"][0].endswith("@gw/telephony/exotel/status/c1?x=1")
+
+
+@pytest.mark.parametrize(
+    ("response", "code", "retryable"),
+    [
+        (httpx.Response(400, json={"RestException": {"Code": 34002}}), "34002", False),
+        (httpx.Response(503, text="busy"), None, True),
+        (httpx.Response(200, text="<html>"), None, False),
+    ],
+)
+async def test_exotel_dial_failures_are_provider_errors(
+    response: httpx.Response, code: str | None, retryable: bool
+) -> None:
+    dialer = _exotel_dialer(lambda request: response)
+    with pytest.raises(ProviderError) as caught:
+        await dialer.dial(DIAL)
+    await dialer.aclose()
+    assert (caught.value.code, caught.value.retryable) == (code, retryable)

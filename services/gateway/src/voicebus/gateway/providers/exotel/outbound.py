@@ -93,7 +93,9 @@ class ExotelDialer:
         ConfigurationError: the account has no SID, API key or token.
     """
 
-    def __init__(self, account: ProviderAccount) -> None:
+    def __init__(
+        self, account: ProviderAccount, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         self._sid = account.require("account_id")
         self._caller_id = account.get("caller_id")
         base = (account.get("api_base_url") or "https://api.exotel.com").rstrip("/")
@@ -102,6 +104,7 @@ class ExotelDialer:
             auth=(account.require("api_key"), account.secret("api_token")),
             timeout=REST_TIMEOUT_S,
             trust_env=False,
+            transport=transport,
         )
         self._env = ExotelSettings()  # our webhook credentials go into the URLs Exotel calls
 
@@ -126,9 +129,14 @@ class ExotelDialer:
             raise ProviderError.from_status(
                 response.status_code, provider=NAME, message="dial", code=_error_code(response)
             )
-        sid = _call_sid(response.json() if response.content else None)
+        try:
+            sid = _call_sid(response.json())
+        except ValueError:  # not JSON
+            sid = None
         if sid is None:
-            raise ProviderError(f"{NAME}: dial: no call sid in the answer", retryable=False)
+            raise ProviderError(
+                f"{NAME}: dial: no call sid in the answer", retryable=False, provider=NAME
+            )
         return sid
 
     async def hangup(self, provider_call_id: str) -> None:

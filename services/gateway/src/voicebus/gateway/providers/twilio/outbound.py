@@ -111,7 +111,9 @@ def _failure(err: Exception, what: str) -> ProviderError:
         # Twilio's message may quote the number dialed: only the code and status go on.
         message = f"{what}: error {code}" if code else what
         return ProviderError.from_status(err.status, provider=NAME, message=message, code=code)
-    return ProviderError(f"{NAME}: {what}: {type(err).__name__}", retryable=True, provider=NAME)
+    retryable = not isinstance(err, ValueError)  # an unreadable answer is not a network blip
+    message = f"{NAME}: {what}: {type(err).__name__}"
+    return ProviderError(message, retryable=retryable, provider=NAME)
 
 
 class TwilioDialer:
@@ -152,7 +154,7 @@ class TwilioDialer:
             }
         try:
             call = await self._client.calls.create_async(**options)
-        except (TwilioException, aiohttp.ClientError, TimeoutError) as err:
+        except (TwilioException, aiohttp.ClientError, TimeoutError, ValueError) as err:
             raise _failure(err, "create call") from None
         return str(call.sid)
 
@@ -182,7 +184,7 @@ class TwilioDialer:
     async def _update(self, provider_call_id: str, what: str, **changes: str) -> None:
         try:
             await self._client.calls(provider_call_id).update_async(**changes)
-        except (TwilioException, aiohttp.ClientError, TimeoutError) as err:
+        except (TwilioException, aiohttp.ClientError, TimeoutError, ValueError) as err:
             raise _failure(err, what) from None
 
 

@@ -159,9 +159,11 @@ class GatewayRig:
 
 
 @asynccontextmanager
-async def gateway_rig(work_dir: Path, *, speak: bool) -> AsyncIterator[GatewayRig]:
+async def gateway_rig(
+    work_dir: Path, *, speak: bool, env: dict[str, str] | None = None
+) -> AsyncIterator[GatewayRig]:
     """A gateway with embedded NATS and PostgreSQL, a stub agent owner, a caller load."""
-    async with stack(work_dir, ["gateway"]) as bench:
+    async with stack(work_dir, ["gateway"], env) as bench:
         dev = bench.dev
         assert dev.nats_url is not None
         nc = await connect(dev.nats_url)

@@ -1,9 +1,10 @@
 """The turn-latency baseline: one process, no bus — pipecat's Silero VAD, then the same
 local engines as the agent (whisper-local, the scripted LLM, hibari), called in turn.
 
-Caller audio is fed at real time in 20 ms frames. Timed from the end of the
-caller's speech (the last audible frame fed) to the first synthesized audio of
-the reply's first sentence, with each stage's share.
+Caller audio is fed at real time in 20 ms frames. Timed as the simulated caller
+times a call: from the caller's last audible sample to the reply's first audible
+sample, the synthesized audio played at real time from its first chunk; with
+each stage's share.
 """
 
 from __future__ import annotations
@@ -25,16 +26,27 @@ from voicebus.engines.builtin import load_builtin_engines
 
 RATE = 8000
 FRAME = 320  # 20 ms of PCM16
-_AUDIBLE = 500
+AUDIBLE = 64
+"""A sample louder than this is audible (as the simulated caller counts it)."""
 _SENTENCE_END = (".", "!", "?")
 _PREROLL_FRAMES = 25  # 300 ms preroll + 200 ms the VAD needs to confirm a start
 
 
-def last_audible_frame(pcm: bytes) -> int:
-    """Index of the last 20 ms frame with speech energy."""
+def _loud(pcm: bytes) -> np.ndarray[tuple[int], np.dtype[np.intp]]:
     samples = np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype="<i2")
-    loud = np.nonzero(np.abs(samples.astype(np.int32)) > _AUDIBLE)[0]
-    return int(loud[-1] // (FRAME // 2)) if loud.size else 0
+    return np.flatnonzero(np.abs(samples.astype(np.int32)) > AUDIBLE)
+
+
+def last_audible(pcm: bytes) -> int:
+    """Index of the last audible sample (the simulated caller's definition)."""
+    loud = _loud(pcm)
+    return int(loud[-1]) if loud.size else 0
+
+
+def first_audible(pcm: bytes) -> int | None:
+    """Index of the first audible sample, if any."""
+    loud = _loud(pcm)
+    return int(loud[0]) if loud.size else None
 
 
 @dataclass
@@ -80,7 +92,9 @@ class SingleProcessAgent:
         """Speak ``pcm`` (then silence) at real time; the reply's stages."""
         audio = bytes(RATE * 2 // 2) + pcm + bytes(RATE * 2 * 2)
         frames = [audio[i : i + FRAME] for i in range(0, len(audio) - FRAME + 1, FRAME)]
-        last = last_audible_frame(audio)
+        last_sample = last_audible(audio)
+        last, offset = divmod(last_sample, FRAME // 2)
+        last_offset_s = (offset + 1) / RATE
         loop = asyncio.get_running_loop()
         start = loop.time()
         end_at: float | None = None
@@ -91,8 +105,8 @@ class SingleProcessAgent:
             if delay > 0:
                 await asyncio.sleep(delay)
             state = await self.vad.analyze_audio(frame)
-            if k == last:
-                end_at = time.monotonic() + 0.02
+            if k == last:  # the caller's speech ends within this frame
+                end_at = time.monotonic() + last_offset_s
             if state == VADState.STARTING and not speaking:
                 onset = k
             if state == VADState.SPEAKING:
@@ -120,17 +134,23 @@ class SingleProcessAgent:
             if text.rstrip().endswith(_SENTENCE_END):
                 break
         sentence_at = time.monotonic()
-        first_audio_at = sentence_at
-        async for _audio in self.tts.synthesize(text.strip(), RATE):
-            first_audio_at = time.monotonic()
-            break
+        first_audio_at: float | None = None
+        heard_at = sentence_at
+        played = 0  # samples synthesized before this chunk: played at real time from the first
+        async for audio in self.tts.synthesize(text.strip(), RATE):
+            first_audio_at = first_audio_at or time.monotonic()
+            audible = first_audible(audio)
+            if audible is not None:
+                heard_at = first_audio_at + (played + audible) / RATE
+                break
+            played += len(audio) // 2
         ms = 1000.0
         return Stages(
             vad_stop_ms=(vad_at - end_at) * ms,
             stt_ms=(stt_at - vad_at) * ms,
             llm_first_token_ms=((first_token_at or sentence_at) - stt_at) * ms,
             first_sentence_ms=(sentence_at - stt_at) * ms,
-            tts_first_audio_ms=(first_audio_at - sentence_at) * ms,
-            total_ms=(first_audio_at - end_at) * ms,
+            tts_first_audio_ms=((first_audio_at or sentence_at) - sentence_at) * ms,
+            total_ms=(heard_at - end_at) * ms,
             text=text.strip(),
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import wave
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -44,12 +45,18 @@ def admin_key(http: httpx.Client, tenant: str) -> str:
     return token
 
 
-def poll(http: httpx.Client, path: str, token: str, timeout: float = 30.0) -> httpx.Response:
-    """GET ``path`` until it answers 200 (audit stores events asynchronously)."""
+def poll(
+    http: httpx.Client,
+    path: str,
+    token: str,
+    until: Callable[[httpx.Response], bool] = lambda _r: True,
+    timeout: float = 30.0,
+) -> httpx.Response:
+    """GET ``path`` until it answers 200 and ``until`` holds (audit stores asynchronously)."""
     deadline = time.monotonic() + timeout
     while True:
         response = http.get(path, headers=bearer(token))
-        if response.status_code == 200 or time.monotonic() > deadline:
+        if (response.status_code == 200 and until(response)) or time.monotonic() > deadline:
             return response
         time.sleep(0.1)
 
@@ -95,11 +102,14 @@ def test_another_tenants_call_events_and_recording_are_not_found(edge: EdgeStack
         acme, globex = admin_key(http, "acme"), admin_key(http, "globex")
         edge.run(edge.publish(*call_events("acme", call_id)))
 
-        mine = poll(http, f"/calls/{call_id}", acme)
+        mine = poll(http, f"/calls/{call_id}", acme, until=lambda r: r.json()["status"] == "ended")
         assert mine.status_code == 200, mine.text
         assert mine.json()["status"] == "ended"
         assert mine.json()["ended_reason"] == "caller_hangup"
-        events = poll(http, f"/calls/{call_id}/events", acme).json()["events"]
+        page = poll(
+            http, f"/calls/{call_id}/events", acme, until=lambda r: len(r.json()["events"]) == 2
+        )
+        events = page.json()["events"]
         assert [e["type"] for e in events] == ["call.initiated.v1", "call.ended.v1"]
         listed: list[dict[str, Any]] = http.get("/calls", headers=bearer(acme)).json()["calls"]
         assert call_id in [c["call_id"] for c in listed]

@@ -157,7 +157,7 @@ async def _voicebus(
                 last_ok[:] = level.profile
             p_in = percentiles(level.in_lags_ms)["p99"]
             p_out = percentiles(level.out_lags_ms)["p99"]
-            delivered = level.received_in >= 0.95 * level.sent_in and (
+            delivered = level.received_in >= 0.95 * level.expected_in and (
                 level.received_out >= 0.9 * level.sent_out
             )
             worst = max(p_in or 1e4, p_out or 1e4) if delivered else 1e4

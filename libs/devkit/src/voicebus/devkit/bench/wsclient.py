@@ -79,7 +79,7 @@ class WsClient(asyncio.Protocol):
 
     def send_text(self, text: str) -> None:
         """Queue one text message (never blocks; the kernel buffers)."""
-        if self.transport is not None and not self.transport.is_closing():
+        if self.transport is not None and not self.closed.is_set():
             self.transport.write(client_frame(text.encode()))
 
     def close(self) -> None:

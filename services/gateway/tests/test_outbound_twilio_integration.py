@@ -3,6 +3,7 @@ stand-in Twilio API → signed callbacks → the gateway's answer/status routes 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from gateway_kit import (
     sign,
     twiml_stream,
 )
+from nats.js.client import JetStreamContext
 
 from voicebus.contracts.commands import (
     OriginateCall,
@@ -41,6 +43,7 @@ from voicebus.contracts.events import (
     EndReason,
     ErrorCode,
 )
+from voicebus.contracts.streams import COMMANDS
 from voicebus.devkit.caller.errors import CallRejectedError
 from voicebus.devkit.caller.session import StreamCaller
 from voicebus.devkit.carriers import DialedCall
@@ -215,6 +218,34 @@ async def test_an_unknown_agent_is_never_dialed(rig: Rig) -> None:
     assert error.data.code is ErrorCode.UNKNOWN_AGENT
     assert rig.carrier.calls == {}
     assert rig.events.of("call.initiated.v1", "out-noagent") == []
+
+
+async def wait_for_acked(js: JetStreamContext, durable: str, count: int) -> None:
+    """Until the work-queue consumer ``durable`` has acknowledged ``count`` commands."""
+    for _ in range(400):
+        info = await js.consumer_info(COMMANDS.name, durable)
+        if info.ack_floor is not None and (info.ack_floor.stream_seq or 0) >= count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{durable} did not acknowledge {count} commands")
+
+
+async def test_a_redelivered_originate_never_dials_twice(rig: Rig) -> None:
+    command = OriginateCall(
+        tenant_id="default", call_id="out-twice", source="test/1",
+        data=OriginateCallData(
+            agent_id="demo", to_number="+14155550002", provider="twilio",
+            from_number="+14155550100",
+        ),
+    )  # fmt: skip
+    js = rig.gw.nc.jetstream()
+    await js.publish(command.subject, command.to_bytes(), headers={"Nats-Msg-Id": "first"})
+    await rig.ended("out-twice")
+    # The same command again, as after a redelivery (a new message id, so the stream keeps it).
+    await js.publish(command.subject, command.to_bytes(), headers={"Nats-Msg-Id": "second"})
+    await wait_for_acked(js, "gateway-originate", 2)
+    assert len(rig.events.of("call.initiated.v1", "out-twice")) == 1
+    assert len(rig.carrier.calls) == 1
 
 
 class _NoMediaCarrier(TwilioCarrier):

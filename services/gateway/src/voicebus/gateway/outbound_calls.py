@@ -78,6 +78,12 @@ class Outbound:
     async def originate(self, command: OriginateCall) -> None:
         """Dial the call ``command`` orders and report it with events."""
         gw = self.gateway
+        if await self._stored(command.tenant_id, command.call_id, "call.initiated"):
+            # A redelivered command (a gateway died before its ack): this call was already
+            # handed to a provider, or was about to be. Dialing again could ring the callee
+            # twice; a call whose dial never happened ends by its owner's timeout instead.
+            log.warning("originate repeated: not dialed again", extra={"call_id": command.call_id})
+            return
         name = command.data.provider or gw.settings.default_provider
         provider = _dialing_provider(name)
         if provider is None or provider.dialer is None:
@@ -172,7 +178,11 @@ class Outbound:
 
     async def _started(self, identity: CallIdentity) -> bool:
         """Whether ``call.started`` of the call is stored (its media session reports the end)."""
-        subject = subjects.evt(identity.tenant_id, identity.call_id, "call.started")
+        return await self._stored(identity.tenant_id, identity.call_id, "call.started")
+
+    async def _stored(self, tenant_id: str, call_id: str, event_name: str) -> bool:
+        """Whether an event named ``event_name`` of the call is in ``VB_EVENTS``."""
+        subject = subjects.evt(tenant_id, call_id, event_name)
         try:
             await self.gateway.nc.jetstream().get_last_msg(EVENTS.name, subject)
         except NotFoundError:

@@ -74,6 +74,8 @@ class Decisions:
     dialed: list[OriginateCall] = field(default_factory=list)
     events: list[Envelope] = field(default_factory=list)
     decided: int = 0
+    live_by_caller: dict[str, int] = field(default_factory=dict)
+    """Live calls per caller id of the tenant when the pass began."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +211,7 @@ class Dialer:
                 return out
             live = await self._live(conn, tenant_id)
             campaign_live = sum(n for (c, _), n in live.items() if c == campaign_id)
-            by_caller: dict[str, int] = {}
+            by_caller = out.live_by_caller
             for (_, caller), n in live.items():
                 if caller:
                     by_caller[caller] = by_caller.get(caller, 0) + n
@@ -330,9 +332,8 @@ class Dialer:
         env: ev.Env,
         cache: dict[tuple[tuple[str, ...], str | None], windows.WindowDecision],
     ) -> None:
-        live_by_caller: dict[str, int] = {}
         callers = policy.pick_caller_ids(
-            len(dial), spec.caller_ids, spec.caller_id_concurrency, live_by_caller, self._rr
+            len(dial), spec.caller_ids, spec.caller_id_concurrency, out.live_by_caller, self._rr
         )
         self._rr += len(dial)
         attempts: list[dict[str, Any]] = []

@@ -53,7 +53,7 @@ def normalize(raw: str, default_region: str | None = "US") -> str:
     return parse(raw, default_region).e164
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)
 def zones_for(e164: str) -> tuple[str, ...]:
     """Time zones of an E.164 number (empty tuple when ``phonenumbers`` does not know)."""
     parsed = phonenumbers.parse(e164, None)

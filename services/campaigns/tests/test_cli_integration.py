@@ -88,6 +88,9 @@ async def test_the_command_runs_a_campaign_end_to_end(service_url: str, tmp_path
         await nc.close()
     status = await _cli(service_url, "status", campaign_id)
     assert "completed" in status.stdout
+    watched = await _cli(service_url, "status", campaign_id, "--watch")  # ends with the campaign
+    assert watched.returncode == 0, watched.stderr
+    assert "answered" in watched.stdout
     report = await _cli(service_url, "report", campaign_id)
     rows = list(csv.DictReader(io.StringIO(report.stdout)))
     assert {r["phone"]: r["outcome"] for r in rows} == {

@@ -47,7 +47,7 @@ EVENTS_REJECTED: Final = Counter(
 BATCH: Final = Histogram(
     "voicebus_audit_batch_events",
     "Events stored per transaction.",
-    buckets=(1, 2, 5, 10, 50, 100, 250, 500, 1000, 2000),
+    buckets=(1, 2, 5, 10, 50, 100, 250, 500, 1000, 2000, 3000),
 )
 _RETRY_DELAY_S: Final = 1.0
 _STORE_ERRORS: Final = (DBAPIError, OSError, ConnectionError)
@@ -92,7 +92,7 @@ class EventConsumer:
     """
 
     def __init__(
-        self, store: EventStore, *, batch_size: int = 1000, pull_timeout_s: float = 1.0
+        self, store: EventStore, *, batch_size: int = 3000, pull_timeout_s: float = 1.0
     ) -> None:
         self._store = store
         self._batch_size = batch_size

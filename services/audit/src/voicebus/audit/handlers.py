@@ -7,7 +7,7 @@ from voicebus.audit.store import EventStore
 from voicebus.runtime.service import Service
 
 
-def register(service: Service, store: EventStore, *, batch_size: int = 1000) -> EventConsumer:
+def register(service: Service, store: EventStore, *, batch_size: int = 3000) -> EventConsumer:
     """Pull and store every call event once the service has started; stop on shutdown."""
     consumer = EventConsumer(store, batch_size=batch_size)
 

@@ -178,7 +178,7 @@ async def _voicebus(
         rows = await _ramp(steps, measure)
         if last_ok:
             report.notes.append(
-                "gateway py-spy at 300 calls, hottest frames: " + "; ".join(last_ok)
+                f"gateway py-spy at {steps[0]} calls, hottest frames: " + "; ".join(last_ok)
             )
         return rows
 

@@ -31,28 +31,38 @@ from voicebus.runtime.service import Service
 log = logging.getLogger(__name__)
 
 
-async def _every(period_s: float, step: Callable[[], Awaitable[object]], name: str) -> None:
-    """Run ``step`` every ``period_s`` until cancelled; a failing step is logged, not fatal."""
-    while True:
+STOP_GRACE_S = 10.0
+"""How long shutdown lets a loop finish its current step before cancelling it."""
+
+
+async def pause(stopping: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds``, or less if shutdown begins."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), seconds)
+
+
+async def _every(
+    period_s: float, step: Callable[[], Awaitable[object]], name: str, stopping: asyncio.Event
+) -> None:
+    """Run ``step`` every ``period_s`` until shutdown; a failing step is logged, not fatal."""
+    while not stopping.is_set():
         try:
             await step()
-        except asyncio.CancelledError:
-            raise
         except Exception:  # a database or bus hiccup must not stop the loop for good
             log.exception("campaigns loop step failed", extra={"loop": name})
-        await asyncio.sleep(period_s)
+        await pause(stopping, period_s)
 
 
-async def _supervised(run: Callable[[], Awaitable[object]], name: str) -> None:
-    """Run ``run`` until cancelled, starting it again a second after it fails."""
-    while True:
+async def _supervised(
+    run: Callable[[], Awaitable[object]], name: str, stopping: asyncio.Event
+) -> None:
+    """Run ``run`` until shutdown, starting it again a second after it fails."""
+    while not stopping.is_set():
         try:
             await run()
-        except asyncio.CancelledError:
-            raise
         except Exception:  # e.g. NATS away while the consumer was being created
             log.exception("campaigns consumer failed; restarting", extra={"loop": name})
-        await asyncio.sleep(1.0)
+        await pause(stopping, 1.0)
 
 
 class Loops:
@@ -66,24 +76,29 @@ class Loops:
         self.calls = calls
         self.settings = settings
         self.tasks: list[asyncio.Task[None]] = []
+        self.stopping = asyncio.Event()
 
     def start(self, js: JetStreamContext) -> None:
         """Start the loops."""
-        s = self.settings
+        self.stopping = asyncio.Event()
+        s, stop = self.settings, self.stopping
+        consume = _supervised(lambda: self.calls.consume(js, stop), "call-events", stop)
         self.tasks = [
-            asyncio.create_task(_supervised(lambda: self.calls.consume(js), "call-events")),
-            asyncio.create_task(self.dialer.run(s.tick_s)),
-            asyncio.create_task(_every(s.reap_interval_s, self.outcomes.reap, "reaper")),
-            asyncio.create_task(_every(s.progress_interval_s, self.progress, "progress")),
+            asyncio.create_task(consume),
+            asyncio.create_task(self.dialer.run(s.tick_s, stop)),
+            asyncio.create_task(_every(s.reap_interval_s, self.outcomes.reap, "reaper", stop)),
+            asyncio.create_task(_every(s.progress_interval_s, self.progress, "progress", stop)),
         ]
 
     async def stop(self) -> None:
-        """Cancel the loops and wait for them; the last decision events are still stored."""
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Let each loop finish its step (a transaction is never cut in the middle), then
+        stop; a loop still busy after ``STOP_GRACE_S`` is cancelled."""
+        self.stopping.set()
+        if self.tasks:
+            _done, late = await asyncio.wait(self.tasks, timeout=STOP_GRACE_S)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         self.tasks = []
         await self.dialer.flush()
 

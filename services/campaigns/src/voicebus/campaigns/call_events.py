@@ -15,11 +15,13 @@ guaranteed; ``Outcomes.amd`` corrects an outcome when the result comes late.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import Final
 
 from nats.aio.client import Client
+from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -63,8 +65,8 @@ class CallEvents:
     nc: Client | None = None
     _sends: set[asyncio.Task[None]] = field(default_factory=set)
 
-    async def consume(self, js: JetStreamContext) -> None:
-        """Pull and apply call events until cancelled."""
+    async def consume(self, js: JetStreamContext, stopping: asyncio.Event) -> None:
+        """Pull and apply call events until ``stopping`` (a batch in hand is finished)."""
         config = ConsumerConfig(
             durable_name=DURABLE,
             deliver_policy=DeliverPolicy.NEW,
@@ -80,30 +82,32 @@ class CallEvents:
             stream=streams.EVENTS.name,
             config=config,
         )
-        while True:
-            try:
-                msgs = await sub.fetch(batch=BATCH, timeout=0.2)
-            except (NatsTimeoutError, TimeoutError):
-                # nats-py may raise the builtin TimeoutError when the pull's deadline
-                # passes mid-fetch; either way there was nothing to take.
-                continue
-            events: list[CallEvent] = []
-            for msg in msgs:
+        try:
+            while not stopping.is_set():
                 try:
-                    events.append(parse_event(msg.data))
-                except ValidationError:
-                    REJECTED.inc()
-            try:
-                await self.apply(events)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the batch comes back after the delay
-                log.exception("call event batch failed; it will be redelivered")
+                    msgs = await sub.fetch(batch=BATCH, timeout=0.2)
+                except (NatsTimeoutError, TimeoutError):
+                    # nats-py may raise the builtin TimeoutError when the pull's deadline
+                    # passes mid-fetch; either way there was nothing to take.
+                    continue
+                events: list[CallEvent] = []
                 for msg in msgs:
-                    await msg.nak(delay=1.0)
-                continue
-            for msg in msgs:
-                await msg.ack()
+                    try:
+                        events.append(parse_event(msg.data))
+                    except ValidationError:
+                        REJECTED.inc()
+                try:
+                    await self.apply(events)
+                except Exception:  # the batch comes back after the delay
+                    log.exception("call event batch failed; it will be redelivered")
+                    for msg in msgs:
+                        await msg.nak(delay=1.0)
+                    continue
+                for msg in msgs:
+                    await msg.ack()
+        finally:
+            with contextlib.suppress(NatsError):  # the connection may be closing
+                await sub.unsubscribe()
 
     async def apply(self, events: list[CallEvent]) -> None:
         """Apply events in order; runs of ``call.ended`` go in one transaction."""

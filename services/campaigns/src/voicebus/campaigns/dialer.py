@@ -28,6 +28,7 @@ contact stays stuck and none is dialed twice for one attempt.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -132,18 +133,17 @@ class Dialer:
         self.decisions += decided
         return decided
 
-    async def run(self, idle_s: float) -> None:
-        """Decide until cancelled: at once again while there is work, else after ``idle_s``."""
-        while True:
+    async def run(self, idle_s: float, stopping: asyncio.Event) -> None:
+        """Decide until ``stopping``: at once again while there is work, else after ``idle_s``."""
+        while not stopping.is_set():
             try:
                 decided = await self.tick()
-            except asyncio.CancelledError:
-                raise
             except Exception:  # a database or bus hiccup must not stop dialing for good
                 log.exception("dial pass failed")
                 decided = 0
             if decided == 0:
-                await asyncio.sleep(idle_s)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), idle_s)
 
     async def _send(self, batch: Decisions) -> None:
         if batch.dialed:

@@ -25,7 +25,7 @@ GOAL_CALLS = 1000
 
 
 def _steps(quick: bool) -> list[int]:
-    return [10] if quick else [100, 200, 300, 400, 500, 600, 800, 1000]
+    return [10] if quick else [50, 100, 150, 200, 300, 400, 500, 600, 800, 1000]
 
 
 async def _ramp(

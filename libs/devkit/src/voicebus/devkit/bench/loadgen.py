@@ -41,6 +41,8 @@ from voicebus.devkit.bench.stamps import pcm_frame, read_ulaw, ulaw_frame
 from voicebus.devkit.bench.wsclient import WsClient
 
 TICK_S = 0.02
+SLOTS = 10
+SLOT_S = TICK_S / SLOTS
 _SETUP_CONCURRENCY = 16
 
 
@@ -139,29 +141,35 @@ class Load:
             self.stats.marks += 1
 
     async def clock(self) -> None:
-        """Send one frame per call every 20 ms of real time."""
+        """Send one frame per call every 20 ms of real time, the calls spread over the 20 ms.
+
+        Real calls are not in phase: sending every call's frame at the same instant would
+        measure a burst's queueing, not the path. Call ``i`` sends in slot ``i % SLOTS``.
+        """
         loop = asyncio.get_running_loop()
         start, tick = loop.time(), 0
         while True:
             tick += 1
-            delay = start + tick * TICK_S - loop.time()
+            delay = start + tick * SLOT_S - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
             elif delay < -TICK_S:
-                # A stalled process skips the ticks it missed, as a phone's clock would
+                # A stalled process skips the frames it missed, as a phone's clock would
                 # not send them in a burst afterwards.
-                missed = int(-delay / TICK_S)
-                self.stats.late_ticks += missed
+                missed = int(-delay / SLOT_S)
+                self.stats.late_ticks += missed // SLOTS
                 tick += missed
+            calls = self.calls[tick % SLOTS :: SLOTS]
             if self.kind == "nats":
-                await self._publish_all()
+                await self._publish(calls)
             elif self.kind == "speech":
-                await self._speak_all()
+                await self._speak(calls)
             else:
-                self._send_all()
+                self._send(calls)
+            self.stats.sent += len(calls)
 
-    def _send_all(self) -> None:
-        for call in self.calls:
+    def _send(self, calls: list[_Call]) -> None:
+        for call in calls:
             ws = call.ws
             if ws is None:
                 continue
@@ -169,30 +177,27 @@ class Load:
             call.chunk += 1
             payload = base64.b64encode(ulaw_frame(time.monotonic_ns())).decode()
             ws.send_text(wire.media(call.seq, call.chunk, call.stream_sid, payload))
-        self.stats.sent += len(self.calls)
 
-    async def _publish_all(self) -> None:
+    async def _publish(self, calls: list[_Call]) -> None:
         nc = self.nc
         assert nc is not None
-        for call in self.calls:
+        for call in calls:
             call.chunk += 1
             headers = encode_headers(8000, call.chunk, call.chunk * 20)
             await nc.publish(
                 subjects.audio_in(call.call_id), pcm_frame(time.monotonic_ns()), headers=headers
             )
-        self.stats.sent += len(self.calls)
 
-    async def _speak_all(self) -> None:
+    async def _speak(self, calls: list[_Call]) -> None:
         nc, speech = self.nc, self._speech
         if nc is None:
             return
-        for call in self.calls:
+        for call in calls:
             call.chunk += 1
             call.seq += 1
             headers = encode_headers(8000, call.seq, call.seq * 20)
             frame = speech[call.chunk % len(speech)]
             await nc.publish(subjects.audio_in(call.call_id), frame, headers=headers)
-        self.stats.sent += len(self.calls)
 
     async def measure(self, seconds: float) -> dict[str, Any]:
         """Stats of the next ``seconds``."""

@@ -40,6 +40,8 @@ from voicebus.devkit.bench.stamps import pcm_frame, read_pcm
 SPEAK_TICKS = 100  # the agent speaks 2 s, then listens 2 s
 SAMPLE_EVERY = 10
 TICK_S = 0.02
+SLOTS = 10
+SLOT_S = TICK_S / SLOTS
 
 
 @dataclass
@@ -105,15 +107,16 @@ class _Speaker:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        start, tick = loop.time(), 0
+        start, slot_tick = loop.time(), 0
         while True:
-            tick += 1
-            delay = start + tick * TICK_S - loop.time()
+            slot_tick += 1
+            delay = start + slot_tick * SLOT_S - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
             elif delay < -TICK_S:
-                tick += int(-delay / TICK_S)  # missed ticks are skipped, not sent in a burst
-            for index, call_id in enumerate(self.calls):
+                slot_tick += int(-delay / SLOT_S)  # missed frames are skipped, not bursted
+            tick, slot = divmod(slot_tick, SLOTS)
+            for index in range(slot, len(self.calls), SLOTS):  # calls spread over 20 ms
                 phase = (tick + index * 7) % (2 * SPEAK_TICKS)
                 if phase >= SPEAK_TICKS:
                     continue
@@ -122,7 +125,9 @@ class _Speaker:
                     8000, tick, tick * 20, f"u{burst}", last=phase == SPEAK_TICKS - 1
                 )
                 await self.nc.publish(
-                    subjects.audio_out(call_id), pcm_frame(time.monotonic_ns()), headers=headers
+                    subjects.audio_out(self.calls[index]),
+                    pcm_frame(time.monotonic_ns()),
+                    headers=headers,
                 )
                 self.sent += 1
 

@@ -23,6 +23,7 @@ from nats.js.kv import KeyValue
 from prometheus_client import REGISTRY
 
 from voicebus.contracts import subjects
+from voicebus.contracts.campaigns import MODE_CONTEXT_KEY, CampaignMode
 from voicebus.contracts.commands import AnyControlCommand, HangUp, Say, parse_control
 from voicebus.contracts.events import (
     AgentReply,
@@ -378,5 +379,26 @@ async def test_a_call_for_an_unknown_agent_is_reported_and_hung_up(
         assert not tap.of(HangUp)[0].data.after_playback
         assert not tap.says()
         assert call_id not in instance.orchestrator.conversations
+    finally:
+        await instance.service.stop()
+
+
+async def test_a_notification_campaign_call_gets_no_conversation(
+    nats_server: str, client: Client
+) -> None:
+    instance = await _start(nats_server, "o-notify")
+    notified, normal = new_id(), new_id()
+    notified_tap = await _tap(client, notified)
+    normal_tap = await _tap(client, normal)
+    try:
+        started = _call_started(notified)
+        context = {**started.data.context, MODE_CONTEXT_KEY: CampaignMode.NOTIFICATION.value}
+        data = started.data.model_copy(update={"context": context})
+        await _publish(client, started.model_copy(update={"data": data}))
+        await _publish(client, _call_started(normal))
+        # Claims are handled in stream order: once the second call is greeted, the first was seen.
+        await _until(lambda: bool(normal_tap.says()), "the greeting of the ordinary call")
+        assert not notified_tap.says()
+        assert notified not in instance.orchestrator.conversations
     finally:
         await instance.service.stop()

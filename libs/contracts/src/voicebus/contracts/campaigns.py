@@ -12,6 +12,7 @@ the service parses each chunk on its own and answers with the running totals.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, time
 from enum import StrEnum
 from typing import Annotated, Final
@@ -80,6 +81,15 @@ class CampaignMode(StrEnum):
 
     CONVERSATION = "conversation"
     NOTIFICATION = "notification"
+
+
+MODE_CONTEXT_KEY: Final = "campaign_mode"
+"""Context variable of a campaign call whose campaign speaks itself (notification mode)."""
+
+
+def campaign_speaks(context: Mapping[str, str]) -> bool:
+    """Whether the campaign speaks on a call with this context, so no agent converses."""
+    return context.get(MODE_CONTEXT_KEY) == CampaignMode.NOTIFICATION.value
 
 
 class CampaignStatus(StrEnum):

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from voicebus.campaigns.windows import WindowDecision
-from voicebus.contracts.campaigns import CampaignMode, CampaignSpec, Progress
+from voicebus.contracts.campaigns import MODE_CONTEXT_KEY, CampaignMode, CampaignSpec, Progress
 from voicebus.contracts.commands import OriginateCall, OriginateCallData
 from voicebus.contracts.events import (
     AttemptDialed,
@@ -215,7 +215,7 @@ def originate(
     """The dial command of an attempt: its id is the attempt id (and the call id)."""
     variables = {k: str(v) for k, v in context.items()}
     if spec.mode is CampaignMode.NOTIFICATION:
-        variables["campaign_mode"] = spec.mode.value
+        variables[MODE_CONTEXT_KEY] = spec.mode.value
     return OriginateCall(
         id=attempt_id,
         source=env.source,

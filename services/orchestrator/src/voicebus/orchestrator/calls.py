@@ -21,6 +21,7 @@ from nats.js.errors import KeyWrongLastSequenceError
 from pydantic import ValidationError
 
 from voicebus.contracts import streams, subjects
+from voicebus.contracts.campaigns import campaign_speaks
 from voicebus.contracts.commands import HangUp, HangUpData
 from voicebus.contracts.events import (
     CallEnded,
@@ -143,6 +144,11 @@ class Orchestrator:
     async def _on_start(self, event: CallStarted) -> None:
         if event.call_id in self._calls:
             return  # call.started redelivered: already running here
+        if campaign_speaks(event.data.context):
+            # A notification campaign speaks its message itself: no agent converses. The
+            # claim stays, so the call is still watched (gateway lost) like any other.
+            log.info("notification call: no conversation", extra={"call_id": event.call_id})
+            return
         agent = self.catalog.get(event.data.agent_id)
         if agent is None or not agent.serves(event.tenant_id):
             await self._refuse(event)

@@ -107,24 +107,21 @@ class Owners:
     async def _request(self, subject: str, body: bytes) -> bytes:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_s
+        no_responder = False
         while True:
             remaining = deadline - loop.time()
             try:
                 return await self.bus.request(subject, body, max(remaining, 0.001))
             except nats.errors.NoRespondersError:
+                no_responder = True
                 if remaining <= _RETRY_S:
-                    log.warning(
-                        "owner has no responder",
-                        extra={"subject": subject, "request_id": REQUEST_ID.get()},
-                    )
-                    raise ApiError(
-                        503,
-                        "owner_unavailable",
-                        "the service owning this data is not running",
-                        headers=_UNAVAILABLE,
-                    ) from None
+                    raise _unavailable(subject) from None
                 await asyncio.sleep(_RETRY_S)
             except TimeoutError:
+                if no_responder:
+                    # The last retry ran out of time before the server's "no responders"
+                    # came back: the owner is still missing, not slow.
+                    raise _unavailable(subject) from None
                 log.warning(
                     "owner timed out", extra={"subject": subject, "request_id": REQUEST_ID.get()}
                 )
@@ -148,3 +145,16 @@ def _owner_error(error: RpcError | None) -> ApiError:
     if error is None:
         return ApiError(502, "bad_owner_reply", "the owning service failed without a reason")
     return ApiError(error.status, error.code, error.message)
+
+
+def _unavailable(subject: str) -> ApiError:
+    """503: nobody serves ``subject`` (the owning service is not running)."""
+    log.warning(
+        "owner has no responder", extra={"subject": subject, "request_id": REQUEST_ID.get()}
+    )
+    return ApiError(
+        503,
+        "owner_unavailable",
+        "the service owning this data is not running",
+        headers=_UNAVAILABLE,
+    )

@@ -30,6 +30,7 @@ from voicebus.contracts.commands import (
     SendDtmfData,
     Transfer,
     TransferData,
+    TransferMode,
 )
 from voicebus.contracts.events import (
     AmdDetected,
@@ -202,6 +203,28 @@ async def test_transfer_and_dtmf_on_a_live_call(rig: Rig) -> None:
     twiml = dialed.updates[-1]["Twiml"]
     assert "<Dial" in twiml
     assert "+14155550123</Number>" in twiml
+    assert rig.events.of("call.error.v1", call_id) == []
+
+
+async def test_a_warm_transfer_whispers_the_announcement(rig: Rig) -> None:
+    rig.carrier.callee = _stay_on_line
+    call_id = await rig.originate("+14155550199")
+    await rig.events.one("call.started.v1", call_id)
+    transfer = Transfer(tenant_id="default", call_id=call_id, source="test/1",
+                        data=TransferData(to_number="+14155550123", mode=TransferMode.WARM,
+                                          announcement="Ada asks about her order"))  # fmt: skip
+    await rig.gw.nc.publish(transfer.subject, transfer.to_bytes())
+    ended = await rig.ended(call_id)
+    assert ended.data.reason is EndReason.TRANSFERRED
+    dialed = await rig.carrier.wait_ended()
+    assert dialed.error is None
+    # The call's new TwiML comes from the gateway's signed transfer URL; the target's leg
+    # fetches the whisper (<Number url>) and hears the announcement before the bridge.
+    assert f"/telephony/twilio/transfer/{call_id}?" in dialed.updates[-1]["Url"]
+    assert dialed.transferred_to == "+14155550123"
+    assert dialed.whispered == ["Ada asks about her order"]
+    assert ("transfer", 200) in dialed.posted
+    assert ("whisper", 200) in dialed.posted
     assert rig.events.of("call.error.v1", call_id) == []
 
 

@@ -20,6 +20,7 @@ from voicebus.contracts.commands import (
     SendDtmfData,
     Transfer,
     TransferData,
+    TransferMode,
 )
 from voicebus.contracts.events import (
     AmdDetected,
@@ -96,20 +97,12 @@ async def test_an_answered_call(running_gateway: RunningGateway, carrier: StandI
         await gw.nc.publish(subjects.audio_out(call_id), chunk, headers=frame.headers())
     await wait_for(lambda: dialed.caller is not None and dialed.caller.result().heard_ms >= 300)
 
-    # Keypad tones go through the provider's API; a transfer is refused with a call.error
-    # (Plivo and Vobiz transfer by fetching XML from a URL) and the call goes on.
+    # Keypad tones go through the provider's API.
     dtmf = SendDtmf(
         tenant_id="default", call_id=call_id, source="orch/o1", data=SendDtmfData(digits="12#")
     )
     await gw.nc.publish(dtmf.subject, dtmf.to_bytes())
     await wait_for(lambda: any(u.get("digits") == "12#" for u in dialed.updates))
-    transfer = Transfer(
-        tenant_id="default", call_id=call_id, source="orch/o1",
-        data=TransferData(to_number="+14155550123"),
-    )  # fmt: skip
-    await gw.nc.publish(transfer.subject, transfer.to_bytes())
-    error = await events.one("call.error.v1", call_id)
-    assert "transfer" in error.data.message  # type: ignore[union-attr]
 
     hang_up = HangUp(tenant_id="default", call_id=call_id, source="orch/o1")
     await gw.nc.publish(hang_up.subject, hang_up.to_bytes())
@@ -125,6 +118,66 @@ async def test_an_answered_call(running_gateway: RunningGateway, carrier: StandI
     assert finished.result.protocol_errors == []
     assert finished.result.marks_received > 0
     assert len(events.of("call.ended.v1", call_id)) == 1
+
+
+async def test_a_transfer_dials_the_target(
+    running_gateway: RunningGateway, carrier: StandInCarrier
+) -> None:
+    # The Transfer API fetches the gateway's signed transfer URL; its XML dials the target.
+    # Warm goes through cold (Plivo's confirmSound needs the target to press a key).
+    gw = running_gateway
+    await FakeOrchestrator(["demo"]).start(gw.nc)
+    events = await EventLog().start(gw.nc)
+    call_id = await originate(gw, carrier.name, "+14155550199")
+    await events.one("call.started.v1", call_id)
+    (dialed,) = carrier.calls.values()
+    transfer = Transfer(
+        tenant_id="default", call_id=call_id, source="orch/o1",
+        data=TransferData(to_number="+14155550123", mode=TransferMode.WARM,
+                          announcement="Ada asks about her order"),
+    )  # fmt: skip
+    await gw.nc.publish(transfer.subject, transfer.to_bytes())
+
+    ended = await events.one("call.ended.v1", call_id)
+    assert isinstance(ended, CallEnded)
+    assert ended.data.reason is EndReason.TRANSFERRED
+    finished = await carrier.wait_ended(dialed.sid)
+    assert finished.error is None
+    assert finished.transferred_to == "14155550123"
+    (update,) = [u for u in finished.updates if "aleg_url" in u]
+    assert update["legs"] == "aleg"
+    assert f"/telephony/{carrier.name}/transfer/{call_id}?" in update["aleg_url"]
+    assert finished.progress() == ["ringing", "answer", "transfer", "completed"]
+    assert all(status == 200 for _, status in finished.posted)
+    assert events.of("call.error.v1", call_id) == []
+
+
+async def test_a_forged_transfer_url_is_refused(
+    running_gateway: RunningGateway, carrier: StandInCarrier
+) -> None:
+    gw = running_gateway
+    await FakeOrchestrator(["demo"]).start(gw.nc)
+    events = await EventLog().start(gw.nc)
+    call_id = await originate(gw, carrier.name, "+14155550199")
+    await events.one("call.started.v1", call_id)
+    (dialed,) = carrier.calls.values()
+    transfer = Transfer(
+        tenant_id="default", call_id=call_id, source="orch/o1",
+        data=TransferData(to_number="+14155550123"),
+    )  # fmt: skip
+    await gw.nc.publish(transfer.subject, transfer.to_bytes())
+    await carrier.wait_ended(dialed.sid)
+    url = next(u["aleg_url"] for u in dialed.updates if "aleg_url" in u)
+    forged = url.replace("to_number=%2B14155550123", "to_number=%2B19005550000")
+    assert forged != url
+    assert isinstance(carrier, PlivoCarrier)
+    form = carrier.form(dialed, CallStatus="in-progress", Event="Transfer")
+    # Signed by the carrier, but the gateway's own signature no longer matches the target.
+    response = await carrier.post(dialed, "forged", forged, form=form,
+                                  headers=carrier.sign(forged, form))  # fmt: skip
+    assert response.status_code == 403
+    unsigned = await carrier.post(dialed, "unsigned", url, form=form)
+    assert unsigned.status_code == 403
 
 
 @pytest.mark.parametrize(

@@ -5,12 +5,15 @@
   gathered until a chunk is full or a playback mark is due.
 - :class:`LiveControl`: transfer and keypad tones through the provider's REST
   API (its :class:`~.providers.outbound.Dialer`), with the tenant's account. A
-  failure becomes a ``call.error``; the call goes on.
+  provider with transfer markup also gets the signed URL of the gateway's
+  transfer route (``transfers.py``). A failure becomes a ``call.error``; the
+  call goes on.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 from voicebus.contracts.commands import SendDtmf, Transfer
 from voicebus.contracts.events import ErrorCode
@@ -20,6 +23,7 @@ from voicebus.gateway.parameters import CallIdentity
 from voicebus.gateway.providers.base import Provider
 from voicebus.gateway.providers.outbound import Dialer
 from voicebus.gateway.tones import dtmf_pcm
+from voicebus.gateway.transfers import transfer_url
 from voicebus.runtime.errors import ConfigurationError, ProviderError
 from voicebus.runtime.logs import pii
 
@@ -96,8 +100,20 @@ class LiveControl:
         dialer = await self._dialer(call, provider_call_id, command.type)
         if dialer is None or provider_call_id is None:
             return False
+        markup_url = None
+        if self._provider.transfer_markup is not None:
+            path = self._provider.transfer_path.format(call_id=call.call_id)
+            base = self._gw.settings.public_http_url(path)
+            markup_url = transfer_url(
+                base, call, data.to_number, data.announcement, self._gw.stream_key, time.time()
+            )
         try:
-            await dialer.transfer(provider_call_id, data.to_number, announcement=data.announcement)
+            await dialer.transfer(
+                provider_call_id,
+                data.to_number,
+                announcement=data.announcement,
+                markup_url=markup_url,
+            )
         except (ProviderError, ConfigurationError) as err:
             await self._failed(call, command.type, err)
             return False

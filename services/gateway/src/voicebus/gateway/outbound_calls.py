@@ -11,6 +11,9 @@
   call id chosen at originate time.
 - ``/telephony/<name>/status/{call_id}``: ringing, busy, no answer, failed,
   AMD results → ``call.ringing``, ``call.ended``, ``amd.detected``.
+- ``/telephony/<name>/transfer/{call_id}``: the provider's transfer API fetched
+  the markup that dials the target named in the signed query (see
+  ``transfers.py``), or the target's leg fetched the announcement.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from voicebus.gateway.providers.outbound import (
     OutboundWebhook,
     ProviderAccount,
 )
+from voicebus.gateway.transfers import transfer_order, whisper_url
 from voicebus.runtime.errors import ConfigurationError, ProviderError
 
 log = logging.getLogger(__name__)
@@ -176,6 +180,37 @@ class Outbound:
             )
         return Response(status_code=200)
 
+    async def transfer(self, provider: Provider, request: Request, call_id: str) -> Response:
+        """The provider's markup for a transfer its API fetches (403 if not genuine).
+
+        The signed query names the call, the target and the announcement; with
+        ``vb_part=whisper`` the target's leg fetches the announcement itself.
+        """
+        gw = self.gateway
+        try:
+            order = transfer_order(request.query_params, call_id, gw.stream_key, time.time())
+        except InvalidStreamParametersError as err:
+            return await self._forbidden(provider, gw.settings.default_tenant, new_id(), str(err))
+        checked = await self._signed_by_provider(provider, request, order.call.tenant_id, call_id)
+        if isinstance(checked, Response):
+            return checked
+        account = checked[0]
+        assert provider.transfer_markup is not None  # the route exists only for such providers
+        markup = provider.transfer_markup(gw.settings)
+        if order.whisper:
+            if order.announcement is None:
+                return Response(status_code=404)
+            return markup.whisper(order.announcement)
+        whisper = None
+        if order.announcement:
+            here = gw.settings.public_http_url(request.url.path)
+            whisper = whisper_url(f"{here}?{request.url.query}")
+        log.info(
+            "transfer markup served",
+            extra={"call_id": call_id, "provider": provider.name, "warm": whisper is not None},
+        )
+        return markup.dial(order.to_number, account.get(CALLER_ID_FIELD), whisper)
+
     async def _started(self, identity: CallIdentity) -> bool:
         """Whether ``call.started`` of the call is stored (its media session reports the end)."""
         return await self._stored(identity.tenant_id, identity.call_id, "call.started")
@@ -197,15 +232,24 @@ class Outbound:
             identity = callback_identity(request.query_params, call_id, gw.stream_key, time.time())
         except InvalidStreamParametersError as err:
             return await self._forbidden(provider, gw.settings.default_tenant, new_id(), str(err))
+        checked = await self._signed_by_provider(provider, request, identity.tenant_id, call_id)
+        if isinstance(checked, Response):
+            return checked
+        return identity, checked[1]
+
+    async def _signed_by_provider(
+        self, provider: Provider, request: Request, tenant_id: str, call_id: str
+    ) -> tuple[ProviderAccount, dict[str, str]] | Response:
+        """The tenant's account and the request's parameters, if the provider signed it."""
         try:
-            account = await gw.account(identity.tenant_id, provider.name)
+            account = await self.gateway.account(tenant_id, provider.name)
         except UnknownAccountError as err:
-            return await self._forbidden(provider, identity.tenant_id, call_id, str(err))
+            return await self._forbidden(provider, tenant_id, call_id, str(err))
         params = await self._webhook(provider).verify(request, account)
         if params is None:
             message = "callback signature missing or invalid"
-            return await self._forbidden(provider, identity.tenant_id, call_id, message)
-        return identity, dict(params)
+            return await self._forbidden(provider, tenant_id, call_id, message)
+        return account, dict(params)
 
     async def _forbidden(
         self, provider: Provider, tenant_id: str, call_id: str, why: str

@@ -3,7 +3,8 @@
 Per provider: ``GET|POST /telephony/<name>/inbound/{agent_id}`` (the inbound
 webhook), ``WS /ws/<name>`` (its media stream) and, for providers that dial,
 ``GET|POST /telephony/<name>/answer/{call_id}`` and ``.../status/{call_id}``
-(outbound callbacks). Provider-facing, so they stay out of the public OpenAPI
+(outbound callbacks) and, for providers with transfer markup,
+``.../transfer/{call_id}``. Provider-facing, so they stay out of the public OpenAPI
 document.
 """
 
@@ -65,3 +66,9 @@ def _add_callbacks(router: APIRouter, provider: Provider, outbound: Outbound) ->
 
     router.add_api_route(provider.answer_path, answer, methods=["GET", "POST"])
     router.add_api_route(provider.status_path, status, methods=["GET", "POST"])
+    if provider.transfer_markup is not None:
+
+        async def transfer(request: Request, call_id: str) -> Response:
+            return await outbound.transfer(provider, request, call_id)
+
+        router.add_api_route(provider.transfer_path, transfer, methods=["GET", "POST"])

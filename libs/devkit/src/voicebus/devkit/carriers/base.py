@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import xml.etree.ElementTree as ET
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -99,6 +100,8 @@ class DialedCall:
         params: the REST request's parameters, as received.
         posted: every callback posted: (progress or kind, HTTP status of the answer).
         updates: REST modifications received for the live call (e.g. transfer markup).
+        transferred_to: the number a transfer's ``<Dial><Number>`` markup dialed.
+        whispered: what the transfer target heard before the caller was bridged.
         caller: the callee's stream session, once the media socket is open.
         result: what the callee heard and said, once the call ended.
         error: why the simulation itself failed, if it did.
@@ -112,6 +115,8 @@ class DialedCall:
     params: dict[str, str]
     posted: list[tuple[str, int]] = field(default_factory=list)
     updates: list[dict[str, str]] = field(default_factory=list)
+    transferred_to: str | None = None
+    whispered: list[str] = field(default_factory=list)
     caller: StreamCaller | None = None
     result: CallResult | None = None
     error: str | None = None
@@ -120,6 +125,22 @@ class DialedCall:
     def progress(self) -> list[str]:
         """What was posted, in order (without the HTTP statuses)."""
         return [what for what, _ in self.posted]
+
+
+def parse_dial(text: str) -> tuple[str, str | None] | None:
+    """The number ``<Response><Dial><Number>`` markup dials and the ``url`` its leg fetches.
+
+    TwiML and Plivo XML alike; None when the markup is not XML or dials no number.
+    """
+    try:
+        root = ET.fromstring(text)  # noqa: S314 - the gateway under test answered it
+    except ET.ParseError:
+        return None
+    node = root.find("Dial/Number")
+    number = (node.text or "").strip() if node is not None else ""
+    if root.tag != "Response" or node is None or not number:
+        return None
+    return number, node.get("url")
 
 
 Callee = Callable[[DialedCall, StreamCaller], Awaitable[None]]

@@ -8,7 +8,9 @@ Routes and JSON follow Plivo's public API reference, so the plivo SDK's
   → 201 ``{"api_id", "message": "call fired", "request_uuid"}``;
 - ``DELETE /v1/Account/{auth_id}/Call/{uuid}/`` → 204 (hang up);
 - ``POST /v1/Account/{auth_id}/Call/{uuid}/DTMF/`` → 202 (send digits);
-- ``POST /v1/Account/{auth_id}/Call/{uuid}/`` → 202 (transfer: new XML URLs).
+- ``POST /v1/Account/{auth_id}/Call/{uuid}/`` with ``legs=aleg`` and ``aleg_url``
+  → 202 (transfer: the XML at ``aleg_url`` is fetched, signed, and its
+  ``<Dial><Number>`` recorded; the stream ends and the call completes).
 
 Callbacks are form posts signed with ``X-Plivo-Signature-V3``: ``ring_url``
 (``CallStatus=ringing``), the ``answer_url`` (its XML names the stream),
@@ -39,6 +41,7 @@ from voicebus.devkit.carriers.base import (
     Progress,
     StandInCarrier,
     behaviour_for,
+    parse_dial,
 )
 from voicebus.engines.base import TTSEngine
 
@@ -145,7 +148,25 @@ class PlivoCarrier(StandInCarrier):
         return await self._modify(request, "digits sent")
 
     async def _update(self, request: Request) -> Response:
-        return await self._modify(request, "call transferred")
+        """Transfer: fetch ``aleg_url`` (signed), record the ``<Dial>`` target, end the stream."""
+        if not self.authorized(request):
+            return self.error(401, "authentication failed")
+        call = self.calls.get(request.path_params["uuid"])
+        body = await self._body(request)
+        if call is None or call.ended.is_set():
+            return self.error(404, "call not found")
+        url = body.get("aleg_url") if body is not None else None
+        if body is None or body.get("legs", "aleg") != "aleg" or not isinstance(url, str):
+            return self.error(400, "legs=aleg with an aleg_url is required")
+        call.updates.append({key: str(value) for key, value in body.items()})
+        form = self.form(call, CallStatus="in-progress", Event="Transfer")
+        response = await self.post(call, "transfer", url, form=form, headers=self.sign(url, form))
+        dial = parse_dial(response.text) if response.status_code == 200 else None
+        if dial is None:
+            return self.error(400, f"aleg_url answered HTTP {response.status_code} without <Dial>")
+        call.transferred_to = dial[0]
+        await self.end_media(call)
+        return JSONResponse({"api_id": str(uuid.uuid4()), "message": "call transferred"}, 202)
 
     async def _modify(self, request: Request, message: str) -> Response:
         if not self.authorized(request):

@@ -8,8 +8,9 @@ resource", "Call status callbacks", "Answering Machine Detection"), so the
   (Basic auth: Account SID and Auth Token); an invalid number gets 400 with
   Twilio's error 21211.
 - ``POST /2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json`` modifies it:
-  ``Status=completed`` hangs up, ``Twiml`` replaces its instructions (the media
-  stream ends; a ``<Dial>`` is recorded as a transfer).
+  ``Status=completed`` hangs up, ``Twiml`` (or ``Url``, fetched signed)
+  replaces its instructions (the media stream ends; a ``<Dial>`` is recorded as
+  a transfer, and its ``<Number url>`` whisper is fetched and recorded).
 
 Callbacks are signed with ``X-Twilio-Signature``: status callbacks for the
 events asked for in ``StatusCallbackEvent`` (busy, no-answer and failed come as
@@ -30,7 +31,13 @@ from starlette.routing import BaseRoute, Route
 from voicebus.devkit.caller import twilio
 from voicebus.devkit.caller.errors import CallRejectedError
 from voicebus.devkit.caller.protocol import CallerProtocol, StreamIds
-from voicebus.devkit.carriers.base import Behaviour, DialedCall, Progress, StandInCarrier
+from voicebus.devkit.carriers.base import (
+    Behaviour,
+    DialedCall,
+    Progress,
+    StandInCarrier,
+    parse_dial,
+)
 
 API: Final = "/2010-04-01/Accounts/{account_sid}/Calls"
 INVALID_NUMBER: Final = 21211
@@ -107,9 +114,31 @@ class TwilioCarrier(StandInCarrier):
         fields = await self._form(request)
         update = {name: values[-1] for name, values in fields.items()}
         call.updates.append(update)
-        if update.get("Status") in ("completed", "canceled") or "Twiml" in update:
+        if "Url" in update:
+            url, form = update["Url"], self._common(call, "in-progress")
+            signature = {twilio.SIGNATURE_HEADER: twilio.sign(self.auth_token, url, form)}
+            response = await self.post(call, "transfer", url, form=form, headers=signature)
+            await self._dial(call, response.text if response.status_code == 200 else "")
+        elif "Twiml" in update:
+            await self._dial(call, update["Twiml"])
+        if update.get("Status") in ("completed", "canceled") or {"Twiml", "Url"} & update.keys():
             await self.end_media(call)
         return JSONResponse(self._resource(call.sid, call.to_number, call.from_number, "completed"))
+
+    async def _dial(self, call: DialedCall, markup: str) -> None:
+        """Record a ``<Dial><Number>`` target; fetch its whisper (``<Number url>``) like Twilio."""
+        dial = parse_dial(markup)
+        if dial is None:
+            return
+        call.transferred_to, whisper = dial
+        if whisper:
+            form = self._common(call, "in-progress") | {"To": dial[0]}
+            response = await self.post(
+                call, "whisper", whisper, form=form,
+                headers={twilio.SIGNATURE_HEADER: twilio.sign(self.auth_token, whisper, form)},
+            )  # fmt: skip
+            if response.status_code == 200:
+                call.whispered.extend(twilio.parse_twiml(response.text).says)
 
     def _resource(self, sid: str, to: str, from_: str, status: str) -> dict[str, object]:
         return {

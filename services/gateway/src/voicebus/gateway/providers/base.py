@@ -30,7 +30,12 @@ from starlette.responses import Response
 from voicebus.gateway.metrics import IgnoreReason
 
 if TYPE_CHECKING:
-    from voicebus.gateway.providers.outbound import Dialer, OutboundWebhook, ProviderAccount
+    from voicebus.gateway.providers.outbound import (
+        Dialer,
+        OutboundWebhook,
+        ProviderAccount,
+        TransferMarkup,
+    )
     from voicebus.gateway.settings import GatewaySettings
 
 
@@ -215,6 +220,9 @@ class Provider:
             bytes of PCM16 (whole frames); 0 sends every 20 ms frame at once.
         tenant_webhook: the inbound webhook of one tenant, checked with its account;
             enables ``/telephony/<name>/{tenant_id}/inbound/{agent_id}``.
+        transfer_markup: builds the markup served on the transfer route, for
+            providers whose transfer API fetches it from a URL (with ``callbacks``,
+            which verify the provider's requests there); None: no such route.
     """
 
     name: str
@@ -226,6 +234,7 @@ class Provider:
     stream_auth: Callable[[GatewaySettings, Headers], bool] | None = None
     out_chunk_bytes: int = 0
     tenant_webhook: Callable[[GatewaySettings, ProviderAccount], InboundWebhook] | None = None
+    transfer_markup: Callable[[GatewaySettings], TransferMarkup] | None = None
 
     @property
     def inbound_path(self) -> str:
@@ -251,3 +260,8 @@ class Provider:
     def status_path(self) -> str:
         """Route of the provider's status callbacks for an outbound call (``{call_id}``)."""
         return f"/telephony/{self.name}/status/{{call_id}}"
+
+    @property
+    def transfer_path(self) -> str:
+        """Route the provider fetches a transfer's markup from (``{call_id}``)."""
+        return f"/telephony/{self.name}/transfer/{{call_id}}"

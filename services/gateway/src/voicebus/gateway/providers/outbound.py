@@ -19,6 +19,7 @@ from typing import Protocol
 
 from pydantic import SecretStr
 from starlette.requests import Request
+from starlette.responses import Response
 
 from voicebus.contracts.events import AmdResult
 from voicebus.gateway.providers.base import InboundCall
@@ -120,12 +121,20 @@ class Dialer(Protocol):
         ...
 
     async def transfer(
-        self, provider_call_id: str, to_number: str, *, announcement: str | None = None
+        self,
+        provider_call_id: str,
+        to_number: str,
+        *,
+        announcement: str | None = None,
+        markup_url: str | None = None,
     ) -> None:
         """Connect the caller to ``to_number``; the media stream ends.
 
         ``announcement``, when given and supported, is said to the target before
-        the caller is bridged (a whispered warm transfer).
+        the caller is bridged (a whispered warm transfer). ``markup_url`` is the
+        gateway's signed transfer route for this call and target (its
+        :class:`TransferMarkup` answers there), for providers whose transfer API
+        fetches markup from a URL; None when the provider has no such markup.
         """
         ...
 
@@ -140,6 +149,26 @@ class Dialer(Protocol):
 
     async def aclose(self) -> None:
         """Release the HTTP client."""
+        ...
+
+
+class TransferMarkup(Protocol):
+    """A provider's markup for a transfer, served on ``/telephony/<name>/transfer/{call_id}``.
+
+    The route checks the signed query (call, target, announcement) and the
+    provider's own request signature before asking for markup.
+    """
+
+    def dial(self, to_number: str, caller_id: str | None, whisper_url: str | None) -> Response:
+        """Markup that bridges the call to ``to_number``.
+
+        ``whisper_url`` (a warm transfer): where the target's leg fetches the
+        announcement before it is bridged, for providers that can play one.
+        """
+        ...
+
+    def whisper(self, announcement: str) -> Response:
+        """Markup that says ``announcement`` to the target before the caller is bridged."""
         ...
 
 

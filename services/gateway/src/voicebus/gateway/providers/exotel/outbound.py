@@ -144,7 +144,12 @@ class ExotelDialer:
         raise ProviderError(f"{NAME}: hang-up by API is not supported", retryable=False)
 
     async def transfer(
-        self, provider_call_id: str, to_number: str, *, announcement: str | None = None
+        self,
+        provider_call_id: str,
+        to_number: str,
+        *,
+        announcement: str | None = None,
+        markup_url: str | None = None,
     ) -> None:
         """Not offered by Exotel's Voicebot (see the module docstring)."""
         raise ProviderError(f"{NAME}: transfer is not supported", retryable=False, provider=NAME)

@@ -3,6 +3,7 @@
 from voicebus.gateway.providers.base import Provider
 from voicebus.gateway.providers.plivo.outbound import PlivoCallbacks, PlivoDialer, default_account
 from voicebus.gateway.providers.plivo.stream import PlivoCodec
+from voicebus.gateway.providers.plivo.transfer import PlivoTransferMarkup
 from voicebus.gateway.providers.plivo.webhook import PlivoWebhook
 from voicebus.gateway.providers.registry import register
 
@@ -14,5 +15,6 @@ PROVIDER = register(
         dialer=PlivoDialer,
         callbacks=PlivoCallbacks,
         default_account=default_account,
+        transfer_markup=PlivoTransferMarkup,
     )
 )

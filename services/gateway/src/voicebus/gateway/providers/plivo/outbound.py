@@ -174,18 +174,33 @@ class PlivoDialer:
                 raise
 
     async def transfer(
-        self, provider_call_id: str, to_number: str, *, announcement: str | None = None
+        self,
+        provider_call_id: str,
+        to_number: str,
+        *,
+        announcement: str | None = None,
+        markup_url: str | None = None,
     ) -> None:
-        """Not offered yet: Plivo transfers by fetching XML from a URL the gateway does not serve.
+        """``POST /Call/{uuid}/`` with ``legs=aleg``: Plivo runs the XML at ``markup_url``.
+
+        That XML dials ``to_number`` (it is signed into the URL); a warm transfer
+        goes through cold (see :mod:`.transfer`).
 
         Raises:
-            ProviderError: always (not retryable).
+            ProviderError: Plivo refused, or no ``markup_url`` (not retryable).
         """
-        raise ProviderError(
-            "transfer is not supported for Plivo calls yet",
-            retryable=False,
-            provider=NAME,
-            code="transfer_unsupported",
+        if markup_url is None:
+            raise ProviderError(
+                "transfer needs the gateway's transfer URL",
+                retryable=False,
+                provider=NAME,
+                code="transfer_unsupported",
+            )
+        await self._call(
+            "transfer",
+            lambda: self._client.calls.update(
+                provider_call_id, legs="aleg", aleg_url=markup_url, aleg_method="POST"
+            ),
         )
 
     async def send_dtmf(self, provider_call_id: str, digits: str) -> bool:

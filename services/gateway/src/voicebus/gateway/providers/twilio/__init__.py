@@ -5,6 +5,7 @@ from voicebus.gateway.providers.registry import register
 from voicebus.gateway.providers.twilio.outbound import (
     TwilioCallbacks,
     TwilioDialer,
+    TwilioTransferMarkup,
     default_account,
 )
 from voicebus.gateway.providers.twilio.stream import TwilioCodec
@@ -19,5 +20,6 @@ PROVIDER = register(
         callbacks=TwilioCallbacks,
         default_account=default_account,
         tenant_webhook=tenant_webhook,
+        transfer_markup=TwilioTransferMarkup,
     )
 )

@@ -8,11 +8,11 @@ results (``AsyncAmd``) come to our status route, signed with
 transferred by replacing its TwiML with ``<Dial>``, which also ends the media
 stream.
 
-A warm transfer (the agent briefs the target before the caller is bridged)
-is done cold for now: it needs the caller parked in a ``<Conference>`` with
-hold audio while a second call to the target gets its own media stream and
-agent session, then that leg joins the conference; ``<Number url>`` could at
-least whisper the announcement to the target.
+A warm transfer replaces the call's TwiML with the gateway's transfer route:
+``<Dial><Number url>``, where the target's leg fetches ``<Say>`` with the
+announcement before the caller is bridged (a whisper). The agent does not talk
+to the target itself: that would need the caller parked in a ``<Conference>``
+while a second call gets its own media stream and agent session.
 
 Keypad tones are not sent through the API: Twilio plays ``<Play digits>`` only
 as new TwiML for the call, which would end the ``<Connect><Stream>`` the agent
@@ -28,6 +28,7 @@ import aiohttp
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.requests import Request
+from starlette.responses import Response
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.request_validator import RequestValidator
@@ -42,7 +43,7 @@ from voicebus.gateway.providers.outbound import (
     ProviderAccount,
     StatusUpdate,
 )
-from voicebus.gateway.providers.twilio.webhook import call_of, verified_form
+from voicebus.gateway.providers.twilio.webhook import TWIML_MEDIA_TYPE, call_of, verified_form
 from voicebus.gateway.settings import GatewaySettings
 from voicebus.runtime.errors import ProviderError
 
@@ -163,9 +164,22 @@ class TwilioDialer:
         await self._update(provider_call_id, "hang up", status="completed")
 
     async def transfer(
-        self, provider_call_id: str, to_number: str, *, announcement: str | None = None
+        self,
+        provider_call_id: str,
+        to_number: str,
+        *,
+        announcement: str | None = None,
+        markup_url: str | None = None,
     ) -> None:
-        """New TwiML for the call: ``<Dial>`` the target (the stream ends)."""
+        """New TwiML for the call: ``<Dial>`` the target (the stream ends).
+
+        Warm (an announcement and the gateway's ``markup_url``): the call's new
+        TwiML is fetched from ``markup_url``, whose ``<Number url>`` whispers the
+        announcement to the target before the caller is bridged.
+        """
+        if announcement and markup_url:
+            await self._update(provider_call_id, "transfer", url=markup_url, method="POST")
+            return
         response = VoiceResponse()
         dial = Dial(caller_id=self._caller_id) if self._caller_id else Dial()
         dial.number(to_number)
@@ -202,6 +216,27 @@ def status_of(params: Mapping[str, str]) -> StatusUpdate | None:
         return None
     code = params.get("ErrorCode") or params.get("SipResponseCode") or None
     return StatusUpdate(progress, call_sid, error_code=code)
+
+
+class TwilioTransferMarkup:
+    """TwiML of a warm transfer: ``<Dial><Number url>``, and the ``<Say>`` the target hears."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self._settings = settings
+
+    def dial(self, to_number: str, caller_id: str | None, whisper_url: str | None) -> Response:
+        """``<Dial>`` the target; its leg fetches ``whisper_url`` before it is bridged."""
+        dial = Dial(caller_id=caller_id) if caller_id else Dial()
+        dial.number(to_number, url=whisper_url, method="POST")
+        response = VoiceResponse()
+        response.append(dial)
+        return Response(content=str(response), media_type=TWIML_MEDIA_TYPE)
+
+    def whisper(self, announcement: str) -> Response:
+        """``<Say>`` the announcement to the target (then Twilio bridges the call)."""
+        response = VoiceResponse()
+        response.say(announcement)
+        return Response(content=str(response), media_type=TWIML_MEDIA_TYPE)
 
 
 class TwilioCallbacks:

@@ -4,6 +4,7 @@ from voicebus.gateway.providers.base import Provider
 from voicebus.gateway.providers.registry import register
 from voicebus.gateway.providers.vobiz.outbound import VobizCallbacks, VobizDialer, default_account
 from voicebus.gateway.providers.vobiz.stream import VobizCodec
+from voicebus.gateway.providers.vobiz.transfer import VobizTransferMarkup
 from voicebus.gateway.providers.vobiz.webhook import VobizWebhook
 
 PROVIDER = register(
@@ -14,5 +15,6 @@ PROVIDER = register(
         dialer=VobizDialer,
         callbacks=VobizCallbacks,
         default_account=default_account,
+        transfer_markup=VobizTransferMarkup,
     )
 )

@@ -2,7 +2,9 @@
 
 ``POST {api}/api/v1/Account/{auth_id}/Call/`` (JSON, ``X-Auth-ID`` and
 ``X-Auth-Token`` headers) answers ``request_uuid``; ``DELETE .../Call/{uuid}/``
-hangs up; ``POST .../Call/{uuid}/DTMF/`` sends digits. Callbacks carry
+hangs up; ``POST .../Call/{uuid}/`` with ``aleg_url`` transfers (Vobiz runs the
+XML there: the gateway's transfer route); ``POST .../Call/{uuid}/DTMF/`` sends
+digits. Callbacks carry
 Plivo's parameters (``CallStatus``, ``HangupCause``, ``Machine``) and Vobiz's
 V3 signature.
 """
@@ -109,19 +111,30 @@ class VobizDialer:
                 raise
 
     async def transfer(
-        self, provider_call_id: str, to_number: str, *, announcement: str | None = None
+        self,
+        provider_call_id: str,
+        to_number: str,
+        *,
+        announcement: str | None = None,
+        markup_url: str | None = None,
     ) -> None:
-        """Not offered yet: Vobiz transfers by fetching XML from a URL the gateway does not serve.
+        """``POST /Call/{uuid}/`` with ``legs=aleg``: Vobiz runs the XML at ``markup_url``.
+
+        That XML dials ``to_number`` (it is signed into the URL); a warm transfer
+        goes through cold (see :mod:`.transfer`).
 
         Raises:
-            ProviderError: always (not retryable).
+            ProviderError: Vobiz refused, or no ``markup_url`` (not retryable).
         """
-        raise ProviderError(
-            "transfer is not supported for Vobiz calls yet",
-            retryable=False,
-            provider=NAME,
-            code="transfer_unsupported",
-        )
+        if markup_url is None:
+            raise ProviderError(
+                "transfer needs the gateway's transfer URL",
+                retryable=False,
+                provider=NAME,
+                code="transfer_unsupported",
+            )
+        body = {"legs": "aleg", "aleg_url": markup_url, "aleg_method": "POST"}
+        await self._request("transfer", "POST", f"Call/{provider_call_id}/", body)
 
     async def send_dtmf(self, provider_call_id: str, digits: str) -> bool:
         """``POST /Call/{uuid}/DTMF/``."""

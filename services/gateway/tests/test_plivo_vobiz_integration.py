@@ -25,7 +25,9 @@ TOKEN = "dev-secret"  # the gateway's development placeholder for both providers
 CALLERS = {"plivo": PlivoCaller, "vobiz": VobizCaller}
 
 
-def caller(kind: str, gw: RunningGateway, token: str = TOKEN) -> PlivoCaller:
+def caller(
+    kind: str, gw: RunningGateway, token: str = TOKEN, tenant: str | None = None
+) -> PlivoCaller:
     return CALLERS[kind](
         gw.base_url,
         token,
@@ -34,6 +36,7 @@ def caller(kind: str, gw: RunningGateway, token: str = TOKEN) -> PlivoCaller:
         public_url=gw.settings.public_url,
         voice=ToneVoice(),
         timeout=15.0,
+        tenant=tenant,
     )
 
 
@@ -178,3 +181,21 @@ async def test_l16_at_16k_end_to_end(
         result = await call.hang_up()
         assert result.protocol_errors == []
         await events.one("call.ended.v1", call_id)
+
+
+@pytest.mark.parametrize("kind", ["plivo", "vobiz"])
+async def test_a_tenants_webhook_is_checked_with_its_account(
+    running_gateway: RunningGateway, kind: str
+) -> None:
+    gw = running_gateway
+    await FakeOrchestrator(["demo"]).start(gw.nc)
+    events = await EventLog().start(gw.nc)
+    # The default tenant's account is the one in the gateway's settings.
+    async with caller(kind, gw, tenant="default"):
+        started = await events.one("call.started.v1")
+        assert isinstance(started, CallStarted)
+        assert started.tenant_id == "default"
+        assert started.data.provider == kind
+    with pytest.raises(CallRejectedError) as refused:
+        await caller(kind, gw, tenant="acme").start()  # no account stored for tenant acme
+    assert refused.value.status == 403

@@ -65,9 +65,16 @@ def new_nonce() -> str:
     return "".join(secrets.choice("0123456789") for _ in range(20))
 
 
-def inbound_url(base_url: str, provider: str, agent: str, query: Mapping[str, str]) -> str:
-    """``{base}/telephony/{provider}/inbound/{agent}`` with ``query`` (the call context)."""
-    url = f"{base_url.rstrip('/')}/telephony/{provider}/inbound/{quote(agent, safe='')}"
+def inbound_url(
+    base_url: str,
+    provider: str,
+    agent: str,
+    query: Mapping[str, str],
+    tenant: str | None = None,
+) -> str:
+    """``{base}/telephony/{provider}[/{tenant}]/inbound/{agent}`` with ``query`` (the context)."""
+    scope = f"/{quote(tenant, safe='')}" if tenant else ""
+    url = f"{base_url.rstrip('/')}/telephony/{provider}{scope}/inbound/{quote(agent, safe='')}"
     return f"{url}?{urlencode(sorted(query.items()))}" if query else url
 
 
@@ -127,20 +134,26 @@ async def place(
     form: Mapping[str, str],
     headers_for: Any,
     timeout: float,
+    tenant: str | None = None,
 ) -> StreamTarget:
     """Post a signed answer webhook; the stream its XML answer names.
 
     Args:
         headers_for: ``headers_for(signed_url) -> headers`` signs the request.
+        tenant: post to that tenant's webhook (checked with its account); the
+            gateway's default tenant when None.
 
     Raises:
         CallRejectedError: an HTTP error, unreadable XML, or no ``<Stream>``.
         CallerError: the gateway could not be reached.
     """
     query = {f"ctx_{name}": value for name, value in context.items()}
-    signed_url = inbound_url(public_url, provider, agent, query)
+    signed_url = inbound_url(public_url, provider, agent, query, tenant)
     body = await post_form(
-        inbound_url(gateway_url, provider, agent, query), form, headers_for(signed_url), timeout
+        inbound_url(gateway_url, provider, agent, query, tenant),
+        form,
+        headers_for(signed_url),
+        timeout,
     )
     try:
         target, says = parse_answer(body)
@@ -310,6 +323,7 @@ class PlivoCaller(StreamCaller):
         voice: the TTS engine for :meth:`say_text`.
         on_turn_answered: called when a line's first agent audio is played.
         timeout: bound on the webhook request and the WebSocket handshake, in seconds.
+        tenant: call that tenant's webhook (``/telephony/plivo/<tenant>/inbound/...``).
     """
 
     provider = "plivo"
@@ -327,10 +341,12 @@ class PlivoCaller(StreamCaller):
         voice: TTSEngine | None = None,
         on_turn_answered: Callable[[Turn], None] | None = None,
         timeout: float = 10.0,
+        tenant: str | None = None,
     ) -> None:
         super().__init__(
             self.new_protocol(), voice=voice, on_turn_answered=on_turn_answered, timeout=timeout
         )
+        self.tenant = tenant
         self.gateway_url = gateway_url.rstrip("/")
         self.public_url = (public_url or gateway_url).rstrip("/")
         self.agent = agent
@@ -366,6 +382,7 @@ class PlivoCaller(StreamCaller):
             provider=self.provider, gateway_url=self.gateway_url, public_url=self.public_url,
             agent=self.agent, context=self.context, form=form,
             headers_for=lambda url: self.headers(url, form), timeout=self._timeout,
+            tenant=self.tenant,
         )  # fmt: skip
         assert isinstance(self.protocol, PlivoProtocol)
         if self.target.content_type:

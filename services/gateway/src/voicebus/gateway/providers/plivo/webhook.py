@@ -20,10 +20,12 @@ from urllib.parse import urlencode
 from plivo import plivoxml
 from plivo.exceptions import ValidationError as PlivoValidationError
 from plivo.utils import validate_v3_signature
+from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import Response
 
 from voicebus.gateway.providers.base import InboundCall
+from voicebus.gateway.providers.outbound import ProviderAccount
 from voicebus.gateway.providers.plivo.settings import PlivoSettings
 from voicebus.gateway.settings import GatewaySettings
 
@@ -150,3 +152,12 @@ class PlivoWebhook:
 
 def _xml(response: plivoxml.ResponseElement) -> Response:
     return Response(content=response.to_string(pretty=False), media_type=XML_MEDIA_TYPE)
+
+
+def tenant_webhook(settings: GatewaySettings, account: ProviderAccount) -> PlivoWebhook:
+    """The inbound webhook of one tenant: signatures checked with its Auth Token."""
+    plivo = PlivoSettings(
+        auth_id=account.get("account_id") or "",
+        auth_token=SecretStr(account.secret("auth_token")),
+    )
+    return PlivoWebhook(settings, plivo)

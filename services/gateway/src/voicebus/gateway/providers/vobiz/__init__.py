@@ -5,7 +5,7 @@ from voicebus.gateway.providers.registry import register
 from voicebus.gateway.providers.vobiz.outbound import VobizCallbacks, VobizDialer, default_account
 from voicebus.gateway.providers.vobiz.stream import VobizCodec
 from voicebus.gateway.providers.vobiz.transfer import VobizTransferMarkup
-from voicebus.gateway.providers.vobiz.webhook import VobizWebhook
+from voicebus.gateway.providers.vobiz.webhook import VobizWebhook, tenant_webhook
 
 PROVIDER = register(
     Provider(
@@ -16,5 +16,6 @@ PROVIDER = register(
         callbacks=VobizCallbacks,
         default_account=default_account,
         transfer_markup=VobizTransferMarkup,
+        tenant_webhook=tenant_webhook,
     )
 )

@@ -22,10 +22,12 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from typing import Final
 
+from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import Response
 
 from voicebus.gateway.providers.base import InboundCall
+from voicebus.gateway.providers.outbound import ProviderAccount
 from voicebus.gateway.providers.plivo.webhook import form_params, optional, stream_url
 from voicebus.gateway.providers.vobiz.settings import VobizSettings
 from voicebus.gateway.settings import GatewaySettings
@@ -115,3 +117,12 @@ def _xml(root: ET.Element) -> Response:
     return Response(
         content=f'<?xml version="1.0" encoding="UTF-8"?>{body}', media_type=XML_MEDIA_TYPE
     )
+
+
+def tenant_webhook(settings: GatewaySettings, account: ProviderAccount) -> VobizWebhook:
+    """The inbound webhook of one tenant: signatures checked with its Auth Token."""
+    vobiz = VobizSettings(
+        auth_id=account.get("account_id") or "",
+        auth_token=SecretStr(account.secret("auth_token")),
+    )
+    return VobizWebhook(settings, vobiz)

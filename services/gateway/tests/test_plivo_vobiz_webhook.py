@@ -18,7 +18,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from voicebus.gateway.providers.plivo.settings import PlivoSettings
-from voicebus.gateway.providers.plivo.webhook import PlivoWebhook
+from voicebus.gateway.providers.plivo.webhook import PlivoWebhook, phone
 from voicebus.gateway.providers.vobiz.settings import VobizSettings
 from voicebus.gateway.providers.vobiz.webhook import VobizWebhook
 from voicebus.gateway.settings import GatewaySettings
@@ -200,3 +200,17 @@ def test_vobiz_answer_by_get_reads_the_query() -> None:
     response = client(vobiz_webhook(), "vobiz").get(path, headers=headers)
     assert response.status_code == 200
     assert response.json() == ["c-9", "+14155550100", "+14155550199"]
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("14155550100", "+14155550100"),  # Plivo's and Vobiz's bare digits
+        ("+14155550100", "+14155550100"),
+        ("sip:alice@example.com", "sip:alice@example.com"),
+        ("0123", "0123"),  # not E.164 without its plus: left as sent
+        ("", None),
+    ],
+)
+def test_numbers_become_e164_when_sent_as_bare_digits(sent: str, kept: str | None) -> None:
+    assert phone(sent) == kept

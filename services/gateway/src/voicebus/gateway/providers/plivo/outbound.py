@@ -28,7 +28,7 @@ from voicebus.gateway.providers.outbound import (
     StatusUpdate,
 )
 from voicebus.gateway.providers.plivo.settings import PlivoSettings
-from voicebus.gateway.providers.plivo.webhook import PlivoWebhook, optional
+from voicebus.gateway.providers.plivo.webhook import PlivoWebhook, optional, phone
 from voicebus.gateway.settings import GatewaySettings
 from voicebus.runtime.errors import ProviderError
 
@@ -237,8 +237,8 @@ class PlivoCallbacks:
         """The answered call: Plivo's ``CallUUID`` and the two numbers."""
         return InboundCall(
             provider_call_id=optional(params.get("CallUUID") or params.get("RequestUUID"), 128),
-            from_number=optional(params.get("From")),
-            to_number=optional(params.get("To")),
+            from_number=phone(params.get("From")),
+            to_number=phone(params.get("To")),
         )
 
     def status(self, params: Mapping[str, str]) -> StatusUpdate | None:

@@ -13,6 +13,7 @@ which reaches the gateway in the WebSocket handshake.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Final
 from urllib.parse import urlencode
@@ -41,6 +42,21 @@ def optional(value: object, max_chars: int = 64) -> str | None:
     if isinstance(value, str) and 0 < len(value) <= max_chars:
         return value
     return None
+
+
+_BARE_E164: Final = re.compile(r"[1-9][0-9]{1,14}")
+
+
+def phone(value: object) -> str | None:
+    """A number from a form value, in E.164 when it is one without its ``+``.
+
+    Plivo and Vobiz send numbers as bare digits (``14155550100``); SIP URIs and
+    other values pass through unchanged.
+    """
+    number = optional(value)
+    if number is not None and _BARE_E164.fullmatch(number):
+        return f"+{number}"
+    return number
 
 
 def stream_url(base: str, parameters: Mapping[str, str]) -> str:
@@ -124,8 +140,8 @@ class PlivoWebhook:
             return None
         return InboundCall(
             provider_call_id=optional(params.get("CallUUID"), 128),
-            from_number=optional(params.get("From")),
-            to_number=optional(params.get("To")),
+            from_number=phone(params.get("From")),
+            to_number=phone(params.get("To")),
         )
 
     def connect(self, stream_url_: str, parameters: Mapping[str, str]) -> Response:

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from voicebus.gateway.providers.base import InboundCall
 from voicebus.gateway.providers.outbound import DialRequest, ProviderAccount, StatusUpdate
 from voicebus.gateway.providers.plivo.outbound import status_update
-from voicebus.gateway.providers.plivo.webhook import form_params, optional
+from voicebus.gateway.providers.plivo.webhook import form_params, optional, phone
 from voicebus.gateway.providers.vobiz.settings import VobizSettings
 from voicebus.gateway.providers.vobiz.webhook import VobizWebhook
 from voicebus.gateway.settings import GatewaySettings
@@ -171,8 +171,8 @@ class VobizCallbacks:
         """The answered call: Vobiz's ``CallUUID`` and the two numbers."""
         return InboundCall(
             provider_call_id=optional(params.get("CallUUID") or params.get("RequestUUID"), 128),
-            from_number=optional(params.get("From")),
-            to_number=optional(params.get("To")),
+            from_number=phone(params.get("From")),
+            to_number=phone(params.get("To")),
         )
 
     def status(self, params: Mapping[str, str]) -> StatusUpdate | None:

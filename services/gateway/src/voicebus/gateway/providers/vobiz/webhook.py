@@ -28,7 +28,7 @@ from starlette.responses import Response
 
 from voicebus.gateway.providers.base import InboundCall
 from voicebus.gateway.providers.outbound import ProviderAccount
-from voicebus.gateway.providers.plivo.webhook import form_params, optional, stream_url
+from voicebus.gateway.providers.plivo.webhook import form_params, optional, phone, stream_url
 from voicebus.gateway.providers.vobiz.settings import VobizSettings
 from voicebus.gateway.settings import GatewaySettings
 
@@ -86,8 +86,8 @@ class VobizWebhook:
             return None
         return InboundCall(
             provider_call_id=optional(params.get("CallUUID"), 128),
-            from_number=optional(params.get("From")),
-            to_number=optional(params.get("To")),
+            from_number=phone(params.get("From")),
+            to_number=phone(params.get("To")),
         )
 
     def connect(self, stream_url_: str, parameters: Mapping[str, str]) -> Response:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,11 +24,11 @@ class PlivoSettings(BaseSettings):
         default="MADEVELOPMENT0000000",
         min_length=1,
         max_length=64,
-        description="Plivo Auth ID: the account in REST URLs and the user of Basic auth.",
+        description="Auth ID: the account in REST URLs (Plivo: the Basic auth user).",
     )
     auth_token: SecretStr = Field(
         default=SecretStr(_DEV_SECRET),
-        description="Plivo Auth Token: signs webhooks (X-Plivo-Signature-V3) and REST calls.",
+        description="Auth Token: signs webhooks (X-<Provider>-Signature-V3) and REST calls.",
     )
     api_url: str = Field(
         default="https://api.plivo.com",
@@ -41,10 +41,10 @@ class PlivoSettings(BaseSettings):
     )
     content_type: ContentType = Field(
         default="audio/x-mulaw;rate=8000",
-        description="Audio format the answer asks Plivo to stream in.",
+        description="Audio format the answer asks the provider to stream in.",
     )
 
-    def checked(self, environment: Environment) -> PlivoSettings:
+    def checked(self, environment: Environment) -> Self:
         """These settings, refused in production while the token is a placeholder.
 
         Raises:
@@ -53,5 +53,6 @@ class PlivoSettings(BaseSettings):
         if environment is Environment.PRODUCTION and is_placeholder_secret(
             self.auth_token.get_secret_value()
         ):
-            raise ValueError("VB_GATEWAY_PLIVO_AUTH_TOKEN uses a placeholder value in production")
+            variable = f"{self.model_config.get('env_prefix', '')}AUTH_TOKEN"
+            raise ValueError(f"{variable} uses a placeholder value in production")
         return self

@@ -409,12 +409,16 @@ class Dialer:
                 ),
                 {"t": tenant_id, "c": campaign_id},
             )
-        left = await conn.scalar(
-            text(
-                "SELECT count(*) FROM contacts WHERE tenant_id = :t AND campaign_id = :c "
-                "AND state IN ('pending', 'dialing')"
-            ),
-            {"t": tenant_id, "c": campaign_id},
-        )
-        if left == 0 and (ended or spec.recurrence is None):
+        counts = (
+            await conn.execute(
+                text(
+                    "SELECT count(*) FILTER (WHERE state IN ('pending', 'dialing')), count(*) "
+                    "FROM contacts WHERE tenant_id = :t AND campaign_id = :c"
+                ),
+                {"t": tenant_id, "c": campaign_id},
+            )
+        ).one()
+        left, total = counts[0], counts[1]
+        # A campaign started before any contact was uploaded waits for its contacts.
+        if left == 0 and (ended or (spec.recurrence is None and total > 0)):
             await self._set_status(conn, tenant_id, campaign_id, CampaignStatus.COMPLETED, now)

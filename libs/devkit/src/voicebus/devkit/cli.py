@@ -128,6 +128,7 @@ def dev(
         services=service or SERVICES,
         out=_RichOut(),  # type: ignore[arg-type]  # only write/flush are used
         color=_prefix,
+        well_known_ports=True,
     )
     raise typer.Exit(asyncio.run(_run_dev(stack)))
 

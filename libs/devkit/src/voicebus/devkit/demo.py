@@ -50,6 +50,7 @@ async def run_demo(
         out=log_sink,
         local_llm=plan.agent == "demo",
         env={"VB_RECORDER_DIR": str((plan.data_dir / "recordings").resolve())},
+        well_known_ports=True,
     )
     call_ids: list[str] = []
     try:

@@ -122,6 +122,10 @@ class DevStack:
         local_llm: start the local LLM server (llama.cpp on the packaged model) and
             give services its URL as ``VB_LOCAL_LLM_URL``; ``None`` starts it when the
             ``local-llm`` extra is installed.
+        well_known_ports: serve each service on its documented port (8080 gateway, ...)
+            when that port is free, as ``voicebus dev`` does; False (tests, benchmarks)
+            always takes a free port, so stacks started at the same moment never race
+            for the same well-known port.
     """
 
     def __init__(
@@ -135,6 +139,7 @@ class DevStack:
         color: Callable[[str, str], str] | None = None,
         env: Mapping[str, str] | None = None,
         local_llm: bool | None = None,
+        well_known_ports: bool = False,
     ) -> None:
         unknown = sorted(set(services) - set(SERVICES))
         if unknown:
@@ -148,6 +153,7 @@ class DevStack:
         if local_llm is None:
             local_llm = importlib.util.find_spec("llama_cpp") is not None
         self.local_llm = local_llm
+        self._well_known_ports = well_known_ports
         self._llm: LlamaServer | None = None
         self.llm_url: str | None = None
         self._color = color or (lambda name, line: f"{name:<12} | {line}")
@@ -177,7 +183,8 @@ class DevStack:
                 raise StackError(f"local LLM server: {err}") from err
             self._env.setdefault("VB_LOCAL_LLM_URL", self.llm_url)
         for svc in self.services:
-            svc.port = port_or_free(DEFAULT_PORTS[svc.name])
+            preferred = DEFAULT_PORTS[svc.name]
+            svc.port = port_or_free(preferred) if self._well_known_ports else free_port()
             await self._spawn(svc)
         self._write_state()
         await self._wait_ready(ready_timeout)

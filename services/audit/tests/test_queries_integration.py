@@ -139,4 +139,9 @@ async def test_events_are_paged_in_order_and_another_tenant_gets_404(
     assert other.error is not None
     assert other.error.status == 404
     bad = await nc.request(CALLS_LIST, b'{"tenant_id": "a.b"}', timeout=10)
-    assert CallsPage.model_validate_json(bad.data).error.status == 400  # type: ignore[union-attr]
+    invalid = CallsPage.model_validate_json(bad.data).error
+    assert invalid is not None
+    assert (invalid.status, invalid.code) == (422, "invalid_request")
+    assert "tenant_id" in invalid.message
+    garbage = await nc.request(CALLS_LIST, b"{not json", timeout=10)
+    assert CallsPage.model_validate_json(garbage.data).error.status == 400  # type: ignore[union-attr]

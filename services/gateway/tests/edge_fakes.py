@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import nats.errors
 from fastapi import FastAPI
@@ -12,7 +15,6 @@ from voicebus.contracts.commands import OriginateCall
 from voicebus.gateway.api import Edge, install_api
 from voicebus.gateway.api.auth import Authenticator, Principal
 from voicebus.gateway.api.bus import Owners
-from voicebus.gateway.api.request_id import REQUEST_ID
 from voicebus.gateway.tenancy.credentials import CredentialCipher, fernet_keys
 from voicebus.gateway.tenancy.keys import ALL_SCOPES
 from voicebus.gateway.tenancy.store import TenantStore
@@ -35,6 +37,13 @@ class FixedKeys(Authenticator):
         return await super().authenticate(token)
 
 
+@dataclass(frozen=True)
+class Reply:
+    """A reply as nats-py's ``Msg`` carries it."""
+
+    data: bytes
+
+
 class FakeBus:
     """Answers requests from a table (or a handler per subject); records what it saw."""
 
@@ -46,16 +55,24 @@ class FakeBus:
         self.silent: set[str] = set()
         self.originated: list[OriginateCall] = []
 
-    async def request(self, subject: str, body: bytes, timeout_s: float) -> bytes:
-        self.requests.append((subject, body))
-        self.request_ids.append(REQUEST_ID.get())
+    async def request(
+        self,
+        subject: str,
+        payload: bytes = b"",
+        timeout: float = 0.5,
+        old_style: bool = False,
+        headers: dict[str, Any] | None = None,
+    ) -> Reply:
+        self.requests.append((subject, payload))
+        self.request_ids.append((headers or {}).get("X-Request-Id"))
         if subject in self.silent:
+            await asyncio.sleep(timeout)
             raise TimeoutError
         if subject in self.handlers:
-            return self.handlers[subject](body)
+            return Reply(self.handlers[subject](payload))
         if subject not in self.replies:
             raise nats.errors.NoRespondersError
-        return self.replies[subject]
+        return Reply(self.replies[subject])
 
     async def originate(self, command: OriginateCall) -> None:
         self.originated.append(command)

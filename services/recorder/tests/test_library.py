@@ -11,6 +11,7 @@ import pytest
 
 from voicebus.contracts.rpc import GetRecording, ReadRecording
 from voicebus.recorder.library import Library
+from voicebus.runtime.rpc import Conflict, NotFound
 
 pytestmark = pytest.mark.unit
 
@@ -51,23 +52,23 @@ def test_metadata_of_a_finished_recording(tmp_path: Path) -> None:
 def test_another_tenants_recording_is_not_found(tmp_path: Path) -> None:
     write(tmp_path, "acme", "c1")
     lib = library(tmp_path)
-    reply = lib.meta(GetRecording(tenant_id="globex", call_id="c1"))
-    assert reply.error is not None
-    assert reply.error.status == 404
-    chunk = lib.read(ReadRecording(tenant_id="globex", call_id="c1"))
-    assert chunk.error is not None
-    assert chunk.error.status == 404
+    with pytest.raises(NotFound) as meta:
+        lib.meta(GetRecording(tenant_id="globex", call_id="c1"))
+    assert meta.value.status == 404
+    with pytest.raises(NotFound) as read:
+        lib.read(ReadRecording(tenant_id="globex", call_id="c1"))
+    assert read.value.code == "recording_not_found"
 
 
 def test_a_live_recording_is_409_and_a_broken_file_is_reported(tmp_path: Path) -> None:
     write(tmp_path, "acme", "c1")
-    live = library(tmp_path, frozenset({"c1"})).meta(GetRecording(tenant_id="acme", call_id="c1"))
-    assert live.error is not None
-    assert live.error.code == "recording_in_progress"
+    with pytest.raises(Conflict) as live:
+        library(tmp_path, frozenset({"c1"})).meta(GetRecording(tenant_id="acme", call_id="c1"))
+    assert (live.value.status, live.value.code) == (409, "recording_in_progress")
     (tmp_path / "acme" / "c2.wav").write_bytes(b"not a wav")
-    broken = library(tmp_path).meta(GetRecording(tenant_id="acme", call_id="c2"))
-    assert broken.error is not None
-    assert broken.error.code == "recording_unreadable"
+    with pytest.raises(Conflict) as broken:
+        library(tmp_path).meta(GetRecording(tenant_id="acme", call_id="c2"))
+    assert broken.value.code == "recording_unreadable"
 
 
 def test_reading_in_chunks_gives_the_whole_file(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from pydantic import AfterValidator, Base64Bytes, Field
 
 from voicebus.contracts import subjects
 from voicebus.contracts.events._base import Data, TenantId, UtcTime
-from voicebus.contracts.rpc import RpcError
+from voicebus.contracts.rpc import Reply
 
 E164 = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{1,14}$", examples=["+14155550100"])]
 CampaignId = Annotated[
@@ -245,20 +245,16 @@ class ListCampaigns(Data):
     status: CampaignStatus | None = None
 
 
-class CampaignReply(Data):
+class CampaignReply(Reply):
     """Reply carrying one campaign."""
 
-    ok: bool
     campaign: Campaign | None = None
-    error: RpcError | None = None
 
 
-class CampaignListReply(Data):
+class CampaignListReply(Reply):
     """Reply of ``campaigns.list``."""
 
-    ok: bool
     campaigns: list[Campaign] = Field(default_factory=list)
-    error: RpcError | None = None
 
 
 class Progress(Data):
@@ -273,12 +269,10 @@ class Progress(Data):
     dialed: int = Field(ge=0)
 
 
-class ProgressReply(Data):
+class ProgressReply(Reply):
     """Reply of ``campaigns.progress``."""
 
-    ok: bool
     progress: Progress | None = None
-    error: RpcError | None = None
 
 
 class UploadFormat(StrEnum):
@@ -329,12 +323,10 @@ class UploadReport(Data):
     header: str | None = Field(default=None, description="The CSV header, to send with chunks.")
 
 
-class UploadReply(Data):
+class UploadReply(Reply):
     """Reply of ``contacts.upload``."""
 
-    ok: bool
     report: UploadReport | None = None
-    error: RpcError | None = None
 
 
 class ReportPageRequest(Data):
@@ -364,13 +356,11 @@ REPORT_COLUMNS: Final = tuple(ReportRow.model_fields)
 """CSV header of the campaign report."""
 
 
-class ReportReply(Data):
+class ReportReply(Reply):
     """Reply of ``campaigns.report``."""
 
-    ok: bool
     rows: list[ReportRow] = Field(default_factory=list)
     next_after: int | None = Field(default=None, description="Cursor of the next page; null: end.")
-    error: RpcError | None = None
 
 
 class DncChange(Data):
@@ -386,10 +376,8 @@ class DncChange(Data):
     reason: str | None = Field(default=None, max_length=256)
 
 
-class DncReply(Data):
+class DncReply(Reply):
     """Reply of ``dnc.add`` / ``dnc.remove``."""
 
-    ok: bool
     changed: int = 0
     invalid: list[str] = Field(default_factory=list, description="Numbers not understood.")
-    error: RpcError | None = None

@@ -22,13 +22,30 @@ ScalarOption = str | int | float | bool
 
 
 class RpcError(Data):
-    """Why a request failed."""
+    """Why a request failed.
+
+    The same fault has the same status in every service: 400 a body that is not
+    the request's JSON, 422 a request that names a bad field (the message says
+    which), 404 an unknown id, 409 a state that forbids the change, 503 the owner
+    cannot serve now (its database is down), 500 a bug in the owner.
+    """
 
     status: int = Field(ge=400, le=599, description="HTTP-like status.", examples=[404])
     code: str = Field(max_length=64, description="Machine-readable code.",
                       examples=["agent_not_found"])  # fmt: skip
     message: str = Field(max_length=1024, description="What went wrong.",
                          examples=["no agent 'demo2' for tenant 'acme'"])  # fmt: skip
+
+
+class Reply(Data):
+    """Base of every reply on ``vb.rpc.*``: ``ok``, and ``error`` when not ok.
+
+    Subclasses add the payload fields, each optional or defaulted, so that a
+    failure reply is just ``ok=False`` and the error.
+    """
+
+    ok: bool = Field(description="True when the payload is the answer.", examples=[True])
+    error: RpcError | None = Field(default=None, description="Why not, when not ok.")
 
 
 class GetAgent(Data):
@@ -80,12 +97,10 @@ class AgentProfile(Data):
     turn: TurnSettings = Field(default_factory=TurnSettings, description="Turn-taking.")
 
 
-class AgentReply(Data):
+class AgentReply(Reply):
     """Reply of ``vb.rpc.orchestrator.agents.get``."""
 
-    ok: bool = Field(description="True when ``agent`` is set.", examples=[True])
     agent: AgentProfile | None = Field(default=None, description="The agent, when ok.")
-    error: RpcError | None = Field(default=None, description="Why not, when not ok.")
 
 
 # -- the REST edge (/api/v1) ---------------------------------------------------
@@ -115,12 +130,10 @@ class ListAgents(Data):
     tenant_id: TenantId
 
 
-class AgentsPage(Data):
+class AgentsPage(Reply):
     """Reply of ``vb.rpc.orchestrator.agents.list``."""
 
-    ok: bool = Field(description="True when ``agents`` is the answer.", examples=[True])
     agents: list[AgentProfile] = Field(default_factory=list, description="Agents, by id.")
-    error: RpcError | None = Field(default=None, description="Why not, when not ok.")
 
 
 class ListCalls(Data):
@@ -157,13 +170,11 @@ class CallSummary(Data):
     ended_reason: str | None = Field(default=None, max_length=32, examples=["caller_hangup"])
 
 
-class CallsPage(Data):
+class CallsPage(Reply):
     """Reply of ``vb.rpc.audit.calls.list``."""
 
-    ok: bool = Field(description="True when ``calls`` is the answer.", examples=[True])
     calls: list[CallSummary] = Field(default_factory=list, description="Newest first.")
     next_before: str | None = Field(default=None, description="Cursor of the next page, if any.")
-    error: RpcError | None = Field(default=None, description="Why not, when not ok.")
 
 
 class GetCall(Data):
@@ -173,12 +184,10 @@ class GetCall(Data):
     call_id: CallId
 
 
-class CallReply(Data):
+class CallReply(Reply):
     """Reply of ``vb.rpc.audit.calls.get``."""
 
-    ok: bool = Field(description="True when ``call`` is set.", examples=[True])
     call: CallSummary | None = Field(default=None, description="The call, when ok.")
-    error: RpcError | None = Field(default=None, description="Why not, when not ok.")
 
 
 class ListCallEvents(Data):
@@ -202,13 +211,11 @@ class StoredEvent(Data):
     data: dict[str, Any] = Field(default_factory=dict, description="The event's data.")
 
 
-class CallEventsPage(Data):
+class CallEventsPage(Reply):
     """Reply of ``vb.rpc.audit.events.list``."""
 
-    ok: bool = Field(description="True when ``events`` is the answer.", examples=[True])
     events: list[StoredEvent] = Field(default_factory=list, description="In time order.")
     next_after: str | None = Field(default=None, description="Cursor of the next page, if any.")
-    error: RpcError | None = Field(default=None, description="Why not, when not ok.")
 
 
 GetRecording = GetCall
@@ -231,12 +238,10 @@ class RecordingMeta(Data):
     bytes: int = Field(ge=0, description="File size.", examples=[1360044])
 
 
-class RecordingReply(Data):
+class RecordingReply(Reply):
     """Reply of ``vb.rpc.recorder.recordings.get``."""
 
-    ok: bool = Field(description="True when ``recording`` is set.", examples=[True])
     recording: RecordingMeta | None = Field(default=None, description="The recording, when ok.")
-    error: RpcError | None = Field(default=None, description="Why not, when not ok.")
 
 
 class ReadRecording(Data):
@@ -254,14 +259,12 @@ class ReadRecording(Data):
     )
 
 
-class RecordingChunk(Data):
+class RecordingChunk(Reply):
     """Reply of ``vb.rpc.recorder.recordings.read``; ``data`` is base64 in JSON."""
 
     model_config = ConfigDict(
         frozen=True, extra="ignore", ser_json_bytes="base64", val_json_bytes="base64"
     )
 
-    ok: bool = Field(description="True when ``data`` is set.", examples=[True])
     data: bytes = Field(default=b"", description="The bytes read (base64).")
     total_bytes: int = Field(default=0, ge=0, description="File size.")
-    error: RpcError | None = Field(default=None, description="Why not, when not ok.")

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 
-import nats.errors
 from nats.aio.client import Client
-from pydantic import ValidationError
 
 from voicebus.contracts.events import ErrorCode
 from voicebus.contracts.rpc import AGENTS_GET, AgentReply, GetAgent
+from voicebus.runtime.rpc import RemoteError, RpcClient, RpcFault
 
 log = logging.getLogger(__name__)
-
-_NO_RESPONDER_RETRY_S = 0.05
-"""Pause between lookups while the orchestrator has no responder."""
 
 
 async def fetch_agent(
@@ -25,32 +20,17 @@ async def fetch_agent(
     """Ask the orchestrator for an agent (``vb.rpc.orchestrator.agents.get``).
 
     Returns:
-        The reply, or None when nobody answered in time or the answer was not
-        an ``AgentReply``: the lookup is unavailable, which says nothing about
-        the agent.
+        The reply (``ok=False`` with the orchestrator's reason when it refused), or
+        None when nobody answered in time or the answer was not an ``AgentReply``:
+        the lookup is unavailable, which says nothing about the agent.
     """
-    body = GetAgent(tenant_id=tenant_id, agent_id=agent_id).model_dump_json().encode()
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        remaining = deadline - loop.time()
-        try:
-            msg = await nc.request(AGENTS_GET, body, timeout=max(remaining, 0.001))
-            break
-        except nats.errors.NoRespondersError:
-            # A restarting orchestrator (or one whose subscription has not reached
-            # this server yet) answers "no responders" at once: retry within the budget.
-            if remaining <= _NO_RESPONDER_RETRY_S:
-                log.warning("agent lookup has no responder", extra={"agent_id": agent_id})
-                return None
-            await asyncio.sleep(_NO_RESPONDER_RETRY_S)
-        except TimeoutError:
-            log.warning("agent lookup timed out", extra={"agent_id": agent_id})
-            return None
+    request = GetAgent(tenant_id=tenant_id, agent_id=agent_id)
     try:
-        return AgentReply.model_validate_json(msg.data)
-    except ValidationError as err:
-        log.warning("agent lookup reply invalid", extra={"errors": err.error_count()})
+        return await RpcClient(nc, timeout_s=timeout_s).ask(AGENTS_GET, request, AgentReply)
+    except RemoteError as refused:
+        return AgentReply(ok=False, error=refused.error)
+    except RpcFault as fault:
+        log.warning("agent lookup unavailable", extra={"agent_id": agent_id, "why": fault.code})
         return None
 
 

@@ -10,18 +10,15 @@ used.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 
 from nats.aio.client import Client
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeoutError
-from pydantic import ValidationError
 
 from voicebus.contracts.events import ErrorCode
 from voicebus.contracts.rpc import AGENTS_GET, AgentProfile, AgentReply, EngineChoice, GetAgent
 from voicebus.media.metrics import AGENT_LOOKUPS
+from voicebus.runtime.rpc import BadReply, RemoteError, RpcClient, RpcFault
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +54,6 @@ async def fetch_profile(
     defaults: AgentProfile,
     *,
     timeout_s: float = 2.0,
-    attempts: int = 2,
 ) -> Lookup:
     """Ask ``vb.rpc.orchestrator.agents.get`` for the agent; fall back to ``defaults``.
 
@@ -66,41 +62,33 @@ async def fetch_profile(
         tenant_id: the call's tenant.
         agent_id: the call's agent.
         defaults: used when the lookup fails.
-        timeout_s: per attempt.
-        attempts: tries when nobody answers (the orchestrator may be starting).
+        timeout_s: budget of the lookup, retries included (the orchestrator may be
+            starting: "no responders" is asked again within it).
     """
-    body = GetAgent(tenant_id=tenant_id, agent_id=agent_id).model_dump_json().encode()
-    for attempt in range(attempts):
-        try:
-            msg = await nc.request(AGENTS_GET, body, timeout=timeout_s)
-        except (NatsTimeoutError, NoRespondersError, TimeoutError):
-            if attempt + 1 < attempts:
-                await asyncio.sleep(min(0.5, timeout_s))
-            continue
-        return _answer(msg.data, defaults)
-    AGENT_LOOKUPS.labels("failed").inc()
-    log.warning("agent lookup unanswered", extra={"agent_id": agent_id})
-    return _defaults(defaults, ErrorCode.INTERNAL, "agent profile lookup got no answer")
-
-
-def _answer(raw: bytes, defaults: AgentProfile) -> Lookup:
+    request = GetAgent(tenant_id=tenant_id, agent_id=agent_id)
     try:
-        reply = AgentReply.model_validate_json(raw)
-    except ValidationError:
+        reply = await RpcClient(nc, timeout_s=timeout_s).ask(AGENTS_GET, request, AgentReply)
+    except RemoteError as refused:
+        if refused.status == 404:
+            AGENT_LOOKUPS.labels("not_found").inc()
+            message = f"orchestrator does not know the agent ({refused.code})"
+            return _defaults(defaults, ErrorCode.UNKNOWN_AGENT, message)
         AGENT_LOOKUPS.labels("failed").inc()
-        log.warning("agent lookup reply malformed")
+        return _defaults(
+            defaults, ErrorCode.INTERNAL, f"agent profile lookup failed ({refused.code})"
+        )
+    except BadReply:
+        AGENT_LOOKUPS.labels("failed").inc()
         return _defaults(defaults, ErrorCode.INTERNAL, "agent profile reply is malformed")
-    if reply.ok and reply.agent is not None:
-        AGENT_LOOKUPS.labels("ok").inc()
-        return Lookup(reply.agent)
-    error = reply.error
-    if error is not None and error.status == 404:
-        AGENT_LOOKUPS.labels("not_found").inc()
-        message = f"orchestrator does not know the agent ({error.code})"
-        return _defaults(defaults, ErrorCode.UNKNOWN_AGENT, message)
-    AGENT_LOOKUPS.labels("failed").inc()
-    code = error.code if error is not None else "no error given"
-    return _defaults(defaults, ErrorCode.INTERNAL, f"agent profile lookup failed ({code})")
+    except RpcFault:
+        AGENT_LOOKUPS.labels("failed").inc()
+        log.warning("agent lookup unanswered", extra={"agent_id": agent_id})
+        return _defaults(defaults, ErrorCode.INTERNAL, "agent profile lookup got no answer")
+    if reply.agent is None:
+        AGENT_LOOKUPS.labels("failed").inc()
+        return _defaults(defaults, ErrorCode.INTERNAL, "agent profile reply has no agent")
+    AGENT_LOOKUPS.labels("ok").inc()
+    return Lookup(reply.agent)
 
 
 def _defaults(defaults: AgentProfile, code: ErrorCode, why: str) -> Lookup:

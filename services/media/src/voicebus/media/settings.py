@@ -30,7 +30,10 @@ class MediaSettings(ServiceSettings):
         default=True, description="Load the smart-turn model at start-up (agents may ask for it)."
     )
     agent_lookup_timeout_s: float = Field(
-        default=2.0, gt=0, le=30, description="Wait for the orchestrator's agent profile answer."
+        default=4.0,
+        gt=0,
+        le=30,
+        description="Budget of the orchestrator's agent profile answer, retries included.",
     )
     lead_ms: int = Field(
         default=160, ge=20, le=1000, description="Agent audio sent ahead of real time."

@@ -8,8 +8,7 @@ from collections.abc import Mapping
 from starlette.applications import Starlette
 
 from voicebus.orchestrator.calls import Orchestrator
-from voicebus.orchestrator.edge_rpc import register_edge
-from voicebus.orchestrator.handlers import register
+from voicebus.orchestrator.rpc import register
 from voicebus.orchestrator.settings import OrchestratorSettings
 from voicebus.runtime.service import Service
 
@@ -28,7 +27,6 @@ def build(
     service = Service(settings, hot_path=False)
     orchestrator = Orchestrator(service, settings, os.environ if environ is None else environ)
     register(service.broker, orchestrator)
-    register_edge(service.broker, orchestrator)
     app = service.asgi()
     app.state.orchestrator = orchestrator
     return service, app

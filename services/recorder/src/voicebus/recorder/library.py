@@ -14,8 +14,6 @@ import wave
 from pathlib import Path
 
 from faststream.nats import NatsBroker
-from faststream.nats.annotations import NatsMessage
-from pydantic import ValidationError
 
 from voicebus.contracts.rpc import (
     RECORDINGS_GET,
@@ -25,25 +23,18 @@ from voicebus.contracts.rpc import (
     RecordingChunk,
     RecordingMeta,
     RecordingReply,
-    RpcError,
 )
 from voicebus.recorder.handlers import Recorder
 from voicebus.recorder.settings import RecorderSettings
+from voicebus.runtime.rpc import Conflict, NotFound, responder
 
 log = logging.getLogger(__name__)
 
 QUEUE_GROUP = "recorder-rpc"
 
 
-def _bad_request(exc: ValidationError) -> RpcError:
-    problems = "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
-    )
-    return RpcError(status=400, code="bad_request", message=problems[:1024])
-
-
-def _not_found(call_id: str) -> RpcError:
-    return RpcError(status=404, code="recording_not_found", message=f"no recording of {call_id!r}")
+def _not_found(call_id: str) -> NotFound:
+    return NotFound(f"no recording of {call_id!r}", code="recording_not_found")
 
 
 class Library:
@@ -62,27 +53,26 @@ class Library:
         return self._root / tenant_id / f"{call_id}.wav"
 
     def meta(self, request: GetRecording) -> RecordingReply:
-        """A recording's metadata, 404, or 409 while it is still being recorded."""
+        """A recording's metadata.
+
+        Raises:
+            NotFound: no recording of the call for this tenant.
+            Conflict: the call is still being recorded, or the file is not a WAV.
+        """
         if request.call_id in self._recorder.live_calls:
-            error = RpcError(
-                status=409, code="recording_in_progress", message="the call is still being recorded"
-            )
-            return RecordingReply(ok=False, error=error)
+            raise Conflict("the call is still being recorded", code="recording_in_progress")
         path = self._path(request.tenant_id, request.call_id)
         try:
             with wave.open(str(path), "rb") as wav:
                 rate, channels, frames = wav.getframerate(), wav.getnchannels(), wav.getnframes()
             size = path.stat().st_size
         except FileNotFoundError:
-            return RecordingReply(ok=False, error=_not_found(request.call_id))
+            raise _not_found(request.call_id) from None
         except (OSError, wave.Error, EOFError):
             log.warning("recording unreadable", extra={"call_id": request.call_id})
-            error = RpcError(
-                status=409,
-                code="recording_unreadable",
-                message="the recording file is not a readable WAV",
-            )
-            return RecordingReply(ok=False, error=error)
+            raise Conflict(
+                "the recording file is not a readable WAV", code="recording_unreadable"
+            ) from None
         meta = RecordingMeta(
             call_id=request.call_id,
             uri=f"file:{request.tenant_id}/{path.name}",
@@ -94,7 +84,11 @@ class Library:
         return RecordingReply(ok=True, recording=meta)
 
     def read(self, request: ReadRecording) -> RecordingChunk:
-        """``length`` bytes from ``offset`` (fewer at the end of the file)."""
+        """``length`` bytes from ``offset`` (fewer at the end of the file).
+
+        Raises:
+            NotFound: no recording of the call for this tenant.
+        """
         path = self._path(request.tenant_id, request.call_id)
         try:
             with path.open("rb") as file:
@@ -102,34 +96,23 @@ class Library:
                 file.seek(min(request.offset, size))
                 data = file.read(request.length)
         except FileNotFoundError:
-            return RecordingChunk(ok=False, error=_not_found(request.call_id))
+            raise _not_found(request.call_id) from None
         return RecordingChunk(ok=True, data=data, total_bytes=size)
 
 
 def register_library(broker: NatsBroker, settings: RecorderSettings, recorder: Recorder) -> None:
-    """Declare the edge's recording queries on ``broker``."""
+    """Declare the edge's recording queries on ``broker`` (file reads off the event loop)."""
     library = Library(settings.dir, recorder)
 
-    @broker.subscriber(
-        RECORDINGS_GET,
-        queue=QUEUE_GROUP,
-        description="A call's recording (GetRecording → RecordingReply).",
-    )
-    async def recordings_get(msg: NatsMessage) -> RecordingReply:
-        try:
-            request = GetRecording.model_validate_json(msg.body)
-        except ValidationError as exc:
-            return RecordingReply(ok=False, error=_bad_request(exc))
+    async def recordings_get(request: GetRecording) -> RecordingReply:
         return await asyncio.to_thread(library.meta, request)
 
-    @broker.subscriber(
-        RECORDINGS_READ,
-        queue=QUEUE_GROUP,
-        description="Bytes of a recording (ReadRecording → RecordingChunk).",
-    )
-    async def recordings_read(msg: NatsMessage) -> RecordingChunk:
-        try:
-            request = ReadRecording.model_validate_json(msg.body)
-        except ValidationError as exc:
-            return RecordingChunk(ok=False, error=_bad_request(exc))
+    async def recordings_read(request: ReadRecording) -> RecordingChunk:
         return await asyncio.to_thread(library.read, request)
+
+    responder(broker, RECORDINGS_GET, GetRecording, RecordingReply, recordings_get,
+              queue=QUEUE_GROUP,
+              description="A call's recording (GetRecording → RecordingReply).")  # fmt: skip
+    responder(broker, RECORDINGS_READ, ReadRecording, RecordingChunk, recordings_read,
+              queue=QUEUE_GROUP,
+              description="Bytes of a recording (ReadRecording → RecordingChunk).")  # fmt: skip

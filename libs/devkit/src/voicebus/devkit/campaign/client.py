@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import IO, TypeVar
 
 from nats.aio.client import Client
-from nats.errors import NoRespondersError
 from pydantic import BaseModel
 
 from voicebus.contracts import campaigns as api
 from voicebus.contracts.ids import new_id
-from voicebus.contracts.rpc import RpcError
+from voicebus.contracts.rpc import Reply, RpcError
+from voicebus.runtime.rpc import RpcClient, RpcFault
 
-R = TypeVar("R", bound=BaseModel)
+R = TypeVar("R", bound=Reply)
 CHUNK_BYTES = 256 * 1024
 """Upload chunk size: whole lines, well under the NATS message limit once base64-encoded."""
 
@@ -64,21 +64,16 @@ class CampaignClient:
         self.nc = nc
         self.tenant_id = tenant_id
         self.timeout_s = timeout_s
+        self._rpc = RpcClient(nc, timeout_s=timeout_s)
 
-    async def _ask(self, subject: str, request: BaseModel, reply: type[R]) -> R:
+    async def _ask(
+        self, subject: str, request: BaseModel, reply: type[R], *, idempotent: bool = True
+    ) -> R:
         try:
-            msg = await self.nc.request(subject, request.model_dump_json().encode(), self.timeout_s)
-        except NoRespondersError:
-            raise CampaignError(
-                RpcError(status=503, code="unavailable", message="no campaigns service answers")
-            ) from None
-        answer = reply.model_validate_json(msg.data)
-        error = getattr(answer, "error", None)
-        if not getattr(answer, "ok", False):
-            raise CampaignError(
-                error or RpcError(status=500, code="internal", message="request failed")
-            )
-        return answer
+            return await self._rpc.ask(subject, request, reply, idempotent=idempotent)
+        except RpcFault as fault:
+            error = RpcError(status=fault.status, code=fault.code, message=fault.message)
+            raise CampaignError(error) from None
 
     def _ref(self, campaign_id: str) -> api.CampaignRef:
         return api.CampaignRef(tenant_id=self.tenant_id, campaign_id=campaign_id)
@@ -86,7 +81,7 @@ class CampaignClient:
     async def create(self, spec: api.CampaignSpec) -> api.Campaign:
         """Create a draft campaign."""
         request = api.CreateCampaign(tenant_id=self.tenant_id, spec=spec)
-        reply = await self._ask(api.CAMPAIGNS_CREATE, request, api.CampaignReply)
+        reply = await self._ask(api.CAMPAIGNS_CREATE, request, api.CampaignReply, idempotent=False)
         assert reply.campaign is not None
         return reply.campaign
 
@@ -104,7 +99,9 @@ class CampaignClient:
             "resume": api.CAMPAIGNS_RESUME,
             "cancel": api.CAMPAIGNS_CANCEL,
         }[verb]
-        reply = await self._ask(subject, self._ref(campaign_id), api.CampaignReply)
+        reply = await self._ask(
+            subject, self._ref(campaign_id), api.CampaignReply, idempotent=False
+        )
         assert reply.campaign is not None
         return reply.campaign
 
@@ -163,7 +160,7 @@ class CampaignClient:
                 header=header,
                 data=base64.b64encode(data),
             )
-            reply = await self._ask(api.CONTACTS_UPLOAD, request, api.UploadReply)
+            reply = await self._ask(api.CONTACTS_UPLOAD, request, api.UploadReply, idempotent=False)
             assert reply.report is not None
             report = reply.report
             header = header or report.header
@@ -189,5 +186,5 @@ class CampaignClient:
         """Add numbers to (``add``) or remove them from (``remove``) a DNC list."""
         request = api.DncChange(tenant_id=self.tenant_id, campaign_id=campaign_id, numbers=numbers)
         subject = api.DNC_ADD if verb == "add" else api.DNC_REMOVE
-        reply = await self._ask(subject, request, api.DncReply)
+        reply = await self._ask(subject, request, api.DncReply, idempotent=False)
         return reply.changed

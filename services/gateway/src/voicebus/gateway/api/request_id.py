@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import re
-from contextvars import ContextVar
 from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from voicebus.contracts.ids import new_id
+from voicebus.runtime.rpc import REQUEST_ID
 
 HEADER: Final = "x-request-id"
 _VALID: Final = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
-REQUEST_ID: ContextVar[str | None] = ContextVar("voicebus_request_id", default=None)
-"""The current API request's id: sent to the owning services and put in the edge's logs."""
+__all__ = ["HEADER", "REQUEST_ID", "RequestIdMiddleware"]
 
 
 class RequestIdMiddleware:

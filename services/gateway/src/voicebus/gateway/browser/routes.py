@@ -29,9 +29,8 @@ import time
 from importlib.resources import files
 from typing import Final
 
-import nats.errors
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket
 
@@ -54,6 +53,7 @@ from voicebus.gateway.parameters import (
 from voicebus.gateway.providers.base import InboundWebhook, Provider
 from voicebus.gateway.session import MediaSession
 from voicebus.gateway.settings import GatewaySettings
+from voicebus.runtime.rpc import RpcClient, RpcFault
 
 log = logging.getLogger(__name__)
 
@@ -188,15 +188,10 @@ async def list_agents(gateway: Gateway) -> list[AgentChoice]:
         HTTPException: 503 when the orchestrator does not answer in time or refuses.
     """
     request = ListAgents(tenant_id=gateway.settings.default_tenant)
-    timeout = gateway.settings.agent_lookup_timeout_s
+    client = RpcClient(gateway.nc, timeout_s=gateway.settings.agent_lookup_timeout_s)
     try:
-        msg = await gateway.nc.request(
-            AGENTS_LIST, request.model_dump_json().encode(), timeout=timeout
-        )
-        page = AgentsPage.model_validate_json(msg.data)
-    except (TimeoutError, nats.errors.NoRespondersError, ValidationError):
-        log.warning("agent list unavailable")
+        page = await client.ask(AGENTS_LIST, request, AgentsPage)
+    except RpcFault as fault:
+        log.warning("agent list unavailable", extra={"why": fault.code})
         raise HTTPException(status_code=503, detail="agent list unavailable") from None
-    if not page.ok:
-        raise HTTPException(status_code=503, detail="agent list unavailable")
     return [AgentChoice(agent_id=a.agent_id, name=a.name) for a in page.agents]

@@ -14,7 +14,7 @@ from voicebus.runtime.service import Service
 
 @dataclass(frozen=True, slots=True)
 class Edge:
-    """The REST edge's collaborators.
+    """The REST API's collaborators.
 
     Attributes:
         store: tenants, keys and provider accounts.
@@ -22,7 +22,6 @@ class Edge:
         owners: request/reply to the services owning the data (and the command queue).
         providers: telephony provider names a tenant may store an account for and dial.
         source: ``edge/<instance>``, the ``source`` of commands it sends.
-
         default_rate_limit: requests per minute of a key created without one.
     """
 

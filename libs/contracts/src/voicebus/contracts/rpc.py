@@ -100,6 +100,9 @@ class AgentProfile(Data):
 class AgentReply(Reply):
     """Reply of ``vb.rpc.orchestrator.agents.get``."""
 
+    # The event ``agent.reply`` is also an ``AgentReply``: documents name this one apart.
+    model_config = ConfigDict(title="AgentLookupReply")
+
     agent: AgentProfile | None = Field(default=None, description="The agent, when ok.")
 
 

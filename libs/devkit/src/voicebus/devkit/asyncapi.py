@@ -24,7 +24,8 @@ DESCRIPTION = (
     "(vb.evt.<tenant>.<call>.<type>) are stored in the JetStream stream VB_EVENTS "
     "with CloudEvents envelope names and a versioned type; per-call commands "
     "(vb.ctl.<call>.<verb>) and audio (vb.audio.<call>.in|out) are core NATS; "
-    "vb.cmd.call.originate is a JetStream work queue (VB_COMMANDS)."
+    "vb.cmd.call.originate is a JetStream work queue (VB_COMMANDS); messages a consumer "
+    "could not handle are kept in VB_DEAD_LETTERS (vb.dlq.<service>.<reason>)."
 )
 DEFAULT_PATH = Path("docs") / "asyncapi.yaml"
 
@@ -49,6 +50,10 @@ def build_app() -> FastStream:
 _PARAMETERS: dict[str, dict[str, str]] = {
     "tenant_id": {"description": "Tenant id: one subject token ([A-Za-z0-9_-]{1,128})."},
     "call_id": {"description": "voicebus call id (UUIDv7): one subject token."},
+    "service": {"description": "The service whose consumer set the message aside."},
+    "reason": {
+        "description": "Why: invalid_message, storage_rejected, max_deliveries, handler_failed."
+    },
 }
 
 

@@ -116,3 +116,20 @@ def test_verify_finds_the_first_broken_link_and_a_wrong_head() -> None:
     assert not evidence.verify("acme", "c1", stored, evidence.genesis("x", "y"), 5).ok
     # A link moved to another call's chain does not fit there.
     assert not evidence.verify("acme", "c2", stored, None, None).ok
+
+
+def test_report_cells_cannot_become_spreadsheet_formulas() -> None:
+    from voicebus.contracts.campaigns import ReportRow, csv_cell, report_cells
+
+    for cell in ("=HYPERLINK(\"http://x\")", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)",
+                 "\t=1", "\r=1"):  # fmt: skip
+        assert csv_cell(cell) == "'" + cell
+    for cell in ("+14155550100", "-1.5", "42", "ok", "a=b"):
+        assert csv_cell(cell) == cell
+    assert csv_cell(None) == ""
+    row = ReportRow(contact_id=1, phone="+14155550100", state="done", attempts=1,
+                    outcome="answered", duration_s=None, recording_id=None,
+                    last_call_id="=1+1", last_attempt_at=None)  # fmt: skip
+    cells = report_cells(row)
+    assert cells[1] == "+14155550100"
+    assert "'=1+1" in cells

@@ -93,28 +93,32 @@ def _record(broker: NatsBroker, stream: str, config: ConsumerConfig) -> None:
     _DECLARED.setdefault(broker, []).append(Declared(stream, config))
 
 
-async def ensure_declared(js: JetStreamContext, broker: NatsBroker) -> None:
-    """Create or update every consumer declared on ``broker`` to its declared definition.
+async def ensure_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> None:
+    """Create the durable consumer ``config`` names, or update it to ``config``.
 
     JetStream updates an existing durable in place when the change is allowed
-    (delivery limit, ack wait); the deliver policy of an existing consumer is
-    kept, since it cannot change.
+    (delivery limit, ack wait, pending limits); the deliver policy of an existing
+    consumer is kept, since it cannot change.
     """
+    try:
+        info = await js.consumer_info(stream, str(config.durable_name))
+    except NotFoundError:
+        pass
+    else:
+        current = info.config
+        config = replace(
+            config,
+            deliver_policy=current.deliver_policy,
+            opt_start_seq=current.opt_start_seq,
+            opt_start_time=current.opt_start_time,
+        )
+    await js.add_consumer(stream, config=config)
+
+
+async def ensure_declared(js: JetStreamContext, broker: NatsBroker) -> None:
+    """Create or update every consumer declared on ``broker`` (see :func:`ensure_consumer`)."""
     for item in declared(broker):
-        config = item.config
-        try:
-            info = await js.consumer_info(item.stream, str(config.durable_name))
-        except NotFoundError:
-            pass
-        else:
-            current = info.config
-            config = replace(
-                config,
-                deliver_policy=current.deliver_policy,
-                opt_start_seq=current.opt_start_seq,
-                opt_start_time=current.opt_start_time,
-            )
-        await js.add_consumer(item.stream, config=config)
+        await ensure_consumer(js, item.stream, item.config)
 
 
 def event_subscriber(

@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
 from typing import Final
 
 from nats.aio.client import Client
@@ -49,6 +48,7 @@ from voicebus.contracts.events import parse_event
 from voicebus.runtime import backoff
 from voicebus.runtime.deadletters import dead_letter_msg
 from voicebus.runtime.failures import Failure, classify, dead_letter_reason, describe
+from voicebus.runtime.held import Held
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,6 @@ BATCH: Final = Histogram(
 )
 UNKNOWN_RETRIES: Final = 3
 """A batch failing for no known reason is retried this often before it is split."""
-KEEP_EVERY_S: Final = 10.0
-"""How often held messages are marked in progress (a third of the ack wait)."""
 
 
 def stream_sequence(reply: str) -> int | None:
@@ -108,38 +106,6 @@ def consumer_config(ack_wait_s: float = 30.0) -> ConsumerConfig:
 
 class _Stopping(Exception):  # noqa: N818 - a signal, not an error
     """The consumer stops while a batch waits for the database."""
-
-
-class _Held:
-    """Marks a batch's unsettled messages in progress until they are settled."""
-
-    def __init__(self, msgs: Sequence[Msg]) -> None:
-        # By identity: nats-py's Msg is a dataclass compared by value, hence unhashable.
-        self.pending = {id(m): m for m in msgs}
-        self._task = asyncio.create_task(self._keep(), name="audit-keep-alive")
-
-    async def _keep(self) -> None:
-        while True:
-            await asyncio.sleep(KEEP_EVERY_S)
-            for msg in list(self.pending.values()):
-                with contextlib.suppress(NatsError):
-                    await msg.in_progress()
-
-    async def ack(self, msgs: Sequence[Msg]) -> None:
-        for msg in msgs:
-            self.pending.pop(id(msg), None)
-            with contextlib.suppress(NatsError):
-                await msg.ack()
-
-    async def release(self) -> None:
-        """Stop keeping; whatever is still pending comes back to some instance soon."""
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        for msg in self.pending.values():
-            with contextlib.suppress(NatsError):
-                await msg.nak(delay=1.0)
-        self.pending.clear()
 
 
 class EventConsumer:
@@ -200,7 +166,7 @@ class EventConsumer:
             attempt = 0
             if not msgs:
                 continue
-            held = _Held(msgs)
+            held = Held(msgs)
             # The next batch is pulled while this one is stored; batches are stored one
             # after another, in order (a later event's values must win). Shielded: a
             # stop waits for the batch's commit and acks.
@@ -208,9 +174,9 @@ class EventConsumer:
                 await asyncio.shield(self._inflight)
             self._inflight = asyncio.create_task(self.handle(msgs, held))
 
-    async def handle(self, msgs: list[Msg], held: _Held | None = None) -> None:
+    async def handle(self, msgs: list[Msg], held: Held | None = None) -> None:
         """Store one pulled batch and settle every message of it."""
-        held = held or _Held(msgs)
+        held = held or Held(msgs)
         try:
             items: list[tuple[Msg, Incoming]] = []
             for msg in msgs:
@@ -225,7 +191,7 @@ class EventConsumer:
         finally:
             await held.release()
 
-    async def _store_all(self, items: list[tuple[Msg, Incoming]], held: _Held) -> None:
+    async def _store_all(self, items: list[tuple[Msg, Incoming]], held: Held) -> None:
         """Store ``items`` (retrying outages, splitting around data the database refuses)."""
         if not items:
             return
@@ -272,7 +238,7 @@ class EventConsumer:
         if self._stopping.is_set():
             raise _Stopping
 
-    async def _set_aside(self, msg: Msg, exc: BaseException, held: _Held) -> None:
+    async def _set_aside(self, msg: Msg, exc: BaseException, held: Held) -> None:
         """Store ``msg`` as a dead letter (retrying while the bus is away), then ack it."""
         assert self._js is not None
         attempt = 0

@@ -30,10 +30,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
+
+import pydantic_core
 
 from voicebus.contracts.errors import ContractError
 
@@ -41,6 +44,11 @@ VERSION: Final = 1
 HASH_BYTES: Final = 32
 _GENESIS_TAG: Final = b"voicebus.chain.v1"
 _SAFE_INT: Final = 2**53
+_ZERO: Final = timedelta(0)
+_DATA: Final = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+_STRING: Final = json.encoder.encode_basestring  # C-accelerated where available
 
 
 class CanonicalFormError(ContractError):
@@ -56,54 +64,49 @@ def _number_from_float(text: str) -> int | float:
     return value
 
 
-def _number_from_int(text: str) -> int | float:
-    value = int(text)
-    return value if abs(value) < _SAFE_INT else _number_from_float(text)
-
-
-def _no_constant(name: str) -> Any:
-    raise CanonicalFormError(f"{name} is not a JSON number")
-
-
 def load(text: str | bytes) -> Any:
     """Parse JSON with every number normalized as the canonical form wants.
 
     Raises:
-        CanonicalFormError: not JSON, or a number that is not finite.
+        CanonicalFormError: not JSON (a lone surrogate included), or a number that is
+            not finite.
     """
     try:
-        return json.loads(
-            text,
-            parse_float=_number_from_float,
-            parse_int=_number_from_int,
-            parse_constant=_no_constant,
-        )
-    except (ValueError, RecursionError) as err:
-        if isinstance(err, CanonicalFormError):
-            raise
+        value = pydantic_core.from_json(text, allow_inf_nan=False)
+    except ValueError as err:
         raise CanonicalFormError("not valid JSON") from err
+    return normalize(value)
 
 
 def normalize(value: Any) -> Any:
-    """A JSON-like Python value with its numbers as :func:`load` would give them."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+    """A JSON-like Python value with its numbers as the canonical form writes them."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
         return value
-    if isinstance(value, int):
-        return _number_from_int(str(value))
-    if isinstance(value, float):
-        return _number_from_float(repr(value))
+    if kind is dict:
+        return {k: normalize(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [normalize(v) for v in value]
+    if kind is int:
+        return value if -_SAFE_INT < value < _SAFE_INT else _number_from_float(str(value))
+    if kind is float:
+        if not math.isfinite(value):
+            raise CanonicalFormError(f"number {value!r} is not finite")
+        return int(value) if value.is_integer() and -_SAFE_INT < value < _SAFE_INT else value
     if isinstance(value, Mapping):
         return {k: normalize(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [normalize(v) for v in value]
-    raise CanonicalFormError(f"{type(value).__name__} is not a JSON value")
+    raise CanonicalFormError(f"{kind.__name__} is not a JSON value")
 
 
 def utc_text(when: datetime) -> str:
     """``YYYY-MM-DDTHH:MM:SS.ffffffZ``."""
-    if when.tzinfo is None:
-        raise CanonicalFormError("time carries no time zone")
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if when.tzinfo is not UTC:
+        offset = when.utcoffset()
+        if offset is None:
+            raise CanonicalFormError("time carries no time zone")
+        if offset != _ZERO:
+            when = when.astimezone(UTC)
+    return when.isoformat(timespec="microseconds")[:26] + "Z"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,19 +132,41 @@ def canonical(link: Link) -> bytes:
     Raises:
         CanonicalFormError: the event has none (see the module's rules).
     """
-    body = {
-        "call_id": link.call_id,
-        "data": link.data,
-        "id": link.id,
-        "source": link.source,
-        "tenant_id": link.tenant_id,
-        "time": utc_text(link.time),
-        "type": link.type,
-    }
+    return canonical_of(
+        link.id, link.type, link.source, link.time, link.tenant_id, link.call_id, link.data
+    )
+
+
+def canonical_of(
+    event_id: str,
+    event_type: str,
+    source: str,
+    time: datetime,
+    tenant_id: str,
+    call_id: str,
+    data: Any,
+) -> bytes:
+    """:func:`canonical` from the fields themselves (no :class:`Link` to build).
+
+    The members are written in their sorted order by hand (one encoder call for
+    ``data`` only): the same bytes as ``json.dumps(..., sort_keys=True)`` of the
+    whole object, at a third of the cost.
+
+    Raises:
+        CanonicalFormError: the event has none (see the module's rules).
+    """
     try:
-        text = json.dumps(
-            body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        )
+        text = "".join(
+            (
+                '{"call_id":', _STRING(call_id),
+                ',"data":', _DATA.encode(data),
+                ',"id":', _STRING(event_id),
+                ',"source":', _STRING(source),
+                ',"tenant_id":', _STRING(tenant_id),
+                ',"time":"', utc_text(time),
+                '","type":', _STRING(event_type), "}",
+            )
+        )  # fmt: skip
         return text.encode("utf-8")
     except (ValueError, TypeError, RecursionError) as err:  # UnicodeEncodeError is a ValueError
         raise CanonicalFormError(f"no canonical form: {type(err).__name__}") from err

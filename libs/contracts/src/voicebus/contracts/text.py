@@ -27,6 +27,24 @@ _MAX_DEPTH: Final = 64
 T = TypeVar("T")
 
 
+CLEAN_JSON: Final = "voicebus.clean_json"
+"""Validation-context key: the JSON being validated can hold no refused control character
+(see :func:`json_may_hold_control`), so the per-model check is skipped."""
+_JSON_SUSPECTS: Final = (b"\\u00", b"\\b", b"\\f", b"\x7f", b"\xc2")
+
+
+def json_may_hold_control(raw: bytes | str) -> bool:
+    """Whether JSON text could decode to a refused control character.
+
+    JSON escapes every C0 control (``\\u00XX``, or ``\\b``/``\\f``); DEL and C1
+    may also appear raw (C1 in UTF-8 starts with byte 0xC2). None of these substrings:
+    no control character. A match (``\\u00e9``, an escaped backslash) only means
+    "check every field".
+    """
+    data = raw.encode() if isinstance(raw, str) else raw
+    return any(s in data for s in _JSON_SUSPECTS)
+
+
 def strip_control(text: str) -> str:
     """``text`` without the control characters the contracts refuse."""
     return CONTROL.sub("", text) if CONTROL.search(text) else text

@@ -5,9 +5,12 @@ See :mod:`voicebus.contracts.evidence` for the chain and the canonical form.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import pydantic_core
 
 from voicebus.contracts import evidence
 from voicebus.contracts.events import CallEvent
@@ -40,10 +43,14 @@ class Incoming:
             voicebus.contracts.evidence.CanonicalFormError: the JSON has no canonical form.
         """
         text = envelope.decode() if isinstance(envelope, bytes) else envelope
-        body = evidence.load(text)
+        try:
+            body = pydantic_core.from_json(envelope, allow_inf_nan=False)
+        except ValueError as err:
+            raise evidence.CanonicalFormError("not valid JSON") from err
         if not isinstance(body, dict):
             raise evidence.CanonicalFormError("an event is a JSON object")
-        return cls(event, stream_seq, text, body.get("data"))
+        # Only ``data`` is hashed as parsed; the other members come from the parsed event.
+        return cls(event, stream_seq, text, evidence.normalize(body.get("data")))
 
     @property
     def key(self) -> CallKey:
@@ -85,15 +92,22 @@ def link(
     Returns:
         The linked events, and the new head of every call that got one.
     """
-    current = dict(heads)
+    hashes: dict[CallKey, bytes] = {}
+    lengths: dict[CallKey, int] = {}
     out: list[Linked] = []
+    sha256 = hashlib.sha256
     for item in items:
-        key = item.key
-        head = current.get(key) or Head(None, 0)
-        previous = head.hash if head.hash is not None else evidence.genesis(*key)
-        digest = evidence.next_hash(previous, item.link())
-        seq = head.length + 1
+        e = item.event
+        key = (e.tenant_id, e.call_id)
+        previous = hashes.get(key)
+        if previous is None:
+            head = heads.get(key)
+            stored = head.hash if head is not None else None
+            previous = stored if stored is not None else evidence.genesis(*key)
+            lengths[key] = head.length if head is not None else 0
+        body = evidence.canonical_of(e.id, e.type, e.source, e.time, *key, item.data)
+        digest = sha256(previous + body).digest()
+        seq = lengths[key] + 1
         out.append(Linked(item, seq, digest))
-        current[key] = Head(digest, seq)
-    moved = {k: h for k, h in current.items() if heads.get(k) != h}
-    return out, moved
+        hashes[key], lengths[key] = digest, seq
+    return out, {key: Head(hashes[key], lengths[key]) for key in hashes}

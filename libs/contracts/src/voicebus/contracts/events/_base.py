@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from voicebus.contracts import subjects
 from voicebus.contracts.ids import new_id
-from voicebus.contracts.text import NO_CONTROL_PATTERN, refuse_control
+from voicebus.contracts.text import CLEAN_JSON, NO_CONTROL_PATTERN, refuse_control
 
 
 def _token(what: str) -> AfterValidator:
@@ -54,8 +54,9 @@ class Data(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     @model_validator(mode="after")
-    def _no_control_characters(self) -> Self:
-        refuse_control(self.__dict__)
+    def _no_control_characters(self, info: ValidationInfo) -> Self:
+        if not (info.context and info.context.get(CLEAN_JSON)):
+            refuse_control(self.__dict__)
         return self
 
 

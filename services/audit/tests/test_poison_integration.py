@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -100,6 +103,14 @@ def _count(reason: str) -> float:
     return sample or 0.0
 
 
+async def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "voicebus.devkit.cli", *args]
+    return await asyncio.to_thread(
+        subprocess.run, command, capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "COLUMNS": "250"},
+    )  # fmt: skip
+
+
 async def _run_audit(settings: AuditSettings) -> Service:
     service, _ = build(settings)
     await service.start()
@@ -138,6 +149,13 @@ async def test_a_nul_in_call_context_no_longer_stalls_every_tenant(
     assert _count("invalid_message") == before + 1
     assert (info.num_ack_pending, info.num_pending) == (0, 0)
     assert info.config.max_deliver == -1
+    url = nc.connected_url.geturl() if nc.connected_url else ""
+    listed = await _cli("audit", "dead-letters", "--nats-url", url)
+    assert listed.returncode == 0, listed.stderr
+    assert "invalid_message" in listed.stdout
+    assert "call.initiated" in listed.stdout
+    shown = await _cli("audit", "dead-letters", "--show", "1", "--nats-url", url)
+    assert "Vb-Dlq-Reason: invalid_message" in shown.stdout
 
 
 async def test_data_the_database_refuses_is_split_out_of_its_batch(

@@ -29,7 +29,8 @@ def test_document_covers_every_channel_with_its_parameters() -> None:
     for channel in CHANNELS:
         assert channel.subject in addresses
         declared = set(addresses[channel.subject].get("parameters", {}))
-        used = {name for name in ("tenant_id", "call_id") if f"{{{name}}}" in channel.subject}
+        names = ("tenant_id", "call_id", "service", "reason")
+        used = {name for name in names if f"{{{name}}}" in channel.subject}
         assert declared == used
     schemas = document["components"]["schemas"]
     for cls in EVENT_CLASSES:

@@ -25,3 +25,17 @@ def test_webhook_context_and_numbers_lose_their_control_characters() -> None:
     assert parse_event(event.to_bytes()) == event
     error = call_error("acme", "c1", "gateway/1", "provider_error", "bad\x00 answer")  # type: ignore[arg-type]
     assert error.data.message == "bad answer"
+
+
+def test_rest_bodies_refuse_control_characters_as_the_contracts_do() -> None:
+    """So the edge answers 422 naming the field, not 500 when a contract model refuses it."""
+    from pydantic import ValidationError
+
+    from voicebus.gateway.api.routes_campaigns import DncBody
+    from voicebus.gateway.api.schemas import TenantCreate
+
+    with pytest.raises(ValidationError, match=r"numbers\[0\]: U\+0085"):
+        DncBody(numbers=["+1415\x85"])
+    with pytest.raises(ValidationError, match="name: U\\+0000"):
+        TenantCreate(tenant_id="acme", name="Acme\x00")
+    assert DncBody(numbers=["+14155550100"], reason="asked\tnicely").reason == "asked\tnicely"

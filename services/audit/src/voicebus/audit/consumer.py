@@ -169,9 +169,14 @@ class EventConsumer:
             held = Held(msgs)
             # The next batch is pulled while this one is stored; batches are stored one
             # after another, in order (a later event's values must win). Shielded: a
-            # stop waits for the batch's commit and acks.
+            # stop waits for the batch's commit and acks; the batch pulled meanwhile is
+            # handed back.
             if self._inflight is not None:
-                await asyncio.shield(self._inflight)
+                try:
+                    await asyncio.shield(self._inflight)
+                except asyncio.CancelledError:
+                    await held.release()
+                    raise
             self._inflight = asyncio.create_task(self.handle(msgs, held))
 
     async def handle(self, msgs: list[Msg], held: Held | None = None) -> None:

@@ -7,14 +7,15 @@ import base64
 import csv
 import io
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, Self
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.responses import StreamingResponse
 
 from voicebus.contracts import campaigns as c
 from voicebus.contracts.ids import new_id
+from voicebus.contracts.text import refuse_control
 from voicebus.gateway.api.auth import TenantPrincipal
 from voicebus.gateway.api.edge import Edge
 from voicebus.gateway.api.errors import ERROR_RESPONSES, ApiError, FieldProblem
@@ -55,6 +56,11 @@ class DncBody(BaseModel):
         min_length=1, max_length=10000, description="Numbers with a + prefix. Personal data."
     )
     reason: str | None = Field(default=None, max_length=256)
+
+    @model_validator(mode="after")
+    def _no_control_characters(self) -> Self:
+        refuse_control(self.__dict__)  # the contracts' rule: a 422 naming the field
+        return self
 
 
 def campaigns_router(edge: Edge) -> APIRouter:

@@ -15,12 +15,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.voicebus-synced
 
 .PHONY: help uv-bootstrap venv demo demo-scripted local-llm dev lint typecheck imports asyncapi asyncapi-check asyncapi-validate \
-        check browser pytest test test-resilience clean
+        check audit-deps browser pytest test test-resilience clean
 
 help:
 	@echo "make demo      install everything, start the platform, place the demo call, stop"
 	@echo "make dev       run NATS, PostgreSQL and all seven services (Ctrl-C stops all)"
-	@echo "make test      lint, type-check, architecture, AsyncAPI and the whole test suite"
+	@echo "make test      lint, type-check, architecture, AsyncAPI, dependency audit, all tests"
 	@echo "make asyncapi  regenerate docs/asyncapi.yaml from the contracts"
 	@echo "make test-resilience  kill services, restart NATS, replay audit mid-call (part of make test)"
 
@@ -72,6 +72,11 @@ asyncapi-check: venv
 
 check: lint typecheck imports asyncapi-check
 
+# pip-audit over uv.lock with security/pip-audit-allow.txt. Where no vulnerability database
+# answers it says SKIPPED and why; VB_DEP_AUDIT_REQUIRED=1 (CI) makes that a failure.
+audit-deps: venv
+	UV="$(UV)" $(BIN)/python scripts/audit_deps.py
+
 # Debian's Chromium for the browser-call test (headless, fake microphone); sudo when not root.
 browser:
 	bash scripts/install-browser.sh
@@ -79,7 +84,7 @@ browser:
 pytest: venv browser
 	$(BIN)/pytest
 
-test: check pytest
+test: check audit-deps pytest
 
 # Real service processes killed (SIGKILL) or cut off mid-call; each test bounded in time.
 # Also part of `make pytest` (hence `make test`): the suite collects tests/resilience.

@@ -82,12 +82,20 @@ class Cluster:
         data_dir: logs and recordings.
         nats_server: the private NATS.
         database_url: a database of this cluster only.
+        env: extra environment for every process (e.g. a stand-in carrier's URL).
     """
 
-    def __init__(self, data_dir: Path, nats_server: EmbeddedNats, database_url: str) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        nats_server: EmbeddedNats,
+        database_url: str,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.nats = nats_server
         self.database_url = database_url
+        self.env = dict(env or {})
         self.procs: list[Proc] = []
         self._serial = 0
 
@@ -105,6 +113,7 @@ class Cluster:
             "VB_RECORDER_DIR": str(self.data_dir / "recordings"),
             "VB_LOG_FORMAT": "console",
             "HF_HUB_OFFLINE": "1",
+            **self.env,
         }
         env = service_env(service, port, self.nats.url, self.database_url, extra)
         proc = Proc(service, instance, port, self.data_dir / f"{instance}.log", env=env)

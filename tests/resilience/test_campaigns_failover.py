@@ -5,14 +5,27 @@ provider sees every call id once; the database holds one attempt per contact
 and attempt number), every contact is dialed exactly as often as its callee's
 behaviour and the retry policy say, and nothing is left claimed, dialing or
 pending.
+
+Requests to the queue group survive the dead member. This once failed on a
+loaded machine: the first ``campaigns.get`` after the kill was routed to the
+dead instance (the server had not yet seen its connection close) and the client
+waited its whole 30 s. Here that moment is made certain instead of left to
+chance: the instance is frozen (SIGSTOP), reads are sent until the server's
+monitoring shows one routed to the frozen member, and only then is it killed.
+Every read must still be answered, by the survivor, within its budget.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import json
+import os
+import signal
+import urllib.request
 from collections import Counter
 from datetime import time
+from typing import Any
 
 import asyncpg
 import pytest
@@ -22,7 +35,7 @@ from voicebus.devkit.campaign.client import CampaignClient
 from voicebus.devkit.campaign.contacts import wait_for
 from voicebus.devkit.campaign.simulator import Callee, SimulatedProvider, by_last_digit
 
-from .conftest import Cluster
+from .conftest import Cluster, Proc
 
 pytestmark = [pytest.mark.resilience, pytest.mark.timeout(300)]
 
@@ -39,6 +52,44 @@ EXPECTED = {
 def _numbers() -> list[str]:
     # London numbers, so the real clock is always inside an all-day window (no TCPA bound).
     return [f"+44207946{i:04d}" for i in range(CONTACTS)]
+
+
+def _monitor(cluster: Cluster, path: str) -> Any:
+    with urllib.request.urlopen(f"{cluster.nats.monitor_url}{path}", timeout=5) as reply:  # noqa: S310
+        return json.load(reply)
+
+
+def _reads_taken(cluster: Cluster, proc: Proc) -> int:
+    """``campaigns.get`` requests the server routed to ``proc``'s connection so far."""
+    name = f"campaigns/{proc.instance}"
+    conns = _monitor(cluster, "/connz?limit=1000")["connections"]
+    cids = {c["cid"] for c in conns if c.get("name") == name}
+    subs = _monitor(cluster, f"/subsz?subs=1&limit=10000&test={api.CAMPAIGNS_GET}")
+    return sum(int(s["msgs"]) for s in subs.get("subscriptions_list", []) if s["cid"] in cids)
+
+
+async def _kill_while_holding_reads(
+    cluster: Cluster, victim: Proc, client: CampaignClient, campaign_id: str
+) -> list[api.Campaign]:
+    """Freeze ``victim``, ask until it holds a read, kill it: every read is answered."""
+    assert victim.popen is not None
+    before = await asyncio.to_thread(_reads_taken, cluster, victim)
+    os.kill(victim.popen.pid, signal.SIGSTOP)
+    asks: list[asyncio.Task[api.Campaign]] = []
+    try:
+        async with asyncio.timeout(60):
+            while await asyncio.to_thread(_reads_taken, cluster, victim) == before:
+                asks.append(asyncio.create_task(client.get(campaign_id)))
+                await asyncio.sleep(0.05)
+    finally:
+        cluster.kill(victim)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    answers = await asyncio.gather(*asks)  # a read lost with the victim would raise here
+    took = loop.time() - started
+    assert took < client.timeout_s
+    print(f"\ncampaigns: {len(asks)} reads in flight at SIGKILL, all answered {took:.1f} s later")
+    return answers
 
 
 def _spec() -> api.CampaignSpec:
@@ -78,7 +129,8 @@ async def test_a_killed_instance_leaves_no_double_dial_and_no_stuck_contact(
                 return len(sim.dials) >= CONTACTS // 3
 
             await wait_for(a_third_dialed, timeout=120, what="a third of the contacts dialed")
-            cluster.kill(first)
+            answers = await _kill_while_holding_reads(cluster, first, client, campaign.campaign_id)
+            assert {a.campaign_id for a in answers} == {campaign.campaign_id}
 
             async def completed() -> bool:
                 found = await client.get(campaign.campaign_id)

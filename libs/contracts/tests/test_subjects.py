@@ -59,3 +59,14 @@ def test_strip_version() -> None:
     assert subjects.strip_version("call.started.v1") == "call.started"
     assert subjects.strip_version("call.started.v12") == "call.started"
     assert subjects.strip_version("call.started") == "call.started"
+
+
+def test_dead_letter_and_advisory_subjects() -> None:
+    assert subjects.dlq("audit", "storage_rejected") == "vb.dlq.audit.storage_rejected"
+    assert (
+        subjects.max_deliveries_advisory("VB_COMMANDS", "gateway-originate")
+        == "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.VB_COMMANDS.gateway-originate"
+    )
+    assert subjects.max_deliveries_advisory("VB_COMMANDS").endswith(".VB_COMMANDS.*")
+    with pytest.raises(InvalidTokenError):
+        subjects.dlq("audit", "a.b")

@@ -168,3 +168,26 @@ async def test_a_reply_of_another_shape_is_a_bad_reply(nats_client: Client) -> N
     with pytest.raises(BadReply) as caught:
         await RpcClient(nats_client, timeout_s=2.0).ask(subject, GetThing(name="a"), ThingReply)
     assert caught.value.status == 502
+
+
+async def test_a_read_taken_by_a_dead_member_is_asked_again_after_one_attempt(
+    nats_client: Client,
+) -> None:
+    """``attempt_s`` bounds how long a read waits for a member that will never answer."""
+    subject = _subject()
+
+    async def frozen(msg: Msg) -> None:
+        await first.unsubscribe()  # it took the request and is gone
+        await nats_client.subscribe(subject, queue="test-rpc", cb=live)
+
+    async def live(msg: Msg) -> None:
+        await msg.respond(ThingReply(ok=True, size=3).model_dump_json().encode())
+
+    first = await nats_client.subscribe(subject, queue="test-rpc", cb=frozen)
+    await nats_client.flush()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    client = RpcClient(nats_client, timeout_s=30.0, attempt_s=0.5)
+    reply = await client.ask(subject, GetThing(name="abc"), ThingReply)
+    assert reply.size == 3
+    assert loop.time() - started < 10.0  # asked again after 0.5 s, not after half of 30 s

@@ -12,6 +12,7 @@ from faststream.nats.prometheus import NatsPrometheusMiddleware
 from starlette.applications import Starlette
 
 from voicebus.runtime.broker import BROKER_LOGGER
+from voicebus.runtime.delivery import DeliveryPolicy
 from voicebus.runtime.errors import VoicebusError
 from voicebus.runtime.service import Service
 from voicebus.runtime.settings import ServiceSettings
@@ -28,7 +29,7 @@ def service(clean_env: pytest.MonkeyPatch, settings_cls: type[ServiceSettings]) 
 def test_broker_has_metrics_and_tracing(service: Service) -> None:
     assert isinstance(service.broker, NatsBroker)
     kinds = {type(m) for m in service.broker.config.broker_middlewares}
-    assert kinds == {NatsTelemetryMiddleware, NatsPrometheusMiddleware}
+    assert kinds == {NatsTelemetryMiddleware, NatsPrometheusMiddleware, DeliveryPolicy}
     assert logging.getLogger(BROKER_LOGGER).level == logging.WARNING
 
 

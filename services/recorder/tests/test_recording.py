@@ -79,3 +79,51 @@ def test_a_write_failure_drops_the_rest_and_finish_reports_it(tmp_path: Path) ->
     with pytest.raises(OSError, match="No space left"):
         recording.finish()
     assert file.closed
+
+
+def test_a_recording_left_unfinished_is_continued_in_the_same_file(tmp_path: Path) -> None:
+    """What a recorder killed mid-call leaves: a valid file up to what it wrote, a marker,
+    maybe half a sample frame. The successor continues the timeline in the same file."""
+    first = Recording.open(tmp_path, "acme", "c9", 8000, window_ms=1000, max_jump_ms=60_000)
+    assert first.resumed_at == 0
+    for seq in range(200):  # 4 s of caller audio at level 7
+        first.add(Channel.CALLER, AudioFrame(np.full(160, 7, dtype="<i2").tobytes(), 8000,
+                                             seq=seq, ts_ms=seq * 20))  # fmt: skip
+    first._file.flush()  # what the kernel holds when the process dies
+    with first.path.open("ab") as torn:
+        torn.write(b"\x01\x02\x03")  # a write cut short
+    written = (first.path.stat().st_size - 44 - 3) // 4
+    assert 0 < written < 4 * 8000  # the reorder window was still in memory
+    assert (tmp_path / "acme" / "c9.wav.open").exists()
+
+    second = Recording.open(tmp_path, "acme", "c9", 8000, window_ms=1000, max_jump_ms=60_000)
+    assert second.path == first.path
+    assert second.resumed_at == written
+    late = second.add(Channel.CALLER, AudioFrame(b"\x05\x00" * 160, 8000, seq=0, ts_ms=0))
+    assert late is Placement.LATE  # before the resume point: final already
+    for seq in range(50):  # the caller again, at 6 s, level 9
+        second.add(Channel.CALLER, AudioFrame(np.full(160, 9, dtype="<i2").tobytes(), 8000,
+                                              seq=seq, ts_ms=6000 + seq * 20))  # fmt: skip
+    info = second.finish(min_duration_s=8.0)
+    assert info.frames == 8 * 8000
+    assert not (tmp_path / "acme" / "c9.wav.open").exists()
+    with wave.open(str(info.path)) as reader:
+        samples = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2")
+    left = samples.reshape(-1, 2)[:, 0]
+    assert (left[:written] == 7).all()
+    assert not left[written : 6 * 8000].any()  # the gap: silence
+    assert (left[6 * 8000 : 7 * 8000] == 9).all()
+    # Finished: a later recording of the call gets a file of its own.
+    third = Recording.open(tmp_path, "acme", "c9", 8000, window_ms=1000, max_jump_ms=60_000)
+    assert third.path.name == "c9-1.wav"
+    third.discard()
+    assert not third.path.exists()
+
+
+def test_an_unfinished_file_of_another_rate_is_left_alone(tmp_path: Path) -> None:
+    first = Recording.open(tmp_path, "acme", "c8", 16000, window_ms=1000, max_jump_ms=60_000)
+    first._file.close()
+    second = Recording.open(tmp_path, "acme", "c8", 8000, window_ms=1000, max_jump_ms=60_000)
+    assert second.path.name == "c8-1.wav"
+    assert second.resumed_at == 0
+    second.finish()

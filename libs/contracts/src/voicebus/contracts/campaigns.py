@@ -12,6 +12,7 @@ the service parses each chunk on its own and answers with the running totals.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime, time
 from enum import StrEnum
@@ -354,6 +355,29 @@ class ReportRow(Data):
 
 REPORT_COLUMNS: Final = tuple(ReportRow.model_fields)
 """CSV header of the campaign report."""
+
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER: Final = re.compile(r"^[+-]?[0-9]+(\.[0-9]+)?$")
+
+
+def csv_cell(value: object) -> str:
+    """One cell of a CSV people open in a spreadsheet, safe from formula injection.
+
+    A cell starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return would be
+    run as a formula by Excel, LibreOffice or Google Sheets; it is prefixed with a
+    single quote, which they show as text. A plain number (``+14155550100``,
+    ``-1.5``) cannot be a formula and is left as it is. None is an empty cell.
+    """
+    text = "" if value is None else str(value)
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def report_cells(row: ReportRow) -> list[str]:
+    """A report row as CSV cells in :data:`REPORT_COLUMNS` order, each :func:`csv_cell`-safe."""
+    values = row.model_dump(mode="json")
+    return [csv_cell(values[name]) for name in REPORT_COLUMNS]
 
 
 class ReportReply(Reply):

@@ -147,9 +147,27 @@ def _procedure_channels() -> list[Channel]:
     return channels
 
 
+DEAD_LETTER_CHANNEL: Final = Channel(
+    subject=f"{subjects.ROOT}.dlq.{{service}}.{{reason}}",
+    message=bytes,
+    title="dead letter",
+    description=(
+        f"A message a consumer could not handle, set aside in {streams.DEAD_LETTERS.name} "
+        "instead of lost: the original data byte for byte, the original headers, and "
+        "Vb-Dlq-Subject (original subject), Vb-Dlq-Reason (invalid_message, "
+        "storage_rejected, max_deliveries, handler_failed), Vb-Dlq-Detail (what went "
+        "wrong, no personal data), Vb-Dlq-Service, Vb-Dlq-Stream and Vb-Dlq-Seq (where it "
+        "was stored), Vb-Dlq-Consumer, Vb-Dlq-Deliveries, Vb-Dlq-Time and "
+        "Vb-Dlq-Nats-Msg-Id (the original Nats-Msg-Id). Commands that exhaust their "
+        "deliveries arrive here through JetStream's max-deliveries advisory."
+    ),
+    stream=streams.DEAD_LETTERS.name,
+)
+
 CHANNELS: Final[tuple[Channel, ...]] = (
     *_event_channels(),
     *_command_channels(),
     *AUDIO_CHANNELS,
     *_procedure_channels(),
+    DEAD_LETTER_CHANNEL,
 )

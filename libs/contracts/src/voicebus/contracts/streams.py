@@ -86,6 +86,35 @@ COMMANDS: Final = StreamSpec(
     description="Commands with exactly one owner (e.g. vb.cmd.call.originate).",
 )
 
+DEAD_LETTERS: Final = StreamSpec(
+    name="VB_DEAD_LETTERS",
+    subjects=(subjects.DEAD_LETTERS_ALL,),
+    retention=Retention.LIMITS,
+    max_age_s=90 * DAY,
+    duplicate_window_s=120.0,
+    # The original message (up to VB_EVENTS' 1 MiB) plus the dead-letter headers.
+    max_msg_bytes=2 * 1024 * 1024,
+    description=(
+        "Messages a consumer could not handle (vb.dlq.<service>.<reason>), each with its "
+        "original subject, headers and data, kept for inspection and replay."
+    ),
+)
+
+ADVISORIES: Final = StreamSpec(
+    name="VB_ADVISORIES",
+    subjects=(subjects.max_deliveries_advisory(COMMANDS.name),),
+    retention=Retention.LIMITS,
+    # As long as VB_COMMANDS keeps the command the advisory points at.
+    max_age_s=COMMANDS.max_age_s,
+    duplicate_window_s=120.0,
+    max_msg_bytes=64 * 1024,
+    description=(
+        "JetStream's max-deliveries advisories of VB_COMMANDS consumers, kept so that a "
+        "command that ran out of deliveries reaches VB_DEAD_LETTERS even when its owner "
+        "was down when the advisory was sent."
+    ),
+)
+
 SESSIONS: Final = KVSpec(
     bucket="vb_sessions",
     ttl_s=6 * 3600.0,
@@ -103,7 +132,7 @@ CALL_OWNERS: Final = KVSpec(
     ),
 )
 
-STREAMS: Final[tuple[StreamSpec, ...]] = (EVENTS, COMMANDS)
+STREAMS: Final[tuple[StreamSpec, ...]] = (EVENTS, COMMANDS, DEAD_LETTERS, ADVISORIES)
 KV_BUCKETS: Final[tuple[KVSpec, ...]] = (SESSIONS, CALL_OWNERS)
 
 

@@ -12,6 +12,8 @@ Shapes (see ARCHITECTURE.md, "The bus"):
 - ``vb.evt.<tenant>.<call>.<type>`` — JetStream stream ``VB_EVENTS``
 - ``vb.cmd.<domain>.<verb>`` — JetStream work queue ``VB_COMMANDS``
 - ``vb.rpc.<service>.<resource>.<verb>`` — request/reply to the owning service
+- ``vb.dlq.<service>.<reason>`` — JetStream stream ``VB_DEAD_LETTERS``: messages a
+  consumer could not handle, kept with their original subject, headers and data
 """
 
 from __future__ import annotations
@@ -160,6 +162,20 @@ def rpc(service: str, resource: str, verb: str) -> str:
     )
 
 
+def dlq(service: str, reason: str) -> str:
+    """``vb.dlq.<service>.<reason>``: a message ``service`` could not handle, and why."""
+    return f"{ROOT}.dlq.{token(service, 'service')}.{token(reason, 'dead-letter reason')}"
+
+
+def max_deliveries_advisory(stream: str, consumer: str | None = None) -> str:
+    """JetStream's advisory when a consumer's message ran out of deliveries.
+
+    ``$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.<stream>.<consumer>`` (``*``: any consumer).
+    """
+    name = token(consumer, "consumer") if consumer is not None else "*"
+    return f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{token(stream, 'stream')}.{name}"
+
+
 def strip_version(event_type: str) -> str:
     """``call.started.v1`` → ``call.started``; an unversioned type is returned as is."""
     head, _, last = event_type.rpartition(".")
@@ -173,3 +189,4 @@ COMMANDS_ALL: Final = f"{ROOT}.cmd.>"
 AUDIO_IN_ALL: Final = f"{ROOT}.audio.*.in"
 AUDIO_OUT_ALL: Final = f"{ROOT}.audio.*.out"
 AUDIO_PLAYED_ALL: Final = f"{ROOT}.audio.*.played"
+DEAD_LETTERS_ALL: Final = f"{ROOT}.dlq.>"

@@ -26,7 +26,8 @@ DESCRIPTION = (
     "(vb.ctl.<call>.<verb>) and audio (vb.audio.<call>.in|out) are core NATS; "
     "vb.cmd.call.originate is a JetStream work queue (VB_COMMANDS); requests to the "
     "service that owns the data (vb.rpc.<service>.<resource>.<verb>) are answered on "
-    "the request's reply subject."
+    "the request's reply subject; messages a consumer could not handle are kept in "
+    "VB_DEAD_LETTERS (vb.dlq.<service>.<reason>)."
 )
 DEFAULT_PATH = Path("docs") / "asyncapi.yaml"
 
@@ -54,6 +55,10 @@ PARAMETERS: dict[str, dict[str, str]] = {
     "reply_to": {
         "description": "The request's reply subject (a NATS inbox, _INBOX.<id>), where the "
         "owner answers."
+    },
+    "service": {"description": "The service whose consumer set the message aside."},
+    "reason": {
+        "description": "Why: invalid_message, storage_rejected, max_deliveries, handler_failed."
     },
 }
 

@@ -24,6 +24,7 @@ from voicebus.runtime.bus import (
     RECONNECT_WAIT_S,
     user_credentials,
 )
+from voicebus.runtime.delivery import DeliveryPolicy
 from voicebus.runtime.settings import ServiceSettings
 
 __all__ = [
@@ -58,7 +59,10 @@ def build_broker(
     tracer_provider: TracerProvider,
     registry: CollectorRegistry = REGISTRY,
 ) -> NatsBroker:
-    """A ``NatsBroker`` with Prometheus and OpenTelemetry middlewares.
+    """A ``NatsBroker`` with Prometheus, OpenTelemetry and delivery-settling middlewares.
+
+    A JetStream delivery whose handler fails is retried with backoff or set aside
+    as a dead letter, never dropped (see :mod:`voicebus.runtime.delivery`).
 
     Args:
         settings: servers, credentials, service name and shutdown timeout.
@@ -86,6 +90,7 @@ def build_broker(
         broker_logger = logging.getLogger(BROKER_LOGGER)
         broker_logger.setLevel(logging.WARNING)
 
+    policy = DeliveryPolicy(type(settings).service_name)
     broker = NatsBroker(
         settings.nats_servers,
         name=name,
@@ -105,9 +110,12 @@ def build_broker(
             NatsPrometheusMiddleware(
                 registry=registry, app_name=f"voicebus-{type(settings).service_name}"
             ),
+            # Innermost: it sees the handler's failure first and settles the delivery.
+            policy,
         ),
         logger=broker_logger,
     )
+    policy.bind(lambda: broker.config.connection_state.connection)
     return broker
 
 

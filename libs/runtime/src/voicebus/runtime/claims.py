@@ -111,6 +111,8 @@ class CallClaims:
         on_gateway_lost: called for a call this instance owns whose gateway lease
             expired (the gateway holding its media stream died); None: not this
             service's concern.
+        on_unowned_end: called when a call this instance does not own ends (every
+            instance hears every end): e.g. to finish what a dead owner left.
     """
 
     def __init__(
@@ -122,6 +124,7 @@ class CallClaims:
         *,
         take_over: bool = False,
         on_gateway_lost: OnGatewayLost | None = None,
+        on_unowned_end: OnEnd | None = None,
     ) -> None:
         self._service = service
         self._on_start = on_start
@@ -129,6 +132,7 @@ class CallClaims:
         self._on_lost = on_lost
         self._take_over = take_over
         self._on_gateway_lost = on_gateway_lost
+        self._on_unowned_end = on_unowned_end
         self._instance = InstanceLeases(service, on_lost=self._lost)
         self._unserved: set[str] = set()
         self._gateway_gone: set[str] = set()
@@ -194,6 +198,8 @@ class CallClaims:
 
     async def _end(self, event: CallEnded) -> None:
         if event.call_id not in self.leases.held:
+            if self._on_unowned_end is not None:
+                await self._on_unowned_end(event)
             return
         await self._on_end(event)
         await self.leases.release(event.call_id)

@@ -31,8 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
 from voicebus.contracts.streams import STREAMS
+from voicebus.runtime import consumers, http, readiness
 from voicebus.runtime import db as dbkit
-from voicebus.runtime import http, readiness
+from voicebus.runtime.advisories import AdvisoryRelay
 from voicebus.runtime.broker import build_broker, faststream_app, stop_broker, undeclare_streams
 from voicebus.runtime.bus import connect, drain
 from voicebus.runtime.errors import VoicebusError
@@ -58,7 +59,8 @@ class Service:
     subscribers on :attr:`broker`; then serve :meth:`asgi` with :meth:`run`.
 
     Start order: NATS → streams/KV → database schema → connected hooks →
-    broker → start-up hooks → ready. Shutdown: not ready → shutdown hooks →
+    durable consumers (created or updated) → broker → dead-letter relay →
+    start-up hooks → ready. Shutdown: not ready → shutdown hooks →
     broker stop → NATS drain → database dispose.
 
     ``/metrics`` serves the process registry (``prometheus_client.REGISTRY``):
@@ -100,6 +102,7 @@ class Service:
         self._hooks_started = False
         self._ready = False
         self._exporting = False
+        self._relay: AdvisoryRelay | None = None
 
     # -- wiring -------------------------------------------------------------
 
@@ -205,11 +208,13 @@ class Service:
             for hook in self._connected_hooks:
                 await hook(self)
             undeclare_streams(self.broker, STREAMS)
+            await consumers.ensure_declared(self._js, self.broker)
             self._broker_starting = True
             await self.broker.start()
             # Ready means subscribed: a PING round trip makes the server register every
             # subscription before anyone is told the service is up (no "no responders").
             await self.broker.config.connection_state.connection.flush()
+            await self._start_relay()
             for hook in self._startup_hooks:
                 await hook(self)
         except BaseException:
@@ -230,6 +235,9 @@ class Service:
             self._hooks_started = False
             for hook in reversed(self._shutdown_hooks):
                 await _logged("shutdown hook failed", hook(self), hook=_name(hook))
+        if self._relay is not None:
+            relay, self._relay = self._relay, None
+            await _logged("dead-letter relay stop failed", relay.stop())
         if self._broker_starting:
             self._broker_starting = False
             await _logged("broker stop failed", stop_broker(self.broker))
@@ -302,6 +310,13 @@ class Service:
             application_name=self.settings.connection_name,
         )
         await dbkit.ensure_schema(self._db, self.db_schema)
+
+    async def _start_relay(self) -> None:
+        """Relay the max-deliveries advisories of this service's command consumers."""
+        durables = consumers.command_durables(self.broker)
+        if durables:
+            self._relay = AdvisoryRelay(self.js, self.name, durables)
+            await self._relay.start()
 
     async def _close_nats(self) -> None:
         nc, self._nc, self._js = self._nc, None, None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from sqlalchemy import text
 from sqlmodel import SQLModel
 from starlette.applications import Starlette
 
 from voicebus.audit.handlers import register
+from voicebus.audit.models import MIGRATIONS
 from voicebus.audit.rpc import register_rpc
 from voicebus.audit.settings import AuditSettings
 from voicebus.audit.store import EventStore
@@ -26,6 +28,10 @@ def build(settings: AuditSettings | None = None) -> tuple[Service, Starlette]:
         if svc.db is None:
             raise ConfigurationError("audit needs VB_DATABASE_URL: it stores every event")
         await dbkit.create_all(svc.db, SQLModel.metadata)
+        async with svc.db.begin() as conn:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('audit.migrate'))"))
+            for statement in MIGRATIONS:
+                await conn.execute(text(statement))
         store.bind(svc.db)
 
     return service, service.asgi()

@@ -2,6 +2,9 @@
 
 ``call_events`` is append-only: a row is never updated or deleted by the
 service; the primary key on the event id makes a redelivered event a no-op.
+Each row is a link of its call's hash chain (``chain_seq``, ``hash``; see
+:mod:`voicebus.contracts.evidence`) and ``calls`` keeps the chain's head and
+length. Rows stored before chaining existed have no link (``NULL``).
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Index
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, LargeBinary
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -18,7 +21,11 @@ class CallEventRow(SQLModel, table=True):
     """One event of ``VB_EVENTS``, stored once."""
 
     __tablename__ = "call_events"
-    __table_args__ = (Index("call_events_by_call", "tenant_id", "call_id", "time"),)
+    __table_args__ = (
+        Index("call_events_by_call", "tenant_id", "call_id", "time"),
+        # One link per place in a call's chain: a fork can never be stored.
+        Index("call_events_chain", "tenant_id", "call_id", "chain_seq", unique=True),
+    )
 
     id: str = Field(primary_key=True, max_length=64)
     tenant_id: str = Field(max_length=128)
@@ -29,6 +36,8 @@ class CallEventRow(SQLModel, table=True):
     stream_seq: int | None = Field(default=None, sa_column=Column(BigInteger))
     data: dict[str, Any] = Field(sa_column=Column(JSONB, nullable=False))
     received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    chain_seq: int | None = Field(default=None, sa_column=Column(Integer))
+    hash: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
 
 
 class CallRow(SQLModel, table=True):
@@ -50,3 +59,18 @@ class CallRow(SQLModel, table=True):
     duration_s: float | None = None
     ended_reason: str | None = Field(default=None, max_length=32)
     updated_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    chain_head: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    chain_length: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default="0")
+    )
+
+
+MIGRATIONS = (
+    "ALTER TABLE call_events ADD COLUMN IF NOT EXISTS chain_seq integer",
+    "ALTER TABLE call_events ADD COLUMN IF NOT EXISTS hash bytea",
+    "ALTER TABLE calls ADD COLUMN IF NOT EXISTS chain_head bytea",
+    "ALTER TABLE calls ADD COLUMN IF NOT EXISTS chain_length integer NOT NULL DEFAULT 0",
+    "CREATE UNIQUE INDEX IF NOT EXISTS call_events_chain "
+    "ON call_events (tenant_id, call_id, chain_seq)",
+)
+"""Bring tables created before the hash chain up to date (idempotent; run after create_all)."""

@@ -1,4 +1,4 @@
-"""Audit's answers on ``vb.rpc.audit.*``: a tenant's calls and their events.
+"""Audit's answers on ``vb.rpc.audit.*``: a tenant's calls, their events, their chains.
 
 Every query names its tenant; another tenant's call is not found.
 """
@@ -8,7 +8,8 @@ from __future__ import annotations
 from faststream.nats import NatsBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from voicebus.audit import queries
+from voicebus.audit import queries, verify
+from voicebus.contracts.chains import CHAINS_VERIFY, ChainReport, VerifyChains
 from voicebus.contracts.rpc import (
     CALL_EVENTS_LIST,
     CALLS_GET,
@@ -53,6 +54,24 @@ def register_rpc(broker: NatsBroker, service: Service) -> None:
         events, cursor = await queries.list_events(db(), request)
         return CallEventsPage(ok=True, events=events, next_after=cursor)
 
+    async def chains_verify(request: VerifyChains) -> ChainReport:
+        if request.call_id is not None:
+            found = await verify.verify_call(db(), request.tenant_id, request.call_id)
+            if found is None:
+                raise not_found(request.call_id)
+            return ChainReport(ok=True, results=[found])
+        assert request.since is not None  # the request model requires one of the two
+        ids = await verify.calls_since(
+            db(), request.tenant_id, request.since, request.after, request.limit
+        )
+        results = []
+        for call_id in ids:
+            result = await verify.verify_call(db(), request.tenant_id, call_id)
+            if result is not None:
+                results.append(result)
+        more = ids[-1] if len(ids) == request.limit else None
+        return ChainReport(ok=True, results=results, next_after=more)
+
     responder(broker, CALLS_LIST, ListCalls, CallsPage, calls_list, queue=QUEUE_GROUP,
               description="List a tenant's calls (ListCalls → CallsPage).")  # fmt: skip
     responder(broker, CALLS_GET, GetCall, CallReply, calls_get, queue=QUEUE_GROUP,
@@ -60,3 +79,6 @@ def register_rpc(broker: NatsBroker, service: Service) -> None:
     responder(broker, CALL_EVENTS_LIST, ListCallEvents, CallEventsPage, events_list,
               queue=QUEUE_GROUP,
               description="A call's events (ListCallEvents → CallEventsPage).")  # fmt: skip
+    responder(broker, CHAINS_VERIFY, VerifyChains, ChainReport, chains_verify,
+              queue=QUEUE_GROUP,
+              description="Recompute calls' hash chains (VerifyChains → ChainReport).")  # fmt: skip

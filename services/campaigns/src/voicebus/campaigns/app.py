@@ -19,11 +19,13 @@ from voicebus.campaigns.clock import Clock, SystemClock
 from voicebus.campaigns.dialer import Dialer, DialerConfig
 from voicebus.campaigns.handlers import register
 from voicebus.campaigns.models import METADATA
+from voicebus.campaigns.outbox import OutboxRelay
 from voicebus.campaigns.outcomes import Outcomes
 from voicebus.campaigns.publisher import Publisher
 from voicebus.campaigns.settings import CampaignsSettings
 from voicebus.campaigns.store import Store
 from voicebus.contracts import streams
+from voicebus.runtime import backoff
 from voicebus.runtime import db as dbkit
 from voicebus.runtime.errors import ConfigurationError
 from voicebus.runtime.service import Service
@@ -41,39 +43,62 @@ async def pause(stopping: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stopping.wait(), seconds)
 
 
+def _loud(failures: int) -> bool:
+    """Log the 1st, 2nd, 4th, 8th, ... failure in a row: an outage is not a log flood."""
+    return failures & (failures - 1) == 0
+
+
 async def _every(
     period_s: float, step: Callable[[], Awaitable[object]], name: str, stopping: asyncio.Event
 ) -> None:
-    """Run ``step`` every ``period_s`` until shutdown; a failing step is logged, not fatal."""
+    """Run ``step`` every ``period_s`` until shutdown; a failing step is logged, not fatal,
+    and the loop backs off while failures last."""
+    failures = 0
     while not stopping.is_set():
+        wait = period_s
         try:
             await step()
-        except Exception:  # a database or bus hiccup must not stop the loop for good
-            log.exception("campaigns loop step failed", extra={"loop": name})
-        await pause(stopping, period_s)
+            failures = 0
+        except Exception:  # a database or bus outage must not stop the loop for good
+            failures += 1
+            if _loud(failures):
+                log.exception("campaigns loop step failed", extra={"loop": name})
+            wait = max(period_s, backoff.delay_s(failures))
+        await pause(stopping, wait)
 
 
 async def _supervised(
     run: Callable[[], Awaitable[object]], name: str, stopping: asyncio.Event
 ) -> None:
-    """Run ``run`` until shutdown, starting it again a second after it fails."""
+    """Run ``run`` until shutdown, starting it again (with backoff) after it fails."""
+    failures = 0
     while not stopping.is_set():
         try:
             await run()
+            failures = 0
         except Exception:  # e.g. NATS away while the consumer was being created
-            log.exception("campaigns consumer failed; restarting", extra={"loop": name})
-        await pause(stopping, 1.0)
+            failures += 1
+            if _loud(failures):
+                log.exception("campaigns consumer failed; restarting", extra={"loop": name})
+        await pause(stopping, backoff.delay_s(max(failures, 1)))
 
 
 class Loops:
-    """The dialer, the lease reaper and the progress publisher of one instance."""
+    """The dialer, the lease reaper, the outbox relay and the progress publisher of one
+    instance."""
 
     def __init__(
-        self, dialer: Dialer, outcomes: Outcomes, calls: CallEvents, settings: CampaignsSettings
+        self,
+        dialer: Dialer,
+        outcomes: Outcomes,
+        calls: CallEvents,
+        relay: OutboxRelay,
+        settings: CampaignsSettings,
     ) -> None:
         self.dialer = dialer
         self.outcomes = outcomes
         self.calls = calls
+        self.relay = relay
         self.settings = settings
         self.tasks: list[asyncio.Task[None]] = []
         self.stopping = asyncio.Event()
@@ -88,6 +113,7 @@ class Loops:
             asyncio.create_task(self.dialer.run(s.tick_s, stop)),
             asyncio.create_task(_every(s.reap_interval_s, self.outcomes.reap, "reaper", stop)),
             asyncio.create_task(_every(s.progress_interval_s, self.progress, "progress", stop)),
+            asyncio.create_task(self.relay.run(stop)),
         ]
 
     async def stop(self) -> None:
@@ -100,7 +126,6 @@ class Loops:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
         self.tasks = []
-        await self.dialer.flush()
 
     async def progress(self) -> None:
         """``campaign.progress`` for every running campaign.
@@ -151,10 +176,12 @@ def build(
     )
     dialer = Dialer(store, publisher, clock, config)
     calls = CallEvents(outcomes, source, settings.max_call_s)
-    loops = Loops(dialer, outcomes, calls, settings)
+    relay = OutboxRelay(store, publisher)
+    loops = Loops(dialer, outcomes, calls, relay, settings)
     register(service.broker, store)
-    responders = rpc.Responders(store, publisher, clock, source, settings.default_region)
+    responders = rpc.Responders(store, clock, source, settings.default_region)
     rpc.register(service.broker, responders)
+    dialer.on_staged = outcomes.on_staged = responders.on_staged = relay.poke
 
     @service.on_connected
     async def open_store(svc: Service) -> None:

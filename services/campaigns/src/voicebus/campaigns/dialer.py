@@ -15,6 +15,11 @@ and those live in the database. So one transaction decides and records:
 4. Only then is ``call.originate`` published, with ``Nats-Msg-Id`` = the
    attempt id, and the attempt marked ``dialed``.
 
+The events that record each decision (``dnc.checked``, ``window.checked``,
+``attempt.scheduled``, ``attempt.dialed``) are written to the outbox in the
+transaction of step 3 and published by the relay (:mod:`voicebus.campaigns.outbox`):
+a crash after the commit delays them, it never loses them.
+
 An instance killed between 3 and 4 leaves a ``claimed`` attempt; when its
 lease expires any instance re-publishes the *same* command. The lease (15 s)
 is far inside ``VB_COMMANDS``' duplicate window (120 s), so if the first
@@ -31,7 +36,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,7 +44,7 @@ from typing import Any
 from sqlalchemy import bindparam, text
 
 from voicebus.campaigns import events as ev
-from voicebus.campaigns import policy, windows
+from voicebus.campaigns import outbox, policy, windows
 from voicebus.campaigns.clock import Clock
 from voicebus.campaigns.publisher import Publisher
 from voicebus.campaigns.store import Store
@@ -47,6 +52,7 @@ from voicebus.contracts.campaigns import CampaignSpec, CampaignStatus
 from voicebus.contracts.commands import OriginateCall
 from voicebus.contracts.events import Envelope
 from voicebus.contracts.ids import new_id
+from voicebus.runtime import backoff
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +114,9 @@ class Dialer:
         self.config = config
         self._rr = 0
         self.decisions = 0
-        self._events: asyncio.Task[None] | None = None
+        self._failures = 0
+        self.on_staged: Callable[[], None] = lambda: None
+        """Called after a pass staged decision events (wakes the outbox relay)."""
 
     async def tick(self) -> int:
         """One pass over the running campaigns, least recently served first.
@@ -136,36 +144,28 @@ class Dialer:
     async def run(self, idle_s: float, stopping: asyncio.Event) -> None:
         """Decide until ``stopping``: at once again while there is work, else after ``idle_s``."""
         while not stopping.is_set():
+            wait = idle_s
             try:
                 decided = await self.tick()
-            except Exception:  # a database or bus hiccup must not stop dialing for good
-                log.exception("dial pass failed")
+                self._failures = 0
+            except Exception:  # a database or bus outage must not stop dialing for good
+                self._failures += 1
+                if self._failures & (self._failures - 1) == 0:  # 1st, 2nd, 4th, ... in a row
+                    log.exception("dial pass failed", extra={"failures": self._failures})
                 decided = 0
+                wait = max(idle_s, backoff.delay_s(self._failures))
             if decided == 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), idle_s)
+                    await asyncio.wait_for(stopping.wait(), wait)
 
     async def _send(self, batch: Decisions) -> None:
+        if batch.events:
+            self.on_staged()
         if batch.dialed:
             acked = await self.publisher.commands(batch.dialed)
             sent = [c.id for c, ok in zip(batch.dialed, acked, strict=True) if ok]
             if sent:
                 await self._mark_dialed(sent)
-        # The decision events are stored while the next pass decides; one batch at a
-        # time, so a slow stream holds the dialer back instead of piling up memory.
-        await self.flush()
-        if batch.events:
-            self._events = asyncio.create_task(self.publisher.events(batch.events))
-
-    async def flush(self) -> None:
-        """Wait until the previous pass's events are stored (a failure is logged)."""
-        task, self._events = self._events, None
-        if task is None:
-            return
-        try:
-            await task
-        except ConnectionError:
-            log.warning("decision events not acknowledged; the decisions stand")
 
     async def _mark_dialed(self, attempt_ids: Sequence[str]) -> None:
         async with self.store.engine.begin() as conn:
@@ -234,6 +234,7 @@ class Dialer:
                 tokens -= dials
             elif calls > 0:
                 await self._maybe_complete(conn, tenant_id, campaign_id, spec, now, campaign_live)
+            await outbox.stage(conn, out.events)  # committed with the decisions, or not at all
             await conn.execute(
                 text(
                     "UPDATE campaigns SET pace_tokens = :tok, pace_at = :at, served_at = :at "

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -120,6 +121,17 @@ UPLOADS = Table(
     Column("rejected", Integer, nullable=False, server_default="0"),
     Column("errors", JSONB, nullable=False, server_default="[]"),
     _ts("updated_at", False),
+)
+
+OUTBOX = Table(
+    "outbox",
+    METADATA,
+    # Decision events staged in the decision's own transaction, published by the relay.
+    Column("seq", BigInteger, primary_key=True, autoincrement=True),
+    Column("subject", Text, nullable=False),
+    Column("msg_id", String(64), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    _ts("created_at", False),
 )
 
 LIVE = ("claimed", "dialed", "answered")

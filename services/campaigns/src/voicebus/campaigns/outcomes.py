@@ -2,19 +2,21 @@
 
 Every handler is idempotent: an attempt ends once (``status`` moves to
 ``ended`` under a row lock), so a redelivered ``call.ended`` changes nothing.
+The events recording each outcome are staged in the outbox in the transaction
+that records the outcome (:mod:`voicebus.campaigns.outbox`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
 
 from voicebus.campaigns import events as ev
-from voicebus.campaigns import policy
+from voicebus.campaigns import outbox, policy
 from voicebus.campaigns.clock import Clock
 from voicebus.campaigns.models import LIVE
 from voicebus.campaigns.publisher import Publisher
@@ -57,7 +59,8 @@ class _Plan:
 
 @dataclass(slots=True)
 class Effects:
-    """What handling an event asks of the bus, after the transaction committed."""
+    """What handling an event asks of the bus, after the transaction committed (its events
+    are already staged in the outbox)."""
 
     events: list[Envelope] = field(default_factory=list)
     resend: list[OriginateCall] = field(default_factory=list)
@@ -89,6 +92,8 @@ class Outcomes:
         self.source = source
         self.resend_within_s = duplicate_window_s * 0.75
         self._spec_cache: dict[tuple[str, str], tuple[Any, CampaignSpec]] = {}
+        self.on_staged: Callable[[], None] = lambda: None
+        """Called after a commit that staged events (wakes the outbox relay)."""
 
     async def _attempt(self, conn: Any, tenant_id: str, call_id: str) -> Any:
         return (
@@ -149,7 +154,8 @@ class Outcomes:
                 reason = EndReason(row.end_reason)
                 plan = self._plan(row, spec, reason, row.duration_s, amd=result)
                 effects = await self._apply(conn, [plan])
-        await self.publisher.events(effects.events)
+        if effects.events:
+            self.on_staged()
         return None
 
     async def recording(self, tenant_id: str, call_id: str, recording_id: str) -> None:
@@ -203,7 +209,8 @@ class Outcomes:
                     spec = specs[(row.tenant_id, row.campaign_id)]
                     plans.append(self._plan(row, spec, item.reason, item.duration_s))
             effects = await self._apply(conn, plans)
-        await self.publisher.events(effects.events)
+        if effects.events:
+            self.on_staged()
         return len(plans)
 
     def _plan(
@@ -282,6 +289,7 @@ class Outcomes:
         )
         for p in plans:
             out.events.extend(p.events)
+        await outbox.stage(conn, out.events)  # committed with the outcomes, or not at all
         return out
 
     async def reap(self, limit: int = 200) -> int:
@@ -331,7 +339,8 @@ class Outcomes:
             ok = [c.id for c, good in zip(effects.resend, acked, strict=True) if good]
             await self._mark_resent(ok)
             log.warning("claimed attempts re-sent after lease expiry", extra={"count": len(ok)})
-        await self.publisher.events(effects.events)
+        if effects.events:
+            self.on_staged()
         return len(rows)
 
     async def _mark_resent(self, attempt_ids: Sequence[str]) -> None:

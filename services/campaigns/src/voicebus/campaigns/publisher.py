@@ -37,17 +37,22 @@ class Publisher:
         self._js = js
 
     async def _many(self, messages: Sequence[Envelope], stream: str) -> list[bool]:
+        return await self._send([(m.subject, m.id, m.to_bytes()) for m in messages], stream)
+
+    async def raw(self, messages: Sequence[tuple[str, str, bytes]]) -> list[bool]:
+        """Publish already-serialized events ``(subject, id, body)``; True per ack."""
+        return await self._send(messages, streams.EVENTS.name)
+
+    async def _send(self, messages: Sequence[tuple[str, str, bytes]], stream: str) -> list[bool]:
         if self._js is None:
             raise RuntimeError("publisher used before it was bound")
         acked: list[bool] = []
         for i in range(0, len(messages), _WINDOW):
             futures = []
-            for m in messages[i : i + _WINDOW]:
-                headers = {"content-type": "application/json", MSG_ID: m.id}
+            for subject, msg_id, body in messages[i : i + _WINDOW]:
+                headers = {"content-type": "application/json", MSG_ID: msg_id}
                 futures.append(
-                    await self._js.publish_async(
-                        m.subject, m.to_bytes(), stream=stream, headers=headers
-                    )
+                    await self._js.publish_async(subject, body, stream=stream, headers=headers)
                 )
             try:
                 async with asyncio.timeout(ACK_TIMEOUT_S):
@@ -60,7 +65,11 @@ class Publisher:
         return acked
 
     async def events(self, events: Sequence[Envelope]) -> None:
-        """Publish ``events``; raises if any was not acknowledged."""
+        """Publish ``events`` now; raises if any was not acknowledged.
+
+        Only for events that are not decisions (``campaign.progress``, recomputed every
+        period); decisions go through the outbox (:mod:`voicebus.campaigns.outbox`).
+        """
         if not events:
             return
         acked = await self._many(events, streams.EVENTS.name)

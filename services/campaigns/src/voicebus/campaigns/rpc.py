@@ -7,6 +7,7 @@ naming the field, an unknown campaign a 404, a forbidden move a 409.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from faststream.nats import NatsBroker
 from prometheus_client import Counter
@@ -14,9 +15,9 @@ from prometheus_client import Counter
 from voicebus.campaigns import events as ev
 from voicebus.campaigns import importer, phones, policy, reports
 from voicebus.campaigns.clock import Clock
-from voicebus.campaigns.publisher import Publisher
-from voicebus.campaigns.store import Store
+from voicebus.campaigns.store import Blocked, Store
 from voicebus.contracts import campaigns as api
+from voicebus.contracts.events import Envelope
 from voicebus.runtime.rpc import Conflict, Invalid, NotFound, responder
 
 log = logging.getLogger(__name__)
@@ -34,20 +35,18 @@ class Responders:
 
     Args:
         store: the database.
-        publisher: for the DNC events of an upload.
         clock: business time.
         source: ``campaigns/<instance>``.
         default_region: region of numbers written without ``+``.
     """
 
-    def __init__(
-        self, store: Store, publisher: Publisher, clock: Clock, source: str, default_region: str
-    ) -> None:
+    def __init__(self, store: Store, clock: Clock, source: str, default_region: str) -> None:
         self.store = store
-        self.publisher = publisher
         self.clock = clock
         self.source = source
         self.region = default_region
+        self.on_staged: Callable[[], None] = lambda: None
+        """Called after an upload staged DNC events (wakes the outbox relay)."""
 
     async def create(self, req: api.CreateCampaign) -> api.CampaignReply:
         """Store a draft."""
@@ -110,6 +109,12 @@ class Responders:
             )
         except importer.UploadError as exc:
             raise Invalid(str(exc), code="invalid_file") from None
+        env = ev.Env(req.tenant_id, req.campaign_id, self.source)
+
+        def blocked_events(blocked: list[Blocked]) -> list[Envelope]:
+            return [ev.dnc_checked(env, b.contact_id, b.phone, b.scope, stage="upload")
+                    for b in blocked]  # fmt: skip
+
         report, blocked = await self.store.upload(
             req.tenant_id,
             req.campaign_id,
@@ -119,13 +124,12 @@ class Responders:
             parsed.read,
             parsed.header,
             self.clock.now(),
+            events_for=blocked_events,
         )
         ROWS.labels("loaded").inc(len(parsed.rows))
         ROWS.labels("rejected").inc(len(parsed.errors))
-        env = ev.Env(req.tenant_id, req.campaign_id, self.source)
-        await self.publisher.events(
-            [ev.dnc_checked(env, b.contact_id, b.phone, b.scope, stage="upload") for b in blocked]
-        )
+        if blocked:
+            self.on_staged()
         return api.UploadReply(ok=True, report=report)
 
     async def dnc(self, verb: str, req: api.DncChange) -> api.DncReply:

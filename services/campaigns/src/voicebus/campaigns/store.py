@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +11,7 @@ from sqlalchemy import and_, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from voicebus.campaigns import outbox
 from voicebus.campaigns.importer import ContactRow
 from voicebus.campaigns.models import ATTEMPTS, CAMPAIGNS, CONTACTS, DNC, UPLOADS
 from voicebus.contracts.campaigns import (
@@ -20,6 +21,7 @@ from voicebus.contracts.campaigns import (
     RowError,
     UploadReport,
 )
+from voicebus.contracts.events import Envelope
 from voicebus.contracts.ids import new_id
 
 MAX_ERRORS = 1000
@@ -144,8 +146,13 @@ class Store:
         read: int,
         header: str | None,
         now: datetime,
+        events_for: Callable[[list[Blocked]], Sequence[Envelope]] | None = None,
     ) -> tuple[UploadReport, list[Blocked]]:
-        """Load a chunk's good rows (duplicates merged, DNC scrubbed) and add to the totals."""
+        """Load a chunk's good rows (duplicates merged, DNC scrubbed) and add to the totals.
+
+        ``events_for`` builds the events of the contacts blocked by a DNC list; they are
+        staged in the outbox in the same transaction.
+        """
         unique: dict[str, ContactRow] = {}
         merged = 0
         for row in rows:
@@ -180,6 +187,8 @@ class Store:
                 errors=errors,
                 now=now,
             )
+            if events_for is not None:
+                await outbox.stage(conn, events_for(blocked))
         return report, blocked
 
     async def _insert(

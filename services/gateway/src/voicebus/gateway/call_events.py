@@ -1,4 +1,9 @@
-"""The events the gateway publishes about a call, built from plain values (pure)."""
+"""The events the gateway publishes about a call, built from plain values (pure).
+
+Text that came from a provider (numbers, ids, context values, error messages) is
+stripped of control characters here: the contracts refuse them, and one refused
+field must not cost the call its events.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from voicebus.contracts.events import (
     ErrorCode,
 )
 from voicebus.contracts.ids import derived_id
+from voicebus.contracts.text import scrub, strip_control
 from voicebus.gateway.parameters import CallIdentity
 from voicebus.gateway.providers.base import SampleRate, StreamStart
 
@@ -35,11 +41,11 @@ def call_initiated(
         data=CallInitiatedData(
             direction=call.direction,
             provider=provider,
-            provider_call_id=provider_call_id,
+            provider_call_id=_clean(provider_call_id),
             agent_id=call.agent_id,
-            from_number=call.from_number,
-            to_number=call.to_number,
-            context=dict(call.context),
+            from_number=_clean(call.from_number),
+            to_number=_clean(call.to_number),
+            context=scrub(dict(call.context)),
         ),
     )
 
@@ -60,12 +66,12 @@ def call_started(
         data=CallStartedData(
             direction=call.direction,
             provider=provider,
-            provider_call_id=start.provider_call_id,
+            provider_call_id=_clean(start.provider_call_id),
             agent_id=call.agent_id,
-            from_number=call.from_number,
-            to_number=call.to_number,
-            context=dict(call.context),
-            stream_id=start.stream_id,
+            from_number=_clean(call.from_number),
+            to_number=_clean(call.to_number),
+            context=scrub(dict(call.context)),
+            stream_id=_clean(start.stream_id),
             audio=AudioFormat(sample_rate=sample_rate),
             gateway_instance=gateway_instance,
         ),
@@ -105,7 +111,11 @@ def call_error(
         call_id=call_id,
         source=source,
         data=CallErrorData(
-            code=code, message=message, security=security, retryable=retryable, service=SERVICE
+            code=code,
+            message=strip_control(message),
+            security=security,
+            retryable=retryable,
+            service=SERVICE,
         ),
     )
 
@@ -122,3 +132,7 @@ def dtmf_received(call: CallIdentity, digits: str, source: str) -> DtmfReceived:
         source=source,
         data=DtmfReceivedData(digits=digits),
     )
+
+
+def _clean(value: str | None) -> str | None:
+    return strip_control(value) if value is not None else None

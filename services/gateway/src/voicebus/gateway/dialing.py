@@ -32,6 +32,7 @@ from voicebus.contracts.events import (
     Envelope,
     ErrorCode,
 )
+from voicebus.contracts.text import strip_control
 from voicebus.gateway.parameters import (
     CALL_ID,
     CallIdentity,
@@ -113,6 +114,7 @@ def _failed(
     *,
     retryable: bool = False,
 ) -> tuple[CallError, CallEnded]:
+    message = strip_control(message)  # a provider's error text is outside input
     error = CallError(
         tenant_id=tenant_id,
         call_id=call_id,

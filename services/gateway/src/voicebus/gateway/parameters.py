@@ -23,6 +23,7 @@ from typing import Final
 from voicebus.contracts.errors import InvalidTokenError
 from voicebus.contracts.events import Direction
 from voicebus.contracts.subjects import token
+from voicebus.contracts.text import strip_control
 
 CALL_ID: Final = "call_id"
 TENANT_ID: Final = "tenant_id"
@@ -71,14 +72,15 @@ def context_from_query(query: Mapping[str, str]) -> dict[str, str]:
 
     Other query parameters, names that are not identifiers and values longer
     than :data:`MAX_VALUE_CHARS` characters are left out; at most
-    :data:`MAX_CONTEXT_VARS` variables are kept.
+    :data:`MAX_CONTEXT_VARS` variables are kept. Control characters are stripped
+    from values (the contracts refuse them).
     """
     context: dict[str, str] = {}
     for key, value in query.items():
         name = key.removeprefix(CONTEXT_PREFIX)
         if key == name or not _CONTEXT_NAME.fullmatch(name) or len(value) > MAX_VALUE_CHARS:
             continue
-        context[name] = value
+        context[name] = strip_control(value)
         if len(context) == MAX_CONTEXT_VARS:
             break
     return context

@@ -15,6 +15,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from voicebus.contracts.audio import AudioFrame, PlaybackMark
 from voicebus.contracts.commands import SayData
 from voicebus.contracts.events import TranscriptFinalData
+from voicebus.contracts.text import strip_control
 from voicebus.media.events import CallEvents
 from voicebus.media.frames import (
     CallerAudioFrame,
@@ -102,7 +103,7 @@ class CallerEvents(FrameProcessor):
 def _transcript(frame: TranscriptFrame) -> TranscriptFinalData:
     return TranscriptFinalData(
         utterance_id=frame.utterance_id,
-        text=frame.text[:8192],
+        text=strip_control(frame.text[:8192]),  # an STT engine's output is outside text
         language=frame.language,
         confidence=frame.confidence,
         start_ms=frame.start_ms,

@@ -40,6 +40,7 @@ from voicebus.contracts.events import (
     TranscriptFinal,
 )
 from voicebus.contracts.ids import new_id
+from voicebus.contracts.text import strip_control
 from voicebus.engines.base import LLMEngine, Prefillable
 from voicebus.orchestrator import metrics
 from voicebus.orchestrator.agents import Agent
@@ -345,7 +346,7 @@ class Conversation:
                 data=AgentReplyData(
                     turn_id=turn_id,
                     utterance_id=utterance.id,
-                    text=utterance.text,
+                    text=strip_control(utterance.text),  # an LLM's output is outside text
                     complete=complete,
                     llm_first_token_ms=first_token_ms,
                     engine=self._engine.name if llm else None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from voicebus.contracts.commands import Say, SayData
 from voicebus.contracts.ids import new_id
+from voicebus.contracts.text import strip_control
 from voicebus.orchestrator.outbox import Outbox
 
 
@@ -50,7 +51,7 @@ class Utterance:
             data=SayData(
                 utterance_id=self.id,
                 seq=self._seq,
-                text=text,
+                text=strip_control(text),  # an LLM's output is outside text
                 final=final,
                 allow_interruptions=self._allow,
             ),

@@ -23,6 +23,7 @@ from voicebus.contracts.events import (
     ToolResult,
     ToolResultData,
 )
+from voicebus.contracts.text import scrub, strip_control
 from voicebus.engines.base import EngineError, LLMEngine, TextDelta, ToolCall
 from voicebus.orchestrator import metrics
 from voicebus.orchestrator.chunker import SentenceChunker, chunk_text
@@ -267,8 +268,8 @@ class TurnRunner:
                     tenant_id=self._tenant_id,
                     call_id=self._call_id,
                     source=self._outbox.source,
-                    data=ToolCalledData(
-                        tool_call_id=call.id, name=call.name, arguments=dict(call.arguments)
+                    data=ToolCalledData(  # the LLM's choice: outside text
+                        tool_call_id=call.id, name=call.name, arguments=scrub(dict(call.arguments))
                     ),
                 )
             )
@@ -296,8 +297,8 @@ class TurnRunner:
                         tool_call_id=call.id,
                         name=call.name,
                         ok=outcome.ok,
-                        result=outcome.result,
-                        error=outcome.error,
+                        result=scrub(outcome.result),  # a webhook's answer: outside text
+                        error=strip_control(outcome.error) if outcome.error else outcome.error,
                         duration_ms=outcome.duration_ms,
                     ),
                 )

@@ -16,7 +16,10 @@ def build(settings: RecorderSettings | None = None) -> tuple[Service, Starlette]
     settings = settings or RecorderSettings()
     service = Service(settings, hot_path=True)
     recorder = Recorder(service, settings)
-    CallClaims(service, recorder.start_call, recorder.end_call)
+    # Takeover: a recording whose recorder died is continued by another instance.
+    claims = CallClaims(service, recorder.start_call, recorder.end_call, take_over=True,
+                        on_unowned_end=recorder.adopt)  # fmt: skip
+    recorder.use_leases(lambda: claims.leases)
     register_library(service.broker, settings, recorder)
     # Shutdown hooks run in reverse order: live recordings are finalized (and
     # announced) before the claims let go of their leases.

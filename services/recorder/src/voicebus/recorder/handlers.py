@@ -1,4 +1,13 @@
-"""The recorder on the bus: per-call audio subscriptions in, ``recording.ready`` out."""
+"""The recorder on the bus: per-call audio subscriptions in, ``recording.ready`` out.
+
+A recording survives its recorder: an instance killed mid-call leaves its file
+unfinished (:mod:`voicebus.recorder.recording`); the instance that takes the call
+over (the claims' takeover scan) continues the same file, and announces
+``recording.ready`` once, when the call ends. If the call ends before anyone took
+it over, the instance that hears ``call.ended`` and wins the call's lease finishes
+the file and announces it. An instance stopping (SIGTERM) while its calls go on
+hands them over the same way instead of announcing a cut recording.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +16,24 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import nats.errors
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from prometheus_client import Counter
 
-from voicebus.contracts import subjects
+from voicebus.contracts import streams, subjects
 from voicebus.contracts.audio import decode_frame
 from voicebus.contracts.errors import InvalidAudioFrameError
 from voicebus.contracts.events import CallEnded, CallStarted, RecordingReady, RecordingReadyData
 from voicebus.contracts.ids import new_id
 from voicebus.recorder.errors import RecorderStoppingError, RecordingClosedError
 from voicebus.recorder.mixer import Channel, Placement
-from voicebus.recorder.recording import Recording, RecordingInfo
+from voicebus.recorder.recording import Recording, RecordingInfo, unfinished
 from voicebus.recorder.settings import RecorderSettings
+from voicebus.recorder.wav import HEADER_BYTES, header_rate
+from voicebus.runtime.leases import GATEWAY, CallLeases
 from voicebus.runtime.publish import publish_event
 from voicebus.runtime.service import Service
 
@@ -41,7 +53,9 @@ FRAMES_RESAMPLED = Counter(
 RECORDINGS = Counter(
     "voicebus_recorder_recordings",
     "Recordings finalized: ready (call ended), cut (instance stopped mid-call), "
-    "failed (file not written) or unannounced (recording.ready not stored).",
+    "failed (file not written) or unannounced (recording.ready not stored); resumed "
+    "(continued after its recorder died), handed_over (left for another instance), "
+    "adopted (finished by an instance that heard the call end).",
     ["result"],
 )
 
@@ -53,7 +67,7 @@ FrameHandler = Callable[[Msg], Awaitable[None]]
 
 @dataclass
 class _LiveCall:
-    event: CallStarted
+    event: CallStarted | CallEnded
     recording: Recording
     subscriptions: list[Subscription] = field(default_factory=list)
 
@@ -73,6 +87,12 @@ class Recorder:
         self._starting: set[str] = set()
         self._early_ends: dict[str, CallEnded] = {}  # ended while still starting
         self._stopping = False
+        self._leases: Callable[[], CallLeases] | None = None
+        self._adopting: set[asyncio.Task[None]] = set()
+
+    def use_leases(self, leases: Callable[[], CallLeases]) -> None:
+        """The claims' leases: whether a call is live, and who finishes an orphan."""
+        self._leases = leases
 
     @property
     def live_calls(self) -> frozenset[str]:
@@ -107,7 +127,7 @@ class Recorder:
             await self._finalize(live, 0.0, result="cut")
 
     async def _start(self, event: CallStarted) -> None:
-        recording = Recording.create(
+        recording = Recording.open(
             self._settings.dir,
             event.tenant_id,
             event.call_id,
@@ -138,10 +158,13 @@ class Recorder:
             recording.discard()
             raise
         self._live[event.call_id] = live
+        if recording.resumed_at:
+            RECORDINGS.labels("resumed").inc()
         log.info(
-            "recording started",
-            extra={"call_id": event.call_id, "sample_rate": recording.sample_rate},
-        )
+            "recording resumed" if recording.resumed_at else "recording started",
+            extra={"call_id": event.call_id, "sample_rate": recording.sample_rate,
+                   "resumed_at_s": recording.resumed_at / recording.sample_rate},
+        )  # fmt: skip
 
     async def end_call(self, event: CallEnded) -> None:
         """Finalize the recording of a call that ended and announce it."""
@@ -153,12 +176,15 @@ class Recorder:
         await self._finalize(live, event.data.duration_s or 0.0, result="ready")
 
     async def stop(self, _service: Service | None = None) -> None:
-        """Finalize every live recording (instance shutdown): each file stays valid."""
+        """Instance shutdown: a call that goes on is handed over (its file left unfinished
+        for the instance that takes the call over); any other is finalized and announced."""
         self._stopping = True
+        for task in list(self._adopting):
+            task.cancel()
+        await asyncio.gather(*self._adopting, return_exceptions=True)
         lives, self._live = list(self._live.values()), {}
-        results = await asyncio.gather(
-            *(self._finalize(live, 0.0, result="cut") for live in lives), return_exceptions=True
-        )
+        results = await asyncio.gather(*(self._let_go(live) for live in lives),
+                                       return_exceptions=True)  # fmt: skip
         for live, result in zip(lives, results, strict=True):
             if isinstance(result, BaseException):
                 RECORDINGS.labels("failed").inc()
@@ -167,6 +193,68 @@ class Recorder:
                     extra={"call_id": live.event.call_id},
                     exc_info=result,
                 )
+
+    async def _let_go(self, live: _LiveCall) -> None:
+        if not await self._call_goes_on(live.event.call_id):
+            await self._finalize(live, 0.0, result="cut")
+            return
+        await self._drain(live)
+        await asyncio.to_thread(live.recording.suspend)
+        RECORDINGS.labels("handed_over").inc()
+        log.info("recording handed over", extra={"call_id": live.event.call_id})
+
+    async def _call_goes_on(self, call_id: str) -> bool:
+        """Whether a gateway still holds the call's media stream."""
+        if self._leases is None:
+            return False
+        try:
+            return await self._leases().kv.get(streams.owner_key(GATEWAY, call_id)) is not None
+        except (nats.errors.Error, TimeoutError, RuntimeError):
+            return False  # unknown (or no such key): finalize rather than leave it unannounced
+
+    async def adopt(self, event: CallEnded) -> None:
+        """A call this instance does not own ended: finish its recording if its recorder
+        died before anyone took the call over (the instance that wins the lease does).
+
+        The dead owner's lease lives on for up to its TTL, so the attempt waits for it
+        in the background (a live owner finishes the file meanwhile: nothing to do).
+        """
+        if self._stopping or self._leases is None:
+            return
+        if unfinished(self._settings.dir, event.tenant_id, event.call_id) is None:
+            return
+        task = asyncio.create_task(self._adopt(event), name="recording-adopt")
+        self._adopting.add(task)
+        task.add_done_callback(self._adopting.discard)
+
+    async def _adopt(self, event: CallEnded) -> None:
+        assert self._leases is not None
+        leases = self._leases()
+        tenant_id, call_id = event.tenant_id, event.call_id
+        deadline = asyncio.get_running_loop().time() + 3 * leases.ttl_s
+        while not await leases.claim(call_id):
+            if asyncio.get_running_loop().time() > deadline or self._stopping:
+                return  # someone holds it for good: an owner alive, or another adopter
+            await asyncio.sleep(leases.ttl_s / 3)
+            if unfinished(self._settings.dir, tenant_id, call_id) is None:
+                return  # its owner finished it
+        try:
+            path = unfinished(self._settings.dir, tenant_id, call_id)  # again, under the lease
+            rate = None if path is None else await asyncio.to_thread(_rate_of, path)
+            if path is None or rate is None:
+                return
+            recording = Recording.open(
+                self._settings.dir, tenant_id, call_id, rate,
+                window_ms=self._settings.reorder_window_ms,
+                max_jump_ms=round(self._settings.max_jump_s * 1000),
+            )  # fmt: skip
+            live = _LiveCall(event, recording)
+            await self._finalize(live, event.data.duration_s or 0.0, result="adopted")
+            log.info("orphaned recording finished", extra={"call_id": call_id})
+        except Exception:  # one orphan must not take the subscriber down
+            log.exception("orphaned recording not finished", extra={"call_id": call_id})
+        finally:
+            await leases.release(call_id)
 
     def _frame_handler(self, recording: Recording, channel: Channel) -> FrameHandler:
         direction = "in" if channel is Channel.CALLER else "out"
@@ -228,7 +316,7 @@ class Recorder:
             extra={"call_id": call_id, "duration_s": info.duration_s, "bytes": info.bytes},
         )
 
-    async def _announce(self, started: CallStarted, info: RecordingInfo) -> bool:
+    async def _announce(self, started: CallStarted | CallEnded, info: RecordingInfo) -> bool:
         event = RecordingReady(
             source=self._settings.connection_name,
             tenant_id=started.tenant_id,
@@ -252,3 +340,8 @@ class Recorder:
             except (TimeoutError, nats.errors.Error):
                 log.warning("recording.ready publish failed", extra={"call_id": started.call_id})
         return False
+
+
+def _rate_of(path: Path) -> int | None:
+    with path.open("rb") as file:
+        return header_rate(file.read(HEADER_BYTES))

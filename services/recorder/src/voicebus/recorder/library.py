@@ -25,6 +25,7 @@ from voicebus.contracts.rpc import (
     RecordingReply,
 )
 from voicebus.recorder.handlers import Recorder
+from voicebus.recorder.recording import marker_of
 from voicebus.recorder.settings import RecorderSettings
 from voicebus.runtime.rpc import Conflict, NotFound, responder
 
@@ -59,9 +60,10 @@ class Library:
             NotFound: no recording of the call for this tenant.
             Conflict: the call is still being recorded, or the file is not a WAV.
         """
-        if request.call_id in self._recorder.live_calls:
-            raise Conflict("the call is still being recorded", code="recording_in_progress")
         path = self._path(request.tenant_id, request.call_id)
+        if request.call_id in self._recorder.live_calls or marker_of(path).exists():
+            # Recorded here, or by another instance (or left for one to continue).
+            raise Conflict("the call is still being recorded", code="recording_in_progress")
         try:
             with wave.open(str(path), "rb") as wav:
                 rate, channels, frames = wav.getframerate(), wav.getnchannels(), wav.getnframes()

@@ -98,6 +98,8 @@ class StereoMixer:
         window_ms: how far behind the newest frame a frame may still arrive and land.
         chunk_ms: audio written per sink call (bounds the number of writes).
         max_jump_ms: how far ahead of the newest audio a frame may be stamped.
+        start_frame: sample frames the sink already holds (a recording continued after
+            its first writer died): audio before it is final, the timeline goes on from it.
     """
 
     def __init__(
@@ -108,6 +110,7 @@ class StereoMixer:
         window_ms: int = 5000,
         chunk_ms: int = 1000,
         max_jump_ms: int = 300_000,
+        start_frame: int = 0,
     ) -> None:
         if window_ms <= 0 or chunk_ms <= 0 or max_jump_ms <= 0:
             raise ValueError("window_ms, chunk_ms and max_jump_ms must be positive")
@@ -116,11 +119,11 @@ class StereoMixer:
         self._window = window_ms * sample_rate // 1000
         self._cap = self._window + chunk_ms * sample_rate // 1000
         self._max_jump = max_jump_ms * sample_rate // 1000
-        self._limit = sink.room
+        self._limit = start_frame + sink.room
         self._buf = np.zeros((self._cap, CHANNELS), dtype=_SAMPLE)
         self._bytes = self._buf.data.cast("B")
-        self._committed = 0  # sample frames already handed to the sink: final
-        self._head = 0  # end of the furthest frame placed so far
+        self._committed = start_frame  # sample frames already handed to the sink: final
+        self._head = start_frame  # end of the furthest frame placed so far
         self._closed = False
 
     @property

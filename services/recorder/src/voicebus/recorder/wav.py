@@ -48,6 +48,18 @@ def wav_header(sample_rate: int, channels: int, data_bytes: int) -> bytes:
     )
 
 
+def header_rate(header: bytes) -> int | None:
+    """The sample rate in a WAV header this module wrote, or None if it is not one."""
+    if len(header) < HEADER_BYTES or header[:4] != b"RIFF" or header[8:16] != b"WAVEfmt ":
+        return None
+    rate: int = struct.unpack_from("<I", header, 24)[0]
+    return rate
+
+
+class NotResumableError(ValueError):
+    """A file is not a PCM16 WAV of the expected rate and channels: it cannot be continued."""
+
+
 class WavWriter:
     """Appends interleaved PCM16LE frames to a seekable binary file.
 
@@ -55,15 +67,51 @@ class WavWriter:
         file: an empty, seekable file opened for writing; closed by :meth:`close`.
         sample_rate: samples per second per channel.
         channels: interleaved channels in every appended block.
+        data_bytes: bytes of samples already in the file (see :meth:`resume`); 0 writes
+            a fresh header.
     """
 
-    def __init__(self, file: BinaryIO, sample_rate: int, channels: int) -> None:
+    def __init__(
+        self, file: BinaryIO, sample_rate: int, channels: int, *, data_bytes: int = 0
+    ) -> None:
         self._file = file
         self.sample_rate = sample_rate
         self.channels = channels
-        self._data_bytes = 0
+        self._data_bytes = data_bytes
         self._closed = False
-        file.write(wav_header(sample_rate, channels, 0))
+        if data_bytes == 0:
+            file.write(wav_header(sample_rate, channels, 0))
+
+    @classmethod
+    def resume(cls, file: BinaryIO, sample_rate: int, channels: int) -> WavWriter:
+        """Continue a file this writer started (another process that died, say).
+
+        The sizes in the header may lag what was written after the last
+        :meth:`fix_header`; the file's length is what counts, cut down to whole
+        sample frames (a partial frame is a write the writer's death interrupted).
+
+        Raises:
+            NotResumableError: not a 44-byte-header PCM16 WAV of this rate and channels.
+        """
+        file.seek(0)
+        header = file.read(HEADER_BYTES)
+        expected = wav_header(sample_rate, channels, 0)
+        # Everything but the two size fields must match what this writer writes.
+        same = (
+            len(header) == HEADER_BYTES
+            and header[:_RIFF_SIZE_AT] == expected[:_RIFF_SIZE_AT]
+            and header[8:_DATA_SIZE_AT] == expected[8:_DATA_SIZE_AT]
+        )
+        if not same:
+            raise NotResumableError("not a PCM16 WAV of this rate and channel count")
+        size = file.seek(0, 2)
+        block = channels * SAMPLE_WIDTH
+        data_bytes = min((size - HEADER_BYTES) // block * block, MAX_DATA_BYTES // block * block)
+        file.truncate(HEADER_BYTES + data_bytes)
+        file.seek(HEADER_BYTES + data_bytes)
+        writer = cls(file, sample_rate, channels, data_bytes=data_bytes)
+        writer.fix_header()
+        return writer
 
     @property
     def data_bytes(self) -> int:

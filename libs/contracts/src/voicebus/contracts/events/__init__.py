@@ -83,6 +83,7 @@ from voicebus.contracts.events.speech import (
     TranscriptPartial,
     TranscriptPartialData,
 )
+from voicebus.contracts.text import CLEAN_JSON, json_may_hold_control
 
 CallEvent = Annotated[
     CallInitiated
@@ -117,6 +118,7 @@ CallEvent = Annotated[
 """Any event of the ``VB_EVENTS`` stream, told apart by its ``type``."""
 
 CALL_EVENT: Final[TypeAdapter[CallEvent]] = TypeAdapter(CallEvent)
+_CLEAN: Final = {CLEAN_JSON: True}
 """The one adapter every consumer uses to parse an event."""
 
 EVENT_CLASSES: Final[tuple[type[Envelope], ...]] = (
@@ -160,7 +162,11 @@ def parse_event(raw: bytes | str | dict[str, object]) -> CallEvent:
     """
     if isinstance(raw, dict):
         return CALL_EVENT.validate_python(raw)
-    return CALL_EVENT.validate_json(raw)
+    if json_may_hold_control(raw):
+        return CALL_EVENT.validate_json(raw)
+    # Audit parses thousands of events a second: skip the per-model search when the
+    # JSON itself shows that no string can hold a control character.
+    return CALL_EVENT.validate_json(raw, context=_CLEAN)
 
 
 __all__ = [

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from voicebus.contracts import subjects
 from voicebus.contracts.ids import new_id
+from voicebus.contracts.text import CLEAN_JSON, NO_CONTROL_PATTERN, refuse_control
 
 
 def _token(what: str) -> AfterValidator:
@@ -44,9 +45,19 @@ def utc_now() -> datetime:
 
 class Data(BaseModel):
     """Base of every event's ``data``: frozen; unknown fields are ignored so an
-    older consumer still parses a newer producer's event (versions only grow)."""
+    older consumer still parses a newer producer's event (versions only grow).
+
+    No string of it (mapping keys included) may hold a control character other
+    than tab, line feed or carriage return: see :mod:`voicebus.contracts.text`.
+    """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
+
+    @model_validator(mode="after")
+    def _no_control_characters(self, info: ValidationInfo) -> Self:
+        if not (info.context and info.context.get(CLEAN_JSON)):
+            refuse_control(self.__dict__)
+        return self
 
 
 class Envelope(BaseModel):
@@ -67,6 +78,7 @@ class Envelope(BaseModel):
         default_factory=new_id,
         min_length=1,
         max_length=64,
+        pattern=NO_CONTROL_PATTERN,
         description=(
             "Unique, time-sortable event id (UUIDv7). Published as Nats-Msg-Id, so a "
             "retried publish is stored once; consumers are idempotent on it."
@@ -76,6 +88,7 @@ class Envelope(BaseModel):
     source: str = Field(
         min_length=1,
         max_length=256,
+        pattern=NO_CONTROL_PATTERN,
         description="What produced the event: '<service>/<instance>'.",
         examples=["gateway/gw-7f9c"],
     )

@@ -43,7 +43,8 @@ CampaignArg = Annotated[str, typer.Argument(help="Campaign id.")]
 DONE = {api.CampaignStatus.COMPLETED, api.CampaignStatus.CANCELLED}
 
 
-def _nats(url: str | None) -> str:
+def nats_url_or_dev(url: str | None) -> str:
+    """``url``, or the running dev stack's NATS, or the default local one."""
     if url:
         return url
     from voicebus.devkit.stack import read_state
@@ -60,7 +61,7 @@ def _run(url: str | None, tenant: str, work: Callable[[CampaignClient], Awaitabl
     from voicebus.devkit.campaign.client import CampaignClient, CampaignError
 
     async def main() -> T:
-        nc = await nats.connect(_nats(url), connect_timeout=5)
+        nc = await nats.connect(nats_url_or_dev(url), connect_timeout=5)
         try:
             return await work(CampaignClient(nc, tenant))
         finally:
@@ -221,10 +222,7 @@ def report(
             writer.writerow(api.REPORT_COLUMNS)
             n = 0
             async for row in c.report(campaign_id):
-                values = row.model_dump(mode="json")
-                writer.writerow(
-                    ["" if values[k] is None else values[k] for k in api.REPORT_COLUMNS]
-                )
+                writer.writerow(api.report_cells(row))  # formula injection escaped
                 n += 1
             return n
         finally:

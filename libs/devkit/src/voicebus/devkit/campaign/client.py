@@ -57,14 +57,18 @@ class CampaignClient:
     Args:
         nc: a connected NATS client.
         tenant_id: the tenant every call acts for.
-        timeout_s: reply timeout per request.
+        timeout_s: budget per request, retries included.
+        attempt_s: a read not answered within this is asked again (of another
+            instance, if the one that took it died).
     """
 
-    def __init__(self, nc: Client, tenant_id: str, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, nc: Client, tenant_id: str, timeout_s: float = 30.0, attempt_s: float = 5.0
+    ) -> None:
         self.nc = nc
         self.tenant_id = tenant_id
         self.timeout_s = timeout_s
-        self._rpc = RpcClient(nc, timeout_s=timeout_s)
+        self._rpc = RpcClient(nc, timeout_s=timeout_s, attempt_s=attempt_s)
 
     async def _ask(
         self, subject: str, request: BaseModel, reply: type[R], *, idempotent: bool = True

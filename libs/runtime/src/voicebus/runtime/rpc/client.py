@@ -6,9 +6,10 @@ it twice is harmless:
 - "no responders" (nobody subscribes: the owner is starting, or its subscription has
   not reached this server yet) is retried until the budget is spent;
 - a timeout is retried, for an *idempotent* request only, while at least a second
-  attempt fits in the budget: each attempt then gets half the budget, so a request
-  taken by a queue-group member that died before answering is asked again of a live
-  member instead of hanging the asker. A request that changes something is asked once.
+  attempt fits in the budget: each attempt gets ``attempt_s`` (half the budget by
+  default), so a request taken by a queue-group member that died before answering
+  is asked again of a live member instead of hanging the asker. A request that
+  changes something is asked once.
 """
 
 from __future__ import annotations
@@ -79,11 +80,21 @@ class RpcClient:
         nc: the raw NATS client (or a fake), or a function returning it (a
             service's client exists only once it started).
         timeout_s: default budget of one :meth:`ask`, retries included.
+        attempt_s: how long one attempt of an idempotent request waits before it is
+            asked again (a member of the queue group may have died holding it); half
+            the budget when None. Make it well above the owner's slowest answer.
     """
 
-    def __init__(self, nc: Requester | Callable[[], Requester], *, timeout_s: float) -> None:
+    def __init__(
+        self,
+        nc: Requester | Callable[[], Requester],
+        *,
+        timeout_s: float,
+        attempt_s: float | None = None,
+    ) -> None:
         self._nc = nc
         self.timeout_s = timeout_s
+        self.attempt_s = attempt_s
 
     @property
     def nc(self) -> Requester:
@@ -142,7 +153,7 @@ class RpcClient:
         loop = asyncio.get_running_loop()
         budget = self.timeout_s if timeout_s is None else timeout_s
         deadline = loop.time() + budget
-        per_attempt = budget / 2 if idempotent else budget
+        per_attempt = (self.attempt_s or budget / 2) if idempotent else budget
         no_responder = False
         while True:
             remaining = deadline - loop.time()

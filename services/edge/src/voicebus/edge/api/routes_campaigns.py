@@ -7,14 +7,15 @@ import base64
 import csv
 import io
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, Self
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.responses import StreamingResponse
 
 from voicebus.contracts import campaigns as c
 from voicebus.contracts.ids import new_id
+from voicebus.contracts.text import refuse_control
 from voicebus.edge.api.auth import TenantPrincipal
 from voicebus.edge.api.edge import Edge
 from voicebus.edge.api.errors import ERROR_RESPONSES, ApiError, FieldProblem
@@ -55,6 +56,11 @@ class DncBody(BaseModel):
         min_length=1, max_length=10000, description="Numbers with a + prefix. Personal data."
     )
     reason: str | None = Field(default=None, max_length=256)
+
+    @model_validator(mode="after")
+    def _no_control_characters(self) -> Self:
+        refuse_control(self.__dict__)  # the contracts' rule: a 422 naming the field
+        return self
 
 
 def campaigns_router(edge: Edge) -> APIRouter:
@@ -114,7 +120,7 @@ def campaigns_router(edge: Edge) -> APIRouter:
             page = first
             while True:
                 for row in page.rows:
-                    yield _csv_line([_cell(v) for v in row.model_dump(mode="json").values()])
+                    yield _csv_line(c.report_cells(row))  # formula injection escaped
                 if page.next_after is None or not page.rows:
                     return
                 page = await _page(who.tenant_id, campaign_id, page.next_after)
@@ -214,10 +220,6 @@ async def _read_limited(request: Request) -> bytes:
             raise ApiError(413, "too_large", f"the file is larger than {MAX_UPLOAD_BYTES} bytes")
         chunks.append(part)
     return b"".join(chunks)
-
-
-def _cell(value: Any) -> str:
-    return "" if value is None else str(value)
 
 
 def _csv_line(values: Any) -> str:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final, Literal, Self
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from voicebus.contracts.rpc import CallSummary, StoredEvent
 from voicebus.contracts.telephony import MAX_CONTEXT_VARS
+from voicebus.contracts.text import refuse_control
 from voicebus.edge.tenancy.keys import Scope
 
 TOKEN_PATTERN: Final = r"^[A-Za-z0-9_-]{1,128}$"  # noqa: S105 - a regex, not a secret
@@ -27,9 +28,16 @@ AgentIdPath = Annotated[str, Path(pattern=TOKEN_PATTERN, max_length=128, descrip
 
 
 class _In(BaseModel):
-    """Request bodies: unknown fields are errors, so a typo is not silently ignored."""
+    """Request bodies: unknown fields are errors, so a typo is not silently ignored; text
+    holds no control characters (the contracts' rule, so a 422 names the field here
+    rather than a contract model refusing it later)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _no_control_characters(self) -> Self:
+        refuse_control(self.__dict__)
+        return self
 
 
 class TenantCreate(_In):

@@ -17,17 +17,21 @@ _loaded = False
 def load_builtin_engines() -> None:
     """Register every built-in engine in :mod:`voicebus.engines.base`'s registries (idempotent).
 
-    STT: ``whisper-local``, ``null``. TTS: ``hibari``, ``silent``.
-    LLM: ``openai``, ``scripted``.
+    STT: ``whisper-local``, ``deepgram``, ``null``. TTS: ``hibari``, ``deepgram``,
+    ``silent``. LLM: ``openai``, ``anthropic``, ``scripted``.
     """
     global _loaded
     with _lock:
         if _loaded:
             return
-        from voicebus.engines.llm import openai_compat, scripted
+        from voicebus.engines.cloud import deepgram_stt, deepgram_tts
+        from voicebus.engines.llm import anthropic, openai_compat, scripted
         from voicebus.engines.stt import null, whisper_local
         from voicebus.engines.tts import hibari, silent
 
-        for module in (whisper_local, null, hibari, silent, openai_compat, scripted):
+        for module in (
+            whisper_local, null, hibari, silent, openai_compat, scripted,
+            deepgram_stt, deepgram_tts, anthropic,
+        ):  # fmt: skip
             module.register()
         _loaded = True

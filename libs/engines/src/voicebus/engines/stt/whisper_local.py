@@ -28,7 +28,14 @@ from pathlib import Path
 from typing import Any, Final
 
 from voicebus.engines.audio import pcm16_to_float, resample, rms_dbfs
-from voicebus.engines.base import STT, EngineError, Options, Transcription
+from voicebus.engines.base import (
+    NO_CONTEXT,
+    STT,
+    EngineContext,
+    EngineError,
+    Options,
+    Transcription,
+)
 from voicebus.engines.models import verify_dir
 from voicebus.engines.options import OptionReader
 
@@ -157,7 +164,7 @@ def _confidence(segments: list[Any]) -> float:
     return min(1.0, max(0.0, math.exp(mean_logprob)))
 
 
-def create(options: Options) -> WhisperLocalSTT:
+def create(options: Options, context: EngineContext = NO_CONTEXT) -> WhisperLocalSTT:
     """Factory for the registry: options ``language``, ``beam_size``, ``no_speech_threshold``."""
     read = OptionReader(NAME, options)
     engine = WhisperLocalSTT(

@@ -50,7 +50,9 @@ def error_for_status(engine: str, status: int, detail: str = "") -> EngineError:
     """
     suffix = f": {detail}" if detail else ""
     if status in (401, 403):
-        return EngineAuthError(f"{engine}: the vendor refused the API key ({status}){suffix}")
+        return EngineAuthError(
+            f"{engine}: the vendor refused the API key: answered {status}{suffix}"
+        )
     if status == 429:
         return EngineError(
             f"{engine}: rate limited (429){suffix}", retryable=True, kind="rate_limited"

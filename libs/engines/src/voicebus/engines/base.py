@@ -55,7 +55,7 @@ def error_for_status(engine: str, status: int, detail: str = "") -> EngineError:
         )
     if status == 429:
         return EngineError(
-            f"{engine}: rate limited (429){suffix}", retryable=True, kind="rate_limited"
+            f"{engine}: rate limited: answered 429{suffix}", retryable=True, kind="rate_limited"
         )
     if status == 408 or status >= 500:
         return EngineError(

@@ -134,6 +134,7 @@ class _Echo:
         self._expected = " ".join(spoken.split())
         self._seen = ""
         self._checking = bool(self._expected)
+        self._ends_with_space = spoken[-1:].isspace()
 
     def trim(self, text: str) -> str:
         if not self._checking:
@@ -146,7 +147,8 @@ class _Echo:
         if normal.startswith(self._expected):
             # Cut after the repeated words, keeping the separator that follows them.
             cut = _position_after_words(self._seen, len(self._expected.split()))
-            return self._seen[cut:]
+            rest = self._seen[cut:]
+            return rest.lstrip() if self._ends_with_space else rest
         return self._seen
 
 

@@ -124,7 +124,7 @@ class FallbackSTTSession:
         turn = self._turns[-1]
         turn.result = asyncio.get_running_loop().create_future()
         if self._active is not None:
-            turn.inner = self._active.end_turn()
+            turn.inner = _watched(self._active.end_turn())
         self._turns.append(_Turn())
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._deliver(), name="stt-fallback")
@@ -206,7 +206,7 @@ class FallbackSTTSession:
             if turn.audio:
                 session.push(bytes(turn.audio))
             if turn.result is not None:
-                turn.inner = session.end_turn()
+                turn.inner = _watched(session.end_turn())
 
     def _fail_closed_turns(self, exc: BaseException | None = None) -> None:
         error = (
@@ -238,3 +238,14 @@ class FallbackSTTSession:
             kept -= len(turn.audio)
             if turn.result is not None and not turn.result.done():
                 turn.result.set_exception(EngineError("stt: turn given up", kind="timeout"))
+
+
+def _watched(future: asyncio.Future[TranscriptUpdate]) -> asyncio.Future[TranscriptUpdate]:
+    """An engine's final, whose failure is handled even if nobody waits for it any more."""
+
+    def retrieve(done: asyncio.Future[TranscriptUpdate]) -> None:
+        if not done.cancelled():
+            done.exception()
+
+    future.add_done_callback(retrieve)
+    return future

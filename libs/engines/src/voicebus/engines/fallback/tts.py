@@ -74,6 +74,7 @@ class FallbackTTS:
             remaining = " ".join(words[done_words:]) if done_words else text
             stream = synthesize_timed(engine, remaining, sample_rate)
             produced_ms = 0.0
+            base_ms = offset_ms  # this engine's audio starts after what was yielded before
             timings: list[WordTiming] = []
             breaker = self._chain.breaker(engine)
             try:
@@ -86,7 +87,7 @@ class FallbackTTS:
                         break
                     timeout = self._budgets.stall_s
                     shifted = tuple(
-                        WordTiming(w.word, w.start_ms + offset_ms, w.end_ms + offset_ms)
+                        WordTiming(w.word, w.start_ms + base_ms, w.end_ms + base_ms)
                         for w in chunk.words
                     )
                     timings.extend(chunk.words)

@@ -62,17 +62,23 @@ async def test_deepgram_stt_streams_mulaw_and_gives_interims_and_a_final(
         session.push(audio[i : i + 320])
     final = await asyncio.wait_for(session.end_turn(), 5)
     await session.aclose()
-    assert final.final and final.text == HEARD
-    assert final.engine == "deepgram" and final.confidence == pytest.approx(0.97)
+    assert final.final
+    assert final.text == HEARD
+    assert final.engine == "deepgram"
+    assert final.confidence == pytest.approx(0.97)
     assert [w.word for w in final.words][-1] == "four"
     assert 0 <= final.words[0].start_ms < final.words[-1].end_ms <= 1001
-    assert interims and not interims[0].final and HEARD.startswith(interims[0].text)
+    assert interims
+    assert not interims[0].final
+    assert HEARD.startswith(interims[0].text)
     record = vendors.recorded("deepgram-stt")[-1]
     # μ-law straight from the phone: one byte per sample at 8 kHz, no resampling.
-    assert record.query["encoding"] == "mulaw" and record.query["sample_rate"] == "8000"
+    assert record.query["encoding"] == "mulaw"
+    assert record.query["sample_rate"] == "8000"
     assert record.audio_bytes == len(audio) // 2
     assert record.key_ok
-    assert {"type": "Finalize"} in record.body and {"type": "CloseStream"} in record.body
+    assert {"type": "Finalize"} in record.body
+    assert {"type": "CloseStream"} in record.body
 
 
 async def test_deepgram_stt_turns_are_kept_apart(vendors: VendorStandIn) -> None:
@@ -137,9 +143,11 @@ async def test_deepgram_tts_streams_linear16_at_the_call_rate(vendors: VendorSta
     chunks = [c async for c in engine.synthesize("Your order has shipped.", 8000)]
     again = [c async for c in engine.synthesize("Anything else?", 8000)]  # same socket
     await engine.aclose()
-    assert len(chunks) > 1 and all(len(c) % 2 == 0 for c in chunks)
+    assert len(chunks) > 1
+    assert all(len(c) % 2 == 0 for c in chunks)
     audio = np.frombuffer(b"".join(chunks), dtype="<i2")
-    assert audio.size > 8000 * 0.5 and np.abs(audio).max() > 1000
+    assert audio.size > 8000 * 0.5
+    assert np.abs(audio).max() > 1000
     assert again
     records = vendors.recorded("deepgram-tts")
     assert records[-1].query == {
@@ -193,12 +201,14 @@ async def test_anthropic_streams_text_with_alternating_roles(vendors: VendorStan
     engine = _claude(vendors)
     chunks = [c async for c in engine.stream(CONVERSATION)]
     await engine.aclose()
-    assert all(isinstance(c, TextDelta) for c in chunks) and len(chunks) > 3
+    assert all(isinstance(c, TextDelta) for c in chunks)
+    assert len(chunks) > 3
     assert "".join(c.text for c in chunks if isinstance(c, TextDelta)).startswith(
         "You said Where is my order?"
     )
     body = vendors.recorded("anthropic")[-1].body[0]
-    assert body["system"] == "Be brief." and body["stream"] is True
+    assert body["system"] == "Be brief."
+    assert body["stream"] is True
     assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
 
 
@@ -219,7 +229,8 @@ async def test_anthropic_broken_stream(
         async for chunk in engine.stream(CONVERSATION):
             assert isinstance(chunk, TextDelta)
             got.append(chunk.text)
-    assert failed.value.kind == kind and failed.value.retryable
+    assert failed.value.kind == kind
+    assert failed.value.retryable
     assert got
     await engine.aclose()
 

@@ -47,17 +47,21 @@ def test_breaker_opens_after_failures_in_window_probes_and_closes() -> None:
     breaker.failure()
     assert breaker.state is BreakerState.CLOSED
     breaker.failure()
-    assert breaker.state is BreakerState.OPEN and not breaker.allow()
+    assert breaker.state is BreakerState.OPEN
+    assert not breaker.allow()
     clock.now = 16.1
     assert breaker.state is BreakerState.HALF_OPEN
-    assert breaker.allow() and not breaker.allow()  # one probe at a time
+    assert breaker.allow()
+    assert not breaker.allow()
     breaker.failure()  # the probe failed: open again
     assert breaker.state is BreakerState.OPEN
     clock.now = 21.2
     assert breaker.allow()
     breaker.success()
-    assert breaker.state is BreakerState.CLOSED and breaker.allow()
-    assert board.get("tts", "x") is breaker and board.get("stt", "x") is not breaker
+    assert breaker.state is BreakerState.CLOSED
+    assert breaker.allow()
+    assert board.get("tts", "x") is breaker
+    assert board.get("stt", "x") is not breaker
 
 
 def test_auth_failure_keeps_the_breaker_open() -> None:
@@ -123,8 +127,10 @@ async def test_tts_failover_reissues_only_the_words_not_yet_spoken() -> None:
     assert [w.word for c in chunks for w in c.words] == ["one", "two", "three", "four"]
     assert [w.start_ms for c in chunks for w in c.words] == [0, 100, 200, 300]
     failure, moved = incidents
-    assert isinstance(failure, EngineFailure) and failure.kind == "closed"
-    assert isinstance(moved, Failover) and (moved.from_engine, moved.to_engine) == ("a", "b")
+    assert isinstance(failure, EngineFailure)
+    assert failure.kind == "closed"
+    assert isinstance(moved, Failover)
+    assert (moved.from_engine, moved.to_engine) == ("a", "b")
     assert moved.reissued == "rest_of_sentence"
 
 

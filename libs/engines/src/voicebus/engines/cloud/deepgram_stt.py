@@ -6,7 +6,8 @@ up as linear16. Interim results (``is_final: false``) become interim updates; ea
 turn ends with ``Finalize``, and its final is the ``is_final`` results since the
 previous turn, complete when Deepgram answers ``from_finalize: true`` or, since
 Deepgram only sends that when it still held audio, when it has said nothing more
-for ``settle_ms`` after its last result (``quiet_ms`` when nothing came at all). ``KeepAlive`` holds the socket open between turns.
+for ``settle_ms`` after its last result (``quiet_ms`` when nothing came at all).
+``KeepAlive`` holds the socket open between turns.
 """
 
 from __future__ import annotations

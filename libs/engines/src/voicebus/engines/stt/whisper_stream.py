@@ -1,0 +1,238 @@
+"""Whisper that decodes while the caller speaks, so the final is ready when the turn ends.
+
+Whisper does not stream, but CTranslate2's encoder runs on the audio's real length
+(faster-whisper pads every window to 30 s: ~530 ms of encoder for whisper base where
+3 s of audio need ~75 ms). So the session re-decodes the turn's audio so far:
+
+- every ``step_ms`` of new audio while the caller speaks (interim results);
+- as soon as ``silence_ms`` of quiet follows speech: the speculative final. The
+  turn detector ends a turn only after its own stop silence (300 ms by default),
+  so this decode usually finishes before the turn does;
+- at the end of the turn, only if audio with sound in it arrived after the last
+  decode (the caller went on after a short pause).
+
+Decodes run one at a time per process (two cores), in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+
+from voicebus.engines.audio import FloatArray, StreamResampler, pcm16_to_float, rms_dbfs
+from voicebus.engines.base import EngineError
+from voicebus.engines.streaming import InterimListener, TranscriptUpdate
+
+WHISPER_RATE: Final = 16_000
+SOUND_DBFS: Final = -45.0
+"""A 20 ms piece louder than this (RMS) has sound in it; phone line noise sits far below."""
+SILENCE_DBFS: Final = -60.0
+PAD_S: Final = 1.0
+"""Silence added after the audio before decoding: whisper ends short clips more reliably."""
+
+_decode_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """One decode's result."""
+
+    text: str
+    language: str | None
+    confidence: float | None
+
+
+def decode(
+    model: Any, audio: FloatArray, language: str | None, *, beam_size: int,
+    no_speech_threshold: float,
+) -> Decoded:  # fmt: skip
+    """Decode 16 kHz audio with the encoder on its real length (blocking; one at a time).
+
+    Args:
+        model: a faster-whisper ``WhisperModel``.
+        audio: mono float32 at 16 kHz.
+        language: the spoken language; None detects it (multilingual models).
+        beam_size: beam width.
+        no_speech_threshold: results at least this likely to be non-speech are empty.
+    """
+    import ctranslate2  # type: ignore[import-untyped]  # ships no type marker
+    from faster_whisper.tokenizer import Tokenizer  # type: ignore[import-untyped]
+
+    if audio.size == 0 or rms_dbfs(audio) < SILENCE_DBFS:
+        return Decoded("", language, None)
+    padded = np.concatenate([audio, np.zeros(int(PAD_S * WHISPER_RATE), np.float32)])
+    features = model.feature_extractor(padded)
+    if features.shape[1] % 2:
+        features = features[:, :-1]
+    view = ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None]))
+    multilingual = bool(model.model.is_multilingual)
+    with _decode_lock:
+        encoded = model.model.encode(view, to_cpu=False)
+        if multilingual and language is None:
+            language = str(model.model.detect_language(encoded)[0][0][0]).strip("<|>")
+        tokenizer = Tokenizer(
+            model.hf_tokenizer, multilingual, task="transcribe",
+            language=language if multilingual else None,
+        )  # fmt: skip
+        prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        result = model.model.generate(
+            encoded, [prompt], beam_size=beam_size, max_length=224, return_scores=True,
+            return_no_speech_prob=True, suppress_blank=True,
+        )[0]  # fmt: skip
+    if result.no_speech_prob >= no_speech_threshold:
+        return Decoded("", language, None)
+    tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+    text = str(tokenizer.decode(tokens)).strip()
+    confidence = min(1.0, max(0.0, math.exp(result.scores[0]))) if text else None
+    return Decoded(text, language if multilingual else "en", confidence)
+
+
+@dataclass(slots=True)
+class _Turn:
+    resampler: StreamResampler
+    pieces: list[FloatArray] = field(default_factory=list)
+    samples: int = 0
+    sound_end: int = 0  # samples up to the end of the last piece with sound
+    decoded_samples: int = -1
+    decoded_sound_end: int = -1
+    result: Decoded | None = None
+    task: asyncio.Task[None] | None = None
+    again: bool = False
+
+    def audio(self, samples: int) -> FloatArray:
+        whole = np.concatenate(self.pieces) if self.pieces else np.zeros(0, np.float32)
+        return whole[:samples]
+
+
+class IncrementalWhisperSession:
+    """A call's :class:`~voicebus.engines.streaming.STTSession` on a local whisper model.
+
+    Args:
+        model: the shared faster-whisper model.
+        engine: the engine's name.
+        sample_rate: rate of the pushed audio.
+        language: the language, or None to detect it.
+        on_interim: receives interim results.
+        beam_size: beam width.
+        no_speech_threshold: results this likely to be non-speech are dropped.
+        step_ms: new audio between two interim decodes.
+        silence_ms: quiet after speech that starts the speculative final decode.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        engine: str,
+        sample_rate: int,
+        language: str | None,
+        on_interim: InterimListener | None,
+        beam_size: int = 1,
+        no_speech_threshold: float = 0.6,
+        step_ms: int = 1000,
+        silence_ms: int = 120,
+    ) -> None:
+        self.engine = engine
+        self._model = model
+        self._rate = sample_rate
+        self._language = language
+        self._on_interim = on_interim
+        self._beam = beam_size
+        self._no_speech = no_speech_threshold
+        self._step = step_ms * WHISPER_RATE // 1000
+        self._silence = silence_ms * WHISPER_RATE // 1000
+        self._turn = self._new_turn()
+        self._closed = False
+        self._finishing: set[asyncio.Task[TranscriptUpdate]] = set()
+
+    def _new_turn(self) -> _Turn:
+        return _Turn(StreamResampler(self._rate, WHISPER_RATE))
+
+    def push(self, pcm16: bytes) -> None:
+        """Add audio to the open turn; start a decode when one is due."""
+        if self._closed or not pcm16:
+            return
+        turn = self._turn
+        piece = turn.resampler.process(pcm16_to_float(pcm16))
+        turn.pieces.append(piece)
+        turn.samples += piece.size
+        if piece.size and rms_dbfs(piece) >= SOUND_DBFS:
+            turn.sound_end = turn.samples
+        self._maybe_decode(turn)
+
+    def _maybe_decode(self, turn: _Turn) -> None:
+        if turn.task is not None and not turn.task.done():
+            turn.again = True
+            return
+        quiet_after_sound = turn.samples - turn.sound_end >= self._silence and turn.sound_end > max(
+            turn.decoded_sound_end, 0
+        )
+        if turn.samples - max(turn.decoded_samples, 0) >= self._step or quiet_after_sound:
+            turn.task = asyncio.ensure_future(self._decode(turn, interim=True))
+
+    async def _decode(self, turn: _Turn, *, interim: bool) -> None:
+        samples, sound_end = turn.samples, turn.sound_end
+        audio = turn.audio(samples)
+        try:
+            result = await asyncio.to_thread(
+                decode, self._model, audio, self._language, beam_size=self._beam,
+                no_speech_threshold=self._no_speech,
+            )  # fmt: skip
+        except (RuntimeError, ValueError) as exc:
+            raise EngineError(f"{self.engine}: decoding failed: {exc}", kind="failed") from exc
+        turn.result, turn.decoded_samples, turn.decoded_sound_end = result, samples, sound_end
+        if interim and result.text and self._on_interim is not None and turn is self._turn:
+            self._on_interim(
+                TranscriptUpdate(
+                    result.text,
+                    False,
+                    0.0,
+                    samples / 16.0,
+                    result.confidence,
+                    result.language,
+                    (),
+                    self.engine,
+                )
+            )
+        if turn.again and turn is self._turn:
+            turn.again = False
+            self._maybe_decode(turn)
+
+    def end_turn(self) -> asyncio.Future[TranscriptUpdate]:
+        """Close the turn; its final is the last decode if nothing audible came after it."""
+        turn, self._turn = self._turn, self._new_turn()
+        tail = turn.resampler.process(np.zeros(0, np.float32), last=True)
+        turn.pieces.append(tail)
+        turn.samples += tail.size
+        task = asyncio.ensure_future(self._finish(turn))
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
+        return task
+
+    async def _finish(self, turn: _Turn) -> TranscriptUpdate:
+        while turn.task is not None and not turn.task.done():
+            await asyncio.wait([turn.task])
+        if turn.result is None or turn.sound_end > turn.decoded_samples:
+            await self._decode(turn, interim=False)
+        assert turn.result is not None
+        result = turn.result
+        return TranscriptUpdate(
+            text=result.text,
+            final=True,
+            start_ms=0.0,
+            end_ms=turn.sound_end / 16.0,
+            confidence=result.confidence,
+            language=result.language,
+            engine=self.engine,
+        )
+
+    async def aclose(self) -> None:
+        """Stop; decodes already running finish in their thread."""
+        self._closed = True
+        for task in list(self._finishing):
+            task.cancel()

@@ -34,8 +34,9 @@ from voicebus.contracts.events import (
     parse_event,
 )
 from voicebus.contracts.ids import derived_id
-from voicebus.engines.base import LLM, EngineError, LLMEngine
+from voicebus.engines.base import LLM, EngineContext, EngineError, LLMEngine
 from voicebus.engines.builtin import load_builtin_engines
+from voicebus.engines.keys import env_names
 from voicebus.orchestrator import metrics
 from voicebus.orchestrator.agents import Agent, AgentCatalog
 from voicebus.orchestrator.conversation import Conversation
@@ -129,7 +130,7 @@ class Orchestrator:
         for agent_id in self.catalog.ids():
             agent = self.catalog.get(agent_id)
             assert agent is not None
-            self._engines[agent_id] = _engine_for(agent)
+            self._engines[agent_id] = _engine_for(agent, self._environ)
         self._store = SessionStore(await service.js.key_value(streams.SESSIONS.bucket))
 
     async def _close(self, _service: Service) -> None:
@@ -302,9 +303,15 @@ class Orchestrator:
         )
 
 
-def _engine_for(agent: Agent) -> LLMEngine:
-    """The agent's LLM, created once at load: a bad engine name or option fails the start."""
+def _engine_for(agent: Agent, environ: Mapping[str, str]) -> LLMEngine:
+    """The agent's LLM, created once at load: a bad engine name or option fails the start.
+
+    Its vendor key comes from the environment (``VB_ENGINE_KEY_<VENDOR>`` or the
+    vendor's own variable); per-tenant keys will come through the edge.
+    """
+    engine = agent.spec.llm.engine
+    key = next((environ[n] for n in env_names("default", engine) if environ.get(n)), None)
     try:
-        return LLM.create(agent.spec.llm.engine, agent.spec.llm.options)
+        return LLM.create(engine, agent.spec.llm.options, EngineContext(api_key=key))
     except EngineError as exc:
         raise AgentConfigError(agent.path, str(exc), "llm") from None

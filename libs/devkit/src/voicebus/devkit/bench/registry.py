@@ -50,6 +50,7 @@ MODULES: Final = (
     "turn_latency",
     "audit_ingest",
     "campaign",
+    "stt_latency",
 )
 """Modules of ``voicebus.devkit.bench`` that register benchmarks, in ``bench all`` order."""
 

@@ -60,11 +60,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class LLMFallback(_Strict):
+    """A language model tried when the ones before it fail."""
+
+    engine: str = Field(min_length=1, max_length=64)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
 class LLMChoice(_Strict):
     """The agent's language model; options may be structured (rules, lists)."""
 
     engine: str = Field(min_length=1, max_length=64)
     options: dict[str, Any] = Field(default_factory=dict)
+    fallback: list[LLMFallback] = Field(
+        default_factory=list, max_length=4, description="Models tried in order when it fails."
+    )
     show_fixed_lines: bool = Field(
         default=True,
         description=(
@@ -245,9 +255,21 @@ def load_agent(path: Path, environ: Mapping[str, str]) -> Agent:
         raise AgentConfigError(path, "must be a YAML mapping")
     for role in ("llm", "stt", "tts"):
         section = raw.get(role)
-        if isinstance(section, dict) and "options" in section:
+        if not isinstance(section, dict):
+            continue
+        entries = [(section, f"{role}.options")]
+        fallbacks = section.get("fallback")
+        if isinstance(fallbacks, list):
+            entries += [
+                (item, f"{role}.fallback.{i}.options")
+                for i, item in enumerate(fallbacks)
+                if isinstance(item, dict)
+            ]
+        for entry, where in entries:
+            if "options" not in entry:
+                continue
             try:
-                section["options"] = expand_env(section["options"], environ, f"{role}.options")
+                entry["options"] = expand_env(entry["options"], environ, where)
             except TemplateError as exc:
                 field, _, problem = str(exc).partition(": ")
                 raise AgentConfigError(path, problem, field) from None

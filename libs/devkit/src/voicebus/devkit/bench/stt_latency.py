@@ -50,12 +50,13 @@ def words(text: str) -> list[str]:
 def wer(reference: str, hypothesis: str) -> float:
     """Word error rate: word-level edit distance over the reference's length."""
     ref, hyp = words(reference), words(hypothesis)
-    row = list(range(len(hyp) + 1))
+    previous = list(range(len(hyp) + 1))
     for i, r in enumerate(ref, 1):
-        previous, row[0] = row[0], i
+        current = [i] + [0] * len(hyp)
         for j, h in enumerate(hyp, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (r != h))
-    return row[len(hyp)] / max(len(ref), 1)
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h))
+        previous = current
+    return previous[-1] / max(len(ref), 1)
 
 
 async def _clip(tts: HibariTTS, text: str) -> bytes:
@@ -111,6 +112,8 @@ async def run(options: BenchOptions) -> Report:
                 latency, heard = await fn(engine, clip)
                 latencies.append(latency)
                 errors.append(wer(text, heard))
+                if text == texts[0]:
+                    report.notes.append(f"{model} {path} heard {heard!r} for {text!r}")
             p = percentiles(latencies, (50.0, 95.0))
             report.rows.append({
                 "model": model, "path": path, "clips": len(clips), "median ms": p["p50"],

@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from voicebus.devkit.ports import LOOPBACK, free_port
-from voicebus.devkit.vendors import anthropic, deepgram
+from voicebus.devkit.vendors import anthropic, deepgram, socket_tts
 from voicebus.devkit.vendors.scenarios import TEST_KEY, Recorded, Scenario
 from voicebus.devkit.vendors.speech import Transcriber, whisper_transcriber
 
@@ -83,6 +83,10 @@ class VendorStandIn:
             WebSocketRoute("/v1/listen", self._ws(deepgram.listen)),
             WebSocketRoute("/v1/speak", self._ws(deepgram.speak)),
             Route("/v1/messages", self._http(anthropic.messages), methods=["POST"]),
+            WebSocketRoute(
+                "/v1/text-to-speech/{voice}/multi-stream-input", self._ws(socket_tts.elevenlabs)
+            ),
+            WebSocketRoute("/tts/websocket", self._ws(socket_tts.cartesia)),
         ]
         scoped: list[BaseRoute] = []
         for route in plain:

@@ -18,20 +18,21 @@ def load_builtin_engines() -> None:
     """Register every built-in engine in :mod:`voicebus.engines.base`'s registries (idempotent).
 
     STT: ``whisper-local``, ``deepgram``, ``null``. TTS: ``hibari``, ``deepgram``,
-    ``elevenlabs``, ``cartesia``, ``silent``. LLM: ``openai``, ``anthropic``, ``scripted``.
+    ``elevenlabs``, ``cartesia``, ``silent``. LLM: ``openai``, ``anthropic``, ``gemini``,
+    ``scripted``.
     """
     global _loaded
     with _lock:
         if _loaded:
             return
         from voicebus.engines.cloud import cartesia_tts, deepgram_stt, deepgram_tts, elevenlabs_tts
-        from voicebus.engines.llm import anthropic, openai_compat, scripted
+        from voicebus.engines.llm import anthropic, gemini, openai_compat, scripted
         from voicebus.engines.stt import null, whisper_local
         from voicebus.engines.tts import hibari, silent
 
         for module in (
             whisper_local, null, hibari, silent, openai_compat, scripted,
-            deepgram_stt, deepgram_tts, anthropic, elevenlabs_tts, cartesia_tts,
+            deepgram_stt, deepgram_tts, anthropic, gemini, elevenlabs_tts, cartesia_tts,
         ):  # fmt: skip
             module.register()
         _loaded = True

@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from voicebus.devkit.ports import LOOPBACK, free_port
-from voicebus.devkit.vendors import anthropic, deepgram, socket_tts
+from voicebus.devkit.vendors import anthropic, deepgram, gemini, socket_tts
 from voicebus.devkit.vendors.scenarios import TEST_KEY, Recorded, Scenario
 from voicebus.devkit.vendors.speech import Transcriber, whisper_transcriber
 
@@ -87,6 +87,11 @@ class VendorStandIn:
                 "/v1/text-to-speech/{voice}/multi-stream-input", self._ws(socket_tts.elevenlabs)
             ),
             WebSocketRoute("/tts/websocket", self._ws(socket_tts.cartesia)),
+            Route(
+                "/v1beta/models/{model}:streamGenerateContent",
+                self._http(gemini.generate),
+                methods=["POST"],
+            ),
         ]
         scoped: list[BaseRoute] = []
         for route in plain:

@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from voicebus.devkit.ports import LOOPBACK, free_port
-from voicebus.devkit.vendors import anthropic, deepgram, gemini, socket_tts
+from voicebus.devkit.vendors import anthropic, deepgram, gemini, rest_speech, socket_tts
 from voicebus.devkit.vendors.scenarios import TEST_KEY, Recorded, Scenario
 from voicebus.devkit.vendors.speech import Transcriber, whisper_transcriber
 
@@ -92,6 +92,14 @@ class VendorStandIn:
                 self._http(gemini.generate),
                 methods=["POST"],
             ),
+            Route("/v1/audio/speech", self._http(rest_speech.openai_speech), methods=["POST"]),
+            Route(
+                "/v1/audio/transcriptions",
+                self._http(rest_speech.openai_transcriptions),
+                methods=["POST"],
+            ),
+            Route("/text-to-speech", self._http(rest_speech.sarvam_tts), methods=["POST"]),
+            Route("/speech-to-text", self._http(rest_speech.sarvam_stt), methods=["POST"]),
         ]
         scoped: list[BaseRoute] = []
         for route in plain:

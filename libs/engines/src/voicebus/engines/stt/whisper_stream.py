@@ -35,6 +35,17 @@ SILENCE_DBFS: Final = -60.0
 PAD_S: Final = 1.0
 """Silence added after the audio before decoding: whisper ends short clips more reliably."""
 
+SCRIPT_PROMPTS: Final = {
+    "hi": "नमस्ते, आप कैसे हैं? मैं ठीक हूँ।",
+    "mr": "नमस्कार, तुम्ही कसे आहात?",
+    "ta": "வணக்கம், நீங்கள் எப்படி இருக்கிறீர்கள்?",
+    "te": "నమస్కారం, మీరు ఎలా ఉన్నారు?",
+    "bn": "নমস্কার, আপনি কেমন আছেন?",
+}
+"""A previous-text prompt in the language's own script. Whisper writes Hindi speech in
+Urdu script or in Latin letters about as often as in Devanagari; a short prompt in the
+script makes it write that script."""
+
 _decode_lock = threading.Lock()
 
 
@@ -80,9 +91,12 @@ def decode(
             language=language if multilingual else None,
         )  # fmt: skip
         prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        script = SCRIPT_PROMPTS.get(language or "") if multilingual else None
+        if script:
+            prompt = [tokenizer.sot_prev, *tokenizer.encode(" " + script), *prompt]
         result = model.model.generate(
             encoded, [prompt], beam_size=beam_size, max_length=224, return_scores=True,
-            return_no_speech_prob=True, suppress_blank=True,
+            return_no_speech_prob=True, suppress_blank=True, no_repeat_ngram_size=3,
         )[0]  # fmt: skip
     if result.no_speech_prob >= no_speech_threshold:
         return Decoded("", language, None)

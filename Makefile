@@ -15,7 +15,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.voicebus-synced
 
 .PHONY: help uv-bootstrap venv demo demo-scripted local-llm dev lint typecheck imports asyncapi asyncapi-check asyncapi-validate \
-        check browser pytest test test-resilience clean
+        check browser espeak pytest test test-resilience clean
 
 help:
 	@echo "make demo      install everything, start the platform, place the demo call, stop"
@@ -76,7 +76,11 @@ check: lint typecheck imports asyncapi-check
 browser:
 	bash scripts/install-browser.sh
 
-pytest: venv browser
+# Debian's espeak-ng for test fixtures (a Hindi caller); sudo when not root.
+espeak:
+	bash scripts/install-espeak.sh
+
+pytest: venv browser espeak
 	$(BIN)/pytest
 
 test: check pytest

@@ -3,9 +3,10 @@
 Wire protocol as Deepgram documents it: the key in ``Authorization: Token <key>``
 (401 otherwise); STT takes binary audio (``encoding``/``sample_rate`` in the query)
 and ``KeepAlive``/``Finalize``/``CloseStream`` text messages, and answers ``Results``
-(interim ``is_final: false``, then final with ``from_finalize: true``) and a closing
-``Metadata``. TTS takes ``Speak``/``Flush``/``Clear``/``Close`` and answers binary
-linear16 audio, ``Metadata`` and ``Flushed``.
+(interim ``is_final: false``, then final with ``from_finalize: true``),
+``SpeechStarted`` (with ``vad_events=true``) and a closing ``Metadata``. TTS takes
+``Speak``/``Flush``/``Clear``/``Close`` and answers binary linear16 audio, ``Metadata``
+and ``Flushed``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import uuid
 from typing import TYPE_CHECKING, Any, Final
 
+import numpy as np
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -82,6 +84,7 @@ async def listen(vendor: VendorStandIn, websocket: WebSocket) -> None:
     width = 1 if encoding == "mulaw" else 2
     turn = bytearray()
     offset_s = 0.0
+    speaking = False
     scenario = record.scenario
     try:
         while True:
@@ -90,6 +93,21 @@ async def listen(vendor: VendorStandIn, websocket: WebSocket) -> None:
                 return
             if message.get("bytes") is not None:
                 audio: bytes = message["bytes"]
+                if (
+                    not speaking
+                    and record.query.get("vad_events") == "true"
+                    and _loud(decode(audio, encoding))
+                ):
+                    speaking = True
+                    await websocket.send_text(
+                        json.dumps(
+                            {
+                                "type": "SpeechStarted",
+                                "channel": [0, 1],
+                                "timestamp": offset_s + len(turn) / width / rate,
+                            }
+                        )
+                    )
                 turn += audio
                 record.audio_bytes += len(audio)
                 if record.audio_bytes >= _FAIL_AFTER_BYTES and await _fail(websocket, scenario):
@@ -111,6 +129,7 @@ async def listen(vendor: VendorStandIn, websocket: WebSocket) -> None:
                 await websocket.send_text(_results(text, offset_s, duration, final=True))
                 offset_s += duration
                 turn.clear()
+                speaking = False
             elif kind == "CloseStream":
                 await websocket.send_text(
                     json.dumps(
@@ -126,6 +145,12 @@ async def listen(vendor: VendorStandIn, websocket: WebSocket) -> None:
                 return
     except WebSocketDisconnect:
         return
+
+
+def _loud(pcm: bytes) -> bool:
+    """Audio with sound in it (what Deepgram's VAD would call speech, roughly)."""
+    samples = np.frombuffer(pcm, dtype="<i2")
+    return bool(samples.size) and int(np.abs(samples.astype(np.int32)).max()) > 1000
 
 
 async def _fail(websocket: WebSocket, scenario: Scenario) -> bool:

@@ -6,7 +6,10 @@ up as linear16. Interim results (``is_final: false``) become interim updates; ea
 turn ends with ``Finalize``, and its final is the ``is_final`` results since the
 previous turn, complete when Deepgram answers ``from_finalize: true`` or, since
 Deepgram only sends that when it still held audio, when it has said nothing more
-for ``settle_ms`` after its last result (``quiet_ms`` when nothing came at all).
+for ``settle_ms`` after its last result. A turn in which Deepgram heard nothing
+(no ``SpeechStarted``, no words: ``vad_events`` is on) completes after ``quiet_ms``
+with no answer; one in which it heard speech waits for its words (a slow answer is
+then the fallback budget's business, not an empty transcript).
 ``KeepAlive`` holds the socket open between turns.
 """
 
@@ -75,6 +78,7 @@ _CLOSE: Final = object()
 class _PendingTurn:
     future: asyncio.Future[TranscriptUpdate]
     start_s: float
+    heard_speech: bool = False
     settle: asyncio.TimerHandle | None = None
 
 
@@ -143,6 +147,7 @@ class DeepgramSTT:
             "interim_results": "true",
             "punctuate": "true",
             "smart_format": "true",
+            "vad_events": "true",
         }
         return f"{self.base_url}/v1/listen?{urlencode(query)}"
 
@@ -202,6 +207,7 @@ class DeepgramSession:
         self._pending: deque[_PendingTurn] = deque()
         self._heard = _Heard()
         self._pushed_bytes = 0
+        self._speech = False  # Deepgram heard speech in the open turn
         self._turn_start_s = 0.0
         self._failure: EngineError | None = None
         self._closed = False
@@ -223,7 +229,8 @@ class DeepgramSession:
         if self._failure is not None:
             future.set_exception(self._failure)
             return future
-        self._pending.append(_PendingTurn(future, self._turn_start_s))
+        self._pending.append(_PendingTurn(future, self._turn_start_s, self._speech))
+        self._speech = False
         self._turn_start_s = self._pushed_bytes / 2 / self._rate
         self._outbox.put_nowait(_FINALIZE)
         self._arm_settle_for_head()
@@ -288,6 +295,8 @@ class DeepgramSession:
         kind = message.get("type")
         if kind == "Results":
             self._on_results(message)
+        elif kind == "SpeechStarted":
+            self._speech = True
         elif kind == "Error" or "err_code" in message:
             detail = str(message.get("description") or message.get("err_msg") or "error")[:200]
             raise EngineError(
@@ -304,6 +313,8 @@ class DeepgramSession:
             raise EngineError(
                 f"{NAME}: the vendor sent a malformed result", retryable=True, kind="protocol"
             ) from None
+        if transcript:
+            self._speech = True
         if is_final:
             if transcript:
                 self._heard.texts.append(transcript)
@@ -357,9 +368,10 @@ class DeepgramSession:
             turn.future.set_result(update)
 
     def _arm_settle_for_head(self) -> None:
-        if self._pending and self._pending[0].settle is None:
+        head = self._pending[0] if self._pending else None
+        if head is not None and head.settle is None and not head.heard_speech:
             loop = asyncio.get_running_loop()
-            self._pending[0].settle = loop.call_later(self._quiet_s, self._complete)
+            head.settle = loop.call_later(self._quiet_s, self._complete)
 
     def _fail(self, error: EngineError) -> None:
         if self._failure is None:

@@ -52,6 +52,7 @@ class FallbackLLM:
         self._budgets = budgets or Budgets()
         self._report = report
         self.name = self._chain.name(self._chain.engines[0])
+        """The engine that answered last (the first one until then)."""
 
     @property
     def engines(self) -> list[LLMEngine]:
@@ -101,6 +102,7 @@ class FallbackLLM:
                     except StopAsyncIteration:
                         break
                     timeout = self._budgets.stall_s
+                    self.name = name  # the engine answering now (reply events name it)
                     if isinstance(chunk, TextDelta):
                         text = echo.trim(chunk.text)
                         if not text:

@@ -51,6 +51,7 @@ MODULES: Final = (
     "audit_ingest",
     "campaign",
     "stt_latency",
+    "failover",
 )
 """Modules of ``voicebus.devkit.bench`` that register benchmarks, in ``bench all`` order."""
 

@@ -199,7 +199,8 @@ async def speak(vendor: VendorStandIn, websocket: WebSocket) -> None:
                 text.append(str(command.get("text", "")))
             elif kind == "Flush":
                 spoken, text = " ".join(text), []
-                if not await _stream_audio(websocket, record, voice(spoken, rate), rate):
+                pcm = voice(spoken, rate)
+                if not await _stream_audio(websocket, record, pcm, rate, vendor.speed):
                     return
                 await websocket.send_text(json.dumps({"type": "Flushed", "sequence_id": flushes}))
                 flushes += 1
@@ -213,8 +214,10 @@ async def speak(vendor: VendorStandIn, websocket: WebSocket) -> None:
         return
 
 
-async def _stream_audio(websocket: WebSocket, record: Recorded, pcm: bytes, rate: int) -> bool:
-    """Send audio in chunks, ~10× faster than real time; False once the stream is broken."""
+async def _stream_audio(
+    websocket: WebSocket, record: Recorded, pcm: bytes, rate: int, speed: float
+) -> bool:
+    """Send audio in chunks, ``speed`` × real time; False once the stream is broken."""
     scenario = record.scenario
     if scenario is Scenario.HANG:
         await asyncio.sleep(3600)
@@ -232,5 +235,5 @@ async def _stream_audio(websocket: WebSocket, record: Recorded, pcm: bytes, rate
             return False
         await websocket.send_bytes(chunk)
         record.audio_bytes += len(chunk)
-        await asyncio.sleep(CHUNK_MS / 10_000)
+        await asyncio.sleep(CHUNK_MS / 1000 / speed)
     return True

@@ -36,6 +36,8 @@ class VendorStandIn:
         reply: the LLM stand-ins' answer to the caller's last words.
         key: the only API key accepted (others get 401).
         port: the port; a free one by default.
+        speed: how much faster than real time synthesized audio is sent (vendors stream
+            a few times faster; 1.0 paces it like playback, so a kill lands mid-sentence).
     """
 
     def __init__(
@@ -45,7 +47,9 @@ class VendorStandIn:
         reply: Callable[[str], str] | None = None,
         key: str = TEST_KEY,
         port: int | None = None,
+        speed: float = 10.0,
     ) -> None:
+        self.speed = speed
         self.transcriber = transcriber
         self.reply = reply or (
             lambda heard: f"You said {heard.strip() or 'nothing'}. Anything else?"

@@ -21,7 +21,7 @@ from voicebus.engines.base import (
     EngineError,
     TextDelta,
 )
-from voicebus.engines.cloud import deepgram_stt, deepgram_tts
+from voicebus.engines.cloud import cartesia_stt, deepgram_stt, deepgram_tts
 from voicebus.engines.llm import anthropic
 from voicebus.engines.streaming import TranscriptUpdate
 
@@ -258,3 +258,40 @@ async def test_private_urls_are_refused_unless_allowed() -> None:
             anthropic.create({"base_url": url}, strict)
     with pytest.raises(EngineError, match="credentials"):
         deepgram_tts.create({"base_url": "https://u:p@api.example.com"}, strict)
+
+
+# -- Cartesia STT -------------------------------------------------------------------
+
+
+def _ink(vendors: VendorStandIn, scenario: Scenario = Scenario.OK) -> cartesia_stt.CartesiaSTT:
+    return cartesia_stt.create({"base_url": vendors.base_url(scenario, ws=True)}, CONTEXT)
+
+
+async def test_cartesia_stt_interims_and_a_final(vendors: VendorStandIn) -> None:
+    interims: list[TranscriptUpdate] = []
+    session = await _ink(vendors).open(8000, interims.append)
+    session.push(_speech_ms(800))
+    final = await asyncio.wait_for(session.end_turn(), 5)
+    session.push(bytes(3200))
+    second = await asyncio.wait_for(session.end_turn(), 5)
+    await session.aclose()
+    assert final.text == HEARD
+    assert final.engine == "cartesia"
+    assert final.words[0].word == "where"
+    assert second.text == ""
+    assert interims
+    record = vendors.recorded("cartesia-stt")[-1]
+    assert record.query["encoding"] == "pcm_s16le"
+    assert record.body == ["finalize", "finalize", "close"]
+
+
+@pytest.mark.parametrize("scenario", [Scenario.CLOSE_MID, Scenario.MALFORMED, Scenario.ERROR_MID])
+async def test_cartesia_stt_broken_stream(vendors: VendorStandIn, scenario: Scenario) -> None:
+    session = await _ink(vendors, scenario).open(8000)
+    audio = _speech_ms(1500)
+    for i in range(0, len(audio), 320):
+        session.push(audio[i : i + 320])
+        await asyncio.sleep(0.001)
+    with pytest.raises(EngineError):
+        await asyncio.wait_for(session.end_turn(), 5)
+    await session.aclose()

@@ -17,8 +17,9 @@ _loaded = False
 def load_builtin_engines() -> None:
     """Register every built-in engine in :mod:`voicebus.engines.base`'s registries (idempotent).
 
-    STT: ``whisper-local``, ``deepgram``, ``openai``, ``sarvam``, ``null``. TTS: ``hibari``,
-    ``deepgram``, ``elevenlabs``, ``cartesia``, ``openai``, ``sarvam``, ``silent``.
+    STT: ``whisper-local``, ``deepgram``, ``openai``, ``sarvam``, ``cartesia``, ``null``.
+    TTS: ``hibari``, ``deepgram``, ``elevenlabs``, ``cartesia``, ``openai``, ``sarvam``,
+    ``silent``.
     LLM: ``openai``, ``anthropic``, ``gemini``, ``scripted``.
     """
     global _loaded
@@ -26,6 +27,7 @@ def load_builtin_engines() -> None:
         if _loaded:
             return
         from voicebus.engines.cloud import (
+            cartesia_stt,
             cartesia_tts,
             deepgram_stt,
             deepgram_tts,
@@ -40,7 +42,7 @@ def load_builtin_engines() -> None:
         for module in (
             whisper_local, null, hibari, silent, openai_compat, scripted,
             deepgram_stt, deepgram_tts, anthropic, gemini, elevenlabs_tts, cartesia_tts,
-            openai_speech, sarvam,
+            openai_speech, sarvam, cartesia_stt,
         ):  # fmt: skip
             module.register()
         _loaded = True

@@ -91,6 +91,7 @@ class VendorStandIn:
                 "/v1/text-to-speech/{voice}/multi-stream-input", self._ws(socket_tts.elevenlabs)
             ),
             WebSocketRoute("/tts/websocket", self._ws(socket_tts.cartesia)),
+            WebSocketRoute("/stt/websocket", self._ws(socket_tts.cartesia_stt)),
             Route(
                 "/v1beta/models/{model}:streamGenerateContent",
                 self._http(gemini.generate),

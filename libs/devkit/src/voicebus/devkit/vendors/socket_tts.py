@@ -236,3 +236,75 @@ async def _break(websocket: WebSocket, scenario: Scenario, error: dict[str, Any]
         await websocket.send_text('{"audio": ')
     else:
         await websocket.send_text(json.dumps(error))
+
+
+async def cartesia_stt(vendor: VendorStandIn, websocket: WebSocket) -> None:
+    """``/stt/websocket``: binary audio, ``finalize``/``close`` text commands."""
+    record = vendor.begin(websocket, "cartesia-stt", websocket.headers.get("x-api-key"))
+    if await _refuse(websocket, record):
+        return
+    await websocket.accept()
+    rate = int(record.query.get("sample_rate", "16000"))
+    turn = bytearray()
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("bytes") is not None:
+                turn += message["bytes"]
+                record.audio_bytes += len(message["bytes"])
+                if record.audio_bytes >= 16000 and record.scenario in (
+                    Scenario.CLOSE_MID,
+                    Scenario.MALFORMED,
+                    Scenario.ERROR_MID,
+                ):
+                    await _break(
+                        websocket, record.scenario, {"type": "error", "message": "stand-in failure"}
+                    )
+                    return
+                continue
+            command = message.get("text") or ""
+            record.body.append(command)
+            if command == "finalize":
+                if record.scenario is Scenario.HANG:
+                    continue
+                if record.scenario is Scenario.SLOW:
+                    await asyncio.sleep(SLOW_START_S)
+                text = await vendor.transcriber(bytes(turn), rate)
+                duration = len(turn) / 2 / rate
+                words = word_times(text, duration * 1000)
+                if text:
+                    half = " ".join(text.split()[: max(1, len(text.split()) // 2)])
+                    await websocket.send_text(
+                        json.dumps(
+                            {
+                                "type": "transcript",
+                                "is_final": False,
+                                "text": half,
+                                "language": "en",
+                            }
+                        )
+                    )
+                await websocket.send_text(
+                    json.dumps(
+                        {
+                            "type": "transcript",
+                            "is_final": True,
+                            "text": text,
+                            "duration": duration,
+                            "language": "en",
+                            "words": [
+                                {"word": w, "start": s / 1000, "end": e / 1000} for w, s, e in words
+                            ],
+                        }
+                    )
+                )
+                await websocket.send_text(json.dumps({"type": "flush_done"}))
+                turn.clear()
+            elif command == "close":
+                await websocket.send_text(json.dumps({"type": "done"}))
+                await websocket.close()
+                return
+    except WebSocketDisconnect:
+        return

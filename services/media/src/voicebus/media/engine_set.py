@@ -64,6 +64,21 @@ class EngineSet:
     tts: FallbackTTS | None = None
     problems: list[str] = field(default_factory=list)
 
+    async def aclose(self) -> None:
+        """Close the connections cloud engines hold (sockets, HTTP clients)."""
+        engines: list[object] = [
+            *(self.stt.engines if self.stt else []),
+            *(self.tts.engines if self.tts else []),
+        ]
+        for engine in engines:
+            close = getattr(engine, "aclose", None)
+            if close is None:
+                continue
+            try:
+                await close()
+            except (EngineError, OSError):
+                log.info("engine close failed", extra={"engine": getattr(engine, "name", "?")})
+
 
 def budgets(settings: FallbackSettings) -> Budgets:
     """The agent's failover budgets in seconds."""

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import threading
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -32,7 +34,13 @@ WHISPER_RATE: Final = 16_000
 SOUND_DBFS: Final = -45.0
 """A 20 ms piece louder than this (RMS) has sound in it; phone line noise sits far below."""
 SILENCE_DBFS: Final = -60.0
-PAD_S: Final = 1.0
+TOKENS_PER_S: Final = 6.0
+FULL_FRAMES: Final = 3000
+"""Whisper's own window: 30 s of 10 ms feature frames."""
+COMPRESSION_LIMIT: Final = 2.4
+PAD_S: Final = 2.0
+TIMESTAMP_S: Final = 0.02
+SEGMENT_EPSILON_S: Final = 0.1
 """Silence added after the audio before decoding: whisper ends short clips more reliably."""
 
 SCRIPT_PROMPTS: Final = {
@@ -71,7 +79,6 @@ def decode(
         beam_size: beam width.
         no_speech_threshold: results at least this likely to be non-speech are empty.
     """
-    import ctranslate2  # type: ignore[import-untyped]  # ships no type marker
     from faster_whisper.tokenizer import Tokenizer  # type: ignore[import-untyped]
 
     if audio.size == 0 or rms_dbfs(audio) < SILENCE_DBFS:
@@ -80,30 +87,99 @@ def decode(
     features = model.feature_extractor(padded)
     if features.shape[1] % 2:
         features = features[:, :-1]
-    view = ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None]))
     multilingual = bool(model.model.is_multilingual)
+    # Speech runs at most ~5 tokens a second: a longer answer is whisper looping.
+    budget = int(TOKENS_PER_S * audio.size / WHISPER_RATE) + 16  # timestamps included
     with _decode_lock:
-        encoded = model.model.encode(view, to_cpu=False)
+        encoded = model.model.encode(_view(features), to_cpu=False)
         if multilingual and language is None:
             language = str(model.model.detect_language(encoded)[0][0][0]).strip("<|>")
         tokenizer = Tokenizer(
             model.hf_tokenizer, multilingual, task="transcribe",
             language=language if multilingual else None,
         )  # fmt: skip
-        prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        # With timestamps: whisper marks where each segment starts, so a segment it
+        # "hears" after the audio ended (short windows make it repeat itself) is cut.
+        prompt = [*tokenizer.sot_sequence]
         script = SCRIPT_PROMPTS.get(language or "") if multilingual else None
         if script:
             prompt = [tokenizer.sot_prev, *tokenizer.encode(" " + script), *prompt]
-        result = model.model.generate(
-            encoded, [prompt], beam_size=beam_size, max_length=224, return_scores=True,
-            return_no_speech_prob=True, suppress_blank=True, no_repeat_ngram_size=3,
-        )[0]  # fmt: skip
+        seconds = audio.size / WHISPER_RATE
+        result = _generate(model, encoded, prompt, beam_size, len(prompt) + budget)
+        tokens = _within(result.sequences_ids[0], tokenizer, seconds)
+        text = str(tokenizer.decode(tokens)).strip()
+        if len(result.sequences_ids[0]) >= budget or _repetitive(text):
+            # Still looping: decode once more on the 30 s window whisper was trained on
+            # (slower, but what batch whisper would say).
+            window = np.zeros((features.shape[0], FULL_FRAMES), np.float32)
+            kept = min(features.shape[1], FULL_FRAMES)
+            window[:, :kept] = features[:, :kept]
+            encoded = model.model.encode(_view(window), to_cpu=False)
+            result = _generate(model, encoded, prompt, beam_size, len(prompt) + budget)
+            tokens = _within(result.sequences_ids[0], tokenizer, seconds)
+            text = str(tokenizer.decode(tokens)).strip()
+    text = drop_echoes(text)
     if result.no_speech_prob >= no_speech_threshold:
         return Decoded("", language, None)
-    tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
-    text = str(tokenizer.decode(tokens)).strip()
     confidence = min(1.0, max(0.0, math.exp(result.scores[0]))) if text else None
     return Decoded(text, language if multilingual else "en", confidence)
+
+
+def _view(features: Any) -> Any:
+    import ctranslate2  # type: ignore[import-untyped]  # ships no type marker
+
+    return ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None]))
+
+
+def _generate(model: Any, encoded: Any, prompt: list[int], beam_size: int, max_length: int) -> Any:
+    return model.model.generate(
+        encoded, [prompt], beam_size=beam_size, max_length=max_length, return_scores=True,
+        return_no_speech_prob=True, suppress_blank=True, no_repeat_ngram_size=3,
+    )[0]  # fmt: skip
+
+
+def _within(ids: list[int], tokenizer: Any, seconds: float) -> list[int]:
+    """Text tokens of the segments that start before the audio ends."""
+    kept: list[int] = []
+    segment: list[int] = []
+    for token in ids:
+        if token >= tokenizer.timestamp_begin:
+            at = (token - tokenizer.timestamp_begin) * TIMESTAMP_S
+            if not segment and at >= seconds - SEGMENT_EPSILON_S:
+                break  # a segment starting after the audio: whisper repeating itself
+            kept += segment
+            segment = []
+        elif token < tokenizer.eot:
+            segment.append(token)
+    return kept + segment
+
+
+_SENTENCE = re.compile(r"(?<=[.!?।])\s+")
+_WORDS = re.compile(r"\w+")
+
+
+def drop_echoes(text: str) -> str:
+    """Drop sentences that repeat the one before them (or start repeating it).
+
+    Whisper on a short window sometimes says the utterance twice ("Where is my order?
+    Where is my order?"); a caller repeating a sentence word for word within one turn
+    is rarer than that.
+    """
+    kept: list[str] = []
+    previous: list[str] = []
+    for sentence in _SENTENCE.split(text.strip()):
+        words = _WORDS.findall(sentence.lower())
+        if previous and words and previous[: len(words)] == words:
+            continue
+        kept.append(sentence)
+        previous = words or previous
+    return " ".join(kept)
+
+
+def _repetitive(text: str) -> bool:
+    """Whisper's own test for a looping decode: text that compresses too well."""
+    data = text.encode()
+    return len(data) > 24 and len(data) / len(zlib.compress(data)) > COMPRESSION_LIMIT
 
 
 @dataclass(slots=True)

@@ -208,12 +208,15 @@ async def test_a_hindi_call_on_the_local_multilingual_model(stack: DevStack) -> 
         assert call_id is not None
         await asyncio.sleep(1.0)
         await call.say_pcm(line)
-        events = await _wait_for(stack.nats_url, call_id, TranscriptFinal, timeout=90)
+        await call.wait_for_agent_silence(quiet_ms=1500, timeout=90, require_audio=False)
+        await asyncio.sleep(1.0)
     await call.hang_up()
-    transcript = next(e for e in events if isinstance(e, TranscriptFinal))
-    assert transcript.data.engine == "whisper-local"
-    assert transcript.data.language == "hi"
-    text = transcript.data.text
+    events = await _events(stack.nats_url, call_id)
+    finals = [e for e in events if isinstance(e, TranscriptFinal)]
+    assert finals, [e.type for e in events]  # the events say why when nothing was heard
+    assert {f.data.engine for f in finals} == {"whisper-local"}
+    assert {f.data.language for f in finals} == {"hi"}
+    text = " ".join(f.data.text for f in finals)
     devanagari = re.findall(r"[\u0900-\u097F]", text)
     assert len(devanagari) >= 0.8 * len(re.findall(r"\w", text)), text
     # espeak-ng's Hindi voice through an 8 kHz phone line is hard even for people: the

@@ -22,7 +22,7 @@ from starlette.websockets import WebSocket
 from voicebus.devkit.ports import LOOPBACK, free_port
 from voicebus.devkit.vendors import anthropic, deepgram, gemini, rest_speech, socket_tts
 from voicebus.devkit.vendors.scenarios import TEST_KEY, Recorded, Scenario
-from voicebus.devkit.vendors.speech import Transcriber, whisper_transcriber
+from voicebus.devkit.vendors.speech import Transcriber, warm_whisper, whisper_transcriber
 
 Handler = Callable[..., Awaitable[object]]
 
@@ -130,7 +130,9 @@ class VendorStandIn:
         return endpoint
 
     async def start(self) -> Self:
-        """Serve on the port."""
+        """Serve on the port (the local whisper loaded first when it is the transcriber)."""
+        if self.transcriber is whisper_transcriber:
+            await warm_whisper()
         app = Starlette(routes=self.routes())
         config = uvicorn.Config(
             app,

@@ -26,6 +26,14 @@ async def whisper_transcriber(pcm16: bytes, sample_rate: int) -> str:
     return (await _whisper.transcribe(pcm16, sample_rate)).text
 
 
+async def warm_whisper() -> None:
+    """Load the local whisper now, so the first request answers as fast as the next ones."""
+    global _whisper
+    if _whisper is None:
+        _whisper = WhisperLocalSTT()
+    await _whisper.warm()
+
+
 def fixed_transcriber(text: str) -> Transcriber:
     """Hears ``text`` in any audio with sound in it (cheap, for protocol tests)."""
 

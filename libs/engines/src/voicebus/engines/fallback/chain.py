@@ -27,6 +27,13 @@ class Budgets:
     first_token_s: float = 4.0
     final_transcript_s: float = 2.0
     stall_s: float = 3.0
+    last_engine_s: float = 30.0
+    """The last engine of a chain has nothing to fail over to: it gets this long instead
+    (a late answer beats none)."""
+
+    def limit(self, budget_s: float, *, last: bool) -> float:
+        """The time limit for an engine: its budget, or ``last_engine_s`` for the last one."""
+        return max(budget_s, self.last_engine_s) if last else budget_s
 
 
 def endpoint(engine: object) -> str:
@@ -58,6 +65,10 @@ class Chain(Generic[E]):
     def name(self, engine: E) -> str:
         """The engine's registered name (the metrics label)."""
         return str(getattr(engine, "name", "?"))
+
+    def is_last(self, index: int) -> bool:
+        """Whether no engine comes after ``index``."""
+        return index >= len(self.engines) - 1
 
     def candidates(self, start: int = 0) -> Iterator[tuple[int, E]]:
         """Engines from ``start`` on whose breaker lets a request through now.

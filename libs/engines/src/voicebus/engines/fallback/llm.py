@@ -82,7 +82,8 @@ class FallbackLLM:
         previous: str | None = None
         last_kind = "failed"
         last_error: EngineError | None = None
-        for _index, engine in self._chain.candidates():
+        for index, engine in self._chain.candidates():
+            last = self._chain.is_last(index)
             name = self._chain.name(engine)
             if previous is not None:
                 self._report(failover(ROLE, previous, name, last_kind, "turn"))
@@ -94,14 +95,14 @@ class FallbackLLM:
             echo = _Echo(spoken)
             called_tool = False
             try:
-                timeout = self._budgets.first_token_s
+                timeout = self._budgets.limit(self._budgets.first_token_s, last=last)
                 while True:
                     try:
                         async with asyncio.timeout(timeout):
                             chunk = await anext(stream)
                     except StopAsyncIteration:
                         break
-                    timeout = self._budgets.stall_s
+                    timeout = self._budgets.limit(self._budgets.stall_s, last=last)
                     self.name = name  # the engine answering now (reply events name it)
                     if isinstance(chunk, TextDelta):
                         text = echo.trim(chunk.text)

@@ -157,7 +157,10 @@ class FallbackSTTSession:
                     return
                 continue
             try:
-                async with asyncio.timeout(self._budgets.final_transcript_s):
+                limit = self._budgets.limit(
+                    self._budgets.final_transcript_s, last=self._chain.is_last(self._index)
+                )
+                async with asyncio.timeout(limit):
                     update = await asyncio.shield(turn.inner)
             except (EngineError, TimeoutError, OSError) as exc:
                 name = self._chain.name(self._chain.engines[self._index])

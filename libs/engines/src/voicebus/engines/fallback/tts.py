@@ -66,7 +66,8 @@ class FallbackTTS:
         previous: str | None = None
         last_error: EngineError | None = None
         last_kind = "failed"
-        for _index, engine in self._chain.candidates():
+        for index, engine in self._chain.candidates():
+            last = self._chain.is_last(index)
             name = self._chain.name(engine)
             if previous is not None:
                 reissued = "rest_of_sentence" if done_words else "sentence"
@@ -78,14 +79,14 @@ class FallbackTTS:
             timings: list[WordTiming] = []
             breaker = self._chain.breaker(engine)
             try:
-                timeout = self._budgets.first_audio_s
+                timeout = self._budgets.limit(self._budgets.first_audio_s, last=last)
                 while True:
                     try:
                         async with asyncio.timeout(timeout):
                             chunk = await anext(stream)
                     except StopAsyncIteration:
                         break
-                    timeout = self._budgets.stall_s
+                    timeout = self._budgets.limit(self._budgets.stall_s, last=last)
                     shifted = tuple(
                         WordTiming(w.word, w.start_ms + base_ms, w.end_ms + base_ms)
                         for w in chunk.words

@@ -15,7 +15,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.voicebus-synced
 
 .PHONY: help uv-bootstrap venv demo demo-scripted local-llm dev lint typecheck imports asyncapi asyncapi-check asyncapi-validate \
-        check audit-deps browser pytest test test-resilience clean
+        check audit-deps browser espeak pytest test test-resilience clean
 
 help:
 	@echo "make demo      install everything, start the platform, place the demo call, stop"
@@ -81,7 +81,11 @@ audit-deps: venv
 browser:
 	bash scripts/install-browser.sh
 
-pytest: venv browser
+# Debian's espeak-ng for test fixtures (a Hindi caller); sudo when not root.
+espeak:
+	bash scripts/install-espeak.sh
+
+pytest: venv browser espeak
 	$(BIN)/pytest
 
 test: check audit-deps pytest

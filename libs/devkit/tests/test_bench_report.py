@@ -115,3 +115,12 @@ def test_every_listed_module_registers_its_benchmark() -> None:
     names = set(registry.load())
     expected = {"bus-latency", "gateway-capacity", "media-density", "turn-latency"}
     assert expected | {"audit-ingest"} <= names
+
+
+def test_word_error_rate() -> None:
+    from voicebus.devkit.bench.stt_latency import wer
+
+    assert wer("Hi there, where is my order?", "hi there where is my order") == 0
+    assert wer("a b c", "a x c") == pytest.approx(1 / 3)
+    assert wer("a b c", "") == 1
+    assert wer("a b", "a b c d") == 1

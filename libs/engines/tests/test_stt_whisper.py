@@ -128,7 +128,9 @@ def test_registry_builds_it_without_loading_and_it_fits_the_interface() -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"language": "fr"}, "only transcribes English"),
+        ({"language": "fr", "model": "tiny.en"}, "only transcribes English"),
+        ({"language": "xx"}, "option 'language' is 'xx'"),
+        ({"model": "large-v3"}, "option 'model' is 'large-v3'"),
         ({"beam_size": 0}, "beam_size"),
         ({"beam": 2}, "unknown option"),
         ({"no_speech_threshold": "high"}, "no_speech_threshold"),

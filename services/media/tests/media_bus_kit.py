@@ -87,8 +87,8 @@ async def media_stack(
     server: EmbeddedNats, *, orchestrator: bool = True, **settings: Any
 ) -> AsyncIterator[Stack]:
     stt, tts = FakeSTT(["where is my order"] * 10), FakeTTS(ms_per_word=130)
-    STT.register("fake-stt", lambda _options: stt)
-    TTS.register("fake-tts", lambda _options: tts)
+    STT.register("fake-stt", lambda _options, _context: stt)
+    TTS.register("fake-tts", lambda _options, _context: tts)
     nc = await nats.connect(server.url)
     stack_settings = dict(nats_url=server.url, instance_id="m1", warm_engines=False,
                           smart_turn=False, default_stt="null", default_tts="silent",

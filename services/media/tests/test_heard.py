@@ -99,3 +99,14 @@ def test_heard_grows_with_playback() -> None:
     lengths = [len(h.split()) for h in heard]
     assert lengths == sorted(lengths)  # never shrinks as more plays
     assert all(h == " ".join(heard[-1].split()[: len(h.split())]) for h in heard)  # prefixes
+
+
+def test_word_timings_cut_what_was_heard_at_a_word() -> None:
+    # Proportions say 2 of 4 words after 500 of 1000 ms; the timings say the long first
+    # word ends at 600 ms: nothing was heard whole before that.
+    timed = SpokenChunk("Supercalifragilistic is quite long", 1000.0, (600.0, 700.0, 850.0, 1000.0))
+    assert text_heard([timed], 500) == ""
+    assert text_heard([timed], 650) == "Supercalifragilistic"
+    assert text_heard([timed], 860) == "Supercalifragilistic is quite"
+    untimed = SpokenChunk("Supercalifragilistic is quite long", 1000.0)
+    assert text_heard([untimed], 500) == "Supercalifragilistic is"

@@ -186,3 +186,36 @@ def test_templating_helpers() -> None:
         render("{{c}}", {})
     assert expand_env(7, {}) == 7
     assert expand_env("${A:-}x", {}) == "x"
+
+
+@pytest.mark.parametrize(
+    ("section", "field", "problem"),
+    [
+        ("tts: {engine: deepgram, options: {voice: nobody}}", "tts.options.voice", "'nobody'"),
+        ("stt: {engine: whisper-local, options: {language: xx}}", "stt.options.language", "'xx'"),
+        ("stt: {engine: whisper-local, options: {model: huge}}", "stt.options.model", "'huge'"),
+        ("tts: {engine: hibari, fallback: [{engine: nope}]}", "tts.fallback.0.engine", "nope"),
+        ("stt: {engine: deepgram, options: {modle: nova-3}}", "stt.options.modle", "unknown"),
+    ],
+)
+def test_engine_choices_are_checked_at_load_naming_the_field(
+    tmp_path: Path, section: str, field: str, problem: str
+) -> None:
+    path = _write(tmp_path, "voices.yaml", MINIMAL + section + "\n")
+    with pytest.raises(AgentConfigError) as caught:
+        load_agent(path, {})
+    assert caught.value.field == field
+    assert problem in str(caught.value)
+
+
+def test_fallbacks_and_budgets_reach_the_profile(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        "stt: {engine: whisper-local, options: {language: hi}, fallback: [{engine: 'null'}]}\n"
+        "tts: {engine: deepgram, fallback: [{engine: hibari}]}\n"
+        "failover: {first_audio_ms: 800}\n"
+    )
+    profile = load_agent(_write(tmp_path, "hindi.yaml", text), {}).profile
+    assert profile.stt.options == {"language": "hi"}
+    assert [c.engine for c in profile.stt_fallbacks] == ["null"]
+    assert [c.engine for c in profile.tts_fallbacks] == ["hibari"]
+    assert profile.fallback.first_audio_ms == 800

@@ -83,6 +83,23 @@ class TurnSettings(Data):
                                       examples=[True])  # fmt: skip
 
 
+class FallbackSettings(Data):
+    """When an engine's work moves to the next one, and how its circuit breaker behaves."""
+
+    first_audio_ms: int = Field(default=1500, ge=100, le=30_000,
+                                description="TTS: text sent → first audio, at most.",
+                                examples=[1500])  # fmt: skip
+    first_token_ms: int = Field(default=4000, ge=100, le=60_000,
+                                description="LLM: request → first token, at most.",
+                                examples=[4000])  # fmt: skip
+    final_transcript_ms: int = Field(default=2000, ge=100, le=30_000,
+                                     description="STT: end of turn → final transcript, at most.",
+                                     examples=[2000])  # fmt: skip
+    stall_ms: int = Field(default=3000, ge=100, le=60_000,
+                          description="TTS and LLM: longest gap inside one answer.",
+                          examples=[3000])  # fmt: skip
+
+
 class AgentProfile(Data):
     """What services other than the orchestrator need to know about an agent."""
 
@@ -95,6 +112,14 @@ class AgentProfile(Data):
     stt: EngineChoice = Field(description="Speech-to-text engine.")
     tts: EngineChoice = Field(description="Text-to-speech engine.")
     turn: TurnSettings = Field(default_factory=TurnSettings, description="Turn-taking.")
+    stt_fallbacks: list[EngineChoice] = Field(default_factory=list, max_length=4,
+                                              description="STT engines tried in order when "
+                                              "``stt`` fails.")  # fmt: skip
+    tts_fallbacks: list[EngineChoice] = Field(default_factory=list, max_length=4,
+                                              description="TTS engines tried in order when "
+                                              "``tts`` fails.")  # fmt: skip
+    fallback: FallbackSettings = Field(default_factory=FallbackSettings,
+                                       description="Failover budgets.")  # fmt: skip
 
 
 class AgentReply(Reply):

@@ -15,15 +15,73 @@ Options = Mapping[str, Any]
 
 
 class EngineError(RuntimeError):
-    """An engine failed; ``retryable`` says whether trying again may help."""
+    """An engine failed; ``retryable`` says whether trying again may help.
 
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
+    ``kind`` is a bounded label for events and metrics: ``auth``, ``rate_limited``,
+    ``bad_request``, ``unavailable``, ``timeout``, ``protocol``, ``closed``, ``config``
+    or ``failed``.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False, kind: str = "failed") -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.kind = kind
 
 
 class UnknownEngineError(EngineError):
     """No engine is registered under that name for that role."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, kind="config")
+
+
+class EngineAuthError(EngineError):
+    """The vendor refused the key (401/403): not retryable, and the breaker stays open."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False, kind="auth")
+
+
+def error_for_status(engine: str, status: int, detail: str = "") -> EngineError:
+    """The error for an upstream HTTP status, decided once for every engine.
+
+    401 and 403 are :class:`EngineAuthError`; 408, 429 and 5xx may succeed on
+    retry; any other 4xx will not.
+    """
+    suffix = f": {detail}" if detail else ""
+    if status in (401, 403):
+        return EngineAuthError(
+            f"{engine}: the vendor refused the API key: answered {status}{suffix}"
+        )
+    if status == 429:
+        return EngineError(
+            f"{engine}: rate limited: answered 429{suffix}", retryable=True, kind="rate_limited"
+        )
+    if status == 408 or status >= 500:
+        return EngineError(
+            f"{engine}: the vendor answered {status}{suffix}", retryable=True, kind="unavailable"
+        )
+    return EngineError(f"{engine}: the vendor answered {status}{suffix}", kind="bad_request")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineContext:
+    """What a factory needs beyond the agent's options: the key and the outbound policy.
+
+    Attributes:
+        api_key: the vendor key resolved for the call's tenant (never in options, never
+            logged: hidden from ``repr``).
+        tenant_id: whose call the engine serves (keys and breakers are per tenant).
+        allow_private_urls: let engines reach loopback and private addresses (local
+            servers, stand-ins); off where tenants may set URLs (SSRF).
+    """
+
+    api_key: str | None = field(default=None, repr=False)
+    tenant_id: str = "default"
+    allow_private_urls: bool = True
+
+
+NO_CONTEXT: EngineContext = EngineContext()
 
 
 # -- speech to text ---------------------------------------------------------
@@ -148,7 +206,7 @@ class Prefillable(Protocol):
 # -- the registry -----------------------------------------------------------
 
 E = TypeVar("E")
-Factory = Callable[[Options], E]
+Factory = Callable[[Options, EngineContext], E]
 
 
 class Registry(Generic[E]):
@@ -166,18 +224,21 @@ class Registry(Generic[E]):
         """Registered names."""
         return sorted(self._factories)
 
-    def create(self, name: str, options: Options | None = None) -> E:
-        """Build the engine ``name`` with ``options``.
+    def create(
+        self, name: str, options: Options | None = None, context: EngineContext | None = None
+    ) -> E:
+        """Build the engine ``name`` with ``options`` (and the key in ``context``).
 
         Raises:
             UnknownEngineError: nothing is registered under ``name``.
+            EngineError: an option is wrong (the message names it).
         """
         try:
             factory = self._factories[name]
         except KeyError:
             known = ", ".join(self.names()) or "none"
             raise UnknownEngineError(f"no {self.role} engine {name!r}; known: {known}") from None
-        return factory(options or {})
+        return factory(options or {}, context or NO_CONTEXT)
 
 
 STT: Registry[STTEngine] = Registry("stt")

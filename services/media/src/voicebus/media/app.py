@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from loguru import logger as loguru_logger
 from starlette.applications import Starlette
 
 from voicebus.engines.builtin import load_builtin_engines
+from voicebus.engines.keys import EnvKeyResolver
 from voicebus.media.agents import default_profile
 from voicebus.media.calls import MediaCalls
-from voicebus.media.engine_set import warm
+from voicebus.media.engine_set import EngineAccess, warm
 from voicebus.media.models import SharedModels
 from voicebus.media.settings import MediaSettings
 from voicebus.runtime.claims import CallClaims
@@ -27,7 +29,12 @@ def build(settings: MediaSettings | None = None) -> tuple[Service, Starlette]:
     load_builtin_engines()
     service = Service(settings, hot_path=True)
     models = SharedModels(vad_batch_wait_ms=settings.vad_batch_wait_ms)
-    calls = MediaCalls(service, settings, models)
+    # Vendor keys come from the environment for now; the edge will serve per-tenant keys
+    # behind the same KeyResolver protocol.
+    access = EngineAccess(
+        keys=EnvKeyResolver(os.environ), allow_private_urls=settings.allow_private_engine_urls
+    )
+    calls = MediaCalls(service, settings, models, access)
     CallClaims(service, calls.on_start, calls.on_end, calls.on_lost, take_over=True)
 
     @service.on_connected

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from voicebus.contracts.events import CallEnded, CallStarted
+from voicebus.media.engine_set import EngineAccess
 from voicebus.media.metrics import CALLS
 from voicebus.media.models import SharedModels
 from voicebus.media.session import CallSession
@@ -23,7 +24,14 @@ class MediaCalls:
         models: the process's VAD and smart-turn models.
     """
 
-    def __init__(self, service: Service, settings: MediaSettings, models: SharedModels) -> None:
+    def __init__(
+        self,
+        service: Service,
+        settings: MediaSettings,
+        models: SharedModels,
+        access: EngineAccess | None = None,
+    ) -> None:
+        self._access = access
         self._service = service
         self._settings = settings
         self._models = models
@@ -44,7 +52,7 @@ class MediaCalls:
         """
         if event.call_id in self._sessions:
             return
-        session = CallSession(self._service, self._settings, self._models, event)
+        session = CallSession(self._service, self._settings, self._models, event, self._access)
         self._sessions[event.call_id] = session
         CALLS.set(len(self._sessions))
         try:

@@ -1,24 +1,53 @@
-"""A call's STT and TTS engines, created from the agent's profile through the registries.
+"""A call's STT and TTS: the agent's engines per role, in fallback order.
 
-An engine that cannot be created (unknown name, bad option, missing model) does
-not end the call: the role goes without (no transcripts, or nothing spoken) and
-the failure becomes a ``call.error`` (``engine_error``).
+Each role's engines (the agent's choice, then its fallbacks) are created through the
+registries with the key resolved for the call's tenant, and put behind one fallback
+adapter with the process's circuit breakers. An engine that cannot be created
+(unknown name, bad option, no key, missing model) is left out of the chain and
+reported as a ``call.error`` (``engine_error``); a role with no engine at all goes
+without (no transcripts, or nothing spoken).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any
 
-from voicebus.contracts.rpc import AgentProfile, EngineChoice
-from voicebus.engines.base import STT, TTS, EngineError, Registry, STTEngine, TTSEngine, Warmable
+from voicebus.contracts.rpc import AgentProfile, EngineChoice, FallbackSettings
+from voicebus.engines.base import (
+    STT,
+    TTS,
+    EngineContext,
+    EngineError,
+    Registry,
+    STTEngine,
+    TTSEngine,
+    Warmable,
+)
+from voicebus.engines.fallback.chain import Budgets
+from voicebus.engines.fallback.incidents import Reporter, ignore
+from voicebus.engines.fallback.stt import FallbackSTT
+from voicebus.engines.fallback.tts import FallbackTTS
+from voicebus.engines.keys import KeyResolver
 from voicebus.media.metrics import ENGINE_ERRORS
 
 log = logging.getLogger(__name__)
 
-E = TypeVar("E")
+
+@dataclass(frozen=True, slots=True)
+class EngineAccess:
+    """What engines of one call may use.
+
+    Attributes:
+        keys: resolves the tenant's vendor keys.
+        allow_private_urls: engines may reach loopback/private hosts (SSRF guard off).
+    """
+
+    keys: KeyResolver | None = None
+    allow_private_urls: bool = True
 
 
 @dataclass(slots=True)
@@ -26,20 +55,55 @@ class EngineSet:
     """The engines of one call, and what went wrong creating them.
 
     Attributes:
-        stt: speech to text, or None.
-        tts: text to speech, or None.
+        stt: speech to text (a fallback chain), or None.
+        tts: text to speech (a fallback chain), or None.
         problems: one message per engine that could not be created.
     """
 
-    stt: STTEngine | None = None
-    tts: TTSEngine | None = None
+    stt: FallbackSTT | None = None
+    tts: FallbackTTS | None = None
     problems: list[str] = field(default_factory=list)
 
+    async def aclose(self) -> None:
+        """Close the connections cloud engines hold (sockets, HTTP clients)."""
+        engines: list[object] = [
+            *(self.stt.engines if self.stt else []),
+            *(self.tts.engines if self.tts else []),
+        ]
+        for engine in engines:
+            close = getattr(engine, "aclose", None)
+            if close is None:
+                continue
+            try:
+                await close()
+            except (EngineError, OSError):
+                log.info("engine close failed", extra={"engine": getattr(engine, "name", "?")})
 
-async def _create(registry: Registry[E], choice: EngineChoice, problems: list[str]) -> E | None:
+
+def budgets(settings: FallbackSettings) -> Budgets:
+    """The agent's failover budgets in seconds."""
+    return Budgets(
+        first_audio_s=settings.first_audio_ms / 1000,
+        first_token_s=settings.first_token_ms / 1000,
+        final_transcript_s=settings.final_transcript_ms / 1000,
+        stall_s=settings.stall_ms / 1000,
+    )
+
+
+async def _create(
+    registry: Registry[Any],
+    choice: EngineChoice,
+    tenant_id: str,
+    access: EngineAccess,
+    problems: list[str],
+) -> Any | None:
     try:
+        key = None if access.keys is None else await access.keys.resolve(tenant_id, choice.engine)
+        context = EngineContext(
+            api_key=key, tenant_id=tenant_id, allow_private_urls=access.allow_private_urls
+        )
         # Factories may read model files: never on the event loop.
-        return await asyncio.to_thread(registry.create, choice.engine, choice.options)
+        return await asyncio.to_thread(registry.create, choice.engine, choice.options, context)
     except EngineError as exc:
         ENGINE_ERRORS.labels(registry.role).inc()
         log.warning("engine unavailable", extra={"role": registry.role, "engine": choice.engine})
@@ -47,18 +111,51 @@ async def _create(registry: Registry[E], choice: EngineChoice, problems: list[st
         return None
 
 
-async def create_engines(profile: AgentProfile) -> EngineSet:
-    """Create the profile's STT and TTS engines."""
-    engines = EngineSet()
-    engines.stt = await _create(STT, profile.stt, engines.problems)
-    engines.tts = await _create(TTS, profile.tts, engines.problems)
+async def _chain(
+    registry: Registry[Any],
+    choices: Sequence[EngineChoice],
+    tenant_id: str,
+    access: EngineAccess,
+    problems: list[str],
+) -> list[Any]:
+    engines = []
+    for choice in choices:
+        engine = await _create(registry, choice, tenant_id, access, problems)
+        if engine is not None:
+            engines.append(engine)
     return engines
 
 
-async def warm(profile: AgentProfile) -> EngineSet:
+async def create_engines(
+    profile: AgentProfile,
+    tenant_id: str = "default",
+    access: EngineAccess | None = None,
+    report: Reporter = ignore,
+) -> EngineSet:
+    """Create the profile's STT and TTS chains for one call."""
+    access = access or EngineAccess()
+    engines = EngineSet()
+    limits = budgets(profile.fallback)
+    stt: list[STTEngine] = await _chain(
+        STT, [profile.stt, *profile.stt_fallbacks], tenant_id, access, engines.problems
+    )
+    tts: list[TTSEngine] = await _chain(
+        TTS, [profile.tts, *profile.tts_fallbacks], tenant_id, access, engines.problems
+    )
+    if stt:
+        engines.stt = FallbackSTT(stt, budgets=limits, report=report)
+    if tts:
+        engines.tts = FallbackTTS(tts, budgets=limits, report=report)
+    return engines
+
+
+async def warm(profile: AgentProfile, access: EngineAccess | None = None) -> EngineSet:
     """Create the profile's engines and load their models now (service start-up)."""
-    engines = await create_engines(profile)
-    candidates: list[object] = [engines.stt, engines.tts]
+    engines = await create_engines(profile, access=access)
+    candidates: list[object] = [
+        *(engines.stt.engines if engines.stt else []),
+        *(engines.tts.engines if engines.tts else []),
+    ]
     for engine in candidates:
         if isinstance(engine, Warmable):
             try:

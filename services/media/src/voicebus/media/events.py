@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from voicebus.contracts.events import (
     AgentSpeechInterrupted,
@@ -13,6 +14,10 @@ from voicebus.contracts.events import (
     AgentSpeechStoppedData,
     CallError,
     CallErrorData,
+    EngineErrorData,
+    EngineErrorOccurred,
+    EngineFailover,
+    EngineFailoverData,
     ErrorCode,
     SpeechUserStarted,
     SpeechUserStartedData,
@@ -20,7 +25,10 @@ from voicebus.contracts.events import (
     SpeechUserStoppedData,
     TranscriptFinal,
     TranscriptFinalData,
+    TranscriptPartial,
+    TranscriptPartialData,
 )
+from voicebus.engines.fallback.incidents import EngineFailure, Failover, Incident
 from voicebus.media.playback import Finished, Interrupted, Started
 
 SERVICE = "media"
@@ -67,6 +75,46 @@ class CallEvents:
             tenant_id=self.tenant_id, call_id=self.call_id, source=self.source, data=data
         )
 
+    def partial(self, utterance_id: str, text: str) -> TranscriptPartial:
+        """``transcript.partial``."""
+        data = TranscriptPartialData(utterance_id=utterance_id, text=text[:8192])
+        return TranscriptPartial(
+            tenant_id=self.tenant_id, call_id=self.call_id, source=self.source, data=data
+        )
+
+    def engine(self, incident: Incident, agent_id: str) -> EngineErrorOccurred | EngineFailover:
+        """``engine.error`` or ``engine.failover``."""
+        if isinstance(incident, EngineFailure):
+            return EngineErrorOccurred(
+                tenant_id=self.tenant_id,
+                call_id=self.call_id,
+                source=self.source,
+                data=EngineErrorData(
+                    role=_role(incident.role),
+                    engine=incident.engine[:64],
+                    agent_id=agent_id,
+                    kind=incident.kind[:32],
+                    message=incident.message[:1024],
+                    retryable=incident.retryable,
+                    service=SERVICE,
+                ),
+            )
+        assert isinstance(incident, Failover)
+        return EngineFailover(
+            tenant_id=self.tenant_id,
+            call_id=self.call_id,
+            source=self.source,
+            data=EngineFailoverData(
+                role=_role(incident.role),
+                from_engine=incident.from_engine[:64],
+                to_engine=incident.to_engine[:64],
+                reason=incident.reason[:32],
+                reissued=incident.reissued[:32],
+                agent_id=agent_id,
+                service=SERVICE,
+            ),
+        )
+
     def agent_started(self, started: Started) -> AgentSpeechStarted:
         """``agent.speech.started``."""
         data = AgentSpeechStartedData(
@@ -109,3 +157,11 @@ class CallEvents:
         return CallError(
             tenant_id=self.tenant_id, call_id=self.call_id, source=self.source, data=data
         )
+
+
+def _role(role: str) -> Literal["stt", "tts", "llm"]:
+    if role == "stt":
+        return "stt"
+    if role == "tts":
+        return "tts"
+    return "llm"

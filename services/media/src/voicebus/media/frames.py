@@ -13,6 +13,7 @@ from pipecat.frames.frames import InputAudioRawFrame, SystemFrame
 from voicebus.contracts.audio import PlaybackMark
 from voicebus.contracts.commands import SayData
 from voicebus.contracts.events import ErrorCode
+from voicebus.engines.streaming import WordTiming
 
 
 @dataclass
@@ -60,6 +61,27 @@ class UserSpeechStartedFrame(SystemFrame):
 
 
 @dataclass
+class UserTurnAudioFrame(SystemFrame):
+    """Caller audio of the open turn, as it arrives (streaming STT listens to it).
+
+    ``__str__`` is the frame's name only, like :class:`CallerAudioFrame`.
+    """
+
+    audio: bytes
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass
+class TranscriptInterimFrame(SystemFrame):
+    """What the caller seems to be saying so far (``transcript.partial``)."""
+
+    utterance_id: str
+    text: str
+
+
+@dataclass
 class UserTurnEndedFrame(SystemFrame):
     """The caller's turn ended: its audio, ready for speech to text."""
 
@@ -97,10 +119,15 @@ class AgentChunkFrame(SystemFrame):
 
 @dataclass
 class AgentAudioFrame(SystemFrame):
-    """Synthesized audio (PCM16 at the call's rate) of the latest chunk of an utterance."""
+    """Synthesized audio (PCM16 at the call's rate) of the latest chunk of an utterance.
+
+    ``words`` are the words this audio starts, timed from the start of the chunk's
+    audio, when the engine gives timings.
+    """
 
     utterance_id: str
     pcm: bytes
+    words: tuple[WordTiming, ...] = ()
 
 
 @dataclass

@@ -5,7 +5,8 @@ synthesized to some amount of audio; the provider's playback marks say how many
 milliseconds of the utterance's audio have played. The caller heard every chunk
 whose audio has fully played, plus the words of the chunk being played in
 proportion to how much of its audio has played (rounded down: a word only counts
-once its share of the audio has fully played).
+once its share of the audio has fully played) or, when the TTS engine gave word
+timings, exactly the words whose audio has fully played.
 """
 
 from __future__ import annotations
@@ -22,10 +23,13 @@ class SpokenChunk:
     Attributes:
         text: the chunk's text as the orchestrator sent it.
         audio_ms: milliseconds of audio synthesized for it (0 when synthesis produced nothing).
+        word_ends_ms: when each word's audio ends, from the chunk's start, when the
+            engine gave timings (empty otherwise).
     """
 
     text: str
     audio_ms: float
+    word_ends_ms: tuple[float, ...] = ()
 
 
 def join_texts(texts: Sequence[str]) -> str:
@@ -66,6 +70,10 @@ def text_heard(chunks: Sequence[SpokenChunk], played_ms: float) -> str:
         end = start + chunk.audio_ms
         if played_ms >= end:
             heard.append(chunk.text)
+        elif chunk.word_ends_ms:
+            count = sum(1 for word_end in chunk.word_ends_ms if word_end <= played_ms - start)
+            heard.append(" ".join(chunk.text.split()[:count]))
+            break
         else:
             heard.append(leading_words(chunk.text, (played_ms - start) / chunk.audio_ms))
             break

@@ -104,7 +104,8 @@ class BusOutput(WorkerProcessor):
                 received_at=frame.received_at,
             )
         elif isinstance(frame, AgentAudioFrame):
-            self._playout.audio(frame.utterance_id, frame.pcm, now)
+            ends = [w.end_ms for w in frame.words]
+            self._playout.audio(frame.utterance_id, frame.pcm, now, ends)
             self._wake.set()
         elif isinstance(frame, AgentUtteranceDoneFrame):
             self._playout.done(frame.utterance_id)

@@ -31,6 +31,7 @@ from voicebus.contracts.audio import AudioFrame, PlaybackMark
 from voicebus.contracts.commands import SayData
 from voicebus.contracts.rpc import TurnSettings
 from voicebus.engines.base import STTEngine, TTSEngine
+from voicebus.engines.streaming import StreamingSTT, TimedTTS
 from voicebus.media.events import CallEvents
 from voicebus.media.outlet import CallOutlet
 from voicebus.media.output import BusOutput
@@ -53,8 +54,8 @@ class PipelineConfig:
         turn: the agent's turn-taking settings.
         vad: the call's VAD analyzer (its ``start_secs``/``stop_secs`` follow ``turn``).
         turn_analyzer: smart turn detection, or None.
-        stt: the STT engine, or None when it could not be created.
-        tts: the TTS engine, or None when it could not be created.
+        stt: the STT engines (a streaming fallback chain), or None when none could be created.
+        tts: the TTS engines (a fallback chain), or None when none could be created.
         lead_ms: how far ahead of real time agent audio is sent.
         frame_ms: frame duration of agent audio.
         mark_grace_ms: see :class:`~voicebus.media.playback.Playout`.
@@ -66,8 +67,8 @@ class PipelineConfig:
     turn: TurnSettings
     vad: VADAnalyzer
     turn_analyzer: BaseTurnAnalyzer | None
-    stt: STTEngine | None
-    tts: TTSEngine | None
+    stt: StreamingSTT | STTEngine | None
+    tts: TTSEngine | TimedTTS | None
     lead_ms: int = 160
     frame_ms: int = 20
     mark_grace_ms: int = 1000
@@ -108,7 +109,7 @@ class CallPipeline:
                 max_turn_ms=config.max_turn_ms,
                 turn_analyzer=config.turn_analyzer,
             ),
-            STTProcessor(config.stt),
+            STTProcessor(config.stt, sample_rate=config.sample_rate),
             CallerEvents(outlet, events),
             TTSProcessor(config.tts, sample_rate=config.sample_rate),
             BusOutput(outlet, events, playout, allow_interruptions=config.turn.allow_interruptions),

@@ -14,6 +14,7 @@ should long have played with no mark to say so (finished after
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from voicebus.contracts.audio import PlaybackMark
@@ -84,6 +85,7 @@ class Interrupted:
 class _Chunk:
     text: str
     audio_bytes: int = 0
+    word_ends_ms: list[float] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -160,14 +162,17 @@ class Playout:
             utterance.first_text_at = received_at
         utterance.chunks.append(_Chunk(text))
 
-    def audio(self, utterance_id: str, pcm: bytes, now: float) -> None:
-        """Synthesized audio for the utterance's latest chunk."""
+    def audio(
+        self, utterance_id: str, pcm: bytes, now: float, word_ends_ms: Sequence[float] = ()
+    ) -> None:
+        """Synthesized audio for the utterance's latest chunk (and its words' end times)."""
         utterance = self._live.get(utterance_id)
         if utterance is None or utterance.produced_all or not utterance.chunks or not pcm:
             return
         if utterance.first_audio_at is None:
             utterance.first_audio_at = now
         utterance.chunks[-1].audio_bytes += len(pcm)
+        utterance.chunks[-1].word_ends_ms.extend(word_ends_ms)
         utterance.frames.extend(utterance.slicer.push(pcm))
 
     def done(self, utterance_id: str) -> None:
@@ -278,7 +283,9 @@ class Playout:
                 continue
             self._end(utterance.utterance_id)
             chunks = [
-                SpokenChunk(c.text, audio_ms(c.audio_bytes, self.sample_rate))
+                SpokenChunk(
+                    c.text, audio_ms(c.audio_bytes, self.sample_rate), tuple(c.word_ends_ms)
+                )
                 for c in utterance.chunks
             ]
             cut.append(

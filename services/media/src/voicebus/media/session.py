@@ -29,8 +29,9 @@ from voicebus.contracts.audio import AudioFrame, PlaybackMark, decode_frame, dec
 from voicebus.contracts.commands import Say, SayData, parse_control
 from voicebus.contracts.errors import InvalidAudioFrameError
 from voicebus.contracts.events import CallStarted, ErrorCode
+from voicebus.engines.fallback.incidents import Incident
 from voicebus.media.agents import default_profile, fetch_profile
-from voicebus.media.engine_set import create_engines
+from voicebus.media.engine_set import EngineAccess, EngineSet, create_engines
 from voicebus.media.events import CallEvents
 from voicebus.media.metrics import MALFORMED
 from voicebus.media.models import SharedModels
@@ -58,9 +59,15 @@ class CallSession:
     """
 
     def __init__(
-        self, service: Service, settings: MediaSettings, models: SharedModels, call: CallStarted
+        self,
+        service: Service,
+        settings: MediaSettings,
+        models: SharedModels,
+        call: CallStarted,
+        access: EngineAccess | None = None,
     ) -> None:
         self.call = call
+        self._access = access or EngineAccess(allow_private_urls=settings.allow_private_engine_urls)
         self.call_id = call.call_id
         self._service = service
         self._settings = settings
@@ -84,6 +91,7 @@ class CallSession:
         self._start_task: asyncio.Task[None] | None = None
         self._failed = False
         self._closed = False
+        self._engines: EngineSet | None = None
 
     async def open(self) -> None:
         """Subscribe to the call's subjects and start its pipeline in the background."""
@@ -112,6 +120,9 @@ class CallSession:
         pipeline, self._built, self._pipeline = self._built, None, None
         if pipeline is not None:
             await pipeline.stop()
+        engines, self._engines = self._engines, None
+        if engines is not None:
+            await engines.aclose()
         self._audio_waiting.clear()
         self._control_waiting.clear()
         await self._outlet.close()
@@ -159,7 +170,14 @@ class CallSession:
         if lookup.problem is not None:
             self._outlet.emit(self._events.error(*lookup.problem, retryable=True))
         profile = lookup.profile
-        engines = await create_engines(profile)
+        agent_id = profile.agent_id
+
+        def report(incident: Incident) -> None:
+            self._outlet.emit(self._events.engine(incident, agent_id))
+
+        engines = self._engines = await create_engines(
+            profile, call.tenant_id, self._access, report
+        )
         for problem in engines.problems:
             self._outlet.emit(self._events.error(ErrorCode.ENGINE_ERROR, problem))
         turn = profile.turn

@@ -70,6 +70,11 @@ class MediaSettings(ServiceSettings):
     vad_min_volume: float = Field(
         default=0.6, ge=0, le=1, description="Volume below which audio is never speech."
     )
+    allow_private_engine_urls: bool = Field(
+        default=True,
+        description="Engines may connect to loopback and private addresses (local servers, "
+        "stand-ins). Set false where tenants can set engine URLs (SSRF).",
+    )
     pending_frames: int = Field(
         default=250,
         ge=0,

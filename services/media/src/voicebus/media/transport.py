@@ -23,6 +23,7 @@ from voicebus.media.frames import (
     PlaybackMarkFrame,
     SayFrame,
     TranscriptFrame,
+    TranscriptInterimFrame,
     UserSpeechStartedFrame,
     UserTurnEndedFrame,
 )
@@ -91,6 +92,9 @@ class CallerEvents(FrameProcessor):
             self._outlet.emit(self._events.speech_stopped(frame.start_ms, frame.end_ms))
         elif isinstance(frame, TranscriptFrame):
             self._outlet.emit(self._events.transcript(_transcript(frame)))
+            return
+        elif isinstance(frame, TranscriptInterimFrame):
+            self._outlet.emit(self._events.partial(frame.utterance_id, frame.text))
             return
         elif isinstance(frame, MediaErrorFrame):
             self._outlet.emit(

@@ -20,6 +20,7 @@ from pipecat.processors.frame_processor import FrameDirection
 
 from voicebus.contracts.events import ErrorCode
 from voicebus.engines.base import EngineError, TTSEngine
+from voicebus.engines.streaming import SpeechChunk, TimedTTS, synthesize_timed
 from voicebus.media.frames import (
     AgentAudioFrame,
     AgentChunkFrame,
@@ -47,7 +48,9 @@ class TTSProcessor(WorkerProcessor):
 
     worker_name = "tts"
 
-    def __init__(self, engine: TTSEngine | None, *, sample_rate: int, remember: int = 256) -> None:
+    def __init__(
+        self, engine: TTSEngine | TimedTTS | None, *, sample_rate: int, remember: int = 256
+    ) -> None:
         super().__init__()
         self._engine = engine
         self._rate = sample_rate
@@ -105,11 +108,11 @@ class TTSProcessor(WorkerProcessor):
             if chunk.final and chunk.utterance_id not in self._cancelled:
                 await self.push_frame(AgentUtteranceDoneFrame(utterance_id=chunk.utterance_id))
 
-    async def _synthesize(self, engine: TTSEngine, chunk: SayChunk) -> None:
-        stream: AsyncIterator[bytes] = engine.synthesize(chunk.text, self._rate)
+    async def _synthesize(self, engine: TTSEngine | TimedTTS, chunk: SayChunk) -> None:
+        stream: AsyncIterator[SpeechChunk] = synthesize_timed(engine, chunk.text, self._rate)
         first = True
         try:
-            async for pcm in stream:
+            async for speech in stream:
                 if chunk.utterance_id in self._cancelled:
                     break
                 if first and chunk.seq == 0:
@@ -117,7 +120,11 @@ class TTSProcessor(WorkerProcessor):
                         max(0.0, time.monotonic() - chunk.received_at)
                     )
                 first = False
-                await self.push_frame(AgentAudioFrame(utterance_id=chunk.utterance_id, pcm=pcm))
+                await self.push_frame(
+                    AgentAudioFrame(
+                        utterance_id=chunk.utterance_id, pcm=speech.pcm, words=speech.words
+                    )
+                )
         except Exception as exc:  # one failed chunk must not silence the rest of the call
             ENGINE_ERRORS.labels("tts").inc()
             log.warning("synthesis failed", exc_info=True, extra={"engine": engine.name})

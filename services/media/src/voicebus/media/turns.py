@@ -27,7 +27,12 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
-from voicebus.media.frames import CallerAudioFrame, UserSpeechStartedFrame, UserTurnEndedFrame
+from voicebus.media.frames import (
+    CallerAudioFrame,
+    UserSpeechStartedFrame,
+    UserTurnAudioFrame,
+    UserTurnEndedFrame,
+)
 from voicebus.media.pacing import audio_ms, bytes_per_ms
 
 
@@ -97,6 +102,7 @@ class UserTurnProcessor(FrameProcessor):
         self._now_ms += audio_ms(len(frame.audio), self._rate)
         if self._open:
             self._turn += frame.audio
+            await self.push_frame(UserTurnAudioFrame(audio=frame.audio))  # streaming STT
         else:
             self._preroll.append(frame.audio)
             self._preroll_len += len(frame.audio)
@@ -120,6 +126,8 @@ class UserTurnProcessor(FrameProcessor):
         self._preroll.clear()
         self._preroll_len = 0
         await self._open_turn(self._onset_ms())
+        if self._turn:
+            await self.push_frame(UserTurnAudioFrame(audio=bytes(self._turn)))
 
     async def _on_speech_stop(self) -> None:
         self._speaking = False

@@ -36,7 +36,15 @@ from typing import Any, Final
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from voicebus.contracts.rpc import AgentProfile, EngineChoice, ScalarOption, TurnSettings
+from voicebus.contracts.rpc import (
+    AgentProfile,
+    EngineChoice,
+    FallbackSettings,
+    ScalarOption,
+    TurnSettings,
+)
+from voicebus.engines.builtin import load_builtin_engines
+from voicebus.engines.validation import validate_choice
 from voicebus.orchestrator.errors import AgentConfigError, TemplateError
 from voicebus.orchestrator.templating import expand_env, render, variables
 from voicebus.orchestrator.tools import Tool, ToolConfig
@@ -52,11 +60,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class LLMFallback(_Strict):
+    """A language model tried when the ones before it fail."""
+
+    engine: str = Field(min_length=1, max_length=64)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
 class LLMChoice(_Strict):
     """The agent's language model; options may be structured (rules, lists)."""
 
     engine: str = Field(min_length=1, max_length=64)
     options: dict[str, Any] = Field(default_factory=dict)
+    fallback: list[LLMFallback] = Field(
+        default_factory=list, max_length=4, description="Models tried in order when it fails."
+    )
     show_fixed_lines: bool = Field(
         default=True,
         description=(
@@ -67,11 +85,21 @@ class LLMChoice(_Strict):
     )
 
 
+class FallbackEngine(_Strict):
+    """An engine tried when the ones before it in the role's list fail."""
+
+    engine: str = Field(min_length=1, max_length=64)
+    options: dict[str, ScalarOption] = Field(default_factory=dict)
+
+
 class SpeechChoice(_Strict):
     """An STT or TTS engine; options are scalars (they travel in ``AgentProfile``)."""
 
     engine: str = Field(min_length=1, max_length=64)
     options: dict[str, ScalarOption] = Field(default_factory=dict)
+    fallback: list[FallbackEngine] = Field(
+        default_factory=list, max_length=4, description="Engines tried in order when it fails."
+    )
 
     @field_validator("options", mode="before")
     @classmethod
@@ -85,6 +113,12 @@ class SpeechChoice(_Strict):
 
 class TurnConfig(TurnSettings):
     """``TurnSettings`` as written in an agent file: unknown keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FailoverConfig(FallbackSettings):
+    """``FallbackSettings`` as written in an agent file: unknown keys are errors."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -107,6 +141,7 @@ class AgentFile(_Strict):
     stt: SpeechChoice = SpeechChoice(engine="whisper-local")
     tts: SpeechChoice = SpeechChoice(engine="hibari")
     turn: TurnConfig = Field(default_factory=TurnConfig)
+    failover: FailoverConfig = Field(default_factory=FailoverConfig)
     tools: list[ToolConfig] = Field(default_factory=list)
     tenants: list[str] | None = Field(
         default=None,
@@ -154,6 +189,13 @@ class Agent:
             stt=EngineChoice(engine=spec.stt.engine, options=dict(spec.stt.options)),
             tts=EngineChoice(engine=spec.tts.engine, options=dict(spec.tts.options)),
             turn=TurnSettings.model_validate(spec.turn.model_dump()),
+            stt_fallbacks=[
+                EngineChoice(engine=f.engine, options=dict(f.options)) for f in spec.stt.fallback
+            ],
+            tts_fallbacks=[
+                EngineChoice(engine=f.engine, options=dict(f.options)) for f in spec.tts.fallback
+            ],
+            fallback=FallbackSettings.model_validate(spec.failover.model_dump()),
         )
 
     def serves(self, tenant_id: str) -> bool:
@@ -213,9 +255,21 @@ def load_agent(path: Path, environ: Mapping[str, str]) -> Agent:
         raise AgentConfigError(path, "must be a YAML mapping")
     for role in ("llm", "stt", "tts"):
         section = raw.get(role)
-        if isinstance(section, dict) and "options" in section:
+        if not isinstance(section, dict):
+            continue
+        entries = [(section, f"{role}.options")]
+        fallbacks = section.get("fallback")
+        if isinstance(fallbacks, list):
+            entries += [
+                (item, f"{role}.fallback.{i}.options")
+                for i, item in enumerate(fallbacks)
+                if isinstance(item, dict)
+            ]
+        for entry, where in entries:
+            if "options" not in entry:
+                continue
             try:
-                section["options"] = expand_env(section["options"], environ, f"{role}.options")
+                entry["options"] = expand_env(entry["options"], environ, where)
             except TemplateError as exc:
                 field, _, problem = str(exc).partition(": ")
                 raise AgentConfigError(path, problem, field) from None
@@ -224,10 +278,28 @@ def load_agent(path: Path, environ: Mapping[str, str]) -> Agent:
     except ValidationError as exc:
         field, problems = _problems(exc)
         raise AgentConfigError(path, problems, field, named=True) from None
+    check_engines(path, spec)
     tools = tuple(
         config.build(path.parent, f"tools.{i}", path) for i, config in enumerate(spec.tools)
     )
     return Agent(id=agent_id, path=path, spec=spec, tools=tools)
+
+
+def check_engines(path: Path, spec: AgentFile) -> None:
+    """Every STT and TTS engine of the agent (and its fallbacks) exists and takes its options.
+
+    Raises:
+        AgentConfigError: naming the field (``tts.options.voice``, ``stt.fallback.0.engine``).
+    """
+    load_builtin_engines()
+    for role, choice in (("stt", spec.stt), ("tts", spec.tts)):
+        entries = [(role, choice.engine, choice.options)] + [
+            (f"{role}.fallback.{i}", f.engine, f.options) for i, f in enumerate(choice.fallback)
+        ]
+        for field, engine, options in entries:
+            problem = validate_choice(role, engine, options, field=field)
+            if problem is not None:
+                raise AgentConfigError(path, problem.message, problem.field)
 
 
 class AgentCatalog:

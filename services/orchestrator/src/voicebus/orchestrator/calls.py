@@ -34,11 +34,14 @@ from voicebus.contracts.events import (
     parse_event,
 )
 from voicebus.contracts.ids import derived_id
-from voicebus.engines.base import LLM, EngineError, LLMEngine
+from voicebus.engines.base import LLM, EngineContext, EngineError, LLMEngine
 from voicebus.engines.builtin import load_builtin_engines
+from voicebus.engines.fallback.llm import FallbackLLM
+from voicebus.engines.keys import env_names
 from voicebus.orchestrator import metrics
 from voicebus.orchestrator.agents import Agent, AgentCatalog
 from voicebus.orchestrator.conversation import Conversation
+from voicebus.orchestrator.engine_events import EngineEvents, budgets_of
 from voicebus.orchestrator.errors import AgentConfigError
 from voicebus.orchestrator.outbox import BusOutbox
 from voicebus.orchestrator.session import Session, SessionStorage, SessionStore
@@ -129,7 +132,7 @@ class Orchestrator:
         for agent_id in self.catalog.ids():
             agent = self.catalog.get(agent_id)
             assert agent is not None
-            self._engines[agent_id] = _engine_for(agent)
+            self._engines[agent_id] = _engine_for(agent, self._environ)
         self._store = SessionStore(await service.js.key_value(streams.SESSIONS.bucket))
 
     async def _close(self, _service: Service) -> None:
@@ -213,10 +216,14 @@ class Orchestrator:
     async def _run(
         self, session: Session, revision: int | None, *, agent: Agent, fresh: bool
     ) -> None:
+        engine = self._engines[agent.id]
+        if isinstance(engine, FallbackLLM):
+            events = EngineEvents(self._outbox, session.tenant_id, session.call_id, agent.id)
+            engine = engine.with_reporter(events.report)
         conversation = Conversation(
             session=session,
             agent=agent,
-            engine=self._engines[agent.id],
+            engine=engine,
             outbox=self._outbox,
             store=self.store,
             settings=self._conversation_settings,
@@ -302,9 +309,25 @@ class Orchestrator:
         )
 
 
-def _engine_for(agent: Agent) -> LLMEngine:
-    """The agent's LLM, created once at load: a bad engine name or option fails the start."""
-    try:
-        return LLM.create(agent.spec.llm.engine, agent.spec.llm.options)
-    except EngineError as exc:
-        raise AgentConfigError(agent.path, str(exc), "llm") from None
+def _engine_for(agent: Agent, environ: Mapping[str, str]) -> LLMEngine:
+    """The agent's LLM, created once at load: a bad engine name or option fails the start.
+
+    With fallbacks, the models sit behind one :class:`FallbackLLM` (the process's
+    circuit breakers, the agent's budgets). Vendor keys come from the environment
+    (``VB_ENGINE_KEY_<VENDOR>`` or the vendor's own variable); per-tenant keys will
+    come through the edge.
+    """
+    llm = agent.spec.llm
+    choices = [("llm", llm.engine, llm.options)] + [
+        (f"llm.fallback.{i}", f.engine, f.options) for i, f in enumerate(llm.fallback)
+    ]
+    engines: list[LLMEngine] = []
+    for field, name, options in choices:
+        key = next((environ[n] for n in env_names("default", name) if environ.get(n)), None)
+        try:
+            engines.append(LLM.create(name, options, EngineContext(api_key=key)))
+        except EngineError as exc:
+            raise AgentConfigError(agent.path, str(exc), field) from None
+    if len(engines) == 1:
+        return engines[0]
+    return FallbackLLM(engines, budgets=budgets_of(agent.spec.failover))

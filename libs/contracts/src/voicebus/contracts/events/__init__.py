@@ -64,6 +64,13 @@ from voicebus.contracts.events.campaign import (
     WindowChecked,
     WindowCheckedData,
 )
+from voicebus.contracts.events.engine import (
+    EngineErrorData,
+    EngineErrorOccurred,
+    EngineFailover,
+    EngineFailoverData,
+    EngineRole,
+)
 from voicebus.contracts.events.media import (
     AmdDetected,
     AmdDetectedData,
@@ -112,7 +119,9 @@ CallEvent = Annotated[
     | AttemptOutcomeRecorded
     | CampaignProgress
     | NotificationDelivered
-    | DncRequested,
+    | DncRequested
+    | EngineErrorOccurred
+    | EngineFailover,
     Field(discriminator="type"),
 ]
 """Any event of the ``VB_EVENTS`` stream, told apart by its ``type``."""
@@ -149,6 +158,8 @@ EVENT_CLASSES: Final[tuple[type[Envelope], ...]] = (
     CampaignProgress,
     NotificationDelivered,
     DncRequested,
+    EngineErrorOccurred,
+    EngineFailover,
 )
 """Every event class, in the order of a call's life (used to build the AsyncAPI document)."""
 
@@ -214,6 +225,11 @@ __all__ = [
     "DtmfReceived",
     "DtmfReceivedData",
     "EndReason",
+    "EngineErrorData",
+    "EngineErrorOccurred",
+    "EngineFailover",
+    "EngineFailoverData",
+    "EngineRole",
     "Envelope",
     "ErrorCode",
     "FlowNodeEntered",

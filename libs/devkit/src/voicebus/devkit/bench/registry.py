@@ -50,6 +50,8 @@ MODULES: Final = (
     "turn_latency",
     "audit_ingest",
     "campaign",
+    "stt_latency",
+    "failover",
 )
 """Modules of ``voicebus.devkit.bench`` that register benchmarks, in ``bench all`` order."""
 

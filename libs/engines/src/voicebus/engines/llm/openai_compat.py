@@ -25,13 +25,16 @@ import httpx
 
 from voicebus.engines.base import (
     LLM,
+    NO_CONTEXT,
     ChatMessage,
+    EngineContext,
     EngineError,
     LLMChunk,
     Options,
     TextDelta,
     ToolCall,
     ToolSpec,
+    error_for_status,
 )
 from voicebus.engines.llm.text_tools import TextToolCallParser
 from voicebus.engines.options import OptionReader
@@ -39,7 +42,6 @@ from voicebus.engines.options import OptionReader
 NAME: Final = "openai"
 DEFAULT_BASE_URL: Final = "https://api.openai.com/v1"
 DEFAULT_MODEL: Final = "gpt-4o-mini"
-_RETRYABLE_STATUS: Final = frozenset({408, 429})
 _ERROR_TEXT_LIMIT: Final = 300
 
 log = logging.getLogger(__name__)
@@ -258,18 +260,17 @@ class OpenAICompatLLM:
             async with self._http().stream("POST", "/chat/completions", json=body) as response:
                 if response.status_code >= 400:
                     raw = await response.aread()
-                    status = response.status_code
-                    retryable = status in _RETRYABLE_STATUS or status >= 500
-                    raise EngineError(
-                        f"{NAME}: the server answered {status}: {_error_detail(raw)}",
-                        retryable=retryable,
-                    )
+                    raise error_for_status(NAME, response.status_code, _error_detail(raw))
                 async for chunk in _parse_events(response, self.text_tool_calls):
                     yield chunk
         except httpx.TimeoutException as exc:
-            raise EngineError(f"{NAME}: the server timed out", retryable=True) from exc
+            raise EngineError(
+                f"{NAME}: the server timed out", retryable=True, kind="timeout"
+            ) from exc
         except httpx.TransportError as exc:
-            raise EngineError(f"{NAME}: cannot reach the server: {exc}", retryable=True) from exc
+            raise EngineError(
+                f"{NAME}: cannot reach the server: {exc}", retryable=True, kind="unavailable"
+            ) from exc
 
 
 async def _parse_events(response: httpx.Response, text_tool_calls: bool) -> AsyncIterator[LLMChunk]:
@@ -287,7 +288,9 @@ async def _parse_events(response: httpx.Response, text_tool_calls: bool) -> Asyn
         except json.JSONDecodeError:
             event = None
         if not isinstance(event, dict):
-            raise EngineError(f"{NAME}: the server sent an unreadable event", retryable=True)
+            raise EngineError(
+                f"{NAME}: the server sent an unreadable event", retryable=True, kind="protocol"
+            )
         if "error" in event:
             detail = _error_detail(data.encode())
             raise EngineError(f"{NAME}: the server failed mid-reply: {detail}", retryable=True)
@@ -319,7 +322,7 @@ def _spoken_then_calls(spoken: str, calls: list[ToolCall]) -> list[LLMChunk]:
     return chunks
 
 
-def create(options: Options) -> OpenAICompatLLM:
+def create(options: Options, context: EngineContext = NO_CONTEXT) -> OpenAICompatLLM:
     """Factory for the registry.
 
     Options: ``base_url``, ``model``, ``api_key`` or ``api_key_env`` (the name of an
@@ -336,7 +339,7 @@ def create(options: Options) -> OpenAICompatLLM:
     engine = OpenAICompatLLM(
         base_url=read.text("base_url", DEFAULT_BASE_URL),
         model=read.text("model", DEFAULT_MODEL),
-        api_key=api_key,
+        api_key=api_key or context.api_key,
         temperature=read.number("temperature", 0.5, low=0.0, high=2.0),
         max_tokens=read.integer("max_tokens", 256, low=1, high=32_768),
         timeout_s=read.number("timeout_s", 30.0, low=0.1, high=600.0),

@@ -42,7 +42,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from voicebus.engines.base import (
     LLM,
+    NO_CONTEXT,
     ChatMessage,
+    EngineContext,
     EngineError,
     LLMChunk,
     Options,
@@ -196,7 +198,7 @@ class ScriptedLLM:
             yield TextDelta(word)
 
 
-def create(options: Options) -> ScriptedLLM:
+def create(options: Options, context: EngineContext = NO_CONTEXT) -> ScriptedLLM:
     """Build the engine from an agent's options.
 
     Raises:

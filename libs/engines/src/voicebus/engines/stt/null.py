@@ -9,7 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from voicebus.engines.base import STT, EngineError, Options, Transcription
+from voicebus.engines.base import (
+    NO_CONTEXT,
+    STT,
+    EngineContext,
+    EngineError,
+    Options,
+    Transcription,
+)
 from voicebus.engines.options import OptionReader
 
 NAME: Final = "null"
@@ -53,7 +60,7 @@ class NullSTT:
         return Transcription(self.text, self.language, 1.0 if self.text else None)
 
 
-def create(options: Options) -> NullSTT:
+def create(options: Options, context: EngineContext = NO_CONTEXT) -> NullSTT:
     """Factory for the registry: options ``text``, ``language``."""
     read = OptionReader(NAME, options)
     engine = NullSTT(text=read.text("text", ""), language=read.text("language", "en"))

@@ -20,7 +20,7 @@ from typing import Any, Final
 import numpy as np
 
 from voicebus.engines.audio import FloatArray, StreamResampler, float_to_pcm16
-from voicebus.engines.base import TTS, EngineError, Options
+from voicebus.engines.base import NO_CONTEXT, TTS, EngineContext, EngineError, Options
 from voicebus.engines.models import verify_dir
 from voicebus.engines.options import OptionReader
 
@@ -146,7 +146,7 @@ class HibariTTS:
         return float_to_pcm16(resampler.process(audio, last=last))
 
 
-def create(options: Options) -> HibariTTS:
+def create(options: Options, context: EngineContext = NO_CONTEXT) -> HibariTTS:
     """Factory for the registry: options ``voice`` (only ``heart``) and ``speed``."""
     read = OptionReader(NAME, options)
     voice = read.text("voice", VOICE)

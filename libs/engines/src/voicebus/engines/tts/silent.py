@@ -11,7 +11,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import Final
 
-from voicebus.engines.base import TTS, EngineError, Options
+from voicebus.engines.base import NO_CONTEXT, TTS, EngineContext, EngineError, Options
 from voicebus.engines.options import OptionReader
 
 NAME: Final = "silent"
@@ -49,7 +49,7 @@ class SilentTTS:
                 yield bytes(2 * samples)
 
 
-def create(options: Options) -> SilentTTS:
+def create(options: Options, context: EngineContext = NO_CONTEXT) -> SilentTTS:
     """Factory for the registry: option ``ms_per_char``."""
     read = OptionReader(NAME, options)
     engine = SilentTTS(ms_per_char=read.integer("ms_per_char", 65, low=0, high=1000))

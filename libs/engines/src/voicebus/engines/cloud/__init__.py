@@ -1,0 +1,1 @@
+"""Cloud engines: vendors' streaming APIs spoken directly (WebSocket, SSE), keys per tenant."""

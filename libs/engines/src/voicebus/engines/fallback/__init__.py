@@ -1,0 +1,1 @@
+"""Fallback between engines of one role, with a circuit breaker per engine."""

@@ -95,10 +95,15 @@ class AgentProfile(Data):
     stt: EngineChoice = Field(description="Speech-to-text engine.")
     tts: EngineChoice = Field(description="Text-to-speech engine.")
     turn: TurnSettings = Field(default_factory=TurnSettings, description="Turn-taking.")
+    version: int | None = Field(
+        default=None, ge=1, description="Current version (what a new call runs).", examples=[3]
+    )
+    template: bool = Field(default=False, description="A shared template.", examples=[False])
 
 
 class AgentReply(Reply):
-    """Reply of ``vb.rpc.orchestrator.agents.get``."""
+    """Reply of ``vb.rpc.orchestrator.agents.get`` (the whole definition:
+    ``agents.version``, :mod:`voicebus.contracts.agents.api`)."""
 
     agent: AgentProfile | None = Field(default=None, description="The agent, when ok.")
 
@@ -128,6 +133,7 @@ class ListAgents(Data):
     """Request body of ``vb.rpc.orchestrator.agents.list``."""
 
     tenant_id: TenantId
+    include_archived: bool = Field(default=False, description="Archived agents too.")
 
 
 class AgentsPage(Reply):

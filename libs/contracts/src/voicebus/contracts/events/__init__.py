@@ -64,6 +64,16 @@ from voicebus.contracts.events.campaign import (
     WindowChecked,
     WindowCheckedData,
 )
+from voicebus.contracts.events.flow import (
+    AgentHandoff,
+    AgentHandoffData,
+    AgentUpdated,
+    AgentUpdatedData,
+    CallIdle,
+    CallIdleData,
+    FlowTransition,
+    FlowTransitionData,
+)
 from voicebus.contracts.events.media import (
     AmdDetected,
     AmdDetectedData,
@@ -101,6 +111,10 @@ CallEvent = Annotated[
     | ToolCalled
     | ToolResult
     | FlowNodeEntered
+    | FlowTransition
+    | AgentHandoff
+    | CallIdle
+    | AgentUpdated
     | DtmfReceived
     | AmdDetected
     | RecordingReady
@@ -136,6 +150,10 @@ EVENT_CLASSES: Final[tuple[type[Envelope], ...]] = (
     ToolCalled,
     ToolResult,
     FlowNodeEntered,
+    FlowTransition,
+    AgentHandoff,
+    CallIdle,
+    AgentUpdated,
     DtmfReceived,
     AmdDetected,
     RecordingReady,
@@ -166,6 +184,8 @@ def parse_event(raw: bytes | str | dict[str, object]) -> CallEvent:
 __all__ = [
     "CALL_EVENT",
     "EVENT_CLASSES",
+    "AgentHandoff",
+    "AgentHandoffData",
     "AgentReply",
     "AgentReplyData",
     "AgentSpeechInterrupted",
@@ -174,6 +194,8 @@ __all__ = [
     "AgentSpeechStartedData",
     "AgentSpeechStopped",
     "AgentSpeechStoppedData",
+    "AgentUpdated",
+    "AgentUpdatedData",
     "AmdDetected",
     "AmdDetectedData",
     "AmdResult",
@@ -191,6 +213,8 @@ __all__ = [
     "CallError",
     "CallErrorData",
     "CallEvent",
+    "CallIdle",
+    "CallIdleData",
     "CallInitiated",
     "CallInitiatedData",
     "CallRinging",
@@ -212,6 +236,8 @@ __all__ = [
     "ErrorCode",
     "FlowNodeEntered",
     "FlowNodeEnteredData",
+    "FlowTransition",
+    "FlowTransitionData",
     "NotificationDelivered",
     "NotificationDeliveredData",
     "RecordingReady",

@@ -33,7 +33,6 @@ from voicebus.contracts.agents.tools import (
     SendDtmfTool,
     TransferCallTool,
     TransferDestination,
-    TransferMode,
     WebhookRef,
     WebhookSettings,
     WebhookTool,
@@ -47,6 +46,7 @@ from voicebus.contracts.agents.validation import (
     parse_definition,
     template_names,
 )
+from voicebus.contracts.commands import TransferMode
 
 __all__ = [
     "AgentDefinition",

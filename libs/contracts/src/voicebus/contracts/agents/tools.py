@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from voicebus.contracts.commands import TransferMode
+
 ToolName = Annotated[
     str,
     Field(
@@ -119,13 +121,6 @@ class DataTool(Definition):
         if ".." in value.split("/"):
             raise ValueError("must stay inside the agents folder (no '..')")
         return value
-
-
-class TransferMode(StrEnum):
-    """How ``transfer_call`` connects the caller."""
-
-    COLD = "cold"
-    WARM = "warm"
 
 
 class TransferDestination(Definition):

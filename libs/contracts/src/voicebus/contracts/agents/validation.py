@@ -71,12 +71,23 @@ def field_path(loc: Iterable[int | str]) -> str:
     return out
 
 
+_SCALARS: Final = ("str", "int", "float", "bool")
+
+
 def validation_problems(exc: ValidationError) -> list[Problem]:
-    """The problems of a pydantic validation error, with readable paths."""
-    problems = []
+    """The problems of a pydantic validation error, with readable paths.
+
+    A value that fits no member of a scalar union (an engine option) is one problem.
+    """
+    problems: list[Problem] = []
     for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
         message = str(err["msg"]).removeprefix("Value error, ")
-        problems.append(Problem(field_path(err["loc"]), message))
+        if loc and loc[-1] in _SCALARS:
+            loc, message = loc[:-1], "must be a string, number or boolean"
+        problem = Problem(field_path(loc), message)
+        if problem not in problems:
+            problems.append(problem)
     return problems
 
 
@@ -101,9 +112,9 @@ def check_definition(definition: AgentDefinition) -> list[Problem]:
     problems: list[Problem] = []
     problems += _check_tools(definition)
     declared = definition.variable_names()
-    duplicates = _duplicates(v.name for v in definition.variables)
+    duplicates = _repeats(v.name for v in definition.variables)
     for i, spec in enumerate(definition.variables):
-        if spec.name in duplicates:
+        if i in duplicates:
             problems.append(Problem(f"variables[{i}].name", f"{spec.name!r} is declared twice"))
         elif spec.name in definition.defaults:
             problems.append(Problem(f"variables[{i}].name", f"{spec.name!r} is also in defaults"))
@@ -124,6 +135,17 @@ def _duplicates(names: Iterable[str]) -> set[str]:
     return twice
 
 
+def _repeats(names: Iterable[str]) -> set[int]:
+    """Positions of names already seen earlier in the list (the first one is not a repeat)."""
+    seen: set[str] = set()
+    out: set[int] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            out.add(i)
+        seen.add(name)
+    return out
+
+
 def _undeclared(text: str | None, known: set[str], path: str) -> list[Problem]:
     missing = sorted(template_names(text or "") - known)
     if not missing:
@@ -134,13 +156,13 @@ def _undeclared(text: str | None, known: set[str], path: str) -> list[Problem]:
 
 def _check_tools(definition: AgentDefinition) -> list[Problem]:
     problems = []
-    twice = _duplicates(definition.tool_names())
+    twice = _repeats(definition.tool_names())
     for i, tool in enumerate(definition.tools):
-        if tool.name in twice:
+        if i in twice:
             problems.append(Problem(f"tools[{i}].name", f"duplicate tool name {tool.name!r}"))
-    servers = _duplicates(s.name for s in definition.mcp_servers)
+    servers = _repeats(s.name for s in definition.mcp_servers)
     for i, server in enumerate(definition.mcp_servers):
-        if server.name in servers:
+        if i in servers:
             problems.append(Problem(f"mcp_servers[{i}].name", f"duplicate server {server.name!r}"))
     return problems
 
@@ -165,9 +187,10 @@ def check_flow(flow: Flow, definition: AgentDefinition, declared: set[str]) -> l
     problems: list[Problem] = []
     ids = [node.id for node in flow.nodes]
     twice = _duplicates(ids)
+    again = _repeats(ids)
     index = {node.id: i for i, node in enumerate(flow.nodes)}
     for i, node in enumerate(flow.nodes):
-        if node.id in twice:
+        if i in again:
             problems.append(Problem(f"flow.nodes[{i}].id", f"duplicate node {node.id!r}"))
     if flow.initial is None:
         problems.append(Problem("flow.initial", "no initial node"))
@@ -229,13 +252,12 @@ def _check_node(
     for j, name in enumerate(node.tools or []):
         if name not in tools:
             problems.append(Problem(f"{path}.tools[{j}]", f"unknown tool {name!r}"))
-    names = [t.name for t in node.transitions]
-    twice = _duplicates(names)
+    twice = _repeats(t.name for t in node.transitions)
     for j, transition in enumerate(node.transitions):
         where = f"{path}.transitions[{j}]"
         if transition.target not in index:
             problems.append(Problem(f"{where}.target", f"unknown node {transition.target!r}"))
-        if transition.name in twice:
+        if j in twice:
             problems.append(Problem(f"{where}.name", f"duplicate transition {transition.name!r}"))
         elif transition.name in tools:
             problems.append(Problem(f"{where}.name", f"{transition.name!r} is also a tool name"))

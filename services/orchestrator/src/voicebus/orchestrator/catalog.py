@@ -1,0 +1,109 @@
+"""Which agent version a call runs, compiled once per version, with its LLM engine.
+
+A new call asks the store for the agent's current version (one indexed read),
+so a saved version is used by the very next call on every instance, with no
+cache to go stale; a call that is resumed (takeover) asks for the exact version
+it started with. Compiled versions are immutable and kept in a bounded cache;
+``agent.updated`` evicts the versions it replaced (:meth:`AgentCatalog.forget`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final, Protocol, runtime_checkable
+
+from voicebus.contracts.agents import AgentDefinition
+from voicebus.engines.base import LLM, EngineError, LLMEngine
+from voicebus.orchestrator.agents import Agent, compile_agent
+from voicebus.orchestrator.errors import AgentConfigError
+from voicebus.orchestrator.library import AgentLibrary
+from voicebus.orchestrator.versions import Stored
+
+log = logging.getLogger(__name__)
+
+_KEEP: Final = 128
+Key = tuple[str, str, int]
+
+
+@runtime_checkable
+class _Closable(Protocol):
+    async def aclose(self) -> None: ...
+
+
+class AgentCatalog:
+    """Compiled agents and their engines.
+
+    Args:
+        library: the agents' store.
+        agents_dir: the operator's agents folder (templates' data files).
+        environ: expands ``${VAR}`` in templates' engine options.
+    """
+
+    def __init__(self, library: AgentLibrary, agents_dir: Path, environ: Mapping[str, str]) -> None:
+        self.library = library
+        self._dir = agents_dir
+        self._environ = environ
+        self._compiled: OrderedDict[Key, tuple[Agent, LLMEngine]] = OrderedDict()
+
+    async def current(self, tenant_id: str, agent_id: str) -> tuple[Agent, LLMEngine] | None:
+        """The version a new call of this tenant runs (None: unknown or archived).
+
+        Raises:
+            AgentConfigError: the version cannot be compiled (a template's setting).
+        """
+        row = await self.library.resolve(tenant_id, agent_id)
+        if row is None or row.archived:
+            return None
+        return await self._compile(row)
+
+    async def version(
+        self, owner: str, agent_id: str, version: int
+    ) -> tuple[Agent, LLMEngine] | None:
+        """An exact version (a resumed call keeps the one it started with)."""
+        key = (owner, agent_id, version)
+        if key in self._compiled:
+            return self._compiled[key]
+        row = await self.library.store.get("agent", owner, agent_id, version)
+        return None if row is None else await self._compile(row)
+
+    async def _compile(self, row: Stored) -> tuple[Agent, LLMEngine]:
+        key = (row.owner, row.name, row.version)
+        found = self._compiled.get(key)
+        if found is not None:
+            self._compiled.move_to_end(key)
+            return found
+        definition = AgentDefinition.model_validate(row.body)
+        agent = compile_agent(row.name, row.version, row.owner, definition, self._dir,
+                              self._environ)  # fmt: skip
+        try:
+            engine = LLM.create(agent.spec.llm.engine, agent.spec.llm.options)
+        except EngineError as exc:
+            raise AgentConfigError(self._dir / f"{row.name}.yaml", str(exc), "llm") from None
+        self._compiled[key] = (agent, engine)
+        while len(self._compiled) > _KEEP:
+            # Not closed: a live call may still use it (its client closes when collected).
+            self._compiled.popitem(last=False)
+        return agent, engine
+
+    async def forget(self, owner: str, agent_id: str, current: int) -> None:
+        """Drop compiled versions older than ``current``; live calls keep the objects they hold
+        (so their engines are not closed here)."""
+        for key in [k for k in self._compiled if k[:2] == (owner, agent_id) and k[2] < current]:
+            del self._compiled[key]
+
+    async def close(self) -> None:
+        """Close every engine."""
+        while self._compiled:
+            _, (_, engine) = self._compiled.popitem()
+            await _close(engine)
+
+
+async def _close(engine: LLMEngine) -> None:
+    if isinstance(engine, _Closable):
+        try:
+            await engine.aclose()
+        except Exception:  # closing a client must never fail a call or a shutdown
+            log.exception("engine close failed", extra={"engine": engine.name})

@@ -1,0 +1,81 @@
+"""What a tenant's own agent may not do that an operator's template may. Pure.
+
+A template comes from the operator's agent files; a tenant's agent comes from
+the tenant's API key. A tenant's agent must not reach into the orchestrator's
+host: no files (``data`` tools), no commands (stdio MCP servers), no
+environment (``${VAR}`` in engine options, ``api_key_env``: that would send the
+operator's key to a server the tenant names). Engine names must be registered.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any, Final
+
+from voicebus.contracts.agents import AgentDefinition, DataTool, McpTransport, Problem
+from voicebus.engines.base import LLM, STT, TTS, EngineError
+
+_ENV_REFERENCE: Final = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}")
+_REFUSED_OPTIONS: Final = ("api_key_env", "api_key")
+
+
+def tenant_problems(definition: AgentDefinition) -> list[Problem]:
+    """Why a tenant may not save this definition as its own agent (empty: it may)."""
+    problems = []
+    for i, tool in enumerate(definition.tools):
+        if isinstance(tool, DataTool):
+            problems.append(Problem(f"tools[{i}]", "data tools read the operator's files: "
+                                    "templates only; use a webhook tool"))  # fmt: skip
+    for i, server in enumerate(definition.mcp_servers):
+        if server.transport is McpTransport.STDIO:
+            why = "stdio runs a command on the platform: templates only"
+            problems.append(Problem(f"mcp_servers[{i}].transport", why))
+    for role in ("llm", "stt", "tts"):
+        options = getattr(definition, role).options
+        for key in _REFUSED_OPTIONS:
+            if key in options:
+                why = ("keys in a definition are templates only (it would be stored and shown "
+                       "in clear; per-tenant keys come with the credential store)")  # fmt: skip
+                problems.append(Problem(f"{role}.options.{key}", why))
+        for path in _env_references(options, f"{role}.options"):
+            problems.append(
+                Problem(path, "${VAR} reads the platform's environment: templates only")
+            )
+    return problems
+
+
+def _env_references(value: Any, path: str) -> Iterable[str]:
+    if isinstance(value, str):
+        if _ENV_REFERENCE.search(value):
+            yield path
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _env_references(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _env_references(item, f"{path}[{i}]")
+
+
+async def engine_problems(definition: AgentDefinition) -> list[Problem]:
+    """Engines that are not registered (STT, TTS) or refuse their options (LLM)."""
+    problems = []
+    for role, registry in (("stt", STT), ("tts", TTS)):
+        name = getattr(definition, role).engine
+        if name not in registry.names():
+            known = ", ".join(registry.names())
+            problems.append(Problem(f"{role}.engine", f"no {role} engine {name!r}; known: {known}"))
+    if definition.llm.engine not in LLM.names():
+        known = ", ".join(LLM.names())
+        problems.append(Problem("llm.engine", f"no llm engine {definition.llm.engine!r}; "
+                                f"known: {known}"))  # fmt: skip
+    elif not any(_ENV_REFERENCE.search(str(v)) for v in definition.llm.options.values()):
+        try:  # options with ${VAR} are checked when the template is compiled
+            engine = LLM.create(definition.llm.engine, definition.llm.options)
+        except EngineError as exc:
+            problems.append(Problem("llm.options", str(exc)))
+        else:
+            close = getattr(engine, "aclose", None)
+            if close is not None:
+                await close()
+    return problems

@@ -244,10 +244,10 @@ class FlowDriver:
             "system_prompt", {**session.context, **session.variables})  # fmt: skip
         if session.history:
             session.history[0] = StoredMessage(role="system", content=prompt)
-        if node.task:
-            session.history.append(StoredMessage(role="system", content=self.render(node.task)))
         self.offer()
         await self._actions(node.pre_actions, utterance)
+        if node.task:  # after the pre-actions: the task may use what they fetched
+            session.history.append(StoredMessage(role="system", content=self.render(node.task)))
         if node.end:
             return Step.END
         if node.handoff is not None:

@@ -29,7 +29,7 @@ from voicebus.contracts.agents import WebhookSettings
 from voicebus.contracts.agents.tools import IDEMPOTENT_METHODS
 from voicebus.engines.base import ToolSpec
 from voicebus.orchestrator.ssrf import TargetPolicy, TargetRefusedError, check_target
-from voicebus.orchestrator.templating import render
+from voicebus.orchestrator.templating import render, variables
 from voicebus.orchestrator.tools import ToolError
 
 log = logging.getLogger(__name__)
@@ -85,13 +85,9 @@ class WebhookCall:
         return None
 
     def _request(self, arguments: Mapping[str, Any]) -> tuple[str, bytes, dict[str, str]]:
-        used = set()
-
-        def value(name: str) -> str:
-            used.add(name)
-            return quote(str(arguments.get(name, "")), safe="")
-
-        url = render(self._settings.url, {k: value(k) for k in arguments}, strict=False)
+        used = variables(self._settings.url)
+        encoded = {k: quote(str(v), safe="") for k, v in arguments.items() if k in used}
+        url = render(self._settings.url, encoded, strict=False)
         rest = {k: v for k, v in arguments.items() if k not in used}
         method = self._settings.method.value
         body = b""

@@ -70,7 +70,7 @@ from voicebus.orchestrator.keypad import KeypadRules, push
 from voicebus.orchestrator.outbox import Outbox
 from voicebus.orchestrator.session import Session, SessionStorage, StoredMessage
 from voicebus.orchestrator.speaker import Utterance
-from voicebus.orchestrator.tools import CallTools, Toolbox
+from voicebus.orchestrator.tools import CallTools, Closable, Toolbox
 from voicebus.orchestrator.turn import AgentLines, Step, TurnLimits, TurnResult, TurnRunner
 from voicebus.runtime.logs import pii
 
@@ -173,6 +173,7 @@ class Conversation:
         self._played_changed = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
         self.last_utterance: str | None = None
+        self._held: list[Closable] = []
         self.lost = False
 
     def use_agent(self, agent: Agent, engine: LLMEngine) -> None:
@@ -226,6 +227,7 @@ class Conversation:
         """Add the tenant's tools the agent names; report those it cannot have."""
         found = await self.services.tools(self.agent, self.session.tenant_id, self.call_id)
         self._toolbox.add(found.tools)
+        self._held.extend(found.connections)
         for problem in found.problems:
             await self.report(ErrorCode.TOOL_ERROR, problem)
         self.flow.offer()
@@ -298,6 +300,9 @@ class Conversation:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        held, self._held = self._held, []
+        for item in held:
+            await item.close()
 
     async def idle(self) -> None:
         """Wait until no turn or hang-up is running (tests, graceful drains)."""

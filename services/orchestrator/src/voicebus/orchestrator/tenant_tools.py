@@ -1,4 +1,4 @@
-"""The tools a call gets from its tenant: webhook tools named by the agent (and MCP servers).
+"""The tools a call gets beyond the built-ins: tenant webhook tools and the agent's MCP servers.
 
 A reference to a tool the tenant does not have (or archived) leaves the agent
 without it and is reported as a ``call.error``; the call goes on.
@@ -13,6 +13,7 @@ import httpx
 from voicebus.contracts.agents import WebhookRef
 from voicebus.orchestrator.agents import Agent
 from voicebus.orchestrator.library import SIGNING_KEY, ToolLibrary
+from voicebus.orchestrator.mcp_tools import McpTools
 from voicebus.orchestrator.ssrf import TargetPolicy
 from voicebus.orchestrator.tools import CallTools
 from voicebus.orchestrator.webhook import WebhookCall
@@ -31,6 +32,7 @@ class TenantTools:
     def __init__(self, library: ToolLibrary, policy: TargetPolicy) -> None:
         self._library = library
         self._policy = policy
+        self._mcp = McpTools(policy)
         self._client: httpx.AsyncClient | None = None
 
     @property
@@ -54,6 +56,12 @@ class TenantTools:
                 settings, secrets, signing, self.client, self._policy, tenant_id, call_id
             )
             out.tools.append(call)
+        if agent.spec.mcp_servers:
+            key = (agent.owner, agent.id, agent.version)
+            tools, connections, problems = await self._mcp.connect(key, agent.spec.mcp_servers)
+            out.tools += tools
+            out.connections += connections
+            out.problems += problems
         return out
 
     async def close(self) -> None:

@@ -73,6 +73,16 @@ class CallTools:
 
     tools: list[Tool] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    connections: list[Closable] = field(default_factory=list)
+    """Held for the call (MCP sessions): closed when the call's conversation closes."""
+
+
+class Closable(Protocol):
+    """Something a call holds open."""
+
+    async def close(self) -> None:
+        """Release it."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

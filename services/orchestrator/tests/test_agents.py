@@ -159,8 +159,12 @@ def test_the_shipped_agents_load() -> None:
         agent = load_agent(REPO_AGENTS / f"{agent_id}.yaml", {})
         assert agent.render("greeting", {}) == "Hi there, this is Acme support. How can I help?"
         assert agent.render("greeting", {"customer_name": "Ada"}).startswith("Hi Ada,")
-        assert {t.spec.name for t in agent.tools} == {"end_call", "check_order_status"}
+    scripted = load_agent(REPO_AGENTS / "demo-scripted.yaml", {})
+    assert {t.spec.name for t in scripted.tools} == {"end_call", "check_order_status"}
     demo = load_agent(REPO_AGENTS / "demo.yaml", {})
+    assert demo.spec.flow is not None
+    assert [n.id for n in demo.spec.flow.nodes] == ["help", "goodbye"]
+    assert demo.tools == ()  # its order_status is the tenant's webhook tool, bound per call
     assert demo.spec.llm.engine == "openai"
     assert demo.spec.llm.options["base_url"] == "http://127.0.0.1:8089/v1"
 

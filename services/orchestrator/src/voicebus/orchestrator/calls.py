@@ -48,7 +48,7 @@ from voicebus.orchestrator.errors import AgentConfigError
 from voicebus.orchestrator.library import AgentLibrary, ToolLibrary
 from voicebus.orchestrator.outbox import BusOutbox
 from voicebus.orchestrator.secret_box import SecretBox, fernet_keys
-from voicebus.orchestrator.seeding import import_agents
+from voicebus.orchestrator.seeding import import_agents, import_tools
 from voicebus.orchestrator.session import Session, SessionStorage, SessionStore
 from voicebus.orchestrator.settings import OrchestratorSettings
 from voicebus.orchestrator.ssrf import TargetPolicy
@@ -152,6 +152,7 @@ class Orchestrator:
             memory = MemoryVersions()
             self.agents.store = self.tools.store = memory
         await import_agents(self.agents, self._settings.agents_dir)
+        await import_tools(self.tools, self._settings.agents_dir / "tools", self._environ)
         self._store = SessionStore(await service.js.key_value(streams.SESSIONS.bucket))
         await service.nc.subscribe(
             subjects.evt_filter(event_type=AgentUpdated.event_name), cb=self._on_agent_updated

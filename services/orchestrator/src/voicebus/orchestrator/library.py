@@ -279,6 +279,24 @@ class ToolLibrary:
         assert row is not None
         return tool_record(row, signing_secret=generated)
 
+    async def import_(self, tenant_id: str, raw: Mapping[str, Any]) -> ToolRecord:
+        """Create, or save a new version only if the tool or its secrets changed (idempotent)."""
+        tool = self._parse(raw)
+        current = await self.store.get("tool", tenant_id, tool.name)
+        if current is None:
+            return await self.create(tenant_id, raw)
+        kept = self._box.open(current.secret) if current.secret else {}
+        body, _, _ = self._seal(tool, kept)
+        wanted = {k: v.get_secret_value() for k, v in tool.secret_headers.items()}
+        if tool.signing_secret is not None:
+            wanted[SIGNING_KEY] = tool.signing_secret.get_secret_value()
+        unchanged = digest(body) == current.digest and all(
+            kept.get(k) == v for k, v in wanted.items()
+        )
+        if unchanged and not current.archived:
+            return tool_record(current)
+        return await self.update(tenant_id, tool.name, raw)
+
     async def get(self, tenant_id: str, name: str, version: int | None = None) -> ToolRecord:
         """One version of the tenant's tool."""
         row = await self.store.get("tool", tenant_id, name, version)

@@ -81,8 +81,11 @@ class WebhookCall:
         self.budget_s = attempts * (settings.timeout_s + _BACKOFF_S) + 1.0
 
     def reply(self, result: Any) -> str | None:
-        """None: the LLM speaks about the result."""
-        return None
+        """The tool's ``reply`` filled from an object result; None: the LLM speaks about it."""
+        template = self._settings.reply
+        if template is None or not isinstance(result, dict) or result.get("found") is False:
+            return None
+        return render(template, result, strict=False)
 
     def _request(self, arguments: Mapping[str, Any]) -> tuple[str, bytes, dict[str, str]]:
         used = variables(self._settings.url)

@@ -267,6 +267,15 @@ class WebhookSettings(Definition):
     max_response_bytes: int = Field(
         default=65536, ge=256, le=1024 * 1024, description="Larger answers are refused."
     )
+    reply: str | None = Field(
+        default=None,
+        max_length=1024,
+        description=(
+            "Spoken answer from the result's fields ({{field}}), instead of another LLM "
+            "round; used when the result is an object without found: false."
+        ),
+        examples=["Order {{order_id}} {{summary}}."],
+    )
 
     @field_validator("parameters")
     @classmethod

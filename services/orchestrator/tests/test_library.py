@@ -166,3 +166,13 @@ async def test_tool_secrets_are_sealed_and_never_returned() -> None:
     with pytest.raises(NotFound):
         await tools.get("globex", "lookup")
     assert await tools.runnable("globex", "lookup") is None
+
+
+async def test_tool_import_is_idempotent() -> None:
+    tools = ToolLibrary(MemoryVersions(), SecretBox(fernet_keys("dev-secret")))
+    raw = {"name": "lookup", "description": "d", "url": "https://api.example/x",
+           "signing_secret": "whsec-one-0123456789"}  # fmt: skip
+    assert (await tools.import_("acme", raw)).version == 1
+    assert (await tools.import_("acme", raw)).version == 1
+    changed = await tools.import_("acme", {**raw, "signing_secret": "whsec-two-0123456789"})
+    assert changed.version == 2  # a new secret is a change, though it is never shown

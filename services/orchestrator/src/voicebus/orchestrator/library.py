@@ -284,7 +284,11 @@ class ToolLibrary:
         tool = self._parse(raw)
         current = await self.store.get("tool", tenant_id, tool.name)
         if current is None:
-            return await self.create(tenant_id, raw)
+            try:
+                return await self.create(tenant_id, raw)
+            except Conflict:  # another instance imported it meanwhile
+                current = await self.store.get("tool", tenant_id, tool.name)
+                assert current is not None
         kept = self._box.open(current.secret) if current.secret else {}
         body, _, _ = self._seal(tool, kept)
         wanted = {k: v.get_secret_value() for k, v in tool.secret_headers.items()}

@@ -7,24 +7,20 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 import uvicorn
 
 from voicebus.contracts.agents import McpServer
+from voicebus.devkit.mcp_orders import server
 from voicebus.devkit.ports import free_port
 from voicebus.engines.base import ToolCall
 from voicebus.orchestrator.mcp_tools import McpTools
 from voicebus.orchestrator.ssrf import TargetPolicy
 from voicebus.orchestrator.tools import Toolbox
 
-sys.path.insert(0, str(Path(__file__).parent / "mcp_servers"))
-from orders_server import server
-
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
-SCRIPT = Path(__file__).parent / "mcp_servers" / "orders_server.py"
 KEY = ("", "demo", 1)
 
 
@@ -58,8 +54,10 @@ async def _use(servers: list[McpServer], allow_loopback: bool = True) -> None:
 
 
 async def test_a_stdio_server_is_discovered_and_called() -> None:
-    stdio = McpServer(name="orders", transport="stdio", command=sys.executable,
-                      args=[str(SCRIPT)], tools=["order_status"], timeout_s=20)  # fmt: skip
+    stdio = McpServer(
+        name="orders", transport="stdio", command=sys.executable,
+        args=["-m", "voicebus.devkit.mcp_orders"], tools=["order_status"], timeout_s=20,
+    )  # fmt: skip
     await _use([stdio])
 
 

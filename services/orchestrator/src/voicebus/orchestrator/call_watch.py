@@ -83,10 +83,7 @@ class CallWatch:
             log.info("caller idle: hanging up", extra={"call_id": c.call_id})
             await c.end_after(c.utterance(), hygiene.idle_goodbye, EndReason.IDLE)
         else:
-            utterance = c.utterance()
-            await c.say_lines([hygiene.idle_reprompt], utterance)
-            await utterance.finish()
-            c.last_utterance = utterance.id
+            await c.say_alone(hygiene.idle_reprompt)
         await c.save()
 
     async def _at_limit(self, delay_s: float) -> None:

@@ -445,6 +445,15 @@ class Conversation:
                     StoredMessage.assistant(" ".join(said), utterance.id, fixed=True)
                 )
 
+    async def say_alone(self, line: str) -> Utterance:
+        """Say one fixed line as its own utterance, reported as an ``agent.reply``."""
+        utterance = self.utterance()
+        await self.say_lines([line], utterance)
+        await utterance.finish()
+        await self._publish_reply(f"t-{new_id()}", utterance, None, complete=True, llm=False)
+        self.last_utterance = utterance.id
+        return utterance
+
     async def hand_over(self, node: Any, utterance: Utterance) -> Step:
         """A handoff node: another agent takes the call (see :mod:`.handoff`)."""
         return await hand_over(self, node, utterance)
@@ -588,9 +597,7 @@ class Conversation:
         self.session.ending = True
         self.watch.stop()
         if line:
-            utterance = self.utterance()
-            await self.say_lines([line], utterance)
-            await utterance.finish()
+            utterance = await self.say_alone(line)
         self._hangup = asyncio.create_task(self._hang_up_after(utterance, reason))
 
     async def _wait_played(self, utterance: Utterance) -> None:

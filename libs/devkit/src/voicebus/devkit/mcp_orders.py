@@ -1,6 +1,6 @@
 """A small MCP server built with the ``mcp`` package: order lookups, over stdio or HTTP.
 
-Run as a script it serves stdio (``python orders_server.py``); tests mount
+``python -m voicebus.devkit.mcp_orders`` serves it over stdio; tests mount
 :func:`server`'s streamable HTTP app on a local port.
 """
 

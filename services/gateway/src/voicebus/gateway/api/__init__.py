@@ -9,9 +9,11 @@ from voicebus.gateway.api.edge import Edge
 from voicebus.gateway.api.errors import install_error_handlers
 from voicebus.gateway.api.request_id import RequestIdMiddleware
 from voicebus.gateway.api.routes_agents import agents_router
+from voicebus.gateway.api.routes_call_control import call_control_router
 from voicebus.gateway.api.routes_calls import calls_router
 from voicebus.gateway.api.routes_campaigns import campaigns_router
 from voicebus.gateway.api.routes_tenants import tenants_router
+from voicebus.gateway.api.routes_tools import tools_router
 
 PREFIX = "/api/v1"
 
@@ -24,7 +26,9 @@ def install_api(app: FastAPI, edge: Edge) -> None:
     for router in (
         tenants_router(edge),
         calls_router(edge),
+        call_control_router(edge),
         agents_router(edge),
+        tools_router(edge),
         campaigns_router(edge),
     ):
         api.include_router(router)

@@ -12,11 +12,11 @@ from typing import Any, Final, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from voicebus.contracts.commands import OriginateCall
+from voicebus.contracts.commands import ControlCommand, OriginateCall
 from voicebus.contracts.rpc import Reply
 from voicebus.gateway.api.errors import ApiError
 from voicebus.gateway.context import Gateway
-from voicebus.runtime.publish import send_command
+from voicebus.runtime.publish import send_command, send_control
 from voicebus.runtime.rpc import RpcClient, RpcFault
 from voicebus.runtime.rpc.client import Message, Requester
 
@@ -30,6 +30,10 @@ class EdgeBus(Requester, Protocol):
 
     async def originate(self, command: OriginateCall) -> None:
         """Queue ``command`` on ``VB_COMMANDS`` (stored once the call returns)."""
+        ...
+
+    async def control(self, command: ControlCommand) -> None:
+        """Send a live call's command on ``vb.ctl.<call>.<verb>``."""
         ...
 
 
@@ -53,6 +57,10 @@ class GatewayBus:
     async def originate(self, command: OriginateCall) -> None:
         """JetStream publish with the server's ack."""
         await send_command(self._gateway.service.broker, command)
+
+    async def control(self, command: ControlCommand) -> None:
+        """Core NATS: the gateway holding the call's stream acts on it."""
+        await send_control(self._gateway.service.broker, command)
 
 
 class Owners:

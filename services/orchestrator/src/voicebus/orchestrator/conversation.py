@@ -66,7 +66,8 @@ from voicebus.orchestrator.errors import SessionConflictError
 from voicebus.orchestrator.flow import FlowDriver
 from voicebus.orchestrator.handoff import hand_over
 from voicebus.orchestrator.history import bound, trim_to_heard
-from voicebus.orchestrator.keypad import KeypadRules, push
+from voicebus.orchestrator.keypad import KeypadRules
+from voicebus.orchestrator.keypad_input import KeypadInput
 from voicebus.orchestrator.outbox import Outbox
 from voicebus.orchestrator.session import Session, SessionStorage, StoredMessage
 from voicebus.orchestrator.speaker import Utterance
@@ -168,7 +169,7 @@ class Conversation:
         self._turn: asyncio.Task[None] | None = None
         self._turn_state: tuple[str, Utterance, TurnRunner | None] | None = None
         self._hangup: asyncio.Task[None] | None = None
-        self._digit_timer: asyncio.Task[None] | None = None
+        self.keypad = KeypadInput(self, settings.keypad)
         self._played: collections.deque[str] = collections.deque(maxlen=16)
         self._played_changed = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
@@ -285,7 +286,7 @@ class Conversation:
         await self.prepare_tools()
         self.watch.start()
         if self.session.digits:
-            self._arm_digit_timer()
+            self.keypad.arm()
         if self.session.ending:
             await self._send_hangup()
 
@@ -293,7 +294,8 @@ class Conversation:
         """Stop everything running for this call (the state stays saved)."""
         me = asyncio.current_task()
         self.watch.stop()
-        candidates = (self._turn, self._hangup, self._digit_timer, *self._background)
+        self.keypad.stop()
+        candidates = (self._turn, self._hangup, *self._background)
         tasks = [t for t in candidates if t is not None and t is not me]
         for task in tasks:
             task.cancel()
@@ -338,7 +340,7 @@ class Conversation:
             case AgentSpeechStopped():
                 self._mark_played(event.data.utterance_id)
             case DtmfReceived():
-                await self._on_keys(event.data.digits)
+                await self.keypad.keys(event.data.digits)
             case SpeechUserStarted():
                 self.watch.caller_active()
             case _:
@@ -360,53 +362,10 @@ class Conversation:
         self.session.turns += 1
         self._turn = asyncio.create_task(self._run_turn(started), name=f"turn-{self.call_id}")
 
-    async def _on_keys(self, keys: str) -> None:
-        """Keypad keys: into the collect-digits node's buffer, or the caller's next input."""
-        if self.session.ending:
-            return
-        self.watch.caller_active()
-        node = self.flow.node()
-        rules = self._keypad_rules()
-        buffer, done = push(self.session.digits, keys, rules)
-        self.session.digits = buffer
-        log.info("keys received", extra={"call_id": self.call_id, **pii(keys=keys)})
-        for digits in done:
-            await self._digits_done(digits)
-        if self.session.digits:
-            self._arm_digit_timer()
-        elif node is not None:
-            await self.save()
-
-    def _keypad_rules(self) -> KeypadRules:
-        node = self.flow.node()
-        if node is not None and node.collect_digits is not None:
-            spec = node.collect_digits
-            return KeypadRules(spec.max_length, spec.terminator, spec.inter_digit_timeout_s)
-        return self._settings.keypad
-
-    def _arm_digit_timer(self) -> None:
-        if self._digit_timer is not None:
-            self._digit_timer.cancel()
-        self._digit_timer = asyncio.create_task(self._digit_pause(self._keypad_rules().timeout_s))
-
-    async def _digit_pause(self, timeout_s: float) -> None:
-        await asyncio.sleep(timeout_s)
-        digits, self.session.digits = self.session.digits, ""
-        self._digit_timer = None
-        if digits:
-            await self._digits_done(digits)
-
-    async def _digits_done(self, digits: str) -> None:
-        node = self.flow.node()
-        if node is not None and node.collect_digits is not None:
-            await self._cancel_turn(close_utterance=True)
-
-            async def collect(utterance: Utterance) -> Step | None:
-                return await self.flow.digits(digits, utterance)
-
-            self._turn = asyncio.create_task(self._run_turn(time.monotonic(), collect))
-        else:
-            await self.answer(f"(keypad) {digits}", time.monotonic())
+    async def start_turn(self, started: float, prelude: Prelude | None = None) -> None:
+        """Cancel the reply in progress and run a new turn (``prelude`` first, if any)."""
+        await self._cancel_turn(close_utterance=True)
+        self._turn = asyncio.create_task(self._run_turn(started, prelude))
 
     async def _on_interrupted(self, event: AgentSpeechInterrupted) -> None:
         data = event.data

@@ -240,7 +240,6 @@ class Conversation:
         prompt and tool schemas (:meth:`_prefill`).
         """
         await self.prepare_tools()
-        self._prefill()
         greeting = self.agent.render("greeting", self.session.context)
         if self.flow.flow is not None and not greeting:
             # A flow without a greeting: its first node speaks (a turn, so it can be cut).
@@ -263,6 +262,8 @@ class Conversation:
             self.last_utterance = utterance.id
             if step is Step.END:
                 await self.end_after(utterance, self._lines.goodbye)
+            else:  # the first node's prompt and tools are set: the next request starts so
+                self._prefill()
         self.watch.start()
         await self.save()
 

@@ -206,3 +206,39 @@ async def test_an_end_node_says_the_goodbye_and_hangs_up(tmp_path: Path) -> None
     await conv.handle(stopped(reply.data.utterance_id), seq=4)
     await eventually(lambda: any(type(c).__name__ == "HangUp" for c in outbox.sent))
     assert isinstance(conv, Conversation)
+
+
+async def test_a_node_with_its_own_llm_options_is_answered_by_its_own_engine(
+    tmp_path: Path,
+) -> None:
+    raw = {"name": "x", "system_prompt": "p", "greeting": "Hi.",
+           "llm": {"engine": "scripted", "options": {"default": "general answer", "rules": [
+               {"match": "careful", "tool": "be_careful"}]}},
+           "flow": {"initial": "a", "nodes": [
+               {"id": "a", "transitions": [{"name": "be_careful", "description": "d",
+                                            "target": "b"}]},
+               {"id": "b", "respond_immediately": False,
+                "llm_options": {"default": "careful answer"}}]}}  # fmt: skip
+    agent, engine = compiled("x", raw, tmp_path)
+    node_engines: list[str] = []
+
+    def node_engine(agent: Agent, node_id: str) -> LLMEngine | None:
+        node_engines.append(node_id)
+        if node_id != "b":
+            return None
+        return scripted.create({**agent.spec.llm.options, **(agent.spec.flow.nodes[1].llm_options
+                                                             or {})})  # type: ignore[union-attr]  # fmt: skip
+
+    conv, outbox, _ = make_conversation(agent, engine, services=CallServices(
+        node_engine=node_engine))  # fmt: skip
+    await conv.start()
+    await conv.handle(transcript("hello"), seq=2)
+    await eventually(lambda: len(of(outbox, AgentReply)) >= 2)
+    await conv.idle()
+    assert of(outbox, AgentReply)[-1].data.text == "general answer"
+    await conv.handle(transcript("be careful"), seq=3)
+    await eventually(lambda: conv.session.flow_node == "b")
+    await conv.idle()
+    await conv.handle(transcript("and now?"), seq=4)
+    await eventually(lambda: of(outbox, AgentReply)[-1].data.text == "careful answer")
+    assert "b" in node_engines

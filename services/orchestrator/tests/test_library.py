@@ -176,3 +176,14 @@ async def test_tool_import_is_idempotent() -> None:
     assert (await tools.import_("acme", raw)).version == 1
     changed = await tools.import_("acme", {**raw, "signing_secret": "whsec-two-0123456789"})
     assert changed.version == 2  # a new secret is a change, though it is never shown
+
+
+async def test_a_tenant_node_cannot_carry_keys_and_bad_node_options_are_named(
+    library: AgentLibrary,
+) -> None:
+    flow = {"initial": "a", "nodes": [{"id": "a", "llm_options": {"api_key": "sk-1"}}]}
+    with pytest.raises(Invalid, match=r"flow\.nodes\[0\]\.llm_options\.api_key: keys in a"):
+        await library.create("acme", "x", agent(flow=flow))
+    flow = {"initial": "a", "nodes": [{"id": "a", "llm_options": {"delay_ms": "slow"}}]}
+    with pytest.raises(Invalid, match=r"flow\.nodes\[0\]\.llm_options: scripted: invalid"):
+        await library.create("acme", "x", agent(flow=flow))

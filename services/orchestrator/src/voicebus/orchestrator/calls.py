@@ -295,7 +295,8 @@ class Orchestrator:
         engine: LLMEngine,
         fresh: bool,
     ) -> None:
-        services = CallServices(agents=self.catalog.current, tools=self._tenant_tools.for_call)
+        services = CallServices(agents=self.catalog.current, tools=self._tenant_tools.for_call,
+                                node_engine=self.catalog.node_engine)  # fmt: skip
         conversation = Conversation(
             session=session,
             agent=agent,

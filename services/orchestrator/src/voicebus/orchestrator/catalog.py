@@ -47,6 +47,7 @@ class AgentCatalog:
         self._dir = agents_dir
         self._environ = environ
         self._compiled: OrderedDict[Key, tuple[Agent, LLMEngine]] = OrderedDict()
+        self._nodes: dict[tuple[str, str, int, str], LLMEngine] = {}
 
     async def current(self, tenant_id: str, agent_id: str) -> tuple[Agent, LLMEngine] | None:
         """The version a new call of this tenant runs (None: unknown or archived).
@@ -88,6 +89,28 @@ class AgentCatalog:
             self._compiled.popitem(last=False)
         return agent, engine
 
+    def node_engine(self, agent: Agent, node_id: str) -> LLMEngine | None:
+        """The LLM of a flow node with its own ``llm_options`` (None: the agent's).
+
+        Raises:
+            AgentConfigError: the merged options are refused by the engine.
+        """
+        flow = agent.spec.flow
+        node = next((n for n in flow.nodes if n.id == node_id), None) if flow else None
+        if node is None or not node.llm_options:
+            return None
+        key = (agent.owner, agent.id, agent.version, node_id)
+        found = self._nodes.get(key)
+        if found is None:
+            options = {**agent.spec.llm.options, **node.llm_options}
+            try:
+                found = LLM.create(agent.spec.llm.engine, options)
+            except EngineError as exc:
+                where = self._dir / f"{agent.id}.yaml"
+                raise AgentConfigError(where, str(exc), f"flow.{node_id}.llm_options") from None
+            self._nodes[key] = found
+        return found
+
     async def forget(self, owner: str, agent_id: str, current: int) -> None:
         """Drop compiled versions older than ``current``; live calls keep the objects they hold
         (so their engines are not closed here)."""
@@ -99,6 +122,9 @@ class AgentCatalog:
         while self._compiled:
             _, (_, engine) = self._compiled.popitem()
             await _close(engine)
+        for engine in self._nodes.values():
+            await _close(engine)
+        self._nodes.clear()
 
 
 async def _close(engine: LLMEngine) -> None:

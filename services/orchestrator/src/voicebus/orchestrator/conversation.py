@@ -80,6 +80,7 @@ log = logging.getLogger(__name__)
 OnLost = Callable[[str], Coroutine[Any, Any, None]]
 Prelude = Callable[[Utterance], Awaitable[Step | None]]
 AgentLookup = Callable[[str, str], Awaitable[tuple[Agent, LLMEngine] | None]]
+NodeEngine = Callable[[Agent, str], LLMEngine | None]
 ToolLookup = Callable[[Agent, str, str], Awaitable[CallTools]]
 
 
@@ -91,12 +92,18 @@ async def _no_tools(agent: Agent, tenant_id: str, call_id: str) -> CallTools:
     return CallTools()
 
 
+def _no_node_engine(agent: Agent, node_id: str) -> LLMEngine | None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class CallServices:
-    """What a conversation asks of the orchestrator: other agents (handoff), tenant tools."""
+    """What a conversation asks of the orchestrator: other agents (handoff), tenant tools,
+    flow nodes' own LLM options."""
 
     agents: AgentLookup = _no_agents
     tools: ToolLookup = _no_tools
+    node_engine: NodeEngine = _no_node_engine
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +187,7 @@ class Conversation:
     def use_agent(self, agent: Agent, engine: LLMEngine) -> None:
         """Talk as ``agent`` from now on (the call's first agent, or a handoff's)."""
         self.agent = agent
-        self._engine = engine
+        self._agent_engine = self._engine = engine
         self._toolbox = Toolbox(agent.tools, self._settings.tool_timeout_s)
         values = {**self.session.context, **self.session.variables}
         self._lines = AgentLines(
@@ -194,8 +201,17 @@ class Conversation:
 
     @property
     def engine(self) -> LLMEngine:
-        """The current agent's LLM."""
+        """The LLM answering now (the agent's, or the current flow node's own)."""
         return self._engine
+
+    def current_engine(self) -> LLMEngine:
+        """The LLM answering now (the turn's hook: a transition may change it)."""
+        return self._engine
+
+    def enter_node(self, node_id: str | None) -> None:
+        """A flow node was entered: its own LLM options, if it has any, apply from now."""
+        found = self.services.node_engine(self.agent, node_id) if node_id else None
+        self._engine = found or self._agent_engine
 
     @property
     def outbox(self) -> Outbox:

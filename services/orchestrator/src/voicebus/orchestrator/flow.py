@@ -83,6 +83,10 @@ class FlowHost(Protocol):
         """Let the handoff node's agent take over."""
         ...
 
+    def enter_node(self, node_id: str | None) -> None:
+        """Use the node's own LLM options, if it has any."""
+        ...
+
 
 class FlowDriver:
     """Runs the flow of the host's current agent.
@@ -122,8 +126,10 @@ class FlowDriver:
         return CallIds(self._host.session.tenant_id, self._host.session.call_id)
 
     def offer(self) -> None:
-        """Offer the current node's tools and transitions (every tool without a flow)."""
+        """Offer the current node's tools and transitions (every tool without a flow), and
+        use its LLM options."""
         node = self.node()
+        self._host.enter_node(node.id if node else None)
         toolbox = self._host.toolbox
         if node is None:
             toolbox.offer(None)
@@ -228,6 +234,7 @@ class FlowDriver:
     async def _enter(self, node_id: str, previous: str | None, utterance: Utterance) -> Step:
         host, session = self._host, self._host.session
         session.flow_node = node_id
+        host.enter_node(node_id)
         node = self.node()
         flow = self.flow
         assert node is not None

@@ -42,6 +42,17 @@ def tenant_problems(definition: AgentDefinition) -> list[Problem]:
             problems.append(
                 Problem(path, "${VAR} reads the platform's environment: templates only")
             )
+    for i, node in enumerate(definition.flow.nodes if definition.flow else []):
+        where = f"flow.nodes[{i}].llm_options"
+        for key in _REFUSED_OPTIONS:
+            if key in (node.llm_options or {}):
+                problems.append(
+                    Problem(f"{where}.{key}", "keys in a definition are templates only")
+                )
+        for path in _env_references(node.llm_options or {}, where):
+            problems.append(
+                Problem(path, "${VAR} reads the platform's environment: templates only")
+            )
     return problems
 
 
@@ -75,7 +86,19 @@ async def engine_problems(definition: AgentDefinition) -> list[Problem]:
         except EngineError as exc:
             problems.append(Problem("llm.options", str(exc)))
         else:
-            close = getattr(engine, "aclose", None)
-            if close is not None:
-                await close()
+            await _close(engine)
+        for i, node in enumerate(definition.flow.nodes if definition.flow else []):
+            if not node.llm_options or _ENV_REFERENCE.search(str(node.llm_options)):
+                continue
+            options = {**definition.llm.options, **node.llm_options}
+            try:
+                await _close(LLM.create(definition.llm.engine, options))
+            except EngineError as exc:
+                problems.append(Problem(f"flow.nodes[{i}].llm_options", str(exc)))
     return problems
+
+
+async def _close(engine: object) -> None:
+    close = getattr(engine, "aclose", None)
+    if close is not None:
+        await close()

@@ -78,6 +78,10 @@ class TurnHooks(Protocol):
         """Press keypad keys in the call."""
         ...
 
+    def current_engine(self) -> LLMEngine:
+        """The LLM to use now (a transition may have entered a node with its own options)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class AgentLines:
@@ -331,6 +335,7 @@ class TurnRunner:
             assert self._hooks is not None
             moved = await self._hooks.move(action.move[0], action.move[1], utterance)
             step = Step.END if Step.END in (step, moved) else moved
+            self._engine = self._hooks.current_engine()
         return step, answers
 
     async def _timed(self, call: ToolCall, utterance: Utterance, fillers: list[str]) -> ToolOutcome:

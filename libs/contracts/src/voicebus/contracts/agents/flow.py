@@ -158,6 +158,11 @@ class FlowNode(Definition):
     collect_digits: CollectDigits | None = Field(default=None, description="A keypad node.")
     handoff: Handoff | None = Field(default=None, description="A handoff node.")
     end: bool = Field(default=False, description="A terminal node: goodbye, then hang up.")
+    llm_options: dict[str, Any] | None = Field(
+        default=None,
+        description="Merged over the agent's llm.options while here (model, temperature...).",
+        examples=[{"temperature": 0.0, "max_tokens": 60}],
+    )
 
 
 class Flow(Definition):

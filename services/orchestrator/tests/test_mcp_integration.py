@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import uvicorn
@@ -24,18 +25,28 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 KEY = ("", "demo", 1)
 
 
-@pytest.fixture
-async def http_server() -> AsyncIterator[str]:
+async def _serve(app: Any, path: str) -> AsyncIterator[str]:
     port = free_port()
-    config = uvicorn.Config(server().streamable_http_app(), host="127.0.0.1", port=port,
-                            log_config=None, lifespan="on")  # fmt: skip
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
     runner = uvicorn.Server(config)
     task = asyncio.create_task(runner.serve())
     while not runner.started:
         await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{port}/mcp"
+    yield f"http://127.0.0.1:{port}{path}"
     runner.should_exit = True
     await task
+
+
+@pytest.fixture
+async def http_server() -> AsyncIterator[str]:
+    async for url in _serve(server().streamable_http_app(), "/mcp"):
+        yield url
+
+
+@pytest.fixture
+async def sse_server() -> AsyncIterator[str]:
+    async for url in _serve(server().sse_app(), "/sse"):
+        yield url
 
 
 async def _use(servers: list[McpServer], allow_loopback: bool = True) -> None:
@@ -65,6 +76,11 @@ async def test_a_streamable_http_server_is_discovered_and_called(http_server: st
     http = McpServer(name="orders", transport="streamable_http", url=http_server,
                      tools=["order_status"])  # fmt: skip
     await _use([http])
+
+
+async def test_an_sse_server_is_discovered_and_called(sse_server: str) -> None:
+    sse = McpServer(name="orders", transport="sse", url=sse_server, tools=["order_status"])
+    await _use([sse])
 
 
 async def test_a_tool_error_is_short_and_the_call_goes_on(http_server: str) -> None:

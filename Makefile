@@ -19,7 +19,7 @@ STAMP := $(VENV)/.voicebus-synced
 
 help:
 	@echo "make demo      install everything, start the platform, place the demo call, stop"
-	@echo "make dev       run NATS, PostgreSQL and all six services (Ctrl-C stops all)"
+	@echo "make dev       run NATS, PostgreSQL and all seven services (Ctrl-C stops all)"
 	@echo "make test      lint, type-check, architecture, AsyncAPI and the whole test suite"
 	@echo "make asyncapi  regenerate docs/asyncapi.yaml from the contracts"
 	@echo "make test-resilience  kill services, restart NATS, replay audit mid-call (part of make test)"

@@ -1,10 +1,12 @@
-"""A browser call, end to end: a real headless Chromium opens the gateway's page, picks the
+"""A browser call, end to end: a real headless Chromium opens the edge's page, picks the
 scripted demo agent and talks to it through its (fake) microphone, with every service
 running as its own process on a real NATS (JetStream) and a real PostgreSQL, the scripted
 LLM and the real local STT and TTS.
 
 The microphone plays a WAV file of the caller's line, synthesized at test time with the
 dev kit's caller voice; the page shows the live transcript and plays the agent's answer.
+The page comes from the edge, which asks the gateway for the call; the page's audio then
+flows over the gateway's media WebSocket.
 """
 
 from __future__ import annotations
@@ -134,9 +136,10 @@ async def test_a_person_talks_to_an_agent_from_the_browser(
     assert find_chromium() is not None, "Chromium is missing: run scripts/install-browser.sh"
     assert stack.nats_url is not None
     gateway = next(s.url for s in stack.services if s.name == "gateway")
+    edge = next(s.url for s in stack.services if s.name == "edge")
 
     async with Chromium(tmp_path / "profile", fake_microphone=caller_wav) as browser:
-        page = await browser.open(f"{gateway}/browser")
+        page = await browser.open(f"{edge}/browser")
         # The page offers the orchestrator's agents; pick the scripted one.
         await page.wait_for(f"window.voicebus.agents.includes({AGENT!r})", timeout=30)
         await page.evaluate(f"document.getElementById('agent').value = {AGENT!r}")
@@ -194,11 +197,11 @@ async def test_the_agent_hangs_up_after_its_goodbye_played_in_the_browser(
     # The goodbye comes once the answer has played (~8 s): no barge-in.
     wav = await _write_wav(tmp_path / "caller.wav", [(LEAD_S, LINE), (14.0, BYE)])
     assert stack.nats_url is not None
-    gateway = next(s.url for s in stack.services if s.name == "gateway")
+    edge = next(s.url for s in stack.services if s.name == "edge")
 
     async with Chromium(tmp_path / "profile", fake_microphone=wav) as browser:
         # This page sends PCM16 at 16 kHz (the first test: Float32 at 48 kHz).
-        page = await browser.open(f"{gateway}/browser?format=s16le")
+        page = await browser.open(f"{edge}/browser?format=s16le")
         await page.evaluate(f"document.getElementById('agent').value = {AGENT!r}")
         await page.evaluate("document.getElementById('start').click()")
         call_id = await page.wait_for("window.voicebus.status === 'live' && window.voicebus.callId")

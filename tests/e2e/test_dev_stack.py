@@ -1,6 +1,6 @@
-"""`voicebus dev` end to end: all six services as real processes on embedded NATS and
+"""`voicebus dev` end to end: all seven services as real processes on embedded NATS and
 PostgreSQL, a command through the bus, its events in `voicebus events tail` and in audit,
-and a Ctrl-C that leaves no process behind."""
+the gateway without a database, and a Ctrl-C that leaves no process behind."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ async def _wait_for_state(path: Path, proc: subprocess.Popen[bytes]) -> dict[str
                         codes.append((await client.get(f"{url}/readyz")).status_code)
                     except httpx.HTTPError:
                         codes.append(0)
-            if codes == [200] * 6:
+            if codes == [200] * 7:
                 return state
         await asyncio.sleep(0.25)
     raise AssertionError("services not ready in time")
@@ -70,7 +70,7 @@ async def test_dev_stack_runs_everything_and_stops_clean(tmp_path: Path) -> None
         pids = state["pids"]
         assert isinstance(pids, dict)
         assert set(pids) == {"gateway", "media", "orchestrator", "campaigns", "recorder",
-                             "audit", "nats", "postgres"}  # fmt: skip
+                             "audit", "edge", "nats", "postgres"}  # fmt: skip
 
         call_id = new_id()
         tail = subprocess.Popen(
@@ -79,8 +79,8 @@ async def test_dev_stack_runs_everything_and_stops_clean(tmp_path: Path) -> None
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
 
-        # An originate command: no provider can dial yet, so the gateway must answer it
-        # with events rather than drop it.
+        # An originate command for a tenant without a stored account (the gateway asks
+        # the edge): it must be answered with events rather than dropped.
         nc = await nats.connect(nats_url)
         command = OriginateCall(
             tenant_id="acme", call_id=call_id, source="test/e2e",
@@ -114,6 +114,25 @@ async def test_dev_stack_runs_everything_and_stops_clean(tmp_path: Path) -> None
         assert row is not None
         assert (row["status"], row["ended_reason"]) == ("ended", "failed")
         assert events == 2
+
+        # The gateway keeps no database: it is ready without one and never connected.
+        services = state["services"]
+        assert isinstance(services, dict)
+        async with httpx.AsyncClient(timeout=5) as client:
+            gateway_ready = (await client.get(f"{services['gateway']}/readyz")).json()
+        assert gateway_ready == {"status": "ready"}
+        conn = await asyncpg.connect(database_url)
+        try:
+            apps = await conn.fetch(
+                "SELECT DISTINCT split_part(application_name, '/', 1) AS service "
+                "FROM pg_stat_activity WHERE datname = current_database()"
+            )
+        finally:
+            await conn.close()
+        connected = {row["service"] for row in apps}
+        assert "edge" in connected
+        assert "audit" in connected
+        assert "gateway" not in connected
     finally:
         proc.send_signal(signal.SIGINT)
         code = await asyncio.to_thread(proc.wait, 60)

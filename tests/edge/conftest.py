@@ -18,7 +18,8 @@ from voicebus.devkit.embedded_nats import EmbeddedNats
 
 @pytest.fixture(scope="module")
 def edge(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EdgeStack]:
-    """Gateway (HTTP), audit, orchestrator, recorder and campaigns on real NATS and PostgreSQL.
+    """The edge and the gateway (HTTP), audit, orchestrator, recorder and campaigns on real
+    NATS and PostgreSQL.
 
     A private nats-server: the session's shared one carries other tests' events, which
     this stack's audit would otherwise replay.

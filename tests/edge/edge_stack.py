@@ -1,7 +1,8 @@
-"""The services behind the REST edge, run in one background thread with its own event loop.
+"""The edge and the services behind it, run in one background thread with its own event loop.
 
-The gateway is served by uvicorn on a loopback port; audit, orchestrator,
-recorder and campaigns run without HTTP. Tests drive the edge over HTTP from the main thread
+The edge and the gateway are served by uvicorn on loopback ports; audit, orchestrator,
+recorder and campaigns run without HTTP. The gateway handles the edge's originate
+commands and browser sessions. Tests drive the edge over HTTP from the main thread
 (schemathesis' calls are synchronous), and run bus helpers on the stack's
 loop with :meth:`EdgeStack.run`.
 """
@@ -28,6 +29,8 @@ from voicebus.campaigns.settings import CampaignsSettings
 from voicebus.contracts.events import Envelope
 from voicebus.devkit.embedded_postgres import create_database, random_database_name
 from voicebus.devkit.ports import free_port
+from voicebus.edge.app import build as build_edge
+from voicebus.edge.settings import EdgeSettings
 from voicebus.gateway.app import build as build_gateway
 from voicebus.gateway.settings import GatewaySettings
 from voicebus.orchestrator.app import build as build_orchestrator
@@ -43,13 +46,15 @@ T = TypeVar("T")
 
 
 class EdgeStack:
-    """Gateway + audit, orchestrator, recorder, campaigns on ``nats_url`` and a fresh database."""
+    """Edge + gateway, audit, orchestrator, recorder, campaigns on ``nats_url`` and a fresh
+    database."""
 
     def __init__(self, nats_url: str, postgres_url: str, root: Path) -> None:
         self.nats_url = nats_url
         self.postgres_url = postgres_url
         self.recordings = root / "recordings"
         self.port = free_port()
+        self.gateway_port = free_port()
         self.nc: Client | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="edge-stack", daemon=True)
@@ -98,8 +103,7 @@ class EdgeStack:
     async def _main(self) -> None:
         self._stop = asyncio.Event()
         services: list[Service] = []
-        server: uvicorn.Server | None = None
-        task: asyncio.Task[None] | None = None
+        servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
         try:
             database_url = await create_database(self.postgres_url, random_database_name("vbedge_"))
             common: dict[str, Any] = {"nats_url": self.nats_url, "http_port": free_port()}
@@ -124,27 +128,36 @@ class EdgeStack:
             for service in (audit, orchestrator, recorder, campaigns):
                 await service.start()
                 services.append(service)
-            settings = GatewaySettings(
+            gateway = GatewaySettings(
+                nats_url=self.nats_url,
+                instance_id="gw-edge",
+                http_port=self.gateway_port,
+                public_url=f"http://127.0.0.1:{self.gateway_port}",
+            )
+            edge = EdgeSettings(
                 nats_url=self.nats_url,
                 database_url=database_url,
-                instance_id="gw-edge",
+                instance_id="edge-e2e",
                 http_port=self.port,
-                public_url=f"http://127.0.0.1:{self.port}",
                 admin_token=SecretStr(ADMIN),
                 credentials_key=SecretStr(Fernet.generate_key().decode()),
                 api_rate_limit_per_minute=100_000,
             )
-            _, app = build_gateway(settings)
-            config = uvicorn.Config(
-                app, host="127.0.0.1", port=self.port, lifespan="on", log_config=None
-            )
-            server = uvicorn.Server(config)
-            task = asyncio.create_task(server.serve())
-            async with asyncio.timeout(60):
-                while not server.started:
-                    if task.done():
-                        raise RuntimeError("the gateway did not start")
-                    await asyncio.sleep(0.02)
+            for port, (_, app) in (
+                (self.gateway_port, build_gateway(gateway)),
+                (self.port, build_edge(edge)),
+            ):
+                config = uvicorn.Config(
+                    app, host="127.0.0.1", port=port, lifespan="on", log_config=None
+                )
+                server = uvicorn.Server(config)
+                task = asyncio.create_task(server.serve())
+                servers.append((server, task))
+                async with asyncio.timeout(60):
+                    while not server.started:
+                        if task.done():
+                            raise RuntimeError(f"the server on port {port} did not start")
+                        await asyncio.sleep(0.02)
             self.nc = await nats.connect(self.nats_url, name="edge-e2e")
             self._ready.set()
             await self._stop.wait()
@@ -154,7 +167,7 @@ class EdgeStack:
         finally:
             if self.nc is not None:
                 await self.nc.drain()
-            if server is not None and task is not None:
+            for server, task in reversed(servers):
                 server.should_exit = True
                 await asyncio.wait_for(task, timeout=30)
             # Concurrently: some services take seconds to stop (a pull fetch runs out).

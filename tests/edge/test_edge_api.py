@@ -1,4 +1,5 @@
-"""The REST edge in front of the real owners: audit, orchestrator and recorder.
+"""The REST API on the edge in front of the real owners: audit, orchestrator, recorder,
+campaigns and the gateway.
 
 Tenant isolation is checked where the data lives: another tenant's call,
 events and recording are "not found", however the request is made.
@@ -6,6 +7,7 @@ events and recording are "not found", however the request is made.
 
 from __future__ import annotations
 
+import json
 import time
 import wave
 from collections.abc import Callable
@@ -14,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from edge_stack import ADMIN, EdgeStack
+from websockets.sync.client import connect
 
 from voicebus.contracts.events import (
     CallEnded,
@@ -209,3 +212,37 @@ def test_campaigns_are_created_loaded_and_kept_to_their_tenant(edge: EdgeStack) 
         assert report_csv.status_code == 200
         assert report_csv.text.splitlines()[0].startswith("contact_id,phone")
         assert len(report_csv.text.strip().splitlines()) == 3
+
+
+def test_a_browser_session_from_the_api_is_a_call_of_the_keys_tenant(edge: EdgeStack) -> None:
+    with edge.client() as http:
+        acme, globex = admin_key(http, "acme"), admin_key(http, "globex")
+        created = http.post(
+            "/browser-sessions",
+            headers=bearer(acme),
+            json={"agent_id": "demo-scripted", "context": {"customer_name": "Ada"}},
+        )
+        assert created.status_code == 201, created.text
+        session = created.json()
+        call_id = session["call_id"]
+        assert session["ws_url"] == f"ws://127.0.0.1:{edge.gateway_port}/ws/browser"
+        assert session["parameters"]["tenant_id"] == "acme"
+
+        # The page talks to the gateway directly with what the edge handed over.
+        with connect(session["ws_url"]) as ws:
+            start = {"type": "start", "parameters": session["parameters"],
+                     "format": {"encoding": "s16le", "sample_rate": 16000}}  # fmt: skip
+            ws.send(json.dumps(start))
+            for _ in range(25):
+                ws.send(bytes(640))
+            live = poll(http, f"/calls/{call_id}", acme,
+                        until=lambda r: r.json()["status"] == "in_progress")  # fmt: skip
+            assert live.json()["status"] == "in_progress", live.text
+            ws.send(json.dumps({"type": "stop"}))
+        ended = poll(http, f"/calls/{call_id}", acme, until=lambda r: r.json()["status"] == "ended")
+        assert ended.json()["provider"] == "browser"
+        assert ended.json()["ended_reason"] == "caller_hangup"
+        assert http.get(f"/calls/{call_id}", headers=bearer(globex)).status_code == 404
+
+        unknown = http.post("/browser-sessions", headers=bearer(acme), json={"agent_id": "nope"})
+        assert unknown.status_code == 422

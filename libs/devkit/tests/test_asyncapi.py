@@ -9,6 +9,7 @@ import yaml
 
 from voicebus.contracts.catalog import CHANNELS
 from voicebus.contracts.events import EVENT_CLASSES
+from voicebus.contracts.procedures import PROCEDURES
 from voicebus.devkit import asyncapi
 
 pytestmark = pytest.mark.unit
@@ -29,7 +30,7 @@ def test_document_covers_every_channel_with_its_parameters() -> None:
     for channel in CHANNELS:
         assert channel.subject in addresses
         declared = set(addresses[channel.subject].get("parameters", {}))
-        used = {name for name in ("tenant_id", "call_id") if f"{{{name}}}" in channel.subject}
+        used = {name for name in asyncapi.PARAMETERS if f"{{{name}}}" in channel.subject}
         assert declared == used
     schemas = document["components"]["schemas"]
     for cls in EVENT_CLASSES:
@@ -42,3 +43,15 @@ def test_a_changed_contract_shows_up_in_the_document(monkeypatch: pytest.MonkeyP
     before = asyncapi.render_yaml()
     monkeypatch.setattr(asyncapi, "DESCRIPTION", "something else")
     assert asyncapi.render_yaml() != before
+
+
+def test_every_procedure_has_its_request_and_reply_documented() -> None:
+    document = yaml.safe_load(asyncapi.render_yaml())
+    channels = document["channels"]
+    for procedure in PROCEDURES:
+        request = channels[f"rpc.{procedure.name}"]
+        assert request["address"] == procedure.subject
+        reply = channels[f"rpc.{procedure.name}.reply"]
+        assert reply["address"] == "{reply_to}"
+    secrets = document["components"]["schemas"]["StoredAccount"]["properties"]["secrets"]
+    assert secrets["description"].startswith("SECRET")

@@ -86,6 +86,8 @@ class RunningGateway:
 async def serve_gateway(nats_url: str, **overrides: Any) -> AsyncIterator[RunningGateway]:
     """The real gateway app, started by uvicorn's lifespan, on ``nats_url``."""
     port = free_port()
+    # No edge runs in these tests: a tenant account lookup finds nobody, quickly.
+    overrides.setdefault("account_lookup_timeout_s", 0.3)
     settings = GatewaySettings(
         nats_url=nats_url,
         instance_id="gw-test",

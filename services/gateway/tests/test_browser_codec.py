@@ -257,11 +257,11 @@ def test_other_and_broken_events_are_not_relayed() -> None:
         ("development", False, False),
     ],
 )
-def test_the_unauthenticated_page_is_off_in_production_by_default(
+def test_browser_calls_are_off_in_production_by_default(
     environment: str, setting: bool | None, served: bool
 ) -> None:
     # Constructed without validation: production refuses the placeholder secrets.
     settings = GatewaySettings.model_construct(
-        environment=Environment(environment), browser_page=setting
+        environment=Environment(environment), browser_calls=setting
     )
-    assert settings.browser_page_enabled is served
+    assert settings.browser_calls_enabled is served

@@ -1,4 +1,5 @@
-"""Browser calls through the real gateway: session endpoint, ``WS /ws/browser``, real NATS."""
+"""Browser calls through the real gateway: ``vb.rpc.gateway.sessions.create`` (what the edge
+asks), ``WS /ws/browser``, real NATS."""
 
 from __future__ import annotations
 
@@ -13,13 +14,12 @@ from gateway_kit import (
     EventLog,
     FakeOrchestrator,
     RunningGateway,
-    profile,
     serve_gateway,
     wait_for,
 )
 from nats.aio.msg import Msg
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from voicebus.contracts import subjects
 from voicebus.contracts.audio import decode_frame, encode_headers
@@ -32,8 +32,14 @@ from voicebus.contracts.events import (
     TranscriptFinal,
     TranscriptFinalData,
 )
-from voicebus.contracts.rpc import AGENTS_LIST, AgentsPage, ListAgents
+from voicebus.contracts.telephony import (
+    SESSIONS_CREATE,
+    BrowserSession,
+    CreateSession,
+    SessionReply,
+)
 from voicebus.gateway.metrics import WS_MESSAGES_IGNORED
+from voicebus.runtime.rpc import RemoteError, RpcClient
 
 pytestmark = pytest.mark.integration
 
@@ -45,9 +51,14 @@ def ignored(reason: str) -> float:
     return WS_MESSAGES_IGNORED.labels("browser", reason)._value.get()  # type: ignore[no-any-return]
 
 
-async def new_session(gw: RunningGateway, agent: str = AGENT) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=gw.base_url) as client:
-        return await client.post("/browser/session", json={"agent_id": agent})
+async def new_session(
+    gw: RunningGateway, agent: str = AGENT, tenant: str = "default", **context: str
+) -> BrowserSession:
+    """What the edge does for the page: ask the gateway over the bus."""
+    request = CreateSession(tenant_id=tenant, agent_id=agent, context=context)
+    reply = await RpcClient(gw.nc, timeout_s=5).ask(SESSIONS_CREATE, request, SessionReply)
+    assert reply.session is not None
+    return reply.session
 
 
 class Page:
@@ -77,13 +88,15 @@ async def test_a_browser_call_end_to_end_on_the_bus(running_gateway: RunningGate
     gw = running_gateway
     await FakeOrchestrator([AGENT]).start(gw.nc)
     events = await EventLog().start(gw.nc)
-    reply = await new_session(gw)
-    assert reply.status_code == 200
-    session = reply.json()
-    call_id = session["call_id"]
+    session = await new_session(gw, tenant="acme", customer_name="Ada")
+    call_id = session.call_id
+    assert session.ws_url == gw.settings.public_ws_url("/ws/browser")
+    assert session.expires_in_s == gw.settings.stream_token_ttl_s
     initiated = await events.one("call.initiated.v1", call_id)
     assert isinstance(initiated, CallInitiated)
     assert initiated.data.provider == "browser"
+    assert initiated.tenant_id == "acme"
+    assert initiated.data.context == {"customer_name": "Ada"}
 
     audio_in: list[Msg] = []
 
@@ -92,14 +105,15 @@ async def test_a_browser_call_end_to_end_on_the_bus(running_gateway: RunningGate
 
     await gw.nc.subscribe(subjects.audio_in(call_id), cb=on_audio)
     before_start = ignored("before_start")
-    async with connect(session["ws_url"]) as ws:
+    async with connect(session.ws_url) as ws:
         page = Page(ws)
         await ws.send(bytes(3840))  # audio before the start: counted, ignored
-        await ws.send(json.dumps({"type": "start", "parameters": session["parameters"],
+        await ws.send(json.dumps({"type": "start", "parameters": session.parameters,
                                   "format": FORMAT}))  # fmt: skip
         started = await events.one("call.started.v1", call_id)
         assert isinstance(started, CallStarted)
         assert started.data.provider == "browser"
+        assert started.tenant_id == "acme"
         assert started.data.audio.sample_rate == 16000
         assert ignored("before_start") == before_start + 1
 
@@ -118,7 +132,7 @@ async def test_a_browser_call_end_to_end_on_the_bus(running_gateway: RunningGate
             headers = encode_headers(16000, seq, seq * 20, utterance_id="a1")
             await gw.nc.publish(subjects.audio_out(call_id), bytes(640), headers=headers)
         clear = Clear(
-            tenant_id="default",
+            tenant_id="acme",
             call_id=call_id,
             source="media/test",
             data=ClearData(utterance_id="a1"),
@@ -128,7 +142,7 @@ async def test_a_browser_call_end_to_end_on_the_bus(running_gateway: RunningGate
             subjects.ctl(call_id, subjects.CtlVerb.CLEAR), clear.model_dump_json().encode()
         )
         heard = TranscriptFinal(
-            tenant_id="default",
+            tenant_id="acme",
             call_id=call_id,
             source="media/test",
             data=TranscriptFinalData(utterance_id="u1", text="hello", start_ms=0, end_ms=900),
@@ -150,19 +164,30 @@ async def test_a_browser_call_end_to_end_on_the_bus(running_gateway: RunningGate
     assert ended.data.reason is EndReason.CALLER_HANGUP
 
 
-async def test_unknown_agent_is_refused(running_gateway: RunningGateway) -> None:
+async def test_an_unknown_agent_is_refused_with_a_call_error(
+    running_gateway: RunningGateway,
+) -> None:
     await FakeOrchestrator([AGENT]).start(running_gateway.nc)
-    reply = await new_session(running_gateway, "nobody")
-    assert reply.status_code == 404
-    reply = await new_session(running_gateway, "not an id")
-    assert reply.status_code == 422
+    events = await EventLog().start(running_gateway.nc)
+    with pytest.raises(RemoteError) as refused:
+        await new_session(running_gateway, "nobody")
+    assert (refused.value.status, refused.value.code) == (404, "agent_not_found")
+    error = await events.one("call.error.v1")
+    assert error.tenant_id == "default"
+    # A body the contract refuses (what a buggy asker might send) is 422 naming the field.
+    raw = json.dumps({"tenant_id": "default", "agent_id": "not an id"}).encode()
+    answer = await running_gateway.nc.request(SESSIONS_CREATE, raw, timeout=5)
+    invalid = SessionReply.model_validate_json(answer.data)
+    assert invalid.error is not None
+    assert invalid.error.status == 422
+    assert "agent_id" in invalid.error.message
 
 
 async def test_a_forged_start_is_refused(running_gateway: RunningGateway) -> None:
     await FakeOrchestrator([AGENT]).start(running_gateway.nc)
-    session = (await new_session(running_gateway)).json()
-    params = {**session["parameters"], "agent_id": "someone-else"}  # the signature breaks
-    async with connect(session["ws_url"]) as ws:
+    session = await new_session(running_gateway)
+    params = {**session.parameters, "agent_id": "someone-else"}  # the signature breaks
+    async with connect(session.ws_url) as ws:
         await ws.send(json.dumps({"type": "start", "parameters": params, "format": FORMAT}))
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 15)
@@ -170,48 +195,22 @@ async def test_a_forged_start_is_refused(running_gateway: RunningGateway) -> Non
     assert closed.value.rcvd.code == 1008
 
 
-async def test_the_page_and_its_assets_are_served(running_gateway: RunningGateway) -> None:
+async def test_the_page_is_not_the_gateways(running_gateway: RunningGateway) -> None:
     async with httpx.AsyncClient(base_url=running_gateway.base_url) as client:
-        page = await client.get("/browser")
-        assert page.status_code == 200
-        assert "/browser/static/app.js" in page.text
-        for name in ("app.js", "capture-worklet.js", "playback-worklet.js", "style.css"):
-            asset = await client.get(f"/browser/static/{name}")
-            assert asset.status_code == 200, name
-        assert (await client.get("/browser/static/..%2Fcodec.py")).status_code == 404
-        assert (await client.get("/browser/static/routes.py")).status_code == 404
+        for path in ("/browser", "/browser/agents", "/browser/static/app.js", "/api/v1/calls"):
+            assert (await client.get(path)).status_code == 404, path
+        assert (await client.post("/browser/session", json={"agent_id": AGENT})).status_code == 404
 
 
-async def test_the_page_lists_the_orchestrators_agents(running_gateway: RunningGateway) -> None:
-    nc = running_gateway.nc
-    url = f"{running_gateway.base_url}/browser/agents"
-    async with httpx.AsyncClient() as client:
-        assert (await client.get(url)).status_code == 503  # nobody answers yet
-
-        async def answer(msg: Msg) -> None:
-            request = ListAgents.model_validate_json(msg.data)
-            assert request.tenant_id == "default"
-            page = AgentsPage(ok=True, agents=[profile("demo"), profile("sales")])
-            await msg.respond(page.model_dump_json().encode())
-
-        await nc.subscribe(AGENTS_LIST, cb=answer)
-        await nc.flush()
-        reply = await client.get(url)
-    assert reply.status_code == 200
-    assert reply.json() == [{"agent_id": "demo", "name": "demo"},
-                            {"agent_id": "sales", "name": "sales"}]  # fmt: skip
-
-
-async def test_a_gateway_without_the_page_serves_only_the_stream(
+async def test_a_gateway_without_browser_calls_refuses_sessions_and_serves_no_socket(
     embedded_nats_factory: Any,
 ) -> None:
-    async with serve_gateway(embedded_nats_factory().url, browser_page=False) as gw:
-        async with httpx.AsyncClient(base_url=gw.base_url) as client:
-            assert (await client.get("/browser")).status_code == 404
-            assert (
-                await client.post("/browser/session", json={"agent_id": AGENT})
-            ).status_code == 404
-        async with connect(gw.settings.public_ws_url("/ws/browser")) as ws:
-            await ws.send(json.dumps({"type": "start", "parameters": {}, "format": FORMAT}))
-            with pytest.raises(ConnectionClosed):
-                await asyncio.wait_for(ws.recv(), 15)  # no valid token: refused
+    async with serve_gateway(embedded_nats_factory().url, browser_calls=False) as gw:
+        await FakeOrchestrator([AGENT]).start(gw.nc)
+        with pytest.raises(RemoteError) as refused:
+            await new_session(gw)
+        assert (refused.value.status, refused.value.code) == (409, "browser_calls_disabled")
+        with pytest.raises(InvalidStatus) as absent:
+            async with connect(gw.settings.public_ws_url("/ws/browser")):
+                pass
+        assert absent.value.response.status_code == 403  # no such WebSocket route

@@ -20,7 +20,14 @@ pytestmark = pytest.mark.integration
 
 async def test_each_command_is_answered_once(embedded_nats_factory: Callable[..., Any]) -> None:
     server = embedded_nats_factory()
-    service, _app = build(GatewaySettings(nats_url=server.url, instance_id="gw1"))
+    # Neither an orchestrator nor an edge answers: each command waits out both lookups.
+    settings = GatewaySettings(
+        nats_url=server.url,
+        instance_id="gw1",
+        agent_lookup_timeout_s=0.5,
+        account_lookup_timeout_s=0.5,
+    )
+    service, _app = build(settings)
     await service.start()
     nc = await nats.connect(server.url)
     seen: Counter[str] = Counter()
@@ -38,7 +45,7 @@ async def test_each_command_is_answered_once(embedded_nats_factory: Callable[...
             )  # fmt: skip
             await js.publish(command.subject, command.to_bytes(),
                              headers={"Nats-Msg-Id": command.id})  # fmt: skip
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(60):
             while sum(seen.values()) < 10:
                 await asyncio.sleep(0.05)
         await asyncio.sleep(0.5)

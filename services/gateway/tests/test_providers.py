@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from starlette.routing import Route, WebSocketRoute
 
+from voicebus.contracts.telephony import TELEPHONY_PROVIDERS
 from voicebus.gateway.app import build
 from voicebus.gateway.context import Gateway
 from voicebus.gateway.providers import get, providers, register
@@ -27,7 +28,7 @@ def test_a_name_is_registered_once() -> None:
         register(PROVIDER)
 
 
-def test_every_provider_gets_its_routes_and_none_is_in_the_public_api() -> None:
+def test_every_provider_gets_its_routes_and_the_gateway_serves_no_public_api() -> None:
     service, app = build(GatewaySettings())
     router = telephony_router(Gateway(service, GatewaySettings()))
     http = {r.path for r in router.routes if isinstance(r, Route) and "POST" in (r.methods or ())}
@@ -35,4 +36,12 @@ def test_every_provider_gets_its_routes_and_none_is_in_the_public_api() -> None:
     for provider in providers():
         assert provider.inbound_path in http
         assert provider.stream_path in ws
-    assert not any("/telephony/" in path for path in app.openapi()["paths"])
+    # The REST API is the edge's: no OpenAPI document, no /api/v1 route here.
+    assert app.openapi_url is None
+    paths = {getattr(r, "path", "") for r in app.routes}
+    assert not any(path.startswith("/api/") for path in paths)
+
+
+def test_the_registry_holds_exactly_the_providers_of_the_contracts() -> None:
+    # The edge accepts accounts for TELEPHONY_PROVIDERS without importing the gateway.
+    assert {p.name for p in providers()} == TELEPHONY_PROVIDERS

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import pytest
-from cryptography.fernet import Fernet
 from pydantic import SecretStr, ValidationError
 
 from voicebus.gateway.settings import GatewaySettings
@@ -55,8 +54,6 @@ def test_production_refuses_the_placeholder_secrets(monkeypatch: pytest.MonkeyPa
     settings = GatewaySettings(
         twilio_auth_token=SecretStr("a-real-auth-token-7d2b0a"),
         stream_secret=SecretStr("a-real-stream-secret-4f1c9e"),
-        admin_token=SecretStr("a-real-admin-token-5e8a1c"),
-        credentials_key=SecretStr(Fernet.generate_key().decode()),
     )
     assert settings.twilio_auth_token.get_secret_value() == "a-real-auth-token-7d2b0a"
 
@@ -66,3 +63,31 @@ def test_secrets_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
     settings = GatewaySettings()
     assert settings.twilio_auth_token.get_secret_value() == "from-env-123"
     assert "from-env-123" not in repr(settings)
+
+
+def test_browser_calls_are_off_in_production_unless_turned_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert GatewaySettings().browser_calls_enabled
+    assert not GatewaySettings(browser_calls=False).browser_calls_enabled
+    monkeypatch.setenv("VB_ENVIRONMENT", "production")
+    real = {
+        "twilio_auth_token": SecretStr("a-real-auth-token-7d2b0a"),
+        "stream_secret": SecretStr("a-real-stream-secret-4f1c9e"),
+    }
+    assert not GatewaySettings(**real).browser_calls_enabled
+    monkeypatch.setenv("VB_GATEWAY_BROWSER_CALLS", "true")
+    assert GatewaySettings(**real).browser_calls_enabled
+
+
+def test_the_gateway_has_no_edge_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The REST API's secrets belong to the edge now: a gateway neither reads nor needs them.
+    monkeypatch.setenv("VB_ENVIRONMENT", "production")
+    monkeypatch.setenv("VB_GATEWAY_ADMIN_TOKEN", "dev-secret")
+    monkeypatch.setenv("VB_GATEWAY_CREDENTIALS_KEY", "dev-secret")
+    settings = GatewaySettings(
+        twilio_auth_token=SecretStr("a-real-auth-token-7d2b0a"),
+        stream_secret=SecretStr("a-real-stream-secret-4f1c9e"),
+    )
+    assert not hasattr(settings, "admin_token")
+    assert not hasattr(settings, "credentials_key")

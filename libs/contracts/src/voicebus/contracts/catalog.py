@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from voicebus.contracts import streams, subjects
 from voicebus.contracts.commands import COMMAND_CLASSES, ControlCommand, OriginateCall
 from voicebus.contracts.events import EVENT_CLASSES
+from voicebus.contracts.procedures import PROCEDURES
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +115,41 @@ AUDIO_CHANNELS: Final = (
     ),
 )
 
+REPLY_TO: Final = "{reply_to}"
+"""The address of every reply: the request's own reply subject (a NATS inbox)."""
+
+
+def _procedure_channels() -> list[Channel]:
+    channels = []
+    for procedure in PROCEDURES:
+        title = f"rpc.{procedure.name}"
+        channels.append(
+            Channel(
+                subject=procedure.subject,
+                message=procedure.request,
+                title=title,
+                description=f"{procedure.description} Request/reply on core NATS: one member "
+                f"of the owner's queue group answers {procedure.reply.__name__} on the "
+                f"request's reply subject ({title}.reply).",
+                stream=None,
+            )
+        )
+        channels.append(
+            Channel(
+                subject=REPLY_TO,
+                message=procedure.reply,
+                title=f"{title}.reply",
+                description=f"Reply to {title}: ok and the payload, or ok=false and an error "
+                "whose status is the same for the same fault in every service.",
+                stream=None,
+            )
+        )
+    return channels
+
+
 CHANNELS: Final[tuple[Channel, ...]] = (
     *_event_channels(),
     *_command_channels(),
     *AUDIO_CHANNELS,
+    *_procedure_channels(),
 )

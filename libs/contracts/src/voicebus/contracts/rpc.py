@@ -105,6 +105,9 @@ class AgentReply(Reply):
     """Reply of ``vb.rpc.orchestrator.agents.get`` (the whole definition:
     ``agents.version``, :mod:`voicebus.contracts.agents.api`)."""
 
+    # The event ``agent.reply`` is also an ``AgentReply``: documents name this one apart.
+    model_config = ConfigDict(title="AgentLookupReply")
+
     agent: AgentProfile | None = Field(default=None, description="The agent, when ok.")
 
 

@@ -20,11 +20,13 @@ from voicebus.contracts.catalog import CHANNELS
 TITLE = "voicebus bus"
 VERSION = "1.0.0"
 DESCRIPTION = (
-    "Every event, command and audio frame on the voicebus NATS bus. Events "
+    "Every event, command, audio frame and request on the voicebus NATS bus. Events "
     "(vb.evt.<tenant>.<call>.<type>) are stored in the JetStream stream VB_EVENTS "
     "with CloudEvents envelope names and a versioned type; per-call commands "
     "(vb.ctl.<call>.<verb>) and audio (vb.audio.<call>.in|out) are core NATS; "
-    "vb.cmd.call.originate is a JetStream work queue (VB_COMMANDS)."
+    "vb.cmd.call.originate is a JetStream work queue (VB_COMMANDS); requests to the "
+    "service that owns the data (vb.rpc.<service>.<resource>.<verb>) are answered on "
+    "the request's reply subject."
 )
 DEFAULT_PATH = Path("docs") / "asyncapi.yaml"
 
@@ -46,23 +48,27 @@ def build_app() -> FastStream:
     )
 
 
-_PARAMETERS: dict[str, dict[str, str]] = {
+PARAMETERS: dict[str, dict[str, str]] = {
     "tenant_id": {"description": "Tenant id: one subject token ([A-Za-z0-9_-]{1,128})."},
     "call_id": {"description": "voicebus call id (UUIDv7): one subject token."},
+    "reply_to": {
+        "description": "The request's reply subject (a NATS inbox, _INBOX.<id>), where the "
+        "owner answers."
+    },
 }
 
 
 def render() -> dict[str, Any]:
     """The AsyncAPI 3 document as a JSON-able dict.
 
-    FastStream does not declare the ``{tenant_id}``/``{call_id}`` address
+    FastStream does not declare the ``{tenant_id}``/``{call_id}``/``{reply_to}`` address
     parameters; AsyncAPI 3 requires them wherever an address uses them.
     """
     document: dict[str, Any] = build_app().schema.to_specification().to_jsonable()
     for channel in document.get("channels", {}).values():
         used = {
             name: dict(spec)
-            for name, spec in _PARAMETERS.items()
+            for name, spec in PARAMETERS.items()
             if f"{{{name}}}" in channel["address"]
         }
         if used:

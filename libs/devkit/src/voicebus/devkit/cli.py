@@ -89,6 +89,9 @@ async def _run_dev(stack: DevStack) -> int:
     try:
         await stack.start()
         console.print(_ready_table(stack))
+        edge = next((s for s in stack.services if s.name == "edge"), None)
+        if edge is not None:
+            console.print(f"browser page: {edge.url}/browser · REST API: {edge.url}/api/v1/docs")
         console.print("Ctrl-C stops everything.")
         while not stop.is_set():
             if stack.exited():
@@ -122,7 +125,7 @@ def dev(
         list[str] | None, typer.Option("--service", "-s", help="Run only these services.")
     ] = None,
 ) -> None:
-    """Run NATS, PostgreSQL and all six services on this machine until Ctrl-C."""
+    """Run NATS, PostgreSQL and all seven services on this machine until Ctrl-C."""
     stack = DevStack(
         data_dir,
         nats_url=nats_url,

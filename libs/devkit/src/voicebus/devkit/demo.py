@@ -1,6 +1,6 @@
 """``voicebus demo``: the whole platform on this machine, one demo call, then everything stops.
 
-Starts the dev stack (embedded NATS and PostgreSQL, the six services and, for the
+Starts the dev stack (embedded NATS and PostgreSQL, the seven services and, for the
 ``demo`` agent, the local LLM server), places a simulated Twilio call through the
 real gateway, prints the live transcript with each turn's latency, the recording's
 path and every event of the call as audit stored it on the bus, and stops.
@@ -54,7 +54,7 @@ async def run_demo(
     )
     call_ids: list[str] = []
     try:
-        emit("demo", "starting NATS, PostgreSQL and the six services…", "bold")
+        emit("demo", "starting NATS, PostgreSQL and the seven services…", "bold")
         await stack.start(ready_timeout=180.0)
         gateway = next(s.url for s in stack.services if s.name == "gateway")
         slowest = max(s.ready_after_s or 0.0 for s in stack.services)

@@ -35,12 +35,15 @@ from voicebus.engines.base import EngineError
 from voicebus.engines.llm.llama_server import LlamaServer
 from voicebus.engines.llm.local_model import prepare_model
 
-SERVICES: Final = ("gateway", "media", "orchestrator", "campaigns", "recorder", "audit")
+SERVICES: Final = ("gateway", "media", "orchestrator", "campaigns", "recorder", "audit", "edge")
 DEFAULT_PORTS: Final = {name: 8080 + i for i, name in enumerate(SERVICES)}
+"""The documented ports: 8080 gateway, 8081 media, ... 8085 audit, 8086 edge."""
+NO_DATABASE: Final = frozenset({"gateway"})
+"""Services that must not reach PostgreSQL: they are not given ``VB_DATABASE_URL``."""
 DEV_DATABASE: Final = "voicebus"
 STATE_FILE: Final = "stack.json"
 _PR_SET_PDEATHSIG: Final = 1
-_COLORS: Final = ("cyan", "green", "magenta", "yellow", "blue", "red")
+_COLORS: Final = ("cyan", "green", "magenta", "yellow", "blue", "red", "bright_cyan")
 
 
 class StackError(RuntimeError):
@@ -87,13 +90,19 @@ def service_env(
     database_url: str,
     extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Environment of one service process under the dev stack."""
+    """Environment of one service process under the dev stack.
+
+    Every service but those in :data:`NO_DATABASE` gets ``VB_DATABASE_URL``.
+    """
     prefix = f"VB_{name.upper()}_"
     env = {**os.environ, **(extra or {})}
+    if name in NO_DATABASE:
+        env.pop("VB_DATABASE_URL", None)
+    else:
+        env["VB_DATABASE_URL"] = database_url
     env.update(
         {
             "VB_NATS_URL": nats_url,
-            "VB_DATABASE_URL": database_url,
             "VB_ENVIRONMENT": env.get("VB_ENVIRONMENT", "development"),
             "VB_LOG_FORMAT": env.get("VB_LOG_FORMAT", "console"),
             f"{prefix}HTTP_HOST": "127.0.0.1",

@@ -1,6 +1,6 @@
-"""``voicebus tenant`` and ``voicebus key``: the operator's side of the REST edge.
+"""``voicebus tenant`` and ``voicebus key``: the operator's side of the REST API.
 
-They call the gateway's ``/api/v1`` with the operator token, so they work on
+They call the edge's ``/api/v1`` with the operator token, so they work on
 any deployment the operator can reach, not only on ``voicebus dev``.
 """
 
@@ -13,22 +13,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-DEV_ADMIN_TOKEN = "dev-secret"  # noqa: S105 - the development placeholder the dev gateway accepts
-DEFAULT_URL = "http://127.0.0.1:8080"
+DEV_ADMIN_TOKEN = "dev-secret"  # noqa: S105 - the development placeholder the dev edge accepts
+DEFAULT_URL = "http://127.0.0.1:8086"
 
-tenant_app = typer.Typer(help="Tenants of the REST edge (operator token).", no_args_is_help=True)
+tenant_app = typer.Typer(help="Tenants of the REST API (operator token).", no_args_is_help=True)
 key_app = typer.Typer(help="API keys of a tenant (shown once, revocable).", no_args_is_help=True)
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
-Url = Annotated[
-    str, typer.Option("--url", envvar="VB_GATEWAY_PUBLIC_URL", help="The gateway's base URL.")
-]
+Url = Annotated[str, typer.Option("--url", envvar="VB_EDGE_URL", help="The edge's base URL.")]
 Token = Annotated[
     str,
     typer.Option(
-        "--admin-token", envvar="VB_GATEWAY_ADMIN_TOKEN", help="Operator token.", show_default=False
+        "--admin-token", envvar="VB_EDGE_ADMIN_TOKEN", help="Operator token.", show_default=False
     ),
 ]
 
@@ -44,7 +42,7 @@ def _call(method: str, url: str, token: str, path: str, body: Any = None) -> Any
             timeout=30,
         )
     except httpx.HTTPError as exc:
-        err_console.print(f"[red]cannot reach the gateway at {url}: {type(exc).__name__}[/]")
+        err_console.print(f"[red]cannot reach the edge at {url}: {type(exc).__name__}[/]")
         raise typer.Exit(1) from None
     if response.status_code >= 400:
         try:

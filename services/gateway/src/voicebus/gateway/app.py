@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from voicebus.gateway.api import Edge, install_api
+from voicebus.gateway.accounts import EdgeAccounts
 from voicebus.gateway.browser.routes import browser_router
 from voicebus.gateway.call_leases import LiveCalls
 from voicebus.gateway.context import Gateway
@@ -12,32 +12,24 @@ from voicebus.gateway.handlers import register
 from voicebus.gateway.outbound_calls import Outbound
 from voicebus.gateway.routes import telephony_router
 from voicebus.gateway.settings import GatewaySettings
-from voicebus.gateway.tenancy.accounts import StoredAccounts
-from voicebus.gateway.tenancy.store import TenantStore
+from voicebus.runtime.rpc import RpcClient
 from voicebus.runtime.service import Service
 
 
 def build(settings: GatewaySettings | None = None) -> tuple[Service, FastAPI]:
-    """The gateway service and its ASGI app."""
+    """The gateway service and its ASGI app. It keeps no database: tenants' provider
+    accounts are the edge's, asked over the bus."""
     settings = settings or GatewaySettings()
-    service = Service(settings, hot_path=True, db_schema="gateway")
-    tenants = TenantStore.from_settings(settings.credentials_key.get_secret_value())
-    service.on_connected(tenants.open)
-    app = FastAPI(
-        title="voicebus gateway",
-        openapi_url="/api/v1/openapi.json",
-        docs_url=None,  # served offline by install_api
-        redoc_url=None,
+    service = Service(settings, hot_path=True)
+    app = FastAPI(title="voicebus gateway", openapi_url=None, docs_url=None, redoc_url=None)
+    accounts = EdgeAccounts(
+        RpcClient(lambda: service.nc, timeout_s=settings.account_lookup_timeout_s),
+        ttl_s=settings.account_cache_ttl_s,
+        max_entries=settings.account_cache_size,
     )
-    gateway = Gateway(
-        service,
-        settings,
-        leases=LiveCalls(service),
-        accounts=StoredAccounts(tenants),
-    )
-    register(service.broker, Outbound(gateway))
+    gateway = Gateway(service, settings, leases=LiveCalls(service), accounts=accounts)
+    register(service.broker, gateway, Outbound(gateway))
     app.include_router(telephony_router(gateway))
-    install_api(app, Edge.build(gateway, tenants))
     app.include_router(browser_router(gateway))
     return service, service.asgi(app)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -15,16 +16,30 @@ from voicebus.gateway.settings import GatewaySettings
 from voicebus.runtime.publish import publish_event
 from voicebus.runtime.service import Service
 
+log = logging.getLogger(__name__)
+
 
 class UnknownAccountError(LookupError):
     """No credentials for this tenant and provider."""
 
+    retryable = False
+
+
+class AccountsUnavailableError(UnknownAccountError):
+    """The tenant's stored credentials cannot be read now (the edge does not answer)."""
+
+    retryable = True
+
 
 class AccountStore(Protocol):
-    """Tenants' stored provider credentials (decrypted on read)."""
+    """Tenants' stored provider credentials (the edge's, asked over the bus)."""
 
     async def get(self, tenant_id: str, provider: str) -> ProviderAccount | None:
-        """The tenant's account with ``provider``, or None if it has none stored."""
+        """The tenant's account with ``provider``, or None if it has none stored.
+
+        Raises:
+            AccountsUnavailableError: the store cannot be read now.
+        """
         ...
 
 
@@ -35,7 +50,8 @@ class Gateway:
     Attributes:
         service: the service kit (connections are usable once it started).
         settings: the gateway's settings.
-        accounts: stored provider credentials per tenant; None: environment only.
+        accounts: tenants' stored provider credentials (asked of the edge); None:
+            the environment's account of the default tenant only.
         leases: this instance's call leases (``gateway.<call>`` in ``vb_call_owners``),
             held while a call's media stream is up, so the calls of a gateway that
             died are ended as ``gateway_lost`` within the lease TTL; None: no leases.
@@ -50,21 +66,34 @@ class Gateway:
         """The credentials ``tenant_id`` uses with ``provider``.
 
         The tenant's stored account when there is one; otherwise, for the
-        default tenant only, the provider's environment settings.
+        default tenant only, the provider's environment settings (also while the
+        stored accounts cannot be read: the default tenant keeps calling when the
+        edge is down).
 
         Raises:
+            AccountsUnavailableError: another tenant's account cannot be read now.
             UnknownAccountError: neither exists (or the provider is not registered).
         """
-        if self.accounts is not None:
-            stored = await self.accounts.get(tenant_id, provider)
-            if stored is not None:
-                return stored
         try:
             plugin = registry.get(provider)
         except KeyError:
             raise UnknownAccountError(f"no telephony provider {provider!r}") from None
+        unavailable: AccountsUnavailableError | None = None
+        if self.accounts is not None:
+            try:
+                stored = await self.accounts.get(tenant_id, provider)
+            except AccountsUnavailableError as err:
+                unavailable = err
+            else:
+                if stored is not None:
+                    return stored
         if tenant_id != self.settings.default_tenant or plugin.default_account is None:
+            if unavailable is not None:
+                raise unavailable
             raise UnknownAccountError(f"tenant has no {provider} account")
+        if unavailable is not None:
+            log.warning("stored accounts unavailable: environment account used",
+                        extra={"provider": provider})  # fmt: skip
         return plugin.default_account(self.settings, tenant_id)
 
     @property

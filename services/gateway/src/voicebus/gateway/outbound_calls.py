@@ -107,7 +107,7 @@ class Outbound:
         try:
             account = await gw.account(command.tenant_id, name)
         except UnknownAccountError as err:
-            error = ProviderError(str(err), retryable=False, provider=name)
+            error = ProviderError(str(err), retryable=err.retryable, provider=name)
             await self._publish_all(dial_failed(command, error, self.source))
             log.warning("originate without account", extra={"call_id": command.call_id})
             return

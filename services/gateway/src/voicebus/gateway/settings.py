@@ -9,7 +9,6 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from voicebus.contracts.subjects import token
-from voicebus.gateway.tenancy.credentials import fernet_keys
 from voicebus.runtime.settings import Environment, ServiceSettings
 
 # Placeholders: accepted in development and tests, refused in production by
@@ -83,36 +82,28 @@ class GatewaySettings(ServiceSettings):
     mark_every_frames: int = Field(
         default=5, ge=1, le=500, description="Send a playback mark after every N audio frames."
     )
-    browser_page: bool | None = Field(
+    browser_calls: bool | None = Field(
         default=None,
         description=(
-            "Serve the browser call page and its unauthenticated session endpoint "
-            "(GET /browser, POST /browser/session). Unset: on, except in production."
+            "Take browser calls: answer vb.rpc.gateway.sessions.create (the edge's browser "
+            "page and POST /api/v1/browser-sessions ask it) and serve WS /ws/browser. "
+            "Unset: on, except in production."
         ),
     )
-    admin_token: SecretStr = Field(
-        default=SecretStr(_DEV_SECRET),
+    account_cache_ttl_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
         description=(
-            "Operator token of the REST edge (Authorization: Bearer <token>): creates "
-            "tenants and their API keys."
+            "How long a tenant's provider account asked of the edge is reused; a change "
+            "made at the edge reaches the gateway within this."
         ),
     )
-    credentials_key: SecretStr = Field(
-        default=SecretStr(_DEV_SECRET),
-        description=(
-            "Fernet key(s) that encrypt tenants' provider credentials at rest, comma-separated; "
-            "the first encrypts, all decrypt (rotation). Make one with "
-            "cryptography.fernet.Fernet.generate_key()."
-        ),
+    account_cache_size: int = Field(
+        default=1024, ge=1, le=1_000_000, description="Tenant accounts kept in memory at most."
     )
-    api_rate_limit_per_minute: int = Field(
-        default=600, ge=1, le=1_000_000, description="Requests per minute of a new API key."
-    )
-    rpc_timeout_s: float = Field(
-        default=2.0,
-        gt=0,
-        le=30,
-        description="How long the REST edge waits for the service that owns the data.",
+    account_lookup_timeout_s: float = Field(
+        default=2.0, gt=0, le=30, description="How long the gateway waits for the edge's answer."
     )
 
     @field_validator("public_url")
@@ -125,22 +116,16 @@ class GatewaySettings(ServiceSettings):
             raise ValueError("VB_GATEWAY_PUBLIC_URL must not carry a query or a fragment")
         return value.strip().rstrip("/")
 
-    @field_validator("credentials_key")
-    @classmethod
-    def _check_credentials_key(cls, value: SecretStr) -> SecretStr:
-        fernet_keys(value.get_secret_value())  # raises naming the variable, not the value
-        return value
-
     @field_validator("default_tenant")
     @classmethod
     def _check_tenant(cls, value: str) -> str:
         return token(value, "tenant id")
 
     @property
-    def browser_page_enabled(self) -> bool:
-        """Whether the browser call page and its session endpoint are served."""
-        if self.browser_page is not None:
-            return self.browser_page
+    def browser_calls_enabled(self) -> bool:
+        """Whether browser calls are taken (sessions created, ``/ws/browser`` served)."""
+        if self.browser_calls is not None:
+            return self.browser_calls
         return self.environment is not Environment.PRODUCTION
 
     def public_http_url(self, path: str) -> str:

@@ -38,7 +38,7 @@ from voicebus.devkit.caller.errors import CallerError
 from voicebus.devkit.caller.protocol import CallerProtocol
 from voicebus.devkit.caller.session import StreamCaller
 from voicebus.devkit.caller.timeline import CallResult
-from voicebus.devkit.ports import LOOPBACK, free_port
+from voicebus.devkit.ports import LOOPBACK, listening_socket
 from voicebus.engines.base import TTSEngine
 
 
@@ -185,7 +185,10 @@ class StandInCarrier(ABC):
         self.ring_s = ring_s
         self.voice = voice
         self.calls: dict[str, DialedCall] = {}
-        self.port = free_port()
+        # Bound now, served later: the base URL goes into a stack's environment before
+        # the stand-in starts, and no other server may take the port in between.
+        self._socket = listening_socket()
+        self.port: int = self._socket.getsockname()[1]
         self._server: uvicorn.Server | None = None
         self._serve: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -204,7 +207,7 @@ class StandInCarrier(ABC):
         app = Starlette(routes=self.routes())
         config = uvicorn.Config(app, host=LOOPBACK, port=self.port, log_config=None, lifespan="off")
         self._server = uvicorn.Server(config)
-        self._serve = asyncio.create_task(self._server.serve())
+        self._serve = asyncio.create_task(self._server.serve(sockets=[self._socket]))
         async with asyncio.timeout(30):
             while not self._server.started:
                 if self._serve.done():
@@ -221,6 +224,7 @@ class StandInCarrier(ABC):
         if self._server is not None and self._serve is not None:
             self._server.should_exit = True
             await asyncio.wait_for(self._serve, timeout=30)
+        self._socket.close()
         await self._http.aclose()
 
     async def __aenter__(self) -> Self:

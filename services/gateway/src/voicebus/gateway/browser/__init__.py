@@ -1,1 +1,1 @@
-"""Browser calls: a page served by the gateway, talking to an agent over ``WS /ws/browser``."""
+"""Browser calls: started by the edge's page or API, carried on ``WS /ws/browser``."""

@@ -1,0 +1,1 @@
+"""voicebus edge: the REST API, tenants and their credentials, the browser page."""

@@ -1,0 +1,5 @@
+"""``python -m voicebus.edge``."""
+
+from voicebus.edge.app import main
+
+main()

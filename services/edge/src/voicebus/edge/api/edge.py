@@ -1,0 +1,50 @@
+"""What the REST API's routes share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from voicebus.contracts.telephony import TELEPHONY_PROVIDERS
+from voicebus.edge.api.auth import Authenticator
+from voicebus.edge.api.bus import Owners, ServiceBus
+from voicebus.edge.settings import EdgeSettings
+from voicebus.edge.tenancy.store import TenantStore
+from voicebus.runtime.service import Service
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """The REST API's collaborators.
+
+    Attributes:
+        store: tenants, keys and provider accounts.
+        auth: bearer authentication, scopes and rate limits.
+        owners: request/reply to the services owning the data (and the command queue).
+        providers: telephony provider names a tenant may store an account for and dial.
+        source: ``edge/<instance>``, the ``source`` of commands it sends.
+        default_rate_limit: requests per minute of a key created without one.
+    """
+
+    store: TenantStore
+    auth: Authenticator
+    owners: Owners
+    providers: frozenset[str]
+    source: str
+    default_rate_limit: int
+
+    @classmethod
+    def build(cls, service: Service, settings: EdgeSettings, store: TenantStore) -> Edge:
+        """The REST API of the edge service: its bus connections and settings."""
+        auth = Authenticator(
+            store,
+            settings.admin_token.get_secret_value(),
+            operator_rate_limit=settings.api_rate_limit_per_minute,
+        )
+        return cls(
+            store=store,
+            auth=auth,
+            owners=Owners(ServiceBus(service), settings.rpc_timeout_s),
+            providers=TELEPHONY_PROVIDERS,
+            source=settings.connection_name,
+            default_rate_limit=settings.api_rate_limit_per_minute,
+        )

@@ -1,0 +1,45 @@
+"""Per-key rate limits: a moving window per key, in this process's memory.
+
+Each edge instance counts on its own, so N instances behind a balancer let
+a key through up to N times its limit; a shared storage (``limits`` supports
+Redis) would make it global.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+
+class KeyRateLimiter:
+    """Counts requests per key over a moving one-minute window."""
+
+    def __init__(self) -> None:
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._items: dict[int, RateLimitItemPerMinute] = {}
+
+    def hit(self, key: str, per_minute: int) -> float | None:
+        """Count one request of ``key``; None if allowed, else seconds until one would be."""
+        item = self._items.get(per_minute)
+        if item is None:
+            item = self._items[per_minute] = RateLimitItemPerMinute(per_minute)
+        if self._limiter.hit(item, key):
+            return None
+        reset = self._limiter.get_window_stats(item, key).reset_time
+        return max(reset - time.time(), 1.0)
+
+    def exceeded(self, key: str, per_minute: int) -> bool:
+        """Whether ``key`` has used up its window, without counting a request."""
+        item = self._items.get(per_minute)
+        if item is None:
+            item = self._items[per_minute] = RateLimitItemPerMinute(per_minute)
+        return not self._limiter.test(item, key)
+
+    @staticmethod
+    def retry_after(seconds: float) -> str:
+        """``Retry-After`` value: whole seconds, rounded up."""
+        return str(math.ceil(seconds))

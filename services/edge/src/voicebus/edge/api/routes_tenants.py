@@ -1,0 +1,139 @@
+"""Tenants, API keys and provider accounts: the operator's and tenant admins' routes."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Depends, Response
+
+from voicebus.edge.api.edge import Edge
+from voicebus.edge.api.errors import ERROR_RESPONSES, ApiError, FieldProblem
+from voicebus.edge.api.schemas import (
+    AccountOut,
+    AccountPut,
+    KeyCreate,
+    KeyCreated,
+    KeyIdPath,
+    KeyOut,
+    ProviderPath,
+    TenantCreate,
+    TenantIdPath,
+    TenantOut,
+)
+from voicebus.edge.tenancy import keys
+from voicebus.edge.tenancy.store import AccountInfo, ApiKey, Tenant
+
+log = logging.getLogger(__name__)
+
+
+def _tenant(t: Tenant) -> TenantOut:
+    return TenantOut(
+        tenant_id=t.tenant_id, name=t.name, disabled=t.disabled, created_at=t.created_at
+    )
+
+
+def _key(k: ApiKey) -> KeyOut:
+    return KeyOut(
+        key_id=k.key_id,
+        tenant_id=k.tenant_id,
+        name=k.name,
+        scopes=sorted(k.scopes),
+        rate_limit_per_minute=k.rate_limit_per_minute,
+        created_at=k.created_at,
+        revoked_at=k.revoked_at,
+    )
+
+
+def _account(a: AccountInfo) -> AccountOut:
+    return AccountOut(
+        provider=a.provider,
+        secrets_set=list(a.secret_names),
+        fields=a.fields,
+        updated_at=a.updated_at,
+    )
+
+
+def tenants_router(edge: Edge) -> APIRouter:
+    """``/tenants``: tenants (operator), their keys and accounts (operator or tenant admin)."""
+    router = APIRouter(prefix="/tenants", tags=["tenants"], responses=ERROR_RESPONSES)
+    operator = Depends(edge.auth.operator())
+    manager = Depends(edge.auth.manager())
+    store = edge.store
+
+    @router.post("", status_code=201, response_model=TenantOut, dependencies=[operator])
+    async def create_tenant(body: TenantCreate) -> TenantOut:
+        """Create a tenant (operator token only)."""
+        return _tenant(await store.create_tenant(body.tenant_id, body.name))
+
+    @router.get("", response_model=list[TenantOut], dependencies=[operator])
+    async def list_tenants() -> list[TenantOut]:
+        """Every tenant (operator token only)."""
+        return [_tenant(t) for t in await store.tenants()]
+
+    @router.get("/{tenant_id}", response_model=TenantOut, dependencies=[manager])
+    async def get_tenant(tenant_id: TenantIdPath) -> TenantOut:
+        """One tenant."""
+        return _tenant(await store.tenant(tenant_id))
+
+    @router.post(
+        "/{tenant_id}/keys", status_code=201, response_model=KeyCreated, dependencies=[manager]
+    )
+    async def create_key(tenant_id: TenantIdPath, body: KeyCreate) -> KeyCreated:
+        """Create an API key; its token is in this response only."""
+        new = keys.new_key()
+        rate = body.rate_limit_per_minute or edge.default_rate_limit
+        stored = await store.add_key(
+            tenant_id, new, body.name, frozenset(s.value for s in body.scopes), rate
+        )
+        log.info("api key created", extra={"key_id": stored.key_id, "tenant_id": tenant_id})
+        return KeyCreated(**_key(stored).model_dump(), token=new.token)
+
+    @router.get("/{tenant_id}/keys", response_model=list[KeyOut], dependencies=[manager])
+    async def list_keys(tenant_id: TenantIdPath) -> list[KeyOut]:
+        """The tenant's keys, revoked ones included (no secrets)."""
+        await store.tenant(tenant_id)
+        return [_key(k) for k in await store.keys(tenant_id)]
+
+    @router.delete("/{tenant_id}/keys/{key_id}", response_model=KeyOut, dependencies=[manager])
+    async def revoke_key(tenant_id: TenantIdPath, key_id: KeyIdPath) -> KeyOut:
+        """Revoke a key: from now on it is refused (401) on every edge instance."""
+        revoked = await store.revoke_key(tenant_id, key_id)
+        log.info("api key revoked", extra={"key_id": key_id, "tenant_id": tenant_id})
+        return _key(revoked)
+
+    def _provider(name: str) -> str:
+        if name not in edge.providers:
+            known = ", ".join(sorted(edge.providers))
+            raise ApiError(
+                422,
+                "invalid_request",
+                f"provider: unknown provider {name!r} (known: {known})",
+                fields=[FieldProblem(field="provider", message="unknown provider")],
+            )
+        return name
+
+    @router.put(
+        "/{tenant_id}/accounts/{provider}", response_model=AccountOut, dependencies=[manager]
+    )
+    async def put_account(
+        tenant_id: TenantIdPath, provider: ProviderPath, body: AccountPut
+    ) -> AccountOut:
+        """Store the tenant's credentials for a provider (encrypted; secrets never shown)."""
+        info = await store.put_account(tenant_id, _provider(provider), body.secrets, body.fields)
+        log.info("provider account stored", extra={"tenant_id": tenant_id, "provider": provider})
+        return _account(info)
+
+    @router.get(
+        "/{tenant_id}/accounts/{provider}", response_model=AccountOut, dependencies=[manager]
+    )
+    async def get_account(tenant_id: TenantIdPath, provider: ProviderPath) -> AccountOut:
+        """Which credentials are set, and the non-secret settings."""
+        return _account(await store.account_info(tenant_id, _provider(provider)))
+
+    @router.delete("/{tenant_id}/accounts/{provider}", status_code=204, dependencies=[manager])
+    async def delete_account(tenant_id: TenantIdPath, provider: ProviderPath) -> Response:
+        """Forget the tenant's credentials for a provider."""
+        await store.delete_account(tenant_id, _provider(provider))
+        return Response(status_code=204)
+
+    return router

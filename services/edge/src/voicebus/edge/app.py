@@ -1,0 +1,38 @@
+"""Wiring only: settings → service → tenancy store → responders → FastAPI app → routes."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from voicebus.edge.api import Edge, install_api
+from voicebus.edge.browser.routes import browser_router
+from voicebus.edge.rpc import register_rpc
+from voicebus.edge.settings import EdgeSettings
+from voicebus.edge.tenancy.store import TenantStore
+from voicebus.runtime.rpc import RpcClient
+from voicebus.runtime.service import Service
+
+
+def build(settings: EdgeSettings | None = None) -> tuple[Service, FastAPI]:
+    """The edge service and its ASGI app."""
+    settings = settings or EdgeSettings()
+    service = Service(settings, db_schema="edge")
+    store = TenantStore.from_settings(settings.credentials_key.get_secret_value())
+    service.on_connected(store.open)
+    register_rpc(service.broker, store)
+    app = FastAPI(
+        title="voicebus",
+        openapi_url="/api/v1/openapi.json",
+        docs_url=None,  # served offline by install_api
+        redoc_url=None,
+    )
+    install_api(app, Edge.build(service, settings, store))
+    client = RpcClient(lambda: service.nc, timeout_s=settings.rpc_timeout_s)
+    app.include_router(browser_router(client, settings))
+    return service, service.asgi(app)
+
+
+def main() -> None:
+    """Run the edge until SIGTERM."""
+    service, app = build()
+    service.run(app)

@@ -1,0 +1,1 @@
+"""The browser call page: served by the edge, the call itself runs on the gateway."""

@@ -1,0 +1,79 @@
+"""Edge settings (env prefix ``VB_EDGE_``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from voicebus.contracts.subjects import token
+from voicebus.edge.tenancy.credentials import fernet_keys
+from voicebus.runtime.settings import Environment, ServiceSettings
+
+# Placeholders: accepted in development and tests, refused in production by
+# ``ServiceSettings`` (every SecretStr field is checked there).
+_DEV_SECRET = "dev-secret"  # noqa: S105 - a placeholder, refused in production
+
+
+class EdgeSettings(ServiceSettings):
+    """Settings of the edge."""
+
+    model_config = SettingsConfigDict(env_prefix="VB_EDGE_")
+    service_name: ClassVar[str] = "edge"
+    default_http_port: ClassVar[int] = 8086
+
+    admin_token: SecretStr = Field(
+        default=SecretStr(_DEV_SECRET),
+        description=(
+            "Operator token of the REST API (Authorization: Bearer <token>): creates "
+            "tenants and their API keys."
+        ),
+    )
+    credentials_key: SecretStr = Field(
+        default=SecretStr(_DEV_SECRET),
+        description=(
+            "Fernet key(s) that encrypt tenants' provider credentials at rest, comma-separated; "
+            "the first encrypts, all decrypt (rotation). Make one with "
+            "cryptography.fernet.Fernet.generate_key()."
+        ),
+    )
+    api_rate_limit_per_minute: int = Field(
+        default=600, ge=1, le=1_000_000, description="Requests per minute of a new API key."
+    )
+    rpc_timeout_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=30,
+        description="How long the REST API waits for the service that owns the data.",
+    )
+    browser_page: bool | None = Field(
+        default=None,
+        description=(
+            "Serve the browser call page and its unauthenticated session endpoint "
+            "(GET /browser, POST /browser/session). Unset: on, except in production. "
+            "The gateway must take browser calls too (VB_GATEWAY_BROWSER_CALLS)."
+        ),
+    )
+    browser_page_tenant: str = Field(
+        default="default",
+        description="Tenant of the calls the open browser page starts and of the agents it lists.",
+    )
+
+    @field_validator("credentials_key")
+    @classmethod
+    def _check_credentials_key(cls, value: SecretStr) -> SecretStr:
+        fernet_keys(value.get_secret_value())  # raises naming the variable, not the value
+        return value
+
+    @field_validator("browser_page_tenant")
+    @classmethod
+    def _check_tenant(cls, value: str) -> str:
+        return token(value, "tenant id")
+
+    @property
+    def browser_page_enabled(self) -> bool:
+        """Whether the browser call page and its session endpoint are served."""
+        if self.browser_page is not None:
+            return self.browser_page
+        return self.environment is not Environment.PRODUCTION

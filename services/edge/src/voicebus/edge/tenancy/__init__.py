@@ -1,0 +1,1 @@
+"""Tenants, their API keys and their provider credentials (schema ``edge``)."""

@@ -1,0 +1,100 @@
+"""Fakes for the REST edge's component tests: two fixed keys and a scripted bus."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import nats.errors
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from voicebus.contracts.commands import ControlCommand, OriginateCall
+from voicebus.edge.api import Edge, install_api
+from voicebus.edge.api.auth import Authenticator, Principal
+from voicebus.edge.api.bus import Owners
+from voicebus.edge.tenancy.credentials import CredentialCipher, fernet_keys
+from voicebus.edge.tenancy.keys import ALL_SCOPES
+from voicebus.edge.tenancy.store import TenantStore
+
+OPERATOR = "operator-token-for-tests-5b1f"
+TENANT_KEY = "vb_0123456789ab_" + "k" * 43
+READ_ONLY_KEY = "vb_0123456789ac_" + "r" * 43
+
+
+class FixedKeys(Authenticator):
+    """Two known tenant keys instead of the database (the rest is the real authenticator)."""
+
+    rate = 5
+
+    async def authenticate(self, token: str) -> Principal:
+        scopes = {TENANT_KEY: frozenset(ALL_SCOPES), READ_ONLY_KEY: frozenset({"calls:read"})}
+        if token in scopes:
+            self._count(token[:15], self.rate)
+            return Principal(tenant_id="acme", key_id=token[3:15], scopes=scopes[token])
+        return await super().authenticate(token)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A reply as nats-py's ``Msg`` carries it."""
+
+    data: bytes
+
+
+class FakeBus:
+    """Answers requests from a table (or a handler per subject); records what it saw."""
+
+    def __init__(self) -> None:
+        self.replies: dict[str, bytes] = {}
+        self.handlers: dict[str, Callable[[bytes], bytes]] = {}
+        self.requests: list[tuple[str, bytes]] = []
+        self.request_ids: list[str | None] = []
+        self.silent: set[str] = set()
+        self.originated: list[OriginateCall] = []
+        self.controls: list[ControlCommand] = []
+
+    async def request(
+        self,
+        subject: str,
+        payload: bytes = b"",
+        timeout: float = 0.5,
+        old_style: bool = False,
+        headers: dict[str, Any] | None = None,
+    ) -> Reply:
+        self.requests.append((subject, payload))
+        self.request_ids.append((headers or {}).get("X-Request-Id"))
+        if subject in self.silent:
+            await asyncio.sleep(timeout)
+            raise TimeoutError
+        if subject in self.handlers:
+            return Reply(self.handlers[subject](payload))
+        if subject not in self.replies:
+            raise nats.errors.NoRespondersError
+        return Reply(self.replies[subject])
+
+    async def originate(self, command: OriginateCall) -> None:
+        self.originated.append(command)
+
+    async def control(self, command: ControlCommand) -> None:
+        self.controls.append(command)
+
+
+def edge_client(bus: FakeBus, rate: int = 5) -> TestClient:
+    """The edge's routes on a bare FastAPI app: the fixed keys, ``bus``, no database."""
+    store = TenantStore(CredentialCipher(fernet_keys("dev-secret")))  # no database bound
+    auth = FixedKeys(store, OPERATOR, operator_rate_limit=100)
+    auth.rate = rate
+    edge = Edge(
+        store=store,
+        auth=auth,
+        owners=Owners(bus, timeout_s=0.5),
+        providers=frozenset({"twilio"}),
+        source="edge/test",
+        default_rate_limit=100,
+    )
+    app = FastAPI(openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None)
+    install_api(app, edge)
+    return TestClient(app)

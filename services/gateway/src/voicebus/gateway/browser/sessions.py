@@ -1,0 +1,77 @@
+"""Browser sessions: the gateway's answer to ``vb.rpc.gateway.sessions.create``.
+
+The edge's browser page (``POST /browser/session``) and its authenticated
+``POST /api/v1/browser-sessions`` ask here, because only the gateway holds the key
+that signs stream parameters. A session checks the agent like an inbound webhook
+does, publishes ``call.initiated`` (provider ``browser``) and answers with the
+WebSocket URL and the signed stream parameters the page sends in its start
+message; they are usable for ``VB_GATEWAY_STREAM_TOKEN_TTL_S`` seconds, for one call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Final
+
+from voicebus.contracts.events import ErrorCode
+from voicebus.contracts.ids import new_id
+from voicebus.contracts.telephony import BrowserSession, CreateSession, SessionReply
+from voicebus.gateway.agents import fetch_agent, judge
+from voicebus.gateway.call_events import call_error, call_initiated
+from voicebus.gateway.context import Gateway
+from voicebus.gateway.parameters import (
+    CONTEXT_PREFIX,
+    CallIdentity,
+    context_from_query,
+    to_parameters,
+)
+from voicebus.runtime.rpc import Conflict, NotFound, Unavailable
+
+log = logging.getLogger(__name__)
+
+NAME: Final = "browser"
+STREAM_PATH: Final = f"/ws/{NAME}"
+
+
+async def create_session(gateway: Gateway, request: CreateSession) -> SessionReply:
+    """Check the agent, publish ``call.initiated`` and sign the call's stream parameters.
+
+    Raises:
+        Conflict: this gateway takes no browser calls (``browser_calls_disabled``).
+        NotFound: the tenant has no such agent (``agent_not_found``).
+        Unavailable: the agent cannot be looked up now.
+    """
+    settings = gateway.settings
+    if not settings.browser_calls_enabled:
+        raise Conflict("this gateway takes no browser calls", code="browser_calls_disabled")
+    tenant_id, agent_id, call_id = request.tenant_id, request.agent_id, new_id()
+    reply = await fetch_agent(gateway.nc, tenant_id, agent_id, settings.agent_lookup_timeout_s)
+    refusal = judge(reply, agent_id)
+    if refusal is not None:
+        await gateway.publish(
+            call_error(
+                tenant_id,
+                call_id,
+                gateway.source,
+                refusal.code,
+                f"{NAME}: {refusal.message}",
+                retryable=refusal.retryable,
+            )
+        )
+        if refusal.code is ErrorCode.UNKNOWN_AGENT:
+            raise NotFound(refusal.message, code="agent_not_found")
+        raise Unavailable(refusal.message, code="agent_lookup_unavailable")
+    context = context_from_query({f"{CONTEXT_PREFIX}{k}": v for k, v in request.context.items()})
+    identity = CallIdentity(
+        call_id=call_id, tenant_id=tenant_id, agent_id=agent_id, context=context
+    )
+    await gateway.publish(call_initiated(identity, NAME, None, gateway.source))
+    log.info("browser call accepted", extra={"call_id": call_id, "agent_id": agent_id})
+    session = BrowserSession(
+        call_id=call_id,
+        ws_url=settings.public_ws_url(STREAM_PATH),
+        parameters=to_parameters(identity, gateway.stream_key, time.time()),
+        expires_in_s=settings.stream_token_ttl_s,
+    )
+    return SessionReply(ok=True, session=session)

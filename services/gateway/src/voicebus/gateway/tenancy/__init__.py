@@ -1,1 +1,0 @@
-"""Tenants, their API keys and their provider credentials (schema ``gateway``)."""

@@ -1,0 +1,84 @@
+"""A named tenant's webhook is checked with the account the edge hands out over real NATS
+(an edge stand-in that speaks ``vb.rpc.edge.accounts.get``), asked once per cache TTL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from gateway_kit import (
+    AUTH_TOKEN,
+    WEBHOOK_FORM,
+    FakeOrchestrator,
+    RunningGateway,
+    serve_gateway,
+    sign,
+    twiml_stream,
+)
+from nats.aio.msg import Msg
+from pydantic import SecretStr
+
+from voicebus.contracts.rpc import RpcError
+from voicebus.contracts.telephony import ACCOUNTS_GET, AccountReply, GetAccount, StoredAccount
+
+pytestmark = pytest.mark.integration
+
+ACME_TOKEN = "acme-twilio-auth-token-6b0e2f"
+
+
+class EdgeStandIn:
+    """Answers account requests for tenant acme; counts what it was asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[GetAccount] = []
+
+    async def start(self, gw: RunningGateway) -> EdgeStandIn:
+        await gw.nc.subscribe(ACCOUNTS_GET, cb=self._answer)
+        await gw.nc.flush()
+        return self
+
+    async def _answer(self, msg: Msg) -> None:
+        request = GetAccount.model_validate_json(msg.data)
+        self.asked.append(request)
+        if request.tenant_id == "acme":
+            account = StoredAccount(
+                tenant_id="acme",
+                provider=request.provider,
+                fields={"account_id": "AC" + "a" * 32},
+                secrets={"auth_token": SecretStr(ACME_TOKEN)},
+            )
+            reply = AccountReply(ok=True, account=account)
+        else:
+            error = RpcError(status=404, code="account_not_found", message="none")
+            reply = AccountReply(ok=False, error=error)
+        await msg.respond(reply.model_dump_json().encode())
+
+
+async def _post(gw: RunningGateway, tenant: str, token: str) -> httpx.Response:
+    path = f"/telephony/twilio/{tenant}/inbound/demo"
+    signature = sign(f"{gw.settings.public_url}{path}", WEBHOOK_FORM, token)
+    async with httpx.AsyncClient(base_url=gw.base_url) as client:
+        return await client.post(path, data=WEBHOOK_FORM, headers={"X-Twilio-Signature": signature})
+
+
+async def test_a_tenants_webhook_is_checked_with_its_account_from_the_edge(
+    embedded_nats_factory: Any,
+) -> None:
+    async with serve_gateway(embedded_nats_factory().url, account_lookup_timeout_s=2.0) as gw:
+        await FakeOrchestrator(["demo"]).start(gw.nc)
+        edge = await EdgeStandIn().start(gw)
+
+        accepted = await _post(gw, "acme", ACME_TOKEN)
+        assert accepted.status_code == 200, accepted.text
+        _, params = twiml_stream(accepted.text)
+        assert params["tenant_id"] == "acme"
+        # Signed with the gateway's own (the default tenant's) token: not acme's webhook.
+        assert (await _post(gw, "acme", AUTH_TOKEN)).status_code == 403
+        assert (await _post(gw, "acme", ACME_TOKEN)).status_code == 200
+        assert [(r.tenant_id, r.provider) for r in edge.asked] == [("acme", "twilio")]  # cached
+
+        # A tenant the edge has no account for is refused; "none" is cached too.
+        assert (await _post(gw, "globex", ACME_TOKEN)).status_code == 403
+        assert (await _post(gw, "globex", ACME_TOKEN)).status_code == 403
+        assert [r.tenant_id for r in edge.asked] == ["acme", "globex"]

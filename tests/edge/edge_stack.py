@@ -111,7 +111,12 @@ class EdgeStack:
                 AuditSettings(database_url=database_url, instance_id="audit-edge", **common)
             )
             orchestrator, _ = build_orchestrator(
-                OrchestratorSettings(agents_dir=AGENTS_DIR, instance_id="orch-edge", **common),
+                OrchestratorSettings(
+                    agents_dir=AGENTS_DIR,
+                    instance_id="orch-edge",
+                    database_url=database_url,
+                    **common,
+                ),
                 environ={},
             )
             recorder, _ = build_recorder(

@@ -22,16 +22,24 @@ import asyncpg
 import httpx
 import pytest
 
+from voicebus.contracts.agents import api
 from voicebus.contracts.events import (
+    AgentHandoff,
+    AgentReply,
     AgentSpeechStarted,
     CallEnded,
     EndReason,
+    FlowNodeEntered,
+    FlowTransition,
     RecordingReady,
     TranscriptFinal,
 )
+from voicebus.devkit.business import BusinessServer
 from voicebus.devkit.caller.session import TwilioCaller
 from voicebus.devkit.caller.timeline import Turn
 from voicebus.devkit.defaults import DEV_TWILIO_AUTH_TOKEN
+from voicebus.devkit.flows import ACCOUNTS, PIN, billing_agent, lookup_account_tool, support_agent
+from voicebus.runtime.rpc import RpcClient
 
 from .conftest import LEASE_TTL_S, Cluster, wait_events
 
@@ -135,6 +143,84 @@ async def test_killing_the_orchestrator_instance_of_a_live_call(cluster: Cluster
     outcome = await _kill_owner_and_continue(cluster, "orchestrator")
     assert outcome["survivor"] != outcome["owner"]
     assert outcome["takeover_s"] < 4 * LEASE_TTL_S
+
+
+async def test_killing_the_orchestrator_mid_flow_resumes_at_the_same_node(
+    cluster: Cluster,
+) -> None:
+    """The successor continues the flow where it was, with the variables captured before."""
+    await cluster.ensure({"gateway": 1, "media": 1, "orchestrator": 2})
+    gateway = cluster.running("gateway")[0]
+    business = await BusinessServer(
+        secret="whsec-resilience-01234567", accounts=dict(ACCOUNTS)
+    ).start()
+    try:
+        async with cluster.client() as nc:
+            rpc = RpcClient(nc, timeout_s=10)
+            tool = lookup_account_tool(business.url, business.secret)
+            await rpc.ask(api.TOOLS_CREATE, api.CreateTool(tenant_id="default", tool=tool),
+                          api.ToolRecordReply)  # fmt: skip
+            for agent_id, definition in (
+                ("support", support_agent()),
+                ("billing", billing_agent()),
+            ):
+                request = api.ImportAgent(tenant_id="default", agent_id=agent_id,
+                                          definition=definition)  # fmt: skip
+                await rpc.ask(api.AGENTS_IMPORT, request, api.AgentRecordReply)
+            async with TwilioCaller(gateway.url, DEV_TWILIO_AUTH_TOKEN, "support") as call:
+                call_id = call.call_id
+                assert call_id is not None
+                assert await call.wait_for_agent_silence(quiet_ms=1000, timeout=60)  # greeting
+                await call.say_text("I have a question about my account.")
+                await wait_events(
+                    nc,
+                    call_id,
+                    lambda es: any(
+                        isinstance(e, FlowNodeEntered) and e.data.node_id == "verify" for e in es
+                    ),
+                )
+                assert await call.wait_for_agent_silence(quiet_ms=1000, timeout=60)
+                owner = await cluster.wait_owner(nc, "orchestrator", call_id, timeout=10)
+                cluster.kill(cluster.by_instance(owner))
+                survivor = await cluster.wait_owner(
+                    nc, "orchestrator", call_id, not_=owner, timeout=6 * LEASE_TTL_S
+                )
+                for key in f"{PIN}#":
+                    await call.send_dtmf(key)
+                    await asyncio.sleep(0.2)
+                events = await wait_events(
+                    nc,
+                    call_id,
+                    lambda es: any(isinstance(e, AgentHandoff) for e in es),
+                    timeout=60,
+                )
+                assert await call.wait_for_agent_silence(quiet_ms=1000, timeout=60)
+                await call.say_text("Thanks, bye.")
+                assert await call.wait_closed(timeout=60), "the agent did not hang up"
+            await call.hang_up()
+            events = await wait_events(
+                nc, call_id, lambda es: any(isinstance(e, CallEnded) for e in es)
+            )
+    finally:
+        await business.stop()
+    assert survivor != owner
+    moves = [(e.data.from_node_id, e.data.to_node_id, e.data.arguments, e.source)
+             for e in events if isinstance(e, FlowTransition)]  # fmt: skip
+    assert [m[:3] for m in moves] == [
+        ("greet", "verify", {"reason": "account question"}),
+        ("verify", "lookup", {"pin": PIN}),
+        ("lookup", "billing", {}),
+    ]
+    # The first move by the instance that died, the others by its successor.
+    assert owner in moves[0][3]
+    assert all(survivor in m[3] for m in moves[1:])
+    (handoff,) = [e for e in events if isinstance(e, AgentHandoff)]
+    assert handoff.data.variables["reason"] == "account question"  # captured before the kill
+    assert handoff.data.variables["customer_name"] == "Ada"
+    replies = [e.data.text for e in events if isinstance(e, AgentReply)]
+    assert any("Billing here, Ada." in text for text in replies)
+    ended = [e for e in events if isinstance(e, CallEnded)]
+    assert [e.data.reason for e in ended] == [EndReason.AGENT_HANGUP]
 
 
 async def _all_ready(cluster: Cluster, timeout: float) -> None:

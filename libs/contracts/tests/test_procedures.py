@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from voicebus.contracts import campaigns, rpc, telephony
+from voicebus.contracts.agents import api as agents
 from voicebus.contracts.procedures import PROCEDURES
 
 pytestmark = pytest.mark.unit
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.unit
 def test_every_rpc_subject_is_a_procedure_once() -> None:
     declared = {
         value
-        for module in (rpc, campaigns, telephony)
+        for module in (rpc, campaigns, telephony, agents)
         for value in vars(module).values()
         if isinstance(value, str) and value.startswith("vb.rpc.")
     }

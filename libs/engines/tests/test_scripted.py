@@ -17,6 +17,7 @@ from voicebus.engines.base import (
     LLMEngine,
     TextDelta,
     ToolCall,
+    ToolSpec,
 )
 from voicebus.engines.llm import scripted
 
@@ -170,3 +171,33 @@ def test_register_makes_it_available_by_name() -> None:
     assert isinstance(engine, scripted.ScriptedLLM)
     assert isinstance(engine, LLMEngine)
     assert engine.name == "scripted"
+
+
+async def test_a_flow_step_is_answered_from_its_task_message() -> None:
+    engine = scripted.create(
+        {"rules": [{"match": r"The caller is (?P<n>\w+)", "reply": "Hi {{n}}."}]}
+    )
+    messages = [
+        ChatMessage(role="system", content="You help."),
+        ChatMessage(role="user", content="my account"),
+        ChatMessage(role="system", content="The caller is Ada. Greet them."),
+    ]
+    chunks = await _run(engine, messages)
+    assert "".join(c.text for c in chunks if isinstance(c, TextDelta)) == "Hi Ada."
+    # A conversation that starts with only its system prompt is not answered.
+    assert await _run(engine, messages[:1]) == []
+
+
+async def test_a_repeating_rule_calls_its_tool_while_tools_are_offered() -> None:
+    rule = {"match": "status", "tool": "check", "repeat": True, "after_tool": "It is {{s}}."}
+    engine = scripted.create({"rules": [rule]})
+    spec = ToolSpec("check", "d")
+    history = [
+        ChatMessage(role="user", content="status?"),
+        ChatMessage(role="assistant", tool_calls=(ToolCall("call_1", "check", {}),)),
+        ChatMessage(role="tool", content='{"s": "ready"}', tool_call_id="call_1"),
+    ]
+    again = [c async for c in engine.stream(history, [spec])]
+    assert [(c.id, c.name) for c in again if isinstance(c, ToolCall)] == [("call_2", "check")]
+    spoken = [c async for c in engine.stream(history, [])]
+    assert "".join(c.text for c in spoken if isinstance(c, TextDelta)) == "It is ready."

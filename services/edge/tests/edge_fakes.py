@@ -11,7 +11,7 @@ import nats.errors
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from voicebus.contracts.commands import OriginateCall
+from voicebus.contracts.commands import ControlCommand, OriginateCall
 from voicebus.edge.api import Edge, install_api
 from voicebus.edge.api.auth import Authenticator, Principal
 from voicebus.edge.api.bus import Owners
@@ -54,6 +54,7 @@ class FakeBus:
         self.request_ids: list[str | None] = []
         self.silent: set[str] = set()
         self.originated: list[OriginateCall] = []
+        self.controls: list[ControlCommand] = []
 
     async def request(
         self,
@@ -76,6 +77,9 @@ class FakeBus:
 
     async def originate(self, command: OriginateCall) -> None:
         self.originated.append(command)
+
+    async def control(self, command: ControlCommand) -> None:
+        self.controls.append(command)
 
 
 def edge_client(bus: FakeBus, rate: int = 5) -> TestClient:

@@ -18,6 +18,11 @@ import uvicorn
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from voicebus.contracts.agents.api import (
+    AGENTS_CHECK_CONTEXT,
+    CheckCallContext,
+    ContextCheckReply,
+)
 from voicebus.contracts.rpc import (
     AGENTS_GET,
     AGENTS_LIST,
@@ -96,7 +101,8 @@ def profile(agent_id: str) -> AgentProfile:
 
 
 class FakeOrchestrator:
-    """Answers ``agents.get`` and ``agents.list`` for a fixed set of agents (any tenant)."""
+    """Answers ``agents.get``, ``agents.list`` and ``agents.check_context`` (every context is
+    accepted) for a fixed set of agents (any tenant)."""
 
     def __init__(self, agents: list[str]) -> None:
         self.agents = agents
@@ -105,6 +111,7 @@ class FakeOrchestrator:
     async def start(self, nc: Client) -> FakeOrchestrator:
         await nc.subscribe(AGENTS_GET, cb=self._get)
         await nc.subscribe(AGENTS_LIST, cb=self._list)
+        await nc.subscribe(AGENTS_CHECK_CONTEXT, cb=self._check)
         await nc.flush()
         return self
 
@@ -115,6 +122,15 @@ class FakeOrchestrator:
         else:
             error = RpcError(status=404, code="agent_not_found", message="no such agent")
             reply = AgentReply(ok=False, error=error)
+        await msg.respond(reply.model_dump_json().encode())
+
+    async def _check(self, msg: Msg) -> None:
+        request = CheckCallContext.model_validate_json(msg.data)
+        if request.agent_id in self.agents:
+            reply = ContextCheckReply(ok=True, agent_id=request.agent_id, version=1)
+        else:
+            error = RpcError(status=404, code="agent_not_found", message="no such agent")
+            reply = ContextCheckReply(ok=False, error=error)
         await msg.respond(reply.model_dump_json().encode())
 
     async def _list(self, msg: Msg) -> None:

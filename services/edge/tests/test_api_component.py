@@ -9,8 +9,8 @@ import pytest
 from edge_fakes import OPERATOR, READ_ONLY_KEY, TENANT_KEY, FakeBus, edge_client
 from fastapi.testclient import TestClient
 
+from voicebus.contracts.agents.api import AGENTS_CHECK_CONTEXT, ContextCheckReply
 from voicebus.contracts.rpc import (
-    AGENTS_GET,
     CALLS_GET,
     AgentReply,
     CallReply,
@@ -85,7 +85,7 @@ def test_invalid_body_is_422_naming_the_field(client: TestClient, bus: FakeBus) 
 def test_post_call_queues_originate_and_returns_the_call_id(
     client: TestClient, bus: FakeBus
 ) -> None:
-    bus.replies[AGENTS_GET] = (
+    bus.replies[AGENTS_CHECK_CONTEXT] = (
         AgentReply(ok=False, error=RpcError(status=404, code="agent_not_found", message="no"))
         .model_dump_json()
         .encode()
@@ -96,8 +96,25 @@ def test_post_call_queues_originate_and_returns_the_call_id(
     assert unknown.status_code == 422
     assert unknown.json()["error"]["fields"][0]["field"] == "agent_id"
 
-    bus.replies[AGENTS_GET] = b'{"ok": true, "agent": {"agent_id": "demo", "name": "d", ' \
-        b'"stt": {"engine": "whisper-local"}, "tts": {"engine": "hibari"}}}'  # fmt: skip
+    # The agent's context variables: the orchestrator's 422 names the variable.
+    missing = "context.customer_id: required variable is missing"
+    bus.replies[AGENTS_CHECK_CONTEXT] = (
+        ContextCheckReply(ok=False, error=RpcError(status=422, code="invalid_context",
+                                                   message=missing))
+        .model_dump_json()
+        .encode()
+    )  # fmt: skip
+    refused = client.post(
+        "/api/v1/calls", headers=auth(), json={"agent_id": "demo", "to_number": "+14155550199"}
+    )
+    assert refused.status_code == 422
+    assert refused.json()["error"]["fields"] == [
+        {"field": "context.customer_id", "message": "required variable is missing"}
+    ]
+    assert bus.originated == []
+
+    bus.replies[AGENTS_CHECK_CONTEXT] = b'{"ok": true, "agent_id": "demo", "version": 3}'
+
     response = client.post(
         "/api/v1/calls",
         headers=auth(),

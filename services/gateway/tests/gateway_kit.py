@@ -30,6 +30,11 @@ from twilio.request_validator import RequestValidator
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from voicebus.contracts.agents.api import (
+    AGENTS_CHECK_CONTEXT,
+    CheckCallContext,
+    ContextCheckReply,
+)
 from voicebus.contracts.events import CallEvent, parse_event
 from voicebus.contracts.rpc import (
     AGENTS_GET,
@@ -122,7 +127,8 @@ def profile(agent_id: str) -> AgentProfile:
 
 
 class FakeOrchestrator:
-    """Answers ``vb.rpc.orchestrator.agents.get`` for a fixed set of agents."""
+    """Answers ``vb.rpc.orchestrator.agents.get`` and ``.check_context`` for a fixed set of
+    agents (every context is accepted)."""
 
     def __init__(self, agents: list[str]) -> None:
         self.agents = set(agents)
@@ -130,6 +136,7 @@ class FakeOrchestrator:
 
     async def start(self, nc: Client) -> FakeOrchestrator:
         await nc.subscribe(AGENTS_GET, cb=self._answer)
+        await nc.subscribe(AGENTS_CHECK_CONTEXT, cb=self._check)
         await nc.flush()
         return self
 
@@ -141,6 +148,15 @@ class FakeOrchestrator:
         else:
             error = RpcError(status=404, code="agent_not_found", message="no such agent")
             reply = AgentReply(ok=False, error=error)
+        await msg.respond(reply.model_dump_json().encode())
+
+    async def _check(self, msg: Msg) -> None:
+        request = CheckCallContext.model_validate_json(msg.data)
+        if request.agent_id in self.agents:
+            reply = ContextCheckReply(ok=True, agent_id=request.agent_id, version=1)
+        else:
+            error = RpcError(status=404, code="agent_not_found", message="no such agent")
+            reply = ContextCheckReply(ok=False, error=error)
         await msg.respond(reply.model_dump_json().encode())
 
 

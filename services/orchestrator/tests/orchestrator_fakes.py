@@ -15,6 +15,8 @@ from voicebus.contracts.events import (
     CallStarted,
     CallStartedData,
     Direction,
+    DtmfReceived,
+    DtmfReceivedData,
     TranscriptFinal,
     TranscriptFinalData,
 )
@@ -26,7 +28,7 @@ from voicebus.engines.base import (
     ToolSpec,
 )
 from voicebus.orchestrator.agents import Agent
-from voicebus.orchestrator.conversation import Conversation, ConversationSettings
+from voicebus.orchestrator.conversation import CallServices, Conversation, ConversationSettings
 from voicebus.orchestrator.outbox import RecordingOutbox
 from voicebus.orchestrator.session import MemorySessionStore, Session
 
@@ -66,11 +68,13 @@ class Recorder:
         self.engine = engine
         self.name = engine.name
         self.seen: list[list[ChatMessage]] = []
+        self.tools: list[list[ToolSpec]] = []
 
     def stream(
         self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] = ()
     ) -> AsyncIterator[LLMChunk]:
         self.seen.append(list(messages))
+        self.tools.append(list(tools))
         return self.engine.stream(messages, tools)
 
 
@@ -127,6 +131,12 @@ def stopped(utterance_id: str) -> AgentSpeechStopped:
     )  # fmt: skip
 
 
+def keys(digits: str) -> DtmfReceived:
+    return DtmfReceived(
+        tenant_id="acme", call_id="c1", source="test/1", data=DtmfReceivedData(digits=digits)
+    )
+
+
 def says(outbox: RecordingOutbox) -> list[Say]:
     return [m for m in outbox.sent if isinstance(m, Say)]
 
@@ -151,6 +161,7 @@ def make_conversation(
     revision: int | None = None,
     settings: ConversationSettings | None = None,
     context: dict[str, str] | None = None,
+    services: CallServices | None = None,
 ) -> tuple[Conversation, RecordingOutbox, MemorySessionStore]:
     outbox = outbox or RecordingOutbox()
     store = store or MemorySessionStore()
@@ -161,6 +172,7 @@ def make_conversation(
         outbox=outbox,
         store=store,
         settings=settings or ConversationSettings(),
+        services=services,
         revision=revision,
     )
     return conversation, outbox, store

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from voicebus.orchestrator.agents import AgentCatalog, load_agent
+from voicebus.orchestrator.agents import load_agent
 from voicebus.orchestrator.errors import AgentConfigError, TemplateError
 from voicebus.orchestrator.templating import expand_env, render, variables
 
@@ -56,28 +56,32 @@ def test_the_call_context_overrides_defaults_and_extra_context_is_ignored(tmp_pa
 @pytest.mark.parametrize(
     ("change", "field", "problem"),
     [
-        ({"greeting": "Hi {{nmae}}"}, "greeting", "uses {{nmae}} with no entry in defaults"),
-        ({"goodbye": "Bye {{a}} {{b}}"}, "goodbye", "uses {{a, b}}"),
+        ({"greeting": "Hi {{nmae}}"}, "greeting", "uses {{nmae}}, not a declared variable"),
+        ({"goodbye": "Bye {{a}} {{b}}"}, "goodbye", "uses {{a}}, {{b}}"),
         ({"llm": None}, "llm", "Input should be a valid dictionary"),
         ({"temprature": 1}, "temprature", "Extra inputs are not permitted"),
         ({"turn": {"vad_stop_ms": 5}}, "turn.vad_stop_ms", "greater than or equal to 100"),
         ({"turn": {"barge_in": True}}, "turn.barge_in", "Extra inputs"),
         (
             {"tts": {"engine": "hibari", "options": {"v": [1]}}},
-            "tts.options",
-            "'v' must be a string",
+            "tts.options.v",
+            "must be a string, number or boolean",
         ),
         (
             {"tools": [{"type": "data", "name": "x", "description": "d"}]},
-            "tools.0.file",
+            "tools[0].file",
             "required",
         ),
         (
             {"tools": [{"type": "http", "name": "x"}]},
-            "tools.0",
+            "tools[0]",
             "does not match any of the expected",
         ),
-        ({"tools": [{"type": "end_call"}, {"type": "end_call"}]}, "tools", "duplicate tool name"),
+        (
+            {"tools": [{"type": "end_call"}, {"type": "end_call"}]},
+            "tools[1].name",
+            "duplicate tool name",
+        ),
     ],
 )
 def test_a_bad_field_is_an_error_naming_the_file_and_the_field(
@@ -93,7 +97,8 @@ def test_a_bad_field_is_an_error_naming_the_file_and_the_field(
     with pytest.raises(AgentConfigError) as caught:
         load_agent(path, {})
     message = str(caught.value)
-    assert message.startswith(f"{path}: {field}: ")
+    assert f"{field}: " in message
+    assert message.startswith(f"{path}: ")
     assert problem in message
     assert caught.value.field == field
 
@@ -113,7 +118,7 @@ def test_data_tool_files_are_checked_at_load(tmp_path: Path) -> None:
       - {type: data, name: lookup, description: d, file: data/missing.json}
     """
     path = _write(tmp_path, "t.yaml", MINIMAL + textwrap.dedent(tool))
-    with pytest.raises(AgentConfigError, match=r"t\.yaml: tools\.0: cannot read .*missing\.json"):
+    with pytest.raises(AgentConfigError, match=r"t\.yaml: tools\[0\]: cannot read .*missing\.json"):
         load_agent(path, {})
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "missing.json").write_text("[1, 2]")
@@ -149,32 +154,17 @@ def test_engine_options_expand_environment_variables(tmp_path: Path) -> None:
         load_agent(path, {})
 
 
-def test_a_catalog_loads_a_directory_and_tolerates_a_missing_one(tmp_path: Path) -> None:
-    _write(tmp_path, "one.yaml", MINIMAL)
-    _write(tmp_path, "two.yml", MINIMAL)
-    _write(tmp_path, "notes.txt", "not an agent")
-    (tmp_path / "data").mkdir()
-    catalog = AgentCatalog.load(tmp_path, {})
-    assert catalog.ids() == ["one", "two"]
-    assert catalog.get("one") is not None
-    assert catalog.get("three") is None
-    assert AgentCatalog.load(tmp_path / "nope", {}).ids() == []
-    _write(tmp_path, "one.yml", MINIMAL)
-    with pytest.raises(AgentConfigError, match="defined twice"):
-        AgentCatalog.load(tmp_path, {})
-
-
 def test_the_shipped_agents_load() -> None:
-    catalog = AgentCatalog.load(REPO_AGENTS, {})
-    assert {"demo", "demo-scripted"} <= set(catalog.ids())
     for agent_id in ("demo", "demo-scripted"):
-        agent = catalog.get(agent_id)
-        assert agent is not None
+        agent = load_agent(REPO_AGENTS / f"{agent_id}.yaml", {})
         assert agent.render("greeting", {}) == "Hi there, this is Acme support. How can I help?"
         assert agent.render("greeting", {"customer_name": "Ada"}).startswith("Hi Ada,")
-        assert {t.spec.name for t in agent.tools} == {"end_call", "check_order_status"}
-    demo = catalog.get("demo")
-    assert demo is not None
+    scripted = load_agent(REPO_AGENTS / "demo-scripted.yaml", {})
+    assert {t.spec.name for t in scripted.tools} == {"end_call", "check_order_status"}
+    demo = load_agent(REPO_AGENTS / "demo.yaml", {})
+    assert demo.spec.flow is not None
+    assert [n.id for n in demo.spec.flow.nodes] == ["help", "goodbye"]
+    assert demo.tools == ()  # its order_status is the tenant's webhook tool, bound per call
     assert demo.spec.llm.engine == "openai"
     assert demo.spec.llm.options["base_url"] == "http://127.0.0.1:8089/v1"
 
@@ -184,6 +174,7 @@ def test_templating_helpers() -> None:
     assert render("{{ a }}-{{b}}", {"a": "1", "b": ""}) == "1-"
     with pytest.raises(TemplateError, match="'c'"):
         render("{{c}}", {})
+    assert render("{{c}} {{r.name}} {{r.x.y}}", {"r": {"name": "Ada"}}, strict=False) == " Ada "
     assert expand_env(7, {}) == 7
     assert expand_env("${A:-}x", {}) == "x"
 
@@ -194,7 +185,7 @@ def test_templating_helpers() -> None:
         ("tts: {engine: deepgram, options: {voice: nobody}}", "tts.options.voice", "'nobody'"),
         ("stt: {engine: whisper-local, options: {language: xx}}", "stt.options.language", "'xx'"),
         ("stt: {engine: whisper-local, options: {model: huge}}", "stt.options.model", "'huge'"),
-        ("tts: {engine: hibari, fallback: [{engine: nope}]}", "tts.fallback.0.engine", "nope"),
+        ("tts: {engine: hibari, fallback: [{engine: nope}]}", "tts.fallback[0].engine", "nope"),
         ("stt: {engine: deepgram, options: {modle: nova-3}}", "stt.options.modle", "unknown"),
     ],
 )

@@ -187,9 +187,9 @@ async def test_the_prompt_is_prefilled_while_the_agent_speaks(agent: Agent) -> N
     conv, _outbox, _store = make_conversation(agent, engine)
     await conv.start()
     await conv.idle()
-    (prefill,) = engine.prefills  # while the greeting plays
+    (prefill,) = engine.prefills  # while the greeting plays: the next request's prefix
     roles, tools = prefill
-    assert roles == ["system"]
+    assert roles == ["system", "assistant"]
     assert "check_order_status" in tools
     await conv.handle(transcript("Where is my order 1234?"), seq=10)
     await conv.idle()

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from voicebus.contracts.agents import DataTool, EndCallTool
 from voicebus.engines.base import ToolCall, ToolSpec
 from voicebus.orchestrator.errors import AgentConfigError
-from voicebus.orchestrator.tools import DataConfig, EndCallConfig, Tool, Toolbox, ToolError
+from voicebus.orchestrator.tools import Tool, Toolbox, ToolError, build_tool
 
 pytestmark = pytest.mark.unit
 
@@ -21,11 +22,13 @@ def _data_tool(tmp_path: Path, key_format: str = "digits", **replies: str) -> To
     (tmp_path / "orders.json").write_text(
         json.dumps({"1234": {"status": "shipped"}, " 77 ": {"status": "lost"}})
     )
-    config = DataConfig.model_validate(
+    config = DataTool.model_validate(
         {"type": "data", "name": "lookup", "description": "d", "file": "orders.json",
          "key": "order_id", "key_format": key_format, **replies}
     )  # fmt: skip
-    return config.build(tmp_path, "tools.0", tmp_path / "agent.yaml")
+    tool = build_tool(config, tmp_path, "tools[0]", tmp_path / "agent.yaml")
+    assert tool is not None
+    return tool
 
 
 async def test_the_data_tool_finds_records_by_normalized_key(tmp_path: Path) -> None:
@@ -68,7 +71,8 @@ class _Broken:
 
 
 async def test_the_toolbox_turns_every_failure_into_an_outcome(tmp_path: Path) -> None:
-    end_call = EndCallConfig(type="end_call").build(tmp_path, "tools.0", tmp_path / "a.yaml")
+    end_call = build_tool(EndCallTool(type="end_call"), tmp_path, "tools[0]", tmp_path / "a.yaml")
+    assert end_call is not None
     box = Toolbox([_data_tool(tmp_path), end_call, _Slow(), _Broken()], timeout_s=0.1)
     assert [s.name for s in box.specs] == ["lookup", "end_call", "slow", "broken"]
 
@@ -83,7 +87,7 @@ async def test_the_toolbox_turns_every_failure_into_an_outcome(tmp_path: Path) -
 
     for name, error in [
         ("nope", "unknown tool 'nope'"),
-        ("slow", "tool timed out after 0.1 s"),
+        ("slow", "timeout: the tool took longer than 0.1 s"),
         ("broken", "internal error"),
     ]:
         outcome = await box.run(ToolCall("3", name, {}))
@@ -94,7 +98,7 @@ async def test_the_toolbox_turns_every_failure_into_an_outcome(tmp_path: Path) -
 
     bad_args = await box.run(ToolCall("4", "lookup", {"order_id": ""}))
     assert not bad_args.ok
-    assert bad_args.error == "argument 'order_id' is required"
+    assert bad_args.error == "missing argument(s): order_id"
 
 
 async def test_a_reply_template_makes_the_tool_answer_itself(tmp_path: Path) -> None:
@@ -117,8 +121,8 @@ async def test_a_reply_template_makes_the_tool_answer_itself(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("replies", "field", "problem"),
     [
-        ({"reply": "{{order_id}} by {{carrier}}"}, "tools.0.reply", "uses carrier, absent from"),
-        ({"reply_not_found": "{{status}}"}, "tools.0.reply_not_found", "may only use"),
+        ({"reply": "{{order_id}} by {{carrier}}"}, "tools[0].reply", "uses carrier, absent from"),
+        ({"reply_not_found": "{{status}}"}, "tools[0].reply_not_found", "may only use"),
     ],
 )
 def test_reply_templates_are_checked_against_every_record_at_load(

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from voicebus.contracts import campaigns as c
 from voicebus.contracts import rpc, telephony
+from voicebus.contracts.agents import api as a
 from voicebus.contracts.rpc import Reply
 
 
@@ -75,4 +76,29 @@ PROCEDURES: Final[tuple[Procedure, ...]] = (
               "One chunk of a contact file (CSV or JSON Lines), in order."),
     Procedure(c.DNC_ADD, c.DncChange, c.DncReply, "Add numbers to a do-not-call list."),
     Procedure(c.DNC_REMOVE, c.DncChange, c.DncReply, "Remove numbers from a do-not-call list."),
+    Procedure(a.AGENTS_CREATE, a.CreateAgent, a.AgentRecordReply,
+              "Create an agent (version 1), or a shared template (operator)."),
+    Procedure(a.AGENTS_UPDATE, a.UpdateAgent, a.AgentRecordReply,
+              "Save a new version of an agent (optionally only at an expected version)."),
+    Procedure(a.AGENTS_IMPORT, a.ImportAgent, a.AgentRecordReply,
+              "Create an agent, or a new version only if its definition changed (agent files)."),
+    Procedure(a.AGENTS_VERSION, a.GetAgentVersion, a.AgentRecordReply,
+              "One version of an agent, definition included (the current one by default)."),
+    Procedure(a.AGENTS_VERSIONS, a.AgentRef, a.AgentVersionsPage,
+              "Every version of an agent, newest first."),
+    Procedure(a.AGENTS_ARCHIVE, a.AgentRef, a.AgentRecordReply,
+              "Archive a tenant's agent: new calls are refused."),
+    Procedure(a.AGENTS_CHECK_CONTEXT, a.CheckCallContext, a.ContextCheckReply,
+              "Would a call with this context be accepted (422 naming each variable)?"),
+    Procedure(a.TOOLS_CREATE, a.CreateTool, a.ToolRecordReply,
+              "Create a tenant's webhook tool (secrets sealed, never returned)."),
+    Procedure(a.TOOLS_UPDATE, a.UpdateTool, a.ToolRecordReply,
+              "Save a new version of a webhook tool (secrets left out are kept)."),
+    Procedure(a.TOOLS_GET, a.ToolRef, a.ToolRecordReply, "A webhook tool's current version."),
+    Procedure(a.TOOLS_LIST, a.ListTools, a.ToolsPage, "A tenant's webhook tools."),
+    Procedure(a.TOOLS_VERSION, a.GetToolVersion, a.ToolRecordReply,
+              "One version of a webhook tool."),
+    Procedure(a.TOOLS_VERSIONS, a.ToolRef, a.ToolVersionsPage,
+              "Every version of a webhook tool, newest first."),
+    Procedure(a.TOOLS_ARCHIVE, a.ToolRef, a.ToolRecordReply, "Archive a webhook tool."),
 )  # fmt: skip

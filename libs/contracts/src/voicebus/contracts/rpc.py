@@ -120,10 +120,15 @@ class AgentProfile(Data):
                                               "``tts`` fails.")  # fmt: skip
     fallback: FallbackSettings = Field(default_factory=FallbackSettings,
                                        description="Failover budgets.")  # fmt: skip
+    version: int | None = Field(
+        default=None, ge=1, description="Current version (what a new call runs).", examples=[3]
+    )
+    template: bool = Field(default=False, description="A shared template.", examples=[False])
 
 
 class AgentReply(Reply):
-    """Reply of ``vb.rpc.orchestrator.agents.get``."""
+    """Reply of ``vb.rpc.orchestrator.agents.get`` (the whole definition:
+    ``agents.version``, :mod:`voicebus.contracts.agents.api`)."""
 
     # The event ``agent.reply`` is also an ``AgentReply``: documents name this one apart.
     model_config = ConfigDict(title="AgentLookupReply")
@@ -156,6 +161,7 @@ class ListAgents(Data):
     """Request body of ``vb.rpc.orchestrator.agents.list``."""
 
     tenant_id: TenantId
+    include_archived: bool = Field(default=False, description="Archived agents too.")
 
 
 class AgentsPage(Reply):

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from voicebus.devkit.agent.cli import app as agent_app
 from voicebus.devkit.audit_cli import app as audit_app
 from voicebus.devkit.campaign.cli import app as campaign_app
 from voicebus.devkit.defaults import DEV_TWILIO_AUTH_TOKEN
@@ -27,6 +28,7 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(key_app, name="key")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(audit_app, name="audit")
+app.add_typer(agent_app, name="agent")
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)

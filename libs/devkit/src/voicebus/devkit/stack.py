@@ -27,6 +27,7 @@ from typing import Final, TextIO
 
 import httpx
 
+from voicebus.devkit.business import BusinessServer
 from voicebus.devkit.embedded_nats import EmbeddedNats
 from voicebus.devkit.embedded_postgres import EmbeddedPostgres, create_database, database_url
 from voicebus.devkit.ports import free_port
@@ -111,6 +112,9 @@ def service_env(
     )
     if name == "orchestrator" and Path("agents").is_dir():
         env.setdefault("VB_ORCHESTRATOR_AGENTS_DIR", str(Path("agents").resolve()))
+    if name == "orchestrator":
+        # The demo's webhook tool calls the business stand-in on loopback.
+        env.setdefault("VB_ORCHESTRATOR_TOOLS_ALLOW_LOOPBACK", "true")
     if name == "gateway":
         # Signatures are checked against the public URL: it must be where the gateway runs.
         env.setdefault("VB_GATEWAY_PUBLIC_URL", f"http://127.0.0.1:{port}")
@@ -164,6 +168,8 @@ class DevStack:
         self.local_llm = local_llm
         self._well_known_ports = well_known_ports
         self._llm: LlamaServer | None = None
+        self.business: BusinessServer | None = None
+        """The demo business's order-status server (its webhook tool's target)."""
         self.llm_url: str | None = None
         self._color = color or (lambda name, line: f"{name:<12} | {line}")
         self._nats: EmbeddedNats | None = None
@@ -183,6 +189,11 @@ class DevStack:
             self._postgres = EmbeddedPostgres(data_dir=self.data_dir / "postgres", durable=True)
             await asyncio.to_thread(self._postgres.start)
             self.database_url = await _ensure_database(self._postgres.url, DEV_DATABASE)
+        orders = Path("agents") / "data" / "orders.json"
+        if orders.is_file():
+            self.business = await BusinessServer.with_orders(orders).start()
+            self._env.setdefault("VB_DEMO_BUSINESS_URL", self.business.url)
+            self._env.setdefault("VB_DEMO_WEBHOOK_SECRET", self.business.secret)
         if self.local_llm:
             try:
                 model = await asyncio.to_thread(prepare_model, self.data_dir / "models")
@@ -266,6 +277,8 @@ class DevStack:
                 await asyncio.wait_for(reader, 2.0)
         if self._llm is not None:
             await self._llm.stop()
+        if self.business is not None:
+            await self.business.stop()
         if self._postgres is not None:
             await asyncio.to_thread(self._postgres.stop)
         if self._nats is not None:

@@ -24,7 +24,7 @@ def build(
             (agent files name arbitrary variables, which no settings class can list).
     """
     settings = settings or OrchestratorSettings()
-    service = Service(settings, hot_path=False)
+    service = Service(settings, hot_path=False, db_schema="orchestrator")
     orchestrator = Orchestrator(service, settings, os.environ if environ is None else environ)
     register(service.broker, orchestrator)
     app = service.asgi()

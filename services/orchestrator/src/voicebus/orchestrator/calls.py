@@ -13,7 +13,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import Final, Protocol, runtime_checkable
+from typing import Final, Protocol
 
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
@@ -21,9 +21,13 @@ from nats.js.errors import KeyWrongLastSequenceError
 from pydantic import ValidationError
 
 from voicebus.contracts import streams, subjects
+from voicebus.contracts.agents import check_context
+from voicebus.contracts.agents.api import SHARED_TENANT, AgentRecord
 from voicebus.contracts.campaigns import campaign_speaks
 from voicebus.contracts.commands import HangUp, HangUpData
 from voicebus.contracts.events import (
+    AgentUpdated,
+    AgentUpdatedData,
     CallEnded,
     CallEndedData,
     CallError,
@@ -34,31 +38,36 @@ from voicebus.contracts.events import (
     parse_event,
 )
 from voicebus.contracts.ids import derived_id
-from voicebus.engines.base import LLM, EngineContext, EngineError, LLMEngine
+from voicebus.engines.base import EngineError, LLMEngine
 from voicebus.engines.builtin import load_builtin_engines
 from voicebus.engines.fallback.llm import FallbackLLM
-from voicebus.engines.keys import env_names
 from voicebus.orchestrator import metrics
-from voicebus.orchestrator.agents import Agent, AgentCatalog
-from voicebus.orchestrator.conversation import Conversation
-from voicebus.orchestrator.engine_events import EngineEvents, budgets_of
+from voicebus.orchestrator.agents import Agent
+from voicebus.orchestrator.catalog import AgentCatalog
+from voicebus.orchestrator.conversation import CallServices, Conversation
+from voicebus.orchestrator.engine_events import EngineEvents
 from voicebus.orchestrator.errors import AgentConfigError
+from voicebus.orchestrator.library import AgentLibrary, ToolLibrary
 from voicebus.orchestrator.outbox import BusOutbox
+from voicebus.orchestrator.secret_box import SecretBox, fernet_keys
+from voicebus.orchestrator.seeding import import_agents, import_tools
 from voicebus.orchestrator.session import Session, SessionStorage, SessionStore
 from voicebus.orchestrator.settings import OrchestratorSettings
+from voicebus.orchestrator.ssrf import TargetPolicy
+from voicebus.orchestrator.tables import METADATA
+from voicebus.orchestrator.tenant_tools import TenantTools
+from voicebus.orchestrator.versions import MemoryVersions, SqlVersions
+from voicebus.runtime import db as dbkit
 from voicebus.runtime.claims import CallClaims
+from voicebus.runtime.errors import ConfigurationError
 from voicebus.runtime.service import Service
+from voicebus.runtime.settings import Environment
 
 log = logging.getLogger(__name__)
 
 _ENDED_GUARD: Final = "ended"
 """Key prefix in ``vb_call_owners`` of the once-guard for a ``gateway_lost`` end."""
 _HEARTBEAT_S: Final = 1.0
-
-
-@runtime_checkable
-class _Closable(Protocol):
-    async def aclose(self) -> None: ...
 
 
 class _Subscription(Protocol):
@@ -93,8 +102,16 @@ class Orchestrator:
         self._settings = settings
         self._environ = environ
         self._conversation_settings = settings.conversation()
-        self.catalog = AgentCatalog()
-        self._engines: dict[str, LLMEngine] = {}
+        self._versions = SqlVersions()
+        self.agents = AgentLibrary(self._versions, on_change=self._agent_changed)
+        box = SecretBox(fernet_keys(settings.secrets_key.get_secret_value()))
+        self.tools = ToolLibrary(self._versions, box)
+        self.catalog = AgentCatalog(self.agents, settings.agents_dir, environ)
+        policy = TargetPolicy(
+            allow_loopback=settings.tools_allow_loopback,
+            allow_private=settings.tools_allow_private_networks,
+        )
+        self._tenant_tools = TenantTools(self.tools, policy)
         self._store: SessionStorage | None = None
         self._calls: dict[str, _LiveCall] = {}
         self._outbox = BusOutbox(
@@ -127,20 +144,53 @@ class Orchestrator:
 
     async def _open(self, service: Service) -> None:
         load_builtin_engines()
-        self.catalog = AgentCatalog.load(self._settings.agents_dir, self._environ)
-        self._engines = {}
-        for agent_id in self.catalog.ids():
-            agent = self.catalog.get(agent_id)
-            assert agent is not None
-            self._engines[agent_id] = _engine_for(agent, self._environ)
+        if service.db is not None:
+            await dbkit.create_all(service.db, METADATA)
+            self._versions.bind(service.db)
+        elif self._settings.environment is Environment.PRODUCTION:
+            raise ConfigurationError("the orchestrator needs VB_DATABASE_URL: it stores agents")
+        else:
+            # Development without a database: agents live in memory, seeded from the files.
+            memory = MemoryVersions()
+            self.agents.store = self.tools.store = memory
+        await import_agents(self.agents, self._settings.agents_dir)
+        await import_tools(self.tools, self._settings.agents_dir / "tools", self._environ)
         self._store = SessionStore(await service.js.key_value(streams.SESSIONS.bucket))
+        await service.nc.subscribe(
+            subjects.evt_filter(event_type=AgentUpdated.event_name), cb=self._on_agent_updated
+        )
 
     async def _close(self, _service: Service) -> None:
         for call_id in list(self._calls):
             await self._drop(call_id)
-        for engine in self._engines.values():
-            if isinstance(engine, _Closable):
-                await engine.aclose()
+        await self.catalog.close()
+        await self._tenant_tools.close()
+
+    # -- agents changing ------------------------------------------------------------
+
+    async def _agent_changed(self, record: AgentRecord) -> None:
+        """Publish ``agent.updated`` (every instance evicts what the new version replaced)."""
+        await self._outbox.publish(
+            AgentUpdated(
+                tenant_id=record.tenant_id or SHARED_TENANT,
+                call_id=record.agent_id,
+                source=self._outbox.source,
+                data=AgentUpdatedData(agent_id=record.agent_id, version=record.current_version,
+                                      template=record.template, archived=record.archived),
+            )
+        )  # fmt: skip
+
+    async def _on_agent_updated(self, msg: Msg) -> None:
+        try:
+            event = parse_event(msg.data)
+        except ValidationError:
+            metrics.BAD_INPUT.labels("event").inc()
+            return
+        if isinstance(event, AgentUpdated):
+            owner = "" if event.data.template else event.tenant_id
+            await self.catalog.forget(owner, event.data.agent_id, event.data.version)
+            log.info("agent updated", extra={"agent_id": event.data.agent_id,
+                                             "version": event.data.version})  # fmt: skip
 
     # -- claims -----------------------------------------------------------------
 
@@ -152,15 +202,40 @@ class Orchestrator:
             # claim stays, so the call is still watched (gateway lost) like any other.
             log.info("notification call: no conversation", extra={"call_id": event.call_id})
             return
-        agent = self.catalog.get(event.data.agent_id)
-        if agent is None or not agent.serves(event.tenant_id):
-            await self._refuse(event)
-            return
         loaded = await self.store.load(event.call_id)
+        try:
+            if loaded is not None:
+                session = loaded[0]
+                found = await self._agent_of(session, event.tenant_id)
+            else:
+                found = await self.catalog.current(event.tenant_id, event.data.agent_id)
+        except (AgentConfigError, EngineError) as exc:
+            log.error("agent unusable", extra={"call_id": event.call_id, "error": str(exc)})
+            await self._refuse(event, ErrorCode.INTERNAL, f"the agent cannot run: {exc}")
+            return
+        if found is None:
+            await self._refuse(event, ErrorCode.UNKNOWN_AGENT,
+                               "the call's agent is unknown to the orchestrator")  # fmt: skip
+            return
+        agent, engine = found
         if loaded is not None:
-            await self._run(*loaded, agent=agent, fresh=False)
-        else:
-            await self._run(Conversation.new_session(event, agent), None, agent=agent, fresh=True)
+            await self._run(*loaded, agent=agent, engine=engine, fresh=False)
+            return
+        problems = check_context(agent.spec, event.data.context)
+        if problems:
+            await self._refuse(event, ErrorCode.INVALID_CONTEXT,
+                               "; ".join(str(p) for p in problems))  # fmt: skip
+            return
+        session = Conversation.new_session(event, agent)
+        await self._run(session, None, agent=agent, engine=engine, fresh=True)
+
+    async def _agent_of(self, session: Session, tenant_id: str) -> tuple[Agent, LLMEngine] | None:
+        """The exact version a resumed call runs (older sessions: the current one)."""
+        if session.agent_version is None:
+            return await self.catalog.current(tenant_id, session.agent_id)
+        return await self.catalog.version(
+            session.agent_owner, session.agent_id, session.agent_version
+        )
 
     async def take_over(self, call_id: str) -> bool:
         """Continue a live call whose owner is gone, from its session in ``vb_sessions``.
@@ -214,16 +289,24 @@ class Orchestrator:
     # -- one call -----------------------------------------------------------------
 
     async def _run(
-        self, session: Session, revision: int | None, *, agent: Agent, fresh: bool
+        self,
+        session: Session,
+        revision: int | None,
+        *,
+        agent: Agent,
+        engine: LLMEngine,
+        fresh: bool,
     ) -> None:
-        engine = self._engines[agent.id]
         if isinstance(engine, FallbackLLM):
             events = EngineEvents(self._outbox, session.tenant_id, session.call_id, agent.id)
             engine = engine.with_reporter(events.report)
+        services = CallServices(agents=self.catalog.current, tools=self._tenant_tools.for_call,
+                                node_engine=self.catalog.node_engine)  # fmt: skip
         conversation = Conversation(
             session=session,
             agent=agent,
             engine=engine,
+            services=services,
             outbox=self._outbox,
             store=self.store,
             settings=self._conversation_settings,
@@ -285,18 +368,14 @@ class Orchestrator:
         await self._drop(call_id)
         await self.claims.leases.release(call_id)
 
-    async def _refuse(self, event: CallStarted) -> None:
-        log.error("call for an unknown agent", extra={"call_id": event.call_id})
+    async def _refuse(self, event: CallStarted, code: ErrorCode, message: str) -> None:
+        log.error("call refused", extra={"call_id": event.call_id, "code": code.value})
         await self._outbox.publish(
             CallError(
                 tenant_id=event.tenant_id,
                 call_id=event.call_id,
                 source=self._outbox.source,
-                data=CallErrorData(
-                    code=ErrorCode.UNKNOWN_AGENT,
-                    message="the call's agent is not loaded by the orchestrator",
-                    service="orchestrator",
-                ),
+                data=CallErrorData(code=code, message=message[:2048], service="orchestrator"),
             )
         )
         await self._outbox.control(
@@ -307,27 +386,3 @@ class Orchestrator:
                 data=HangUpData(reason=EndReason.ERROR, after_playback=False),
             )
         )
-
-
-def _engine_for(agent: Agent, environ: Mapping[str, str]) -> LLMEngine:
-    """The agent's LLM, created once at load: a bad engine name or option fails the start.
-
-    With fallbacks, the models sit behind one :class:`FallbackLLM` (the process's
-    circuit breakers, the agent's budgets). Vendor keys come from the environment
-    (``VB_ENGINE_KEY_<VENDOR>`` or the vendor's own variable); per-tenant keys will
-    come through the edge.
-    """
-    llm = agent.spec.llm
-    choices = [("llm", llm.engine, llm.options)] + [
-        (f"llm.fallback.{i}", f.engine, f.options) for i, f in enumerate(llm.fallback)
-    ]
-    engines: list[LLMEngine] = []
-    for field, name, options in choices:
-        key = next((environ[n] for n in env_names("default", name) if environ.get(n)), None)
-        try:
-            engines.append(LLM.create(name, options, EngineContext(api_key=key)))
-        except EngineError as exc:
-            raise AgentConfigError(agent.path, str(exc), field) from None
-    if len(engines) == 1:
-        return engines[0]
-    return FallbackLLM(engines, budgets=budgets_of(agent.spec.failover))

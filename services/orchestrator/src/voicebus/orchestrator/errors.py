@@ -35,3 +35,15 @@ class TemplateError(OrchestratorError):
 
 class SessionConflictError(OrchestratorError):
     """Another instance wrote the call's session: this instance no longer owns the call."""
+
+
+class StoreConflictError(OrchestratorError):
+    """A save the stored state forbids (exists, archived, not at the expected version).
+
+    Attributes:
+        code: machine-readable code for the 409 answer.
+    """
+
+    def __init__(self, message: str, *, code: str) -> None:
+        self.code = code
+        super().__init__(message)

@@ -1,13 +1,17 @@
-"""The orchestrator's answers on ``vb.rpc.orchestrator.*``: the agents a tenant may use.
+"""The orchestrator's answers on ``vb.rpc.orchestrator.agents.*`` and ``.tools.*``.
 
-An agent file may name its ``tenants``; one that names none serves every tenant.
-Another tenant's agent is not found, never a match.
+Each responder parses, asks the library, answers; a bad definition is a 422
+naming every field, another tenant's agent or tool a 404, a stale or archived
+save a 409. ``agents.get`` and ``agents.list`` answer with profiles (media and
+the gateway read them at every call), read from the store, so a new version is
+what the very next call sees.
 """
 
 from __future__ import annotations
 
 from faststream.nats import NatsBroker
 
+from voicebus.contracts.agents import api, check_context
 from voicebus.contracts.rpc import (
     AGENTS_GET,
     AGENTS_LIST,
@@ -16,46 +20,180 @@ from voicebus.contracts.rpc import (
     GetAgent,
     ListAgents,
 )
-from voicebus.orchestrator.agents import AgentCatalog
 from voicebus.orchestrator.calls import Orchestrator
-from voicebus.runtime.rpc import NotFound, responder
+from voicebus.orchestrator.errors import AgentConfigError
+from voicebus.runtime.rpc import Invalid, NotFound, Unavailable, responder
 
 QUEUE_GROUP = "orchestrator-rpc"
 
 
-def get_agent(request: GetAgent, catalog: AgentCatalog) -> AgentReply:
-    """The agent's profile.
+class Responders:
+    """The handlers behind every orchestrator subject.
 
-    Raises:
-        NotFound: no such agent for the request's tenant.
+    Args:
+        orchestrator: the running domain (its agent and tool libraries, catalog).
     """
-    agent = catalog.get(request.agent_id)
-    if agent is None or not agent.serves(request.tenant_id):
-        message = f"no agent {request.agent_id!r} for tenant {request.tenant_id!r}"
-        raise NotFound(message, code="agent_not_found")
-    return AgentReply(ok=True, agent=agent.profile)
 
+    def __init__(self, orchestrator: Orchestrator) -> None:
+        self._o = orchestrator
 
-def list_agents(request: ListAgents, catalog: AgentCatalog) -> AgentsPage:
-    """The profiles of the agents the request's tenant may use, by id."""
-    profiles = []
-    for agent_id in catalog.ids():
-        agent = catalog.get(agent_id)
-        if agent is not None and agent.serves(request.tenant_id):
-            profiles.append(agent.profile)
-    return AgentsPage(ok=True, agents=profiles)
+    async def get_profile(self, request: GetAgent) -> AgentReply:
+        """The profile of the version a new call would run (404: unknown or archived)."""
+        try:
+            found = await self._o.catalog.current(request.tenant_id, request.agent_id)
+        except AgentConfigError as exc:
+            raise Unavailable(f"the agent cannot run: {exc}", code="agent_unusable") from None
+        if found is None:
+            message = f"no agent {request.agent_id!r} for tenant {request.tenant_id!r}"
+            raise NotFound(message, code="agent_not_found")
+        return AgentReply(ok=True, agent=found[0].profile)
+
+    async def list_profiles(self, request: ListAgents) -> AgentsPage:
+        """Profiles of the agents the tenant may use, by id."""
+        records = await self._o.agents.listing(request.tenant_id, request.include_archived)
+        profiles = []
+        for record in records:
+            found = await self._o.catalog.version(
+                "" if record.template else request.tenant_id, record.agent_id, record.version
+            )
+            if found is not None:
+                profiles.append(found[0].profile)
+        return AgentsPage(ok=True, agents=profiles)
+
+    async def create(self, request: api.CreateAgent) -> api.AgentRecordReply:
+        """Version 1."""
+        record = await self._o.agents.create(
+            request.tenant_id, request.agent_id, request.definition, template=request.template
+        )
+        return api.AgentRecordReply(ok=True, record=record)
+
+    async def update(self, request: api.UpdateAgent) -> api.AgentRecordReply:
+        """A new version."""
+        record = await self._o.agents.update(
+            request.tenant_id,
+            request.agent_id,
+            request.definition,
+            expected=request.expected_version,
+            template=request.template,
+        )
+        return api.AgentRecordReply(ok=True, record=record)
+
+    async def import_(self, request: api.ImportAgent) -> api.AgentRecordReply:
+        """Create, or a new version only if changed."""
+        record = await self._o.agents.import_(
+            request.tenant_id, request.agent_id, request.definition, template=request.template
+        )
+        return api.AgentRecordReply(ok=True, record=record)
+
+    async def version(self, request: api.GetAgentVersion) -> api.AgentRecordReply:
+        """One version (current by default)."""
+        record = await self._o.agents.get(request.tenant_id, request.agent_id, request.version)
+        return api.AgentRecordReply(ok=True, record=record)
+
+    async def versions(self, request: api.AgentRef) -> api.AgentVersionsPage:
+        """Every version, newest first."""
+        found = await self._o.agents.history(request.tenant_id, request.agent_id)
+        return api.AgentVersionsPage(ok=True, versions=found)
+
+    async def archive(self, request: api.AgentRef) -> api.AgentRecordReply:
+        """Archive the tenant's own agent."""
+        record = await self._o.agents.archive(request.tenant_id, request.agent_id)
+        return api.AgentRecordReply(ok=True, record=record)
+
+    async def check_context(self, request: api.CheckCallContext) -> api.ContextCheckReply:
+        """Would a call with this context be accepted? (422 naming each field if not)."""
+        record = await self._o.agents.get(request.tenant_id, request.agent_id)
+        if record.archived:
+            raise NotFound(f"agent {request.agent_id!r} is archived", code="agent_not_found")
+        problems = check_context(record.definition, request.context)
+        if problems:
+            raise Invalid("; ".join(str(p) for p in problems), code="invalid_context")
+        return api.ContextCheckReply(ok=True, agent_id=record.agent_id, version=record.version)
+
+    async def tool_create(self, request: api.CreateTool) -> api.ToolRecordReply:
+        """Version 1 of a webhook tool."""
+        return api.ToolRecordReply(
+            ok=True, record=await self._o.tools.create(request.tenant_id, request.tool)
+        )
+
+    async def tool_update(self, request: api.UpdateTool) -> api.ToolRecordReply:
+        """A new version (secrets not given are kept)."""
+        record = await self._o.tools.update(request.tenant_id, request.name, request.tool)
+        return api.ToolRecordReply(ok=True, record=record)
+
+    async def tool_get(self, request: api.ToolRef) -> api.ToolRecordReply:
+        """The current version."""
+        return api.ToolRecordReply(
+            ok=True, record=await self._o.tools.get(request.tenant_id, request.name)
+        )
+
+    async def tool_version(self, request: api.GetToolVersion) -> api.ToolRecordReply:
+        """One version."""
+        record = await self._o.tools.get(request.tenant_id, request.name, request.version)
+        return api.ToolRecordReply(ok=True, record=record)
+
+    async def tool_list(self, request: api.ListTools) -> api.ToolsPage:
+        """The tenant's tools."""
+        found = await self._o.tools.listing(request.tenant_id, request.include_archived)
+        return api.ToolsPage(ok=True, tools=found)
+
+    async def tool_versions(self, request: api.ToolRef) -> api.ToolVersionsPage:
+        """Every version, newest first."""
+        found = await self._o.tools.history(request.tenant_id, request.name)
+        return api.ToolVersionsPage(ok=True, versions=found)
+
+    async def tool_archive(self, request: api.ToolRef) -> api.ToolRecordReply:
+        """Archive."""
+        record = await self._o.tools.archive(request.tenant_id, request.name)
+        return api.ToolRecordReply(ok=True, record=record)
 
 
 def register(broker: NatsBroker, orchestrator: Orchestrator) -> None:
     """Declare the orchestrator's responders on ``broker`` (one instance answers each)."""
-
-    async def agents_get(request: GetAgent) -> AgentReply:
-        return get_agent(request, orchestrator.catalog)
-
-    async def agents_list(request: ListAgents) -> AgentsPage:
-        return list_agents(request, orchestrator.catalog)
-
-    responder(broker, AGENTS_GET, GetAgent, AgentReply, agents_get, queue=QUEUE_GROUP,
-              description="Look an agent up (GetAgent → AgentReply).")  # fmt: skip
-    responder(broker, AGENTS_LIST, ListAgents, AgentsPage, agents_list, queue=QUEUE_GROUP,
-              description="List a tenant's agents (ListAgents → AgentsPage).")  # fmt: skip
+    r = Responders(orchestrator)
+    q = QUEUE_GROUP
+    responder(
+        broker,
+        AGENTS_GET,
+        GetAgent,
+        AgentReply,
+        r.get_profile,
+        queue=q,
+        description="An agent's profile, current version (GetAgent → AgentReply).",
+    )
+    responder(
+        broker,
+        AGENTS_LIST,
+        ListAgents,
+        AgentsPage,
+        r.list_profiles,
+        queue=q,
+        description="A tenant's agents (ListAgents → AgentsPage).",
+    )
+    responder(broker, api.AGENTS_CREATE, api.CreateAgent, api.AgentRecordReply, r.create, queue=q)
+    responder(broker, api.AGENTS_UPDATE, api.UpdateAgent, api.AgentRecordReply, r.update, queue=q)
+    responder(broker, api.AGENTS_IMPORT, api.ImportAgent, api.AgentRecordReply, r.import_, queue=q)
+    responder(
+        broker, api.AGENTS_VERSION, api.GetAgentVersion, api.AgentRecordReply, r.version, queue=q
+    )
+    responder(broker, api.AGENTS_VERSIONS, api.AgentRef, api.AgentVersionsPage, r.versions, queue=q)
+    responder(broker, api.AGENTS_ARCHIVE, api.AgentRef, api.AgentRecordReply, r.archive, queue=q)
+    responder(
+        broker,
+        api.AGENTS_CHECK_CONTEXT,
+        api.CheckCallContext,
+        api.ContextCheckReply,
+        r.check_context,
+        queue=q,
+    )
+    responder(broker, api.TOOLS_CREATE, api.CreateTool, api.ToolRecordReply, r.tool_create, queue=q)
+    responder(broker, api.TOOLS_UPDATE, api.UpdateTool, api.ToolRecordReply, r.tool_update, queue=q)
+    responder(broker, api.TOOLS_GET, api.ToolRef, api.ToolRecordReply, r.tool_get, queue=q)
+    responder(
+        broker, api.TOOLS_VERSION, api.GetToolVersion, api.ToolRecordReply, r.tool_version, queue=q
+    )
+    responder(broker, api.TOOLS_LIST, api.ListTools, api.ToolsPage, r.tool_list, queue=q)
+    responder(
+        broker, api.TOOLS_VERSIONS, api.ToolRef, api.ToolVersionsPage, r.tool_versions, queue=q
+    )
+    responder(broker, api.TOOLS_ARCHIVE, api.ToolRef, api.ToolRecordReply, r.tool_archive, queue=q)

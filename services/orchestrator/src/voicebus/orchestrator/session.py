@@ -92,10 +92,18 @@ class Session(BaseModel):
     call_id: str
     tenant_id: str
     agent_id: str
+    agent_owner: str = Field(default="", description="The agent's owner ('' for a template).")
+    agent_version: int | None = Field(default=None, description="Agent version the call runs.")
     context: dict[str, str] = Field(default_factory=dict)
+    variables: dict[str, Any] = Field(
+        default_factory=dict, description="Flow variables: transition arguments, digits, results."
+    )
     history: list[StoredMessage] = Field(default_factory=list)
     turns: int = Field(default=0, description="Caller turns answered.")
-    flow_node: str | None = Field(default=None, description="Current flow node (flows later).")
+    flow_node: str | None = Field(default=None, description="Current flow node, for a flow.")
+    digits: str = Field(default="", description="Keypad digits collected, not yet used.")
+    reprompts: int = Field(default=0, description="Idle reprompts since the caller last spoke.")
+    started_at: datetime = Field(default_factory=utc_now, description="When the call began.")
     last_seq: int = Field(default=0, description="Last VB_EVENTS sequence handled for the call.")
     ending: bool = Field(default=False, description="end_call ran: the call is hanging up.")
     updated_at: datetime = Field(default_factory=utc_now)

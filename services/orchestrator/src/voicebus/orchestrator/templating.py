@@ -11,29 +11,47 @@ from typing import Any, Final
 
 from voicebus.orchestrator.errors import TemplateError
 
-_VARIABLE: Final = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_VARIABLE: Final = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z0-9_]+)*)\s*\}\}")
 _ENV: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def variables(template: str) -> set[str]:
-    """Names a template refers to: ``"Hi {{ name }}"`` → ``{"name"}``."""
-    return set(_VARIABLE.findall(template))
+    """Root names a template refers to: ``"Hi {{ name }} {{a.b}}"`` → ``{"name", "a"}``."""
+    return {match.group(1) for match in _VARIABLE.finditer(template)}
 
 
-def render(template: str, values: Mapping[str, str]) -> str:
-    """Fill every ``{{name}}`` from ``values``.
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def render(template: str, values: Mapping[str, Any], *, strict: bool = True) -> str:
+    """Fill every ``{{name}}`` (or ``{{name.field}}`` of a mapping) from ``values``.
+
+    Args:
+        template: the text.
+        values: variable values (a tool's result may be a mapping).
+        strict: a root name without a value raises; otherwise it renders empty
+            (a flow variable not set on the path the call took).
 
     Raises:
-        TemplateError: a name has no value (agent files guarantee a default for
-            every name their templates use, so this means a programming error).
+        TemplateError: strict, and a name has no value (definitions declare every
+            name their agent-level templates use, so this means a programming error).
     """
 
     def fill(match: re.Match[str]) -> str:
-        name = match.group(1)
-        try:
-            return values[name]
-        except KeyError:
-            raise TemplateError(f"no value for template variable {name!r}") from None
+        name, path = match.group(1), match.group(2)
+        if name not in values:
+            if strict:
+                raise TemplateError(f"no value for template variable {name!r}")
+            return ""
+        value: Any = values[name]
+        for part in path.split(".")[1:]:
+            value = value.get(part) if isinstance(value, Mapping) else None
+        return _text(value)
 
     return _VARIABLE.sub(fill, template)
 

@@ -1,22 +1,19 @@
-"""Tools an agent may call: their configuration in agent files and how they run.
+"""Tools an agent may call: built from its ``tools:`` entries, and how they run.
 
-Each tool type is one config model with a ``build`` method; the agent file's
-``type`` picks the model (a discriminated union), so adding a type touches this
-module only. Types:
+Built-ins (configured in :mod:`voicebus.contracts.agents.tools`):
 
-- ``end_call``: built in; the conversation speaks the goodbye and hangs up.
-- ``data``: looks a record up by key in a JSON file next to the agent files
-  (``{"1234": {"status": "shipped", ...}, ...}``).
-- ``do_not_call``: built in; the callee asked not to be called again. Its result
-  carries ``do_not_call: true``, on which the turn publishes ``dnc.requested``
-  (campaigns adds the number to the tenant's list); it ends the call by default.
+- ``end_call``: the conversation speaks the goodbye and hangs up.
+- ``data``: looks a record up by key in a JSON file of the operator's agents folder.
+- ``do_not_call``: the callee asked not to be called again; the turn publishes
+  ``dnc.requested`` (it ends the call by default).
+- ``transfer_call`` / ``send_dtmf``: call control; the LLM picks a destination by
+  name (never a raw number) or keys to press, and the turn sends the command.
+
+Webhook tools (:mod:`.webhook`), MCP tools (:mod:`.mcp_tools`) and a flow's
+transition functions (:mod:`.flow`) join the same :class:`Toolbox`.
 
 A tool may have a spoken ``reply`` template: the agent then says it, filled
-with the result's fields, and the turn ends without another LLM round. The
-answer is the data itself (a small model cannot misquote it) and a round trip
-to the LLM is saved.
-
-``http`` (webhook) tools come later.
+with the result's fields, and the turn ends without another LLM round.
 """
 
 from __future__ import annotations
@@ -27,19 +24,24 @@ import logging
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Protocol
+from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from voicebus.contracts.agents import (
+    AgentTool,
+    DataTool,
+    DoNotCallTool,
+    EndCallTool,
+    SendDtmfTool,
+    TransferCallTool,
+)
+from voicebus.contracts.commands import TransferData, TransferMode
 from voicebus.engines.base import ToolCall, ToolSpec
 from voicebus.orchestrator.errors import AgentConfigError
 from voicebus.orchestrator.templating import render, variables
 
 log = logging.getLogger(__name__)
-
-ToolName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")]
 
 
 class ToolError(Exception):
@@ -65,106 +67,106 @@ class Tool(Protocol):
         ...
 
 
-class _Config(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+@dataclass(slots=True)
+class CallTools:
+    """The tenant-owned tools a call got, and problems to report (no personal data)."""
+
+    tools: list[Tool] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    connections: list[Closable] = field(default_factory=list)
+    """Held for the call (MCP sessions): closed when the call's conversation closes."""
 
 
-class EndCallConfig(_Config):
-    """``type: end_call``: hang up after the agent's goodbye."""
+class Closable(Protocol):
+    """Something a call holds open."""
 
-    type: Literal["end_call"]
-    name: ToolName = "end_call"
-    description: str = (
-        "End the phone call. Call it when the caller says goodbye or has nothing else to ask."
-    )
-
-    def build(self, base_dir: Path, field: str, agent_file: Path) -> Tool:
-        """The runnable tool."""
-        return EndCallTool(ToolSpec(self.name, self.description, {"type": "object"}))
+    async def close(self) -> None:
+        """Release it."""
+        ...
 
 
-class DataConfig(_Config):
-    """``type: data``: look a record up by key in a local JSON file."""
+@dataclass(frozen=True, slots=True)
+class CallAction:
+    """What a call-control tool asks of the call; the turn carries it out.
 
-    type: Literal["data"]
-    name: ToolName
-    description: str = Field(min_length=1)
-    file: str = Field(min_length=1, description="JSON object file, relative to the agents dir.")
-    key: str = Field(default="id", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-    key_description: str = "The record's key."
-    key_format: Literal["text", "digits"] = Field(
-        default="text", description="digits: keep only the key's digits ('12 34' → '1234')."
-    )
-    reply: str | None = Field(
-        default=None, description="Spoken answer when found: {{key}} and the record's fields."
-    )
-    reply_not_found: str | None = Field(
-        default=None, description="Spoken answer when not found: {{key}} only."
-    )
+    Attributes:
+        result: what the LLM is told.
+        transfer: transfer the caller (``Transfer`` data), if set.
+        dtmf: keys to press, if set.
+        move: a flow transition (the transition's name and its arguments), if set.
+    """
 
-    def _check_replies(self, records: Mapping[str, Any], field: str, agent_file: Path) -> None:
-        if self.reply_not_found is not None:
-            extra = sorted(variables(self.reply_not_found) - {self.key})
-            if extra:
-                problem = f"may only use {{{{{self.key}}}}}, not {', '.join(extra)}"
-                raise AgentConfigError(agent_file, problem, f"{field}.reply_not_found")
-        if self.reply is None:
-            return
-        wanted = variables(self.reply)
-        for key, record in records.items():
-            missing = sorted(wanted - {self.key} - set(record))
-            if missing:
-                problem = f"uses {', '.join(missing)}, absent from record {key!r} of {self.file}"
-                raise AgentConfigError(agent_file, problem, f"{field}.reply")
-
-    def build(self, base_dir: Path, field: str, agent_file: Path) -> Tool:
-        """The runnable tool, with its data file loaded.
-
-        Raises:
-            AgentConfigError: the data file is missing or not an object of objects.
-        """
-        path = base_dir / self.file
-        try:
-            records = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise AgentConfigError(
-                agent_file, f"cannot read {path}: {exc.strerror}", field
-            ) from None
-        except ValueError as exc:
-            raise AgentConfigError(agent_file, f"{path} is not valid JSON: {exc}", field) from None
-        if not isinstance(records, dict) or not all(isinstance(v, dict) for v in records.values()):
-            raise AgentConfigError(agent_file, f"{path} must be a JSON object of objects", field)
-        self._check_replies(records, field, agent_file)
-        parameters = {
-            "type": "object",
-            "properties": {self.key: {"type": "string", "description": self.key_description}},
-            "required": [self.key],
-        }
-        return DataTool(ToolSpec(self.name, self.description, parameters), self, records)
+    result: Any
+    transfer: TransferData | None = None
+    dtmf: str | None = None
+    move: tuple[str, dict[str, Any]] | None = None
 
 
-class DoNotCallConfig(_Config):
-    """``type: do_not_call``: the callee asked not to be called again."""
-
-    type: Literal["do_not_call"]
-    name: ToolName = "do_not_call"
-    description: str = (
-        "Put the person's number on the do-not-call list. Call it when they ask not to be "
-        "called again (for example 'stop calling me')."
-    )
-    end_call: bool = Field(default=True, description="Hang up after the agent's goodbye.")
-
-    def build(self, base_dir: Path, field: str, agent_file: Path) -> Tool:
-        """The runnable tool."""
-        spec = ToolSpec(self.name, self.description, {"type": "object"})
-        return DoNotCallTool(spec, self.end_call)
-
-
-ToolConfig = Annotated[EndCallConfig | DataConfig | DoNotCallConfig, Field(discriminator="type")]
-"""Any tool entry of an agent file."""
+def _check_replies(
+    config: DataTool, records: Mapping[str, Any], field: str, agent_file: Path
+) -> None:
+    if config.reply_not_found is not None:
+        extra = sorted(variables(config.reply_not_found) - {config.key})
+        if extra:
+            problem = f"may only use {{{{{config.key}}}}}, not {', '.join(extra)}"
+            raise AgentConfigError(agent_file, problem, f"{field}.reply_not_found")
+    if config.reply is None:
+        return
+    wanted = variables(config.reply)
+    for key, record in records.items():
+        missing = sorted(wanted - {config.key} - set(record))
+        if missing:
+            problem = f"uses {', '.join(missing)}, absent from record {key!r} of {config.file}"
+            raise AgentConfigError(agent_file, problem, f"{field}.reply")
 
 
-class EndCallTool:
+def _build_data(config: DataTool, base_dir: Path, field: str, agent_file: Path) -> Tool:
+    path = base_dir / config.file
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise AgentConfigError(
+            agent_file, f"cannot read {config.file}: {exc.strerror}", field
+        ) from None
+    except ValueError as exc:
+        raise AgentConfigError(
+            agent_file, f"{config.file} is not valid JSON: {exc}", field
+        ) from None
+    if not isinstance(records, dict) or not all(isinstance(v, dict) for v in records.values()):
+        raise AgentConfigError(agent_file, f"{config.file} must be a JSON object of objects", field)
+    _check_replies(config, records, field, agent_file)
+    parameters = {
+        "type": "object",
+        "properties": {config.key: {"type": "string", "description": config.key_description}},
+        "required": [config.key],
+    }
+    return DataLookup(ToolSpec(config.name, config.description, parameters), config, records)
+
+
+def build_tool(config: AgentTool, base_dir: Path, field: str, agent_file: Path) -> Tool | None:
+    """The runnable built-in tool of an agent's ``tools:`` entry (None: a webhook reference,
+    resolved for each call from the tenant's tools).
+
+    Raises:
+        AgentConfigError: a data file is missing or does not match its replies.
+    """
+    match config:
+        case EndCallTool():
+            return EndCall(ToolSpec(config.name, config.description, {"type": "object"}))
+        case DoNotCallTool():
+            spec = ToolSpec(config.name, config.description, {"type": "object"})
+            return DoNotCall(spec, config.end_call)
+        case DataTool():
+            return _build_data(config, base_dir, field, agent_file)
+        case TransferCallTool():
+            return TransferCall(config)
+        case SendDtmfTool():
+            return SendDtmfKeys(config)
+        case _:
+            return None
+
+
+class EndCall:
     """Ends the call: the conversation acts on ``ends_call``."""
 
     ends_call = True
@@ -181,7 +183,7 @@ class EndCallTool:
         return None
 
 
-class DoNotCallTool:
+class DoNotCall:
     """Marks the request; the turn publishes ``dnc.requested`` for the call."""
 
     def __init__(self, spec: ToolSpec, ends_call: bool) -> None:
@@ -197,12 +199,79 @@ class DoNotCallTool:
         return None
 
 
-class DataTool:
+class TransferCall:
+    """Transfers the caller to one of the configured destinations."""
+
+    ends_call = False
+
+    def __init__(self, config: TransferCallTool) -> None:
+        self._config = config
+        names = [d.name for d in config.destinations]
+        described = "; ".join(f"{d.name}: {d.description}" if d.description else d.name
+                              for d in config.destinations)  # fmt: skip
+        properties: dict[str, Any] = {
+            "destination": {"type": "string", "enum": names, "description": described},
+        }
+        required = ["destination"]
+        if config.mode is TransferMode.WARM and config.announcement is None:
+            properties["summary"] = {
+                "type": "string", "description": "One sentence for the person taking the call.",
+            }  # fmt: skip
+        self.spec = ToolSpec(
+            config.name, config.description,
+            {"type": "object", "properties": properties, "required": required},
+        )  # fmt: skip
+
+    async def run(self, arguments: Mapping[str, Any]) -> Any:
+        """A :class:`CallAction` transferring to the named destination."""
+        name = str(arguments.get("destination", "")).strip()
+        target = next((d for d in self._config.destinations if d.name == name), None)
+        if target is None:
+            known = ", ".join(d.name for d in self._config.destinations)
+            raise ToolError(f"unknown destination {name!r}; choose one of {known}")
+        announcement = None
+        if self._config.mode is TransferMode.WARM:
+            announcement = self._config.announcement or str(arguments.get("summary") or "")[:2048]
+        data = TransferData(to_number=target.number, mode=self._config.mode,
+                            announcement=announcement or None)  # fmt: skip
+        return CallAction({"ok": True, "transferring_to": name}, transfer=data)
+
+    def reply(self, result: Any) -> str | None:
+        """The configured hold line."""
+        return self._config.say or None
+
+
+class SendDtmfKeys:
+    """Presses keypad keys in the call."""
+
+    ends_call = False
+
+    def __init__(self, config: SendDtmfTool) -> None:
+        parameters = {
+            "type": "object",
+            "properties": {"digits": {"type": "string", "description": "Keys: 0-9, * and #."}},
+            "required": ["digits"],
+        }
+        self.spec = ToolSpec(config.name, config.description, parameters)
+
+    async def run(self, arguments: Mapping[str, Any]) -> Any:
+        """A :class:`CallAction` pressing the keys."""
+        digits = re.sub(r"\s", "", str(arguments.get("digits", "")))
+        if not re.fullmatch(r"[0-9*#A-D]{1,32}", digits):
+            raise ToolError("digits must be 1 to 32 of 0-9, *, # and A-D")
+        return CallAction({"ok": True, "pressed": digits}, dtmf=digits)
+
+    def reply(self, result: Any) -> str | None:
+        """None: the LLM goes on."""
+        return None
+
+
+class DataLookup:
     """Looks records up in memory (the file is read once, at load)."""
 
     ends_call = False
 
-    def __init__(self, spec: ToolSpec, config: DataConfig, records: Mapping[str, Any]) -> None:
+    def __init__(self, spec: ToolSpec, config: DataTool, records: Mapping[str, Any]) -> None:
         self.spec = spec
         self._config = config
         self._records = {self._normalize(k): v for k, v in records.items()}
@@ -244,6 +313,8 @@ class ToolOutcome:
     ends_call: bool
     spoken: str | None = None
     """The tool's own answer to speak (its ``reply`` template), if any."""
+    action: CallAction | None = None
+    """What a call-control tool or a flow transition asks of the call."""
 
     def message_content(self) -> str:
         """The tool message the LLM reads: the JSON result, or ``{"error": ...}``."""
@@ -251,43 +322,78 @@ class ToolOutcome:
         return json.dumps(payload, ensure_ascii=False, default=str)
 
 
+def missing_arguments(spec: ToolSpec, arguments: Mapping[str, Any]) -> list[str]:
+    """Required parameters the LLM left out (or left empty)."""
+    required = spec.parameters.get("required", [])
+    return [name for name in required if arguments.get(name) in (None, "")]
+
+
 class Toolbox:
-    """An agent's tools, by name.
+    """The tools of one call, by name; a flow node offers a subset of them.
 
     Args:
         tools: the built tools.
-        timeout_s: longest a tool may run.
+        timeout_s: longest a tool may run (a tool's own ``budget_s`` may raise it).
     """
 
     def __init__(self, tools: Sequence[Tool], timeout_s: float = 10.0) -> None:
         self._tools = {tool.spec.name: tool for tool in tools}
+        self._offered: list[str] | None = None
+        self._extra: dict[str, Tool] = {}
         self.timeout_s = timeout_s
+
+    def add(self, tools: Sequence[Tool]) -> None:
+        """Add tools found later (a tenant's webhook tools, an MCP server's)."""
+        for tool in tools:
+            self._tools.setdefault(tool.spec.name, tool)
+
+    def offer(self, names: Sequence[str] | None, extra: Sequence[Tool] = ()) -> None:
+        """Offer only ``names`` (None: every tool) plus ``extra`` (a flow node's transitions)."""
+        self._offered = None if names is None else list(names)
+        self._extra = {tool.spec.name: tool for tool in extra}
+
+    @property
+    def names(self) -> list[str]:
+        """Every tool this call has (offered or not)."""
+        return list(self._tools)
 
     @property
     def specs(self) -> list[ToolSpec]:
-        """What the LLM is offered."""
-        return [tool.spec for tool in self._tools.values()]
+        """What the LLM is offered now."""
+        names = self._tools if self._offered is None else self._offered
+        tools = [self._tools[n] for n in names if n in self._tools]
+        return [tool.spec for tool in (*tools, *self._extra.values())]
 
-    async def run(self, call: ToolCall) -> ToolOutcome:
+    def get(self, name: str) -> Tool | None:
+        """A tool of the call by name (transitions included), offered or not."""
+        return self._extra.get(name) or self._tools.get(name)
+
+    async def run(self, call: ToolCall, *, offered_only: bool = True) -> ToolOutcome:
         """Run one call; failures become an outcome with ``ok=False``, never an exception."""
         started = time.monotonic()
-        tool = self._tools.get(call.name)
-        ok, result, error, ends = False, None, None, False
+        offered = {spec.name for spec in self.specs}
+        tool = self.get(call.name) if (call.name in offered or not offered_only) else None
+        ok, result, error, ends, action = False, None, None, False, None
         if tool is None:
             error = f"unknown tool {call.name!r}"
+        elif missing := missing_arguments(tool.spec, call.arguments):
+            error = f"missing argument(s): {', '.join(missing)}"
         else:
             ends = tool.ends_call
+            budget = max(self.timeout_s, float(getattr(tool, "budget_s", 0.0) or 0.0))
             try:
-                async with asyncio.timeout(self.timeout_s):
+                async with asyncio.timeout(budget):
                     result = await tool.run(call.arguments)
                 ok = True
             except ToolError as exc:
                 error = str(exc)
             except TimeoutError:
-                error = f"tool timed out after {self.timeout_s:g} s"
+                error = f"timeout: the tool took longer than {budget:g} s"
             except Exception:  # a tool's bug must not end the call; the LLM hears "failed"
                 log.exception("tool failed", extra={"tool": call.name})
                 error = "internal error"
+        if isinstance(result, CallAction):
+            action, result = result, result.result
         duration = (time.monotonic() - started) * 1000
         spoken = tool.reply(result) if ok and tool is not None else None
-        return ToolOutcome(call, ok, result, error, duration, ends and ok, spoken)
+        return ToolOutcome(call, ok, result, error, duration, ends and ok, spoken, action)

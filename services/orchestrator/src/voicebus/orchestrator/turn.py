@@ -3,6 +3,12 @@
 The runner appends to the history as it goes (one assistant message per LLM
 round, tagged with the utterance id, then the tool results), so a cancelled
 turn leaves exactly what was spoken, and every tool call with a result.
+
+The loop: at most ``max_rounds`` LLM rounds per turn, and the last one is
+offered no tools, so the model has to speak. A tool slower than
+``slow_tool_s`` gets a short filler line first (spoken, so it is history: it
+counts as heard). A call-control tool's action (transfer, keypad keys) and a
+flow transition are carried out by the conversation through :class:`TurnHooks`.
 """
 
 from __future__ import annotations
@@ -11,19 +17,11 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
 
-from voicebus.contracts.events import (
-    CallError,
-    CallErrorData,
-    DncRequested,
-    DncRequestedData,
-    ErrorCode,
-    ToolCalled,
-    ToolCalledData,
-    ToolResult,
-    ToolResultData,
-)
-from voicebus.contracts.text import scrub, strip_control
+from voicebus.contracts.commands import TransferData
+from voicebus.contracts.events import CallError, CallErrorData, ErrorCode
 from voicebus.engines.base import EngineError, LLMEngine, TextDelta, ToolCall
 from voicebus.orchestrator import metrics
 from voicebus.orchestrator.chunker import SentenceChunker, chunk_text
@@ -31,8 +29,8 @@ from voicebus.orchestrator.history import close_tool_calls
 from voicebus.orchestrator.outbox import Outbox
 from voicebus.orchestrator.session import StoredMessage
 from voicebus.orchestrator.speaker import Utterance
-from voicebus.orchestrator.tools import Toolbox
-from voicebus.runtime.logs import pii
+from voicebus.orchestrator.tool_events import CallIds, run_tool
+from voicebus.orchestrator.tools import CallAction, Toolbox, ToolOutcome
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +41,46 @@ class TurnLimits:
 
     Attributes:
         llm_timeout_s: longest one LLM round may stream.
-        max_tool_rounds: LLM rounds that may call tools before the reply must be text.
+        max_rounds: LLM rounds per turn; the last one is offered no tools.
         clause_chars: chunker: a clause this long ends at its next comma.
         max_chars: chunker: a chunk with no break is cut at a space once this long.
+        slow_tool_s: a tool still running after this gets the filler line first.
+        slow_tool_line: the filler line (empty: none).
     """
 
     llm_timeout_s: float = 30.0
-    max_tool_rounds: int = 4
+    max_rounds: int = 3
     clause_chars: int = 60
     max_chars: int = 240
+    slow_tool_s: float = 0.7
+    slow_tool_line: str = "One moment while I check that."
+
+
+class Step(StrEnum):
+    """What a flow transition means for the turn in progress."""
+
+    CONTINUE = "continue"
+    """Another LLM round, with the new node's prompt and tools."""
+    STOP = "stop"
+    """The turn ends here (the node waits for the caller, or another agent took over)."""
+    END = "end"
+    """A terminal node: the call ends after the goodbye."""
+
+
+class TurnHooks(Protocol):
+    """What the conversation does for the runner."""
+
+    async def move(self, name: str, arguments: dict[str, object], utterance: Utterance) -> Step:
+        """Carry out a flow transition the LLM called."""
+        ...
+
+    async def keys(self, digits: str) -> None:
+        """Press keypad keys in the call."""
+        ...
+
+    def current_engine(self) -> LLMEngine:
+        """The LLM to use now (a transition may have entered a node with its own options)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +106,17 @@ class _Round:
 
 @dataclass(frozen=True, slots=True)
 class TurnResult:
-    """How a turn ended."""
+    """How a turn ended.
+
+    Attributes:
+        ends_call: hang up once the utterance played.
+        first_token_ms: transcript to first LLM token.
+        transfer: transfer the caller once the utterance played.
+    """
 
     ends_call: bool
     first_token_ms: float | None
+    transfer: TransferData | None = None
 
 
 class TurnRunner:
@@ -108,8 +144,13 @@ class TurnRunner:
         call_id: str,
         limits: TurnLimits,
         show_fixed_lines: bool = True,
+        hooks: TurnHooks | None = None,
     ) -> None:
         self._engine = engine
+        self._hooks = hooks
+        self._ids = CallIds(tenant_id, call_id)
+        self._filler_said = False
+        self.transfer: TransferData | None = None
         self._toolbox = toolbox
         self._lines = lines
         self._outbox = outbox
@@ -135,12 +176,14 @@ class TurnRunner:
         """
         ends_call = False
         current = _Round()
+        rounds = max(self._limits.max_rounds, 1)
         try:
-            for round_no in range(self._limits.max_tool_rounds + 1):
+            for round_no in range(rounds):
                 current = _Round()
-                if not await self._generate(history, utterance, current, started):
+                tools = round_no < rounds - 1
+                if not await self._generate(history, utterance, current, started, tools=tools):
                     break
-                if current.calls and round_no == self._limits.max_tool_rounds:
+                if current.calls and not tools:
                     log.warning("tool rounds exhausted", extra={"call_id": self._call_id})
                     current.calls.clear()
                 if current.spoken or current.calls:
@@ -149,12 +192,13 @@ class TurnRunner:
                 current.recorded = True
                 if not current.calls:
                     break
-                ends_call, answers = await self._run_tools(current.calls, history)
+                step, answers = await self._run_tools(current.calls, history, utterance)
+                ends_call = step is Step.END
                 if answers and not ends_call:  # hanging up: the goodbye is the last word
                     await self._say_fixed(answers, history, utterance)
-                if ends_call or answers:
+                if step is not Step.CONTINUE or answers or self.transfer is not None:
                     break
-            if not utterance.spoken and not ends_call:
+            if not utterance.spoken and not ends_call and self.transfer is None:
                 log.warning("llm reply empty", extra={"call_id": self._call_id})
                 metrics.LLM_EMPTY.inc()
                 await self._say_fixed([self._lines.fallback], history, utterance)
@@ -166,7 +210,7 @@ class TurnRunner:
                 history.append(StoredMessage.assistant(current.text, utterance.id))
             close_tool_calls(history)
             raise
-        return TurnResult(ends_call=ends_call, first_token_ms=self.first_token_ms)
+        return TurnResult(ends_call, self.first_token_ms, self.transfer)
 
     async def _say_fixed(
         self, lines: list[str], history: list[StoredMessage], utterance: Utterance
@@ -187,14 +231,21 @@ class TurnRunner:
                 history.append(StoredMessage.assistant(" ".join(said), utterance.id, fixed=True))
 
     async def _generate(
-        self, history: list[StoredMessage], utterance: Utterance, current: _Round, started: float
+        self,
+        history: list[StoredMessage],
+        utterance: Utterance,
+        current: _Round,
+        started: float,
+        *,
+        tools: bool = True,
     ) -> bool:
         """Stream one LLM round into the utterance. False if the engine failed."""
         chunker = SentenceChunker(self._limits.clause_chars, self._limits.max_chars)
         messages = [m.to_chat() for m in history if self._show_fixed or not m.fixed]
+        specs = self._toolbox.specs if tools else []
         try:
             async with asyncio.timeout(self._limits.llm_timeout_s):
-                async for chunk in self._engine.stream(messages, self._toolbox.specs):
+                async for chunk in self._engine.stream(messages, specs):
                     if self.first_token_ms is None:
                         self.first_token_ms = (time.monotonic() - started) * 1000
                         metrics.LLM_FIRST_TOKEN.observe(self.first_token_ms / 1000)
@@ -248,70 +299,60 @@ class TurnRunner:
         current.recorded = True
 
     async def _run_tools(
-        self, calls: list[ToolCall], history: list[StoredMessage]
-    ) -> tuple[bool, list[str]]:
-        """Run the round's tool calls in order.
+        self, calls: list[ToolCall], history: list[StoredMessage], utterance: Utterance
+    ) -> tuple[Step, list[str]]:
+        """Run the round's tool calls in order, then carry out what they asked.
 
         Returns:
-            Whether one of them ends the call, and the tools' own spoken answers.
+            How the turn goes on, and the tools' own spoken answers.
         """
-        ends_call = False
+        step = Step.CONTINUE
         answers: list[str] = []
+        moves: list[CallAction] = []
+        fillers: list[str] = []
         for call in calls:
-            log.info(
-                "tool called",
-                extra={"call_id": self._call_id, "tool": call.name,
-                       **pii(arguments=dict(call.arguments))},
-            )  # fmt: skip
-            await self._outbox.publish(
-                ToolCalled(
-                    tenant_id=self._tenant_id,
-                    call_id=self._call_id,
-                    source=self._outbox.source,
-                    data=ToolCalledData(  # the LLM's choice: outside text
-                        tool_call_id=call.id, name=call.name, arguments=scrub(dict(call.arguments))
-                    ),
-                )
-            )
-            outcome = await self._toolbox.run(call)
-            metrics.TOOL_CALLS.labels(call.name, "ok" if outcome.ok else "error").inc()
-            if (
-                outcome.ok
-                and isinstance(outcome.result, dict)
-                and outcome.result.get("do_not_call")
-            ):
-                await self._outbox.publish(
-                    DncRequested(
-                        tenant_id=self._tenant_id,
-                        call_id=self._call_id,
-                        source=self._outbox.source,
-                        data=DncRequestedData(reason="callee asked not to be called"),
-                    )
-                )
-            await self._outbox.publish(
-                ToolResult(
-                    tenant_id=self._tenant_id,
-                    call_id=self._call_id,
-                    source=self._outbox.source,
-                    data=ToolResultData(
-                        tool_call_id=call.id,
-                        name=call.name,
-                        ok=outcome.ok,
-                        result=scrub(outcome.result),  # a webhook's answer: outside text
-                        error=strip_control(outcome.error) if outcome.error else outcome.error,
-                        duration_ms=outcome.duration_ms,
-                    ),
-                )
-            )
+            outcome = await self._timed(call, utterance, fillers)
             history.append(
-                StoredMessage(
-                    role="tool",
-                    content=outcome.message_content(),
-                    tool_call_id=call.id,
-                    name=call.name,
-                )
-            )
-            ends_call = ends_call or outcome.ends_call
+                StoredMessage(role="tool", content=outcome.message_content(),
+                              tool_call_id=call.id, name=call.name)
+            )  # fmt: skip
+            if outcome.ends_call:
+                step = Step.END
             if outcome.spoken:
                 answers.append(outcome.spoken)
-        return ends_call, answers
+            action = outcome.action
+            if action is not None and action.transfer is not None:
+                self.transfer = action.transfer
+            if action is not None and action.dtmf is not None and self._hooks is not None:
+                await self._hooks.keys(action.dtmf)
+            if action is not None and action.move is not None:
+                moves.append(action)
+        if fillers:  # after the results: a tool message must follow its call
+            history.append(StoredMessage.assistant(" ".join(fillers), utterance.id, fixed=True))
+        # Transitions after every result is in the history (a reset keeps no half round).
+        for action in moves[:1]:
+            assert action.move is not None
+            assert self._hooks is not None
+            moved = await self._hooks.move(action.move[0], action.move[1], utterance)
+            step = Step.END if Step.END in (step, moved) else moved
+            self._engine = self._hooks.current_engine()
+        return step, answers
+
+    async def _timed(self, call: ToolCall, utterance: Utterance, fillers: list[str]) -> ToolOutcome:
+        """Run one tool; if it is slow, say the filler line (once a turn) while it runs."""
+        task = asyncio.create_task(run_tool(self._outbox, self._ids, self._toolbox, call))
+        line = self._limits.slow_tool_line
+        try:
+            if line and not self._filler_said:
+                done, _ = await asyncio.wait({task}, timeout=self._limits.slow_tool_s)
+                if not done:
+                    self._filler_said = True
+                    for piece in chunk_text(
+                        line, self._limits.clause_chars, self._limits.max_chars
+                    ):
+                        await utterance.say(piece)
+                        fillers.append(piece)
+            return await task
+        except asyncio.CancelledError:
+            task.cancel()
+            raise

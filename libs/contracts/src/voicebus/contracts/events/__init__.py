@@ -71,6 +71,16 @@ from voicebus.contracts.events.engine import (
     EngineFailoverData,
     EngineRole,
 )
+from voicebus.contracts.events.flow import (
+    AgentHandoff,
+    AgentHandoffData,
+    AgentUpdated,
+    AgentUpdatedData,
+    CallIdle,
+    CallIdleData,
+    FlowTransition,
+    FlowTransitionData,
+)
 from voicebus.contracts.events.media import (
     AmdDetected,
     AmdDetectedData,
@@ -109,6 +119,10 @@ CallEvent = Annotated[
     | ToolCalled
     | ToolResult
     | FlowNodeEntered
+    | FlowTransition
+    | AgentHandoff
+    | CallIdle
+    | AgentUpdated
     | DtmfReceived
     | AmdDetected
     | RecordingReady
@@ -147,6 +161,10 @@ EVENT_CLASSES: Final[tuple[type[Envelope], ...]] = (
     ToolCalled,
     ToolResult,
     FlowNodeEntered,
+    FlowTransition,
+    AgentHandoff,
+    CallIdle,
+    AgentUpdated,
     DtmfReceived,
     AmdDetected,
     RecordingReady,
@@ -183,6 +201,8 @@ def parse_event(raw: bytes | str | dict[str, object]) -> CallEvent:
 __all__ = [
     "CALL_EVENT",
     "EVENT_CLASSES",
+    "AgentHandoff",
+    "AgentHandoffData",
     "AgentReply",
     "AgentReplyData",
     "AgentSpeechInterrupted",
@@ -191,6 +211,8 @@ __all__ = [
     "AgentSpeechStartedData",
     "AgentSpeechStopped",
     "AgentSpeechStoppedData",
+    "AgentUpdated",
+    "AgentUpdatedData",
     "AmdDetected",
     "AmdDetectedData",
     "AmdResult",
@@ -208,6 +230,8 @@ __all__ = [
     "CallError",
     "CallErrorData",
     "CallEvent",
+    "CallIdle",
+    "CallIdleData",
     "CallInitiated",
     "CallInitiatedData",
     "CallRinging",
@@ -234,6 +258,8 @@ __all__ = [
     "ErrorCode",
     "FlowNodeEntered",
     "FlowNodeEnteredData",
+    "FlowTransition",
+    "FlowTransitionData",
     "NotificationDelivered",
     "NotificationDeliveredData",
     "RecordingReady",

@@ -39,6 +39,15 @@ class AgentReplyData(Data):
     engine: str | None = Field(
         default=None, max_length=64, description="LLM engine used.", examples=["scripted"]
     )
+    agent_id: str | None = Field(
+        default=None, max_length=128, description="Agent that replied.", examples=["support"]
+    )
+    agent_version: int | None = Field(
+        default=None, ge=1, description="Agent version the call runs.", examples=[3]
+    )
+    node_id: str | None = Field(
+        default=None, max_length=64, description="Flow node, for a flow agent.", examples=["greet"]
+    )
 
 
 class AgentReply(Envelope):
@@ -181,6 +190,12 @@ class FlowNodeEnteredData(Data):
     )
     previous_node_id: str | None = Field(
         default=None, max_length=128, description="Node left, if any.", examples=["greet"]
+    )
+    agent_id: str | None = Field(
+        default=None, max_length=128, description="Agent whose flow it is.", examples=["support"]
+    )
+    agent_version: int | None = Field(
+        default=None, ge=1, description="Agent version the call runs.", examples=[3]
     )
 
 

@@ -149,6 +149,8 @@ class EndReason(StrEnum):
     GATEWAY_LOST = "gateway_lost"
     TIMEOUT = "timeout"
     ERROR = "error"
+    IDLE = "idle"
+    MAX_DURATION = "max_duration"
 
 
 class CallEndedData(Data):
@@ -191,6 +193,7 @@ class ErrorCode(StrEnum):
     PROVIDER_ERROR = "provider_error"
     ENGINE_ERROR = "engine_error"
     TOOL_ERROR = "tool_error"
+    INVALID_CONTEXT = "invalid_context"
     INTERNAL = "internal"
 
 

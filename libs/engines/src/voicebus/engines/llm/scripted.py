@@ -10,6 +10,7 @@ are known in advance. Options (from the agent file)::
         args: {order_id: "{{order_id}}"}
         after_tool: "Order {{order_id}} {{summary}}."           # once the tool answered
         after_tool_failed: "I can't find order {{order_id}}."   # the tool failed / found nothing
+        repeat: false                                           # call the tool again after it
       - match: '\\b(bye|goodbye)\\b'
         tool: end_call
     default: "Sorry, I didn't catch that."                      # when no rule matches
@@ -17,7 +18,9 @@ are known in advance. Options (from the agent file)::
     delay_ms: 0                                                 # pause between word deltas
 
 The rules are tried in order against the last user message; the first that
-matches answers. ``{{name}}`` in ``reply`` and ``args`` takes the rule's named
+matches answers; when the conversation's last message is a system message (a
+flow step just began, with no caller words since), the rules are matched
+against that message instead. ``{{name}}`` in ``reply`` and ``args`` takes the rule's named
 groups (``{{1}}``... for numbered ones). After a tool result the same rule
 (it matches the same user message again) answers with ``after_tool``, whose
 ``{{name}}`` also takes the result's fields (``{{a.b}}`` for nested ones). A
@@ -72,6 +75,9 @@ class ScriptedRule(BaseModel):
     after_tool: str = Field(default="", description="Reply once the tool answered.")
     after_tool_failed: str | None = Field(
         default=None, description="Reply when the tool failed; after_tool when unset."
+    )
+    repeat: bool = Field(
+        default=False, description="Call the tool again after its result while tools are offered."
     )
 
     @field_validator("match")
@@ -163,15 +169,21 @@ class ScriptedLLM:
         self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec] = ()
     ) -> AsyncIterator[LLMChunk]:
         """Answer the last user message (or the tool result that follows it)."""
-        user = next((m for m in reversed(messages) if m.role == "user"), None)
+        last = messages[-1] if messages else None
+        if last is not None and last.role == "system" and len(messages) > 1:
+            user: ChatMessage | None = last  # a flow step began: answer its task
+        else:
+            user = next((m for m in reversed(messages) if m.role == "user"), None)
         if user is None:
             return
         matched = self._rule_for(user.content)
-        last = messages[-1]
-        if last.role == "tool":
+        if last is not None and last.role == "tool":
             if matched is None:
                 return
             rule, groups = matched
+            if rule.repeat and rule.tool is not None and tools:
+                yield self._call(rule, groups, messages)
+                return
             ok, fields = _tool_outcome(last.content)
             template = rule.after_tool if ok else (rule.after_tool_failed or rule.after_tool)
             async for delta in self._words(render(template, {**groups, **fields})):
@@ -185,10 +197,17 @@ class ScriptedLLM:
         async for delta in self._words(render(rule.reply, groups)):
             yield delta
         if rule.tool is not None:
-            calls = sum(len(m.tool_calls) for m in messages if m.role == "assistant")
-            yield ToolCall(
-                id=f"call_{calls + 1}", name=rule.tool, arguments=_render_args(rule.args, groups)
-            )
+            yield self._call(rule, groups, messages)
+
+    @staticmethod
+    def _call(
+        rule: ScriptedRule, groups: dict[str, str], messages: Sequence[ChatMessage]
+    ) -> ToolCall:
+        assert rule.tool is not None
+        calls = sum(len(m.tool_calls) for m in messages if m.role == "assistant")
+        return ToolCall(
+            id=f"call_{calls + 1}", name=rule.tool, arguments=_render_args(rule.args, groups)
+        )
 
     async def _words(self, text: str) -> AsyncIterator[TextDelta]:
         delay = self.options.delay_ms / 1000

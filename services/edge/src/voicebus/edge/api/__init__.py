@@ -10,9 +10,11 @@ from voicebus.edge.api.errors import install_error_handlers
 from voicebus.edge.api.request_id import RequestIdMiddleware
 from voicebus.edge.api.routes_agents import agents_router
 from voicebus.edge.api.routes_browser import browser_sessions_router
+from voicebus.edge.api.routes_call_control import call_control_router
 from voicebus.edge.api.routes_calls import calls_router
 from voicebus.edge.api.routes_campaigns import campaigns_router
 from voicebus.edge.api.routes_tenants import tenants_router
+from voicebus.edge.api.routes_tools import tools_router
 
 PREFIX = "/api/v1"
 
@@ -25,7 +27,9 @@ def install_api(app: FastAPI, edge: Edge) -> None:
     for router in (
         tenants_router(edge),
         calls_router(edge),
+        call_control_router(edge),
         agents_router(edge),
+        tools_router(edge),
         campaigns_router(edge),
         browser_sessions_router(edge),
     ):

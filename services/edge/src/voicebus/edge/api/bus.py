@@ -12,10 +12,10 @@ from typing import Any, Final, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from voicebus.contracts.commands import OriginateCall
+from voicebus.contracts.commands import ControlCommand, OriginateCall
 from voicebus.contracts.rpc import Reply
 from voicebus.edge.api.errors import ApiError
-from voicebus.runtime.publish import send_command
+from voicebus.runtime.publish import send_command, send_control
 from voicebus.runtime.rpc import RpcClient, RpcFault
 from voicebus.runtime.rpc.client import Message, Requester
 from voicebus.runtime.service import Service
@@ -30,6 +30,10 @@ class EdgeBus(Requester, Protocol):
 
     async def originate(self, command: OriginateCall) -> None:
         """Queue ``command`` on ``VB_COMMANDS`` (stored once the call returns)."""
+        ...
+
+    async def control(self, command: ControlCommand) -> None:
+        """Send a live call's command on ``vb.ctl.<call>.<verb>``."""
         ...
 
 
@@ -53,6 +57,10 @@ class ServiceBus:
     async def originate(self, command: OriginateCall) -> None:
         """JetStream publish with the server's ack."""
         await send_command(self._service.broker, command)
+
+    async def control(self, command: ControlCommand) -> None:
+        """Core NATS: the gateway holding the call's stream acts on it."""
+        await send_control(self._service.broker, command)
 
 
 class Owners:

@@ -11,22 +11,24 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import ValidationError
 from starlette.responses import StreamingResponse
 
+from voicebus.contracts.agents.api import (
+    AGENTS_CHECK_CONTEXT,
+    CheckCallContext,
+    ContextCheckReply,
+)
 from voicebus.contracts.commands import OriginateCall, OriginateCallData
 from voicebus.contracts.ids import new_id
 from voicebus.contracts.rpc import (
-    AGENTS_GET,
     CALL_EVENTS_LIST,
     CALLS_GET,
     CALLS_LIST,
     MAX_CHUNK_BYTES,
     RECORDINGS_GET,
     RECORDINGS_READ,
-    AgentReply,
     CallEventsPage,
     CallReply,
     CallsPage,
     CallSummary,
-    GetAgent,
     GetCall,
     ListCallEvents,
     ListCalls,
@@ -38,6 +40,7 @@ from voicebus.contracts.rpc import (
 from voicebus.edge.api.auth import TenantPrincipal
 from voicebus.edge.api.edge import Edge
 from voicebus.edge.api.errors import ERROR_RESPONSES, ApiError, FieldProblem
+from voicebus.edge.api.routes_agents import with_fields
 from voicebus.edge.api.schemas import (
     TOKEN_PATTERN,
     CallAccepted,
@@ -79,13 +82,15 @@ def calls_router(edge: Edge) -> APIRouter:
         """Place an outbound call: queued at once; its progress arrives as events."""
         if body.provider is not None and body.provider not in edge.providers:
             raise _invalid("provider", f"unknown provider {body.provider!r}")
+        check = CheckCallContext(tenant_id=who.tenant_id, agent_id=body.agent_id,
+                                 context=body.context)  # fmt: skip
         try:
-            await owners.ask(
-                AGENTS_GET, GetAgent(tenant_id=who.tenant_id, agent_id=body.agent_id), AgentReply
-            )
+            await owners.ask(AGENTS_CHECK_CONTEXT, check, ContextCheckReply)
         except ApiError as err:
             if err.status == 404:
                 raise _invalid("agent_id", f"unknown agent {body.agent_id!r}") from None
+            if err.status == 422:  # the agent's variables: context.<name>: problem
+                raise with_fields(err) from None
             raise
         try:
             data = OriginateCallData(**body.model_dump())

@@ -28,6 +28,8 @@ class Scope(StrEnum):
     CALLS_READ = "calls:read"
     CALLS_WRITE = "calls:write"
     AGENTS_READ = "agents:read"
+    AGENTS_WRITE = "agents:write"
+    """Create, change and archive the tenant's agents and webhook tools."""
     RECORDINGS_READ = "recordings:read"
     CAMPAIGNS_READ = "campaigns:read"
     CAMPAIGNS_WRITE = "campaigns:write"

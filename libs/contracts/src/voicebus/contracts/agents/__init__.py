@@ -1,0 +1,87 @@
+"""Agents as their owners write them: definitions, flows, tools, and the rules they obey.
+
+Pure types and functions: the orchestrator stores and runs them, the edge and the
+``voicebus agent`` command validate with the same code before sending.
+"""
+
+from voicebus.contracts.agents.definition import (
+    AgentDefinition,
+    Hygiene,
+    LLMSettings,
+    McpServer,
+    McpTransport,
+    SpeechChoice,
+    TurnConfig,
+    VariableSpec,
+    VariableType,
+)
+from voicebus.contracts.agents.flow import (
+    CollectDigits,
+    ContextStrategy,
+    Flow,
+    FlowAction,
+    FlowNode,
+    Handoff,
+    Transition,
+)
+from voicebus.contracts.agents.tools import (
+    AgentTool,
+    DataTool,
+    DoNotCallTool,
+    EndCallTool,
+    HttpMethod,
+    SendDtmfTool,
+    TransferCallTool,
+    TransferDestination,
+    WebhookRef,
+    WebhookSettings,
+    WebhookTool,
+)
+from voicebus.contracts.agents.validation import (
+    DefinitionError,
+    Problem,
+    check_context,
+    check_definition,
+    context_values,
+    parse_definition,
+    template_names,
+)
+from voicebus.contracts.commands import TransferMode
+
+__all__ = [
+    "AgentDefinition",
+    "AgentTool",
+    "CollectDigits",
+    "ContextStrategy",
+    "DataTool",
+    "DefinitionError",
+    "DoNotCallTool",
+    "EndCallTool",
+    "Flow",
+    "FlowAction",
+    "FlowNode",
+    "Handoff",
+    "HttpMethod",
+    "Hygiene",
+    "LLMSettings",
+    "McpServer",
+    "McpTransport",
+    "Problem",
+    "SendDtmfTool",
+    "SpeechChoice",
+    "TransferCallTool",
+    "TransferDestination",
+    "TransferMode",
+    "Transition",
+    "TurnConfig",
+    "VariableSpec",
+    "VariableType",
+    "WebhookRef",
+    "WebhookSettings",
+    "WebhookTool",
+    "check_context",
+    "check_definition",
+    "context_values",
+    "parse_definition",
+    "template_names",
+]

@@ -1,0 +1,1 @@
+"""The ``voicebus agent`` command: validate, import and export agent files."""

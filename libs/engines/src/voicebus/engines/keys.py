@@ -27,13 +27,32 @@ VENDOR_ENV: Final[Mapping[str, str]] = {
 
 _UNSAFE: Final = re.compile(r"[^A-Z0-9]+")
 
+URL_OPTIONS: Final = ("base_url", "url", "endpoint")
+"""Engine options that point an engine somewhere other than its vendor."""
+
+
+def shared_key_allowed(options: Mapping[str, object], *, template: bool) -> bool:
+    """Whether the operator's shared key (not one set for the tenant) may be used.
+
+    An operator's template may point an engine anywhere. A tenant's own agent that
+    points its engine at a URL of its choosing must never receive the operator's
+    key: only a key set for that tenant is sent there.
+    """
+    return template or not any(name in options for name in URL_OPTIONS)
+
 
 @runtime_checkable
 class KeyResolver(Protocol):
     """Resolves the API key an engine uses for one tenant's calls."""
 
-    async def resolve(self, tenant_id: str, vendor: str) -> str | None:
-        """The key, or None when the tenant has none for this vendor."""
+    async def resolve(self, tenant_id: str, vendor: str, *, shared: bool = True) -> str | None:
+        """The key, or None when the tenant has none for this vendor.
+
+        Args:
+            tenant_id: the call's tenant.
+            vendor: the engine's vendor.
+            shared: the operator's shared key may be used when the tenant has no own key.
+        """
         ...
 
 
@@ -64,9 +83,11 @@ class EnvKeyResolver:
     def __repr__(self) -> str:
         return "EnvKeyResolver(<keys hidden>)"
 
-    async def resolve(self, tenant_id: str, vendor: str) -> str | None:
-        """The first non-empty variable of :func:`env_names`."""
-        for name in env_names(tenant_id, vendor):
+    async def resolve(self, tenant_id: str, vendor: str, *, shared: bool = True) -> str | None:
+        """The first non-empty variable of :func:`env_names` (only the tenant's own one
+        when ``shared`` is false)."""
+        names = env_names(tenant_id, vendor)
+        for name in names if shared else names[:1]:
             value = self._environ.get(name, "").strip()
             if value:
                 return value
@@ -82,6 +103,6 @@ class StaticKeyResolver:
     def __repr__(self) -> str:
         return "StaticKeyResolver(<keys hidden>)"
 
-    async def resolve(self, tenant_id: str, vendor: str) -> str | None:
-        """The key for the pair, or None."""
+    async def resolve(self, tenant_id: str, vendor: str, *, shared: bool = True) -> str | None:
+        """The key for the pair, or None (static keys are all the tenant's own)."""
         return self._keys.get((tenant_id, vendor))

@@ -31,7 +31,7 @@ from voicebus.engines.fallback.chain import Budgets
 from voicebus.engines.fallback.incidents import Reporter, ignore
 from voicebus.engines.fallback.stt import FallbackSTT
 from voicebus.engines.fallback.tts import FallbackTTS
-from voicebus.engines.keys import KeyResolver
+from voicebus.engines.keys import KeyResolver, shared_key_allowed
 from voicebus.media.metrics import ENGINE_ERRORS
 
 log = logging.getLogger(__name__)
@@ -96,9 +96,15 @@ async def _create(
     tenant_id: str,
     access: EngineAccess,
     problems: list[str],
+    template: bool,
 ) -> Any | None:
     try:
-        key = None if access.keys is None else await access.keys.resolve(tenant_id, choice.engine)
+        shared = shared_key_allowed(choice.options, template=template)
+        key = (
+            None
+            if access.keys is None
+            else await access.keys.resolve(tenant_id, choice.engine, shared=shared)
+        )
         context = EngineContext(
             api_key=key, tenant_id=tenant_id, allow_private_urls=access.allow_private_urls
         )
@@ -117,10 +123,11 @@ async def _chain(
     tenant_id: str,
     access: EngineAccess,
     problems: list[str],
+    template: bool,
 ) -> list[Any]:
     engines = []
     for choice in choices:
-        engine = await _create(registry, choice, tenant_id, access, problems)
+        engine = await _create(registry, choice, tenant_id, access, problems, template)
         if engine is not None:
             engines.append(engine)
     return engines
@@ -137,10 +144,20 @@ async def create_engines(
     engines = EngineSet()
     limits = budgets(profile.fallback)
     stt: list[STTEngine] = await _chain(
-        STT, [profile.stt, *profile.stt_fallbacks], tenant_id, access, engines.problems
+        STT,
+        [profile.stt, *profile.stt_fallbacks],
+        tenant_id,
+        access,
+        engines.problems,
+        profile.template,
     )
     tts: list[TTSEngine] = await _chain(
-        TTS, [profile.tts, *profile.tts_fallbacks], tenant_id, access, engines.problems
+        TTS,
+        [profile.tts, *profile.tts_fallbacks],
+        tenant_id,
+        access,
+        engines.problems,
+        profile.template,
     )
     if stt:
         engines.stt = FallbackSTT(stt, budgets=limits, report=report)

@@ -18,7 +18,7 @@ from typing import Final, Protocol, runtime_checkable
 from voicebus.contracts.agents import AgentDefinition
 from voicebus.engines.base import LLM, EngineContext, EngineError, LLMEngine
 from voicebus.engines.fallback.llm import FallbackLLM
-from voicebus.engines.keys import env_names
+from voicebus.engines.keys import env_names, shared_key_allowed
 from voicebus.orchestrator.agents import Agent, compile_agent
 from voicebus.orchestrator.engine_events import budgets_of
 from voicebus.orchestrator.errors import AgentConfigError
@@ -28,7 +28,6 @@ from voicebus.orchestrator.versions import Stored
 log = logging.getLogger(__name__)
 
 _KEEP: Final = 128
-_URL_OPTIONS: Final = ("base_url", "url", "endpoint")
 Key = tuple[str, str, int]
 
 
@@ -164,7 +163,7 @@ def _context(
     shared key must never be sent to a host a tenant names.
     """
     names = env_names(agent.owner or "default", engine)
-    if not agent.template and any(k in options for k in _URL_OPTIONS):
+    if not shared_key_allowed(options, template=agent.template):
         names = names[:1]
     key = next((environ[n] for n in names if environ.get(n)), None)
     return EngineContext(api_key=key)

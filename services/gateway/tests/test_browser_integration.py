@@ -211,7 +211,7 @@ async def test_a_gateway_without_the_page_serves_only_the_stream(
             assert (
                 await client.post("/browser/session", json={"agent_id": AGENT})
             ).status_code == 404
-        async with connect(gw.settings.public_ws_url("/ws/browser")) as ws:
+        async with connect(gw.settings.media_ws_url("/ws/browser")) as ws:
             await ws.send(json.dumps({"type": "start", "parameters": {}, "format": FORMAT}))
             with pytest.raises(ConnectionClosed):
                 await asyncio.wait_for(ws.recv(), 15)  # no valid token: refused

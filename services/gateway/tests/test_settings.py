@@ -23,7 +23,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_defaults() -> None:
     settings = GatewaySettings()
     assert settings.public_url == "http://127.0.0.1:8080"
-    assert settings.public_ws_url("/ws/twilio") == "ws://127.0.0.1:8080/ws/twilio"
+    assert settings.media_ws_url("/ws/twilio") == "ws://127.0.0.1:8080/ws/twilio"
     assert settings.default_tenant == "default"
     assert settings.ws_max_message_bytes == 64 * 1024
 
@@ -32,7 +32,7 @@ def test_https_becomes_wss_and_a_prefix_is_kept(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("VB_GATEWAY_PUBLIC_URL", "https://voice.example.com/edge/")
     settings = GatewaySettings()
     assert settings.public_http_url("/x") == "https://voice.example.com/edge/x"
-    assert settings.public_ws_url("/ws/twilio") == "wss://voice.example.com/edge/ws/twilio"
+    assert settings.media_ws_url("/ws/twilio") == "wss://voice.example.com/edge/ws/twilio"
 
 
 @pytest.mark.parametrize("url", ["ftp://x", "voice.example.com", "https://x/?a=1", "https://x#f"])

@@ -11,7 +11,8 @@
   parameters the page sends in its start message. They are usable for
   ``VB_GATEWAY_STREAM_TOKEN_TTL_S`` seconds, for one call.
 - ``WS /ws/browser``: the same media session as a phone call, with the codec in
-  :mod:`.codec`.
+  :mod:`.codec`, on the gateway's media WebSocket server (``stream/``), which
+  serves it only while the page is enabled.
 
 A browser cannot sign a webhook, so this session endpoint is open to whoever
 reaches the gateway: it serves development and trusted networks, and is off in
@@ -33,7 +34,6 @@ import nats.errors
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import HTMLResponse, Response
-from starlette.websockets import WebSocket
 
 from voicebus.contracts.errors import InvalidTokenError
 from voicebus.contracts.events import ErrorCode
@@ -49,10 +49,10 @@ from voicebus.gateway.parameters import (
     MAX_CONTEXT_VARS,
     CallIdentity,
     context_from_query,
+    stream_purpose,
     to_parameters,
 )
 from voicebus.gateway.providers.base import InboundWebhook, Provider
-from voicebus.gateway.session import MediaSession
 from voicebus.gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -108,13 +108,8 @@ class SessionReply(BaseModel):
 
 
 def browser_router(gateway: Gateway) -> APIRouter:
-    """The page, its assets, the session endpoint and the media WebSocket."""
+    """The page, its assets and the session endpoint."""
     router = APIRouter(include_in_schema=False)
-
-    async def stream(websocket: WebSocket) -> None:
-        await MediaSession(gateway, PROVIDER, websocket).run()
-
-    router.add_api_websocket_route(STREAM_PATH, stream)
     if not gateway.settings.browser_page_enabled:
         return router
 
@@ -175,8 +170,10 @@ async def start_session(gateway: Gateway, body: SessionRequest) -> SessionReply:
     log.info("browser call accepted", extra={"call_id": call_id, "agent_id": agent_id})
     return SessionReply(
         call_id=call_id,
-        ws_url=settings.public_ws_url(STREAM_PATH),
-        parameters=to_parameters(identity, gateway.stream_key, time.time()),
+        ws_url=settings.media_ws_url(STREAM_PATH),
+        parameters=to_parameters(
+            identity, gateway.stream_key, time.time(), purpose=stream_purpose(NAME)
+        ),
         expires_in_s=settings.stream_token_ttl_s,
     )
 

@@ -9,10 +9,10 @@ a buffer written once per event-loop iteration, whatever the number of frames.
 
 This is a second connection beside the service's nats-py one, with the same
 servers and credentials; it never subscribes. The server's ``PING`` is answered;
-an ``-ERR`` or a lost socket reconnects (every ``RECONNECT_WAIT_S``), keeping up
-to ``max_pending`` bytes meanwhile. Frames that do not fit are dropped and
-counted (:attr:`FramePublisher.dropped`): a frame is 20 ms of audio, worth less
-than the latency a backlog would add.
+an ``-ERR`` or a lost socket reconnects (every ``RECONNECT_WAIT_S``), keeping the
+newest ``max_pending`` bytes meanwhile: when the backlog is full the *oldest*
+frames are dropped and counted (:attr:`FramePublisher.dropped`), since 20 ms of
+audio from seconds ago is worth less than the audio of now.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import contextlib
 import json
 import logging
 import ssl
+from collections import deque
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
@@ -33,9 +34,8 @@ __all__ = ["FramePublisher"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_PENDING: Final = 8 * 1024 * 1024
-"""Bytes kept while NATS is unreachable or the socket cannot keep up (~25 s of 300 calls)."""
-_CRLF: Final = b"\r\n"
+DEFAULT_MAX_PENDING: Final = 2 * 1024 * 1024
+"""Bytes kept while NATS is unreachable (nats-py's default pending size)."""
 
 
 class FramePublisher:
@@ -53,7 +53,8 @@ class FramePublisher:
         self._settings = settings
         self._name = name
         self._max_pending = max_pending
-        self._buffer = bytearray()
+        self._queue: deque[bytes] = deque()
+        self._queued = 0
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._flush_handle: asyncio.Handle | None = None
@@ -80,36 +81,44 @@ class FramePublisher:
         await self._connect_until_up()
 
     def publish(self, subject: bytes, headers: bytes, payload: bytes) -> bool:
-        """Queue one message; False (and counted) when it was dropped.
+        """Queue one message; False when a frame was lost (this one or an older one).
 
         Args:
             subject: the subject, ASCII, already validated (built by ``contracts.subjects``).
-            headers: a complete header block (``NATS/1.0\\r\\n...\\r\\n\\r\\n``).
+            headers: a complete header block (``NATS/1.0\r\n...\r\n\r\n``).
             payload: the message body.
         """
         size = len(headers) + len(payload)
-        buffer = self._buffer
-        writer = self._writer
-        backlog = len(buffer) + (writer.transport.get_write_buffer_size() if writer else 0)
-        if self._closing or size > self._max_payload or backlog + size > self._max_pending:
+        if self._closing or size > self._max_payload:
             self.dropped += 1
             return False
-        buffer += b"HPUB %b %d %d\r\n" % (subject, len(headers), size)
-        buffer += headers
-        buffer += payload
-        buffer += _CRLF
+        message = b"HPUB %b %d %d\r\n%b%b\r\n" % (subject, len(headers), size, headers, payload)
+        writer = self._writer
+        lost = False
+        if writer is not None:
+            if writer.transport.get_write_buffer_size() + self._queued > self._max_pending:
+                self.dropped += 1  # connected, but the socket cannot keep up: this one goes
+                return False
+        else:
+            while self._queue and self._queued + len(message) > self._max_pending:
+                self._queued -= len(self._queue.popleft())  # the oldest goes
+                self.dropped += 1
+                lost = True
+        self._queue.append(message)
+        self._queued += len(message)
         self.published += 1
         if self._flush_handle is None and writer is not None and self._loop is not None:
             self._flush_handle = self._loop.call_soon(self._flush)
-        return True
+        return not lost
 
     def _flush(self) -> None:
         self._flush_handle = None
         writer = self._writer
-        if writer is None or not self._buffer:
+        if writer is None or not self._queue:
             return
-        writer.write(bytes(self._buffer))
-        self._buffer.clear()
+        writer.write(b"".join(self._queue))
+        self._queue.clear()
+        self._queued = 0
 
     async def close(self) -> None:
         """Send what is buffered and close the connection."""

@@ -5,16 +5,14 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from voicebus.gateway.api import Edge, install_api
-from voicebus.gateway.browser.routes import PROVIDER as BROWSER
 from voicebus.gateway.browser.routes import browser_router
 from voicebus.gateway.call_leases import LiveCalls
 from voicebus.gateway.context import Gateway
 from voicebus.gateway.handlers import register
 from voicebus.gateway.outbound_calls import Outbound
-from voicebus.gateway.providers import providers
 from voicebus.gateway.routes import telephony_router
 from voicebus.gateway.settings import GatewaySettings
-from voicebus.gateway.stream.media_streams import MediaStreams
+from voicebus.gateway.stream.media_streams import MediaStreams, media_providers
 from voicebus.gateway.tenancy.accounts import StoredAccounts
 from voicebus.gateway.tenancy.store import TenantStore
 from voicebus.runtime.service import Service
@@ -39,8 +37,7 @@ def build(settings: GatewaySettings | None = None) -> tuple[Service, FastAPI]:
         accounts=StoredAccounts(tenants),
     )
     register(service.broker, Outbound(gateway))
-    media = [*providers(), BROWSER] if settings.browser_page_enabled else providers()
-    app.state.media_streams = MediaStreams(service, gateway, media)
+    app.state.media_streams = MediaStreams(service, gateway, media_providers(settings))
     app.include_router(telephony_router(gateway))
     install_api(app, Edge.build(gateway, tenants))
     app.include_router(browser_router(gateway))

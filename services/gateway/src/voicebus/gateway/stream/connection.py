@@ -186,7 +186,8 @@ class MediaConnection(WSListener):
                 elif isinstance(event, DtmfIn):
                     await self._call.dtmf(event)
                 elif isinstance(event, StreamStop):
-                    self.end(EndReason.CALLER_HANGUP)
+                    # The caller hung up; a transfer under way still names the end.
+                    self._close(1000)
         finally:
             self._lane_task = None
 
@@ -249,6 +250,9 @@ class MediaConnection(WSListener):
         """Close the socket from our side; the call ends with ``reason``."""
         if self._end_reason is None:
             self._end_reason = reason
+        self._close(code)
+
+    def _close(self, code: int) -> None:
         if self._closing:
             return
         self._closing = True

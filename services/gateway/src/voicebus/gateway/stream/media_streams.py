@@ -11,13 +11,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from voicebus.contracts.streams import STREAM_CLAIMS
+from voicebus.gateway.browser.routes import PROVIDER as BROWSER
 from voicebus.gateway.context import Gateway
+from voicebus.gateway.providers import providers
 from voicebus.gateway.providers.base import Provider
+from voicebus.gateway.settings import GatewaySettings
 from voicebus.gateway.stream.media_call import StreamHub
 from voicebus.gateway.stream.server import MediaServer
 from voicebus.gateway.stream.stream_claims import StreamClaims
 from voicebus.runtime.frames import FramePublisher
 from voicebus.runtime.service import Service
+
+
+def media_providers(settings: GatewaySettings) -> list[Provider]:
+    """The providers whose media WebSockets are served: every registered one, and the
+    browser only while its page is enabled (its session endpoint has no authentication)."""
+    served = providers()
+    return [*served, BROWSER] if settings.browser_page_enabled else served
 
 
 class MediaStreams:

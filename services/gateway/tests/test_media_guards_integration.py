@@ -186,9 +186,9 @@ async def test_a_socket_over_its_byte_rate_is_closed(
     async with serve_gateway(embedded_nats_factory().url, ws_max_bytes_per_s=rate) as gw:
         before = _refused("rate")
         async with connect(f"{gw.ws_url}/ws/twilio") as ws:
+            for _ in range(100):  # 3 x the burst, at once (sends are buffered locally)
+                await ws.send("{" + " " * 1000 + "}")
             with pytest.raises(ConnectionClosed) as closed:
-                for _ in range(100):  # 3 x the burst, at once
-                    await ws.send("{" + " " * 1000 + "}")
                 await asyncio.wait_for(ws.recv(), 10)
         assert closed.value.rcvd is not None
         assert closed.value.rcvd.code == 1008

@@ -17,7 +17,12 @@ from voicebus.gateway.providers.base import (
     StreamStart,
     StreamStop,
 )
-from voicebus.gateway.providers.plivo.stream import PlivoCodec, PlivoStyleCodec
+from voicebus.gateway.providers.plivo.stream import (
+    PlivoCodec,
+    PlivoStyleCodec,
+    token_from_headers,
+    token_header,
+)
 from voicebus.gateway.providers.vobiz.stream import VobizCodec
 from voicebus.runtime.codecs import pcm16_to_ulaw, ulaw_to_pcm16
 
@@ -151,3 +156,17 @@ def test_odd_l16_payload_is_invalid() -> None:
     codec = PlivoCodec()
     started(codec, start("audio/x-l16", 8000))
     assert codec.parse(utf8(media(bytes(3)))) == Ignored(IgnoreReason.INVALID_MESSAGE)
+
+
+def test_the_token_rides_in_extra_headers_and_comes_back_in_start() -> None:
+    token = "1800000000." + "ab" * 32
+    header = token_header(token)
+    assert header.replace("=", "").isalnum()  # Plivo allows only letters and digits
+    assert token_from_headers(header) == {"vb_token": token}
+    assert token_from_headers(f"userId=12;{header}") == {"vb_token": token}
+    assert token_from_headers("vbtoken=notatoken") == {}
+    assert token_from_headers(None) == {}
+    text = json.dumps({"event": "start", "start": {"streamId": STREAM}, "extra_headers": header})
+    event = PlivoCodec().parse(utf8(text))
+    assert isinstance(event, StreamStart)
+    assert event.parameters == {"vb_token": token}

@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import binascii
 import json
+import re
 from typing import Annotated, Final, Literal
 
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from voicebus.gateway.metrics import IgnoreReason
+from voicebus.gateway.parameters import TOKEN
 from voicebus.gateway.providers.base import (
     DtmfIn,
     Ignored,
@@ -50,6 +52,25 @@ L16: Final = "audio/x-l16"
 INBOUND_TRACK: Final = "inbound"
 MAX_CHUNK_MS: Final = 1000
 """Longest audio accepted in one media message (providers send 20 ms)."""
+TOKEN_HEADER: Final = "vbtoken"  # noqa: S105 - a parameter name, not a secret
+"""Name of the stream token in the answer's ``extraHeaders`` (which allow only letters and
+digits: the token's ``<issued>.<hex>`` travels as ``<issued>x<hex>``)."""
+_TOKEN_IN_HEADER: Final = re.compile(r"^([0-9]{1,12})x([0-9a-f]{64})$")
+
+
+def token_header(token: str) -> str:
+    """``extraHeaders`` carrying the stream token ``<issued>.<hex>`` (letters and digits)."""
+    return f"{TOKEN_HEADER}={token.replace('.', 'x', 1)}"
+
+
+def token_from_headers(extra_headers: str | None) -> dict[str, str]:
+    """The stream token in a start's ``extra_headers`` (``k=v`` pairs, ``;`` or ``,``)."""
+    for pair in re.split(r"[;,]", extra_headers or ""):
+        name, _, value = pair.strip().partition("=")
+        match = _TOKEN_IN_HEADER.fullmatch(value.strip())
+        if name.strip() == TOKEN_HEADER and match is not None:
+            return {TOKEN: f"{match.group(1)}.{match.group(2)}"}
+    return {}
 
 
 class _Message(BaseModel):
@@ -211,8 +232,6 @@ class PlivoStyleCodec:
         self._head = b""
         self._checkpoint_head = b""
         self._clear = b""
-        self.extra_headers: str | None = None
-        """The ``start`` message's ``extra_headers`` (the answer's ``extraHeaders``)."""
 
     def parse(self, data: Payload) -> StreamEvent:
         """One provider message → a normalized event; never raises."""
@@ -236,8 +255,9 @@ class PlivoStyleCodec:
             case StartMessage():
                 info = message.start
                 self._use_format(info.media_format)
-                self.extra_headers = message.extra_headers
-                return StreamStart(info.stream_id, info.call_id, {})
+                # The token rides in extraHeaders (not the URL) where the answer put it there.
+                params = token_from_headers(message.extra_headers)
+                return StreamStart(info.stream_id, info.call_id, params)
             case StopMessage():
                 return StreamStop()
             case ClearedAudioMessage():

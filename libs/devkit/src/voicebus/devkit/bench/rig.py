@@ -36,6 +36,8 @@ from voicebus.devkit.bench.harness import (
     url_of,
 )
 from voicebus.devkit.bench.stamps import pcm_frame, read_pcm
+from voicebus.devkit.embedded_nats import EmbeddedNats
+from voicebus.devkit.ports import free_port
 
 SPEAK_TICKS = 100  # the agent speaks 2 s, then listens 2 s
 SAMPLE_EVERY = 10
@@ -133,7 +135,8 @@ class _Speaker:
 
 
 class GatewayRig:
-    """The gateway process, the load process and this process's measuring ends."""
+    """The server process under test (the gateway, or the floor relay: its pid is under
+    ``"gateway"``), the load process and this process's measuring ends."""
 
     def __init__(self, nc: Client, load: LoadProcess, pids: dict[str, int], speak: bool) -> None:
         self.nc = nc
@@ -202,6 +205,47 @@ async def gateway_rig(
                     await speaker
             await load.close()
             await nc.drain()
+
+
+@asynccontextmanager
+async def _speaking(rig: GatewayRig) -> AsyncIterator[GatewayRig]:
+    speaker = asyncio.create_task(rig.speaker.run())
+    try:
+        yield rig
+    finally:
+        speaker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await speaker
+
+
+@asynccontextmanager
+async def floor_rig(work_dir: Path) -> AsyncIterator[GatewayRig]:
+    """The minimal relay (``floor_relay``) under the same load and measurement as the gateway."""
+    server = EmbeddedNats(data_dir=work_dir / "nats")
+    await asyncio.to_thread(server.start)
+    port = free_port()
+    relay = await LoadProcess.start(
+        {"port": port, "nats_url": server.url}, module="voicebus.devkit.bench.floor_relay"
+    )
+    try:
+        assert relay.process.stdout is not None
+        await relay.process.stdout.readline()  # listening
+        nc = await connect(server.url)
+        load = await LoadProcess.start({"kind": "ws", "ws_url": f"ws://127.0.0.1:{port}/"})
+        pids = {"gateway": relay.pid, "load": load.pid}
+        if server.pid is not None:
+            pids["nats-server"] = server.pid
+        rig = GatewayRig(nc, load, pids, speak=True)
+        rig.nats_url = server.url
+        try:
+            async with _speaking(rig):
+                yield rig
+        finally:
+            await load.close()
+            await nc.drain()
+    finally:
+        await relay.close()
+        await asyncio.to_thread(server.close)
 
 
 @asynccontextmanager

@@ -5,8 +5,9 @@ whose payload is valid only during the call: the message is parsed there and
 then, straight from the socket's buffer. Caller audio and mark echoes (nearly
 every message) are handled in the callback (:class:`~.caller_to_bus.CallerToBus`
 only queues); ``start``, keys and ``stop`` go to one ordered lane per connection
-(a task that exists only while it has work), since they await the bus. Audio
-that arrives while the start is being verified waits (up to two seconds of it).
+(a task that exists only while it has work), since they await the bus. Messages
+that arrive while the start is being verified wait, unparsed (a codec may learn
+its format from the start), up to two seconds of audio.
 
 Caps: a message over ``ws_max_message_bytes`` is counted and ignored (a frame
 over four times that closes the socket in picows, 1009); more than
@@ -47,9 +48,10 @@ from voicebus.gateway.stream.media_call import CLOSE_POLICY_VIOLATION, MediaCall
 log = logging.getLogger(__name__)
 
 CLOSE_SERVICE_RESTART: Final = 1012
-MAX_EARLY_CHUNKS: Final = 100
-"""Caller audio kept while the start is verified: two seconds of 20 ms chunks."""
+MAX_EARLY_MESSAGES: Final = 100
+"""Messages kept while the start is verified: two seconds of 20 ms audio."""
 _BINARY: Final = Ignored(IgnoreReason.BINARY)
+_BEFORE_START: Final = Ignored(IgnoreReason.BEFORE_START)
 _OVERSIZE: Final = Ignored(IgnoreReason.OVERSIZE)
 _FRAGMENT: Final = Ignored(IgnoreReason.INVALID_MESSAGE)
 _TEXT, _BIN, _CLOSE = WSMsgType.TEXT, WSMsgType.BINARY, WSMsgType.CLOSE
@@ -93,7 +95,7 @@ class MediaConnection(WSListener):
         self._call = MediaCall(hub, provider, self._codec, self, self, query)
         self._inbound: CallerToBus | None = None
         self._start_seen = False
-        self._early: list[MediaIn] = []
+        self._early: list[tuple[bool, bytes]] = []
         self._lane: deque[StreamEvent] = deque()
         self._lane_task: asyncio.Task[None] | None = None
         self._deadline: asyncio.TimerHandle | None = None
@@ -122,17 +124,14 @@ class MediaConnection(WSListener):
             if size > self._max_message:
                 self._route(_OVERSIZE)
             elif not frame.fin:
-                self._route(
-                    _FRAGMENT
-                )  # providers send whole messages; fragments are out of protocol
-            elif kind is _TEXT:
-                self._route(self._codec.parse(frame.get_payload_as_memoryview()))
-            else:
-                codec = self._codec
-                if isinstance(codec, BinaryStreamCodec):
-                    self._route(codec.parse_bytes(frame.get_payload_as_memoryview()))
+                self._route(_FRAGMENT)  # providers send whole messages: fragments are malformed
+            elif self._inbound is None and self._start_seen:  # the start is being verified
+                if len(self._early) < MAX_EARLY_MESSAGES and not self._closing:
+                    self._early.append((kind is _TEXT, frame.get_payload_as_bytes()))
                 else:
-                    self._route(_BINARY)
+                    self._route(_BEFORE_START)
+            else:
+                self._message(kind is _TEXT, frame.get_payload_as_memoryview())
         elif kind is _CLOSE:
             if not self._closing:
                 self._closing = True
@@ -150,14 +149,21 @@ class MediaConnection(WSListener):
 
     # -- routing ------------------------------------------------------------------------
 
+    def _message(self, text: bool, data: bytes | memoryview) -> None:
+        codec = self._codec
+        if text:
+            self._route(codec.parse(data))
+        elif isinstance(codec, BinaryStreamCodec):
+            self._route(codec.parse_bytes(data))
+        else:
+            self._route(_BINARY)
+
     def _route(self, event: StreamEvent) -> None:
         kind = type(event)
         if kind is MediaIn:
             inbound = self._inbound
             if inbound is not None:
                 inbound.media(event)  # type: ignore[arg-type]  # checked by kind
-            elif self._start_seen and not self._closing and len(self._early) < MAX_EARLY_CHUNKS:
-                self._early.append(event)  # type: ignore[arg-type]
             else:
                 count_ignored(self._name, IgnoreReason.BEFORE_START)
         elif kind is MarkPlayed:
@@ -200,9 +206,9 @@ class MediaConnection(WSListener):
             return
         if self._deadline is not None:
             self._deadline.cancel()
-        inbound = self._inbound = self._call.parts.inbound
-        for chunk in early:
-            inbound.media(chunk)
+        self._inbound = self._call.parts.inbound
+        for text, data in early:
+            self._message(text, data)
 
     # -- caps -----------------------------------------------------------------------------
 

@@ -62,7 +62,7 @@ _DECODE = msgspec.json.Decoder(_MediaMessage | _StartMessage | _Other, strict=Fa
 
 class _Settings(ServiceSettings):
     service_name = "floor"
-    default_http_port = 0
+    default_http_port = 9
 
 
 class Relay(WSListener):

@@ -98,7 +98,17 @@ async def run(options: BenchOptions) -> Report:
         report,
         profile=options.profile,
     )
-    report.rows = base_rows + floor_rows + ours_rows
+    two_rows: list[dict[str, Any]] = []
+    if not options.quick:  # does a second process on the same port (SO_REUSEPORT) add calls?
+        two_rows = await _relay(
+            "2 gateway processes (SO_REUSEPORT)",
+            gateway_rig(options.work_dir / "gateway-2", speak=True, processes=2),
+            options,
+            [s for s in steps if s >= 300],
+            seconds,
+            report,
+        )
+    report.rows = base_rows + floor_rows + ours_rows + two_rows
     best, floor, base = _best(ours_rows), _best(floor_rows), _best(base_rows)
     for label, rows in (
         ("gateway", ours_rows),
@@ -123,6 +133,9 @@ async def run(options: BenchOptions) -> Report:
         "floor calls (minimal relay, same stack, same run)": floor_calls,
         "gateway / floor": floor_ratio,
         "baseline calls (bare websockets, inbound only)": base["calls"] if base else 0,
+        "calls with 2 gateway processes on one port (SO_REUSEPORT)": (
+            two["calls"] if (two := _best(two_rows)) else (0 if two_rows else None)
+        ),
         f"gateway CPU ms per call-second at {CPU_AT_CALLS} calls": cpu,
         f"floor CPU ms per call-second at {CPU_AT_CALLS} calls": _at(
             floor_rows, CPU_AT_CALLS, "CPU ms per call-s"
@@ -227,7 +240,7 @@ async def _relay(
                 p_in,
                 p_out,
                 worst,
-                level.cpu_s.get("gateway", 0.0),
+                sum(s for name, s in level.cpu_s.items() if name.startswith("gateway")),
                 seconds,
                 messages,
                 level.failed_calls,

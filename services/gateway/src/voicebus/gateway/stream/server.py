@@ -51,7 +51,6 @@ class MediaServer:
         self._settings = hub.gateway.settings
         self._routes = {p.stream_path: p for p in providers}
         self._open: set[MediaConnection] = set()
-        self._all: set[MediaConnection] = set()
         self._server: asyncio.Server | None = None
 
     @property
@@ -89,8 +88,8 @@ class MediaServer:
         """Stop listening, close every socket (1012) and wait for their calls to end."""
         if self._server is not None:
             self._server.close()
-        pending = [c.done for c in self._all if c.done is not None]
-        for connection in list(self._all):
+        pending = [c.done for c in self._open if c.done is not None]
+        for connection in list(self._open):
             connection.end(EndReason.GATEWAY_LOST, CLOSE_SERVICE_RESTART)
         if pending:
             _, late = await asyncio.wait(pending, timeout=timeout_s)
@@ -107,9 +106,9 @@ class MediaServer:
         provider = self._routes.get(path)
         if provider is None:
             return None  # 404
-        if len(self._all) >= self._settings.ws_max_connections:
+        if len(self._open) >= self._settings.ws_max_connections:
             count_refused(RefusalReason.CAPACITY)
-            log.warning("media websocket refused: at capacity", extra={"open": len(self._all)})
+            log.warning("media websocket refused: at capacity", extra={"open": len(self._open)})
             response = WSUpgradeResponse.create_error_response(
                 503, b"media server at capacity\n", extra_headers={"Retry-After": "1"}
             )
@@ -125,10 +124,8 @@ class MediaServer:
 
     def _opened(self, connection: MediaConnection) -> None:
         self._open.add(connection)
-        self._all.add(connection)
         WS_OPEN.set(len(self._open))
 
     def _done(self, connection: MediaConnection) -> None:
         self._open.discard(connection)
-        self._all.discard(connection)
         WS_OPEN.set(len(self._open))

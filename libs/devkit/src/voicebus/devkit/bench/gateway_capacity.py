@@ -16,6 +16,7 @@ generator, same machine, same run:
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -167,6 +168,7 @@ async def run(options: BenchOptions) -> Report:
 async def _baseline(
     options: BenchOptions, steps: list[int], seconds: float, report: Report
 ) -> list[dict[str, Any]]:
+    _note_load(report, "bare websockets")
     port = free_port()
     server = await LoadProcess.start({"port": port}, module="voicebus.devkit.bench.baseline_ws")
     assert server.process.stdout is not None
@@ -216,6 +218,7 @@ async def _relay(
     profile: bool = False,
 ) -> list[dict[str, Any]]:
     """Ramp one relay (the gateway or the floor), timing frames in and out."""
+    _note_load(report, label)
     async with rig_context as rig:
         hottest: list[str] = []
 
@@ -252,6 +255,14 @@ async def _relay(
                 f"{label} py-spy at {CPU_AT_CALLS} calls, hottest frames: " + "; ".join(hottest)
             )
         return rows
+
+
+def _note_load(report: Report, label: str) -> None:
+    """The load average as a series starts: other work on a shared machine shows here."""
+    one, five, fifteen = os.getloadavg()
+    report.notes.append(
+        f"load average as the {label} series started: {one:.2f} {five:.2f} {fifteen:.2f}"
+    )
 
 
 def _row(server: str, calls: int, p_in: float | None, p_out: float | None, worst: float,

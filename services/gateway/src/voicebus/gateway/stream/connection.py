@@ -100,6 +100,7 @@ class MediaConnection(WSListener):
         self._lane_task: asyncio.Task[None] | None = None
         self._deadline: asyncio.TimerHandle | None = None
         self._closing = False
+        self._paused = False
         self._end_reason: EndReason | None = None
         self.done: asyncio.Future[None] | None = None
         """Resolved once the connection's call has ended."""
@@ -244,13 +245,26 @@ class MediaConnection(WSListener):
         transport = self._transport
         if self._closing or transport is None:
             return False
-        if transport.underlying_transport.get_write_buffer_size() > self._max_backlog:
+        # The backlog is looked at only once the transport paused writing (its buffer is
+        # past the high-water mark): not on every message.
+        if (
+            self._paused
+            and transport.underlying_transport.get_write_buffer_size() > self._max_backlog
+        ):
             count_refused(RefusalReason.BACKLOG)
             log.warning("media socket peer stopped reading", extra={"provider": self._name})
             self.end(EndReason.ERROR, CLOSE_POLICY_VIOLATION)
             return False
         transport.send(_BIN if binary else _TEXT, message)
         return True
+
+    def pause_writing(self) -> None:
+        """The socket's write buffer passed its high-water mark (flow control)."""
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        """The write buffer drained below its low-water mark."""
+        self._paused = False
 
     def end(self, reason: EndReason, code: int = 1000) -> None:
         """Close the socket from our side; the call ends with ``reason``."""

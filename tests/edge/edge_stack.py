@@ -124,6 +124,7 @@ class EdgeStack:
                 database_url=database_url,
                 instance_id="gw-edge",
                 http_port=self.port,
+                ws_port=free_port(),  # the media WebSocket server's own port
                 public_url=f"http://127.0.0.1:{self.port}",
                 admin_token=SecretStr(ADMIN),
                 credentials_key=SecretStr(Fernet.generate_key().decode()),

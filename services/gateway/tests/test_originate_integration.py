@@ -12,6 +12,7 @@ import pytest
 from nats.aio.msg import Msg
 
 from voicebus.contracts.commands import OriginateCall, OriginateCallData
+from voicebus.devkit.ports import free_port
 from voicebus.gateway.app import build
 from voicebus.gateway.settings import GatewaySettings
 
@@ -20,7 +21,8 @@ pytestmark = pytest.mark.integration
 
 async def test_each_command_is_answered_once(embedded_nats_factory: Callable[..., Any]) -> None:
     server = embedded_nats_factory()
-    service, _app = build(GatewaySettings(nats_url=server.url, instance_id="gw1"))
+    settings = GatewaySettings(nats_url=server.url, instance_id="gw1", ws_port=free_port())
+    service, _app = build(settings)
     await service.start()
     nc = await nats.connect(server.url)
     seen: Counter[str] = Counter()

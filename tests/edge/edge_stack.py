@@ -133,6 +133,7 @@ class EdgeStack:
                 instance_id="gw-edge",
                 http_port=self.gateway_port,
                 public_url=f"http://127.0.0.1:{self.gateway_port}",
+                ws_port=free_port(),  # the media WebSocket server's own port
             )
             edge = EdgeSettings(
                 nats_url=self.nats_url,

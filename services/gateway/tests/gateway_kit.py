@@ -1,7 +1,7 @@
 """Test kit: the real gateway app served by uvicorn in-process, and the peers tests drive.
 
-- ``serve_gateway``: the gateway (``build()`` + uvicorn with the same
-  WebSocket implementation as production) on a free port.
+- ``serve_gateway``: the gateway (``build()`` + uvicorn, and its lean media
+  WebSocket server) on free ports.
 - ``FakeOrchestrator``: answers ``AGENTS_GET`` with the request/reply contract.
 - ``EventLog``: every ``vb.evt.>`` message, parsed.
 - ``TwilioPeer``: a minimal Twilio Media Streams client (signed webhook, the
@@ -77,6 +77,11 @@ class RunningGateway:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def ws_url(self) -> str:
+        """Base URL of the media WebSocket server (``ws://127.0.0.1:<ws port>``)."""
+        return f"ws://127.0.0.1:{self.settings.ws_port}"
+
     def webhook_url(self, agent: str, query: str = "") -> str:
         url = f"{self.settings.public_url}/telephony/twilio/inbound/{agent}"
         return f"{url}?{query}" if query else url
@@ -88,6 +93,7 @@ async def serve_gateway(nats_url: str, **overrides: Any) -> AsyncIterator[Runnin
     port = free_port()
     # No edge runs in these tests: a tenant account lookup finds nobody, quickly.
     overrides.setdefault("account_lookup_timeout_s", 0.3)
+    overrides.setdefault("ws_port", free_port())
     settings = GatewaySettings(
         nats_url=nats_url,
         instance_id="gw-test",

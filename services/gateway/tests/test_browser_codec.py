@@ -36,6 +36,12 @@ from voicebus.gateway.providers.base import (
 from voicebus.gateway.settings import GatewaySettings
 from voicebus.runtime.settings import Environment
 
+
+def utf8(text: str | bytes) -> bytes:
+    """A text message as the socket hands it to the codec: UTF-8 bytes."""
+    return text.encode() if isinstance(text, str) else text
+
+
 pytestmark = pytest.mark.unit
 
 PARAMS = {"call_id": "c1", "tenant_id": "default", "agent_id": "demo", "vb_token": "1.ab"}
@@ -54,7 +60,7 @@ def start_with(parameters: dict[str, str]) -> str:
 
 def started(encoding: str = "f32le", rate: int = 48000) -> BrowserCodec:
     codec = BrowserCodec()
-    event = codec.parse(start(encoding, rate))
+    event = codec.parse(utf8(start(encoding, rate)))
     assert isinstance(event, StreamStart)
     codec.bind(event)
     return codec
@@ -77,14 +83,14 @@ def test_the_codec_takes_binary_messages_and_relays_events() -> None:
 
 
 def test_start_carries_the_signed_parameters() -> None:
-    event = BrowserCodec().parse(start())
+    event = BrowserCodec().parse(utf8(start()))
     assert event == StreamStart("c1", None, PARAMS)
 
 
 def test_audio_before_start_is_ignored() -> None:
     codec = BrowserCodec()
     assert codec.parse_bytes(bytes(640)) == ignored(IgnoreReason.BEFORE_START)
-    codec.parse(start("s16le", 16000))  # parsed but not accepted by the session yet
+    codec.parse(utf8(start("s16le", 16000)))  # parsed but not accepted by the session yet
     assert codec.parse_bytes(bytes(640)) == ignored(IgnoreReason.BEFORE_START)
 
 
@@ -155,16 +161,16 @@ def test_bad_audio_is_counted_and_ignored(data: bytes, reason: IgnoreReason) -> 
 
 def test_a_second_start_does_not_change_the_accepted_format() -> None:
     codec = started("s16le", 16000)
-    event = codec.parse(start("f32le", 48000))  # the session ignores a duplicate start
+    event = codec.parse(utf8(start("f32le", 48000)))  # the session ignores a duplicate start
     assert isinstance(event, StreamStart)
     assert codec.parse_bytes(bytes(FRAME_BYTES)) == MediaIn(bytes(FRAME_BYTES), None, None)
 
 
 def test_control_messages() -> None:
     codec = BrowserCodec()
-    assert codec.parse('{"type": "mark", "name": "m7"}') == MarkPlayed("m7")
-    assert codec.parse('{"type": "dtmf", "digits": "12#"}') == DtmfIn("12#")
-    assert codec.parse('{"type": "stop"}') == StreamStop()
+    assert codec.parse(utf8('{"type": "mark", "name": "m7"}')) == MarkPlayed("m7")
+    assert codec.parse(utf8('{"type": "dtmf", "digits": "12#"}')) == DtmfIn("12#")
+    assert codec.parse(utf8('{"type": "stop"}')) == StreamStop()
 
 
 @pytest.mark.parametrize(
@@ -189,7 +195,7 @@ def test_control_messages() -> None:
     ],
 )
 def test_bad_text_is_counted_and_ignored(text: str, reason: IgnoreReason) -> None:
-    assert BrowserCodec().parse(text) == ignored(reason)
+    assert BrowserCodec().parse(utf8(text)) == ignored(reason)
 
 
 def test_outbound_messages() -> None:

@@ -211,6 +211,6 @@ async def test_a_gateway_without_browser_calls_refuses_sessions_and_serves_no_so
             await new_session(gw)
         assert (refused.value.status, refused.value.code) == (409, "browser_calls_disabled")
         with pytest.raises(InvalidStatus) as absent:
-            async with connect(gw.settings.public_ws_url("/ws/browser")):
+            async with connect(gw.settings.media_ws_url("/ws/browser")):
                 pass
-        assert absent.value.response.status_code == 403  # no such WebSocket route
+        assert absent.value.response.status_code == 404  # no such socket on the media server

@@ -41,7 +41,9 @@ async def test_the_call_outlives_a_nats_outage_that_fills_the_buffer(
     embedded_nats_factory: Callable[..., Any],
 ) -> None:
     server = embedded_nats_factory()
-    async with serve_gateway(server.url) as gw:
+    # The frames of the outage are sent at once, far faster than a caller speaks: the
+    # per-socket byte-rate cap (tested on its own) would rightly close the socket.
+    async with serve_gateway(server.url, ws_max_bytes_per_s=64 * 1024 * 1024) as gw:
         await FakeOrchestrator(["demo"]).start(gw.nc)
         events = await EventLog().start(gw.nc)
         url, params = twiml_stream((await post_webhook(gw, "demo")).text)

@@ -60,7 +60,7 @@ def test_dial_request_urls_carry_the_signed_identity_but_no_phone_number() -> No
     request = dial_request(_command(detect_machine=True), get("twilio"), SETTINGS, "+1415", 1000.0)
     assert request.answer_url.startswith("https://gw.example.com/vb/telephony/twilio/answer/c1?")
     assert request.status_url.startswith("https://gw.example.com/vb/telephony/twilio/status/c1?")
-    assert request.stream_url.startswith("wss://gw.example.com/vb/ws/twilio?")
+    assert request.stream_url.startswith("wss://gw.example.com:8090/ws/twilio?")
     assert request.amd_url == request.status_url
     for url in (request.answer_url, request.status_url):
         assert "4155550199" not in url

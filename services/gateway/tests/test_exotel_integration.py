@@ -122,7 +122,7 @@ async def test_inbound_without_credentials_is_refused(rig: Rig) -> None:
         wrong = await client.get("/telephony/exotel/inbound/demo", auth=("voicebus", "nope"))
     assert (response.status_code, wrong.status_code) == (403, 403)
     with pytest.raises(InvalidStatus):
-        async with connect(f"ws://127.0.0.1:{rig.gw.port}/ws/exotel"):
+        async with connect(f"{rig.gw.ws_url}/ws/exotel"):
             pass
 
 

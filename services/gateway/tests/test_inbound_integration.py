@@ -30,7 +30,7 @@ async def test_signed_webhook_answers_connect_stream(running_gateway: RunningGat
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/xml")
     url, params = twiml_stream(response.text)
-    assert url == f"ws://127.0.0.1:{gw.port}/ws/twilio"
+    assert url == f"{gw.ws_url}/ws/twilio"
     assert params["agent_id"] == "demo"
     assert params["tenant_id"] == "default"
     assert params["ctx_order_id"] == "1234"

@@ -12,6 +12,7 @@ import pytest
 from nats.aio.msg import Msg
 
 from voicebus.contracts.commands import OriginateCall, OriginateCallData
+from voicebus.devkit.ports import free_port
 from voicebus.gateway.app import build
 from voicebus.gateway.settings import GatewaySettings
 
@@ -26,6 +27,7 @@ async def test_each_command_is_answered_once(embedded_nats_factory: Callable[...
         instance_id="gw1",
         agent_lookup_timeout_s=0.5,
         account_lookup_timeout_s=0.5,
+        ws_port=free_port(),
     )
     service, _app = build(settings)
     await service.start()

@@ -33,6 +33,12 @@ from voicebus.gateway.providers.twilio.outbound import status_of as twilio_statu
 from voicebus.gateway.tones import dtmf_pcm
 from voicebus.runtime.errors import ProviderError
 
+
+def utf8(text: str | bytes) -> bytes:
+    """A text message as the socket hands it to the codec: UTF-8 bytes."""
+    return text.encode() if isinstance(text, str) else text
+
+
 pytestmark = pytest.mark.unit
 
 
@@ -127,17 +133,17 @@ def _start(rate: str = "8000") -> str:
 
 def test_exotel_codec_reads_every_message() -> None:
     codec = ExotelCodec()
-    start = codec.parse(_start())
+    start = codec.parse(utf8(_start()))
     assert start == StreamStart("MZ1", "CA1", {"call_id": "c1"})
     payload = base64.b64encode(b"\x01\x00" * 800).decode()
-    media = codec.parse(json.dumps({"event": "media", "stream_sid": "MZ1",
+    media = codec.parse(utf8(json.dumps({"event": "media", "stream_sid": "MZ1",
                                     "media": {"chunk": "2", "timestamp": "200",
-                                              "payload": payload}}))  # fmt: skip
+                                              "payload": payload}})))  # fmt: skip
     assert media == MediaIn(b"\x01\x00" * 800, 2, 200)
-    assert codec.parse('{"event":"connected"}') == StreamInfo()
-    assert codec.parse('{"event":"dtmf","dtmf":{"digit":"5"}}') == DtmfIn("5")
-    assert codec.parse('{"event":"mark","mark":{"name":"m1"}}') == MarkPlayed("m1")
-    assert codec.parse('{"event":"stop","stop":{"reason":"callended"}}') == StreamStop()
+    assert codec.parse(utf8('{"event":"connected"}')) == StreamInfo()
+    assert codec.parse(utf8('{"event":"dtmf","dtmf":{"digit":"5"}}')) == DtmfIn("5")
+    assert codec.parse(utf8('{"event":"mark","mark":{"name":"m1"}}')) == MarkPlayed("m1")
+    assert codec.parse(utf8('{"event":"stop","stop":{"reason":"callended"}}')) == StreamStop()
 
 
 @pytest.mark.parametrize(
@@ -151,12 +157,12 @@ def test_exotel_codec_reads_every_message() -> None:
     ],
 )
 def test_exotel_codec_ignores_bad_messages(text: str, reason: IgnoreReason) -> None:
-    assert ExotelCodec().parse(text) == Ignored(reason)
+    assert ExotelCodec().parse(utf8(text)) == Ignored(reason)
 
 
 def test_exotel_codec_writes_to_the_started_stream_at_its_rate() -> None:
     codec = ExotelCodec()
-    start = codec.parse(_start("16000"))
+    start = codec.parse(utf8(_start("16000")))
     assert isinstance(start, StreamStart)
     codec.bind(start)
     assert codec.sample_rate == 16000

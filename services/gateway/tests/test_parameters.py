@@ -5,16 +5,20 @@ from __future__ import annotations
 import pytest
 
 from voicebus.gateway.parameters import (
+    CALLBACK,
+    TRANSFER,
     CallIdentity,
     InvalidStreamParametersError,
     context_from_query,
     from_parameters,
+    stream_purpose,
     to_parameters,
 )
 
 pytestmark = pytest.mark.unit
 
 KEY = b"k" * 32
+P = stream_purpose("twilio")
 NOW = 1_800_000_000.0
 IDENTITY = CallIdentity(
     call_id="0193a5f2-7c1e-7a3b-9f00-5d2c8e1b4a77",
@@ -27,17 +31,17 @@ IDENTITY = CallIdentity(
 
 
 def test_round_trip() -> None:
-    params = to_parameters(IDENTITY, KEY, NOW)
+    params = to_parameters(IDENTITY, KEY, NOW, purpose=P)
     assert params["call_id"] == IDENTITY.call_id
     assert params["ctx_customer"] == "Ada"
-    assert from_parameters(params, KEY, NOW + 5, ttl_s=300) == IDENTITY
+    assert from_parameters(params, KEY, NOW + 5, ttl_s=300, purpose=P) == IDENTITY
 
 
 def test_optional_parties_are_left_out() -> None:
     identity = CallIdentity(call_id="c1", tenant_id="t1", agent_id="a1")
-    params = to_parameters(identity, KEY, NOW)
+    params = to_parameters(identity, KEY, NOW, purpose=P)
     assert set(params) == {"call_id", "tenant_id", "agent_id", "vb_token"}
-    assert from_parameters(params, KEY, NOW, ttl_s=300) == identity
+    assert from_parameters(params, KEY, NOW, ttl_s=300, purpose=P) == identity
 
 
 @pytest.mark.parametrize(
@@ -52,37 +56,39 @@ def test_optional_parties_are_left_out() -> None:
     ],
 )
 def test_any_change_is_refused(change: dict[str, str]) -> None:
-    params = {**to_parameters(IDENTITY, KEY, NOW), **change}
+    params = {**to_parameters(IDENTITY, KEY, NOW, purpose=P), **change}
     with pytest.raises(InvalidStreamParametersError):
-        from_parameters(params, KEY, NOW, ttl_s=300)
+        from_parameters(params, KEY, NOW, ttl_s=300, purpose=P)
 
 
 def test_a_removed_parameter_is_refused() -> None:
-    params = to_parameters(IDENTITY, KEY, NOW)
+    params = to_parameters(IDENTITY, KEY, NOW, purpose=P)
     del params["ctx_order_id"]
     with pytest.raises(InvalidStreamParametersError, match="does not match"):
-        from_parameters(params, KEY, NOW, ttl_s=300)
+        from_parameters(params, KEY, NOW, ttl_s=300, purpose=P)
 
 
 def test_another_key_is_refused() -> None:
-    params = to_parameters(IDENTITY, KEY, NOW)
+    params = to_parameters(IDENTITY, KEY, NOW, purpose=P)
     with pytest.raises(InvalidStreamParametersError):
-        from_parameters(params, b"another key", NOW, ttl_s=300)
+        from_parameters(params, b"another key", NOW, ttl_s=300, purpose=P)
 
 
 def test_expired_or_future_tokens_are_refused() -> None:
-    params = to_parameters(IDENTITY, KEY, NOW)
+    params = to_parameters(IDENTITY, KEY, NOW, purpose=P)
     with pytest.raises(InvalidStreamParametersError, match="expired"):
-        from_parameters(params, KEY, NOW + 301, ttl_s=300)
+        from_parameters(params, KEY, NOW + 301, ttl_s=300, purpose=P)
     with pytest.raises(InvalidStreamParametersError, match="expired"):
-        from_parameters(params, KEY, NOW - 120, ttl_s=300)
-    assert from_parameters(params, KEY, NOW - 30, ttl_s=300) == IDENTITY  # small clock skew
+        from_parameters(params, KEY, NOW - 120, ttl_s=300, purpose=P)
+    assert (
+        from_parameters(params, KEY, NOW - 30, ttl_s=300, purpose=P) == IDENTITY
+    )  # small clock skew
 
 
 def test_signed_but_invalid_ids_are_refused() -> None:
     bad = CallIdentity(call_id="a.b", tenant_id="acme", agent_id="demo")
     with pytest.raises(InvalidStreamParametersError, match="call id"):
-        from_parameters(to_parameters(bad, KEY, NOW), KEY, NOW, ttl_s=300)
+        from_parameters(to_parameters(bad, KEY, NOW, purpose=P), KEY, NOW, ttl_s=300, purpose=P)
 
 
 def test_context_from_query_keeps_only_ctx_identifiers() -> None:
@@ -94,3 +100,12 @@ def test_context_from_query_keeps_only_ctx_identifiers() -> None:
 def test_context_from_query_is_bounded() -> None:
     query = {f"ctx_v{i}": str(i) for i in range(100)}
     assert len(context_from_query(query)) == 32
+
+
+@pytest.mark.parametrize(
+    "other", [stream_purpose("plivo"), stream_purpose("browser"), CALLBACK, TRANSFER]
+)
+def test_parameters_signed_for_another_purpose_or_provider_are_refused(other: str) -> None:
+    params = to_parameters(IDENTITY, KEY, NOW, purpose=other)
+    with pytest.raises(InvalidStreamParametersError, match="does not match"):
+        from_parameters(params, KEY, NOW, ttl_s=300, purpose=P)

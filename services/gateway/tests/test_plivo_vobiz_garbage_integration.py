@@ -83,7 +83,10 @@ async def test_garbage_is_counted_and_the_call_goes_on(
                 "invalid_message": 3, "oversize": 1, "binary": 1, "duplicate_start": 1,
                 "unknown_mark": 1, "unexpected_track": 1}  # fmt: skip
     before = {reason: ignored(provider, reason) for reason in expected}
-    proto = plivo.PlivoProtocol(target.content_type)
+    proto = plivo.PlivoProtocol(target.content_type, extra_headers=target.extra_headers)
+    # Plivo's token travels in extraHeaders, never in the URL; Vobiz's stays in the URL.
+    assert ("vb_token" in target.parameters) is (provider == "vobiz")
+    assert (target.extra_headers is not None) is (provider == "plivo")
     silence = bytes(320)
     async with connect(target.url, max_size=None) as ws:
         await ws.send(proto.media(silence, 1, 0))  # before start

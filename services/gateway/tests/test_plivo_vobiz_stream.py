@@ -17,9 +17,20 @@ from voicebus.gateway.providers.base import (
     StreamStart,
     StreamStop,
 )
-from voicebus.gateway.providers.plivo.stream import PlivoCodec, PlivoStyleCodec
+from voicebus.gateway.providers.plivo.stream import (
+    PlivoCodec,
+    PlivoStyleCodec,
+    token_from_headers,
+    token_header,
+)
 from voicebus.gateway.providers.vobiz.stream import VobizCodec
 from voicebus.runtime.codecs import pcm16_to_ulaw, ulaw_to_pcm16
+
+
+def utf8(text: str | bytes) -> bytes:
+    """A text message as the socket hands it to the codec: UTF-8 bytes."""
+    return text.encode() if isinstance(text, str) else text
+
 
 pytestmark = pytest.mark.unit
 
@@ -45,7 +56,7 @@ def media(audio: bytes, chunk: int = 1, ts: int = 1705312200000, track: str = "i
 
 
 def started(codec: PlivoStyleCodec, text: str | None = None) -> StreamStart:
-    event = codec.parse(text or start())
+    event = codec.parse(utf8(text or start()))
     assert isinstance(event, StreamStart)
     codec.bind(event)
     return event
@@ -62,8 +73,8 @@ def test_mulaw_media_is_decoded_with_stream_relative_timestamps() -> None:
     codec = PlivoCodec()
     started(codec)
     ulaw = bytes(range(160))
-    first = codec.parse(media(ulaw, chunk=1, ts=1705312200000))
-    second = codec.parse(media(ulaw, chunk=2, ts=1705312200020))
+    first = codec.parse(utf8(media(ulaw, chunk=1, ts=1705312200000)))
+    second = codec.parse(utf8(media(ulaw, chunk=2, ts=1705312200020)))
     assert first == MediaIn(ulaw_to_pcm16(ulaw), 1, 0)
     assert second == MediaIn(ulaw_to_pcm16(ulaw), 2, 20)
 
@@ -73,7 +84,7 @@ def test_l16_at_16k_passes_through_and_plays_back_as_l16() -> None:
     started(codec, start("audio/x-l16", 16000))
     assert codec.sample_rate == 16000
     pcm = bytes(range(256)) * 2 + bytes(128)  # 320 samples: 20 ms at 16 kHz
-    assert codec.parse(media(pcm)) == MediaIn(pcm, 1, 0)
+    assert codec.parse(utf8(media(pcm))) == MediaIn(pcm, 1, 0)
     out = json.loads(codec.media(pcm))
     assert out["media"]["contentType"] == "audio/x-l16"
     assert out["media"]["sampleRate"] == 16000
@@ -106,17 +117,17 @@ def test_outbound_messages_name_the_stream() -> None:
 def test_control_events(codec: PlivoStyleCodec) -> None:
     started(codec)
     played = {"event": "playedStream", "streamId": STREAM, "name": "m1"}
-    assert codec.parse(json.dumps(played)) == MarkPlayed("m1")
+    assert codec.parse(utf8(json.dumps(played))) == MarkPlayed("m1")
     dtmf = {"event": "dtmf", "streamId": STREAM, "dtmf": {"digit": "5", "track": "inbound"}}
-    assert codec.parse(json.dumps(dtmf)) == DtmfIn("5")
+    assert codec.parse(utf8(json.dumps(dtmf))) == DtmfIn("5")
     cleared = {"event": "clearedAudio", "streamId": STREAM, "sequenceNumber": 9}
-    assert codec.parse(json.dumps(cleared)) == StreamInfo()
+    assert codec.parse(utf8(json.dumps(cleared))) == StreamInfo()
 
 
 def test_plivo_stops_and_vobiz_has_no_stop_event() -> None:
     stop = json.dumps({"event": "stop", "streamId": STREAM})
-    assert PlivoCodec().parse(stop) == StreamStop()
-    assert VobizCodec().parse(stop) == Ignored(IgnoreReason.UNKNOWN_EVENT)
+    assert PlivoCodec().parse(utf8(stop)) == StreamStop()
+    assert VobizCodec().parse(utf8(stop)) == Ignored(IgnoreReason.UNKNOWN_EVENT)
 
 
 @pytest.mark.parametrize(
@@ -138,10 +149,24 @@ def test_plivo_stops_and_vobiz_has_no_stop_event() -> None:
 def test_bad_messages_are_ignored_with_a_reason(text: str, reason: IgnoreReason) -> None:
     codec = PlivoCodec()
     started(codec)
-    assert codec.parse(text) == Ignored(reason)
+    assert codec.parse(utf8(text)) == Ignored(reason)
 
 
 def test_odd_l16_payload_is_invalid() -> None:
     codec = PlivoCodec()
     started(codec, start("audio/x-l16", 8000))
-    assert codec.parse(media(bytes(3))) == Ignored(IgnoreReason.INVALID_MESSAGE)
+    assert codec.parse(utf8(media(bytes(3)))) == Ignored(IgnoreReason.INVALID_MESSAGE)
+
+
+def test_the_token_rides_in_extra_headers_and_comes_back_in_start() -> None:
+    token = "1800000000." + "ab" * 32
+    header = token_header(token)
+    assert header.replace("=", "").isalnum()  # Plivo allows only letters and digits
+    assert token_from_headers(header) == {"vb_token": token}
+    assert token_from_headers(f"userId=12;{header}") == {"vb_token": token}
+    assert token_from_headers("vbtoken=notatoken") == {}
+    assert token_from_headers(None) == {}
+    text = json.dumps({"event": "start", "start": {"streamId": STREAM}, "extra_headers": header})
+    event = PlivoCodec().parse(utf8(text))
+    assert isinstance(event, StreamStart)
+    assert event.parameters == {"vb_token": token}

@@ -22,16 +22,38 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_defaults() -> None:
     settings = GatewaySettings()
     assert settings.public_url == "http://127.0.0.1:8080"
-    assert settings.public_ws_url("/ws/twilio") == "ws://127.0.0.1:8080/ws/twilio"
+    assert settings.media_ws_url("/ws/twilio") == "ws://127.0.0.1:8090/ws/twilio"
+    assert (settings.ws_port, settings.ws_max_connections, settings.ws_start_timeout_s) == (
+        8090,
+        1000,
+        10.0,
+    )
     assert settings.default_tenant == "default"
     assert settings.ws_max_message_bytes == 64 * 1024
 
 
-def test_https_becomes_wss_and_a_prefix_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_media_url_is_the_public_host_on_the_ws_port_wss_for_https(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("VB_GATEWAY_PUBLIC_URL", "https://voice.example.com/edge/")
+    monkeypatch.setenv("VB_GATEWAY_WS_PORT", "9443")
     settings = GatewaySettings()
     assert settings.public_http_url("/x") == "https://voice.example.com/edge/x"
-    assert settings.public_ws_url("/ws/twilio") == "wss://voice.example.com/edge/ws/twilio"
+    assert settings.media_ws_url("/ws/twilio") == "wss://voice.example.com:9443/ws/twilio"
+
+
+def test_public_ws_url_names_where_providers_open_media_sockets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VB_GATEWAY_PUBLIC_WS_URL", "wss://media.example.com/vb/")
+    settings = GatewaySettings()
+    assert settings.media_ws_url("/ws/plivo") == "wss://media.example.com/vb/ws/plivo"
+
+
+@pytest.mark.parametrize("url", ["https://x", "ws:///nohost", "wss://x/?a=1"])
+def test_bad_public_ws_urls(url: str) -> None:
+    with pytest.raises(ValidationError, match="PUBLIC_WS_URL"):
+        GatewaySettings(public_ws_url=url)
 
 
 @pytest.mark.parametrize("url", ["ftp://x", "voice.example.com", "https://x/?a=1", "https://x#f"])

@@ -21,6 +21,12 @@ from voicebus.gateway.providers.base import (
 from voicebus.gateway.providers.twilio.stream import TwilioCodec, parse_message
 from voicebus.runtime.codecs import pcm16_to_ulaw, ulaw_to_pcm16
 
+
+def utf8(text: str | bytes) -> bytes:
+    """A text message as the socket hands it to the codec: UTF-8 bytes."""
+    return text.encode() if isinstance(text, str) else text
+
+
 pytestmark = pytest.mark.unit
 
 SID = "MZ18ad3ab5a668481ce02b83e7395059f0"
@@ -38,7 +44,7 @@ def media(audio: bytes, **fields: object) -> str:
 
 def test_media_is_decoded_to_pcm16() -> None:
     ulaw = os.urandom(160)
-    event = TwilioCodec().parse(media(ulaw))
+    event = TwilioCodec().parse(utf8(media(ulaw)))
     assert event == MediaIn(ulaw_to_pcm16(ulaw), 3, 45)
     assert isinstance(event, MediaIn)
     assert len(event.pcm) == 320
@@ -46,7 +52,7 @@ def test_media_is_decoded_to_pcm16() -> None:
 
 def test_media_without_chunk_or_timestamp_leaves_them_to_the_session() -> None:
     text = json.dumps({"event": "media", "media": {"payload": base64.b64encode(b"\xff").decode()}})
-    assert TwilioCodec().parse(text) == MediaIn(ulaw_to_pcm16(b"\xff"), None, None)
+    assert TwilioCodec().parse(utf8(text)) == MediaIn(ulaw_to_pcm16(b"\xff"), None, None)
 
 
 def test_start_carries_ids_and_custom_parameters() -> None:
@@ -58,7 +64,7 @@ def test_start_carries_ids_and_custom_parameters() -> None:
         "customParameters": {"call_id": "c1", "agent_id": "demo"},
         "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
     }
-    event = TwilioCodec().parse(message("start", start=start))
+    event = TwilioCodec().parse(utf8(message("start", start=start)))
     assert event == StreamStart(SID, "CA1", {"call_id": "c1", "agent_id": "demo"})
 
 
@@ -72,7 +78,7 @@ def test_start_carries_ids_and_custom_parameters() -> None:
     ],
 )
 def test_other_messages(text: str, expected: object) -> None:
-    assert TwilioCodec().parse(text) == expected
+    assert TwilioCodec().parse(utf8(text)) == expected
 
 
 @pytest.mark.parametrize(
@@ -105,7 +111,7 @@ def test_other_messages(text: str, expected: object) -> None:
     ],
 )
 def test_bad_messages_are_ignored_with_a_reason(text: str, reason: IgnoreReason) -> None:
-    assert TwilioCodec().parse(text) == Ignored(reason)
+    assert TwilioCodec().parse(utf8(text)) == Ignored(reason)
 
 
 def test_parse_message_keeps_the_typed_model() -> None:
@@ -140,4 +146,4 @@ def test_outbound_mark_and_clear() -> None:
 def test_outbound_messages_round_trip_through_the_parser() -> None:
     codec = bound()
     echoed = json.loads(codec.mark("u1:4:100:1"))
-    assert codec.parse(json.dumps(echoed)) == MarkPlayed("u1:4:100:1")
+    assert codec.parse(utf8(json.dumps(echoed))) == MarkPlayed("u1:4:100:1")

@@ -88,6 +88,23 @@ def encode_headers(
     return headers
 
 
+_IN_BLOCK: Final = (
+    f"NATS/1.0\r\n{HEADER_RATE}: %d\r\n{HEADER_SEQ}: %d\r\n{HEADER_TS}: %d\r\n\r\n".encode()
+)
+_MARK_BLOCK: Final = (
+    f"NATS/1.0\r\n{HEADER_UTTERANCE}: %b\r\n{HEADER_SEQ}: %d\r\n{HEADER_PLAYED_MS}: %d\r\n\r\n"
+).encode()
+
+
+def header_block(sample_rate: int, seq: int, ts_ms: int) -> bytes:
+    """The NATS header block (wire form) of a caller frame: :func:`encode_headers`'s three keys.
+
+    For publishers that write the protocol themselves; one bytes format per frame,
+    no dict, no per-key validation.
+    """
+    return _IN_BLOCK % (sample_rate, seq, ts_ms)
+
+
 def _int_header(headers: Mapping[str, str], name: str) -> int:
     raw = headers.get(name)
     if raw is None:
@@ -153,6 +170,13 @@ class PlaybackMark:
     utterance_id: str
     seq: int
     played_ms: int
+
+    def header_block(self) -> bytes:
+        """The NATS header block (wire form) of :meth:`headers`.
+
+        The utterance id is a token (no CR, LF or colon), as every id on the bus.
+        """
+        return _MARK_BLOCK % (self.utterance_id.encode(), self.seq, self.played_ms)
 
     def headers(self) -> dict[str, str]:
         """NATS headers for this mark."""

@@ -132,8 +132,18 @@ CALL_OWNERS: Final = KVSpec(
     ),
 )
 
+STREAM_CLAIMS: Final = KVSpec(
+    bucket="vb_stream_claims",
+    ttl_s=DAY + 120.0,
+    history=1,
+    description=(
+        "One key per call whose media stream started: a second media WebSocket for the "
+        "same call is refused on every gateway. Kept longer than any stream token lives."
+    ),
+)
+
 STREAMS: Final[tuple[StreamSpec, ...]] = (EVENTS, COMMANDS, DEAD_LETTERS, ADVISORIES)
-KV_BUCKETS: Final[tuple[KVSpec, ...]] = (SESSIONS, CALL_OWNERS)
+KV_BUCKETS: Final[tuple[KVSpec, ...]] = (SESSIONS, CALL_OWNERS, STREAM_CLAIMS)
 
 
 def owner_key(service: str, call_id: str) -> str:

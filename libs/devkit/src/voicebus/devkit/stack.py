@@ -40,6 +40,8 @@ DEFAULT_PORTS: Final = {name: 8080 + i for i, name in enumerate(SERVICES)}
 """The documented ports: 8080 gateway, 8081 media, ... 8085 audit, 8086 edge."""
 NO_DATABASE: Final = frozenset({"gateway"})
 """Services that must not reach PostgreSQL: they are not given ``VB_DATABASE_URL``."""
+DEFAULT_MEDIA_WS_PORT: Final = 8090
+"""The gateway's media WebSocket port under ``voicebus dev`` (when free)."""
 DEV_DATABASE: Final = "voicebus"
 STATE_FILE: Final = "stack.json"
 _PR_SET_PDEATHSIG: Final = 1
@@ -56,6 +58,8 @@ class ServiceProcess:
 
     name: str
     port: int
+    ws_port: int | None = None
+    """The gateway's media WebSocket port (other services have none)."""
     process: asyncio.subprocess.Process | None = None
     tail: list[str] = field(default_factory=list)
     ready_after_s: float | None = None
@@ -89,10 +93,13 @@ def service_env(
     nats_url: str,
     database_url: str,
     extra: Mapping[str, str] | None = None,
+    *,
+    ws_port: int | None = None,
 ) -> dict[str, str]:
     """Environment of one service process under the dev stack.
 
     Every service but those in :data:`NO_DATABASE` gets ``VB_DATABASE_URL``.
+    The gateway also serves media WebSockets on ``ws_port`` (a free port when None).
     """
     prefix = f"VB_{name.upper()}_"
     env = {**os.environ, **(extra or {})}
@@ -118,6 +125,7 @@ def service_env(
     if name == "gateway":
         # Signatures are checked against the public URL: it must be where the gateway runs.
         env.setdefault("VB_GATEWAY_PUBLIC_URL", f"http://127.0.0.1:{port}")
+        env["VB_GATEWAY_WS_PORT"] = str(ws_port or free_port())
     return env
 
 
@@ -205,6 +213,9 @@ class DevStack:
         for svc in self.services:
             preferred = DEFAULT_PORTS[svc.name]
             svc.port = port_or_free(preferred) if self._well_known_ports else free_port()
+            if svc.name == "gateway":
+                ws = DEFAULT_MEDIA_WS_PORT
+                svc.ws_port = port_or_free(ws) if self._well_known_ports else free_port()
             await self._spawn(svc)
         self._write_state()
         await self._wait_ready(ready_timeout)
@@ -216,7 +227,9 @@ class DevStack:
             sys.executable,
             "-m",
             f"voicebus.{svc.name}",
-            env=service_env(svc.name, svc.port, self.nats_url, self.database_url, self._env),
+            env=service_env(
+                svc.name, svc.port, self.nats_url, self.database_url, self._env, ws_port=svc.ws_port
+            ),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             stdin=asyncio.subprocess.DEVNULL,
@@ -297,6 +310,7 @@ class DevStack:
             "nats_url": self.nats_url,
             "database_url": self.database_url,
             "services": {s.name: s.url for s in self.services},
+            "media_ws": {s.name: f"ws://127.0.0.1:{s.ws_port}" for s in self.services if s.ws_port},
             "pids": pids,
         }
         path = self.data_dir / STATE_FILE

@@ -5,20 +5,22 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from voicebus.gateway.accounts import EdgeAccounts
-from voicebus.gateway.browser.routes import browser_router
 from voicebus.gateway.call_leases import LiveCalls
 from voicebus.gateway.context import Gateway
 from voicebus.gateway.handlers import register
 from voicebus.gateway.outbound_calls import Outbound
 from voicebus.gateway.routes import telephony_router
 from voicebus.gateway.settings import GatewaySettings
+from voicebus.gateway.stream.media_streams import MediaStreams, media_providers
 from voicebus.runtime.rpc import RpcClient
 from voicebus.runtime.service import Service
 
 
 def build(settings: GatewaySettings | None = None) -> tuple[Service, FastAPI]:
-    """The gateway service and its ASGI app. It keeps no database: tenants' provider
-    accounts are the edge's, asked over the bus."""
+    """The gateway service and its ASGI app (the media WebSockets run beside it).
+
+    It keeps no database: tenants' provider accounts are the edge's, asked over the bus.
+    """
     settings = settings or GatewaySettings()
     service = Service(settings, hot_path=True)
     app = FastAPI(title="voicebus gateway", openapi_url=None, docs_url=None, redoc_url=None)
@@ -29,8 +31,8 @@ def build(settings: GatewaySettings | None = None) -> tuple[Service, FastAPI]:
     )
     gateway = Gateway(service, settings, leases=LiveCalls(service), accounts=accounts)
     register(service.broker, gateway, Outbound(gateway))
+    app.state.media_streams = MediaStreams(service, gateway, media_providers(settings))
     app.include_router(telephony_router(gateway))
-    app.include_router(browser_router(gateway))
     return service, service.asgi(app)
 
 

@@ -66,17 +66,25 @@ class PlaybackTracker:
         """Whether ``frame`` may be played: False for frames of a cleared utterance."""
         return (frame.utterance_id or NO_UTTERANCE) not in self._cut
 
+    def admits(self, utterance: str) -> bool:
+        """Whether frames of ``utterance`` may be played (:meth:`admit` for the hot path)."""
+        return utterance not in self._cut
+
     def sent(self, frame: AudioFrame) -> str | None:
         """Record that ``frame`` was sent; the name of a mark to send after it, if one is due."""
         utterance = frame.utterance_id or NO_UTTERANCE
-        sent_ms = self._sent_ms.get(utterance, 0.0) + frame.duration_ms
-        if frame.last:
+        return self.sent_audio(utterance, frame.seq, frame.duration_ms, frame.last)
+
+    def sent_audio(self, utterance: str, seq: int, duration_ms: float, last: bool) -> str | None:
+        """:meth:`sent` from a frame's fields (the hot path builds no frame object)."""
+        sent_ms = self._sent_ms.get(utterance, 0.0) + duration_ms
+        if last:
             self._sent_ms.pop(utterance, None)
         else:
             self._sent_ms[utterance] = sent_ms
-        self._last_utterance, self._last_seq, self._last_ms = utterance, frame.seq, sent_ms
+        self._last_utterance, self._last_seq, self._last_ms = utterance, seq, sent_ms
         self._since_mark += 1
-        if frame.last or self._since_mark >= self._mark_every:
+        if last or self._since_mark >= self._mark_every:
             return self._new_mark()
         return None
 

@@ -35,9 +35,11 @@ from voicebus.contracts.events import (
 from voicebus.contracts.text import strip_control
 from voicebus.gateway.parameters import (
     CALL_ID,
+    CALLBACK,
     CallIdentity,
     InvalidStreamParametersError,
     from_parameters,
+    stream_purpose,
     to_parameters,
 )
 from voicebus.gateway.providers.base import Provider
@@ -160,7 +162,7 @@ def signed_query(identity: CallIdentity, key: bytes, now: float) -> str:
         context=identity.context,
         direction=identity.direction,
     )
-    return urlencode(to_parameters(bare, key, now))
+    return urlencode(to_parameters(bare, key, now, purpose=CALLBACK))
 
 
 def dial_request(
@@ -177,7 +179,9 @@ def dial_request(
     call_id = command.call_id
     answer = settings.public_http_url(provider.answer_path.format(call_id=call_id))
     status = settings.public_http_url(provider.status_path.format(call_id=call_id))
-    stream = settings.public_ws_url(provider.stream_path)
+    stream = settings.media_ws_url(provider.stream_path)
+    stream_params = to_parameters(identity, key, now, purpose=stream_purpose(provider.name))
+    stream_query = urlencode(stream_params)
     data = command.data
     return DialRequest(
         call_id=call_id,
@@ -189,7 +193,7 @@ def dial_request(
         status_url=f"{status}?{query}",
         # The stream URL goes only to the provider (who knows the numbers) and back to
         # us, and the stream's parameters are the call's identity: numbers included.
-        stream_url=f"{stream}?{urlencode(to_parameters(identity, key, now))}",
+        stream_url=f"{stream}?{stream_query}",
         detect_machine=data.detect_machine,
         amd_url=f"{status}?{query}" if data.detect_machine else None,
         ring_timeout_s=data.ring_timeout_s,
@@ -207,7 +211,7 @@ def callback_identity(
     """
     names = {CALL_ID, "tenant_id", "agent_id", "direction", "vb_token"}
     signed = {k: v for k, v in query.items() if k in names or k.startswith("ctx_")}
-    identity = from_parameters(signed, key, now, CALLBACK_TTL_S)
+    identity = from_parameters(signed, key, now, CALLBACK_TTL_S, purpose=CALLBACK)
     if identity.call_id != call_id or identity.direction is not Direction.OUTBOUND:
         raise InvalidStreamParametersError("callback URL is for another call")
     return identity

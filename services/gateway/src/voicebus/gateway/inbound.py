@@ -23,7 +23,12 @@ from voicebus.contracts.subjects import token
 from voicebus.gateway.agents import Refusal, fetch_agent, judge
 from voicebus.gateway.call_events import call_error, call_initiated
 from voicebus.gateway.context import Gateway, UnknownAccountError
-from voicebus.gateway.parameters import CallIdentity, context_from_query, to_parameters
+from voicebus.gateway.parameters import (
+    CallIdentity,
+    context_from_query,
+    stream_purpose,
+    to_parameters,
+)
 from voicebus.gateway.providers.base import InboundWebhook, Provider
 from voicebus.runtime.errors import ConfigurationError
 
@@ -91,8 +96,13 @@ class InboundHandler:
         )
         await self.gateway.publish(initiated)
         log.info("inbound call accepted", extra={"call_id": call_id, "agent_id": agent_id})
-        params = to_parameters(identity, self.gateway.stream_key, time.time())
-        url = self.gateway.settings.public_ws_url(self.provider.stream_path)
+        params = to_parameters(
+            identity,
+            self.gateway.stream_key,
+            time.time(),
+            purpose=stream_purpose(self.provider.name),
+        )
+        url = self.gateway.settings.media_ws_url(self.provider.stream_path)
         return webhook.connect(url, params)
 
     async def _tenant_webhook(self, tenant_id: str) -> InboundWebhook | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
-from prometheus_client import REGISTRY, Counter
+from prometheus_client import REGISTRY, Counter, Gauge
 
 
 class IgnoreReason(StrEnum):
@@ -38,3 +38,36 @@ WS_MESSAGES_IGNORED: Final = Counter(
 def count_ignored(provider: str, reason: IgnoreReason) -> None:
     """Count one ignored media WebSocket message."""
     WS_MESSAGES_IGNORED.labels(provider, reason.value).inc()
+
+
+class RefusalReason(StrEnum):
+    """Why a media WebSocket was refused or closed by the gateway (the ``reason`` label)."""
+
+    CAPACITY = "capacity"
+    """The process serves ``ws_max_connections`` already: HTTP 503 at the upgrade."""
+    UNAUTHORIZED = "unauthorized"
+    """The upgrade's credentials (Exotel's Basic auth) were wrong: HTTP 403."""
+    NO_START = "no_start"
+    """No valid start within ``ws_start_timeout_s``."""
+    RATE = "rate"
+    """More inbound bytes per second than ``ws_max_bytes_per_s``."""
+    BACKLOG = "backlog"
+    """The peer stopped reading: outbound backlog over ``ws_max_backlog_bytes``."""
+
+
+WS_REFUSED: Final = Counter(
+    "voicebus_gateway_ws_refused",
+    "Media WebSockets refused at the upgrade or closed by the gateway, by reason.",
+    ["reason"],
+    registry=REGISTRY,
+)
+WS_OPEN: Final = Gauge(
+    "voicebus_gateway_ws_connections",
+    "Media WebSockets open in this process.",
+    registry=REGISTRY,
+)
+
+
+def count_refused(reason: RefusalReason) -> None:
+    """Count one media WebSocket refused or closed by the gateway."""
+    WS_REFUSED.labels(reason.value).inc()

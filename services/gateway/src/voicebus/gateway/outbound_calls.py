@@ -45,7 +45,12 @@ from voicebus.gateway.dialing import (
     refuse_originate,
     status_events,
 )
-from voicebus.gateway.parameters import CallIdentity, InvalidStreamParametersError, to_parameters
+from voicebus.gateway.parameters import (
+    CallIdentity,
+    InvalidStreamParametersError,
+    stream_purpose,
+    to_parameters,
+)
 from voicebus.gateway.providers import registry
 from voicebus.gateway.providers.base import Provider
 from voicebus.gateway.providers.outbound import (
@@ -157,8 +162,10 @@ class Outbound:
             identity, from_number=call.from_number, to_number=call.to_number
         )
         settings = self.gateway.settings
-        stream_params = to_parameters(identity, self.gateway.stream_key, time.time())
-        url = settings.public_ws_url(provider.stream_path)
+        stream_params = to_parameters(
+            identity, self.gateway.stream_key, time.time(), purpose=stream_purpose(provider.name)
+        )
+        url = settings.media_ws_url(provider.stream_path)
         log.info("outbound call answered", extra={"call_id": call_id, "provider": provider.name})
         return provider.webhook(settings).connect(url, stream_params)
 

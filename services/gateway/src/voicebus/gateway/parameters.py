@@ -4,10 +4,14 @@ The webhook answer hands the provider custom parameters (Twilio
 ``<Parameter>``) that come back in the stream's start message: ``call_id``,
 ``tenant_id``, ``agent_id``, ``from_number``/``to_number`` when known, one
 ``ctx_<name>`` per call-context variable, ``direction`` for outbound calls, and
-``vb_token``. The token is an
-HMAC-SHA256 over every other parameter and its issue time, so only a stream
-that this gateway's webhook set up, recently, can start a call: the media
-WebSocket itself is open to anyone who can reach it. Pure: no I/O.
+``vb_token``. The token is an HMAC-SHA256 over every other parameter, its issue
+time and its **purpose**, so only a stream that this gateway's webhook set up,
+recently, can start a call: the media WebSocket itself is open to anyone who can
+reach it. The purpose binds a token to one use: a media stream of one provider
+(:func:`stream_purpose`), an outbound call's callbacks, or a transfer URL; the
+same parameters signed for one are refused by the others. Single use (one media
+session per call) needs state, so it is the media server's part, not this
+module's. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -38,6 +42,15 @@ MAX_CONTEXT_VARS: Final = 32
 MAX_VALUE_CHARS: Final = 256
 _CONTEXT_NAME: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 _TOKEN_SHAPE: Final = re.compile(r"^([0-9]{1,12})\.([0-9a-f]{64})$")
+CALLBACK: Final = "callback"
+"""Purpose of an outbound call's answer, status and AMD callback URLs."""
+TRANSFER: Final = "transfer"
+"""Purpose of a transfer route's URL."""
+
+
+def stream_purpose(provider: str) -> str:
+    """Purpose of the parameters that start ``provider``'s media stream (``stream:<name>``)."""
+    return f"stream:{provider}"
 
 
 class InvalidStreamParametersError(ValueError):
@@ -86,13 +99,15 @@ def context_from_query(query: Mapping[str, str]) -> dict[str, str]:
     return context
 
 
-def _digest(params: Mapping[str, str], issued_at: int, key: bytes) -> str:
-    body = json.dumps([issued_at, sorted(params.items())], separators=(",", ":"))
+def _digest(params: Mapping[str, str], issued_at: int, key: bytes, purpose: str) -> str:
+    body = json.dumps([purpose, issued_at, sorted(params.items())], separators=(",", ":"))
     return hmac.new(key, body.encode(), hashlib.sha256).hexdigest()
 
 
-def to_parameters(identity: CallIdentity, key: bytes, now: float) -> dict[str, str]:
-    """The signed stream parameters for ``identity``, issued at ``now`` (Unix seconds)."""
+def to_parameters(
+    identity: CallIdentity, key: bytes, now: float, *, purpose: str
+) -> dict[str, str]:
+    """The parameters for ``identity``, signed for ``purpose`` at ``now`` (Unix seconds)."""
     params = {CALL_ID: identity.call_id, TENANT_ID: identity.tenant_id, AGENT_ID: identity.agent_id}
     if identity.from_number:
         params[FROM_NUMBER] = identity.from_number
@@ -103,7 +118,7 @@ def to_parameters(identity: CallIdentity, key: bytes, now: float) -> dict[str, s
     if identity.direction is not Direction.INBOUND:  # inbound streams keep their old shape
         params[DIRECTION] = identity.direction.value
     issued_at = int(now)
-    params[TOKEN] = f"{issued_at}.{_digest(params, issued_at, key)}"
+    params[TOKEN] = f"{issued_at}.{_digest(params, issued_at, key, purpose)}"
     return params
 
 
@@ -117,20 +132,21 @@ def _checked_token(value: str | None, what: str) -> str:
 
 
 def from_parameters(
-    params: Mapping[str, str], key: bytes, now: float, ttl_s: float
+    params: Mapping[str, str], key: bytes, now: float, ttl_s: float, *, purpose: str
 ) -> CallIdentity:
-    """Verify signed stream parameters and return the call identity they carry.
+    """Verify parameters signed for ``purpose`` and return the call identity they carry.
 
     Raises:
-        InvalidStreamParametersError: no or a bad token, a token issued more than
-            ``ttl_s`` ago (or in the future), or a missing or invalid id.
+        InvalidStreamParametersError: no or a bad token (forged, or signed for another
+            purpose or provider), a token issued more than ``ttl_s`` ago (or in the
+            future), or a missing or invalid id.
     """
     match = _TOKEN_SHAPE.fullmatch(params.get(TOKEN, ""))
     if match is None:
         raise InvalidStreamParametersError("stream token is missing or malformed")
     issued_at = int(match.group(1))
     signed = {name: value for name, value in params.items() if name != TOKEN}
-    if not hmac.compare_digest(match.group(2), _digest(signed, issued_at, key)):
+    if not hmac.compare_digest(match.group(2), _digest(signed, issued_at, key, purpose)):
         raise InvalidStreamParametersError("stream token does not match the parameters")
     if not (issued_at - 60 <= now <= issued_at + ttl_s):  # 60 s of clock skew between gateways
         raise InvalidStreamParametersError("stream token expired")

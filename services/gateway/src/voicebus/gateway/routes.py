@@ -1,11 +1,12 @@
 """HTTP and WebSocket routes of every registered telephony provider.
 
 Per provider: ``GET|POST /telephony/<name>/inbound/{agent_id}`` (the inbound
-webhook), ``WS /ws/<name>`` (its media stream) and, for providers that dial,
+webhook) and, for providers that dial,
 ``GET|POST /telephony/<name>/answer/{call_id}`` and ``.../status/{call_id}``
 (outbound callbacks) and, for providers with transfer markup,
 ``.../transfer/{call_id}``. Provider-facing, so they stay out of the public OpenAPI
-document.
+document. The media WebSockets (``/ws/<name>``) are served by the lean server
+(``stream/``) on their own port, not here.
 """
 
 from __future__ import annotations
@@ -13,14 +14,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.websockets import WebSocket
 
 from voicebus.gateway.context import Gateway
 from voicebus.gateway.inbound import InboundHandler
 from voicebus.gateway.outbound_calls import Outbound
 from voicebus.gateway.providers import providers
 from voicebus.gateway.providers.base import Provider
-from voicebus.gateway.session import CLOSE_POLICY_VIOLATION, MediaSession
 
 
 def telephony_router(gateway: Gateway) -> APIRouter:
@@ -40,13 +39,6 @@ def _add_provider(router: APIRouter, provider: Provider, gateway: Gateway) -> No
     async def inbound(request: Request, agent_id: str) -> Response:
         return await handler(request, agent_id)
 
-    async def stream(websocket: WebSocket) -> None:
-        check = provider.stream_auth
-        if check is not None and not check(gateway.settings, websocket.headers):
-            await websocket.close(code=CLOSE_POLICY_VIOLATION)  # before accept: HTTP 403
-            return
-        await MediaSession(gateway, provider, websocket).run()
-
     router.add_api_route(provider.inbound_path, inbound, methods=["GET", "POST"])
     if provider.tenant_webhook is not None:
 
@@ -54,7 +46,6 @@ def _add_provider(router: APIRouter, provider: Provider, gateway: Gateway) -> No
             return await handler(request, agent_id, tenant_id)
 
         router.add_api_route(provider.tenant_inbound_path, tenant_inbound, methods=["GET", "POST"])
-    router.add_api_websocket_route(provider.stream_path, stream)
 
 
 def _add_callbacks(router: APIRouter, provider: Provider, outbound: Outbound) -> None:

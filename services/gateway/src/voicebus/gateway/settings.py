@@ -26,9 +26,63 @@ class GatewaySettings(ServiceSettings):
     public_url: str = Field(
         default="http://127.0.0.1:8080",
         description=(
-            "Base URL providers reach this gateway at (scheme and host, optional path "
-            "prefix). Webhook signatures are checked against it; the media WebSocket URL "
-            "handed to providers is derived from it (https → wss)."
+            "Base URL providers reach this gateway's HTTP port at (scheme and host, optional "
+            "path prefix). Webhook signatures are checked against it."
+        ),
+    )
+    ws_port: int = Field(
+        default=8090,
+        ge=1,
+        le=65535,
+        description=(
+            "Port of the lean media WebSocket server (every /ws/<provider> and /ws/browser), "
+            "on VB_GATEWAY_HTTP_HOST."
+        ),
+    )
+    public_ws_url: str | None = Field(
+        default=None,
+        description=(
+            "Base URL providers open media WebSockets at (ws:// or wss://, optional path "
+            "prefix). Unset: VB_GATEWAY_PUBLIC_URL's host on VB_GATEWAY_WS_PORT, wss when "
+            "the public URL is https."
+        ),
+    )
+    ws_reuse_port: bool = Field(
+        default=False,
+        description=(
+            "Bind the media WebSocket port with SO_REUSEPORT, so several gateway processes "
+            "on one host share it (the kernel spreads connections)."
+        ),
+    )
+    ws_max_connections: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description=(
+            "Media WebSockets one process serves at once; beyond, the upgrade is refused "
+            "with HTTP 503 (the provider retries or fails the call over elsewhere)."
+        ),
+    )
+    ws_start_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=120,
+        description="A media WebSocket that has sent no valid start within this is closed.",
+    )
+    ws_max_bytes_per_s: int = Field(
+        default=512 * 1024,
+        ge=16 * 1024,
+        description=(
+            "Inbound bytes one media WebSocket may send per second (averaged, with two "
+            "seconds of burst); more closes it (1008). A browser at 48 kHz float sends ~190 KB/s."
+        ),
+    )
+    ws_max_backlog_bytes: int = Field(
+        default=1024 * 1024,
+        ge=64 * 1024,
+        description=(
+            "Outbound bytes queued for one media WebSocket that its peer has not read; "
+            "more closes it (the peer stopped reading)."
         ),
     )
     default_tenant: str = Field(
@@ -57,8 +111,8 @@ class GatewaySettings(ServiceSettings):
         default=64 * 1024,
         ge=1024,
         description=(
-            "Media WebSocket messages longer than this (in characters: bytes for the "
-            "providers' ASCII JSON) are counted and ignored."
+            "Media WebSocket messages longer than this are counted and ignored; a frame "
+            "longer than four times this closes the socket (1009)."
         ),
     )
     hangup_drain_timeout_s: float = Field(
@@ -116,6 +170,18 @@ class GatewaySettings(ServiceSettings):
             raise ValueError("VB_GATEWAY_PUBLIC_URL must not carry a query or a fragment")
         return value.strip().rstrip("/")
 
+    @field_validator("public_ws_url")
+    @classmethod
+    def _check_public_ws_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("ws", "wss") or not parts.netloc:
+            raise ValueError("VB_GATEWAY_PUBLIC_WS_URL must be a ws:// or wss:// URL")
+        if parts.query or parts.fragment:
+            raise ValueError("VB_GATEWAY_PUBLIC_WS_URL must not carry a query or a fragment")
+        return value.strip().rstrip("/")
+
     @field_validator("default_tenant")
     @classmethod
     def _check_tenant(cls, value: str) -> str:
@@ -132,7 +198,17 @@ class GatewaySettings(ServiceSettings):
         """The public URL of ``path`` (which starts with ``/``) on this gateway."""
         return f"{self.public_url}{path}"
 
-    def public_ws_url(self, path: str) -> str:
-        """The public WebSocket URL of ``path``: ``https`` becomes ``wss``, ``http`` ``ws``."""
-        scheme, rest = self.public_url.split("://", 1)
-        return f"{'wss' if scheme == 'https' else 'ws'}://{rest}{path}"
+    @property
+    def ws_base_url(self) -> str:
+        """Where providers open media WebSockets (see ``public_ws_url``)."""
+        if self.public_ws_url is not None:
+            return self.public_ws_url
+        parts = urlsplit(self.public_url)
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        host = parts.hostname or "127.0.0.1"
+        host = f"[{host}]" if ":" in host else host
+        return f"{scheme}://{host}:{self.ws_port}"
+
+    def media_ws_url(self, path: str) -> str:
+        """The public URL of media WebSocket ``path`` (``/ws/<provider>``)."""
+        return f"{self.ws_base_url}{path}"

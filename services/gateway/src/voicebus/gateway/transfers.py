@@ -28,6 +28,7 @@ from voicebus.gateway.parameters import (
     TENANT_ID,
     TO_NUMBER,
     TOKEN,
+    TRANSFER,
     CallIdentity,
     InvalidStreamParametersError,
     from_parameters,
@@ -75,7 +76,7 @@ def transfer_url(
         context={ANNOUNCEMENT: announcement} if announcement else {},
         direction=call.direction,
     )
-    return f"{base}?{urlencode(to_parameters(signed, key, now))}"
+    return f"{base}?{urlencode(to_parameters(signed, key, now, purpose=TRANSFER))}"
 
 
 def whisper_url(transfer_url_: str) -> str:
@@ -91,7 +92,7 @@ def transfer_order(query: Mapping[str, str], call_id: str, key: bytes, now: floa
             without a target.
     """
     signed = {k: v for k, v in query.items() if k in _SIGNED or k.startswith(CONTEXT_PREFIX)}
-    call = from_parameters(signed, key, now, CALLBACK_TTL_S)
+    call = from_parameters(signed, key, now, CALLBACK_TTL_S, purpose=TRANSFER)
     if call.call_id != call_id:
         raise InvalidStreamParametersError("transfer URL is for another call")
     if not call.to_number:

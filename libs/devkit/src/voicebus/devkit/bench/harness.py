@@ -210,6 +210,7 @@ class Profiler:
 
     def __init__(self, pid: int, seconds: float, out: Path) -> None:
         self.out = out
+        out.parent.mkdir(parents=True, exist_ok=True)  # the results directory may not exist yet
         binary = Path(sys.executable).with_name("py-spy")
         self._proc: subprocess.Popen[bytes] | None = None
         if binary.exists():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,12 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from voicebus.contracts import subjects
 from voicebus.contracts.audio import decode_frame, encode_headers
 from voicebus.devkit.bench.harness import (
+    QUIET_ENV,
     AgentOwner,
     CpuWindow,
     LoadProcess,
@@ -36,6 +39,9 @@ from voicebus.devkit.bench.harness import (
     url_of,
 )
 from voicebus.devkit.bench.stamps import pcm_frame, read_pcm
+from voicebus.devkit.embedded_nats import EmbeddedNats
+from voicebus.devkit.ports import free_port
+from voicebus.devkit.stack import DevStack, service_env
 
 SPEAK_TICKS = 100  # the agent speaks 2 s, then listens 2 s
 SAMPLE_EVERY = 10
@@ -133,7 +139,8 @@ class _Speaker:
 
 
 class GatewayRig:
-    """The gateway process, the load process and this process's measuring ends."""
+    """The server process under test (the gateway, or the floor relay: its pid is under
+    ``"gateway"``), the load process and this process's measuring ends."""
 
     def __init__(self, nc: Client, load: LoadProcess, pids: dict[str, int], speak: bool) -> None:
         self.nc = nc
@@ -178,9 +185,15 @@ class GatewayRig:
 
 @asynccontextmanager
 async def gateway_rig(
-    work_dir: Path, *, speak: bool, env: dict[str, str] | None = None
+    work_dir: Path, *, speak: bool, env: dict[str, str] | None = None, processes: int = 1
 ) -> AsyncIterator[GatewayRig]:
-    """A gateway with embedded NATS and PostgreSQL, a stub agent owner, a caller load."""
+    """A gateway with embedded NATS and PostgreSQL, a stub agent owner, a caller load.
+
+    With ``processes=2`` a second gateway process shares the first one's media port
+    (``SO_REUSEPORT``): webhooks reach the first, the kernel spreads the sockets over
+    both. Their pids are ``gateway`` and ``gateway-2``.
+    """
+    env = {**(env or {}), **({"VB_GATEWAY_WS_REUSE_PORT": "true"} if processes > 1 else {})}
     async with stack(work_dir, ["gateway"], env) as bench:
         dev = bench.dev
         assert dev.nats_url is not None
@@ -190,6 +203,9 @@ async def gateway_rig(
         pids = {"gateway": pid_of(dev, "gateway"), "load": load.pid}
         if bench.nats.pid is not None:
             pids["nats-server"] = bench.nats.pid
+        extra = [await _second_gateway(dev, env) for _ in range(processes - 1)]
+        for index, proc in enumerate(extra, start=2):
+            pids[f"gateway-{index}"] = proc.pid
         rig = GatewayRig(nc, load, pids, speak)
         rig.nats_url = dev.nats_url
         speaker = asyncio.create_task(rig.speaker.run()) if speak else None
@@ -202,6 +218,75 @@ async def gateway_rig(
                     await speaker
             await load.close()
             await nc.drain()
+            for proc in extra:
+                proc.terminate()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(proc.wait(), 20)
+
+
+async def _second_gateway(dev: DevStack, env: dict[str, str]) -> asyncio.subprocess.Process:
+    """Another gateway process on the first one's media port (both bind it SO_REUSEPORT)."""
+    first = next(s for s in dev.services if s.name == "gateway")
+    assert dev.nats_url is not None
+    assert dev.database_url is not None
+    port = free_port()
+    extra = {**QUIET_ENV, **env, "VB_GATEWAY_INSTANCE_ID": f"gw-{port}"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "voicebus.gateway",
+        env=service_env("gateway", port, dev.nats_url, dev.database_url, extra,
+                        ws_port=first.ws_port),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    async with httpx.AsyncClient(timeout=1.0) as client:
+        async with asyncio.timeout(120):
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                        return proc
+                if proc.returncode is not None:
+                    raise RuntimeError(f"the second gateway exited with code {proc.returncode}")
+                await asyncio.sleep(0.2)
+
+
+@asynccontextmanager
+async def _speaking(rig: GatewayRig) -> AsyncIterator[GatewayRig]:
+    speaker = asyncio.create_task(rig.speaker.run())
+    try:
+        yield rig
+    finally:
+        speaker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await speaker
+
+
+@asynccontextmanager
+async def floor_rig(work_dir: Path) -> AsyncIterator[GatewayRig]:
+    """The minimal relay (``floor_relay``) under the same load and measurement as the gateway."""
+    server = EmbeddedNats(data_dir=work_dir / "nats")
+    await asyncio.to_thread(server.start)
+    port = free_port()
+    relay = await LoadProcess.start(
+        {"port": port, "nats_url": server.url}, module="voicebus.devkit.bench.floor_relay"
+    )
+    try:
+        assert relay.process.stdout is not None
+        await relay.process.stdout.readline()  # listening
+        nc = await connect(server.url)
+        load = await LoadProcess.start({"kind": "ws", "ws_url": f"ws://127.0.0.1:{port}/"})
+        pids = {"gateway": relay.pid, "load": load.pid}
+        if server.pid is not None:
+            pids["nats-server"] = server.pid
+        rig = GatewayRig(nc, load, pids, speak=True)
+        rig.nats_url = server.url
+        try:
+            async with _speaking(rig):
+                yield rig
+        finally:
+            await load.close()
+            await nc.drain()
+    finally:
+        await relay.close()
+        await asyncio.to_thread(server.close)
 
 
 @asynccontextmanager

@@ -119,6 +119,7 @@ def parse_answer(text: str) -> tuple[StreamTarget | None, list[str]]:
             url=url,
             parameters=dict(parse_qsl(urlsplit(url).query)),
             content_type=node.get("contentType"),
+            extra_headers=node.get("extraHeaders"),
         ),
         says,
     )
@@ -175,8 +176,15 @@ class PlivoProtocol:
 
     frames_per_chunk = 1
 
-    def __init__(self, content_type: str | None = None, ids: StreamIds | None = None) -> None:
+    def __init__(
+        self,
+        content_type: str | None = None,
+        ids: StreamIds | None = None,
+        extra_headers: str | None = None,
+    ) -> None:
         self.ids = ids or new_ids()
+        self.extra_headers = extra_headers or ""
+        """The answer's ``extraHeaders``, sent back in ``start`` (Plivo's documented field)."""
         self.encoding, self.rate = "audio/x-mulaw", CALLER_RATE
         self.set_format(content_type or MULAW_8K)
         self._seq = 0
@@ -204,7 +212,8 @@ class PlivoProtocol:
         return json.dumps({**message, **body}, separators=(",", ":"))
 
     def opening(self, parameters: Mapping[str, str]) -> list[str]:
-        """``start``; the stream parameters already reached the gateway in the URL."""
+        """``start``; the stream parameters reached the gateway in the URL (the token, where
+        the answer put it in ``extraHeaders``, comes back here as ``extra_headers``)."""
         ids = self.ids
         start = {
             "event": "start",
@@ -216,7 +225,7 @@ class PlivoProtocol:
                 "tracks": ["inbound"],
                 "mediaFormat": {"encoding": self.encoding, "sampleRate": self.rate},
             },
-            "extra_headers": "",
+            "extra_headers": self.extra_headers,
         }
         return [json.dumps(start, separators=(",", ":"))]
 
@@ -385,6 +394,7 @@ class PlivoCaller(StreamCaller):
             tenant=self.tenant,
         )  # fmt: skip
         assert isinstance(self.protocol, PlivoProtocol)
+        self.protocol.extra_headers = self.target.extra_headers or ""
         if self.target.content_type:
             try:
                 self.protocol.set_format(self.target.content_type)

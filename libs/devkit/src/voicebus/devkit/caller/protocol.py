@@ -102,6 +102,8 @@ class StreamTarget:
     url: str
     parameters: dict[str, str] = field(default_factory=dict)
     content_type: str | None = None
+    extra_headers: str | None = None
+    """Plivo's ``extraHeaders``: sent back in the stream's ``start`` as ``extra_headers``."""
 
 
 async def post_form(

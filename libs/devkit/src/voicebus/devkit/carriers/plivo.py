@@ -86,6 +86,7 @@ class PlivoCarrier(StandInCarrier):
         self.auth_id = auth_id
         self.auth_token = auth_token
         self._formats: dict[str, str | None] = {}
+        self._extra_headers: dict[str, str | None] = {}
 
     # -- REST API ---------------------------------------------------------------
 
@@ -233,12 +234,15 @@ class PlivoCarrier(StandInCarrier):
         if target is None:
             raise _no_stream(f"the answer has no <Stream> (it said {' '.join(says)!r})")
         self._formats[call.sid] = target.content_type
+        self._extra_headers[call.sid] = target.extra_headers
         return target.url, target.parameters
 
     def protocol(self, call: DialedCall) -> CallerProtocol:
         """Plivo Audio Streaming in the format the answer asked for."""
         ids = StreamIds(self.auth_id, call.sid, wire.new_uuid())
-        return wire.PlivoProtocol(self._formats.get(call.sid), ids)
+        return wire.PlivoProtocol(
+            self._formats.get(call.sid), ids, self._extra_headers.get(call.sid)
+        )
 
     def wants_amd(self, call: DialedCall) -> bool:
         """Whether the dial request asked for machine detection."""

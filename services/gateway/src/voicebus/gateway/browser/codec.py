@@ -58,6 +58,7 @@ from voicebus.gateway.providers.base import (
     Ignored,
     MarkPlayed,
     MediaIn,
+    Payload,
     SampleRate,
     StreamEvent,
     StreamInfo,
@@ -148,7 +149,7 @@ class AudioConverter:
         )
         self._pending = bytearray()
 
-    def feed(self, data: bytes) -> StreamEvent:
+    def feed(self, data: bytes | memoryview) -> StreamEvent:
         """Convert one binary message: :class:`MediaIn` once a whole frame is ready."""
         if not data or len(data) % self._sample_bytes:
             return _INVALID
@@ -183,15 +184,16 @@ class BrowserCodec:
     """
 
     sample_rate: SampleRate = SAMPLE_RATE
+    binary_media = True
 
     def __init__(self) -> None:
         self._announced: AudioFormatIn | None = None
         self._audio: AudioConverter | None = None
 
-    def parse(self, text: str) -> StreamEvent:
+    def parse(self, data: Payload) -> StreamEvent:
         """Turn one text message from the page into a normalized event. Never raises."""
         try:
-            raw = json.loads(text)
+            raw = json.loads(bytes(data))
         except ValueError:
             return Ignored(IgnoreReason.MALFORMED_JSON)
         if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
@@ -215,7 +217,7 @@ class BrowserCodec:
             case StopMessage():
                 return StreamStop()
 
-    def parse_bytes(self, data: bytes) -> StreamEvent:
+    def parse_bytes(self, data: Payload) -> StreamEvent:
         """Turn one binary message (caller audio) into :class:`MediaIn`. Never raises."""
         if self._audio is None:
             return _BEFORE_START
@@ -230,15 +232,15 @@ class BrowserCodec:
         """Agent audio goes to the page as it is on the bus: PCM16LE at 16 kHz."""
         return pcm
 
-    def mark(self, name: str) -> str:
+    def mark(self, name: str) -> bytes:
         """A mark the page echoes once the audio before it has played."""
-        return json.dumps({"type": "mark", "name": name})
+        return json.dumps({"type": "mark", "name": name}).encode()
 
-    def clear(self) -> str:
+    def clear(self) -> bytes:
         """Drop the audio not yet played."""
-        return '{"type":"clear"}'
+        return b'{"type":"clear"}'
 
-    def relay(self, event: bytes) -> str | None:
+    def relay(self, event: bytes) -> bytes | None:
         """The transcript line a call event shows on the page, if it shows one."""
         if not any(kind in event for kind in _RELAYED):  # most events are not shown
             return None
@@ -259,11 +261,11 @@ class BrowserCodec:
                         "utterance_id": data.utterance_id,
                         "text_heard": data.text_heard,
                     }
-                )
+                ).encode()
         return None
 
 
-def _line(role: str, text: str, utterance_id: str | None) -> str:
+def _line(role: str, text: str, utterance_id: str | None) -> bytes:
     return json.dumps(
         {"type": "transcript", "role": role, "text": text, "utterance_id": utterance_id}
-    )
+    ).encode()

@@ -24,6 +24,7 @@ from voicebus.gateway.parameters import (
     CONTEXT_PREFIX,
     CallIdentity,
     context_from_query,
+    stream_purpose,
     to_parameters,
 )
 from voicebus.runtime.rpc import Conflict, NotFound, Unavailable
@@ -70,8 +71,10 @@ async def create_session(gateway: Gateway, request: CreateSession) -> SessionRep
     log.info("browser call accepted", extra={"call_id": call_id, "agent_id": agent_id})
     session = BrowserSession(
         call_id=call_id,
-        ws_url=settings.public_ws_url(STREAM_PATH),
-        parameters=to_parameters(identity, gateway.stream_key, time.time()),
+        ws_url=settings.media_ws_url(STREAM_PATH),
+        parameters=to_parameters(
+            identity, gateway.stream_key, time.time(), purpose=stream_purpose(NAME)
+        ),
         expires_in_s=settings.stream_token_ttl_s,
     )
     return SessionReply(ok=True, session=session)

@@ -23,7 +23,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
-from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -144,38 +143,47 @@ StreamEvent = StreamStart | MediaIn | DtmfIn | MarkPlayed | StreamStop | StreamI
 """What a codec makes of one provider message."""
 
 
+Payload = bytes | memoryview
+"""One WebSocket message's payload; a memoryview is valid only during the call it is given to."""
+
+
 class StreamCodec(Protocol):
     """One media WebSocket's protocol: provider messages in, provider messages out.
 
     One instance per connection; it may keep per-stream state (the stream id
-    that outbound messages must carry).
+    that outbound messages must carry). Messages are parsed straight from the
+    socket's buffer into the provider's typed frame (msgspec), and outbound ones
+    are bytes templates: this runs ~100 times a second per call.
     """
 
     sample_rate: SampleRate
     """Rate of the PCM16 audio it yields and accepts (the call's rate on the bus)."""
 
-    def parse(self, text: str) -> StreamEvent:
-        """Turn one text message from the provider into a normalized event. Never raises."""
+    binary_media: bool
+    """Whether :meth:`media` builds a binary WebSocket message (raw audio) or a text one."""
+
+    def parse(self, data: Payload) -> StreamEvent:
+        """Turn one text message (UTF-8 bytes) from the provider into an event. Never raises."""
         ...
 
     def bind(self, start: StreamStart) -> None:
         """Remember the started stream; called once, before any outbound message."""
         ...
 
-    def media(self, pcm: bytes) -> str | bytes:
+    def media(self, pcm: bytes) -> bytes:
         """The message that plays ``pcm`` (PCM16LE at :attr:`sample_rate`) to the caller.
 
-        Text for the providers' JSON protocols; a binary message where the far end
-        takes raw audio (the browser).
+        UTF-8 JSON for the providers' protocols; raw audio where the far end takes
+        it (the browser, :attr:`binary_media`).
         """
         ...
 
-    def mark(self, name: str) -> str:
-        """A mark the provider echoes once the audio sent before it has played."""
+    def mark(self, name: str) -> bytes:
+        """A mark (text message) the provider echoes once the audio before it has played."""
         ...
 
-    def clear(self) -> str:
-        """The message that drops audio sent but not yet played."""
+    def clear(self) -> bytes:
+        """The message (text) that drops audio sent but not yet played."""
         ...
 
 
@@ -183,7 +191,7 @@ class StreamCodec(Protocol):
 class BinaryStreamCodec(StreamCodec, Protocol):
     """A stream codec whose far end also sends binary messages (raw audio)."""
 
-    def parse_bytes(self, data: bytes) -> StreamEvent:
+    def parse_bytes(self, data: Payload) -> StreamEvent:
         """Turn one binary message into a normalized event. Never raises."""
         ...
 
@@ -196,8 +204,8 @@ class CallEventRelay(Protocol):
     sends the far end whatever :meth:`relay` makes of each one.
     """
 
-    def relay(self, event: bytes) -> str | None:
-        """The message that shows one call event (envelope JSON), or None to skip it."""
+    def relay(self, event: bytes) -> bytes | None:
+        """The text message that shows one call event (envelope JSON), or None to skip it."""
         ...
 
 
@@ -231,7 +239,7 @@ class Provider:
     dialer: Callable[[ProviderAccount], Dialer] | None = None
     callbacks: Callable[[GatewaySettings], OutboundWebhook] | None = None
     default_account: Callable[[GatewaySettings, str], ProviderAccount] | None = None
-    stream_auth: Callable[[GatewaySettings, Headers], bool] | None = None
+    stream_auth: Callable[[GatewaySettings, Mapping[str, str]], bool] | None = None
     out_chunk_bytes: int = 0
     tenant_webhook: Callable[[GatewaySettings, ProviderAccount], InboundWebhook] | None = None
     transfer_markup: Callable[[GatewaySettings], TransferMarkup] | None = None

@@ -11,11 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+from collections.abc import Mapping
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from starlette.datastructures import Headers
 
 from voicebus.gateway.providers.outbound import ProviderAccount
 from voicebus.gateway.settings import GatewaySettings
@@ -76,8 +76,11 @@ def default_account(settings: GatewaySettings, tenant_id: str) -> ProviderAccoun
     return ProviderAccount(NAME, tenant_id, {"api_token": env.api_token}, fields)
 
 
-def basic_auth_ok(headers: Headers, env: ExotelSettings) -> bool:
-    """Whether ``Authorization: Basic`` carries the webhook user and password."""
+def basic_auth_ok(headers: Mapping[str, str], env: ExotelSettings) -> bool:
+    """Whether ``Authorization: Basic`` carries the webhook user and password.
+
+    ``headers`` must look names up case-insensitively (Starlette's, multidict's).
+    """
     scheme, _, value = headers.get("authorization", "").partition(" ")
     if scheme.lower() != "basic":
         return False
@@ -89,7 +92,7 @@ def basic_auth_ok(headers: Headers, env: ExotelSettings) -> bool:
     return hmac.compare_digest(decoded.encode(), expected.encode())
 
 
-def stream_auth(settings: GatewaySettings, headers: Headers) -> bool:
+def stream_auth(settings: GatewaySettings, headers: Mapping[str, str]) -> bool:
     """The media WebSocket's handshake check."""
     return basic_auth_ok(headers, exotel_settings(settings))
 

@@ -7,6 +7,8 @@ the stream URL asked for 16 kHz, about 100 ms per message), ``dtmf``, ``mark``
 ``mark``, ``clear``, each with ``stream_sid``. Exotel plays agent audio well
 only in messages of at least 3,200 bytes in multiples of 320: the session
 gathers frames (``Provider.out_chunk_bytes``); frames are whole multiples.
+``media`` and ``mark`` are decoded by msgspec straight into typed structs; the
+rest, and anything malformed, by the pydantic models below.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import binascii
 import json
 from typing import Annotated, Final, Literal
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from voicebus.gateway.metrics import IgnoreReason
@@ -23,18 +26,21 @@ from voicebus.gateway.providers.base import (
     Ignored,
     MarkPlayed,
     MediaIn,
+    Payload,
     SampleRate,
     StreamEvent,
     StreamInfo,
     StreamStart,
     StreamStop,
 )
+from voicebus.gateway.providers.fastpath import MarkName, json_string
 
 MIN_OUT_BYTES: Final = 3200
 """Smallest agent audio message Exotel plays without gaps (100 ms at 8 kHz)."""
 MAX_CHUNK_BYTES: Final = 64000
 """Longest caller chunk accepted: 2 s at 16 kHz (Exotel sends ~100 ms)."""
 _RATES: Final[dict[str, SampleRate]] = {"8000": 8000, "16000": 16000}
+_INVALID: Final = Ignored(IgnoreReason.INVALID_MESSAGE)
 
 
 class _Message(BaseModel):
@@ -124,15 +130,31 @@ ExotelMessage = Annotated[
 ]
 EVENTS: Final = frozenset({"connected", "start", "media", "dtmf", "mark", "stop"})
 _ANY: Final[TypeAdapter[ExotelMessage]] = TypeAdapter(ExotelMessage)
-_MEDIA: Final[TypeAdapter[MediaMessage]] = TypeAdapter(MediaMessage)
 
 
-def parse_message(text: str) -> ExotelMessage | Ignored:
-    """Parse one message into its model, or say why it is ignored."""
-    try:
-        return _MEDIA.validate_json(text)
-    except ValidationError:
-        pass  # not a valid media message: find out what it is
+class _FastMedia(msgspec.Struct):
+    payload: str
+    chunk: int | None = None
+    timestamp: int | None = None
+
+
+class _FastMediaMessage(msgspec.Struct, tag_field="event", tag="media"):
+    media: _FastMedia
+
+
+class _FastMark(msgspec.Struct):
+    name: MarkName
+
+
+class _FastMarkMessage(msgspec.Struct, tag_field="event", tag="mark"):
+    mark: _FastMark
+
+
+_FAST: Final = msgspec.json.Decoder(_FastMediaMessage | _FastMarkMessage, strict=False)
+
+
+def parse_message(text: str | bytes) -> ExotelMessage | Ignored:
+    """Parse one message into its model, or say why it is ignored (the slow path)."""
     try:
         raw = json.loads(text)
     except ValueError:
@@ -147,13 +169,13 @@ def parse_message(text: str) -> ExotelMessage | Ignored:
         return Ignored(IgnoreReason.INVALID_MESSAGE)
 
 
-def _media_event(chunk: MediaChunk) -> MediaIn | Ignored:
+def _media_event(chunk: MediaChunk | _FastMedia) -> MediaIn | Ignored:
     try:
         pcm = binascii.a2b_base64(chunk.payload, strict_mode=True)
     except binascii.Error:
-        return Ignored(IgnoreReason.INVALID_MESSAGE)
+        return _INVALID
     if not pcm or len(pcm) % 2:
-        return Ignored(IgnoreReason.INVALID_MESSAGE)
+        return _INVALID
     if len(pcm) > MAX_CHUNK_BYTES:
         return Ignored(IgnoreReason.OVERSIZE)
     return MediaIn(pcm, chunk.chunk, chunk.timestamp)
@@ -183,38 +205,45 @@ class ExotelCodec:
     """The Voicebot protocol for one WebSocket (see the module docstring)."""
 
     sample_rate: SampleRate = 8000
+    binary_media = False
 
     def __init__(self) -> None:
-        self._sid_json = "null"
-        self._media_head = '{"event":"media","stream_sid":null,"media":{"payload":"'
+        self._sid_json = b"null"
+        self._media_head = b'{"event":"media","stream_sid":null,"media":{"payload":"'
         self._rate_of_start: SampleRate = 8000
 
-    def parse(self, text: str) -> StreamEvent:
+    def parse(self, data: Payload) -> StreamEvent:
         """One Exotel message → a normalized event; never raises."""
-        message = parse_message(text)
-        if isinstance(message, StartMessage):
-            rate = message.start.media_format.sample_rate
-            self._rate_of_start = _RATES.get(str(rate), 8000)
-        return to_event(message)
+        try:
+            fast = _FAST.decode(data)
+        except msgspec.DecodeError:  # not media nor a mark echo: the slow path says which
+            message = parse_message(bytes(data))
+            if isinstance(message, StartMessage):
+                rate = message.start.media_format.sample_rate
+                self._rate_of_start = _RATES.get(str(rate), 8000)
+            return to_event(message)
+        if isinstance(fast, _FastMediaMessage):
+            return _media_event(fast.media)
+        return MarkPlayed(fast.mark.name)
 
     def bind(self, start: StreamStart) -> None:
         """Address outbound messages to the started stream, at its sample rate."""
-        self._sid_json = json.dumps(start.stream_id)
-        self._media_head = f'{{"event":"media","stream_sid":{self._sid_json},"media":{{"payload":"'
+        self._sid_json = json_string(start.stream_id)
+        self._media_head = b'{"event":"media","stream_sid":%b,"media":{"payload":"' % self._sid_json
         self.sample_rate = self._rate_of_start
 
-    def media(self, pcm: bytes) -> str:
+    def media(self, pcm: bytes) -> bytes:
         """A ``media`` message playing ``pcm`` (PCM16LE, base64)."""
-        payload = binascii.b2a_base64(pcm, newline=False).decode("ascii")
-        return (
-            f'{{"event":"media","stream_sid":{self._sid_json},"media":{{"payload":"{payload}"}}}}'
+        payload = binascii.b2a_base64(pcm, newline=False)
+        return b'%b%b"}}' % (self._media_head, payload)
+
+    def mark(self, name: str) -> bytes:
+        """A ``mark``; Exotel echoes it once the audio before it has played."""
+        return b'{"event":"mark","stream_sid":%b,"mark":{"name":%b}}' % (
+            self._sid_json,
+            json_string(name),
         )
 
-    def mark(self, name: str) -> str:
-        """A ``mark``; Exotel echoes it once the audio before it has played."""
-        body = json.dumps({"name": name})
-        return f'{{"event":"mark","stream_sid":{self._sid_json},"mark":{body}}}'
-
-    def clear(self) -> str:
+    def clear(self) -> bytes:
         """``clear``: Exotel drops buffered audio."""
-        return f'{{"event":"clear","stream_sid":{self._sid_json}}}'
+        return b'{"event":"clear","stream_sid":%b}' % self._sid_json

@@ -14,28 +14,37 @@ return the checkpoints it dropped: they are simply never echoed.
 
 Vobiz speaks the same protocol (see ``providers/vobiz``), so the codec is
 parameterized by the events a provider sends rather than written twice.
+
+``media`` and ``playedStream`` (nearly every message) are decoded by msgspec
+straight into typed structs; the rest, and anything malformed, by the pydantic
+models, which tell why a message is ignored. Outbound messages are bytes templates.
 """
 
 from __future__ import annotations
 
 import binascii
 import json
+import re
 from typing import Annotated, Final, Literal
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from voicebus.gateway.metrics import IgnoreReason
+from voicebus.gateway.parameters import TOKEN
 from voicebus.gateway.providers.base import (
     DtmfIn,
     Ignored,
     MarkPlayed,
     MediaIn,
+    Payload,
     SampleRate,
     StreamEvent,
     StreamInfo,
     StreamStart,
     StreamStop,
 )
+from voicebus.gateway.providers.fastpath import MarkName, json_string
 from voicebus.runtime.codecs import pcm16_to_ulaw, ulaw_to_pcm16
 
 MULAW: Final = "audio/x-mulaw"
@@ -43,6 +52,25 @@ L16: Final = "audio/x-l16"
 INBOUND_TRACK: Final = "inbound"
 MAX_CHUNK_MS: Final = 1000
 """Longest audio accepted in one media message (providers send 20 ms)."""
+TOKEN_HEADER: Final = "vbtoken"  # noqa: S105 - a parameter name, not a secret
+"""Name of the stream token in the answer's ``extraHeaders`` (which allow only letters and
+digits: the token's ``<issued>.<hex>`` travels as ``<issued>x<hex>``)."""
+_TOKEN_IN_HEADER: Final = re.compile(r"^([0-9]{1,12})x([0-9a-f]{64})$")
+
+
+def token_header(token: str) -> str:
+    """``extraHeaders`` carrying the stream token ``<issued>.<hex>`` (letters and digits)."""
+    return f"{TOKEN_HEADER}={token.replace('.', 'x', 1)}"
+
+
+def token_from_headers(extra_headers: str | None) -> dict[str, str]:
+    """The stream token in a start's ``extra_headers`` (``k=v`` pairs, ``;`` or ``,``)."""
+    for pair in re.split(r"[;,]", extra_headers or ""):
+        name, _, value = pair.strip().partition("=")
+        match = _TOKEN_IN_HEADER.fullmatch(value.strip())
+        if name.strip() == TOKEN_HEADER and match is not None:
+            return {TOKEN: f"{match.group(1)}.{match.group(2)}"}
+    return {}
 
 
 class _Message(BaseModel):
@@ -72,6 +100,8 @@ class StartMessage(_Message):
     event: Literal["start"]
     sequence_number: int | None = Field(default=None, alias="sequenceNumber")
     start: StartInfo
+    extra_headers: str | None = Field(default=None, max_length=1024)
+    """The answer's ``extraHeaders``, as ``key=value`` pairs separated by ``;``."""
 
 
 class MediaChunk(_Message):
@@ -142,20 +172,34 @@ AnyMessage = Annotated[
 
 PLIVO_EVENTS: Final = frozenset({"start", "media", "dtmf", "playedStream", "clearedAudio", "stop"})
 _ANY: Final[TypeAdapter[AnyMessage]] = TypeAdapter(AnyMessage)
-_MEDIA: Final[TypeAdapter[MediaMessage]] = TypeAdapter(MediaMessage)
 
 
-def parse_message(text: str, events: frozenset[str]) -> AnyMessage | Ignored:
-    """Parse one message into its model, or say why it is ignored.
+class _FastMedia(msgspec.Struct):
+    payload: str
+    track: str = INBOUND_TRACK
+    chunk: int | None = None
+    timestamp: int | None = None
+
+
+class _FastMediaMessage(msgspec.Struct, tag_field="event", tag="media"):
+    media: _FastMedia
+
+
+class _FastPlayedMessage(msgspec.Struct, tag_field="event", tag="playedStream"):
+    name: MarkName
+
+
+# strict=False: the timestamp comes as a string of digits.
+_FAST: Final = msgspec.json.Decoder(_FastMediaMessage | _FastPlayedMessage, strict=False)
+
+
+def parse_message(text: str | bytes, events: frozenset[str]) -> AnyMessage | Ignored:
+    """Parse one message into its model, or say why it is ignored (the slow path).
 
     Args:
         text: the WebSocket text message.
         events: the events this provider sends; others are unknown.
     """
-    try:
-        return _MEDIA.validate_json(text)
-    except ValidationError:
-        pass  # not a valid media message: find out what it is
     try:
         raw = json.loads(text)
     except ValueError:
@@ -177,18 +221,29 @@ class PlivoStyleCodec:
         events: the events the provider sends (Vobiz has no ``stop``).
     """
 
+    binary_media = False
+
     def __init__(self, events: frozenset[str] = PLIVO_EVENTS) -> None:
         self._events = events
         self.sample_rate: SampleRate = 8000
         self._encoding = MULAW
         self._max_payload = MAX_CHUNK_MS * 8
         self._first_ts: int | None = None
-        self._head = ""
-        self._checkpoint_head = ""
-        self._clear = ""
+        self._head = b""
+        self._checkpoint_head = b""
+        self._clear = b""
 
-    def parse(self, text: str) -> StreamEvent:
+    def parse(self, data: Payload) -> StreamEvent:
         """One provider message → a normalized event; never raises."""
+        try:
+            fast = _FAST.decode(data)
+        except msgspec.DecodeError:  # not media nor a checkpoint echo: the slow path says which
+            return self._parse_slow(bytes(data))
+        if isinstance(fast, _FastMediaMessage):
+            return self._media_event(fast.media)
+        return MarkPlayed(fast.name)
+
+    def _parse_slow(self, text: bytes) -> StreamEvent:
         message = parse_message(text, self._events)
         match message:
             case MediaMessage():
@@ -200,7 +255,9 @@ class PlivoStyleCodec:
             case StartMessage():
                 info = message.start
                 self._use_format(info.media_format)
-                return StreamStart(info.stream_id, info.call_id, {})
+                # The token rides in extraHeaders (not the URL) where the answer put it there.
+                params = token_from_headers(message.extra_headers)
+                return StreamStart(info.stream_id, info.call_id, params)
             case StopMessage():
                 return StreamStop()
             case ClearedAudioMessage():
@@ -217,7 +274,7 @@ class PlivoStyleCodec:
         bytes_per_ms = rate // 1000 * (2 if self._encoding == L16 else 1)
         self._max_payload = MAX_CHUNK_MS * bytes_per_ms
 
-    def _media_event(self, chunk: MediaChunk) -> MediaIn | Ignored:
+    def _media_event(self, chunk: MediaChunk | _FastMedia) -> MediaIn | Ignored:
         if chunk.track != INBOUND_TRACK:
             return Ignored(IgnoreReason.UNEXPECTED_TRACK)
         try:
@@ -246,23 +303,26 @@ class PlivoStyleCodec:
 
     def bind(self, start: StreamStart) -> None:
         """Address outbound messages to the started stream, in its audio format."""
-        sid = json.dumps(start.stream_id)
+        sid = json_string(start.stream_id)
         media = json.dumps({"contentType": self._encoding, "sampleRate": self.sample_rate})
-        self._head = f'{{"event":"playAudio","streamId":{sid},"media":{media[:-1]},"payload":"'
-        self._checkpoint_head = f'{{"event":"checkpoint","streamId":{sid},"name":'
-        self._clear = f'{{"event":"clearAudio","streamId":{sid}}}'
+        self._head = b'{"event":"playAudio","streamId":%b,"media":%b,"payload":"' % (
+            sid,
+            media[:-1].encode(),
+        )
+        self._checkpoint_head = b'{"event":"checkpoint","streamId":%b,"name":' % sid
+        self._clear = b'{"event":"clearAudio","streamId":%b}' % sid
 
-    def media(self, pcm: bytes) -> str:
+    def media(self, pcm: bytes) -> bytes:
         """A ``playAudio`` message playing ``pcm`` (PCM16LE at :attr:`sample_rate`)."""
         audio = pcm if self._encoding == L16 else pcm16_to_ulaw(pcm)
-        payload = binascii.b2a_base64(audio, newline=False).decode("ascii")
-        return f'{self._head}{payload}"}}}}'
+        payload = binascii.b2a_base64(audio, newline=False)
+        return b'%b%b"}}' % (self._head, payload)
 
-    def mark(self, name: str) -> str:
+    def mark(self, name: str) -> bytes:
         """A ``checkpoint``: answered by ``playedStream`` once the audio before it played."""
-        return f"{self._checkpoint_head}{json.dumps(name)}}}"
+        return b"%b%b}" % (self._checkpoint_head, json_string(name))
 
-    def clear(self) -> str:
+    def clear(self) -> bytes:
         """A ``clearAudio``: the provider drops audio queued and not yet played."""
         return self._clear
 

@@ -7,8 +7,10 @@ Behind a proxy or tunnel the URL this process sees is not the one Plivo
 requested, so the configured public URL is used.
 
 Plivo's ``extraHeaders`` only carry ``[A-Za-z0-9]`` (512 bytes): too narrow for
-our signed stream parameters, so they travel in the stream URL's query string,
-which reaches the gateway in the WebSocket handshake.
+all our signed stream parameters, which travel in the stream URL's query string,
+but wide enough for the token that signs them: it goes in ``extraHeaders`` and
+comes back in the stream's ``start`` message, so the URL (which proxies log)
+carries no credential.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import Response
 
+from voicebus.gateway.parameters import TOKEN
 from voicebus.gateway.providers.base import InboundCall
 from voicebus.gateway.providers.outbound import ProviderAccount
 from voicebus.gateway.providers.plivo.settings import PlivoSettings
+from voicebus.gateway.providers.plivo.stream import token_header
 from voicebus.gateway.settings import GatewaySettings
 
 SIGNATURE_HEADER: Final = "X-Plivo-Signature-V3"
@@ -145,15 +149,21 @@ class PlivoWebhook:
         )
 
     def connect(self, stream_url_: str, parameters: Mapping[str, str]) -> Response:
-        """A bidirectional ``<Stream>`` that keeps the call up while the stream runs."""
+        """A bidirectional ``<Stream>`` that keeps the call up while the stream runs.
+
+        The stream token goes in ``extraHeaders``, the other parameters in the URL.
+        """
+        token = parameters.get(TOKEN)
+        in_url = {k: v for k, v in parameters.items() if k != TOKEN}
         response = plivoxml.ResponseElement()
         response.add(
             plivoxml.StreamElement(
-                stream_url(stream_url_, parameters),
+                stream_url(stream_url_, in_url),
                 bidirectional=True,
                 keepCallAlive=True,
                 audioTrack="inbound",
                 contentType=self._plivo.content_type,
+                extraHeaders=token_header(token) if token else None,
             )
         )
         return _xml(response)

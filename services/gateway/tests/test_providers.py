@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from starlette.routing import Route, WebSocketRoute
 

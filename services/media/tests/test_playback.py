@@ -218,3 +218,28 @@ def test_after_a_barge_in_the_next_utterance_starts_without_lead_debt() -> None:
     assert len(frames) == 6  # the provider's buffer was flushed: full lead again
     assert frames[0].first
     assert [s.utterance_id for s in started] == ["a2"]
+
+
+def test_a_paused_utterance_sends_nothing_and_resumes_with_its_next_frame() -> None:
+    p = playout(lead_ms=0)
+    speak(p, "a1", [("one two three", 400)])  # 20 frames
+    sent = [f.seq for f in p.due(0.0)[0]]
+    assert p.interruptible and not p.paused
+    p.pause()
+    assert p.paused
+    assert p.due(1.0) == ([], [])
+    assert p.wait_s(1.0) is None  # nothing to wake up for while paused
+    p.resume()
+    now = 1.0
+    while len(sent) < 20:
+        sent += [f.seq for f in p.due(now)[0]]
+        now += 0.02
+    assert sent == list(range(20))  # nothing lost, nothing repeated
+
+
+def test_a_cut_ends_the_pause() -> None:
+    p = playout()
+    speak(p, "a1", [("one", 100)])
+    p.pause()
+    assert [c.utterance_id for c in p.interrupt(0.0)] == ["a1"]
+    assert not p.paused and not p.interruptible

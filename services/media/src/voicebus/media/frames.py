@@ -71,8 +71,20 @@ class UserTurnEndedFrame(SystemFrame):
 
 
 @dataclass
+class InterimTranscriptFrame(SystemFrame):
+    """What the caller has said so far in the turn in progress (a streaming STT's hook)."""
+
+    text: str
+
+
+@dataclass
 class TranscriptFrame(SystemFrame):
-    """What the caller said in one turn."""
+    """What the caller said in one turn (empty text: the turn held no words).
+
+    Attributes:
+        backchannel: set by the output's interruption guard: said over the agent
+            without taking the turn.
+    """
 
     utterance_id: str
     text: str
@@ -82,6 +94,7 @@ class TranscriptFrame(SystemFrame):
     end_ms: int
     latency_ms: float
     engine: str
+    backchannel: bool = False
 
 
 @dataclass

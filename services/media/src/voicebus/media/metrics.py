@@ -28,6 +28,11 @@ ENGINE_ERRORS: Final = Counter(
 INTERRUPTIONS: Final = Counter(
     "voicebus_media_interruptions", "Agent utterances cut by caller speech (barge-in)."
 )
+AGENT_PAUSES: Final = Counter(
+    "voicebus_media_agent_pauses",
+    "Agent speech paused for caller speech, and how pauses ended (resumed, timed_out).",
+    ["outcome"],
+)
 UNCONFIRMED_PLAYBACK: Final = Counter(
     "voicebus_media_unconfirmed_playback",
     "Utterances counted as played with no playback mark for their last frame.",

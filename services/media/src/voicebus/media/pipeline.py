@@ -1,7 +1,7 @@
 """One call's pipecat pipeline, whose transport is the bus.
 
     BusInput → VADProcessor (Silero) → UserTurnProcessor (+ smart turn) → STTProcessor
-      → CallerEvents → TTSProcessor → BusOutput
+      → TTSProcessor → BusOutput (pacing, barge-in guard) → CallerEvents
 
 Every processor runs in pipecat's direct mode: a frame goes through the chain on
 the task that received it from NATS, with no queue and no task switch per
@@ -31,6 +31,8 @@ from voicebus.contracts.audio import AudioFrame, PlaybackMark
 from voicebus.contracts.commands import SayData
 from voicebus.contracts.rpc import TurnSettings
 from voicebus.engines.base import STTEngine, TTSEngine
+from voicebus.media.backchannels import Backchannels
+from voicebus.media.barge_in import Floor, GuardSettings, InterruptionGuard
 from voicebus.media.events import CallEvents
 from voicebus.media.outlet import CallOutlet
 from voicebus.media.output import BusOutput
@@ -60,6 +62,9 @@ class PipelineConfig:
         mark_grace_ms: see :class:`~voicebus.media.playback.Playout`.
         preroll_ms: audio kept before the caller's estimated speech onset.
         max_turn_ms: the longest caller turn.
+        language: the agent's language (its built-in backchannels).
+        hold_timeout_s: agent paused for a caller turn whose transcript never comes
+            resumes this long after the turn ended.
     """
 
     sample_rate: int
@@ -73,6 +78,8 @@ class PipelineConfig:
     mark_grace_ms: int = 1000
     preroll_ms: int = 300
     max_turn_ms: int = 30_000
+    language: str = "en"
+    hold_timeout_s: float = 3.0
 
 
 class CallPipeline:
@@ -97,6 +104,17 @@ class CallPipeline:
             lead_ms=config.lead_ms,
             mark_grace_ms=config.mark_grace_ms,
         )
+        turn = config.turn
+        floor = Floor()
+        guard = InterruptionGuard(
+            GuardSettings(
+                min_words=turn.interruption_min_words,
+                min_speech_ms=turn.interruption_min_speech_ms,
+                hold_timeout_s=config.hold_timeout_s,
+            ),
+            Backchannels.for_language(config.language, turn.backchannels),
+            floor,
+        )
         processors = [
             self.input,
             VADProcessor(vad_analyzer=config.vad, enable_direct_mode=True),
@@ -107,11 +125,12 @@ class CallPipeline:
                 preroll_ms=config.preroll_ms,
                 max_turn_ms=config.max_turn_ms,
                 turn_analyzer=config.turn_analyzer,
+                floor=floor,
             ),
             STTProcessor(config.stt),
-            CallerEvents(outlet, events),
             TTSProcessor(config.tts, sample_rate=config.sample_rate),
-            BusOutput(outlet, events, playout, allow_interruptions=config.turn.allow_interruptions),
+            BusOutput(outlet, events, playout, guard, allow_interruptions=turn.allow_interruptions),
+            CallerEvents(outlet, events),
         ]
         self._worker = PipelineWorker(
             Pipeline(processors),

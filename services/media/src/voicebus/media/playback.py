@@ -141,6 +141,7 @@ class Playout:
         self._ended: OrderedDict[str, None] = OrderedDict()
         self._next_seq = 0
         self._last_ts: int | None = None
+        self._paused = False
 
     # -- what synthesis produces ---------------------------------------------
 
@@ -191,7 +192,7 @@ class Playout:
         """Frames to send now, and the utterances whose first frame is among them."""
         frames: list[OutFrame] = []
         started: list[Started] = []
-        while (utterance := self._sending()) is not None and utterance.frames:
+        while not self._paused and (utterance := self._sending()) is not None and utterance.frames:
             if self._pacer.wait_s(now) > 0:
                 break
             pcm = utterance.frames.popleft()
@@ -221,7 +222,7 @@ class Playout:
         """Seconds until :meth:`due` or :meth:`expire` has work; None when nothing is pending."""
         waits: list[float] = []
         utterance = self._sending()
-        if utterance is not None and utterance.frames:
+        if utterance is not None and utterance.frames and not self._paused:
             waits.append(self._pacer.wait_s(now))
         for live in self._live.values():
             if live.play_end is not None:
@@ -262,6 +263,30 @@ class Playout:
         """Agent audio is being produced, sent or played (not yet confirmed played)."""
         return bool(self._live)
 
+    @property
+    def interruptible(self) -> bool:
+        """Agent speech is live and the utterance playing (or next to play) may be cut."""
+        head = next(iter(self._live.values()), None)
+        return head is not None and head.allow_interruptions
+
+    @property
+    def paused(self) -> bool:
+        """Sending is paused (:meth:`pause`)."""
+        return self._paused
+
+    def pause(self) -> None:
+        """Hold the agent's audio: no frame is sent until :meth:`resume`.
+
+        What was already sent (at most ``lead_ms``) plays out at the provider;
+        nothing is dropped, so resuming goes on from the next frame, mid-word if
+        need be, never from the start of the sentence.
+        """
+        self._paused = True
+
+    def resume(self) -> None:
+        """Send the held audio again, from where it stopped."""
+        self._paused = False
+
     def interrupt(self, now: float) -> list[Interrupted]:
         """The caller started speaking: cut every live utterance, if the one playing allows it.
 
@@ -292,6 +317,7 @@ class Playout:
             )
         if any(c.sent_audio for c in cut):
             self._pacer.clear(now)
+        self._paused = False
         return cut
 
     # -- internals -----------------------------------------------------------

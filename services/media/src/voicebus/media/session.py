@@ -33,7 +33,7 @@ from voicebus.media.agents import default_profile, fetch_profile
 from voicebus.media.engine_set import create_engines
 from voicebus.media.events import CallEvents
 from voicebus.media.metrics import MALFORMED
-from voicebus.media.models import SharedModels
+from voicebus.media.models import SharedModels, smart_turn_on
 from voicebus.media.outlet import BusOutlet
 from voicebus.media.pipeline import CallPipeline, PipelineConfig
 from voicebus.media.settings import MediaSettings
@@ -173,10 +173,9 @@ class CallSession:
             self._rate,
         )
         turn_analyzer = None
-        if turn.smart_turn and settings.smart_turn:
-            turn_analyzer = self._models.smart_turn(
-                SmartTurnParams(stop_secs=settings.smart_turn_stop_ms / 1000)
-            )
+        if settings.smart_turn and smart_turn_on(turn, profile.stt.engine):
+            stop_ms = turn.smart_turn_stop_ms or settings.smart_turn_stop_ms
+            turn_analyzer = self._models.smart_turn(SmartTurnParams(stop_secs=stop_ms / 1000))
         config = PipelineConfig(
             sample_rate=self._rate,
             turn=turn,
@@ -189,6 +188,8 @@ class CallSession:
             mark_grace_ms=settings.mark_grace_ms,
             preroll_ms=settings.preroll_ms,
             max_turn_ms=settings.max_turn_ms,
+            language=profile.language,
+            hold_timeout_s=settings.barge_in_hold_timeout_ms / 1000,
         )
         return CallPipeline(config, self._outlet, self._events, self._started_at)
 

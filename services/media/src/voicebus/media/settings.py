@@ -27,7 +27,9 @@ class MediaSettings(ServiceSettings):
         default=True, description="Load the default engines' models at start-up, before ready."
     )
     smart_turn: bool = Field(
-        default=True, description="Load the smart-turn model at start-up (agents may ask for it)."
+        default=True,
+        description="Smart turn available: the model loads at start-up and agents use it "
+        "(by default with local STT engines); false turns it off for every agent.",
     )
     agent_lookup_timeout_s: float = Field(
         default=2.0, gt=0, le=30, description="Wait for the orchestrator's agent profile answer."
@@ -53,6 +55,13 @@ class MediaSettings(ServiceSettings):
         ge=200,
         le=10_000,
         description="With smart turn, silence that ends a turn whatever the model says.",
+    )
+    barge_in_hold_timeout_ms: int = Field(
+        default=3000,
+        ge=500,
+        le=30_000,
+        description="Agent speech paused for a caller turn whose transcript never comes "
+        "(the STT failed) resumes this long after the turn ended.",
     )
     vad_batch_wait_ms: int = Field(
         default=10,

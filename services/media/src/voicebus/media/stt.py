@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 class STTProcessor(WorkerProcessor):
-    """Turns :class:`UserTurnEndedFrame` into :class:`TranscriptFrame` (empty text: none).
+    """Turns :class:`UserTurnEndedFrame` into :class:`TranscriptFrame` (empty text: no words).
 
     Args:
         engine: the call's STT engine, or None when it could not be created.
@@ -67,9 +67,7 @@ class STTProcessor(WorkerProcessor):
                 continue
             latency = max(0.0, time.monotonic() - turn.ended_at)
             STAGE_SECONDS.labels("stt").observe(latency)
-            text = result.text.strip()
-            if not text:
-                continue
+            text = result.text.strip()  # empty goes on too: the barge-in guard awaits it
             await self.push_frame(
                 TranscriptFrame(
                     utterance_id=f"u-{new_id()}",

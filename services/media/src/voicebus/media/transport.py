@@ -70,6 +70,9 @@ class BusInput(FrameProcessor):
 class CallerEvents(FrameProcessor):
     """Publishes the caller's speech events and transcripts, and media errors.
 
+    The pipeline's last processor: transcripts reach it after the output has
+    judged them (an interruption's event goes first; a backchannel is marked).
+
     Args:
         outlet: where events go.
         events: builds the call's events.
@@ -89,7 +92,8 @@ class CallerEvents(FrameProcessor):
         elif isinstance(frame, UserTurnEndedFrame):
             self._outlet.emit(self._events.speech_stopped(frame.start_ms, frame.end_ms))
         elif isinstance(frame, TranscriptFrame):
-            self._outlet.emit(self._events.transcript(_transcript(frame)))
+            if frame.text:
+                self._outlet.emit(self._events.transcript(_transcript(frame)))
             return
         elif isinstance(frame, MediaErrorFrame):
             self._outlet.emit(
@@ -109,4 +113,5 @@ def _transcript(frame: TranscriptFrame) -> TranscriptFinalData:
         end_ms=frame.end_ms,
         stt_latency_ms=frame.latency_ms,
         engine=frame.engine,
+        backchannel=frame.backchannel,
     )

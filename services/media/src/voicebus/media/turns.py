@@ -6,6 +6,10 @@ stop asks pipecat's smart-turn v3 model whether the caller finished; if not, the
 turn stays open and further speech joins it, until the model says so or the
 silence reaches the analyzer's own ``stop_secs``.
 
+While the agent is held for the caller (:class:`~voicebus.media.barge_in.Floor`),
+turns end on the VAD stop without asking the model: the barge-in guard judges
+each as soon as its transcript exists.
+
 Every VAD start is reported (barge-in needs it); only the first of a turn is a
 new turn. The clip starts ``preroll_ms`` before the estimated speech onset,
 since the VAD confirms speech only after ``min_speech_ms`` of it.
@@ -27,6 +31,7 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
+from voicebus.media.barge_in import Floor
 from voicebus.media.frames import CallerAudioFrame, UserSpeechStartedFrame, UserTurnEndedFrame
 from voicebus.media.pacing import audio_ms, bytes_per_ms
 
@@ -41,6 +46,7 @@ class UserTurnProcessor(FrameProcessor):
         preroll_ms: audio kept before the estimated onset.
         max_turn_ms: a turn this long ends even if the caller goes on speaking.
         turn_analyzer: smart turn detection, or None to end turns on VAD stops.
+        floor: the call's floor state (held turns end on VAD stops), or None.
     """
 
     def __init__(
@@ -52,6 +58,7 @@ class UserTurnProcessor(FrameProcessor):
         preroll_ms: int = 300,
         max_turn_ms: int = 30_000,
         turn_analyzer: BaseTurnAnalyzer | None = None,
+        floor: Floor | None = None,
     ) -> None:
         super().__init__(enable_direct_mode=True)
         self._rate = sample_rate
@@ -60,6 +67,7 @@ class UserTurnProcessor(FrameProcessor):
         self._preroll_bytes = int((preroll_ms + vad_start_ms + 100) * bytes_per_ms(sample_rate))
         self._max_turn_ms = max_turn_ms
         self._analyzer = turn_analyzer
+        self._floor = floor or Floor()
         self._preroll: deque[bytes] = deque()
         self._preroll_len = 0
         self._turn = bytearray()
@@ -126,7 +134,7 @@ class UserTurnProcessor(FrameProcessor):
         if not self._open:
             return
         self._speech_end_ms = max(self._turn_start_ms, round(self._now_ms - self._stop_ms))
-        if self._analyzer is not None:
+        if self._analyzer is not None and not self._floor.holding:
             state, _metrics = await self._analyzer.analyze_end_of_turn()
             if state != EndOfTurnState.COMPLETE or self._speaking or not self._open:
                 return  # the caller may go on: keep the turn open

@@ -238,8 +238,8 @@ class Conversation:
     async def _on_transcript(self, event: TranscriptFinal) -> None:
         started = time.monotonic()
         text = event.data.text.strip()
-        if not text or self.session.ending:
-            return
+        if not text or event.data.backchannel or self.session.ending:
+            return  # a backchannel ("mhm" over the agent) is no turn and stays out of history
         await self._cancel_turn(close_utterance=True)
         log.info("caller turn", extra={"call_id": self.call_id, **pii(text=text)})
         self.session.history.append(StoredMessage(role="user", content=text))

@@ -65,8 +65,10 @@ from voicebus.contracts.events.campaign import (
     WindowCheckedData,
 )
 from voicebus.contracts.events.media import (
+    AMD_CONTEXT_KEY,
     AmdDetected,
     AmdDetectedData,
+    AmdMethod,
     AmdResult,
     DtmfReceived,
     DtmfReceivedData,
@@ -164,6 +166,7 @@ def parse_event(raw: bytes | str | dict[str, object]) -> CallEvent:
 
 
 __all__ = [
+    "AMD_CONTEXT_KEY",
     "CALL_EVENT",
     "EVENT_CLASSES",
     "AgentReply",
@@ -176,6 +179,7 @@ __all__ = [
     "AgentSpeechStoppedData",
     "AmdDetected",
     "AmdDetectedData",
+    "AmdMethod",
     "AmdResult",
     "AttemptDialed",
     "AttemptDialedData",

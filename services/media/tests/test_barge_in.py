@@ -33,11 +33,13 @@ def test_content_words_are_what_is_left_after_backchannels(text: str, content: l
 
 def test_languages_have_their_own_lists_and_an_agent_may_bring_its_own() -> None:
     hindi = Backchannels.for_language("hi")
-    assert hindi.is_backchannel("हाँ") and hindi.is_backchannel("accha, theek hai")
+    assert hindi.is_backchannel("हाँ")
+    assert hindi.is_backchannel("accha, theek hai")
     assert not hindi.is_backchannel("ruko")
     assert Backchannels.for_language("xx").is_backchannel("okay")  # unknown: English
     own = Backchannels.for_language("en", ["roger"])
-    assert own.is_backchannel("Roger.") and not own.is_backchannel("okay")
+    assert own.is_backchannel("Roger.")
+    assert not own.is_backchannel("okay")
 
 
 def guard(min_words: int = 2, min_speech_ms: int = 600) -> InterruptionGuard:
@@ -47,7 +49,8 @@ def guard(min_words: int = 2, min_speech_ms: int = 600) -> InterruptionGuard:
 def test_speech_over_the_agent_pauses_it_and_an_empty_turn_resumes_it() -> None:
     g = guard()
     assert g.speech_started(agent_interruptible=True) is Verdict.PAUSE
-    assert g.holding and g.floor.holding
+    assert g.holding
+    assert g.floor.holding
     g.turn_ended(10.0)
     judged = g.transcript("", 300)
     assert (judged.verdict, judged.backchannel) == (Verdict.RESUME, False)
@@ -110,4 +113,5 @@ def test_a_transcript_that_never_comes_resumes_after_the_timeout() -> None:
     assert g.deadline() == 103.0
     assert g.expired(102.9) is Verdict.NONE
     assert g.expired(103.0) is Verdict.RESUME
-    assert not g.holding and g.deadline() is None
+    assert not g.holding
+    assert g.deadline() is None

@@ -49,7 +49,7 @@ async def test_a_blip_without_words_pauses_the_agent_which_resumes_where_it_stop
     await until(lambda: any(f.frame.last for f in out.frames), timeout=15)
     assert_whole_utterance_sent_once(out)
     # Paused while the caller's turn was transcribed: nothing left in those 500 ms.
-    (stt_start, stt_end), = stt.busy_between
+    ((stt_start, stt_end),) = stt.busy_between
     assert sent_during(out, stt_start, stt_end) == 0
     assert sent_during(out, stt_end, out.frames[-1].at) > 0
     assert out.of("transcript.final") == []
@@ -82,7 +82,7 @@ async def test_real_words_cut_the_agent_before_their_transcript_is_published(
     assert out.of("transcript.final")[0].data.backchannel is False  # type: ignore[attr-defined]
     assert [c[0] for c in out.clears] == ["a1"]
     assert not any(f.frame.last for f in out.frames)
-    (_, stt_end), = stt.busy_between
+    ((_, stt_end),) = stt.busy_between
     assert sent_during(out, stt_end, float("inf")) == 0  # held, then cut: never resumed
 
 

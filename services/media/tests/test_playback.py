@@ -224,7 +224,8 @@ def test_a_paused_utterance_sends_nothing_and_resumes_with_its_next_frame() -> N
     p = playout(lead_ms=0)
     speak(p, "a1", [("one two three", 400)])  # 20 frames
     sent = [f.seq for f in p.due(0.0)[0]]
-    assert p.interruptible and not p.paused
+    assert p.interruptible
+    assert not p.paused
     p.pause()
     assert p.paused
     assert p.due(1.0) == ([], [])
@@ -242,4 +243,5 @@ def test_a_cut_ends_the_pause() -> None:
     speak(p, "a1", [("one", 100)])
     p.pause()
     assert [c.utterance_id for c in p.interrupt(0.0)] == ["a1"]
-    assert not p.paused and not p.interruptible
+    assert not p.paused
+    assert not p.interruptible

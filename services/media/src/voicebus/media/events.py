@@ -11,6 +11,8 @@ from voicebus.contracts.events import (
     AgentSpeechStartedData,
     AgentSpeechStopped,
     AgentSpeechStoppedData,
+    AmdDetected,
+    AmdDetectedData,
     CallError,
     CallErrorData,
     ErrorCode,
@@ -21,6 +23,7 @@ from voicebus.contracts.events import (
     TranscriptFinal,
     TranscriptFinalData,
 )
+from voicebus.media.amd import AmdDecision
 from voicebus.media.playback import Finished, Interrupted, Started
 
 SERVICE = "media"
@@ -98,6 +101,19 @@ class CallEvents:
             played_ms=cut.played_ms,
         )
         return AgentSpeechInterrupted(
+            tenant_id=self.tenant_id, call_id=self.call_id, source=self.source, data=data
+        )
+
+    def amd(self, decision: AmdDecision) -> AmdDetected:
+        """``amd.detected`` by media's own detector."""
+        data = AmdDetectedData(
+            result=decision.result,
+            detector="media",
+            confidence=decision.confidence,
+            detection_ms=max(0, decision.at_ms),
+            method=decision.method,
+        )
+        return AmdDetected(
             tenant_id=self.tenant_id, call_id=self.call_id, source=self.source, data=data
         )
 

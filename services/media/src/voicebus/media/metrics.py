@@ -28,6 +28,11 @@ ENGINE_ERRORS: Final = Counter(
 INTERRUPTIONS: Final = Counter(
     "voicebus_media_interruptions", "Agent utterances cut by caller speech (barge-in)."
 )
+AMD_DECISIONS: Final = Counter(
+    "voicebus_media_amd_decisions",
+    "Answering-machine decisions of media's detector, by result and method.",
+    ["result", "method"],
+)
 AGENT_PAUSES: Final = Counter(
     "voicebus_media_agent_pauses",
     "Agent speech paused for caller speech, and how pauses ended (resumed, timed_out).",

@@ -1,6 +1,6 @@
 """One call's pipecat pipeline, whose transport is the bus.
 
-    BusInput → VADProcessor (Silero) → UserTurnProcessor (+ smart turn) → STTProcessor
+    BusInput → VADProcessor (Silero) → [AmdWatch] → UserTurnProcessor (+ smart turn) → STTProcessor
       → TTSProcessor → BusOutput (pacing, barge-in guard) → CallerEvents
 
 Every processor runs in pipecat's direct mode: a frame goes through the chain on
@@ -31,6 +31,8 @@ from voicebus.contracts.audio import AudioFrame, PlaybackMark
 from voicebus.contracts.commands import SayData
 from voicebus.contracts.rpc import TurnSettings
 from voicebus.engines.base import STTEngine, TTSEngine
+from voicebus.media.amd import MachineDetector
+from voicebus.media.amd_watch import AmdWatch
 from voicebus.media.backchannels import Backchannels
 from voicebus.media.barge_in import Floor, GuardSettings, InterruptionGuard
 from voicebus.media.events import CallEvents
@@ -63,6 +65,7 @@ class PipelineConfig:
         preroll_ms: audio kept before the caller's estimated speech onset.
         max_turn_ms: the longest caller turn.
         language: the agent's language (its built-in backchannels).
+        amd: answering-machine detection for this call, or None.
         hold_timeout_s: agent paused for a caller turn whose transcript never comes
             resumes this long after the turn ended.
     """
@@ -80,6 +83,7 @@ class PipelineConfig:
     max_turn_ms: int = 30_000
     language: str = "en"
     hold_timeout_s: float = 3.0
+    amd: MachineDetector | None = None
 
 
 class CallPipeline:
@@ -115,9 +119,13 @@ class CallPipeline:
             Backchannels.for_language(config.language, turn.backchannels),
             floor,
         )
+        amd = None
+        if config.amd is not None:
+            amd = AmdWatch(config.amd, turn.vad_stop_ms, outlet, events)
         processors = [
             self.input,
             VADProcessor(vad_analyzer=config.vad, enable_direct_mode=True),
+            *([amd] if amd is not None else []),
             UserTurnProcessor(
                 sample_rate=config.sample_rate,
                 vad_start_ms=config.turn.min_speech_ms,
@@ -130,7 +138,7 @@ class CallPipeline:
             STTProcessor(config.stt),
             TTSProcessor(config.tts, sample_rate=config.sample_rate),
             BusOutput(outlet, events, playout, guard, allow_interruptions=turn.allow_interruptions),
-            CallerEvents(outlet, events),
+            CallerEvents(outlet, events, amd.heard if amd is not None else None),
         ]
         self._worker = PipelineWorker(
             Pipeline(processors),

@@ -28,8 +28,9 @@ from voicebus.contracts import subjects
 from voicebus.contracts.audio import AudioFrame, PlaybackMark, decode_frame, decode_mark
 from voicebus.contracts.commands import Say, SayData, parse_control
 from voicebus.contracts.errors import InvalidAudioFrameError
-from voicebus.contracts.events import CallStarted, ErrorCode
+from voicebus.contracts.events import AMD_CONTEXT_KEY, CallStarted, Direction, ErrorCode
 from voicebus.media.agents import default_profile, fetch_profile
+from voicebus.media.amd import MachineDetector
 from voicebus.media.engine_set import create_engines
 from voicebus.media.events import CallEvents
 from voicebus.media.metrics import MALFORMED
@@ -190,6 +191,7 @@ class CallSession:
             max_turn_ms=settings.max_turn_ms,
             language=profile.language,
             hold_timeout_s=settings.barge_in_hold_timeout_ms / 1000,
+            amd=MachineDetector(self._rate) if settings.amd and wants_amd(call) else None,
         )
         return CallPipeline(config, self._outlet, self._events, self._started_at)
 
@@ -235,6 +237,12 @@ class CallSession:
             await feed(self._pipeline)
         elif not self._failed and not self._closed:
             self._control_waiting.append(feed)
+
+
+def wants_amd(call: CallStarted) -> bool:
+    """An outbound call placed with answering-machine detection."""
+    data = call.data
+    return data.direction is Direction.OUTBOUND and data.context.get(AMD_CONTEXT_KEY) == "1"
 
 
 def _say(data: SayData) -> Feed:

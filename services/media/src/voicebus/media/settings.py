@@ -56,6 +56,12 @@ class MediaSettings(ServiceSettings):
         le=10_000,
         description="With smart turn, silence that ends a turn whatever the model says.",
     )
+    amd: bool = Field(
+        default=True,
+        description="Run media's answering-machine detector on outbound calls placed with "
+        "machine detection (the only one for providers without AMD, a second opinion for "
+        "the others).",
+    )
     barge_in_hold_timeout_ms: int = Field(
         default=3000,
         ge=500,

@@ -8,6 +8,7 @@ hand it caller audio (``audio.in``), ``ctl.say`` chunks and playback marks.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from pipecat.frames.frames import Frame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
@@ -76,12 +77,19 @@ class CallerEvents(FrameProcessor):
     Args:
         outlet: where events go.
         events: builds the call's events.
+        on_transcript: also told every transcript's text (answering-machine detection).
     """
 
-    def __init__(self, outlet: CallOutlet, events: CallEvents) -> None:
+    def __init__(
+        self,
+        outlet: CallOutlet,
+        events: CallEvents,
+        on_transcript: Callable[[str], None] | None = None,
+    ) -> None:
         super().__init__(enable_direct_mode=True)
         self._outlet = outlet
         self._events = events
+        self._on_transcript = on_transcript
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         """Emit the event a frame stands for; forward every frame but transcripts and errors."""
@@ -94,6 +102,8 @@ class CallerEvents(FrameProcessor):
         elif isinstance(frame, TranscriptFrame):
             if frame.text:
                 self._outlet.emit(self._events.transcript(_transcript(frame)))
+                if self._on_transcript is not None:
+                    self._on_transcript(frame.text)
             return
         elif isinstance(frame, MediaErrorFrame):
             self._outlet.emit(

@@ -13,10 +13,10 @@ from pipecat.audio.vad.vad_analyzer import VADParams
 from voicebus.contracts.audio import AudioFrame
 from voicebus.contracts.rpc import TurnSettings
 from voicebus.engines.base import STTEngine, TTSEngine
+from voicebus.media.amd import MachineDetector
 from voicebus.media.events import CallEvents
 from voicebus.media.models import SharedModels
 from voicebus.media.outlet import CallOutlet
-from voicebus.media.amd import MachineDetector
 from voicebus.media.pipeline import CallPipeline, PipelineConfig
 
 RATE = 8000

@@ -10,7 +10,7 @@ from fakes import FakeSTT, RecordingOutlet
 from media_kit import RATE, Harness, frames_of, silence, until
 
 from voicebus.contracts.events import AmdMethod, AmdResult
-from voicebus.media.amd import BeepDetector, MachineDetector
+from voicebus.media.amd import AmdDecision, BeepDetector, MachineDetector
 
 FRAME = 320  # bytes: 20 ms at 8 kHz
 
@@ -25,9 +25,9 @@ def noise(ms: int, level: float = 3000.0) -> bytes:
     return (rng.normal(0, level, RATE * ms // 1000)).clip(-32000, 32000).astype("<i2").tobytes()
 
 
-def run(detector: MachineDetector, pcm: bytes, start_ms: int = 0) -> list[tuple[int, object]]:
+def run(detector: MachineDetector, pcm: bytes, start_ms: int = 0) -> list[tuple[int, AmdDecision]]:
     """Feed 20 ms frames; (end ms, decision) for each decision."""
-    out = []
+    out: list[tuple[int, AmdDecision]] = []
     for i in range(0, len(pcm), FRAME):
         end = start_ms + (i + FRAME) // 16
         out += [(end, d) for d in detector.audio(pcm[i : i + FRAME], end)]
@@ -59,7 +59,7 @@ def test_a_short_hello_then_silence_is_a_person() -> None:
     decisions = run(d, silence(1500), 1000)
     assert len(decisions) == 1
     at, decision = decisions[0]
-    assert (decision.result, decision.method) == (AmdResult.HUMAN, AmdMethod.GREETING)  # type: ignore[attr-defined]
+    assert (decision.result, decision.method) == (AmdResult.HUMAN, AmdMethod.GREETING)
     assert at <= 2000
     assert d.finished
 
@@ -70,11 +70,13 @@ def test_a_long_greeting_is_a_machine_within_three_seconds_then_its_beep_ends_it
     run(d, silence(300))
     d.speech_started()
     decisions = run(d, noise(4000), 300)
-    assert [(r.result, r.method) for _, r in decisions] == [(AmdResult.MACHINE, AmdMethod.GREETING)]  # type: ignore[attr-defined]
+    assert [(r.result, r.method) for _, r in decisions] == [(AmdResult.MACHINE, AmdMethod.GREETING)]
     assert decisions[0][0] <= 2900
     d.speech_stopped(300)
     after = run(d, silence(300) + tone(500) + silence(200), 4300)
-    assert [(r.result, r.method) for _, r in after] == [(AmdResult.MACHINE_END_BEEP, AmdMethod.BEEP)]  # type: ignore[attr-defined]
+    assert [(r.result, r.method) for _, r in after] == [
+        (AmdResult.MACHINE_END_BEEP, AmdMethod.BEEP)
+    ]
     assert after[0][0] == 4300 + 300 + 500 + 20  # right after the beep, not during it
 
 
@@ -86,14 +88,16 @@ def test_voicemail_words_decide_and_a_greeting_without_beep_ends_on_silence() ->
     assert [r.method for r in d.transcript("Please leave a message")] == [AmdMethod.TRANSCRIPT]
     d.speech_stopped(300)
     ended = run(d, silence(4000), 1000)
-    assert [(r.result, r.method) for _, r in ended] == [(AmdResult.MACHINE_END_BEEP, AmdMethod.SILENCE)]  # type: ignore[attr-defined]
+    assert [(r.result, r.method) for _, r in ended] == [
+        (AmdResult.MACHINE_END_BEEP, AmdMethod.SILENCE)
+    ]
 
 
 @pytest.mark.unit
 def test_silence_until_the_deadline_is_unknown() -> None:
     d = MachineDetector(RATE)
     decisions = run(d, silence(3500))
-    assert [(r.result, at) for at, r in decisions] == [(AmdResult.UNKNOWN, 2900)]  # type: ignore[attr-defined]
+    assert [(r.result, at) for at, r in decisions] == [(AmdResult.UNKNOWN, 2900)]
 
 
 @pytest.mark.component

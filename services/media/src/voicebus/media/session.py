@@ -191,7 +191,7 @@ class CallSession:
             max_turn_ms=settings.max_turn_ms,
             language=profile.language,
             hold_timeout_s=settings.barge_in_hold_timeout_ms / 1000,
-            amd=MachineDetector(self._rate) if settings.amd and wants_amd(call) else None,
+            amd=MachineDetector(self._rate) if wants_amd(call, settings) else None,
         )
         return CallPipeline(config, self._outlet, self._events, self._started_at)
 
@@ -239,10 +239,11 @@ class CallSession:
             self._control_waiting.append(feed)
 
 
-def wants_amd(call: CallStarted) -> bool:
-    """An outbound call placed with answering-machine detection."""
+def wants_amd(call: CallStarted, settings: MediaSettings) -> bool:
+    """An outbound call placed with machine detection, through a provider media checks for."""
     data = call.data
-    return data.direction is Direction.OUTBOUND and data.context.get(AMD_CONTEXT_KEY) == "1"
+    asked = data.direction is Direction.OUTBOUND and data.context.get(AMD_CONTEXT_KEY) == "1"
+    return asked and settings.runs_amd(data.provider)
 
 
 def _say(data: SayData) -> Feed:

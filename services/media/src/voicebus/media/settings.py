@@ -56,12 +56,13 @@ class MediaSettings(ServiceSettings):
         le=10_000,
         description="With smart turn, silence that ends a turn whatever the model says.",
     )
-    amd: bool = Field(
-        default=True,
-        description="Run media's answering-machine detector on outbound calls placed with "
-        "machine detection (the only one for providers without AMD, a second opinion for "
-        "the others).",
+    amd_providers: str = Field(
+        default="exotel",
+        description="Providers whose outbound calls placed with machine detection media checks "
+        "with its own detector, comma-separated (those without AMD of their own); '*': every "
+        "provider, a second opinion beside theirs; empty: none.",
     )
+
     barge_in_hold_timeout_ms: int = Field(
         default=3000,
         ge=500,
@@ -88,3 +89,8 @@ class MediaSettings(ServiceSettings):
         le=3000,
         description="Caller frames buffered while a call's pipeline starts (250 = 5 s).",
     )
+
+    def runs_amd(self, provider: str) -> bool:
+        """Whether media's machine detector runs on ``provider``'s calls."""
+        names = {name.strip() for name in self.amd_providers.split(",") if name.strip()}
+        return "*" in names or provider in names

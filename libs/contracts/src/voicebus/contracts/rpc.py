@@ -72,20 +72,22 @@ class TurnSettings(Data):
     allow_interruptions: bool = Field(default=True,
                                       description="Caller speech may cut the agent (barge-in).",
                                       examples=[True])  # fmt: skip
-    interruption_min_words: int = Field(default=2, ge=1, le=20,
-                                        description="While the agent speaks, caller words (not "
-                                                    "backchannels) that cut it at once; fewer "
-                                                    "cut it only after interruption_min_speech_ms "
-                                                    "of speech.",
-                                        examples=[2])  # fmt: skip
-    interruption_min_speech_ms: int = Field(default=600, ge=0, le=5000,
+    interruption_min_words: int = Field(default=1, ge=1, le=20,
+                                        description="While the agent speaks, caller words that "
+                                                    "are not backchannels and cut it (an interim "
+                                                    "transcript with this many cuts it at once). "
+                                                    "Fewer cut it only with "
+                                                    "interruption_min_speech_ms of speech; a "
+                                                    "noise, a backchannel or too little only "
+                                                    "pauses the agent, which then resumes where "
+                                                    "it stopped.",
+                                        examples=[1])  # fmt: skip
+    interruption_min_speech_ms: int = Field(default=500, ge=0, le=5000,
                                             description="While the agent speaks, caller speech "
                                                         "this long with at least one word (not a "
-                                                        "backchannel) cuts it. Shorter speech "
-                                                        "with fewer words, a noise or a "
-                                                        "backchannel only pauses the agent, "
-                                                        "which then resumes where it stopped.",
-                                            examples=[600])  # fmt: skip
+                                                        "backchannel) cuts it even with fewer "
+                                                        "than interruption_min_words.",
+                                            examples=[500])  # fmt: skip
     backchannels: list[str] | None = Field(default=None, max_length=200,
                                            description="Phrases that never interrupt and stay "
                                                        "out of the conversation when said over "

@@ -52,8 +52,8 @@ class Floor:
 class GuardSettings:
     """The agent's interruption settings (``TurnSettings``) plus media's timeout."""
 
-    min_words: int = 2
-    min_speech_ms: int = 600
+    min_words: int = 1
+    min_speech_ms: int = 500
     hold_timeout_s: float = 3.0
 
 

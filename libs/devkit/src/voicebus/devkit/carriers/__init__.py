@@ -9,6 +9,7 @@ from voicebus.devkit.carriers.base import (
     behaviour_for,
     wait_for_hangup,
 )
+from voicebus.devkit.carriers.voicemail import beep, voicemail
 
 __all__ = [
     "Behaviour",
@@ -16,6 +17,8 @@ __all__ = [
     "DialedCall",
     "Progress",
     "StandInCarrier",
+    "beep",
     "behaviour_for",
+    "voicemail",
     "wait_for_hangup",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from voicebus.contracts.audio import PlaybackMark
@@ -14,6 +15,7 @@ MS = 16  # bytes per ms at 8 kHz
 
 
 def playout(**kwargs: int) -> Playout:
+    kwargs.setdefault("lead_in_ms", None)  # these tests' audio is a constant near-silence
     return Playout(8000, MediaClock(origin=0.0), **kwargs)
 
 
@@ -245,3 +247,18 @@ def test_a_cut_ends_the_pause() -> None:
     assert [c.utterance_id for c in p.interrupt(0.0)] == ["a1"]
     assert not p.paused
     assert not p.interruptible
+
+
+def test_the_voices_leading_silence_is_cut_to_the_lead_in_and_later_pauses_stay() -> None:
+    p = playout(lead_in_ms=40)
+    loud = (np.full(8 * 100, 5000, "<i2")).tobytes()  # 100 ms of sound
+    quiet = bytes(16 * 150)  # 150 ms of silence
+    p.chunk("a1", "One.", allow_interruptions=True, received_at=0.0)
+    p.audio("a1", quiet, now=0.0)  # all silence: held back
+    p.audio("a1", quiet + loud + quiet + loud, now=0.0)
+    p.done("a1")
+    pcm = b"".join(f.pcm for f in drain(p, 2.0))
+    samples = np.frombuffer(pcm, "<i2")
+    first = int(np.flatnonzero(samples)[0])
+    assert first == 8 * 40  # 40 ms of lead-in kept out of 300
+    assert len(pcm) == 16 * 400  # 390 ms: the pause between sounds stays (last frame padded)

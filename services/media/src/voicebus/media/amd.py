@@ -11,8 +11,9 @@ Who answered is decided within ``decide_ms`` (3 s by default) of the answer:
 - **transcript**: a voicemail phrase ("leave a message", "after the tone") is
   a machine;
 - **greeting**: a person says "Hello?" (under ``human_greeting_ms``) and waits
-  (``after_greeting_ms`` of silence); a machine talks on (``machine_greeting_ms``
-  of greeting without such a pause);
+  (``after_greeting_ms`` of silence, longer than a recording's pause between
+  sentences); a machine talks on (``machine_greeting_ms`` of greeting without
+  such a wait);
 - **cadence**: ``machine_segments`` separate phrases before that pause is a
   recording reading its message;
 - at ``decide_ms`` without any of these: ongoing speech counts as a machine,
@@ -37,7 +38,7 @@ from voicebus.contracts.events import AmdMethod, AmdResult
 _VOICEMAIL: Final = re.compile(
     r"leave (a|your|me a) (message|name)|after the (tone|beep)|record your message|"
     r"(not|un) ?available|can'?t (take|come to) (your call|the phone)|voice ?mail|mailbox|"
-    r"reached the (voice|mail)|at the tone",
+    r"reached the (voice|mail)|at the tone|you('ve| have) reached|get back to you",
     re.IGNORECASE,
 )
 
@@ -48,8 +49,8 @@ class AmdSettings:
 
     decide_ms: int = 2900
     human_greeting_ms: int = 1500
-    after_greeting_ms: int = 700
-    machine_greeting_ms: int = 2200
+    after_greeting_ms: int = 1000
+    machine_greeting_ms: int = 2000
     machine_segments: int = 3
     beep_min_ms: int = 160
     beep_wait_ms: int = 40_000
@@ -142,13 +143,13 @@ class MachineDetector:
             return self._beep_ended()
         return self._check()
 
-    def speech_started(self) -> None:
-        """The VAD heard speech start."""
+    def speech_started(self, confirm_ms: int = 0) -> None:
+        """The VAD heard speech start, confirmed after ``confirm_ms`` of speech."""
         self._speaking = True
-        self._segment_start = self._now
+        self._segment_start = max(0, self._now - confirm_ms)
         self._segments += 1
         if self._first_onset is None:
-            self._first_onset = self._now
+            self._first_onset = self._segment_start
 
     def speech_stopped(self, stop_ms: int) -> None:
         """The VAD heard speech stop, after ``stop_ms`` of silence."""

@@ -19,6 +19,7 @@ from pipecat.frames.frames import (
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voicebus.media.amd import AmdDecision, MachineDetector
+from voicebus.media.barge_in import Floor
 from voicebus.media.events import CallEvents
 from voicebus.media.frames import CallerAudioFrame
 from voicebus.media.metrics import AMD_DECISIONS
@@ -31,16 +32,28 @@ class AmdWatch(FrameProcessor):
 
     Args:
         detector: the call's detector.
+        vad_start_ms: speech the VAD needs to report a start.
         vad_stop_ms: silence the VAD needs to report a stop.
         outlet: where events go.
         events: builds the call's events.
+        floor: the call's floor state: ``screening`` while no decision is made, so the
+            callee's turns reach the STT (and the detector) at each VAD stop.
     """
 
     def __init__(
-        self, detector: MachineDetector, vad_stop_ms: int, outlet: CallOutlet, events: CallEvents
+        self,
+        detector: MachineDetector,
+        vad_start_ms: int,
+        vad_stop_ms: int,
+        outlet: CallOutlet,
+        events: CallEvents,
+        floor: Floor,
     ) -> None:
         super().__init__(enable_direct_mode=True)
         self._detector = detector
+        self._floor = floor
+        floor.screening = True
+        self._start_ms = vad_start_ms
         self._stop_ms = vad_stop_ms
         self._outlet = outlet
         self._events = events
@@ -56,7 +69,7 @@ class AmdWatch(FrameProcessor):
                 self._end_ms += audio_ms(len(frame.audio), frame.sample_rate)
                 self._report(self._detector.audio(frame.audio, round(self._end_ms)))
             elif isinstance(frame, VADUserStartedSpeakingFrame):
-                self._detector.speech_started()
+                self._detector.speech_started(self._start_ms)
             elif isinstance(frame, VADUserStoppedSpeakingFrame):
                 self._detector.speech_stopped(self._stop_ms)
         await self.push_frame(frame, direction)
@@ -67,6 +80,7 @@ class AmdWatch(FrameProcessor):
             self._report(self._detector.transcript(text))
 
     def _report(self, decisions: list[AmdDecision]) -> None:
+        self._floor.screening = self._detector.decision is None
         for decision in decisions:
             AMD_DECISIONS.labels(decision.result.value, decision.method.value).inc()
             self._outlet.emit(self._events.amd(decision))

@@ -39,13 +39,20 @@ class Verdict(Enum):
 
 @dataclass(slots=True)
 class Floor:
-    """Shared by a call's processors: whether the agent is held for the caller.
+    """Shared by a call's processors: whether the agent is held for the caller, and
+    whether answering-machine detection still waits for a decision.
 
-    The turn processor ends a held stretch's turns on the VAD stop, without
-    asking the smart-turn model: each is judged as soon as it can be.
+    In both cases the turn processor ends turns on the VAD stop, without asking
+    the smart-turn model: each is judged as soon as its transcript exists.
     """
 
     holding: bool = False
+    screening: bool = False
+
+    @property
+    def quick_turns(self) -> bool:
+        """Turns end on the VAD stop."""
+        return self.holding or self.screening
 
 
 @dataclass(frozen=True, slots=True)

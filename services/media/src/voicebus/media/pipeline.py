@@ -121,7 +121,7 @@ class CallPipeline:
         )
         amd = None
         if config.amd is not None:
-            amd = AmdWatch(config.amd, turn.vad_stop_ms, outlet, events)
+            amd = AmdWatch(config.amd, turn.min_speech_ms, turn.vad_stop_ms, outlet, events, floor)
         processors = [
             self.input,
             VADProcessor(vad_analyzer=config.vad, enable_direct_mode=True),

@@ -5,6 +5,11 @@ clock, and acts on what it returns (frames to send, utterances started,
 finished or interrupted). Utterances play one after another in the order
 their first chunk arrived.
 
+The silence a TTS voice puts before an utterance's first word (~250-320 ms for
+the local voice) is cut down to ``lead_in_ms``: the caller waits for no
+silence between the end of their turn and the agent's voice. Pauses later in
+the utterance are the voice's own and stay.
+
 An utterance is *live* from its first chunk until a playback mark confirms its
 last frame played (finished), the caller cuts it (interrupted), or its audio
 should long have played with no mark to say so (finished after
@@ -15,10 +20,16 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
 
 from voicebus.contracts.audio import PlaybackMark
 from voicebus.media.heard import SpokenChunk, join_texts, text_heard, text_planned
 from voicebus.media.pacing import FrameSlicer, MediaClock, Pacer, audio_ms
+
+SILENT_LEVEL: Final = 300
+"""PCM16 amplitude under which a sample counts as silence (≈ -40 dBFS)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +111,7 @@ class _Utterance:
     last_seq: int | None = None
     play_end: float | None = None
     played_ms: int = 0
+    leading: bytes | None = b""  # silence held before the first sound; None once it sounded
 
     @property
     def produced_bytes(self) -> int:
@@ -120,6 +132,8 @@ class Playout:
         lead_ms: how far ahead of real time frames may be sent.
         mark_grace_ms: an utterance with no mark for its last frame this long after
             it should have played counts as played.
+        lead_in_ms: silence kept before an utterance's first sound; None keeps the
+            voice's own.
     """
 
     def __init__(
@@ -130,8 +144,10 @@ class Playout:
         frame_ms: int = 20,
         lead_ms: int = 160,
         mark_grace_ms: int = 1000,
+        lead_in_ms: int | None = 40,
     ) -> None:
         self.sample_rate = sample_rate
+        self._lead_in_bytes = None if lead_in_ms is None else sample_rate * lead_in_ms // 1000 * 2
         self.frame_ms = frame_ms
         self._frame_bytes = sample_rate * frame_ms // 1000 * 2
         self._clock = clock
@@ -166,6 +182,10 @@ class Playout:
         utterance = self._live.get(utterance_id)
         if utterance is None or utterance.produced_all or not utterance.chunks or not pcm:
             return
+        if utterance.leading is not None and self._lead_in_bytes is not None:
+            pcm = self._trim_leading(utterance, pcm, self._lead_in_bytes)
+            if not pcm:
+                return
         if utterance.first_audio_at is None:
             utterance.first_audio_at = now
         utterance.chunks[-1].audio_bytes += len(pcm)
@@ -321,6 +341,20 @@ class Playout:
         return cut
 
     # -- internals -----------------------------------------------------------
+
+    @staticmethod
+    def _trim_leading(utterance: _Utterance, pcm: bytes, keep: int) -> bytes:
+        """``pcm`` from ``keep`` bytes before its first sound; silence until then is held."""
+        held = utterance.leading or b""
+        usable = len(pcm) - len(pcm) % 2
+        loud = np.flatnonzero(np.abs(np.frombuffer(pcm[:usable], "<i2")) > SILENT_LEVEL)
+        if loud.size == 0:
+            utterance.leading = (held + pcm)[-keep:] if keep else b""
+            return b""
+        utterance.leading = None
+        joined = held + pcm
+        start = max(0, len(held) + int(loud[0]) * 2 - keep)
+        return joined[start - start % 2 :]
 
     def _sending(self) -> _Utterance | None:
         """The utterance whose frames go out next (the oldest not fully sent)."""

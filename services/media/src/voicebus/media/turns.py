@@ -6,9 +6,9 @@ stop asks pipecat's smart-turn v3 model whether the caller finished; if not, the
 turn stays open and further speech joins it, until the model says so or the
 silence reaches the analyzer's own ``stop_secs``.
 
-While the agent is held for the caller (:class:`~voicebus.media.barge_in.Floor`),
-turns end on the VAD stop without asking the model: the barge-in guard judges
-each as soon as its transcript exists.
+While the agent is held for the caller, or answering-machine detection waits
+for a decision (:class:`~voicebus.media.barge_in.Floor`), turns end on the VAD
+stop without asking the model: each is judged as soon as its transcript exists.
 
 Every VAD start is reported (barge-in needs it); only the first of a turn is a
 new turn. The clip starts ``preroll_ms`` before the estimated speech onset,
@@ -134,7 +134,7 @@ class UserTurnProcessor(FrameProcessor):
         if not self._open:
             return
         self._speech_end_ms = max(self._turn_start_ms, round(self._now_ms - self._stop_ms))
-        if self._analyzer is not None and not self._floor.holding:
+        if self._analyzer is not None and not self._floor.quick_turns:
             state, _metrics = await self._analyzer.analyze_end_of_turn()
             if state != EndOfTurnState.COMPLETE or self._speaking or not self._open:
                 return  # the caller may go on: keep the turn open

@@ -9,7 +9,7 @@ from voicebus.devkit.carriers.base import (
     behaviour_for,
     wait_for_hangup,
 )
-from voicebus.devkit.carriers.voicemail import beep, voicemail
+from voicebus.devkit.carriers.voicemail import Voicemail, beep, voicemail
 
 __all__ = [
     "Behaviour",
@@ -17,6 +17,7 @@ __all__ = [
     "DialedCall",
     "Progress",
     "StandInCarrier",
+    "Voicemail",
     "beep",
     "behaviour_for",
     "voicemail",

@@ -210,7 +210,10 @@ class StandInCarrier(ABC):
     # -- lifecycle ------------------------------------------------------------
 
     async def start(self) -> Self:
-        """Serve the REST API."""
+        """Serve the REST API (answering machines get their greeting ready first)."""
+        warm = getattr(self.machine_callee, "warm", None)
+        if warm is not None:
+            await warm()
         app = Starlette(routes=self.routes())
         config = uvicorn.Config(app, host=LOOPBACK, port=self.port, log_config=None, lifespan="off")
         self._server = uvicorn.Server(config)

@@ -39,13 +39,15 @@ def sent_during(out: RecordingOutlet, start: float, end: float) -> int:
     return sum(start <= f.at <= end for f in out.frames)
 
 
+@pytest.mark.parametrize("smart_turn", [False, True])
 async def test_a_blip_without_words_pauses_the_agent_which_resumes_where_it_stopped(
-    harness: Harness, speech: dict[str, bytes]
+    harness: Harness, speech: dict[str, bytes], smart_turn: bool
 ) -> None:
     out = RecordingOutlet()
     stt = FakeSTT([""], delay_s=0.5)  # the sound held no words (a cough)
-    pipeline = await harness.start(out, stt=stt, tts=FakeTTS(ms_per_word=100))
-    await speak_over_agent(pipeline, out, speech["order"][: 16 * 1200] + bytes(16 * 600))
+    turn = TurnSettings(smart_turn=smart_turn)
+    pipeline = await harness.start(out, stt=stt, tts=FakeTTS(ms_per_word=100), turn=turn)
+    await speak_over_agent(pipeline, out, speech["order"][: 16 * 1200] + bytes(16 * 2500))
     await until(lambda: any(f.frame.last for f in out.frames), timeout=15)
     assert_whole_utterance_sent_once(out)
     # Paused while the caller's turn was transcribed: nothing left in those 500 ms.
@@ -54,6 +56,10 @@ async def test_a_blip_without_words_pauses_the_agent_which_resumes_where_it_stop
     assert sent_during(out, stt_end, out.frames[-1].at) > 0
     assert out.of("transcript.final") == []
     assert out.types().count("speech.user.started") == 1
+    # The held turn ended soon after the sound (the model's 2 s were not waited for):
+    # at most pre-roll + sound + VAD stop + the quick stop of silence reached the STT.
+    ((segment, _rate),) = stt.segments
+    assert len(segment) <= 16 * (600 + 1200 + 300 + 300 + 100)
 
 
 async def test_a_backchannel_never_interrupts_and_is_marked(

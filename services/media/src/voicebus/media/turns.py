@@ -7,8 +7,10 @@ turn stays open and further speech joins it, until the model says so or the
 silence reaches the analyzer's own ``stop_secs``.
 
 While the agent is held for the caller, or answering-machine detection waits
-for a decision (:class:`~voicebus.media.barge_in.Floor`), turns end on the VAD
-stop without asking the model: each is judged as soon as its transcript exists.
+for a decision (:class:`~voicebus.media.barge_in.Floor`), a turn the model
+keeps open still ends after ``quick_stop_ms`` more of silence (not the
+analyzer's seconds): a held agent must not wait long on a cough or a "mhm",
+and the detector needs the callee's words in time.
 
 Every VAD start is reported (barge-in needs it); only the first of a turn is a
 new turn. The clip starts ``preroll_ms`` before the estimated speech onset,
@@ -46,7 +48,8 @@ class UserTurnProcessor(FrameProcessor):
         preroll_ms: audio kept before the estimated onset.
         max_turn_ms: a turn this long ends even if the caller goes on speaking.
         turn_analyzer: smart turn detection, or None to end turns on VAD stops.
-        floor: the call's floor state (held turns end on VAD stops), or None.
+        floor: the call's floor state (quick turns while it asks), or None.
+        quick_stop_ms: silence after which a quick turn ends whatever the model says.
     """
 
     def __init__(
@@ -59,6 +62,7 @@ class UserTurnProcessor(FrameProcessor):
         max_turn_ms: int = 30_000,
         turn_analyzer: BaseTurnAnalyzer | None = None,
         floor: Floor | None = None,
+        quick_stop_ms: int = 300,
     ) -> None:
         super().__init__(enable_direct_mode=True)
         self._rate = sample_rate
@@ -68,6 +72,8 @@ class UserTurnProcessor(FrameProcessor):
         self._max_turn_ms = max_turn_ms
         self._analyzer = turn_analyzer
         self._floor = floor or Floor()
+        self._quick_stop_ms = quick_stop_ms
+        self._force_end_at: float | None = None  # media ms at which a quick turn ends
         self._preroll: deque[bytes] = deque()
         self._preroll_len = 0
         self._turn = bytearray()
@@ -114,6 +120,10 @@ class UserTurnProcessor(FrameProcessor):
             state = self._analyzer.append_audio(frame.audio, self._speaking)
             if state == EndOfTurnState.COMPLETE and self._open and not self._speaking:
                 await self._end_turn(self._speech_end_ms)
+        if self._force_end_at is not None and self._now_ms >= self._force_end_at:
+            if self._open and not self._speaking:
+                await self._end_turn(self._speech_end_ms)
+            self._force_end_at = None
         if self._open and self._now_ms - self._turn_start_ms >= self._max_turn_ms:
             await self._end_turn(round(self._now_ms))
             if self._speaking:
@@ -121,6 +131,7 @@ class UserTurnProcessor(FrameProcessor):
 
     async def _on_speech_start(self) -> None:
         self._speaking = True
+        self._force_end_at = None
         if self._open:
             await self.push_frame(UserSpeechStartedFrame(at_ms=self._onset_ms(), new_turn=False))
             return
@@ -134,9 +145,11 @@ class UserTurnProcessor(FrameProcessor):
         if not self._open:
             return
         self._speech_end_ms = max(self._turn_start_ms, round(self._now_ms - self._stop_ms))
-        if self._analyzer is not None and not self._floor.quick_turns:
+        if self._analyzer is not None:
             state, _metrics = await self._analyzer.analyze_end_of_turn()
             if state != EndOfTurnState.COMPLETE or self._speaking or not self._open:
+                if self._floor.quick_turns and self._open and not self._speaking:
+                    self._force_end_at = self._now_ms + self._quick_stop_ms
                 return  # the caller may go on: keep the turn open
         await self._end_turn(self._speech_end_ms)
 
@@ -148,6 +161,7 @@ class UserTurnProcessor(FrameProcessor):
     async def _end_turn(self, end_ms: int) -> None:
         audio, self._turn = bytes(self._turn), bytearray()
         self._open = False
+        self._force_end_at = None
         if self._analyzer is not None:
             self._analyzer.clear()  # type: ignore[no-untyped-call]  # unannotated in pipecat
         await self.push_frame(

@@ -262,3 +262,12 @@ def test_the_voices_leading_silence_is_cut_to_the_lead_in_and_later_pauses_stay(
     first = int(np.flatnonzero(samples)[0])
     assert first == 8 * 40  # 40 ms of lead-in kept out of 300
     assert len(pcm) == 16 * 400  # 390 ms: the pause between sounds stays (last frame padded)
+
+
+def test_an_utterance_of_silence_still_plays_less_the_most_that_is_trimmed() -> None:
+    p = playout(lead_in_ms=40, max_trim_ms=600)
+    p.chunk("a1", "...", allow_interruptions=True, received_at=0.0)
+    for _ in range(10):
+        p.audio("a1", bytes(16 * 100), now=0.0)  # 1 s of silence in 100 ms pieces
+    p.done("a1")
+    assert sum(len(f.pcm) for f in drain(p, 2.0)) == 16 * 400

@@ -112,6 +112,7 @@ class _Utterance:
     play_end: float | None = None
     played_ms: int = 0
     leading: bytes | None = b""  # silence held before the first sound; None once it sounded
+    trimmed: int = 0  # bytes of leading silence dropped
 
     @property
     def produced_bytes(self) -> int:
@@ -134,6 +135,8 @@ class Playout:
             it should have played counts as played.
         lead_in_ms: silence kept before an utterance's first sound; None keeps the
             voice's own.
+        max_trim_ms: at most this much leading silence is dropped (an utterance that is
+            all silence still plays, less this).
     """
 
     def __init__(
@@ -145,9 +148,11 @@ class Playout:
         lead_ms: int = 160,
         mark_grace_ms: int = 1000,
         lead_in_ms: int | None = 40,
+        max_trim_ms: int = 600,
     ) -> None:
         self.sample_rate = sample_rate
         self._lead_in_bytes = None if lead_in_ms is None else sample_rate * lead_in_ms // 1000 * 2
+        self._max_trim_bytes = sample_rate * max_trim_ms // 1000 * 2
         self.frame_ms = frame_ms
         self._frame_bytes = sample_rate * frame_ms // 1000 * 2
         self._clock = clock
@@ -183,7 +188,7 @@ class Playout:
         if utterance is None or utterance.produced_all or not utterance.chunks or not pcm:
             return
         if utterance.leading is not None and self._lead_in_bytes is not None:
-            pcm = self._trim_leading(utterance, pcm, self._lead_in_bytes)
+            pcm = self._trim_leading(utterance, pcm, self._lead_in_bytes, self._max_trim_bytes)
             if not pcm:
                 return
         if utterance.first_audio_at is None:
@@ -343,18 +348,25 @@ class Playout:
     # -- internals -----------------------------------------------------------
 
     @staticmethod
-    def _trim_leading(utterance: _Utterance, pcm: bytes, keep: int) -> bytes:
-        """``pcm`` from ``keep`` bytes before its first sound; silence until then is held."""
+    def _trim_leading(utterance: _Utterance, pcm: bytes, keep: int, cap: int) -> bytes:
+        """``pcm`` from ``keep`` bytes before its first sound; silence until then is held.
+
+        At most ``cap`` bytes are ever dropped: past that, audio flows as it is.
+        """
         held = utterance.leading or b""
+        joined = held + pcm
         usable = len(pcm) - len(pcm) % 2
         loud = np.flatnonzero(np.abs(np.frombuffer(pcm[:usable], "<i2")) > SILENT_LEVEL)
-        if loud.size == 0:
-            utterance.leading = (held + pcm)[-keep:] if keep else b""
+        first = len(held) + int(loud[0]) * 2 if loud.size else len(joined)
+        drop = min(max(0, first - keep), cap - utterance.trimmed)
+        drop -= drop % 2
+        if loud.size == 0 and utterance.trimmed + drop < cap:
+            utterance.trimmed += drop  # still silence: hold the lead-in, drop the rest
+            utterance.leading = joined[drop:]
             return b""
         utterance.leading = None
-        joined = held + pcm
-        start = max(0, len(held) + int(loud[0]) * 2 - keep)
-        return joined[start - start % 2 :]
+        utterance.trimmed += drop
+        return joined[drop:]
 
     def _sending(self) -> _Utterance | None:
         """The utterance whose frames go out next (the oldest not fully sent)."""

@@ -33,6 +33,9 @@ AMD_DECISIONS: Final = Counter(
     "Answering-machine decisions of media's detector, by result and method.",
     ["result", "method"],
 )
+SMART_TURN_CHECKS: Final = Counter(
+    "voicebus_media_smart_turn_checks", "Smart-turn model checks, by answer.", ["complete"]
+)
 AGENT_PAUSES: Final = Counter(
     "voicebus_media_agent_pauses",
     "Agent speech paused for caller speech, and how pauses ended (resumed, timed_out).",

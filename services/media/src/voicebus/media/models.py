@@ -15,6 +15,10 @@ cost 41.8, 42.5, 43.9 and 46.1 ms per turn (measured on the development
 machine), so a batch saves no CPU and makes every turn in it wait for the
 whole batch.
 
+numpy's OpenBLAS is held to one thread once the models load: its worker
+threads spin between the small matrix products of smart turn's features, and
+a check cost 84-96 ms of CPU with them against 45 ms without.
+
 Both models ship inside the pipecat-ai wheel; their sha256 is checked before
 a session loads them, so a swapped or corrupted file stops the service at
 start-up instead of deciding turns.
@@ -33,6 +37,7 @@ from pipecat.audio.turn.smart_turn.base_smart_turn import BaseSmartTurn, SmartTu
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
 from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams, VADState
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]  # no type marker
 
 from voicebus.contracts.rpc import TurnSettings
 from voicebus.media.batched_vad import BatchedSileroVADAnalyzer, SileroBatcher
@@ -187,6 +192,7 @@ class SharedModels:
         await asyncio.to_thread(self._load, smart_turn)
 
     def _load(self, smart_turn: bool) -> None:
+        threadpool_limits(limits=1, user_api="blas")  # process-wide, from now on
         with self._lock:
             if self._silero is None:
                 self._silero = load_silero_session()

@@ -35,6 +35,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voicebus.media.barge_in import Floor
 from voicebus.media.frames import CallerAudioFrame, UserSpeechStartedFrame, UserTurnEndedFrame
+from voicebus.media.metrics import SMART_TURN_CHECKS
 from voicebus.media.pacing import audio_ms, bytes_per_ms
 
 
@@ -147,6 +148,7 @@ class UserTurnProcessor(FrameProcessor):
         self._speech_end_ms = max(self._turn_start_ms, round(self._now_ms - self._stop_ms))
         if self._analyzer is not None:
             state, _metrics = await self._analyzer.analyze_end_of_turn()
+            SMART_TURN_CHECKS.labels(str(state == EndOfTurnState.COMPLETE).lower()).inc()
             if state != EndOfTurnState.COMPLETE or self._speaking or not self._open:
                 if self._floor.quick_turns and self._open and not self._speaking:
                     self._force_end_at = self._now_ms + self._quick_stop_ms

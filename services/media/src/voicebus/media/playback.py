@@ -28,8 +28,8 @@ from voicebus.contracts.audio import PlaybackMark
 from voicebus.media.heard import SpokenChunk, join_texts, text_heard, text_planned
 from voicebus.media.pacing import FrameSlicer, MediaClock, Pacer, audio_ms
 
-SILENT_LEVEL: Final = 300
-"""PCM16 amplitude under which a sample counts as silence (≈ -40 dBFS)."""
+SILENT_LEVEL: Final = 100
+"""PCM16 amplitude under which a sample counts as silence (≈ -50 dBFS)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +147,7 @@ class Playout:
         frame_ms: int = 20,
         lead_ms: int = 160,
         mark_grace_ms: int = 1000,
-        lead_in_ms: int | None = 40,
+        lead_in_ms: int | None = 20,
         max_trim_ms: int = 600,
     ) -> None:
         self.sample_rate = sample_rate

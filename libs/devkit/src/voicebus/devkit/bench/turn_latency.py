@@ -228,7 +228,7 @@ async def run(options: BenchOptions) -> Report:
         "Both are timed from the caller's last audible sample to the reply's first audible "
         "sample: (a) at the simulated caller (20 ms playout ticks), (b) with the synthesized "
         "audio played at real time from its first chunk. (a) runs the agent as configured: "
-        "smart turn after 200 ms of silence, the voice's leading silence cut to 40 ms; (b) "
+        "smart turn after 200 ms of silence, the voice's leading silence cut to 20 ms; (b) "
         "is pipecat's Silero VAD ending the turn after 300 ms and the voice as synthesized. "
         "'rest' is what the stages leave: the voice's leading silence, bus hops, media's "
         "pacing and the caller's playout. VAD stop in (a) includes the smart-turn check and "

@@ -246,3 +246,26 @@ async def test_stopping_leaves_no_task_behind(harness: Harness, speech: dict[str
     await asyncio.sleep(0.05)
     left = {t for t in asyncio.all_tasks() if not t.done()} - before
     assert left == set(), [t.get_name() for t in left]
+
+
+async def test_smart_turn_is_asked_early_and_its_answer_ends_the_turn(
+    harness: Harness, speech: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voicebus.media.models import SharedSmartTurnAnalyzer
+
+    asked: list[object] = []
+    original = SharedSmartTurnAnalyzer.predict_now
+
+    async def spy(self: SharedSmartTurnAnalyzer) -> object:
+        asked.append(self)
+        return await original(self)
+
+    monkeypatch.setattr(SharedSmartTurnAnalyzer, "predict_now", spy)
+    out = RecordingOutlet()
+    stt = FakeSTT(["thanks that is all i needed"])
+    turn = TurnSettings(smart_turn=True, vad_stop_ms=200)
+    pipeline = await harness.start(out, stt=stt, tts=FakeTTS(), turn=turn)
+    await feed(pipeline, silence(500) + speech["thanks"] + silence(3000))
+    await until(lambda: bool(out.of("transcript.final")))
+    assert asked  # the model was asked before the VAD confirmed the stop
+    assert len(out.of("speech.user.stopped")) == 1

@@ -33,6 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 
 import onnxruntime as ort  # type: ignore[import-untyped]  # ships no type marker
+from pipecat.audio.turn.base_turn_analyzer import EndOfTurnState
 from pipecat.audio.turn.smart_turn.base_smart_turn import BaseSmartTurn, SmartTurnParams
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
 from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
@@ -168,6 +169,25 @@ class SharedSmartTurnAnalyzer(LocalSmartTurnAnalyzerV3):
     @property
     def _model_executor(self) -> ThreadPoolExecutor:
         return self._shared_executor
+
+    async def predict_now(self) -> EndOfTurnState:
+        """The model's answer on the audio so far, leaving the analyzer as it is.
+
+        Unlike ``analyze_end_of_turn`` nothing is cleared, so the answer may be
+        asked early (before the VAD confirms the stop) and dropped if the caller
+        speaks again.
+        """
+        loop = asyncio.get_running_loop()
+        snapshot = list(self._audio_buffer)
+        state, _metrics = await loop.run_in_executor(
+            self._model_executor, self._process_speech_segment, snapshot
+        )
+        return state
+
+
+def vad_state(analyzer: VADAnalyzer) -> VADState:
+    """Where the analyzer's state machine is (pipecat keeps it in a protected attribute)."""
+    return analyzer._vad_state  # read only; pipecat has no public getter
 
 
 class SharedModels:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -36,6 +37,7 @@ from voicebus.media.amd_watch import AmdWatch
 from voicebus.media.backchannels import Backchannels
 from voicebus.media.barge_in import Floor, GuardSettings, InterruptionGuard
 from voicebus.media.events import CallEvents
+from voicebus.media.models import vad_state
 from voicebus.media.outlet import CallOutlet
 from voicebus.media.output import BusOutput
 from voicebus.media.pacing import MediaClock
@@ -134,6 +136,8 @@ class CallPipeline:
                 max_turn_ms=config.max_turn_ms,
                 turn_analyzer=config.turn_analyzer,
                 floor=floor,
+                vad_state=functools.partial(vad_state, config.vad),
+                early_check_ms=turn.vad_stop_ms // 2,
             ),
             STTProcessor(config.stt),
             TTSProcessor(config.tts, sample_rate=config.sample_rate),

@@ -74,7 +74,8 @@ async def test_media_hears_speaks_is_cut_and_lets_go(
     await until(lambda: sum(f.utterance_id == "a2" for f in call.out) >= 40)
     await call.mark("a2", 39 + 39, 800)  # 40 frames played: chunk one and 150 of 520 ms
     await asyncio.sleep(0.1)
-    await call.speak(speech["order"][: 16 * 1500])
+    # Caller speech pauses the agent; its words, once the turn ends, cut it.
+    await call.speak(speech["order"][: 16 * 1500] + silence(800))
     await until(lambda: bool(call.of("agent.speech.interrupted.v1")))
     cut = call.of("agent.speech.interrupted.v1")[0].data
     assert (cut.utterance_id, cut.text_heard, cut.played_ms) == (

@@ -130,7 +130,8 @@ async def test_caller_speech_over_the_agent_clears_and_reports_what_was_heard(
     # The gateway confirms 45 frames (900 ms): the first chunk (650 ms) and 250 of the
     # second's 520 ms, i.e. one of its four words.
     await pipeline.mark(PlaybackMark("a1", 44, 900))
-    await feed(pipeline, speech["order"][: 16 * 1500])
+    # The speech pauses the agent; its words, once the turn ends, cut it.
+    await feed(pipeline, speech["order"][: 16 * 1500] + silence(800))
     await until(lambda: bool(out.of("agent.speech.interrupted")))
     cut = out.of("agent.speech.interrupted")[0].data
     assert cut.utterance_id == "a1"  # type: ignore[attr-defined]

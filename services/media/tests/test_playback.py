@@ -271,3 +271,12 @@ def test_an_utterance_of_silence_still_plays_less_the_most_that_is_trimmed() -> 
         p.audio("a1", bytes(16 * 100), now=0.0)  # 1 s of silence in 100 ms pieces
     p.done("a1")
     assert sum(len(f.pcm) for f in drain(p, 2.0)) == 16 * 400
+
+
+def test_once_everything_was_sent_the_agent_is_no_longer_interruptible() -> None:
+    p = playout(lead_ms=1000)
+    speak(p, "a1", [("one two", 200)])
+    assert p.interruptible
+    drain(p, 0.5)  # all ten frames sent; the last plays within the lead
+    assert p.speaking
+    assert not p.interruptible

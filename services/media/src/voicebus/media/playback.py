@@ -290,9 +290,15 @@ class Playout:
 
     @property
     def interruptible(self) -> bool:
-        """Agent speech is live and the utterance playing (or next to play) may be cut."""
+        """The agent has more to say (audio not sent yet, or still being synthesized) and
+        the utterance playing may be cut.
+
+        When everything was sent, the caller hears at most the pacing lead more: speech
+        then is the caller's turn, not something said over the agent.
+        """
         head = next(iter(self._live.values()), None)
-        return head is not None and head.allow_interruptions
+        sending = self._sending()
+        return head is not None and head.allow_interruptions and sending is not None
 
     @property
     def paused(self) -> bool:

@@ -125,7 +125,10 @@ async def test_caller_speech_over_the_agent_clears_and_reports_what_was_heard(
     out = RecordingOutlet()
     tts = FakeTTS(ms_per_word=130)
     pipeline = await harness.start(out, stt=FakeSTT(["wait"]), tts=tts)
-    await say(pipeline, "a1", "one two three four five.", "six seven eight nine.", "ten eleven.")
+    # Long enough that the agent still has more to say when the caller's speech is heard.
+    more = " ".join(["more"] * 24) + "."
+    await say(pipeline, "a1", "one two three four five.", "six seven eight nine.", "ten eleven.",
+              more)  # fmt: skip
     await until(lambda: len(out.frames) >= 45)
     # The gateway confirms 45 frames (900 ms): the first chunk (650 ms) and 250 of the
     # second's 520 ms, i.e. one of its four words.
@@ -136,7 +139,8 @@ async def test_caller_speech_over_the_agent_clears_and_reports_what_was_heard(
     cut = out.of("agent.speech.interrupted")[0].data
     assert cut.utterance_id == "a1"  # type: ignore[attr-defined]
     assert cut.text_heard == "one two three four five. six"  # type: ignore[attr-defined]
-    assert cut.text_planned == "one two three four five. six seven eight nine. ten eleven."  # type: ignore[attr-defined]
+    planned = "one two three four five. six seven eight nine. ten eleven. " + more
+    assert cut.text_planned == planned  # type: ignore[attr-defined]
     assert cut.played_ms == 900  # type: ignore[attr-defined]
     assert [c[0] for c in out.clears] == ["a1"]
     clear_at = out.clears[0][1]

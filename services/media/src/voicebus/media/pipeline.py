@@ -68,6 +68,8 @@ class PipelineConfig:
         max_turn_ms: the longest caller turn.
         language: the agent's language (its built-in backchannels).
         amd: answering-machine detection for this call, or None.
+        early_check: ask smart turn halfway through the VAD's stop (lower latency, a few
+            more checks).
         hold_timeout_s: agent paused for a caller turn whose transcript never comes
             resumes this long after the turn ended.
     """
@@ -86,6 +88,7 @@ class PipelineConfig:
     language: str = "en"
     hold_timeout_s: float = 3.0
     amd: MachineDetector | None = None
+    early_check: bool = True
 
 
 class CallPipeline:
@@ -136,7 +139,7 @@ class CallPipeline:
                 max_turn_ms=config.max_turn_ms,
                 turn_analyzer=config.turn_analyzer,
                 floor=floor,
-                vad_state=functools.partial(vad_state, config.vad),
+                vad_state=functools.partial(vad_state, config.vad) if config.early_check else None,
                 early_check_ms=turn.vad_stop_ms // 2,
             ),
             STTProcessor(config.stt),

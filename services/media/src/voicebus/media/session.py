@@ -192,6 +192,7 @@ class CallSession:
             language=profile.language,
             hold_timeout_s=settings.barge_in_hold_timeout_ms / 1000,
             amd=MachineDetector(self._rate) if wants_amd(call, settings) else None,
+            early_check=settings.smart_turn_early,
         )
         return CallPipeline(config, self._outlet, self._events, self._started_at)
 

@@ -56,6 +56,11 @@ class MediaSettings(ServiceSettings):
         le=10_000,
         description="With smart turn, silence that ends a turn whatever the model says.",
     )
+    smart_turn_early: bool = Field(
+        default=True,
+        description="Ask smart turn halfway through the VAD's stop, in the background, so its "
+        "check is off the caller's wait (a few more checks when the caller speaks on).",
+    )
     amd_providers: str = Field(
         default="exotel",
         description="Providers whose outbound calls placed with machine detection media checks "

@@ -118,3 +118,20 @@ def test_caps_and_pacing_bound_the_dials() -> None:
     assert policy.pick_caller_ids(3, ["a", "b"], 2, {"a": 2}, 0) == ["b", "b"]
     assert policy.refill(0.0, 100.0, 100.5, rate=10.0, burst=10.0) == 5.0
     assert policy.refill(0.0, 100.0, 200.0, rate=10.0, burst=10.0) == 10.0
+
+
+@pytest.mark.parametrize(
+    ("earlier", "result", "acts"),
+    [
+        (None, "human", True),
+        (None, "machine", True),
+        ("machine", "machine_end_beep", True),  # media: the greeting ended, leave the message
+        ("machine", "machine", False),  # a second detector agrees: nothing more to do
+        ("human", "machine", False),  # the first decision stands
+        ("machine_end_beep", "machine_end_beep", False),
+    ],
+)
+def test_the_first_amd_result_acts_and_then_only_the_end_of_a_machine_greeting(
+    earlier: str | None, result: str, acts: bool
+) -> None:
+    assert policy.amd_acts(earlier, result) is acts

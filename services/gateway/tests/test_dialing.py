@@ -71,7 +71,7 @@ def test_dial_request_urls_carry_the_signed_identity_but_no_phone_number() -> No
     assert (identity.tenant_id, identity.agent_id, identity.direction) == (
         "acme", "demo", Direction.OUTBOUND,
     )  # fmt: skip
-    assert identity.context == {"name": "Ada"}
+    assert identity.context == {"name": "Ada", "amd": "1"}  # media's detector runs too
 
 
 def test_a_callback_url_for_another_call_or_forged_is_refused() -> None:

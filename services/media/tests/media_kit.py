@@ -13,6 +13,7 @@ from pipecat.audio.vad.vad_analyzer import VADParams
 from voicebus.contracts.audio import AudioFrame
 from voicebus.contracts.rpc import TurnSettings
 from voicebus.engines.base import STTEngine, TTSEngine
+from voicebus.media.amd import MachineDetector
 from voicebus.media.events import CallEvents
 from voicebus.media.models import SharedModels
 from voicebus.media.outlet import CallOutlet
@@ -58,6 +59,7 @@ class Harness:
         lead_ms: int = 160,
         mark_grace_ms: int = 1000,
         call_id: str = "c1",
+        amd: bool = False,
     ) -> CallPipeline:
         """A started pipeline for one call."""
         turn = turn or TurnSettings()
@@ -76,6 +78,7 @@ class Harness:
             tts=tts,
             lead_ms=lead_ms,
             mark_grace_ms=mark_grace_ms,
+            amd=MachineDetector(RATE) if amd else None,
         )
         events = CallEvents("acme", call_id, "media/test")
         pipeline = CallPipeline(config, outlet, events, time.monotonic())

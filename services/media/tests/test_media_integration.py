@@ -45,6 +45,8 @@ async def test_media_hears_speaks_is_cut_and_lets_go(
     await asyncio.sleep(0.2)
     tasks_before = live_tasks()
     await call.announce()
+    # Media subscribes first, then asks for the agent (the lookup may come a moment later).
+    await until(lambda: bool(stack.lookups))
     assert [r.agent_id for r in stack.lookups] == ["demo"]
 
     # The caller speaks: speech events and the transcript land in VB_EVENTS.
@@ -70,11 +72,15 @@ async def test_media_hears_speaks_is_cut_and_lets_go(
     assert call.of("agent.speech.stopped.v1")[0].data.played_ms == 780
 
     # Barge-in: caller speech over the agent clears the gateway and reports what was heard.
-    await call.say("a2", "one two three four five.", "six seven eight nine.")
+    # A long answer: the agent still has ~3 s to say when the caller speaks (speech over
+    # an agent that has sent everything is the caller's turn, not an interruption).
+    rest = " ".join(["more"] * 24) + "."
+    await call.say("a2", "one two three four five.", "six seven eight nine.", rest)
     await until(lambda: sum(f.utterance_id == "a2" for f in call.out) >= 40)
     await call.mark("a2", 39 + 39, 800)  # 40 frames played: chunk one and 150 of 520 ms
     await asyncio.sleep(0.1)
-    await call.speak(speech["order"][: 16 * 1500])
+    # Caller speech pauses the agent; its words, once the turn ends, cut it.
+    await call.speak(speech["order"][: 16 * 1500] + silence(800))
     await until(lambda: bool(call.of("agent.speech.interrupted.v1")))
     cut = call.of("agent.speech.interrupted.v1")[0].data
     assert (cut.utterance_id, cut.text_heard, cut.played_ms) == (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from pathlib import Path
 
 import pytest
 from media_kit import silence
@@ -13,8 +14,15 @@ from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams, VADState
 from prometheus_client import REGISTRY
 
+from voicebus.contracts.rpc import TurnSettings
 from voicebus.media.batched_vad import BatchedSileroVADAnalyzer
-from voicebus.media.models import SharedModels
+from voicebus.media.models import (
+    MODEL_SHA256,
+    ModelIntegrityError,
+    SharedModels,
+    smart_turn_on,
+    verify_model,
+)
 
 
 def metric(name: str) -> float:
@@ -125,3 +133,21 @@ def test_analyzers_need_the_models_loaded() -> None:
         fresh.vad(PARAMS)
     with pytest.raises(RuntimeError, match="load"):
         fresh.smart_turn(SmartTurnParams())
+
+
+@pytest.mark.unit
+def test_a_model_file_that_is_not_the_tested_one_is_refused(tmp_path: Path) -> None:
+    model = tmp_path / "silero_vad.onnx"
+    model.write_bytes(b"not the model")
+    with pytest.raises(ModelIntegrityError, match=r"silero_vad\.onnx has sha256"):
+        verify_model(str(model), MODEL_SHA256["silero_vad.onnx"])
+    with pytest.raises(ModelIntegrityError, match="cannot be read"):
+        verify_model(str(tmp_path / "missing.onnx"), MODEL_SHA256["silero_vad.onnx"])
+
+
+@pytest.mark.unit
+def test_smart_turn_is_on_by_default_for_local_stt_only() -> None:
+    assert smart_turn_on(TurnSettings(), "whisper-local")
+    assert not smart_turn_on(TurnSettings(), "deepgram")
+    assert not smart_turn_on(TurnSettings(smart_turn=False), "whisper-local")
+    assert smart_turn_on(TurnSettings(smart_turn=True), "deepgram")

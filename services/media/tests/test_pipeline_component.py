@@ -125,17 +125,22 @@ async def test_caller_speech_over_the_agent_clears_and_reports_what_was_heard(
     out = RecordingOutlet()
     tts = FakeTTS(ms_per_word=130)
     pipeline = await harness.start(out, stt=FakeSTT(["wait"]), tts=tts)
-    await say(pipeline, "a1", "one two three four five.", "six seven eight nine.", "ten eleven.")
+    # Long enough that the agent still has more to say when the caller's speech is heard.
+    more = " ".join(["more"] * 24) + "."
+    await say(pipeline, "a1", "one two three four five.", "six seven eight nine.", "ten eleven.",
+              more)  # fmt: skip
     await until(lambda: len(out.frames) >= 45)
     # The gateway confirms 45 frames (900 ms): the first chunk (650 ms) and 250 of the
     # second's 520 ms, i.e. one of its four words.
     await pipeline.mark(PlaybackMark("a1", 44, 900))
-    await feed(pipeline, speech["order"][: 16 * 1500])
+    # The speech pauses the agent; its words, once the turn ends, cut it.
+    await feed(pipeline, speech["order"][: 16 * 1500] + silence(800))
     await until(lambda: bool(out.of("agent.speech.interrupted")))
     cut = out.of("agent.speech.interrupted")[0].data
     assert cut.utterance_id == "a1"  # type: ignore[attr-defined]
     assert cut.text_heard == "one two three four five. six"  # type: ignore[attr-defined]
-    assert cut.text_planned == "one two three four five. six seven eight nine. ten eleven."  # type: ignore[attr-defined]
+    planned = "one two three four five. six seven eight nine. ten eleven. " + more
+    assert cut.text_planned == planned  # type: ignore[attr-defined]
     assert cut.played_ms == 900  # type: ignore[attr-defined]
     assert [c[0] for c in out.clears] == ["a1"]
     clear_at = out.clears[0][1]
@@ -246,3 +251,26 @@ async def test_stopping_leaves_no_task_behind(harness: Harness, speech: dict[str
     await asyncio.sleep(0.05)
     left = {t for t in asyncio.all_tasks() if not t.done()} - before
     assert left == set(), [t.get_name() for t in left]
+
+
+async def test_smart_turn_is_asked_early_and_its_answer_ends_the_turn(
+    harness: Harness, speech: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from voicebus.media.models import SharedSmartTurnAnalyzer
+
+    asked: list[object] = []
+    original = SharedSmartTurnAnalyzer.predict_now
+
+    async def spy(self: SharedSmartTurnAnalyzer) -> object:
+        asked.append(self)
+        return await original(self)
+
+    monkeypatch.setattr(SharedSmartTurnAnalyzer, "predict_now", spy)
+    out = RecordingOutlet()
+    stt = FakeSTT(["thanks that is all i needed"])
+    turn = TurnSettings(smart_turn=True, vad_stop_ms=200)
+    pipeline = await harness.start(out, stt=stt, tts=FakeTTS(), turn=turn)
+    await feed(pipeline, silence(500) + speech["thanks"] + silence(3000))
+    await until(lambda: bool(out.of("transcript.final")))
+    assert asked  # the model was asked before the VAD confirmed the stop
+    assert len(out.of("speech.user.stopped")) == 1

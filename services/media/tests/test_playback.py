@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from voicebus.contracts.audio import PlaybackMark
@@ -14,6 +15,7 @@ MS = 16  # bytes per ms at 8 kHz
 
 
 def playout(**kwargs: int) -> Playout:
+    kwargs.setdefault("lead_in_ms", None)  # these tests' audio is a constant near-silence
     return Playout(8000, MediaClock(origin=0.0), **kwargs)
 
 
@@ -218,3 +220,63 @@ def test_after_a_barge_in_the_next_utterance_starts_without_lead_debt() -> None:
     assert len(frames) == 6  # the provider's buffer was flushed: full lead again
     assert frames[0].first
     assert [s.utterance_id for s in started] == ["a2"]
+
+
+def test_a_paused_utterance_sends_nothing_and_resumes_with_its_next_frame() -> None:
+    p = playout(lead_ms=0)
+    speak(p, "a1", [("one two three", 400)])  # 20 frames
+    sent = [f.seq for f in p.due(0.0)[0]]
+    assert p.interruptible
+    assert not p.paused
+    p.pause()
+    assert p.paused
+    assert p.due(1.0) == ([], [])
+    assert p.wait_s(1.0) is None  # nothing to wake up for while paused
+    p.resume()
+    now = 1.0
+    while len(sent) < 20:
+        sent += [f.seq for f in p.due(now)[0]]
+        now += 0.02
+    assert sent == list(range(20))  # nothing lost, nothing repeated
+
+
+def test_a_cut_ends_the_pause() -> None:
+    p = playout()
+    speak(p, "a1", [("one", 100)])
+    p.pause()
+    assert [c.utterance_id for c in p.interrupt(0.0)] == ["a1"]
+    assert not p.paused
+    assert not p.interruptible
+
+
+def test_the_voices_leading_silence_is_cut_to_the_lead_in_and_later_pauses_stay() -> None:
+    p = playout(lead_in_ms=40)
+    loud = (np.full(8 * 100, 5000, "<i2")).tobytes()  # 100 ms of sound
+    quiet = bytes(16 * 150)  # 150 ms of silence
+    p.chunk("a1", "One.", allow_interruptions=True, received_at=0.0)
+    p.audio("a1", quiet, now=0.0)  # all silence: held back
+    p.audio("a1", quiet + loud + quiet + loud, now=0.0)
+    p.done("a1")
+    pcm = b"".join(f.pcm for f in drain(p, 2.0))
+    samples = np.frombuffer(pcm, "<i2")
+    first = int(np.flatnonzero(samples)[0])
+    assert first == 8 * 40  # 40 ms of lead-in kept out of 300
+    assert len(pcm) == 16 * 400  # 390 ms: the pause between sounds stays (last frame padded)
+
+
+def test_an_utterance_of_silence_still_plays_less_the_most_that_is_trimmed() -> None:
+    p = playout(lead_in_ms=40, max_trim_ms=600)
+    p.chunk("a1", "...", allow_interruptions=True, received_at=0.0)
+    for _ in range(10):
+        p.audio("a1", bytes(16 * 100), now=0.0)  # 1 s of silence in 100 ms pieces
+    p.done("a1")
+    assert sum(len(f.pcm) for f in drain(p, 2.0)) == 16 * 400
+
+
+def test_once_everything_was_sent_the_agent_is_no_longer_interruptible() -> None:
+    p = playout(lead_ms=1000)
+    speak(p, "a1", [("one two", 200)])
+    assert p.interruptible
+    drain(p, 0.5)  # all ten frames sent; the last plays within the lead
+    assert p.speaking
+    assert not p.interruptible

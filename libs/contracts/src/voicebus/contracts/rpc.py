@@ -70,17 +70,47 @@ class TurnSettings(Data):
     """How media decides the caller's turn ended and whether they may interrupt."""
 
     vad_stop_ms: int = Field(default=300, ge=100, le=3000,
-                             description="Silence that ends a speech segment.",
+                             description="Silence that ends a speech segment (with smart turn: "
+                                         "the silence after which the turn model is asked).",
                              examples=[300])  # fmt: skip
     min_speech_ms: int = Field(default=200, ge=0, le=3000,
                                description="Shorter sounds are not speech.",
                                examples=[200])  # fmt: skip
-    smart_turn: bool = Field(default=False,
-                             description="Ask the turn model whether the caller finished.",
-                             examples=[False])  # fmt: skip
+    smart_turn: bool | None = Field(default=None,
+                                    description="Ask the smart-turn model whether the caller "
+                                                "finished; null: on with the local STT engines "
+                                                "(names ending in '-local').",
+                                    examples=[True])  # fmt: skip
+    smart_turn_stop_ms: int | None = Field(default=None, ge=200, le=10_000,
+                                           description="With smart turn, silence that ends the "
+                                                       "turn whatever the model says; null: the "
+                                                       "media service's setting.",
+                                           examples=[2000])  # fmt: skip
     allow_interruptions: bool = Field(default=True,
                                       description="Caller speech may cut the agent (barge-in).",
                                       examples=[True])  # fmt: skip
+    interruption_min_words: int = Field(default=1, ge=1, le=20,
+                                        description="While the agent speaks, caller words that "
+                                                    "are not backchannels and cut it (an interim "
+                                                    "transcript with this many cuts it at once). "
+                                                    "Fewer cut it only with "
+                                                    "interruption_min_speech_ms of speech; a "
+                                                    "noise, a backchannel or too little only "
+                                                    "pauses the agent, which then resumes where "
+                                                    "it stopped.",
+                                        examples=[1])  # fmt: skip
+    interruption_min_speech_ms: int = Field(default=500, ge=0, le=5000,
+                                            description="While the agent speaks, caller speech "
+                                                        "this long with at least one word (not a "
+                                                        "backchannel) cuts it even with fewer "
+                                                        "than interruption_min_words.",
+                                            examples=[500])  # fmt: skip
+    backchannels: list[str] | None = Field(default=None, max_length=200,
+                                           description="Phrases that never interrupt and stay "
+                                                       "out of the conversation when said over "
+                                                       "the agent; null: the built-in list for "
+                                                       "the agent's language.",
+                                           examples=[["mhm", "okay", "right", "yeah"]])  # fmt: skip
 
 
 class FallbackSettings(Data):

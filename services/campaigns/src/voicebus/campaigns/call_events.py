@@ -211,7 +211,10 @@ class CallEvents:
             result = event.data.result.value
             spec = await self.outcomes.amd(tenant, call, result)
             if spec is not None and self.nc is not None:
-                self._send(control.on_amd(self.nc, spec, tenant, call, result, self.source))
+                detector = event.data.detector
+                self._send(
+                    control.on_amd(self.nc, spec, tenant, call, result, self.source, detector)
+                )
         elif isinstance(event, RecordingReady):
             await self.outcomes.recording(tenant, call, event.data.recording_id)
 

@@ -9,7 +9,7 @@ from nats.aio.client import Client
 from voicebus.campaigns import policy
 from voicebus.contracts.campaigns import AmdPolicy, CampaignMode, CampaignSpec
 from voicebus.contracts.commands import HangUp, HangUpData, Say, SayData
-from voicebus.contracts.events import EndReason
+from voicebus.contracts.events import AmdResult, EndReason
 from voicebus.contracts.ids import new_id
 from voicebus.runtime.publish import deliver_control
 
@@ -44,13 +44,25 @@ async def on_answer(
 
 
 async def on_amd(
-    nc: Client, spec: CampaignSpec, tenant_id: str, call_id: str, result: str, source: str
+    nc: Client,
+    spec: CampaignSpec,
+    tenant_id: str,
+    call_id: str,
+    result: str,
+    source: str,
+    detector: str = "provider",
 ) -> None:
-    """Apply the campaign's machine policy, or start a notification once a human answered."""
+    """Apply the campaign's machine policy, or start a notification once a human answered.
+
+    Media's detector reports a machine early and its greeting's end (the beep)
+    later: a voicemail is left only then, so the message is recorded whole.
+    """
     if not policy.is_machine(result):
         if spec.mode is CampaignMode.NOTIFICATION and spec.message and spec.detect_machine:
             await speak_then_hang_up(nc, tenant_id, call_id, spec.message, source)
         return
+    if spec.amd is AmdPolicy.VOICEMAIL and detector == "media" and result == AmdResult.MACHINE:
+        return  # media's machine_end_beep follows when the greeting ends
     if spec.amd is AmdPolicy.HANG_UP:
         data = HangUpData(reason=EndReason.MACHINE_DETECTED, after_playback=False)
         command = HangUp(tenant_id=tenant_id, call_id=call_id, source=source, data=data)

@@ -129,18 +129,25 @@ class Outcomes:
     async def amd(self, tenant_id: str, call_id: str, result: str) -> CampaignSpec | None:
         """``amd.detected``: remember the result; the caller applies the machine policy.
 
+        A call may get two detectors' results (the provider's and media's): the
+        first decides, and only the end of a machine's greeting
+        (``machine_end_beep`` after ``machine``) acts again, so the call is
+        told what to do once.
+
         Events of one call reach campaigns through different consumers, so the
         result may arrive after ``call.ended`` was applied without it: the
         attempt's outcome is then decided again with the result known (while it
         is still the contact's latest attempt), and nothing is sent to the call.
 
         Returns:
-            The campaign's spec while the call is live, else None.
+            The campaign's spec while the call is live and this result acts, else None.
         """
         effects = Effects()
         async with self.store.engine.begin() as conn:
-            row = await self._attempt(conn, tenant_id, call_id)
+            row = await self._attempt(conn, tenant_id, call_id)  # locked: one result at a time
             if row is None:
+                return None
+            if not policy.amd_acts(row.amd, result):
                 return None
             await conn.execute(
                 text("UPDATE attempts SET amd = :r WHERE attempt_id = :a"),

@@ -34,6 +34,18 @@ def is_machine(result: str | None) -> bool:
     return result is not None and AmdResult(result) in _MACHINE_RESULTS
 
 
+def amd_acts(earlier: str | None, result: str) -> bool:
+    """Whether an AMD result acts on the call, given the one that acted before (if any).
+
+    The first result acts; after a machine, the end of its greeting acts too.
+    """
+    if earlier is None:
+        return True
+    return AmdResult(earlier) is AmdResult.MACHINE and AmdResult(result) is (
+        AmdResult.MACHINE_END_BEEP
+    )
+
+
 def outcome_of(
     reason: EndReason, answered: bool, amd: str | None, amd_policy: AmdPolicy
 ) -> AttemptOutcome:

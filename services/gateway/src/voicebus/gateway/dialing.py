@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 from voicebus.contracts.commands import OriginateCall
 from voicebus.contracts.events import (
+    AMD_CONTEXT_KEY,
     AmdDetected,
     AmdDetectedData,
     AmdResult,
@@ -148,7 +149,10 @@ def outbound_identity(command: OriginateCall, from_number: str | None) -> CallId
         agent_id=data.agent_id,
         from_number=from_number,
         to_number=data.to_number,
-        context=dict(data.context),
+        # Media runs its own machine detector on calls that asked for one.
+        context={**data.context, AMD_CONTEXT_KEY: "1"}
+        if data.detect_machine
+        else dict(data.context),
         direction=Direction.OUTBOUND,
     )
 

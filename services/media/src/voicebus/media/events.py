@@ -12,6 +12,8 @@ from voicebus.contracts.events import (
     AgentSpeechStartedData,
     AgentSpeechStopped,
     AgentSpeechStoppedData,
+    AmdDetected,
+    AmdDetectedData,
     CallError,
     CallErrorData,
     EngineErrorData,
@@ -29,6 +31,7 @@ from voicebus.contracts.events import (
     TranscriptPartialData,
 )
 from voicebus.engines.fallback.incidents import EngineFailure, Failover, Incident
+from voicebus.media.amd import AmdDecision
 from voicebus.media.playback import Finished, Interrupted, Started
 
 SERVICE = "media"
@@ -146,6 +149,19 @@ class CallEvents:
             played_ms=cut.played_ms,
         )
         return AgentSpeechInterrupted(
+            tenant_id=self.tenant_id, call_id=self.call_id, source=self.source, data=data
+        )
+
+    def amd(self, decision: AmdDecision) -> AmdDetected:
+        """``amd.detected`` by media's own detector."""
+        data = AmdDetectedData(
+            result=decision.result,
+            detector="media",
+            confidence=decision.confidence,
+            detection_ms=max(0, decision.at_ms),
+            method=decision.method,
+        )
+        return AmdDetected(
             tenant_id=self.tenant_id, call_id=self.call_id, source=self.source, data=data
         )
 

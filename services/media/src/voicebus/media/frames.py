@@ -75,7 +75,8 @@ class UserTurnAudioFrame(SystemFrame):
 
 @dataclass
 class TranscriptInterimFrame(SystemFrame):
-    """What the caller seems to be saying so far (``transcript.partial``)."""
+    """What the caller seems to be saying so far: ``transcript.partial``, and what the
+    barge-in guard counts words of while the agent speaks."""
 
     utterance_id: str
     text: str
@@ -94,7 +95,12 @@ class UserTurnEndedFrame(SystemFrame):
 
 @dataclass
 class TranscriptFrame(SystemFrame):
-    """What the caller said in one turn."""
+    """What the caller said in one turn (empty text: the turn held no words).
+
+    Attributes:
+        backchannel: set by the output's interruption guard: said over the agent
+            without taking the turn.
+    """
 
     utterance_id: str
     text: str
@@ -104,6 +110,7 @@ class TranscriptFrame(SystemFrame):
     end_ms: int
     latency_ms: float
     engine: str
+    backchannel: bool = False
 
 
 @dataclass

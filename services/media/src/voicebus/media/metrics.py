@@ -28,6 +28,19 @@ ENGINE_ERRORS: Final = Counter(
 INTERRUPTIONS: Final = Counter(
     "voicebus_media_interruptions", "Agent utterances cut by caller speech (barge-in)."
 )
+AMD_DECISIONS: Final = Counter(
+    "voicebus_media_amd_decisions",
+    "Answering-machine decisions of media's detector, by result and method.",
+    ["result", "method"],
+)
+SMART_TURN_CHECKS: Final = Counter(
+    "voicebus_media_smart_turn_checks", "Smart-turn model checks, by answer.", ["complete"]
+)
+AGENT_PAUSES: Final = Counter(
+    "voicebus_media_agent_pauses",
+    "Agent speech paused for caller speech, and how pauses ended (resumed, timed_out).",
+    ["outcome"],
+)
 UNCONFIRMED_PLAYBACK: Final = Counter(
     "voicebus_media_unconfirmed_playback",
     "Utterances counted as played with no playback mark for their last frame.",

@@ -2,10 +2,14 @@
 
 The last processor of a call's pipeline. Synthesized audio is cut into frames
 and sent on ``audio.out`` at real time with a small lead by one task per call;
-playback marks confirm what played; caller speech over live agent audio cuts
-it (``ctl.clear`` + ``agent.speech.interrupted`` with what the caller heard).
-The decisions are :class:`~voicebus.media.playback.Playout`'s; this class does
-the I/O.
+playback marks confirm what played; caller speech over live agent audio pauses it,
+and the :class:`~voicebus.media.barge_in.InterruptionGuard` decides whether the
+caller's words cut it (``ctl.clear`` + ``agent.speech.interrupted`` with what
+the caller heard) or it resumes where it stopped. Transcripts pass through here
+on their way to :class:`~voicebus.media.transport.CallerEvents`, so that an
+interruption's event always precedes the transcript that caused it. The
+decisions are :class:`~voicebus.media.playback.Playout`'s and the guard's; this
+class does the I/O.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pipecat.frames.frames import (
 from pipecat.processors.frame_processor import FrameDirection
 
 from voicebus.contracts.audio import AudioFrame
+from voicebus.media.barge_in import InterruptionGuard, Verdict
 from voicebus.media.events import CallEvents
 from voicebus.media.frames import (
     AgentAudioFrame,
@@ -34,24 +39,24 @@ from voicebus.media.frames import (
     CancelUtterancesFrame,
     MediaErrorFrame,
     PlaybackMarkFrame,
+    TranscriptFrame,
+    TranscriptInterimFrame,
     UserSpeechStartedFrame,
     UserTurnEndedFrame,
 )
-from voicebus.media.metrics import INTERRUPTIONS, UNCONFIRMED_PLAYBACK
+from voicebus.media.metrics import AGENT_PAUSES, INTERRUPTIONS, UNCONFIRMED_PLAYBACK
 from voicebus.media.outlet import CallOutlet
 from voicebus.media.playback import Finished, Playout
 from voicebus.media.worker import WorkerProcessor
 
 log = logging.getLogger(__name__)
 
-# Frames that end here: the pipeline's sink needs only its lifecycle frames.
+# Frames that end here; caller speech frames and transcripts go on to CallerEvents.
 _CONSUMED = (
     InputAudioRawFrame,
     UserSpeakingFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
-    UserSpeechStartedFrame,
-    UserTurnEndedFrame,
     AgentChunkFrame,
     AgentAudioFrame,
     AgentUtteranceDoneFrame,
@@ -67,6 +72,7 @@ class BusOutput(WorkerProcessor):
         outlet: where frames, events and ``clear`` go.
         events: builds the call's events.
         playout: the call's agent-speech state.
+        guard: the call's false-interruption guard.
         allow_interruptions: the agent's turn setting; an utterance is cut only if
             both this and the utterance's own flag allow it.
     """
@@ -76,6 +82,7 @@ class BusOutput(WorkerProcessor):
         outlet: CallOutlet,
         events: CallEvents,
         playout: Playout,
+        guard: InterruptionGuard,
         *,
         allow_interruptions: bool = True,
     ) -> None:
@@ -83,6 +90,7 @@ class BusOutput(WorkerProcessor):
         self._outlet = outlet
         self._events = events
         self._playout = playout
+        self._guard = guard
         self._allow = allow_interruptions
         self._wake = asyncio.Event()
 
@@ -115,7 +123,17 @@ class BusOutput(WorkerProcessor):
             if finished is not None:
                 self._finished(finished)
         elif isinstance(frame, UserSpeechStartedFrame):
-            await self._barge_in(now)
+            verdict = self._guard.speech_started(agent_interruptible=self._playout.interruptible)
+            await self._apply(verdict, now)
+        elif isinstance(frame, UserTurnEndedFrame):
+            self._guard.turn_ended(now)
+            self._wake.set()  # the sender watches the guard's deadline
+        elif isinstance(frame, TranscriptInterimFrame):
+            await self._apply(self._guard.interim(frame.text), now)
+        elif isinstance(frame, TranscriptFrame):
+            judged = self._guard.transcript(frame.text, frame.end_ms - frame.start_ms)
+            frame.backchannel = judged.backchannel
+            await self._apply(judged.verdict, now)
         elif isinstance(frame, MediaErrorFrame):
             self._outlet.emit(
                 self._events.error(frame.code, frame.message, retryable=frame.retryable)
@@ -124,6 +142,17 @@ class BusOutput(WorkerProcessor):
             await self.follow_lifecycle(frame)
         if not isinstance(frame, _CONSUMED):
             await self.push_frame(frame, direction)
+
+    async def _apply(self, verdict: Verdict, now: float) -> None:
+        if verdict is Verdict.PAUSE:
+            AGENT_PAUSES.labels("paused").inc()
+            self._playout.pause()
+        elif verdict is Verdict.RESUME:
+            AGENT_PAUSES.labels("resumed").inc()
+            self._playout.resume()
+            self._wake.set()
+        elif verdict is Verdict.INTERRUPT:
+            await self._barge_in(now)
 
     async def _barge_in(self, now: float) -> None:
         cut = self._playout.interrupt(now)  # state changes before any await
@@ -161,7 +190,15 @@ class BusOutput(WorkerProcessor):
                 )
             for finished in self._playout.expire(now):
                 self._finished(finished)
-            wait = self._playout.wait_s(time.monotonic())
+            if self._guard.expired(now) is Verdict.RESUME:  # a transcript never came
+                AGENT_PAUSES.labels("timed_out").inc()
+                self._playout.resume()
+                continue
+            now = time.monotonic()
+            wait = self._playout.wait_s(now)
+            deadline = self._guard.deadline()
+            if deadline is not None:
+                wait = max(0.0, deadline - now if wait is None else min(wait, deadline - now))
             if wait is None:
                 await self._wake.wait()
             elif wait == 0:

@@ -1,7 +1,7 @@
 """One call's pipecat pipeline, whose transport is the bus.
 
-    BusInput → VADProcessor (Silero) → UserTurnProcessor (+ smart turn) → STTProcessor
-      → CallerEvents → TTSProcessor → BusOutput
+    BusInput → VADProcessor (Silero) → [AmdWatch] → UserTurnProcessor (+ smart turn) → STTProcessor
+      → TTSProcessor → BusOutput (pacing, barge-in guard) → CallerEvents
 
 Every processor runs in pipecat's direct mode: a frame goes through the chain on
 the task that received it from NATS, with no queue and no task switch per
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -32,7 +33,12 @@ from voicebus.contracts.commands import SayData
 from voicebus.contracts.rpc import TurnSettings
 from voicebus.engines.base import STTEngine, TTSEngine
 from voicebus.engines.streaming import StreamingSTT, TimedTTS
+from voicebus.media.amd import MachineDetector
+from voicebus.media.amd_watch import AmdWatch
+from voicebus.media.backchannels import Backchannels
+from voicebus.media.barge_in import Floor, GuardSettings, InterruptionGuard
 from voicebus.media.events import CallEvents
+from voicebus.media.models import vad_state
 from voicebus.media.outlet import CallOutlet
 from voicebus.media.output import BusOutput
 from voicebus.media.pacing import MediaClock
@@ -61,6 +67,12 @@ class PipelineConfig:
         mark_grace_ms: see :class:`~voicebus.media.playback.Playout`.
         preroll_ms: audio kept before the caller's estimated speech onset.
         max_turn_ms: the longest caller turn.
+        language: the agent's language (its built-in backchannels).
+        amd: answering-machine detection for this call, or None.
+        early_check: ask smart turn halfway through the VAD's stop (lower latency, a few
+            more checks).
+        hold_timeout_s: agent paused for a caller turn whose transcript never comes
+            resumes this long after the turn ended.
     """
 
     sample_rate: int
@@ -74,6 +86,10 @@ class PipelineConfig:
     mark_grace_ms: int = 1000
     preroll_ms: int = 300
     max_turn_ms: int = 30_000
+    language: str = "en"
+    hold_timeout_s: float = 3.0
+    amd: MachineDetector | None = None
+    early_check: bool = True
 
 
 class CallPipeline:
@@ -98,9 +114,24 @@ class CallPipeline:
             lead_ms=config.lead_ms,
             mark_grace_ms=config.mark_grace_ms,
         )
+        turn = config.turn
+        floor = Floor()
+        guard = InterruptionGuard(
+            GuardSettings(
+                min_words=turn.interruption_min_words,
+                min_speech_ms=turn.interruption_min_speech_ms,
+                hold_timeout_s=config.hold_timeout_s,
+            ),
+            Backchannels.for_language(config.language, turn.backchannels),
+            floor,
+        )
+        amd = None
+        if config.amd is not None:
+            amd = AmdWatch(config.amd, turn.min_speech_ms, turn.vad_stop_ms, outlet, events, floor)
         processors = [
             self.input,
             VADProcessor(vad_analyzer=config.vad, enable_direct_mode=True),
+            *([amd] if amd is not None else []),
             UserTurnProcessor(
                 sample_rate=config.sample_rate,
                 vad_start_ms=config.turn.min_speech_ms,
@@ -108,11 +139,14 @@ class CallPipeline:
                 preroll_ms=config.preroll_ms,
                 max_turn_ms=config.max_turn_ms,
                 turn_analyzer=config.turn_analyzer,
+                floor=floor,
+                vad_state=functools.partial(vad_state, config.vad) if config.early_check else None,
+                early_check_ms=turn.vad_stop_ms // 2,
             ),
             STTProcessor(config.stt, sample_rate=config.sample_rate),
-            CallerEvents(outlet, events),
             TTSProcessor(config.tts, sample_rate=config.sample_rate),
-            BusOutput(outlet, events, playout, allow_interruptions=config.turn.allow_interruptions),
+            BusOutput(outlet, events, playout, guard, allow_interruptions=turn.allow_interruptions),
+            CallerEvents(outlet, events, amd.heard if amd is not None else None),
         ]
         self._worker = PipelineWorker(
             Pipeline(processors),

@@ -5,6 +5,11 @@ clock, and acts on what it returns (frames to send, utterances started,
 finished or interrupted). Utterances play one after another in the order
 their first chunk arrived.
 
+The silence a TTS voice puts before an utterance's first word (~250-320 ms for
+the local voice) is cut down to ``lead_in_ms``: the caller waits for no
+silence between the end of their turn and the agent's voice. Pauses later in
+the utterance are the voice's own and stay.
+
 An utterance is *live* from its first chunk until a playback mark confirms its
 last frame played (finished), the caller cuts it (interrupted), or its audio
 should long have played with no mark to say so (finished after
@@ -16,10 +21,16 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
 
 from voicebus.contracts.audio import PlaybackMark
 from voicebus.media.heard import SpokenChunk, join_texts, text_heard, text_planned
 from voicebus.media.pacing import FrameSlicer, MediaClock, Pacer, audio_ms
+
+SILENT_LEVEL: Final = 100
+"""PCM16 amplitude under which a sample counts as silence (≈ -50 dBFS)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +113,8 @@ class _Utterance:
     last_seq: int | None = None
     play_end: float | None = None
     played_ms: int = 0
+    leading: bytes | None = b""  # silence held before the first sound; None once it sounded
+    trimmed: int = 0  # bytes of leading silence dropped
 
     @property
     def produced_bytes(self) -> int:
@@ -122,6 +135,10 @@ class Playout:
         lead_ms: how far ahead of real time frames may be sent.
         mark_grace_ms: an utterance with no mark for its last frame this long after
             it should have played counts as played.
+        lead_in_ms: silence kept before an utterance's first sound; None keeps the
+            voice's own.
+        max_trim_ms: at most this much leading silence is dropped (an utterance that is
+            all silence still plays, less this).
     """
 
     def __init__(
@@ -132,8 +149,12 @@ class Playout:
         frame_ms: int = 20,
         lead_ms: int = 160,
         mark_grace_ms: int = 1000,
+        lead_in_ms: int | None = 20,
+        max_trim_ms: int = 600,
     ) -> None:
         self.sample_rate = sample_rate
+        self._lead_in_bytes = None if lead_in_ms is None else sample_rate * lead_in_ms // 1000 * 2
+        self._max_trim_bytes = sample_rate * max_trim_ms // 1000 * 2
         self.frame_ms = frame_ms
         self._frame_bytes = sample_rate * frame_ms // 1000 * 2
         self._clock = clock
@@ -143,6 +164,7 @@ class Playout:
         self._ended: OrderedDict[str, None] = OrderedDict()
         self._next_seq = 0
         self._last_ts: int | None = None
+        self._paused = False
 
     # -- what synthesis produces ---------------------------------------------
 
@@ -169,6 +191,10 @@ class Playout:
         utterance = self._live.get(utterance_id)
         if utterance is None or utterance.produced_all or not utterance.chunks or not pcm:
             return
+        if utterance.leading is not None and self._lead_in_bytes is not None:
+            pcm = self._trim_leading(utterance, pcm, self._lead_in_bytes, self._max_trim_bytes)
+            if not pcm:
+                return
         if utterance.first_audio_at is None:
             utterance.first_audio_at = now
         utterance.chunks[-1].audio_bytes += len(pcm)
@@ -196,7 +222,7 @@ class Playout:
         """Frames to send now, and the utterances whose first frame is among them."""
         frames: list[OutFrame] = []
         started: list[Started] = []
-        while (utterance := self._sending()) is not None and utterance.frames:
+        while not self._paused and (utterance := self._sending()) is not None and utterance.frames:
             if self._pacer.wait_s(now) > 0:
                 break
             pcm = utterance.frames.popleft()
@@ -226,7 +252,7 @@ class Playout:
         """Seconds until :meth:`due` or :meth:`expire` has work; None when nothing is pending."""
         waits: list[float] = []
         utterance = self._sending()
-        if utterance is not None and utterance.frames:
+        if utterance is not None and utterance.frames and not self._paused:
             waits.append(self._pacer.wait_s(now))
         for live in self._live.values():
             if live.play_end is not None:
@@ -267,6 +293,36 @@ class Playout:
         """Agent audio is being produced, sent or played (not yet confirmed played)."""
         return bool(self._live)
 
+    @property
+    def interruptible(self) -> bool:
+        """The agent has more to say (audio not sent yet, or still being synthesized) and
+        the utterance playing may be cut.
+
+        When everything was sent, the caller hears at most the pacing lead more: speech
+        then is the caller's turn, not something said over the agent.
+        """
+        head = next(iter(self._live.values()), None)
+        sending = self._sending()
+        return head is not None and head.allow_interruptions and sending is not None
+
+    @property
+    def paused(self) -> bool:
+        """Sending is paused (:meth:`pause`)."""
+        return self._paused
+
+    def pause(self) -> None:
+        """Hold the agent's audio: no frame is sent until :meth:`resume`.
+
+        What was already sent (at most ``lead_ms``) plays out at the provider;
+        nothing is dropped, so resuming goes on from the next frame, mid-word if
+        need be, never from the start of the sentence.
+        """
+        self._paused = True
+
+    def resume(self) -> None:
+        """Send the held audio again, from where it stopped."""
+        self._paused = False
+
     def interrupt(self, now: float) -> list[Interrupted]:
         """The caller started speaking: cut every live utterance, if the one playing allows it.
 
@@ -299,9 +355,31 @@ class Playout:
             )
         if any(c.sent_audio for c in cut):
             self._pacer.clear(now)
+        self._paused = False
         return cut
 
     # -- internals -----------------------------------------------------------
+
+    @staticmethod
+    def _trim_leading(utterance: _Utterance, pcm: bytes, keep: int, cap: int) -> bytes:
+        """``pcm`` from ``keep`` bytes before its first sound; silence until then is held.
+
+        At most ``cap`` bytes are ever dropped: past that, audio flows as it is.
+        """
+        held = utterance.leading or b""
+        joined = held + pcm
+        usable = len(pcm) - len(pcm) % 2
+        loud = np.flatnonzero(np.abs(np.frombuffer(pcm[:usable], "<i2")) > SILENT_LEVEL)
+        first = len(held) + int(loud[0]) * 2 if loud.size else len(joined)
+        drop = min(max(0, first - keep), cap - utterance.trimmed)
+        drop -= drop % 2
+        if loud.size == 0 and utterance.trimmed + drop < cap:
+            utterance.trimmed += drop  # still silence: hold the lead-in, drop the rest
+            utterance.leading = joined[drop:]
+            return b""
+        utterance.leading = None
+        utterance.trimmed += drop
+        return joined[drop:]
 
     def _sending(self) -> _Utterance | None:
         """The utterance whose frames go out next (the oldest not fully sent)."""

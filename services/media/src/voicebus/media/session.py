@@ -28,13 +28,14 @@ from voicebus.contracts import subjects
 from voicebus.contracts.audio import AudioFrame, PlaybackMark, decode_frame, decode_mark
 from voicebus.contracts.commands import Say, SayData, parse_control
 from voicebus.contracts.errors import InvalidAudioFrameError
-from voicebus.contracts.events import CallStarted, ErrorCode
+from voicebus.contracts.events import AMD_CONTEXT_KEY, CallStarted, Direction, ErrorCode
 from voicebus.engines.fallback.incidents import Incident
 from voicebus.media.agents import default_profile, fetch_profile
+from voicebus.media.amd import MachineDetector
 from voicebus.media.engine_set import EngineAccess, EngineSet, create_engines
 from voicebus.media.events import CallEvents
 from voicebus.media.metrics import MALFORMED
-from voicebus.media.models import SharedModels
+from voicebus.media.models import SharedModels, smart_turn_on
 from voicebus.media.outlet import BusOutlet
 from voicebus.media.pipeline import CallPipeline, PipelineConfig
 from voicebus.media.settings import MediaSettings
@@ -191,10 +192,9 @@ class CallSession:
             self._rate,
         )
         turn_analyzer = None
-        if turn.smart_turn and settings.smart_turn:
-            turn_analyzer = self._models.smart_turn(
-                SmartTurnParams(stop_secs=settings.smart_turn_stop_ms / 1000)
-            )
+        if settings.smart_turn and smart_turn_on(turn, profile.stt.engine):
+            stop_ms = turn.smart_turn_stop_ms or settings.smart_turn_stop_ms
+            turn_analyzer = self._models.smart_turn(SmartTurnParams(stop_secs=stop_ms / 1000))
         config = PipelineConfig(
             sample_rate=self._rate,
             turn=turn,
@@ -207,6 +207,10 @@ class CallSession:
             mark_grace_ms=settings.mark_grace_ms,
             preroll_ms=settings.preroll_ms,
             max_turn_ms=settings.max_turn_ms,
+            language=profile.language,
+            hold_timeout_s=settings.barge_in_hold_timeout_ms / 1000,
+            amd=MachineDetector(self._rate) if wants_amd(call, settings) else None,
+            early_check=settings.smart_turn_early,
         )
         return CallPipeline(config, self._outlet, self._events, self._started_at)
 
@@ -252,6 +256,13 @@ class CallSession:
             await feed(self._pipeline)
         elif not self._failed and not self._closed:
             self._control_waiting.append(feed)
+
+
+def wants_amd(call: CallStarted, settings: MediaSettings) -> bool:
+    """An outbound call placed with machine detection, through a provider media checks for."""
+    data = call.data
+    asked = data.direction is Direction.OUTBOUND and data.context.get(AMD_CONTEXT_KEY) == "1"
+    return asked and settings.runs_amd(data.provider)
 
 
 def _say(data: SayData) -> Feed:

@@ -27,7 +27,9 @@ class MediaSettings(ServiceSettings):
         default=True, description="Load the default engines' models at start-up, before ready."
     )
     smart_turn: bool = Field(
-        default=True, description="Load the smart-turn model at start-up (agents may ask for it)."
+        default=True,
+        description="Smart turn available: the model loads at start-up and agents use it "
+        "(by default with local STT engines); false turns it off for every agent.",
     )
     agent_lookup_timeout_s: float = Field(
         default=4.0,
@@ -57,6 +59,25 @@ class MediaSettings(ServiceSettings):
         le=10_000,
         description="With smart turn, silence that ends a turn whatever the model says.",
     )
+    smart_turn_early: bool = Field(
+        default=True,
+        description="Ask smart turn halfway through the VAD's stop, in the background, so its "
+        "check is off the caller's wait (a few more checks when the caller speaks on).",
+    )
+    amd_providers: str = Field(
+        default="exotel",
+        description="Providers whose outbound calls placed with machine detection media checks "
+        "with its own detector, comma-separated (those without AMD of their own); '*': every "
+        "provider, a second opinion beside theirs; empty: none.",
+    )
+
+    barge_in_hold_timeout_ms: int = Field(
+        default=3000,
+        ge=500,
+        le=30_000,
+        description="Agent speech paused for a caller turn whose transcript never comes "
+        "(the STT failed) resumes this long after the turn ended.",
+    )
     vad_batch_wait_ms: int = Field(
         default=10,
         ge=0,
@@ -81,3 +102,8 @@ class MediaSettings(ServiceSettings):
         le=3000,
         description="Caller frames buffered while a call's pipeline starts (250 = 5 s).",
     )
+
+    def runs_amd(self, provider: str) -> bool:
+        """Whether media's machine detector runs on ``provider``'s calls."""
+        names = {name.strip() for name in self.amd_providers.split(",") if name.strip()}
+        return "*" in names or provider in names

@@ -51,7 +51,8 @@ class _Turn:
 
 
 class STTProcessor(WorkerProcessor):
-    """Feeds turns' audio to the STT session; :class:`TranscriptFrame` per turn (none if empty).
+    """Feeds turns' audio to the STT session; :class:`TranscriptFrame` per turn (empty text:
+    no words; the barge-in guard awaits it).
 
     Args:
         engine: the call's STT (a fallback chain), or None when none could be created.
@@ -132,9 +133,7 @@ class STTProcessor(WorkerProcessor):
                 continue
             latency = max(0.0, time.monotonic() - turn.frame.ended_at)
             STAGE_SECONDS.labels("stt").observe(latency)
-            text = result.text.strip()
-            if not text:
-                continue
+            text = result.text.strip()  # empty goes on too: the barge-in guard awaits it
             await self.push_frame(
                 TranscriptFrame(
                     utterance_id=turn.utterance_id,

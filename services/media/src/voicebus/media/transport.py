@@ -8,6 +8,7 @@ hand it caller audio (``audio.in``), ``ctl.say`` chunks and playback marks.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from pipecat.frames.frames import Frame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
@@ -72,15 +73,25 @@ class BusInput(FrameProcessor):
 class CallerEvents(FrameProcessor):
     """Publishes the caller's speech events and transcripts, and media errors.
 
+    The pipeline's last processor: transcripts reach it after the output has
+    judged them (an interruption's event goes first; a backchannel is marked).
+
     Args:
         outlet: where events go.
         events: builds the call's events.
+        on_transcript: also told every transcript's text (answering-machine detection).
     """
 
-    def __init__(self, outlet: CallOutlet, events: CallEvents) -> None:
+    def __init__(
+        self,
+        outlet: CallOutlet,
+        events: CallEvents,
+        on_transcript: Callable[[str], None] | None = None,
+    ) -> None:
         super().__init__(enable_direct_mode=True)
         self._outlet = outlet
         self._events = events
+        self._on_transcript = on_transcript
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         """Emit the event a frame stands for; forward every frame but transcripts and errors."""
@@ -91,7 +102,10 @@ class CallerEvents(FrameProcessor):
         elif isinstance(frame, UserTurnEndedFrame):
             self._outlet.emit(self._events.speech_stopped(frame.start_ms, frame.end_ms))
         elif isinstance(frame, TranscriptFrame):
-            self._outlet.emit(self._events.transcript(_transcript(frame)))
+            if frame.text:
+                self._outlet.emit(self._events.transcript(_transcript(frame)))
+                if self._on_transcript is not None:
+                    self._on_transcript(frame.text)
             return
         elif isinstance(frame, TranscriptInterimFrame):
             self._outlet.emit(self._events.partial(frame.utterance_id, frame.text))
@@ -114,4 +128,5 @@ def _transcript(frame: TranscriptFrame) -> TranscriptFinalData:
         end_ms=frame.end_ms,
         stt_latency_ms=frame.latency_ms,
         engine=frame.engine,
+        backchannel=frame.backchannel,
     )

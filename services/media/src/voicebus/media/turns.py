@@ -6,6 +6,18 @@ stop asks pipecat's smart-turn v3 model whether the caller finished; if not, the
 turn stays open and further speech joins it, until the model says so or the
 silence reaches the analyzer's own ``stop_secs``.
 
+While the agent is held for the caller, or answering-machine detection waits
+for a decision (:class:`~voicebus.media.barge_in.Floor`), a turn the model
+keeps open still ends after ``quick_stop_ms`` more of silence (not the
+analyzer's seconds): a held agent must not wait long on a cough or a "mhm",
+and the detector needs the callee's words in time.
+
+The model is asked early: once the VAD has heard ``early_check_ms`` of the
+silence it waits for (``vad_stop_ms``), the model checks the audio so far in
+the background; when the VAD confirms the stop with no speech in between, that
+answer is used (its ~45 ms are then off the caller's wait). Speech in between
+drops it.
+
 Every VAD start is reported (barge-in needs it); only the first of a turn is a
 new turn. The clip starts ``preroll_ms`` before the estimated speech onset,
 since the VAD confirms speech only after ``min_speech_ms`` of it.
@@ -13,10 +25,14 @@ since the VAD confirms speech only after ``min_speech_ms`` of it.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections import deque
+from collections.abc import Callable
 
 from pipecat.audio.turn.base_turn_analyzer import BaseTurnAnalyzer, EndOfTurnState
+from pipecat.audio.vad.vad_analyzer import VADState
 from pipecat.frames.frames import (
     Frame,
     InputAudioRawFrame,
@@ -27,13 +43,18 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
+from voicebus.media.barge_in import Floor
 from voicebus.media.frames import (
     CallerAudioFrame,
     UserSpeechStartedFrame,
     UserTurnAudioFrame,
     UserTurnEndedFrame,
 )
+from voicebus.media.metrics import SMART_TURN_CHECKS
+from voicebus.media.models import SharedSmartTurnAnalyzer
 from voicebus.media.pacing import audio_ms, bytes_per_ms
+
+log = logging.getLogger(__name__)
 
 
 class UserTurnProcessor(FrameProcessor):
@@ -46,6 +67,11 @@ class UserTurnProcessor(FrameProcessor):
         preroll_ms: audio kept before the estimated onset.
         max_turn_ms: a turn this long ends even if the caller goes on speaking.
         turn_analyzer: smart turn detection, or None to end turns on VAD stops.
+        floor: the call's floor state (quick turns while it asks), or None.
+        quick_stop_ms: silence after which a quick turn ends whatever the model says.
+        vad_state: the VAD's state now (its STOPPING stretch starts the early check),
+            or None for no early check.
+        early_check_ms: silence into the VAD's stop at which the model is asked early.
     """
 
     def __init__(
@@ -57,6 +83,10 @@ class UserTurnProcessor(FrameProcessor):
         preroll_ms: int = 300,
         max_turn_ms: int = 30_000,
         turn_analyzer: BaseTurnAnalyzer | None = None,
+        floor: Floor | None = None,
+        quick_stop_ms: int = 300,
+        vad_state: Callable[[], VADState] | None = None,
+        early_check_ms: int = 100,
     ) -> None:
         super().__init__(enable_direct_mode=True)
         self._rate = sample_rate
@@ -65,6 +95,13 @@ class UserTurnProcessor(FrameProcessor):
         self._preroll_bytes = int((preroll_ms + vad_start_ms + 100) * bytes_per_ms(sample_rate))
         self._max_turn_ms = max_turn_ms
         self._analyzer = turn_analyzer
+        self._floor = floor or Floor()
+        self._quick_stop_ms = quick_stop_ms
+        self._force_end_at: float | None = None  # media ms at which a quick turn ends
+        self._vad_state = vad_state if isinstance(turn_analyzer, SharedSmartTurnAnalyzer) else None
+        self._early_check_ms = early_check_ms
+        self._stopping_since: float | None = None
+        self._early: asyncio.Task[EndOfTurnState] | None = None
         self._preroll: deque[bytes] = deque()
         self._preroll_len = 0
         self._turn = bytearray()
@@ -112,6 +149,11 @@ class UserTurnProcessor(FrameProcessor):
             state = self._analyzer.append_audio(frame.audio, self._speaking)
             if state == EndOfTurnState.COMPLETE and self._open and not self._speaking:
                 await self._end_turn(self._speech_end_ms)
+            self._maybe_check_early()
+        if self._force_end_at is not None and self._now_ms >= self._force_end_at:
+            if self._open and not self._speaking:
+                await self._end_turn(self._speech_end_ms)
+            self._force_end_at = None
         if self._open and self._now_ms - self._turn_start_ms >= self._max_turn_ms:
             await self._end_turn(round(self._now_ms))
             if self._speaking:
@@ -119,6 +161,7 @@ class UserTurnProcessor(FrameProcessor):
 
     async def _on_speech_start(self) -> None:
         self._speaking = True
+        self._force_end_at = None
         if self._open:
             await self.push_frame(UserSpeechStartedFrame(at_ms=self._onset_ms(), new_turn=False))
             return
@@ -134,11 +177,36 @@ class UserTurnProcessor(FrameProcessor):
         if not self._open:
             return
         self._speech_end_ms = max(self._turn_start_ms, round(self._now_ms - self._stop_ms))
+        early, self._early, self._stopping_since = self._early, None, None
         if self._analyzer is not None:
-            state, _metrics = await self._analyzer.analyze_end_of_turn()
+            if early is not None:
+                state = await early
+            else:
+                state, _metrics = await self._analyzer.analyze_end_of_turn()
+            SMART_TURN_CHECKS.labels(str(state == EndOfTurnState.COMPLETE).lower()).inc()
             if state != EndOfTurnState.COMPLETE or self._speaking or not self._open:
+                if self._floor.quick_turns and self._open and not self._speaking:
+                    self._force_end_at = self._now_ms + self._quick_stop_ms
                 return  # the caller may go on: keep the turn open
         await self._end_turn(self._speech_end_ms)
+
+    def _maybe_check_early(self) -> None:
+        """Ask the model in the background once the VAD's stop is under way."""
+        if self._vad_state is None or not self._speaking or not self._open:
+            return
+        state = self._vad_state()
+        if state in (VADState.SPEAKING, VADState.STARTING):
+            self._stopping_since = None
+            self._early = None  # speech again: an answer asked before no longer holds
+            return
+        if state is not VADState.STOPPING:
+            return  # QUIET: the stop frame follows this audio
+        if self._stopping_since is None:
+            self._stopping_since = self._now_ms
+        elif self._early is None and self._now_ms - self._stopping_since >= self._early_check_ms:
+            assert isinstance(self._analyzer, SharedSmartTurnAnalyzer)
+            self._early = asyncio.create_task(self._analyzer.predict_now())
+            self._early.add_done_callback(_consume)
 
     async def _open_turn(self, at_ms: int) -> None:
         self._open = True
@@ -148,6 +216,7 @@ class UserTurnProcessor(FrameProcessor):
     async def _end_turn(self, end_ms: int) -> None:
         audio, self._turn = bytes(self._turn), bytearray()
         self._open = False
+        self._force_end_at = None
         if self._analyzer is not None:
             self._analyzer.clear()  # type: ignore[no-untyped-call]  # unannotated in pipecat
         await self.push_frame(
@@ -162,3 +231,9 @@ class UserTurnProcessor(FrameProcessor):
 
     def _onset_ms(self) -> int:
         return max(0, round(self._now_ms - self._start_ms))
+
+
+def _consume(task: asyncio.Task[EndOfTurnState]) -> None:
+    """An early check nobody awaits any more: its failure is logged, not left pending."""
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("early smart-turn check failed", exc_info=task.exception())

@@ -367,8 +367,8 @@ class Conversation:
     async def _on_transcript(self, event: TranscriptFinal) -> None:
         started = time.monotonic()
         text = event.data.text.strip()
-        if not text or self.session.ending:
-            return
+        if not text or event.data.backchannel or self.session.ending:
+            return  # a backchannel ("mhm" over the agent) is no turn and stays out of history
         self.watch.caller_active()
         log.info("caller turn", extra={"call_id": self.call_id, **pii(text=text)})
         await self.answer(text, started)

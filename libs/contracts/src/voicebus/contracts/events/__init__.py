@@ -82,8 +82,10 @@ from voicebus.contracts.events.flow import (
     FlowTransitionData,
 )
 from voicebus.contracts.events.media import (
+    AMD_CONTEXT_KEY,
     AmdDetected,
     AmdDetectedData,
+    AmdMethod,
     AmdResult,
     DtmfReceived,
     DtmfReceivedData,
@@ -199,6 +201,7 @@ def parse_event(raw: bytes | str | dict[str, object]) -> CallEvent:
 
 
 __all__ = [
+    "AMD_CONTEXT_KEY",
     "CALL_EVENT",
     "EVENT_CLASSES",
     "AgentHandoff",
@@ -215,6 +218,7 @@ __all__ = [
     "AgentUpdatedData",
     "AmdDetected",
     "AmdDetectedData",
+    "AmdMethod",
     "AmdResult",
     "AttemptDialed",
     "AttemptDialedData",

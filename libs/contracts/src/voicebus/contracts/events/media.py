@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import Field
 
@@ -37,6 +37,22 @@ class AmdResult(StrEnum):
     UNKNOWN = "unknown"
 
 
+class AmdMethod(StrEnum):
+    """What an answering-machine decision rests on."""
+
+    PROVIDER = "provider"
+    BEEP = "beep"
+    GREETING = "greeting"
+    CADENCE = "cadence"
+    TRANSCRIPT = "transcript"
+    SILENCE = "silence"
+
+
+AMD_CONTEXT_KEY: Final = "amd"
+"""Call-context variable set on an outbound call placed with answering-machine detection:
+media runs its own detector on such calls."""
+
+
 class AmdDetectedData(Data):
     """Data of ``amd.detected.v1``."""
 
@@ -49,6 +65,12 @@ class AmdDetectedData(Data):
     )
     detection_ms: int | None = Field(
         default=None, ge=0, description="Time from answer to decision.", examples=[2800]
+    )
+    method: AmdMethod | None = Field(
+        default=None,
+        description="What the decision rests on (media's detector): a beep, the greeting's "
+        "length, its cadence, its words, or silence after it.",
+        examples=["greeting"],
     )
 
 

@@ -90,6 +90,13 @@ class TranscriptFinalData(Data):
     engine: str | None = Field(
         default=None, max_length=64, description="STT engine used.", examples=["whisper-local"]
     )
+    backchannel: bool = Field(
+        default=False,
+        description='Said over the agent without taking the turn: a backchannel ("mhm", '
+        '"okay") or too little to interrupt. The agent went on; it is not a turn of the '
+        "conversation.",
+        examples=[False],
+    )
 
 
 class TranscriptFinal(Envelope):

@@ -21,7 +21,14 @@ import psutil  # type: ignore[import-untyped]  # ships no type marker
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from voicebus.contracts.rpc import AGENTS_GET, AgentProfile, AgentReply, EngineChoice, GetAgent
+from voicebus.contracts.rpc import (
+    AGENTS_GET,
+    AgentProfile,
+    AgentReply,
+    EngineChoice,
+    GetAgent,
+    TurnSettings,
+)
 from voicebus.devkit.defaults import DEV_TWILIO_AUTH_TOKEN
 from voicebus.devkit.embedded_nats import EmbeddedNats
 from voicebus.devkit.stack import DevStack
@@ -93,10 +100,14 @@ class AgentOwner:
     Args:
         stt: the agent's STT engine.
         tts: the agent's TTS engine.
+        turn: the agent's turn-taking (the defaults when None).
     """
 
-    def __init__(self, stt: str = "null", tts: str = "silent") -> None:
+    def __init__(
+        self, stt: str = "null", tts: str = "silent", turn: TurnSettings | None = None
+    ) -> None:
         self._stt, self._tts = stt, tts
+        self._turn = turn or TurnSettings()
         self.lookups = 0
 
     async def serve(self, nc: Client) -> None:
@@ -112,6 +123,7 @@ class AgentOwner:
             name="benchmark agent",
             stt=EngineChoice(engine=self._stt),
             tts=EngineChoice(engine=self._tts),
+            turn=self._turn,
         )
         await msg.respond(AgentReply(ok=True, agent=profile).model_dump_json().encode())
 

@@ -1,5 +1,7 @@
 """``media-density``: calls one media process serves with VAD and turn detection running,
-and its CPU per call-second, against pipecat's ``SileroVADAnalyzer`` alone.
+and its CPU per call-second, against pipecat's ``SileroVADAnalyzer`` alone; with the
+smart-turn model off, then on (as the local engines have it by default: asked after
+200 ms of silence).
 
 The media service runs as deployed, claiming calls from ``call.started`` events;
 the agent's STT and TTS are the zero-cost ``null`` and ``silent`` engines, so
@@ -26,6 +28,7 @@ from nats.aio.msg import Msg
 from voicebus.contracts import subjects
 from voicebus.contracts.events import CallStarted, CallStartedData, Direction
 from voicebus.contracts.ids import new_id
+from voicebus.contracts.rpc import TurnSettings
 from voicebus.devkit.bench.harness import (
     AgentOwner,
     CpuWindow,
@@ -41,13 +44,15 @@ from voicebus.devkit.bench.report import Curve, Report, ratio
 from voicebus.engines.tts.hibari import HibariTTS
 
 GOAL_CALLS_PER_CORE = 50
+GOAL_SMART_TURN_CALLS_PER_CORE = 100
 LINES = ("Hi, where is my order one two three four?", "Thanks, that is all I needed.")
 MEDIA_ENV = {
     "VB_MEDIA_DEFAULT_STT": "null",
     "VB_MEDIA_DEFAULT_TTS": "silent",
     "VB_MEDIA_WARM_ENGINES": "false",
-    "VB_MEDIA_SMART_TURN": "false",
 }
+SMART_TURN = {False: TurnSettings(smart_turn=False), True: TurnSettings(smart_turn=True,
+                                                                      vad_stop_ms=200)}  # fmt: skip
 
 
 async def speech_file(path: Path) -> float:
@@ -118,6 +123,7 @@ async def run(options: BenchOptions) -> Report:
             "CPU cores",
             "CPU ms per call-s",
             "turns per call-min",
+            "smart-turn checks per call-min",
             "late ticks",
         ],
         rows=[],
@@ -137,23 +143,32 @@ async def run(options: BenchOptions) -> Report:
                             "calls": base_calls, "CPU cores": round(base["cpu_s"] / seconds, 3),
                             "CPU ms per call-s": round(ms, 2),
                             "late ticks": base["late_ticks"]})  # fmt: skip
-    rows = await _voicebus(options, work, pcm_path, steps, seconds, report)
-    report.rows += rows
-    kept_up = [r for r in rows if r["kept up"]]
-    best = kept_up[-1] if kept_up else None
-    ms = best["CPU ms per call-s"] if best else None
-    per_core = round(1000 / ms) if ms else None
-    report.curves.append(Curve("media CPU ms per call-second", [float(r["calls"]) for r in rows],
-                               [r["CPU ms per call-s"] for r in rows], "calls",
-                               "CPU ms per call-second"))  # fmt: skip
+    best: dict[bool, dict[str, Any] | None] = {}
+    for smart in (False, True):
+        rows = await _voicebus(options, work, pcm_path, steps, seconds, report, smart)
+        report.rows += rows
+        kept_up = [r for r in rows if r["kept up"]]
+        best[smart] = kept_up[-1] if kept_up else None
+        report.curves.append(Curve(f"media CPU ms per call-second, smart turn {_on(smart)}",
+                                   [float(r["calls"]) for r in rows],
+                                   [r["CPU ms per call-s"] for r in rows], "calls",
+                                   "CPU ms per call-second"))  # fmt: skip
+    off, on = best[False] or {}, best[True] or {}
+    ms_off, ms_on = off.get("CPU ms per call-s"), on.get("CPU ms per call-s")
+    core_off = round(1000 / ms_off) if ms_off else 0
+    core_on = round(1000 / ms_on) if ms_on else 0
     report.summary = {
-        "media CPU ms per call-second": ms,
+        "media CPU ms per call-second, smart turn off": ms_off,
+        "media CPU ms per call-second, smart turn on": ms_on,
         "pipecat VAD alone (scored inline) CPU ms per call-second": round(base_ms, 2),
-        "ratio": ratio(ms, base_ms),
-        "calls per media core (1000 / ms per call-s)": per_core,
-        "most calls measured keeping up": best["calls"] if best else 0,
-        "goal": f"≥ {GOAL_CALLS_PER_CORE} calls per media core",
-        "met": bool(per_core and per_core >= GOAL_CALLS_PER_CORE),
+        "ratio (smart turn off)": ratio(ms_off, base_ms),
+        "calls per media core, smart turn off": core_off,
+        "calls per media core, smart turn on": core_on,
+        "smart-turn checks per call-minute": on.get("smart-turn checks per call-min"),
+        "most calls measured keeping up, off / on": f"{off.get('calls', 0)} / {on.get('calls', 0)}",
+        "goal": f"≥ {GOAL_CALLS_PER_CORE} calls per media core; with smart turn on "
+        f"≥ {GOAL_SMART_TURN_CALLS_PER_CORE}",
+        "met": core_off >= GOAL_CALLS_PER_CORE and core_on >= GOAL_SMART_TURN_CALLS_PER_CORE,
         "speech loop s": round(loop_s, 2),
     }
     report.notes.append(
@@ -163,13 +178,25 @@ async def run(options: BenchOptions) -> Report:
     return report.finish()
 
 
+def _on(smart: bool) -> str:
+    return "on" if smart else "off"
+
+
+def _checks(media_url: str) -> float:
+    """Smart-turn checks media made so far (its /metrics)."""
+    text = httpx.get(f"{media_url}/metrics", timeout=5.0).text
+    return sum(float(line.split()[1]) for line in text.splitlines()
+               if line.startswith("voicebus_media_smart_turn_checks_total{"))  # fmt: skip
+
+
 async def _voicebus(options: BenchOptions, work: Path, pcm_path: Path, steps: list[int],
-                    seconds: float, report: Report) -> list[dict[str, Any]]:  # fmt: skip
+                    seconds: float, report: Report, smart: bool
+                    ) -> list[dict[str, Any]]:  # fmt: skip
     rows: list[dict[str, Any]] = []
-    async with stack(work / "stack", ["media"], MEDIA_ENV) as bench:
+    async with stack(work / f"stack-{_on(smart)}", ["media"], MEDIA_ENV) as bench:
         assert bench.dev.nats_url is not None
         nc = await connect(bench.dev.nats_url)
-        await AgentOwner().serve(nc)
+        await AgentOwner(turn=SMART_TURN[smart]).serve(nc)
         turns = _Turns()
         await nc.subscribe(subjects.evt_filter(event_type="speech.user.stopped"),
                            cb=turns.on_event)  # fmt: skip
@@ -189,23 +216,25 @@ async def _voicebus(options: BenchOptions, work: Path, pcm_path: Path, steps: li
                 cpu = CpuWindow({"media": media_pid})
                 profiler = None
                 if options.profile and calls == steps[-1]:
-                    out = options.out_dir / "media-density.media.pyspy.txt"
+                    out = options.out_dir / f"media-density.media.smart-turn-{_on(smart)}.pyspy.txt"
                     profiler = Profiler(media_pid, seconds, out)
-                before = turns.count
+                before, checks_before = turns.count, await asyncio.to_thread(_checks, media_url)
                 stats = await feeder.request("measure", seconds)
                 used = cpu.used()["media"]
                 rate = (turns.count - before) * 60 / (calls * seconds)
+                checks = await asyncio.to_thread(_checks, media_url) - checks_before
                 first_rate = first_rate or rate
                 kept = used / seconds < 0.9 and rate >= 0.8 * first_rate
-                rows.append({"path": "voicebus media", "calls": calls,
+                rows.append({"path": f"voicebus media, smart turn {_on(smart)}", "calls": calls,
                              "CPU cores": round(used / seconds, 3),
                              "CPU ms per call-s": round(used * 1000 / (calls * seconds), 2),
                              "turns per call-min": round(rate, 1),
+                             "smart-turn checks per call-min":
+                                 round(checks * 60 / (calls * seconds), 1),
                              "late ticks": stats["late_ticks"], "kept up": kept})  # fmt: skip
                 if profiler is not None:
-                    report.notes.append(
-                        "media py-spy, hottest frames: " + "; ".join(await profiler.summary())
-                    )
+                    hottest = "; ".join(await profiler.summary())
+                    report.notes.append(f"media py-spy (smart turn {_on(smart)}): {hottest}")
                 if not kept:
                     break
         finally:

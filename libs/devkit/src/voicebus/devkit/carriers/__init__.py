@@ -9,6 +9,7 @@ from voicebus.devkit.carriers.base import (
     behaviour_for,
     wait_for_hangup,
 )
+from voicebus.devkit.carriers.voicemail import Voicemail, beep, voicemail
 
 __all__ = [
     "Behaviour",
@@ -16,6 +17,9 @@ __all__ = [
     "DialedCall",
     "Progress",
     "StandInCarrier",
+    "Voicemail",
+    "beep",
     "behaviour_for",
+    "voicemail",
     "wait_for_hangup",
 ]

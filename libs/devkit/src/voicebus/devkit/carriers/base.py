@@ -103,6 +103,7 @@ class DialedCall:
         transferred_to: the number a transfer's ``<Dial><Number>`` markup dialed.
         whispered: what the transfer target heard before the caller was bridged.
         caller: the callee's stream session, once the media socket is open.
+        beep_end_ms: a voicemail callee's end of beep, on the call's media timeline.
         result: what the callee heard and said, once the call ended.
         error: why the simulation itself failed, if it did.
         ended: set when the call is over.
@@ -118,6 +119,7 @@ class DialedCall:
     transferred_to: str | None = None
     whispered: list[str] = field(default_factory=list)
     caller: StreamCaller | None = None
+    beep_end_ms: float | None = None
     result: CallResult | None = None
     error: str | None = None
     ended: asyncio.Event = field(default_factory=asyncio.Event)
@@ -164,6 +166,8 @@ class StandInCarrier(ABC):
         public_url: the gateway's public URL (``VB_GATEWAY_PUBLIC_URL``); URLs under it
             are reached on ``gateway_url``. The gateway URL when omitted.
         callee: what answering callees do; by default they wait for the agent's hang-up.
+        machine_callee: what answering machines (``0005``) do; by default a voicemail
+            (greeting, beep, recording) when ``callee`` is not given, else ``callee``.
         ring_s: how long each call rings before its outcome.
         voice: TTS of the callees' lines.
     """
@@ -176,12 +180,18 @@ class StandInCarrier(ABC):
         gateway_url: str,
         public_url: str | None = None,
         callee: Callee | None = None,
+        machine_callee: Callee | None = None,
         ring_s: float = 0.1,
         voice: TTSEngine | None = None,
     ) -> None:
         self.gateway_url = gateway_url.rstrip("/")
         self.public_url = (public_url or gateway_url).rstrip("/")
         self.callee = callee or wait_for_hangup()
+        if machine_callee is None:
+            from voicebus.devkit.carriers.voicemail import voicemail  # it imports this module
+
+            machine_callee = voicemail() if callee is None else callee
+        self.machine_callee = machine_callee
         self.ring_s = ring_s
         self.voice = voice
         self.calls: dict[str, DialedCall] = {}
@@ -203,7 +213,10 @@ class StandInCarrier(ABC):
     # -- lifecycle ------------------------------------------------------------
 
     async def start(self) -> Self:
-        """Serve the REST API."""
+        """Serve the REST API (answering machines get their greeting ready first)."""
+        warm = getattr(self.machine_callee, "warm", None)
+        if warm is not None:
+            await warm()
         app = Starlette(routes=self.routes())
         config = uvicorn.Config(app, host=LOOPBACK, port=self.port, log_config=None, lifespan="off")
         self._server = uvicorn.Server(config)
@@ -352,7 +365,8 @@ class StandInCarrier(ABC):
         await caller.connect(self.gateway_ws(url), parameters)
         if self.wants_amd(call):
             await self.detect(call, machine=call.behaviour is Behaviour.MACHINE)
-        await self.callee(call, caller)
+        machine = call.behaviour is Behaviour.MACHINE
+        await (self.machine_callee if machine else self.callee)(call, caller)
         call.result = await caller.hang_up()
 
 

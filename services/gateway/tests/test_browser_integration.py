@@ -90,7 +90,7 @@ async def test_a_browser_call_end_to_end_on_the_bus(running_gateway: RunningGate
     events = await EventLog().start(gw.nc)
     session = await new_session(gw, tenant="acme", customer_name="Ada")
     call_id = session.call_id
-    assert session.ws_url == gw.settings.public_ws_url("/ws/browser")
+    assert session.ws_url == gw.settings.media_ws_url("/ws/browser")
     assert session.expires_in_s == gw.settings.stream_token_ttl_s
     initiated = await events.one("call.initiated.v1", call_id)
     assert isinstance(initiated, CallInitiated)

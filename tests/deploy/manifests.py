@@ -8,6 +8,7 @@ Nothing here retypes a setting: every environment comes from ``compose.yaml`` (w
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -125,3 +126,29 @@ def k8s_environments(
                 env[item["name"]] = str(secrets[ref["name"]][ref["key"]])
         environments[obj["metadata"]["name"]] = env
     return environments
+
+
+DOCKERFILE = ROOT / "infra" / "docker" / "Dockerfile"
+
+
+def image_env(target: str) -> dict[str, str]:
+    """The ``ENV`` a service's image sets: the shared runtime stage's, then the target's."""
+    stages: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    logical = DOCKERFILE.read_text().replace("\\\n", " ")
+    for line in logical.splitlines():
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        if words[0].upper() == "FROM":
+            current = stages.setdefault(words[-1] if "AS" in words else words[1], [])
+        elif words[0].upper() == "ENV" and current is not None:
+            current.extend(shlex.split(line)[1:])
+    env: dict[str, str] = {}
+    for stage in ("runtime", target):
+        for pair in stages[stage]:
+            name, sep, value = pair.partition("=")
+            if not sep:
+                raise ManifestError(f"Dockerfile stage {stage}: ENV {pair!r} is not NAME=value")
+            env[name] = value
+    return env

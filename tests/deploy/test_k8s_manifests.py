@@ -84,3 +84,17 @@ def test_recorder_writes_to_a_volume_not_the_read_only_root(
     assert volumes[mounts[directory]]["persistentVolumeClaim"]["claimName"] in _by_kind(
         objects, "PersistentVolumeClaim"
     )
+
+
+def test_the_grace_period_covers_the_call_drain(objects: list[dict[str, Any]]) -> None:
+    deployments = _by_kind(objects, "Deployment")
+    for name in ("gateway", "media"):
+        pod = deployments[name]["spec"]["template"]["spec"]
+        [container] = pod["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        drain = float(env[f"VB_{name.upper()}_DRAIN_TIMEOUT_S"])
+        shutdown = float(env.get(f"VB_{name.upper()}_SHUTDOWN_TIMEOUT_S") or 15)
+        pre_stop = float(container["lifecycle"]["preStop"]["exec"]["command"][-1])
+        # preStop, the HTTP drain, the call drain, then closing what is left (one more
+        # shutdown timeout) and the NATS drain.
+        assert pod["terminationGracePeriodSeconds"] > pre_stop + 2 * shutdown + drain, name

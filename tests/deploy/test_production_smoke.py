@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import nats
 import numpy as np
 import pytest
@@ -131,6 +132,18 @@ async def _wait_for_recording(nats_url: str, call_id: str) -> list[CallEvent]:
             await asyncio.sleep(0.5)
 
 
+async def _agents_in(database_url: str) -> set[str]:
+    """The agents the orchestrator keeps in its schema."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT name FROM orchestrator.resources WHERE kind = 'agent' AND NOT archived"
+        )
+    finally:
+        await conn.close()
+    return {row["name"] for row in rows}
+
+
 async def _complete_a_call(
     environments: Mapping[str, Mapping[str, str]],
     *,
@@ -145,6 +158,9 @@ async def _complete_a_call(
             for name in SERVICES:
                 await processes.start(name, environments[name])
             await processes.wait_ready(timeout=300)
+            # The orchestrator imported every agent file it was given at start.
+            agents = await _agents_in(environments["orchestrator"]["VB_DATABASE_URL"])
+            assert {"demo", "demo-scripted"} <= agents
             gateway = environments["gateway"]
             token = gateway["VB_GATEWAY_TWILIO_AUTH_TOKEN"]
             url = processes.services["gateway"].url

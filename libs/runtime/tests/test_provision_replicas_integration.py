@@ -15,6 +15,7 @@ import pytest
 import pytest_asyncio
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from nats.js.api import StorageType
 
 from voicebus.contracts.streams import CALL_OWNERS, EVENTS
 from voicebus.devkit.ports import free_port
@@ -110,3 +111,27 @@ def test_the_setting_is_read_from_vb_jetstream_replicas(monkeypatch: pytest.Monk
     monkeypatch.setenv("VB_JETSTREAM_REPLICAS", "0")
     with pytest.raises(ValueError, match=r"jetstream_replicas|VB_JETSTREAM_REPLICAS"):
         Settings()
+
+
+async def test_storage_is_a_setting_and_never_silently_changed(
+    embedded_nats_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Settings(ServiceSettings):
+        service_name = "probe"
+
+    assert Settings().jetstream_storage == "file"
+    monkeypatch.setenv("VB_JETSTREAM_STORAGE", "memory")
+    storage = Settings().jetstream_storage
+    server = embedded_nats_factory()
+    nc = await nats.connect(server.url)
+    try:
+        js = nc.jetstream()
+        await provision(js, storage=storage)
+        assert (await js.stream_info(EVENTS.name)).config.storage == StorageType.MEMORY
+        kv_stream = kv_stream_name(CALL_OWNERS.bucket)
+        assert (await js.stream_info(kv_stream)).config.storage == StorageType.MEMORY
+        await provision(js, storage="memory")  # the same again: nothing to do
+        with pytest.raises(ProvisioningError, match=EVENTS.name):
+            await provision(js, storage="file")  # JetStream cannot move a stream's storage
+    finally:
+        await nc.drain()

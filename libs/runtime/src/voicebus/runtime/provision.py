@@ -50,12 +50,13 @@ _RETENTION: Final = {
 }
 
 
-def stream_config(spec: StreamSpec, *, replicas: int = 1) -> StreamConfig:
-    """The nats-py config for a contract stream (file storage).
+def stream_config(spec: StreamSpec, *, replicas: int = 1, storage: str = "file") -> StreamConfig:
+    """The nats-py config for a contract stream.
 
     Args:
         spec: the stream as the contracts define it.
         replicas: JetStream replicas; 1 on a single server, 3 in a cluster.
+        storage: ``file`` (durable) or ``memory``.
     """
     return StreamConfig(
         name=spec.name,
@@ -65,24 +66,25 @@ def stream_config(spec: StreamSpec, *, replicas: int = 1) -> StreamConfig:
         max_age=spec.max_age_s,
         duplicate_window=spec.duplicate_window_s,
         max_msg_size=spec.max_msg_bytes,
-        storage=StorageType.FILE,
+        storage=StorageType(storage),
         num_replicas=replicas,
     )
 
 
-def kv_config(spec: KVSpec, *, replicas: int = 1) -> KeyValueConfig:
-    """The nats-py config for a contract KV bucket (file storage).
+def kv_config(spec: KVSpec, *, replicas: int = 1, storage: str = "file") -> KeyValueConfig:
+    """The nats-py config for a contract KV bucket.
 
     Args:
         spec: the bucket as the contracts define it.
         replicas: JetStream replicas; 1 on a single server, 3 in a cluster.
+        storage: ``file`` (durable) or ``memory``.
     """
     return KeyValueConfig(
         bucket=spec.bucket,
         description=spec.description,
         ttl=spec.ttl_s or None,
         history=spec.history,
-        storage=StorageType.FILE,
+        storage=StorageType(storage),
         replicas=replicas,
     )
 
@@ -185,6 +187,7 @@ async def provision(
     kv_buckets: Iterable[KVSpec] = KV_BUCKETS,
     *,
     replicas: int | None = None,
+    storage: str = "file",
 ) -> None:
     """Create or update every stream and KV bucket; idempotent and concurrency-safe.
 
@@ -196,6 +199,9 @@ async def provision(
             None creates new definitions with one replica and leaves the replicas of
             existing ones as they are, so a process started without the setting never
             shrinks a clustered stream to R1.
+        storage: ``file`` or ``memory`` (``VB_JETSTREAM_STORAGE``) for new definitions;
+            JetStream cannot change an existing stream's storage, so a mismatch is a
+            ``ProvisioningError`` naming the stream, never a silent change.
 
     Raises:
         ProvisioningError: the server refused a definition, e.g. a retention
@@ -204,8 +210,9 @@ async def provision(
     """
     keep = replicas is None
     for spec in streams:
-        config = stream_config(spec, replicas=replicas or 1)
+        config = stream_config(spec, replicas=replicas or 1, storage=storage)
         await _ensure_stream(js, config, keep_replicas=keep)
     for kv in kv_buckets:
-        await _ensure_kv(js, kv_config(kv, replicas=replicas or 1), keep_replicas=keep)
+        config_kv = kv_config(kv, replicas=replicas or 1, storage=storage)
+        await _ensure_kv(js, config_kv, keep_replicas=keep)
     log.info("jetstream provisioned")

@@ -205,6 +205,7 @@ class Service:
                 self._js,
                 kv_buckets=kv_buckets(self.settings.call_lease_ttl_s),
                 replicas=self.settings.jetstream_replicas,
+                storage=self.settings.jetstream_storage,
             )
             self._provisioned = True
             await self._open_database()

@@ -152,3 +152,22 @@ def image_env(target: str) -> dict[str, str]:
                 raise ManifestError(f"Dockerfile stage {stage}: ENV {pair!r} is not NAME=value")
             env[name] = value
     return env
+
+
+def compose_mounts(volumes_root: Path) -> dict[str, Path]:
+    """Container path → host path of every service's volumes in ``compose.yaml``.
+
+    A bind mount (``./agents:/app/agents:ro``) is the repository's directory; a named
+    volume (``recordings:/recordings``) a directory of that name under ``volumes_root``.
+    """
+    document: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
+    mounts: dict[str, Path] = {}
+    for name in SERVICES:
+        for volume in document["services"][name].get("volumes") or []:
+            source, target = str(volume).split(":")[:2]
+            if source.startswith((".", "/")):
+                mounts[target] = (ROOT / source).resolve()
+            else:
+                mounts[target] = volumes_root / source
+                mounts[target].mkdir(parents=True, exist_ok=True)
+    return mounts

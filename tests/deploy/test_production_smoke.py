@@ -38,6 +38,7 @@ from tests.deploy.manifests import (
     ROOT,
     SERVICES,
     compose_environments,
+    compose_mounts,
     image_env,
     k8s_environments,
     read_dotenv,
@@ -222,11 +223,10 @@ async def test_compose_environment_completes_a_call(
 ) -> None:
     variables, _ = await _secrets(tmp_path)
     nats_server = embedded_nats_factory(sync_always=True)
-    recordings = tmp_path / "recordings"
-    recordings.mkdir()
     composed = compose_environments(variables)
-    # Volumes as compose.yaml mounts them: the named volume, and ./agents.
-    mounts = {"/recordings": recordings, "/app/agents": AGENTS_DIR}
+    # Volumes as compose.yaml mounts them: the named recordings volume, and ./agents.
+    mounts = compose_mounts(tmp_path / "volumes")
+    recordings = mounts[composed["recorder"]["VB_RECORDER_DIR"]]
     environments = {
         name: localize(
             name,

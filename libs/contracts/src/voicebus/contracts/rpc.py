@@ -14,6 +14,7 @@ from pydantic import ConfigDict, Field
 
 from voicebus.contracts import subjects
 from voicebus.contracts.events._base import CallId, Data, TenantId
+from voicebus.contracts.redaction import RedactionSettings
 
 AGENTS_GET: Final = subjects.rpc("orchestrator", "agents", "get")
 """Look an agent up: request :class:`GetAgent`, reply :class:`AgentReply`."""
@@ -154,6 +155,9 @@ class AgentProfile(Data):
         default=None, ge=1, description="Current version (what a new call runs).", examples=[3]
     )
     template: bool = Field(default=False, description="A shared template.", examples=[False])
+    redaction: RedactionSettings | None = Field(
+        default=None, description="What transcripts and agent speech events must not carry."
+    )
 
 
 class AgentReply(Reply):

@@ -57,6 +57,7 @@ from voicebus.contracts.events import (
     TranscriptFinal,
 )
 from voicebus.contracts.ids import new_id
+from voicebus.contracts.redaction import redact
 from voicebus.contracts.text import strip_control
 from voicebus.engines.base import LLMEngine, Prefillable
 from voicebus.orchestrator import metrics
@@ -539,7 +540,8 @@ class Conversation:
                 data=AgentReplyData(
                     turn_id=turn_id,
                     utterance_id=utterance.id,
-                    text=strip_control(utterance.text),  # an LLM's output is outside text
+                    # An LLM's output is outside text; it may repeat what the caller said.
+                    text=redact(strip_control(utterance.text), self.agent.spec.redaction),
                     complete=complete,
                     llm_first_token_ms=first_token_ms,
                     engine=self._engine.name if llm else None,

@@ -15,6 +15,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from voicebus.contracts.agents.flow import Flow, Scalar, VariableName
 from voicebus.contracts.agents.tools import AgentTool, Definition, ToolName
+from voicebus.contracts.redaction import RedactionSettings
 from voicebus.contracts.rpc import EngineChoice, FallbackSettings, TurnSettings
 
 
@@ -217,6 +218,11 @@ class AgentDefinition(Definition):
     mcp_servers: list[McpServer] = Field(default_factory=list, max_length=8)
     flow: Flow | None = Field(default=None, description="A multi-step flow; none: free talk.")
     hygiene: Hygiene = Field(default_factory=Hygiene, description="Silence and call length.")
+    redaction: RedactionSettings = Field(
+        default_factory=RedactionSettings,
+        description="Personal data taken out of transcripts and replies before they are "
+        "published or stored (cards, SSNs, e-mails, digit runs, own patterns).",
+    )
     tenants: list[str] | None = Field(
         default=None,
         description="Agent files only: import for these tenants; unset: a shared template.",

@@ -14,6 +14,7 @@ from pydantic import ConfigDict, Field
 
 from voicebus.contracts import subjects
 from voicebus.contracts.events._base import CallId, Data, TenantId
+from voicebus.contracts.events.analysis import CallAnalyzedData
 
 AGENTS_GET: Final = subjects.rpc("orchestrator", "agents", "get")
 """Look an agent up: request :class:`GetAgent`, reply :class:`AgentReply`."""
@@ -232,6 +233,10 @@ class CallSummary(Data):
     ended_at: datetime | None = None
     duration_s: float | None = Field(default=None, ge=0, examples=[42.5])
     ended_reason: str | None = Field(default=None, max_length=32, examples=["caller_hangup"])
+    analysis: CallAnalyzedData | None = Field(
+        default=None,
+        description="The call's post-call analysis (its call.analyzed), in the reply of one call.",
+    )
 
 
 class CallsPage(Reply):

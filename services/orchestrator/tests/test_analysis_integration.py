@@ -36,6 +36,7 @@ from voicebus.contracts.events import (
     parse_event,
 )
 from voicebus.contracts.ids import new_id
+from voicebus.contracts.rpc import MEMORY_DELETE, MEMORY_GET, CallerMemoryReply, CallerRef
 from voicebus.orchestrator.app import build
 from voicebus.orchestrator.calls import Orchestrator
 from voicebus.orchestrator.session import Session
@@ -248,5 +249,28 @@ async def test_call_one_is_analysed_and_call_two_remembers_it(
     assert again is not None
     assert len(again.calls) == 1
 
-    assert await orchestrator.memory.forget("acme", CALLER)
+    # Over the bus: read, another tenant cannot delete it, the tenant forgets the caller.
+    got = await _ask(client, MEMORY_GET, "acme", CALLER)
+    assert got.profile is not None
+    assert (got.profile.number, got.profile.name) == (CALLER, "Ada")
+    assert [c.summary for c in got.profile.calls] == [data.summary]
+    theirs = await _ask(client, MEMORY_DELETE, "globex", CALLER)
+    assert theirs.error is not None
+    assert (theirs.error.status, theirs.error.code) == (404, "caller_not_found")
+    deleted = await _ask(client, MEMORY_DELETE, "acme", CALLER)
+    assert deleted.ok
     assert await orchestrator.memory.get("acme", CALLER) is None
+    gone = await _ask(client, MEMORY_GET, "acme", CALLER)
+    assert gone.error is not None
+    assert gone.error.status == 404
+    bad = await client.request(MEMORY_DELETE, b'{"tenant_id": "acme", "number": "1 2"}', timeout=10)
+    invalid = CallerMemoryReply.model_validate_json(bad.data).error
+    assert invalid is not None
+    assert invalid.status == 422
+    assert "number" in invalid.message
+
+
+async def _ask(nc: Client, subject: str, tenant: str, number: str) -> CallerMemoryReply:
+    request = CallerRef(tenant_id=tenant, number=number)
+    msg = await nc.request(subject, request.model_dump_json().encode(), timeout=10)
+    return CallerMemoryReply.model_validate_json(msg.data)

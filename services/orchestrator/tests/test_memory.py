@@ -75,6 +75,6 @@ async def test_the_in_memory_store_is_per_tenant_and_forgets() -> None:
     await store.update("acme", "+1", lambda _p: Profile(name="Ada"), DAY1)
     assert (await store.get("acme", "+1")) == Profile(name="Ada")
     assert await store.get("globex", "+1") is None
-    assert await store.forget("acme", "+1")
-    assert not await store.forget("acme", "+1")
+    assert await store.forget("acme", "+1") == Profile(name="Ada")
+    assert await store.forget("acme", "+1") is None
     assert await store.get("acme", "+1") is None

@@ -47,10 +47,14 @@ class Profile(BaseModel):
     calls: list[PastCall] = Field(default_factory=list, description="Newest last.")
 
 
+def caller_key(number: str) -> str:
+    """The key a number is remembered under: the number without whitespace."""
+    return "".join(number.split())
+
+
 def caller_number(direction: Direction, from_number: str | None, to_number: str | None) -> str:
     """The caller's number ('' when withheld): who called in, or who was called."""
-    number = (from_number if direction is Direction.INBOUND else to_number) or ""
-    number = "".join(number.split())
+    number = caller_key((from_number if direction is Direction.INBOUND else to_number) or "")
     return "" if number.lower() in _ANONYMOUS else number
 
 
@@ -112,8 +116,8 @@ class CallerMemory(Protocol):
         """Apply ``change`` to the caller's profile atomically; returns the new profile."""
         ...
 
-    async def forget(self, tenant_id: str, number: str) -> bool:
-        """Delete the caller's profile; False if there was none."""
+    async def forget(self, tenant_id: str, number: str) -> Profile | None:
+        """Delete the caller's profile; returns it (None: there was none)."""
         ...
 
 
@@ -156,12 +160,16 @@ class SqlCallerMemory:
             )
         return profile
 
-    async def forget(self, tenant_id: str, number: str) -> bool:
-        """Delete the caller's profile; False if there was none."""
-        query = delete(TABLE).where(TABLE.c.tenant_id == tenant_id, TABLE.c.number == number)
+    async def forget(self, tenant_id: str, number: str) -> Profile | None:
+        """Delete the caller's profile; returns it (None: there was none)."""
+        query = (
+            delete(TABLE)
+            .where(TABLE.c.tenant_id == tenant_id, TABLE.c.number == number)
+            .returning(TABLE.c.profile)
+        )
         async with self._engine.begin() as conn:
-            result = await conn.execute(query)
-        return bool(result.rowcount)
+            row = (await conn.execute(query)).first()
+        return None if row is None else Profile.model_validate(row.profile)
 
 
 class InMemoryCallerMemory:
@@ -180,6 +188,6 @@ class InMemoryCallerMemory:
         self.profiles[(tenant_id, number)] = profile
         return profile
 
-    async def forget(self, tenant_id: str, number: str) -> bool:
-        """Delete the caller's profile."""
-        return self.profiles.pop((tenant_id, number), None) is not None
+    async def forget(self, tenant_id: str, number: str) -> Profile | None:
+        """Delete the caller's profile; returns it."""
+        return self.profiles.pop((tenant_id, number), None)

@@ -335,7 +335,12 @@ class Orchestrator:
         found = await self._agent_of(session, session.tenant_id)
         if found is None:
             return None
-        return found[0], self.catalog.analysis_engine(*found)
+        try:
+            return found[0], self.catalog.analysis_engine(*found)
+        except AgentConfigError as exc:  # the analysis still runs, on the agent's own options
+            log.warning("analysis llm_options refused", extra={"call_id": session.call_id,
+                                                               "error": str(exc)})  # fmt: skip
+            return found
 
     async def _analysed(self, call_id: str) -> bool:
         return await stored_event(self._service.js, call_id, CallAnalyzed.event_name) is not None

@@ -110,6 +110,15 @@ async def test_a_call_is_analysed_remembered_and_its_session_forgotten_once() ->
     assert await post.handle(_ended()) is None  # redelivered: nothing twice
     assert len(ports.published) == 1
 
+    # Published, but the session's delete failed: the redelivery only deletes it.
+    await _session(ports)
+    assert await post.handle(_ended()) is None
+    assert len(ports.published) == 1
+    assert await ports.sessions.load("c1") is None
+    profile = await ports.memory.get("acme", "+14155550100")
+    assert profile is not None
+    assert len(profile.calls) == 1
+
 
 async def test_invalid_json_gets_one_repair_request() -> None:
     ports = _ports([

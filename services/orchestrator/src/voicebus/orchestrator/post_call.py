@@ -85,7 +85,10 @@ class PostCall:
         """
         sessions = self._ports.sessions()
         loaded = await sessions.load(event.call_id)
-        if loaded is None or await self._ports.analysed(event.call_id):
+        if loaded is None:
+            return None
+        if await self._ports.analysed(event.call_id):  # published, then the delete failed
+            await sessions.delete(event.call_id)
             return None
         session = loaded[0]
         found = await self._ports.agent(session)

@@ -65,7 +65,10 @@ class CallAnalyzedData(Data):
         examples=["openai"],
     )  # fmt: skip
     transcript_turns: int = Field(
-        default=0, ge=0, description="Caller and agent lines analysed.", examples=[6]
+        default=0,
+        ge=0,
+        description="Transcript lines analysed (caller, agent, tool results).",
+        examples=[6],
     )
 
 

@@ -17,6 +17,7 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped]  # n
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.errors import KeyNotFoundError
+from sqlalchemy.exc import SQLAlchemyError
 
 from voicebus.contracts import subjects
 from voicebus.contracts.commands import AnyControlCommand, Say, parse_control
@@ -39,6 +40,7 @@ from voicebus.contracts.ids import new_id
 from voicebus.contracts.rpc import MEMORY_DELETE, MEMORY_GET, CallerMemoryReply, CallerRef
 from voicebus.orchestrator.app import build
 from voicebus.orchestrator.calls import Orchestrator
+from voicebus.orchestrator.memory import InMemoryCallerMemory, Profile
 from voicebus.orchestrator.session import Session
 from voicebus.orchestrator.settings import OrchestratorSettings
 
@@ -268,6 +270,26 @@ async def test_call_one_is_analysed_and_call_two_remembers_it(
     assert invalid is not None
     assert invalid.status == 422
     assert "number" in invalid.message
+
+
+class DownMemory(InMemoryCallerMemory):
+    """A caller-memory store whose database is unreachable."""
+
+    async def get(self, tenant_id: str, number: str) -> Profile | None:
+        raise SQLAlchemyError("connection refused")
+
+
+async def test_a_memory_outage_costs_the_memory_not_the_call(
+    orchestrator: Orchestrator, client: Client
+) -> None:
+    orchestrator.memory = DownMemory()
+    tap = await _tap(client)
+    call_id = new_id()
+    await tap.watch(client, call_id)
+    await _publish(client, _started(call_id))
+    await _until(lambda: bool(tap.of(AgentReply, call_id)), "the greeting")
+    assert _greeting(tap, call_id) == "Hello , how can I help?"
+    assert "You help Acme's callers." in await _prompt(client, call_id)
 
 
 async def _ask(nc: Client, subject: str, tenant: str, number: str) -> CallerMemoryReply:

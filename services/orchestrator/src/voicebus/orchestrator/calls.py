@@ -251,13 +251,7 @@ class Orchestrator:
             await self._refuse(event, ErrorCode.INVALID_CONTEXT,
                                "; ".join(str(p) for p in problems))  # fmt: skip
             return
-        memory = None
-        if agent.spec.memory.enabled:
-            session = Conversation.new_session(event, agent)
-            known = (
-                await self.memory.get(event.tenant_id, session.caller) if session.caller else None
-            )
-            memory = template_values(known)
+        memory = await self._remembered(event) if agent.spec.memory.enabled else None
         session = Conversation.new_session(event, agent, memory)
         await self._run(session, None, agent=agent, engine=engine, fresh=True)
 

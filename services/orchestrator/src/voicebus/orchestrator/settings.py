@@ -62,7 +62,10 @@ class OrchestratorSettings(ServiceSettings):
     )
 
     analysis_timeout_s: float = Field(
-        default=45.0, gt=0, le=110, description="Longest one post-call analysis LLM request."
+        default=45.0,
+        gt=0,
+        le=55,  # two requests (the repair) must end inside the consumer's 120 s ack wait
+        description="Longest one post-call analysis LLM request.",
     )
     analysis_attempts: int = Field(
         default=5, ge=1, le=20,

@@ -120,6 +120,18 @@ async def test_a_call_is_analysed_remembered_and_its_session_forgotten_once() ->
     assert len(profile.calls) == 1
 
 
+async def test_an_end_on_another_tenant_s_subject_touches_nothing() -> None:
+    ports = _ports([{"match": r"(?s)^Analyse this call.*order (?P<order_id>\d+)", "reply": GOOD}])
+    await _session(ports)
+    post = PostCall(ports.ports(), timeout_s=5, attempts=3)
+    forged = CallEnded(tenant_id="globex", call_id="c1", source="gateway/t",
+                       data=CallEndedData(reason=EndReason.CALLER_HANGUP))  # fmt: skip
+    assert await post.handle(forged) is None
+    assert ports.published == []
+    assert await ports.sessions.load("c1") is not None
+    assert ports.memory.profiles == {}
+
+
 async def test_invalid_json_gets_one_repair_request() -> None:
     ports = _ports([
         {"match": r"^That answer is not usable: invalid JSON", "reply": GOOD.replace(

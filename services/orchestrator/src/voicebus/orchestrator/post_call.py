@@ -85,8 +85,8 @@ class PostCall:
         """
         sessions = self._ports.sessions()
         loaded = await sessions.load(event.call_id)
-        if loaded is None:
-            return None
+        if loaded is None or loaded[0].tenant_id != event.tenant_id:
+            return None  # nothing to analyse, or another tenant's subject naming this call
         if await self._ports.analysed(event.call_id):  # published, then the delete failed
             await sessions.delete(event.call_id)
             return None

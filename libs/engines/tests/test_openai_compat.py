@@ -245,6 +245,14 @@ def test_registry_builds_it_and_it_fits_the_interface() -> None:
     assert engine.base_url == "http://127.0.0.1:9/v1"
 
 
+def test_json_mode_asks_for_one_json_object() -> None:
+    messages = [ChatMessage(role="user", content="Analyse this call.")]
+    plain = openai_compat.create({"model": "m"}).request_body(messages)
+    assert "response_format" not in plain
+    json_mode = openai_compat.create({"model": "m", "json_mode": True}).request_body(messages)
+    assert json_mode["response_format"] == {"type": "json_object"}
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

@@ -18,7 +18,7 @@ from voicebus.campaigns.call_events import CallEvents
 from voicebus.campaigns.clock import Clock, SystemClock
 from voicebus.campaigns.dialer import Dialer, DialerConfig
 from voicebus.campaigns.handlers import register
-from voicebus.campaigns.models import METADATA
+from voicebus.campaigns.models import METADATA, MIGRATIONS
 from voicebus.campaigns.outbox import OutboxRelay
 from voicebus.campaigns.outcomes import Outcomes
 from voicebus.campaigns.publisher import Publisher
@@ -188,6 +188,10 @@ def build(
         if svc.db is None:
             raise ConfigurationError("campaigns needs VB_DATABASE_URL: it stores campaigns")
         await dbkit.create_all(svc.db, METADATA)
+        async with svc.db.begin() as conn:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('campaigns.migrate'))"))
+            for statement in MIGRATIONS:
+                await conn.execute(text(statement))
         store.bind(svc.db)
         publisher.bind(svc.js)
         calls.nc = svc.nc

@@ -28,7 +28,7 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +70,7 @@ from voicebus.orchestrator.handoff import hand_over
 from voicebus.orchestrator.history import bound, trim_to_heard
 from voicebus.orchestrator.keypad import KeypadRules
 from voicebus.orchestrator.keypad_input import KeypadInput
+from voicebus.orchestrator.memory import caller_number
 from voicebus.orchestrator.outbox import Outbox
 from voicebus.orchestrator.session import Session, SessionStorage, StoredMessage
 from voicebus.orchestrator.speaker import Utterance
@@ -221,11 +222,24 @@ class Conversation:
         return self._outbox
 
     @classmethod
-    def new_session(cls, event: CallStarted, agent: Agent) -> Session:
-        """The state of a call just claimed: the system prompt templated with its context."""
-        context = dict(event.data.context)
+    def new_session(
+        cls, event: CallStarted, agent: Agent, memory: Mapping[str, str] | None = None
+    ) -> Session:
+        """The state of a call just claimed: the system prompt templated with its context.
+
+        Args:
+            event: the call's start.
+            agent: the agent it runs.
+            memory: the caller memory's template values (agents that opt in); the
+                call's own context wins over them.
+        """
+        context = {**(memory or {}), **event.data.context}
         prompt = agent.render("system_prompt", context)
+        d = event.data
+        # The number is kept (personal data) only for an agent that remembers callers.
+        remembers = agent.spec.memory.enabled
         return Session(
+            caller=caller_number(d.direction, d.from_number, d.to_number) if remembers else "",
             call_id=event.call_id,
             tenant_id=event.tenant_id,
             agent_id=agent.id,

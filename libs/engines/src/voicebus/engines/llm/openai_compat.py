@@ -162,6 +162,9 @@ class OpenAICompatLLM:
         prefill: Make :meth:`prefill` send the prompt ahead of time (a one-token request).
             Worth it for servers that reuse the previous prompt's state (llama.cpp);
             off by default, since elsewhere it only costs a request.
+        json_mode: Ask for one JSON object (``response_format: json_object``; llama.cpp's
+            server enforces it with a grammar). For structured requests such as post-call
+            analysis, never for spoken replies.
         transport: An httpx transport (tests); the network by default.
     """
 
@@ -178,6 +181,7 @@ class OpenAICompatLLM:
         timeout_s: float = 30.0,
         text_tool_calls: bool = False,
         prefill: bool = False,
+        json_mode: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -187,6 +191,7 @@ class OpenAICompatLLM:
         self.timeout_s = timeout_s
         self.text_tool_calls = text_tool_calls
         self.prefill_enabled = prefill
+        self.json_mode = json_mode
         self.__api_key = api_key
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
@@ -227,6 +232,8 @@ class OpenAICompatLLM:
         if tools:
             body["tools"] = to_openai_tools(tools)
             body["tool_choice"] = "auto"
+        if self.json_mode:
+            body["response_format"] = {"type": "json_object"}
         return body
 
     async def prefill(
@@ -327,7 +334,7 @@ def create(options: Options, context: EngineContext = NO_CONTEXT) -> OpenAICompa
 
     Options: ``base_url``, ``model``, ``api_key`` or ``api_key_env`` (the name of an
     environment variable holding the key), ``temperature``, ``max_tokens``, ``timeout_s``,
-    ``text_tool_calls``, ``prefill``.
+    ``text_tool_calls``, ``prefill``, ``json_mode``.
     """
     read = OptionReader(NAME, options)
     api_key = read.optional_text("api_key")
@@ -345,6 +352,7 @@ def create(options: Options, context: EngineContext = NO_CONTEXT) -> OpenAICompa
         timeout_s=read.number("timeout_s", 30.0, low=0.1, high=600.0),
         text_tool_calls=read.flag("text_tool_calls", False),
         prefill=read.flag("prefill", False),
+        json_mode=read.flag("json_mode", False),
     )
     read.finish()
     return engine

@@ -55,11 +55,11 @@ UNKNOWN_TRIES: Final = 3
 
 
 def consumer_config(batch_size: int, ack_wait_s: float = 30.0) -> ConsumerConfig:
-    """Every event from when the consumer is first made, one batch outstanding at a time,
-    no delivery limit."""
+    """Every event the stream holds when the consumer is first made (usage counts the
+    retained history), one batch outstanding at a time, no delivery limit."""
     return ConsumerConfig(
         durable_name=DURABLE,
-        deliver_policy=DeliverPolicy.NEW,
+        deliver_policy=DeliverPolicy.ALL,
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=ack_wait_s,
         max_deliver=-1,

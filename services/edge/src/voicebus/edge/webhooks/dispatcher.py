@@ -16,6 +16,9 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
+from typing import Final
+
+from prometheus_client import Counter
 
 from voicebus.edge.webhooks.retries import RetryPolicy
 from voicebus.edge.webhooks.sender import Outcome, Sender
@@ -24,6 +27,12 @@ from voicebus.runtime import backoff
 from voicebus.runtime.failures import Failure, classify
 
 log = logging.getLogger(__name__)
+
+ATTEMPTS: Final = Counter(
+    "voicebus_edge_webhook_attempts",
+    "Webhook delivery attempts, by what came of them (delivered, retry, dead).",
+    ["outcome"],
+)
 
 
 class Dispatcher:
@@ -141,10 +150,13 @@ class Dispatcher:
         }
         if outcome.ok:
             await self._store.settle(delivery, logged, status=Status.DELIVERED, retry_in_s=None)
+            ATTEMPTS.labels("delivered").inc()
         elif final or self._retries.gives_up(attempt, delivery.budget):
             await self._store.settle(delivery, logged, status=Status.DEAD, retry_in_s=None)
+            ATTEMPTS.labels("dead").inc()
             log.warning("webhook delivery dead-lettered", extra=fields)
         else:
             delay = self._retries.delay_s(attempt)
             await self._store.settle(delivery, logged, status=Status.PENDING, retry_in_s=delay)
+            ATTEMPTS.labels("retry").inc()
             log.info("webhook delivery failed; retrying", extra={**fields, "retry_in_s": delay})

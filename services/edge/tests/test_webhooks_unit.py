@@ -18,6 +18,7 @@ from voicebus.contracts.events import (
     Direction,
     EndReason,
 )
+from voicebus.edge.api.routes_webhooks import url_problem
 from voicebus.edge.usage.metering import Metric, items_of
 from voicebus.edge.usage.report import report, to_csv
 from voicebus.edge.usage.store import UsageRow
@@ -141,3 +142,18 @@ def test_report_sums_by_day_and_csv_keeps_every_row() -> None:
     assert lines[0] == "day,metric,dimension,amount"
     assert lines[2] == "2026-11-20,minutes,inbound/twilio,1.5"
     assert lines[3] == "2026-11-21,tool_calls,'=cmd,1234567"
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://[bad", "is not a valid URL"),
+        ("http://host:99999/", "is not a valid URL"),
+        ("ftp://host/x", "must be an http or https URL with a host"),
+        ("https:///path", "must be an http or https URL with a host"),
+        ("https://user:pw@host/", "must not carry credentials"),
+        ("https://crm.example.com/hook?x=1", None),
+    ],
+)
+def test_webhook_url_form(url: str, problem: str | None) -> None:
+    assert url_problem(url) == problem

@@ -22,7 +22,8 @@ DEFAULT_DAYS: Final = 30
 
 def _range(first: date | None, last: date | None) -> tuple[date, date]:
     last = last or datetime.now(UTC).date()
-    first = first or last - timedelta(days=DEFAULT_DAYS - 1)
+    if first is None:
+        first = last - timedelta(days=min(DEFAULT_DAYS - 1, last.toordinal() - 1))
     why = None
     if first > last:
         why = "must not be after 'to'"

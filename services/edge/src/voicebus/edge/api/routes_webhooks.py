@@ -139,6 +139,20 @@ class DeliveryList(BaseModel):
     next_before: str | None = Field(description="Pass as ``before`` for the next page.")
 
 
+def url_problem(url: str) -> str | None:
+    """What is wrong with the form of a webhook URL, or None."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a port that is not a number in range
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http or https URL with a host"
+    if parts.username or parts.password:
+        return "must not carry credentials"
+    return None
+
+
 def _out(hook: Webhook) -> WebhookOut:
     return WebhookOut(
         webhook_id=hook.webhook_id,
@@ -185,13 +199,8 @@ def webhooks_router(edge: Edge, runner: WebhookRunner) -> APIRouter:
     store = runner.store
 
     async def checked_url(url: str) -> str:
-        parts = urlsplit(url)
-        why = None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            why = "must be an http or https URL with a host"
-        elif parts.username or parts.password:
-            why = "must not carry credentials"
-        else:
+        why = url_problem(url)
+        if why is None:
             try:
                 await check_target(url, runner.policy)
             except TargetRefusedError as exc:

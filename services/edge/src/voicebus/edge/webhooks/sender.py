@@ -78,6 +78,8 @@ class Sender:
             await check_target(target.url, self._policy)
         except TargetRefusedError as exc:
             return outcome(None, f"refused target: {exc}"[:256])
+        except ValueError:
+            return outcome(None, "refused target: not a valid URL")
         sent = headers(delivery, target.secret, body, int(time.time()))
         try:
             # httpx's timeout bounds each phase (connect, each read); this the whole attempt.

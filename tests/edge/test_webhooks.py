@@ -9,6 +9,7 @@ into a dead letter, which a redelivery on demand then delivers.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -364,3 +365,37 @@ def test_webhook_admin_refuses_bad_input_naming_the_field(edge: EdgeStack) -> No
         assert off.json()["enabled"] is False
         assert http.delete(f"/webhooks/{hook_id}", headers=bearer(key)).status_code == 204
         assert http.get(f"/webhooks/{hook_id}", headers=bearer(key)).status_code == 404
+
+
+def test_an_event_type_the_edge_does_not_know_yet_is_delivered(
+    edge: EdgeStack, receiver: tuple[Receiver, str]
+) -> None:
+    """call.analyzed comes with post-call analysis: the edge routes it by its envelope."""
+    state, base = receiver
+    with edge.client() as http:
+        key = admin_key(http, "wh-future")
+        made = http.post(
+            "/webhooks",
+            headers=bearer(key),
+            json={"url": f"{base}/future", "event_types": ["call.analyzed"]},
+        )
+        assert made.status_code == 201, made.text
+        call_id, event_id = new_id(), new_id()
+        body = json.dumps({
+            "specversion": "1.0", "id": event_id, "type": "call.analyzed.v1", "source": "e2e",
+            "time": "2026-11-20T10:00:00Z", "tenant_id": "wh-future", "call_id": call_id,
+            "data": {"summary": "The caller asked about an order."},
+        }).encode()  # fmt: skip
+
+        async def publish() -> None:
+            assert edge.nc is not None
+            subject = f"vb.evt.wh-future.{call_id}.call.analyzed"
+            await edge.nc.jetstream().publish(subject, body, headers={"Nats-Msg-Id": event_id})
+
+        edge.run(publish())
+        wait_until(lambda: len(state.on("/future")) == 1, "the call.analyzed event")
+        (got,) = state.on("/future")
+        assert got.body == body
+        assert got.headers["x-voicebus-event-type"] == "call.analyzed.v1"
+        secret = made.json()["secret"]
+        assert verify(secret, got.headers[SIGNATURE_HEADER.lower()], got.body, int(time.time()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.fernet import Fernet
@@ -95,3 +95,17 @@ async def test_the_secret_is_encrypted_at_rest_and_never_listed(store: WebhookSt
     assert target is not None
     assert target.secret == SECRET
     assert SECRET not in repr(await store.listed("acme"))
+
+
+async def test_finished_deliveries_are_purged_pending_ones_kept(store: WebhookStore) -> None:
+    hook = await store.create("acme", "https://x.example", ["*"], "", SECRET)
+    await enqueue(store, [outgoing(hook.webhook_id, "c1", 1), outgoing(hook.webhook_id, "c2", 2)])
+    claimed = await store.claim_due(10, lease_s=30)
+    first = next(d for d, _ in claimed if d.seq == 1)
+    long_ago = datetime.now(UTC) - timedelta(days=40)
+    await store.settle(first, Attempt(1, long_ago, 204, None, 1.0), status=Status.DELIVERED,
+                       retry_in_s=None)  # fmt: skip
+    assert await store.purge(datetime.now(UTC) - timedelta(days=30)) == 1
+    left = await store.deliveries("acme", hook.webhook_id, status=None, call_id=None, limit=10,
+                                  before=None)  # fmt: skip
+    assert [d.seq for d in left] == [2]

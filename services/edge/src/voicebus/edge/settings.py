@@ -101,6 +101,12 @@ class EdgeSettings(ServiceSettings):
         le=60,
         description="How often the outbox is checked for retries that fell due.",
     )
+    webhooks_log_retention_days: float = Field(
+        default=30,
+        gt=0,
+        le=3650,
+        description="Delivered and dead deliveries (bodies, attempts) are kept this long.",
+    )
     webhooks_routes_ttl_s: float = Field(
         default=5.0,
         ge=0,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from prometheus_client import Counter
@@ -28,6 +28,7 @@ from voicebus.runtime.failures import Failure, classify
 
 log = logging.getLogger(__name__)
 
+PURGE_EVERY_S: Final = 3600.0
 ATTEMPTS: Final = Counter(
     "voicebus_edge_webhook_attempts",
     "Webhook delivery attempts, by what came of them (delivered, retry, dead).",
@@ -46,6 +47,7 @@ class Dispatcher:
         poll_s: how often the outbox is looked at when nothing woke the loop.
         max_body_bytes: bigger events are not sent (a dead letter, ``oversize``).
         lease_s: how long a claimed delivery is kept from other instances.
+        keep_s: finished deliveries older than this are purged from the log (hourly).
     """
 
     def __init__(
@@ -58,6 +60,7 @@ class Dispatcher:
         poll_s: float,
         max_body_bytes: int,
         lease_s: float,
+        keep_s: float,
     ) -> None:
         self._store = store
         self._sender = sender
@@ -66,6 +69,8 @@ class Dispatcher:
         self._poll_s = poll_s
         self._max_body = max_body_bytes
         self._lease_s = lease_s
+        self._keep_s = keep_s
+        self._purged_at: float | None = None
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
@@ -92,6 +97,7 @@ class Dispatcher:
         failures = 0
         while True:
             self._wake.clear()
+            await self._purge_hourly()
             room = self._concurrency - len(self._inflight)
             claimed: list[tuple[Delivery, bytes]] = []
             if room > 0:
@@ -113,6 +119,22 @@ class Dispatcher:
             if not claimed:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll_s)
+
+    async def _purge_hourly(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if self._purged_at is not None and now - self._purged_at < PURGE_EVERY_S:
+            return
+        self._purged_at = now
+        cutoff = datetime.now(UTC) - timedelta(seconds=self._keep_s)
+        try:
+            purged = await self._store.purge(cutoff)
+        except Exception as exc:  # classified: the next hour tries again
+            log.warning("webhook log not purged", extra={"error": type(exc).__name__})
+            if classify(exc) is not Failure.TRANSIENT:
+                log.error("webhook log purge failed", exc_info=exc)
+            return
+        if purged:
+            log.info("webhook log purged", extra={"deliveries": purged})
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)

@@ -72,6 +72,7 @@ class WebhookRunner:
             poll_s=s.webhooks_poll_s,
             max_body_bytes=s.webhooks_max_body_bytes,
             lease_s=s.webhooks_timeout_s + 30,
+            keep_s=s.webhooks_log_retention_days * 86_400,
         )
         self.dispatcher.start()
         self._ingest = EventIngest(

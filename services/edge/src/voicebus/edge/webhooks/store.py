@@ -367,6 +367,18 @@ class WebhookStore:
             Attempt(a.attempt, a.at, a.status_code, a.error, a.duration_ms) for a in attempts
         ]
 
+    async def purge(self, finished_before: datetime) -> int:
+        """Forget deliveries (their bodies and attempts) that finished before the cutoff;
+        pending ones are kept whatever their age. Returns how many went."""
+        async with self.engine.begin() as conn:
+            done = await conn.execute(
+                delete(DELIVERIES).where(
+                    DELIVERIES.c.status != Status.PENDING.value,
+                    DELIVERIES.c.finished_at < finished_before,
+                )
+            )
+        return int(done.rowcount or 0)
+
     async def redeliver(
         self, tenant_id: str, webhook_id: str, delivery_id: str, budget: int
     ) -> Delivery:

@@ -59,7 +59,7 @@ from voicebus.contracts.events import (
 from voicebus.contracts.ids import new_id
 from voicebus.contracts.redaction import redact
 from voicebus.contracts.text import strip_control
-from voicebus.engines.base import LLMEngine, Prefillable
+from voicebus.engines.base import LLMEngine, Prefillable, TokenUsage
 from voicebus.orchestrator import metrics
 from voicebus.orchestrator.agents import Agent
 from voicebus.orchestrator.call_watch import CallWatch
@@ -485,8 +485,9 @@ class Conversation:
         self.last_utterance = utterance.id
         used_llm = prelude is None or result.first_token_ms is not None
         await self._publish_reply(
-            turn_id, utterance, result.first_token_ms, complete=True, llm=used_llm
-        )
+            turn_id, utterance, result.first_token_ms, complete=True, llm=used_llm,
+            tokens=result.tokens,
+        )  # fmt: skip
         if result.transfer is not None:
             self.session.ending = True
             self._hangup = asyncio.create_task(self._transfer_after(utterance, result.transfer))
@@ -535,7 +536,8 @@ class Conversation:
         if close_utterance and utterance.started:
             await utterance.finish()
         first = runner.first_token_ms if runner is not None else None
-        await self._publish_reply(turn_id, utterance, first, complete=False)
+        tokens = runner.tokens if runner is not None else None
+        await self._publish_reply(turn_id, utterance, first, complete=False, tokens=tokens)
 
     async def _publish_reply(
         self,
@@ -545,6 +547,7 @@ class Conversation:
         *,
         complete: bool,
         llm: bool = True,
+        tokens: TokenUsage | None = None,
     ) -> None:
         await self._outbox.publish(
             AgentReply(
@@ -562,6 +565,8 @@ class Conversation:
                     agent_id=self.agent.id,
                     agent_version=self.agent.version,
                     node_id=self.session.flow_node,
+                    llm_tokens_in=tokens.tokens_in if tokens else None,
+                    llm_tokens_out=tokens.tokens_out if tokens else None,
                 ),
             )
         )

@@ -32,6 +32,7 @@ from voicebus.engines.base import (
     LLMChunk,
     Options,
     TextDelta,
+    TokenUsage,
     ToolCall,
     ToolSpec,
     error_for_status,
@@ -226,6 +227,7 @@ class OpenAICompatLLM:
             "model": self.model,
             "messages": to_openai_messages(messages, text_tool_calls=self.text_tool_calls),
             "stream": True,
+            "stream_options": {"include_usage": True},  # a last chunk with token counts
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
         }
@@ -246,6 +248,7 @@ class OpenAICompatLLM:
         if not self.prefill_enabled:
             return
         body = {**self.request_body(messages, tools), "stream": False, "max_tokens": 1}
+        body.pop("stream_options")  # allowed on streamed requests only
         try:
             response = await self._http().post("/chat/completions", json=body)
         except httpx.HTTPError:
@@ -283,6 +286,7 @@ class OpenAICompatLLM:
 async def _parse_events(response: httpx.Response, text_tool_calls: bool) -> AsyncIterator[LLMChunk]:
     """Server-sent ``chat.completion.chunk`` events → text deltas, then tool calls."""
     pending: dict[int, _PendingCall] = {}
+    usage: TokenUsage | None = None
     text_tools = TextToolCallParser() if text_tool_calls else None
     async for line in response.aiter_lines():
         if not line.startswith("data:"):
@@ -301,6 +305,7 @@ async def _parse_events(response: httpx.Response, text_tool_calls: bool) -> Asyn
         if "error" in event:
             detail = _error_detail(data.encode())
             raise EngineError(f"{NAME}: the server failed mid-reply: {detail}", retryable=True)
+        usage = _usage(event.get("usage")) or usage
         for choice in event.get("choices") or []:
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
@@ -321,6 +326,18 @@ async def _parse_events(response: httpx.Response, text_tool_calls: bool) -> Asyn
             yield item
     for index in sorted(pending):
         yield pending[index].complete()
+    if usage is not None:
+        yield usage
+
+
+def _usage(value: object) -> TokenUsage | None:
+    """``usage`` of a chunk (``prompt_tokens``, ``completion_tokens``), if it has one."""
+    if not isinstance(value, dict):
+        return None
+    tokens_in, tokens_out = value.get("prompt_tokens"), value.get("completion_tokens")
+    if not isinstance(tokens_in, int) or not isinstance(tokens_out, int):
+        return None
+    return TokenUsage(max(tokens_in, 0), max(tokens_out, 0))
 
 
 def _spoken_then_calls(spoken: str, calls: list[ToolCall]) -> list[LLMChunk]:

@@ -15,7 +15,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.voicebus-synced
 
 .PHONY: help uv-bootstrap venv demo demo-scripted local-llm dev lint typecheck imports asyncapi asyncapi-check asyncapi-validate \
-        check audit-deps browser espeak pytest test test-resilience clean
+        check audit-deps browser espeak prometheus pytest test test-resilience clean
 
 help:
 	@echo "make demo      install everything, start the platform, place the demo call, stop"
@@ -85,7 +85,11 @@ browser:
 espeak:
 	bash scripts/install-espeak.sh
 
-pytest: venv browser espeak
+# Debian's prometheus: promtool for the rule tests, the server for the dashboard test.
+prometheus:
+	bash scripts/install-prometheus.sh
+
+pytest: venv browser espeak prometheus
 	$(BIN)/pytest
 
 test: check audit-deps pytest

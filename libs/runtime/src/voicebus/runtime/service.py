@@ -197,9 +197,7 @@ class Service:
         log.info("service starting")
         try:
             SERVICE_INFO.labels(self.name, self.settings.instance_id).set(1)
-            SERVICE_READY.labels(self.name, self.settings.instance_id).set_function(
-                self._ready_now
-            )
+            SERVICE_READY.labels(self.name, self.settings.instance_id).set_function(self._ready_now)
             if not self._exporting:
                 self._exporting = export_spans(self.tracer_provider, self.settings)
             self._nc = await connect(self.settings, name=f"{self.settings.connection_name}/raw")

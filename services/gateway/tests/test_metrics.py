@@ -67,3 +67,19 @@ def test_dials_are_counted_by_result() -> None:
     before = _value("voicebus_gateway_dials_total", provider="twilio", result="failed")
     metrics.count_dial("twilio", metrics.DialResult.FAILED)
     assert _value("voicebus_gateway_dials_total", provider="twilio", result="failed") == before + 1
+
+
+def test_initialized_series_read_zero() -> None:
+    metrics.initialize([("vobiz", True)], ["caller_hangup", "error"])
+    assert (
+        REGISTRY.get_sample_value(
+            "voicebus_gateway_calls_ended_total", {"provider": "vobiz", "reason": "error"}
+        )
+        is not None
+    )
+    assert (
+        REGISTRY.get_sample_value(
+            "voicebus_gateway_dials_total", {"provider": "vobiz", "result": "no_account"}
+        )
+        is not None
+    )

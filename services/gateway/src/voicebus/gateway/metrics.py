@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Final
 
@@ -166,3 +167,25 @@ DIALS: Final = Counter(
 def count_dial(provider: str, result: DialResult) -> None:
     """Count one ordered dial."""
     DIALS.labels(provider, result.value).inc()
+
+
+def initialize(providers: Iterable[tuple[str, bool]], end_reasons: Iterable[str]) -> None:
+    """Create every call and dial series at zero, so rates read 0 rather than nothing.
+
+    Args:
+        providers: (name, dials) of each registered provider.
+        end_reasons: every ``call.ended`` reason.
+    """
+    reasons = list(end_reasons)
+    for name, dials in providers:
+        CALLS_ACTIVE.labels(name)
+        CALLS_STARTED.labels(name)
+        WS_MESSAGES_IN.labels(name)
+        WS_MESSAGES_OUT.labels(name)
+        for reason in reasons:
+            CALLS_ENDED.labels(name, reason)
+        if dials:
+            for result in DialResult:
+                if result is not DialResult.REFUSED_PROVIDER:
+                    DIALS.labels(name, result.value)
+    DIALS.labels("unknown", DialResult.REFUSED_PROVIDER.value)

@@ -1,4 +1,4 @@
-"""A dev stack shared by the observability tests (scripted agent, no local LLM)."""
+"""One dev stack shared by the observability tests of this folder (scripted agent, no LLM)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from voicebus.devkit.stack import DevStack
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DevStack]:
     data_dir = tmp_path_factory.mktemp("stack")
     log = (data_dir / "services.log").open("w")

@@ -55,6 +55,7 @@ class EdgeStack:
         self.recordings = root / "recordings"
         self.port = free_port()
         self.gateway_port = free_port()
+        self.media_port = free_port()  # the gateway's media WebSocket server
         self.nc: Client | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="edge-stack", daemon=True)
@@ -133,7 +134,7 @@ class EdgeStack:
                 instance_id="gw-edge",
                 http_port=self.gateway_port,
                 public_url=f"http://127.0.0.1:{self.gateway_port}",
-                ws_port=free_port(),  # the media WebSocket server's own port
+                ws_port=self.media_port,
             )
             edge = EdgeSettings(
                 nats_url=self.nats_url,

@@ -85,6 +85,7 @@ def test_dead_letter_and_advisory_subjects() -> None:
         (subjects.rpc("audit", "calls", "get"), "vb.rpc.audit.calls.get"),
         (subjects.dlq("audit", "invalid"), "vb.dlq.audit.invalid"),
         ("_INBOX.abc.def", "_INBOX.>"),
+        ("_INBOX_media.abc.def", "_INBOX_media.>"),
         ("$KV.vb_sessions.c1", "$KV.vb_sessions.>"),
         ("$JS.API.CONSUMER.INFO.VB_EVENTS.audit", "$JS.API.>"),
         ("vb.audio.c1.weird", "vb.audio.*.*"),

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from voicebus.contracts.errors import InvalidTokenError
 from voicebus.devkit.agent.cli import app as agent_app
 from voicebus.devkit.audit_cli import app as audit_app
 from voicebus.devkit.campaign.cli import app as campaign_app
@@ -302,6 +303,33 @@ def asyncapi_cmd(
         return
     asyncapi.write(path)
     console.print(f"wrote {path}")
+
+
+@app.command("nats-config")
+def nats_config_cmd(
+    out: Annotated[Path, typer.Argument(help="Directory for accounts.conf and nats.env.")],
+    tenant: Annotated[
+        list[str] | None,
+        typer.Option(help="A tenant's downstream user: TENANT or TENANT=consumer1,consumer2."),
+    ] = None,
+) -> None:
+    """Write NATS users and permissions: one user per service, the operator, tenants.
+
+    Include accounts.conf from the server's config; give each service VB_NATS_USER
+    (its name) and VB_NATS_PASSWORD from nats.env.
+    """
+    from voicebus.devkit.nats_accounts import NatsAccounts, write
+
+    tenants: dict[str, list[str]] = {}
+    for spec in tenant or []:
+        name, _, consumers = spec.partition("=")
+        tenants[name] = [c for c in consumers.split(",") if c]
+    try:
+        conf, env = write(NatsAccounts.generate(tenants), out)
+    except InvalidTokenError as exc:  # a tenant or consumer name that is not a subject token
+        err_console.print(str(exc))
+        raise typer.Exit(2) from None
+    console.print(f"wrote {conf} and {env} (readable by you only)")
 
 
 @app.command("bench")

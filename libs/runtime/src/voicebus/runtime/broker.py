@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, version
-from typing import Final
+from typing import Any, Final
 
 from faststream import FastStream
 from faststream.nats import NatsBroker
@@ -16,6 +16,7 @@ from nats.errors import Error as NatsError
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from voicebus.contracts.permissions import inbox_prefix
 from voicebus.contracts.streams import StreamSpec
 from voicebus.runtime.bus import (
     CONNECT_TIMEOUT_S,
@@ -50,6 +51,20 @@ def _security(settings: ServiceSettings) -> NatsSecurity | None:
         password = settings.nats_password.get_secret_value() if settings.nats_password else ""
         return NatsUserPassword(settings.nats_user, password)
     return None
+
+
+class _Broker(NatsBroker):
+    """A ``NatsBroker`` whose JetStream pull subscribers read on the service's own inbox.
+
+    FastStream gives pull subscribers ``_INBOX.`` unless told otherwise; NATS permissions
+    keep every service on its own prefix (``voicebus.contracts.permissions``).
+    """
+
+    pull_inbox: bytes = b"_INBOX."
+
+    def subscriber(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("inbox_prefix", self.pull_inbox)
+        return super().subscriber(*args, **kwargs)
 
 
 def build_broker(
@@ -92,7 +107,8 @@ def build_broker(
         broker_logger.setLevel(logging.WARNING)
 
     policy = DeliveryPolicy(type(settings).service_name)
-    broker = NatsBroker(
+    inbox = inbox_prefix(type(settings).service_name)
+    broker = _Broker(
         settings.nats_servers,
         name=name,
         allow_reconnect=True,
@@ -103,6 +119,9 @@ def build_broker(
         disconnected_cb=on_disconnected,
         reconnected_cb=on_reconnected,
         security=_security(settings),
+        # Replies come back on a prefix of this service's own, so NATS permissions can
+        # keep every other user off them (voicebus.contracts.permissions).
+        inbox_prefix=inbox,
         graceful_timeout=float(settings.shutdown_timeout_s),
         middlewares=(
             NatsTelemetryMiddleware(
@@ -117,6 +136,7 @@ def build_broker(
         ),
         logger=broker_logger,
     )
+    broker.pull_inbox = f"{inbox}.".encode()
     policy.bind(lambda: broker.config.connection_state.connection)
     return broker
 

@@ -164,3 +164,22 @@ async def test_every_dashboard_panel_shows_data(
     unrecorded = await _still_empty(http, prometheus, records, timeout=90.0)
     assert unrecorded == [], f"recording rules without data: {unrecorded}"
     assert len(_panel_queries()) >= 30
+
+    # Some series exist at zero from the start: the calls must have moved them.
+    moved = {
+        "calls started": 'sum(voicebus_gateway_calls_started_total{provider="twilio"}) >= 4',
+        "calls ended": 'sum(voicebus_gateway_calls_ended_total{provider="twilio"}) >= 4',
+        "no call still active": "sum(voicebus_gateway_calls_active) == 0",
+        "ws in": "sum(voicebus_gateway_ws_messages_in_total) > 0",
+        "ws out": "sum(voicebus_gateway_ws_messages_out_total) > 0",
+        "webhooks": 'sum(voicebus_gateway_webhook_seconds_count{kind="inbound"}) >= 4',
+        "turn latency": "sum(voicebus_media_turn_latency_seconds_count) >= 1",
+        "stt": 'sum(voicebus_media_stage_seconds_count{stage="stt"}) >= 1',
+        "end of turn": 'sum(voicebus_media_stage_seconds_count{stage="end_of_turn"}) >= 1',
+        "tts": 'sum(voicebus_media_stage_seconds_count{stage="tts_first_audio"}) >= 4',
+        "llm": "sum(voicebus_orchestrator_llm_first_token_seconds_count) >= 1",
+        "tool": 'sum(voicebus_orchestrator_tool_seconds_count{kind="data_lookup"}) >= 1',
+        "audit": "sum(voicebus_audit_events_stored_total) > 0",
+    }
+    unmoved = await _still_empty(http, prometheus, moved, timeout=30.0)
+    assert unmoved == [], f"instrumentation that did not count the calls: {unmoved}"

@@ -343,9 +343,19 @@ def campaigns() -> Dashboard:
     return Dashboard(
         "voicebus-campaigns",
         "voicebus / Campaigns",
-        "Outbound campaigns: dial rate and results, call outcomes, do-not-call requests "
-        "and the decision outbox.",
+        "Outbound campaigns: dial decisions (dialed, DNC, window deferrals), dial results, "
+        "call outcomes, do-not-call requests and the decision outbox.",
         (
+            Panel(
+                "Dial decisions (dialed, DNC, outside window)",
+                (
+                    q(
+                        f"sum by (decision) (rate(voicebus_campaigns_dial_decisions_total[{RATE}]))",
+                        "{{decision}}",
+                    ),
+                ),
+                unit="reqps",
+            ),
             Panel(
                 "Dials by result",
                 (q(f"sum by (result) (rate(voicebus_gateway_dials_total[{RATE}]))", "{{result}}"),),

@@ -251,7 +251,8 @@ class TurnRunner:
                 async for chunk in self._engine.stream(messages, specs):
                     if self.first_token_ms is None:
                         self.first_token_ms = (time.monotonic() - started) * 1000
-                        metrics.LLM_FIRST_TOKEN.observe(self.first_token_ms / 1000)
+                        engine = self._engine.name
+                        metrics.LLM_FIRST_TOKEN.labels(engine).observe(self.first_token_ms / 1000)
                     if isinstance(chunk, TextDelta):
                         for piece in chunker.push(chunk.text):
                             await utterance.say(piece)

@@ -216,3 +216,23 @@ async def test_a_database_outage_serves_the_last_known_version() -> None:
     fresh = await library.resolve("acme", "support")
     assert fresh is not None
     assert fresh.version == 2
+
+
+async def test_analysis_llm_options_are_checked_on_save_and_used_for_the_analysis(
+    library: AgentLibrary,
+) -> None:
+    bad = {"extraction": None, "summary": True, "llm_options": {"bogus": 1}}
+    with pytest.raises(Invalid, match=r"analysis\.llm_options: .*bogus"):
+        await library.create("acme", "x", agent(analysis=bad))
+    good = {"summary": True, "llm_options": {"default": "{}"}}
+    await library.create("acme", "x", agent(analysis=good))
+    catalog = AgentCatalog(library, agents_dir=Path("."), environ={})
+    found = await catalog.current("acme", "x")
+    assert found is not None
+    engine = catalog.analysis_engine(*found)
+    assert engine is not found[1]  # its own options
+    assert catalog.analysis_engine(*found) is engine  # built once per version
+    await library.create("acme", "plain", agent())
+    plain = await catalog.current("acme", "plain")
+    assert plain is not None
+    assert catalog.analysis_engine(*plain) is plain[1]  # no analysis: the agent's own

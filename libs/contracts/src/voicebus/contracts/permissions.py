@@ -86,7 +86,7 @@ _OWN: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
     ),
     "media": ((_AUDIO_OUT, _CTL, _rpc("orchestrator")), (_AUDIO_IN, _PLAYED, _CTL)),
     "orchestrator": ((_CTL, _COMMANDS, _rpc("audit"), _rpc("gateway")), ()),
-    "campaigns": ((_COMMANDS, _rpc("orchestrator"), _rpc("gateway")), ()),
+    "campaigns": ((_CTL, _COMMANDS, _rpc("orchestrator"), _rpc("gateway")), ()),  # voicemail drop
     "recorder": ((), (_AUDIO_IN, _AUDIO_OUT)),
     "audit": ((), ()),
     "edge": (

@@ -149,9 +149,11 @@ class DevStack:
             when that port is free, as ``voicebus dev`` does; False (tests, benchmarks)
             always takes a free port, so stacks started at the same moment never race
             for the same well-known port.
-        nats_accounts: run the embedded NATS with these users and permissions; each
-            service logs in as itself and :attr:`nats_url` carries the operator's
-            credentials (for the stack's clients: tests, the CLI).
+        nats_accounts: users and permissions of the embedded NATS (True: fresh ones,
+            as ``voicebus nats-config`` makes; False: no authentication). Each service
+            logs in as itself and :attr:`nats_url` carries the operator's credentials
+            (for the stack's clients: tests, the CLI). An external ``nats_url`` is used
+            as it is.
     """
 
     def __init__(
@@ -166,7 +168,7 @@ class DevStack:
         env: Mapping[str, str] | None = None,
         local_llm: bool | None = None,
         well_known_ports: bool = False,
-        nats_accounts: NatsAccounts | None = None,
+        nats_accounts: NatsAccounts | bool = True,
     ) -> None:
         unknown = sorted(set(services) - set(SERVICES))
         if unknown:
@@ -181,7 +183,12 @@ class DevStack:
             local_llm = importlib.util.find_spec("llama_cpp") is not None
         self.local_llm = local_llm
         self._well_known_ports = well_known_ports
-        self._accounts = nats_accounts
+        if isinstance(nats_accounts, NatsAccounts):
+            if nats_url:
+                raise StackError("NATS accounts are for the embedded NATS (no nats_url)")
+            self._accounts: NatsAccounts | None = nats_accounts
+        else:
+            self._accounts = NatsAccounts.generate() if nats_accounts and not nats_url else None
         self._service_nats_url: str | None = None
         self._llm: LlamaServer | None = None
         self.business: BusinessServer | None = None
@@ -209,8 +216,6 @@ class DevStack:
                 if self._accounts
                 else self._nats.url
             )
-        elif self._accounts is not None:
-            raise StackError("NATS accounts need the embedded NATS (no nats_url)")
         if self.database_url is None:
             self._postgres = EmbeddedPostgres(data_dir=self.data_dir / "postgres", durable=True)
             await asyncio.to_thread(self._postgres.start)
@@ -302,6 +307,10 @@ class DevStack:
         if self._nats is None or not self._nats.log_path.exists():
             return ""
         return self._nats.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def permission_violations(self) -> list[str]:
+        """Lines of the embedded NATS's log where a user did what it may not."""
+        return [line for line in self.nats_log().splitlines() if "Violation" in line]
 
     async def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM every service (they drain), SIGKILL stragglers, then stop infrastructure."""

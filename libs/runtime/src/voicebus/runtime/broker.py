@@ -10,7 +10,6 @@ from typing import Any, Final
 from faststream import FastStream
 from faststream.nats import NatsBroker
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
-from faststream.nats.prometheus import NatsPrometheusMiddleware
 from faststream.nats.security import NatsCredentials, NatsSecurity, NatsUserPassword
 from faststream.specification import AsyncAPI
 from nats.errors import Error as NatsError
@@ -25,6 +24,7 @@ from voicebus.runtime.bus import (
     RECONNECT_WAIT_S,
     user_credentials,
 )
+from voicebus.runtime.bus_metrics import PatternPrometheusMiddleware
 from voicebus.runtime.delivery import DeliveryPolicy
 from voicebus.runtime.settings import ServiceSettings
 
@@ -84,7 +84,8 @@ def build_broker(
         hot_path: no FastStream logger at all (services carrying per-call traffic).
         tracer_provider: spans for consumed and published messages; trace context
             travels in NATS headers.
-        registry: where FastStream's ``faststream_*`` metrics are registered.
+        registry: where FastStream's ``faststream_*`` metrics are registered,
+            labelled by subject pattern (:mod:`voicebus.runtime.bus_metrics`).
 
     Returns:
         A broker not yet connected; declare subscribers on it before start.
@@ -126,7 +127,8 @@ def build_broker(
             NatsTelemetryMiddleware(
                 tracer_provider=tracer_provider, include_messages_counters=False
             ),
-            NatsPrometheusMiddleware(
+            # Subject patterns, not subjects: a label per call id would grow without bound.
+            PatternPrometheusMiddleware(
                 registry=registry, app_name=f"voicebus-{type(settings).service_name}"
             ),
             # Innermost: it sees the handler's failure first and settles the delivery.

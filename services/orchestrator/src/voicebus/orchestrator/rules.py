@@ -122,6 +122,13 @@ async def engine_problems(definition: AgentDefinition) -> list[Problem]:
                 await _close(LLM.create(definition.llm.engine, options, validation_context()))
             except EngineError as exc:
                 problems.append(Problem(f"flow.nodes[{i}].llm_options", str(exc)))
+        analysis = definition.analysis
+        if analysis and analysis.llm_options and not _ENV_REFERENCE.search(str(analysis)):
+            options = {**definition.llm.options, **analysis.llm_options}
+            try:
+                await _close(LLM.create(definition.llm.engine, options, validation_context()))
+            except EngineError as exc:
+                problems.append(Problem("analysis.llm_options", str(exc)))
     return problems
 
 

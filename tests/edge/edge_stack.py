@@ -49,8 +49,15 @@ class EdgeStack:
     """Edge + gateway, audit, orchestrator, recorder, campaigns on ``nats_url`` and a fresh
     database."""
 
-    def __init__(self, nats_url: str, postgres_url: str, root: Path) -> None:
+    def __init__(
+        self,
+        nats_url: str,
+        postgres_url: str,
+        root: Path,
+        recorder: dict[str, Any] | None = None,
+    ) -> None:
         self.nats_url = nats_url
+        self._recorder_overrides = dict(recorder or {})  # RecorderSettings fields (S3 tests)
         self.postgres_url = postgres_url
         self.recordings = root / "recordings"
         self.port = free_port()
@@ -121,7 +128,12 @@ class EdgeStack:
                 environ={},
             )
             recorder, _ = build_recorder(
-                RecorderSettings(dir=self.recordings, instance_id="rec-edge", **common)
+                RecorderSettings(
+                    dir=self.recordings,
+                    instance_id="rec-edge",
+                    **common,
+                    **self._recorder_overrides,
+                )
             )
             campaigns, _ = build_campaigns(
                 CampaignsSettings(database_url=database_url, instance_id="cmp-edge", **common)

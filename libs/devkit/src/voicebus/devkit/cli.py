@@ -18,6 +18,7 @@ from voicebus.devkit.agent.cli import app as agent_app
 from voicebus.devkit.audit_cli import app as audit_app
 from voicebus.devkit.campaign.cli import app as campaign_app
 from voicebus.devkit.defaults import DEV_TWILIO_AUTH_TOKEN
+from voicebus.devkit.secrets_cli import app as secrets_app
 from voicebus.devkit.stack import SERVICES, DevStack, StackError, color_for, read_state
 from voicebus.devkit.tail import TailFilter, tail
 from voicebus.devkit.tenants import key_app, tenant_app
@@ -30,6 +31,7 @@ app.add_typer(key_app, name="key")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(audit_app, name="audit")
 app.add_typer(agent_app, name="agent")
+app.add_typer(secrets_app, name="secrets")
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)

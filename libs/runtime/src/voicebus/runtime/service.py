@@ -202,7 +202,12 @@ class Service:
                 self._exporting = export_spans(self.tracer_provider, self.settings)
             self._nc = await connect(self.settings, name=f"{self.settings.connection_name}/raw")
             self._js = self._nc.jetstream()
-            await provision(self._js, kv_buckets=kv_buckets(self.settings.call_lease_ttl_s))
+            await provision(
+                self._js,
+                kv_buckets=kv_buckets(self.settings.call_lease_ttl_s),
+                replicas=self.settings.jetstream_replicas,
+                storage=self.settings.jetstream_storage,
+            )
             self._provisioned = True
             await self._open_database()
             self._hooks_started = True

@@ -8,10 +8,10 @@ import httpx
 import pytest
 from faststream.nats import NatsBroker
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
-from faststream.nats.prometheus import NatsPrometheusMiddleware
 from starlette.applications import Starlette
 
 from voicebus.runtime.broker import BROKER_LOGGER
+from voicebus.runtime.bus_metrics import PatternPrometheusMiddleware
 from voicebus.runtime.delivery import DeliveryPolicy
 from voicebus.runtime.errors import VoicebusError
 from voicebus.runtime.service import Service
@@ -29,7 +29,7 @@ def service(clean_env: pytest.MonkeyPatch, settings_cls: type[ServiceSettings]) 
 def test_broker_has_metrics_and_tracing(service: Service) -> None:
     assert isinstance(service.broker, NatsBroker)
     kinds = {type(m) for m in service.broker.config.broker_middlewares}
-    assert kinds == {NatsTelemetryMiddleware, NatsPrometheusMiddleware, DeliveryPolicy}
+    assert kinds == {NatsTelemetryMiddleware, PatternPrometheusMiddleware, DeliveryPolicy}
     assert logging.getLogger(BROKER_LOGGER).level == logging.WARNING
 
 

@@ -40,6 +40,7 @@ from voicebus.contracts.rpc import (
 from voicebus.edge.api.auth import TenantPrincipal
 from voicebus.edge.api.edge import Edge
 from voicebus.edge.api.errors import ERROR_RESPONSES, ApiError, FieldProblem
+from voicebus.edge.api.idempotency import IdempotencyKey, idempotent
 from voicebus.edge.api.routes_agents import with_fields
 from voicebus.edge.api.schemas import (
     TOKEN_PATTERN,
@@ -77,9 +78,17 @@ def calls_router(edge: Edge) -> APIRouter:
 
     @router.post("", status_code=202, response_model=CallAccepted)
     async def place_call(
-        body: CallCreate, who: Annotated[TenantPrincipal, Depends(writer)]
-    ) -> CallAccepted:
+        body: CallCreate,
+        who: Annotated[TenantPrincipal, Depends(writer)],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Any:
         """Place an outbound call: queued at once; its progress arrives as events."""
+        return await idempotent(
+            edge.store, who.tenant_id, "calls.create", idempotency_key, body, 202,
+            lambda: _place(body, who),
+        )  # fmt: skip
+
+    async def _place(body: CallCreate, who: TenantPrincipal) -> CallAccepted:
         if body.provider is not None and body.provider not in edge.providers:
             raise _invalid("provider", f"unknown provider {body.provider!r}")
         check = CheckCallContext(tenant_id=who.tenant_id, agent_id=body.agent_id,

@@ -13,7 +13,7 @@ from typing import Final
 from pydantic import BaseModel
 
 from voicebus.contracts import campaigns as c
-from voicebus.contracts import rpc, telephony
+from voicebus.contracts import keys, rpc, telephony
 from voicebus.contracts.agents import api as a
 from voicebus.contracts.rpc import Reply
 
@@ -101,4 +101,10 @@ PROCEDURES: Final[tuple[Procedure, ...]] = (
     Procedure(a.TOOLS_VERSIONS, a.ToolRef, a.ToolVersionsPage,
               "Every version of a webhook tool, newest first."),
     Procedure(a.TOOLS_ARCHIVE, a.ToolRef, a.ToolRecordReply, "Archive a webhook tool."),
+    Procedure(keys.CREDENTIALS_ROTATE, keys.RotateKeys, keys.KeysRotated,
+              "Re-encrypt every stored provider account with the edge's newest credentials "
+              "key (voicebus keys rotate)."),
+    Procedure(keys.TOOL_SECRETS_ROTATE, keys.RotateKeys, keys.KeysRotated,
+              "Seal every stored webhook-tool secret again with the orchestrator's newest "
+              "key (voicebus keys rotate)."),
 )  # fmt: skip

@@ -12,6 +12,7 @@ from typing import Final
 from faststream.nats import NatsBroker
 from pydantic import SecretStr
 
+from voicebus.contracts.keys import CREDENTIALS_ROTATE, KeysRotated, RotateKeys
 from voicebus.contracts.telephony import (
     ACCOUNTS_GET,
     TELEPHONY_PROVIDERS,
@@ -62,3 +63,18 @@ def register_rpc(broker: NatsBroker, store: TenantStore) -> None:
     responder(broker, ACCOUNTS_GET, GetAccount, AccountReply, account_get, queue=QUEUE_GROUP,
               description="A tenant's provider account with its credentials, for the gateway "
                           "(GetAccount → AccountReply).")  # fmt: skip
+
+    async def credentials_rotate(request: RotateKeys) -> KeysRotated:
+        if not store.bound:
+            raise Unavailable("the edge has no database yet", code="database_unavailable")
+        rotated, unreadable = await store.rotate_credentials(dry_run=request.dry_run)
+        log.warning(
+            "provider credentials re-encrypted",
+            extra={"rotated": rotated, "unreadable": unreadable, "dry_run": request.dry_run},
+        )
+        return KeysRotated(ok=True, rotated=rotated, unreadable=unreadable, keys=store.key_count)
+
+    responder(broker, CREDENTIALS_ROTATE, RotateKeys, KeysRotated, credentials_rotate,
+              queue=QUEUE_GROUP,
+              description="Re-encrypt every stored provider account with the newest "
+                          "credentials key (RotateKeys → KeysRotated).")  # fmt: skip

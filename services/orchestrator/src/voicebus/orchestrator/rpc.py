@@ -9,9 +9,12 @@ what the very next call sees.
 
 from __future__ import annotations
 
+import logging
+
 from faststream.nats import NatsBroker
 
 from voicebus.contracts.agents import api, check_context
+from voicebus.contracts.keys import TOOL_SECRETS_ROTATE, KeysRotated, RotateKeys
 from voicebus.contracts.rpc import (
     AGENTS_GET,
     AGENTS_LIST,
@@ -23,6 +26,8 @@ from voicebus.contracts.rpc import (
 from voicebus.orchestrator.calls import Orchestrator
 from voicebus.orchestrator.errors import AgentConfigError
 from voicebus.runtime.rpc import Invalid, NotFound, Unavailable, responder
+
+log = logging.getLogger(__name__)
 
 QUEUE_GROUP = "orchestrator-rpc"
 
@@ -147,6 +152,17 @@ class Responders:
         record = await self._o.tools.archive(request.tenant_id, request.name)
         return api.ToolRecordReply(ok=True, record=record)
 
+    async def secrets_rotate(self, request: RotateKeys) -> KeysRotated:
+        """Seal every stored tool secret again with the newest key."""
+        rotated, unreadable = await self._o.tools.rotate_secrets(dry_run=request.dry_run)
+        log.warning(
+            "tool secrets re-sealed",
+            extra={"rotated": rotated, "unreadable": unreadable, "dry_run": request.dry_run},
+        )
+        return KeysRotated(
+            ok=True, rotated=rotated, unreadable=unreadable, keys=self._o.tools.key_count
+        )
+
 
 def register(broker: NatsBroker, orchestrator: Orchestrator) -> None:
     """Declare the orchestrator's responders on ``broker`` (one instance answers each)."""
@@ -197,3 +213,8 @@ def register(broker: NatsBroker, orchestrator: Orchestrator) -> None:
         broker, api.TOOLS_VERSIONS, api.ToolRef, api.ToolVersionsPage, r.tool_versions, queue=q
     )
     responder(broker, api.TOOLS_ARCHIVE, api.ToolRef, api.ToolRecordReply, r.tool_archive, queue=q)
+    responder(
+        broker, TOOL_SECRETS_ROTATE, RotateKeys, KeysRotated, r.secrets_rotate, queue=q,
+        description="Seal every stored webhook-tool secret again with the newest key "
+        "(RotateKeys → KeysRotated).",
+    )  # fmt: skip

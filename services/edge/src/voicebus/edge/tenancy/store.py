@@ -13,7 +13,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voicebus.edge.tenancy.credentials import CredentialCipher, fernet_keys
-from voicebus.edge.tenancy.errors import ConflictError, NotFoundError, TenancyError
+from voicebus.edge.tenancy.errors import (
+    ConflictError,
+    CredentialsError,
+    NotFoundError,
+    TenancyError,
+)
 from voicebus.edge.tenancy.keys import NewKey
 from voicebus.edge.tenancy.legacy import adopt_legacy_tables
 from voicebus.edge.tenancy.tables import API_KEYS, METADATA, PROVIDER_ACCOUNTS, TENANTS
@@ -260,6 +265,53 @@ class TenantStore:
             )
         if done.rowcount == 0:
             raise NotFoundError(f"no {provider} account for tenant {tenant_id!r}")
+
+    async def rotate_credentials(self, *, dry_run: bool = False) -> tuple[int, int]:
+        """Encrypt every stored account again with the first key.
+
+        Rows are locked while they are rewritten, so an account stored meanwhile is
+        not overwritten with its old value.
+
+        Returns:
+            ``(rotated, unreadable)``: rows re-encrypted (or that would be), and rows no
+            configured key opens (left as they are).
+        """
+        rotated = unreadable = 0
+        async with self.engine.begin() as conn:
+            rows = await conn.execute(
+                select(
+                    PROVIDER_ACCOUNTS.c.tenant_id,
+                    PROVIDER_ACCOUNTS.c.provider,
+                    PROVIDER_ACCOUNTS.c.ciphertext,
+                ).with_for_update()
+            )
+            for row in rows.all():
+                try:
+                    token = self._cipher.rotate(row.ciphertext)
+                except CredentialsError:
+                    unreadable += 1
+                    log.error(
+                        "stored credentials cannot be decrypted",
+                        extra={"tenant_id": row.tenant_id, "provider": row.provider},
+                    )
+                    continue
+                rotated += 1
+                if dry_run:
+                    continue
+                await conn.execute(
+                    update(PROVIDER_ACCOUNTS)
+                    .where(
+                        PROVIDER_ACCOUNTS.c.tenant_id == row.tenant_id,
+                        PROVIDER_ACCOUNTS.c.provider == row.provider,
+                    )
+                    .values(ciphertext=token)
+                )
+        return rotated, unreadable
+
+    @property
+    def key_count(self) -> int:
+        """How many credential keys this store decrypts with."""
+        return self._cipher.key_count
 
     async def _account_row(self, tenant_id: str, provider: str) -> Any:
         async with self.engine.connect() as conn:

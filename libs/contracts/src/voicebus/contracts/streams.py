@@ -142,8 +142,18 @@ STREAM_CLAIMS: Final = KVSpec(
     ),
 )
 
+WEBHOOK_NONCES: Final = KVSpec(
+    bucket="vb_webhook_nonces",
+    ttl_s=DAY,
+    history=1,
+    description=(
+        "One key per signed provider webhook nonce seen (Plivo V3, Vobiz), so a replayed "
+        "signed request is refused on every gateway for a day."
+    ),
+)
+
 STREAMS: Final[tuple[StreamSpec, ...]] = (EVENTS, COMMANDS, DEAD_LETTERS, ADVISORIES)
-KV_BUCKETS: Final[tuple[KVSpec, ...]] = (SESSIONS, CALL_OWNERS, STREAM_CLAIMS)
+KV_BUCKETS: Final[tuple[KVSpec, ...]] = (SESSIONS, CALL_OWNERS, STREAM_CLAIMS, WEBHOOK_NONCES)
 
 
 def owner_key(service: str, call_id: str) -> str:

@@ -12,6 +12,7 @@ from voicebus.gateway.outbound_calls import Outbound
 from voicebus.gateway.routes import telephony_router
 from voicebus.gateway.settings import GatewaySettings
 from voicebus.gateway.stream.media_streams import MediaStreams, media_providers
+from voicebus.gateway.webhook_nonces import WebhookNonces
 from voicebus.runtime.rpc import RpcClient
 from voicebus.runtime.service import Service
 
@@ -29,7 +30,11 @@ def build(settings: GatewaySettings | None = None) -> tuple[Service, FastAPI]:
         ttl_s=settings.account_cache_ttl_s,
         max_entries=settings.account_cache_size,
     )
-    gateway = Gateway(service, settings, leases=LiveCalls(service), accounts=accounts)
+    nonces = WebhookNonces()
+    service.on_connected(nonces.open)
+    gateway = Gateway(
+        service, settings, leases=LiveCalls(service), accounts=accounts, nonces=nonces
+    )
     register(service.broker, gateway, Outbound(gateway))
     app.state.media_streams = MediaStreams(service, gateway, media_providers(settings))
     app.include_router(telephony_router(gateway))

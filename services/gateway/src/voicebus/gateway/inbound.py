@@ -29,7 +29,7 @@ from voicebus.gateway.parameters import (
     stream_purpose,
     to_parameters,
 )
-from voicebus.gateway.providers.base import InboundWebhook, Provider
+from voicebus.gateway.providers.base import InboundCall, InboundWebhook, Provider
 from voicebus.runtime.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,10 @@ class InboundHandler:
             log.warning("webhook signature invalid", extra={"provider": self.provider.name})
             await self._error(tenant_id, new_id(), _BAD_SIGNATURE, security=True)
             return Response(status_code=403)
+        if not await self._first_use(call):
+            log.warning("webhook replayed", extra={"provider": self.provider.name})
+            await self._error(tenant_id, new_id(), _REPLAYED, security=True)
+            return Response(status_code=403)
         call_id = new_id()
         refusal = await self._check_agent(tenant_id, agent_id)
         if refusal is not None:
@@ -89,7 +93,8 @@ class InboundHandler:
             agent_id=agent_id,
             from_number=call.from_number,
             to_number=call.to_number,
-            context=context_from_query(request.query_params),
+            # Only what the signature covers: an unsigned query could be anyone's.
+            context=context_from_query(request.query_params) if call.query_signed else {},
         )
         initiated = call_initiated(
             identity, self.provider.name, call.provider_call_id, self.gateway.source
@@ -104,6 +109,12 @@ class InboundHandler:
         )
         url = self.gateway.settings.media_ws_url(self.provider.stream_path)
         return webhook.connect(url, params)
+
+    async def _first_use(self, call: InboundCall) -> bool:
+        nonces = self.gateway.nonces
+        if call.nonce is None or nonces is None:
+            return True
+        return await nonces.first_use(self.provider.name, call.nonce)
 
     async def _tenant_webhook(self, tenant_id: str) -> InboundWebhook | None:
         factory = self.provider.tenant_webhook
@@ -146,4 +157,7 @@ _NO_ACCOUNT: Final = Refusal(
 )
 _BAD_SIGNATURE: Final = Refusal(
     ErrorCode.SIGNATURE_INVALID, "inbound webhook signature missing or invalid", False
+)
+_REPLAYED: Final = Refusal(
+    ErrorCode.SIGNATURE_INVALID, "inbound webhook replayed (signature nonce already used)", False
 )

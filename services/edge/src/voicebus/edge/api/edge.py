@@ -8,6 +8,7 @@ from voicebus.contracts.telephony import TELEPHONY_PROVIDERS
 from voicebus.edge.api.auth import Authenticator
 from voicebus.edge.api.bus import Owners, ServiceBus
 from voicebus.edge.settings import EdgeSettings
+from voicebus.edge.tenancy.accounts import DEFAULT_API_HOSTS
 from voicebus.edge.tenancy.store import TenantStore
 from voicebus.runtime.service import Service
 
@@ -23,6 +24,7 @@ class Edge:
         providers: telephony provider names a tenant may store an account for and dial.
         source: ``edge/<instance>``, the ``source`` of commands it sends.
         default_rate_limit: requests per minute of a key created without one.
+        provider_api_hosts: hosts the operator may point an account's ``api_base_url`` at.
     """
 
     store: TenantStore
@@ -31,6 +33,7 @@ class Edge:
     providers: frozenset[str]
     source: str
     default_rate_limit: int
+    provider_api_hosts: frozenset[str] = frozenset(DEFAULT_API_HOSTS)
 
     @classmethod
     def build(cls, service: Service, settings: EdgeSettings, store: TenantStore) -> Edge:
@@ -47,4 +50,5 @@ class Edge:
             providers=TELEPHONY_PROVIDERS,
             source=settings.connection_name,
             default_rate_limit=settings.api_rate_limit_per_minute,
+            provider_api_hosts=frozenset(settings.provider_api_hosts),
         )

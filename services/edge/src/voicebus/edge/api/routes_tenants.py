@@ -6,6 +6,7 @@ import logging
 
 from fastapi import APIRouter, Depends, Response
 
+from voicebus.edge.api.auth import Principal
 from voicebus.edge.api.edge import Edge
 from voicebus.edge.api.errors import ERROR_RESPONSES, ApiError, FieldProblem
 from voicebus.edge.api.schemas import (
@@ -21,6 +22,7 @@ from voicebus.edge.api.schemas import (
     TenantOut,
 )
 from voicebus.edge.tenancy import keys
+from voicebus.edge.tenancy.accounts import check_account_fields
 from voicebus.edge.tenancy.store import AccountInfo, ApiKey, Tenant
 
 log = logging.getLogger(__name__)
@@ -112,13 +114,29 @@ def tenants_router(edge: Edge) -> APIRouter:
             )
         return name
 
-    @router.put(
-        "/{tenant_id}/accounts/{provider}", response_model=AccountOut, dependencies=[manager]
-    )
+    @router.put("/{tenant_id}/accounts/{provider}", response_model=AccountOut)
     async def put_account(
-        tenant_id: TenantIdPath, provider: ProviderPath, body: AccountPut
+        tenant_id: TenantIdPath,
+        provider: ProviderPath,
+        body: AccountPut,
+        who: Principal = manager,
     ) -> AccountOut:
-        """Store the tenant's credentials for a provider (encrypted; secrets never shown)."""
+        """Store the tenant's credentials for a provider (encrypted; secrets never shown).
+
+        ``fields.api_base_url`` is the operator's alone (403 for a tenant's key), and only
+        to a host of ``VB_EDGE_PROVIDER_API_HOSTS`` (422 otherwise).
+        """
+        refusal = check_account_fields(
+            body.fields, operator=who.operator, allowed_hosts=edge.provider_api_hosts
+        )
+        if refusal is not None:
+            code = "operator_only" if refusal.status == 403 else "invalid_request"
+            raise ApiError(
+                refusal.status,
+                code,
+                f"{refusal.field}: {refusal.message}",
+                fields=[FieldProblem(field=refusal.field, message=refusal.message)],
+            )
         info = await store.put_account(tenant_id, _provider(provider), body.secrets, body.fields)
         log.info("provider account stored", extra={"tenant_id": tenant_id, "provider": provider})
         return _account(info)

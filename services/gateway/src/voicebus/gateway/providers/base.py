@@ -46,11 +46,17 @@ class InboundCall:
         provider_call_id: the provider's id for the call (Twilio CallSid).
         from_number: caller number, as the provider sent it. Personal data.
         to_number: called number. Personal data.
+        nonce: the signature's one-time nonce, where the provider sends one (Plivo V3,
+            Vobiz): a second request with it is a replay.
+        query_signed: whether the signature covers the URL's query string; when not
+            (Vobiz), ``ctx_*`` query values could be anyone's and are not used.
     """
 
     provider_call_id: str | None
     from_number: str | None = None
     to_number: str | None = None
+    nonce: str | None = None
+    query_signed: bool = True
 
 
 class InboundWebhook(Protocol):

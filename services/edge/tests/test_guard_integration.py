@@ -1,0 +1,66 @@
+"""Abuse guards of the edge on real NATS and PostgreSQL: operator-only account fields,
+disabled tenants, call caps and the destination allow-list, body-size limits."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from edge_kit import RunningEdge, serve_edge
+from pydantic import SecretStr
+from test_api_integration import ADMIN, CREDENTIALS_KEY, bearer, tenant_with_key
+
+pytestmark = pytest.mark.integration
+
+STAND_IN = "http://127.0.0.1:9/2010-04-01"
+
+
+@pytest_asyncio.fixture
+async def edge(embedded_nats_factory: Any, database_url: str) -> AsyncIterator[RunningEdge]:
+    async with serve_edge(
+        embedded_nats_factory().url,
+        database_url=SecretStr(database_url),
+        admin_token=SecretStr(ADMIN),
+        credentials_key=SecretStr(CREDENTIALS_KEY),
+        rpc_timeout_s=1.5,
+        provider_api_hosts=["api.twilio.com", "127.0.0.1"],
+    ) as running:
+        yield running
+
+
+@pytest_asyncio.fixture
+async def api(edge: RunningEdge) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=f"{edge.base_url}/api/v1", timeout=30) as client:
+        yield client
+
+
+def _account(api_base_url: str | None = None) -> dict[str, Any]:
+    fields = {"account_id": "AC1"}
+    if api_base_url is not None:
+        fields["api_base_url"] = api_base_url
+    return {"secrets": {"auth_token": "t0ken-0123456789"}, "fields": fields}
+
+
+async def test_only_the_operator_sets_api_base_url_and_only_to_allowed_hosts(
+    api: httpx.AsyncClient,
+) -> None:
+    key = await tenant_with_key(api, "acme", ["admin"])
+    path = "/tenants/acme/accounts/twilio"
+    tenant = await api.put(path, headers=bearer(key["token"]), json=_account(STAND_IN))
+    assert tenant.status_code == 403, tenant.text
+    assert tenant.json()["error"]["fields"][0]["field"] == "fields.api_base_url"
+    # Without it the tenant stores its own account.
+    plain = await api.put(path, headers=bearer(key["token"]), json=_account())
+    assert plain.status_code == 200, plain.text
+
+    for bad in ("http://169.254.169.254/latest", "https://evil.example/x", "ftp://127.0.0.1/",
+                "https://user:pw@api.twilio.com"):  # fmt: skip
+        refused = await api.put(path, headers=bearer(ADMIN), json=_account(bad))
+        assert refused.status_code == 422, (bad, refused.text)
+        assert refused.json()["error"]["fields"][0]["field"] == "fields.api_base_url"
+    allowed = await api.put(path, headers=bearer(ADMIN), json=_account(STAND_IN))
+    assert allowed.status_code == 200, allowed.text
+    assert allowed.json()["fields"]["api_base_url"] == STAND_IN

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from edge_kit import RunningEdge, serve_edge
+from edge_kit import FakeOrchestrator, RunningEdge, serve_edge
 from pydantic import SecretStr
 from test_api_integration import ADMIN, CREDENTIALS_KEY, bearer, tenant_with_key
 
@@ -64,3 +64,67 @@ async def test_only_the_operator_sets_api_base_url_and_only_to_allowed_hosts(
     allowed = await api.put(path, headers=bearer(ADMIN), json=_account(STAND_IN))
     assert allowed.status_code == 200, allowed.text
     assert allowed.json()["fields"]["api_base_url"] == STAND_IN
+
+
+async def test_a_disabled_tenants_keys_are_refused_until_enabled(api: httpx.AsyncClient) -> None:
+    key = await tenant_with_key(api, "acme", ["admin"])
+    other = await tenant_with_key(api, "globex", ["admin"])
+    assert (await api.get("/tenants/acme", headers=bearer(key["token"]))).status_code == 200
+    # Only the operator disables, not the tenant's own admin key.
+    own = await api.patch("/tenants/acme", headers=bearer(key["token"]), json={"disabled": True})
+    assert own.status_code == 403
+    disabled = await api.patch("/tenants/acme", headers=bearer(ADMIN), json={"disabled": True})
+    assert disabled.status_code == 200
+    assert disabled.json()["disabled"] is True
+    refused = await api.get("/tenants/acme", headers=bearer(key["token"]))
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "tenant_disabled"
+    assert (await api.get("/tenants/globex", headers=bearer(other["token"]))).status_code == 200
+    await api.patch("/tenants/acme", headers=bearer(ADMIN), json={"disabled": False})
+    assert (await api.get("/tenants/acme", headers=bearer(key["token"]))).status_code == 200
+
+
+async def test_destination_countries_and_calls_per_minute_guard_post_calls(
+    edge: RunningEdge, api: httpx.AsyncClient
+) -> None:
+    await FakeOrchestrator(["demo"]).start(edge.nc)
+    key = await tenant_with_key(api, "acme", ["admin", "calls:write"])
+    us, gb = "+14155550199", "+442071838750"
+    calls = "/calls"
+    # No limits set: anywhere.
+    anywhere = await api.post(
+        calls, headers=bearer(key["token"]), json={"agent_id": "demo", "to_number": gb}
+    )
+    assert anywhere.status_code == 202
+    # The tenant cannot raise its own limits.
+    body = {"calls_per_minute": 2, "allowed_countries": ["US", "CA"]}
+    own = await api.put("/tenants/acme/limits", headers=bearer(key["token"]), json=body)
+    assert own.status_code == 403
+    bad = await api.put(
+        "/tenants/acme/limits", headers=bearer(ADMIN), json={"allowed_countries": ["usa"]}
+    )
+    assert bad.status_code == 422
+    assert bad.json()["error"]["fields"][0]["field"].startswith("allowed_countries")
+    assert (
+        await api.put("/tenants/acme/limits", headers=bearer(ADMIN), json=body)
+    ).status_code == 200
+    shown = await api.get("/tenants/acme/limits", headers=bearer(key["token"]))
+    assert shown.json() == {"calls_per_minute": 2, "allowed_countries": ["CA", "US"]}
+
+    abroad = await api.post(
+        calls, headers=bearer(key["token"]), json={"agent_id": "demo", "to_number": gb}
+    )
+    assert abroad.status_code == 403
+    assert abroad.json()["error"]["fields"][0]["field"] == "to_number"
+    assert "GB" in abroad.json()["error"]["message"]
+    codes = [
+        (await api.post(calls, headers=bearer(key["token"]),
+                        json={"agent_id": "demo", "to_number": us})).status_code
+        for _ in range(3)
+    ]  # fmt: skip
+    assert codes == [202, 202, 429]
+    limited = await api.post(
+        calls, headers=bearer(key["token"]), json={"agent_id": "demo", "to_number": us}
+    )
+    assert limited.json()["error"]["fields"][0]["field"] == "calls_per_minute"
+    assert int(limited.headers["retry-after"]) >= 1

@@ -128,6 +128,8 @@ class Authenticator:
             if len(self._verified) >= _CACHE_MAX:
                 self._verified.clear()
             self._verified[fingerprint] = key_id
+        if key.tenant_disabled:
+            raise ApiError(403, "tenant_disabled", "the tenant is disabled")
         self._count(key_id, key.rate_limit_per_minute)
         return Principal(tenant_id=key.tenant_id, key_id=key_id, scopes=key.scopes)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from voicebus.contracts.telephony import TELEPHONY_PROVIDERS
 from voicebus.edge.api.auth import Authenticator
 from voicebus.edge.api.bus import Owners, ServiceBus
+from voicebus.edge.api.ratelimit import KeyRateLimiter
 from voicebus.edge.settings import EdgeSettings
 from voicebus.edge.tenancy.accounts import DEFAULT_API_HOSTS
 from voicebus.edge.tenancy.store import TenantStore
@@ -25,6 +26,7 @@ class Edge:
         source: ``edge/<instance>``, the ``source`` of commands it sends.
         default_rate_limit: requests per minute of a key created without one.
         provider_api_hosts: hosts the operator may point an account's ``api_base_url`` at.
+        call_limiter: counts each tenant's placed calls against its calls per minute.
     """
 
     store: TenantStore
@@ -34,6 +36,7 @@ class Edge:
     source: str
     default_rate_limit: int
     provider_api_hosts: frozenset[str] = frozenset(DEFAULT_API_HOSTS)
+    call_limiter: KeyRateLimiter = field(default_factory=KeyRateLimiter)
 
     @classmethod
     def build(cls, service: Service, settings: EdgeSettings, store: TenantStore) -> Edge:

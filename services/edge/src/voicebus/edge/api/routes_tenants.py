@@ -19,11 +19,13 @@ from voicebus.edge.api.schemas import (
     ProviderPath,
     TenantCreate,
     TenantIdPath,
+    TenantLimitsBody,
     TenantOut,
+    TenantPatch,
 )
 from voicebus.edge.tenancy import keys
 from voicebus.edge.tenancy.accounts import check_account_fields
-from voicebus.edge.tenancy.store import AccountInfo, ApiKey, Tenant
+from voicebus.edge.tenancy.store import AccountInfo, ApiKey, Tenant, TenantLimits
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,30 @@ def tenants_router(edge: Edge) -> APIRouter:
     async def get_tenant(tenant_id: TenantIdPath) -> TenantOut:
         """One tenant."""
         return _tenant(await store.tenant(tenant_id))
+
+    @router.patch("/{tenant_id}", response_model=TenantOut, dependencies=[operator])
+    async def patch_tenant(tenant_id: TenantIdPath, body: TenantPatch) -> TenantOut:
+        """Disable a tenant (its keys are refused at once, on every instance) or enable it."""
+        tenant = await store.set_disabled(tenant_id, body.disabled)
+        log.warning("tenant changed", extra={"tenant_id": tenant_id, "disabled": body.disabled})
+        return _tenant(tenant)
+
+    @router.put("/{tenant_id}/limits", response_model=TenantLimitsBody, dependencies=[operator])
+    async def put_limits(tenant_id: TenantIdPath, body: TenantLimitsBody) -> TenantLimitsBody:
+        """Set what the tenant may place: calls per minute, destination countries."""
+        countries = None if body.allowed_countries is None else frozenset(body.allowed_countries)
+        await store.put_limits(tenant_id, TenantLimits(body.calls_per_minute, countries))
+        return body
+
+    @router.get("/{tenant_id}/limits", response_model=TenantLimitsBody, dependencies=[manager])
+    async def get_limits(tenant_id: TenantIdPath) -> TenantLimitsBody:
+        """The tenant's limits."""
+        await store.tenant(tenant_id)
+        limits = await store.limits(tenant_id)
+        countries = None if limits.allowed_countries is None else sorted(limits.allowed_countries)
+        return TenantLimitsBody(
+            calls_per_minute=limits.calls_per_minute, allowed_countries=countries
+        )
 
     @router.post(
         "/{tenant_id}/keys", status_code=201, response_model=KeyCreated, dependencies=[manager]

@@ -67,3 +67,12 @@ IDEMPOTENCY_KEYS = Table(
     Column("response", LargeBinary, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+TENANT_LIMITS = Table(
+    "tenant_limits",
+    METADATA,
+    Column("tenant_id", String(128), ForeignKey("tenants.tenant_id"), primary_key=True),
+    Column("calls_per_minute", Integer, nullable=True),
+    Column("allowed_countries", ARRAY(String(2)), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

@@ -128,3 +128,45 @@ async def test_destination_countries_and_calls_per_minute_guard_post_calls(
     )
     assert limited.json()["error"]["fields"][0]["field"] == "calls_per_minute"
     assert int(limited.headers["retry-after"]) >= 1
+
+
+async def test_bodies_over_the_cap_are_413_and_failed_keys_are_limited_per_address(
+    embedded_nats_factory: Any, database_url: str
+) -> None:
+    async with (
+        serve_edge(
+            embedded_nats_factory().url,
+            database_url=SecretStr(database_url),
+            admin_token=SecretStr(ADMIN),
+            credentials_key=SecretStr(CREDENTIALS_KEY),
+            max_body_bytes=2048,
+            unauthenticated_per_ip_per_minute=5,
+        ) as running,
+        httpx.AsyncClient(base_url=f"{running.base_url}/api/v1", timeout=30) as api,
+    ):
+        key = await tenant_with_key(api, "acme", ["admin"])
+        big = {"tenant_id": "big", "name": "x" * 4096}
+        declared = await api.post("/tenants", headers=bearer(ADMIN), json=big)
+        assert declared.status_code == 413
+        assert declared.json()["error"]["code"] == "body_too_large"
+
+        async def chunked() -> Any:  # no Content-Length: read up to the cap, then refused
+            for _ in range(8):
+                yield b" " * 512
+
+        streamed = await api.post(
+            "/tenants",
+            headers={**bearer(ADMIN), "Content-Type": "application/json"},
+            content=chunked(),
+        )
+        assert streamed.status_code == 413
+        assert (await api.get("/tenants", headers=bearer(ADMIN))).status_code == 200
+
+        assert (await api.get("/tenants/acme", headers=bearer(key["token"]))).status_code == 200
+        wrong = "vb_0123456789ab_" + "x" * 43
+        codes = [
+            (await api.get("/tenants/acme", headers=bearer(wrong))).status_code for _ in range(7)
+        ]
+        assert codes == [401] * 5 + [429] * 2
+        # A key this process already verified still works from that address.
+        assert (await api.get("/tenants/acme", headers=bearer(key["token"]))).status_code == 200

@@ -49,6 +49,20 @@ class EdgeSettings(ServiceSettings):
             "operator token may set api_base_url at all."
         ),
     )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest REST request body (413 above); contact uploads have their own "
+        "64 MiB limit.",
+    )
+    unauthenticated_per_ip_per_minute: int = Field(
+        default=60,
+        ge=1,
+        le=1_000_000,
+        description="Requests per minute one client address may make without a valid key "
+        "(failed authentications, the open browser-session endpoint); 429 above.",
+    )
     rpc_timeout_s: float = Field(
         default=2.0,
         gt=0,

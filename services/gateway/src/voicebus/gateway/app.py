@@ -13,6 +13,7 @@ from voicebus.gateway.routes import telephony_router
 from voicebus.gateway.settings import GatewaySettings
 from voicebus.gateway.stream.media_streams import MediaStreams, media_providers
 from voicebus.gateway.webhook_nonces import WebhookNonces
+from voicebus.runtime.body_limit import BodyLimit
 from voicebus.runtime.rpc import RpcClient
 from voicebus.runtime.service import Service
 
@@ -38,6 +39,7 @@ def build(settings: GatewaySettings | None = None) -> tuple[Service, FastAPI]:
     register(service.broker, gateway, Outbound(gateway))
     app.state.media_streams = MediaStreams(service, gateway, media_providers(settings))
     app.include_router(telephony_router(gateway))
+    app.add_middleware(BodyLimit, max_bytes=settings.max_webhook_bytes)
     return service, service.asgi(app)
 
 

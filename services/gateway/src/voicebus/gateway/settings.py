@@ -156,6 +156,19 @@ class GatewaySettings(ServiceSettings):
     account_cache_size: int = Field(
         default=1024, ge=1, le=1_000_000, description="Tenant accounts kept in memory at most."
     )
+    max_webhook_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="Largest provider webhook body (413 above); providers post a few KiB.",
+    )
+    failed_webhooks_per_ip_per_minute: int = Field(
+        default=30,
+        ge=1,
+        le=1_000_000,
+        description="Webhooks with a bad signature one client address may send per minute "
+        "before it is answered 429 without a check.",
+    )
     account_lookup_timeout_s: float = Field(
         default=2.0, gt=0, le=30, description="How long the gateway waits for the edge's answer."
     )

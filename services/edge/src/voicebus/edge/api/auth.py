@@ -21,7 +21,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import Request
 
 from voicebus.edge.api.errors import ApiError
-from voicebus.edge.api.ratelimit import KeyRateLimiter
+from voicebus.edge.api.ratelimit import ClientLimiter, KeyRateLimiter
 from voicebus.edge.api.schemas import TenantIdPath
 from voicebus.edge.tenancy import keys
 from voicebus.edge.tenancy.keys import Scope
@@ -34,6 +34,7 @@ _CHALLENGE: Final = {"WWW-Authenticate": "Bearer"}
 _CACHE_MAX: Final = 10_000
 OPERATOR: Final = "operator"
 FAILED_TRIES_PER_MINUTE: Final = 10
+FAILED_PER_ADDRESS_PER_MINUTE: Final = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,15 @@ class TenantPrincipal:
     key_id: str
 
 
+def _too_many(per_minute: int) -> ApiError:
+    return ApiError(
+        429,
+        "too_many_unauthenticated",
+        f"more than {per_minute} requests without a valid key per minute from this address",
+        headers={"Retry-After": "60"},
+    )
+
+
 def _unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, headers=_CHALLENGE)
 
@@ -76,6 +86,7 @@ class Authenticator:
         admin_token: the operator's token.
         operator_rate_limit: requests per minute of the operator token.
         limiter: per-key rate limiter.
+        clients: counts requests without a valid key per client address.
     """
 
     def __init__(
@@ -84,7 +95,9 @@ class Authenticator:
         admin_token: str,
         operator_rate_limit: int,
         limiter: KeyRateLimiter | None = None,
+        clients: ClientLimiter | None = None,
     ) -> None:
+        self._clients = clients or ClientLimiter(FAILED_PER_ADDRESS_PER_MINUTE)
         self._store = store
         self._admin = admin_token.encode()
         self._operator_rate = operator_rate_limit
@@ -133,6 +146,15 @@ class Authenticator:
         self._count(key_id, key.rate_limit_per_minute)
         return Principal(tenant_id=key.tenant_id, key_id=key_id, scopes=key.scopes)
 
+    def _known(self, token: str) -> bool:
+        return hmac.compare_digest(token.encode(), self._admin) or (
+            keys.fingerprint(token) in self._verified
+        )
+
+    def _unauthenticated(self, request: Request) -> None:
+        if self._clients.hit(request) is not None:
+            raise _too_many(self._clients.per_minute)
+
     def _count(self, key: str, per_minute: int) -> None:
         wait = self._limiter.hit(key, per_minute)
         if wait is not None:
@@ -153,8 +175,18 @@ class Authenticator:
             credentials: HTTPAuthorizationCredentials | None = Depends(_BEARER),  # noqa: B008
         ) -> Principal:
             if credentials is None or credentials.scheme.lower() != "bearer":
+                self._unauthenticated(request)
                 raise _unauthorized("send Authorization: Bearer <API key>")
-            principal = await self.authenticate(credentials.credentials)
+            token = credentials.credentials
+            if self._clients.exceeded(request) and not self._known(token):
+                # Before any database lookup or argon2 check: this address has failed enough.
+                raise _too_many(self._clients.per_minute)
+            try:
+                principal = await self.authenticate(token)
+            except ApiError as err:
+                if err.status == 401:
+                    self._unauthenticated(request)
+                raise
             request.state.key_id = principal.key_id or OPERATOR
             return principal
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from voicebus.contracts.telephony import TELEPHONY_PROVIDERS
 from voicebus.edge.api.auth import Authenticator
 from voicebus.edge.api.bus import Owners, ServiceBus
-from voicebus.edge.api.ratelimit import KeyRateLimiter
+from voicebus.edge.api.ratelimit import ClientLimiter, KeyRateLimiter
 from voicebus.edge.settings import EdgeSettings
 from voicebus.edge.tenancy.accounts import DEFAULT_API_HOSTS
 from voicebus.edge.tenancy.store import TenantStore
@@ -45,6 +45,7 @@ class Edge:
             store,
             settings.admin_token.get_secret_value(),
             operator_rate_limit=settings.api_rate_limit_per_minute,
+            clients=ClientLimiter(settings.unauthenticated_per_ip_per_minute),
         )
         return cls(
             store=store,

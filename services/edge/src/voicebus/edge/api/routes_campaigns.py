@@ -6,6 +6,7 @@
 import base64
 import csv
 import io
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Final, Literal, Self
 
@@ -218,6 +219,14 @@ def campaigns_router(edge: Edge) -> APIRouter:
         return await owners.ask(subject, request, c.DncReply)
 
     return router
+
+
+_CONTACTS_PATH: Final = re.compile(r"^/api/v1/campaigns/[A-Za-z0-9_-]{1,64}/contacts$")
+
+
+def is_contacts_upload(path: str) -> bool:
+    """Whether ``path`` is the contacts upload, which limits its body itself."""
+    return _CONTACTS_PATH.fullmatch(path) is not None
 
 
 async def _read_limited(request: Request) -> bytes:

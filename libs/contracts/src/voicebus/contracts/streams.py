@@ -35,6 +35,7 @@ class StreamSpec:
             this window are stored once.
         max_msg_bytes: largest message accepted.
         description: shown by ``nats stream info``.
+        max_bytes: the stream's byte cap, oldest messages dropped when full (-1: none).
     """
 
     name: str
@@ -44,6 +45,7 @@ class StreamSpec:
     duplicate_window_s: float
     max_msg_bytes: int
     description: str
+    max_bytes: int = -1
 
 
 @dataclass(frozen=True, slots=True)

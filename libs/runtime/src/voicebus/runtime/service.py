@@ -38,7 +38,7 @@ from voicebus.runtime.broker import build_broker, faststream_app, stop_broker, u
 from voicebus.runtime.bus import connect, drain
 from voicebus.runtime.errors import VoicebusError
 from voicebus.runtime.metrics import SERVICE_INFO
-from voicebus.runtime.provision import kv_buckets, provision
+from voicebus.runtime.provision import kv_buckets, provision, streams_with_caps
 from voicebus.runtime.readiness import ReadinessCheck
 from voicebus.runtime.settings import ServiceSettings
 from voicebus.runtime.telemetry import create_tracer_provider, export_spans
@@ -201,7 +201,11 @@ class Service:
                 self._exporting = export_spans(self.tracer_provider, self.settings)
             self._nc = await connect(self.settings, name=f"{self.settings.connection_name}/raw")
             self._js = self._nc.jetstream()
-            await provision(self._js, kv_buckets=kv_buckets(self.settings.call_lease_ttl_s))
+            await provision(
+                self._js,
+                streams=streams_with_caps(events_max_bytes=self.settings.events_max_bytes),
+                kv_buckets=kv_buckets(self.settings.call_lease_ttl_s),
+            )
             self._provisioned = True
             await self._open_database()
             self._hooks_started = True

@@ -170,3 +170,27 @@ async def test_bodies_over_the_cap_are_413_and_failed_keys_are_limited_per_addre
         assert codes == [401] * 5 + [429] * 2
         # A key this process already verified still works from that address.
         assert (await api.get("/tenants/acme", headers=bearer(key["token"]))).status_code == 200
+
+
+async def test_two_edge_instances_enforce_one_rate_limit(
+    embedded_nats_factory: Any, database_url: str
+) -> None:
+    url = embedded_nats_factory().url
+    common: dict[str, Any] = {
+        "database_url": SecretStr(database_url),
+        "admin_token": SecretStr(ADMIN),
+        "credentials_key": SecretStr(CREDENTIALS_KEY),
+    }
+    async with (
+        serve_edge(url, **common) as one,
+        serve_edge(url, **common) as two,
+        httpx.AsyncClient(base_url=f"{one.base_url}/api/v1", timeout=30) as first,
+        httpx.AsyncClient(base_url=f"{two.base_url}/api/v1", timeout=30) as second,
+    ):
+        key = await tenant_with_key(first, "acme", ["admin"], rate=3)
+        codes = [
+            (await api.get("/tenants/acme", headers=bearer(key["token"]))).status_code
+            for api in (first, second, first, second, first)
+        ]
+        # Each instance alone saw at most 3: the count is shared.
+        assert codes == [200, 200, 200, 429, 429]

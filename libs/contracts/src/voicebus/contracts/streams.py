@@ -154,8 +154,24 @@ WEBHOOK_NONCES: Final = KVSpec(
     ),
 )
 
+RATE_LIMITS: Final = KVSpec(
+    bucket="vb_rate_limits",
+    ttl_s=120.0,
+    history=1,
+    description=(
+        "Request counters of the REST edge per key and minute, shared by every edge "
+        "instance so that N replicas enforce one limit."
+    ),
+)
+
 STREAMS: Final[tuple[StreamSpec, ...]] = (EVENTS, COMMANDS, DEAD_LETTERS, ADVISORIES)
-KV_BUCKETS: Final[tuple[KVSpec, ...]] = (SESSIONS, CALL_OWNERS, STREAM_CLAIMS, WEBHOOK_NONCES)
+KV_BUCKETS: Final[tuple[KVSpec, ...]] = (
+    SESSIONS,
+    CALL_OWNERS,
+    STREAM_CLAIMS,
+    WEBHOOK_NONCES,
+    RATE_LIMITS,
+)
 
 
 def owner_key(service: str, call_id: str) -> str:

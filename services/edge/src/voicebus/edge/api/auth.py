@@ -23,6 +23,7 @@ from starlette.requests import Request
 from voicebus.edge.api.errors import ApiError
 from voicebus.edge.api.ratelimit import ClientLimiter, KeyRateLimiter
 from voicebus.edge.api.schemas import TenantIdPath
+from voicebus.edge.api.shared_limits import SharedRateLimiter
 from voicebus.edge.tenancy import keys
 from voicebus.edge.tenancy.keys import Scope
 from voicebus.edge.tenancy.store import TenantStore
@@ -87,6 +88,8 @@ class Authenticator:
         operator_rate_limit: requests per minute of the operator token.
         limiter: per-key rate limiter.
         clients: counts requests without a valid key per client address.
+        shared: per-key limits counted in NATS KV, the same on every instance; None:
+            in this process's memory.
     """
 
     def __init__(
@@ -96,7 +99,9 @@ class Authenticator:
         operator_rate_limit: int,
         limiter: KeyRateLimiter | None = None,
         clients: ClientLimiter | None = None,
+        shared: SharedRateLimiter | None = None,
     ) -> None:
+        self._shared = shared
         self._clients = clients or ClientLimiter(FAILED_PER_ADDRESS_PER_MINUTE)
         self._store = store
         self._admin = admin_token.encode()
@@ -112,7 +117,7 @@ class Authenticator:
             ApiError: 401 (unknown, malformed or revoked), 429 (rate limit), 503 (no database).
         """
         if hmac.compare_digest(token.encode(), self._admin):
-            self._count(OPERATOR, self._operator_rate)
+            await self._count(OPERATOR, self._operator_rate)
             return Principal(tenant_id=None, key_id=None, scopes=frozenset(keys.ALL_SCOPES))
         parsed = keys.parse_token(token)
         if parsed is None:
@@ -143,7 +148,7 @@ class Authenticator:
             self._verified[fingerprint] = key_id
         if key.tenant_disabled:
             raise ApiError(403, "tenant_disabled", "the tenant is disabled")
-        self._count(key_id, key.rate_limit_per_minute)
+        await self._count(key_id, key.rate_limit_per_minute)
         return Principal(tenant_id=key.tenant_id, key_id=key_id, scopes=key.scopes)
 
     def _known(self, token: str) -> bool:
@@ -155,8 +160,11 @@ class Authenticator:
         if self._clients.hit(request) is not None:
             raise _too_many(self._clients.per_minute)
 
-    def _count(self, key: str, per_minute: int) -> None:
-        wait = self._limiter.hit(key, per_minute)
+    async def _count(self, key: str, per_minute: int) -> None:
+        if self._shared is not None:
+            wait = await self._shared.hit(key, per_minute)
+        else:
+            wait = self._limiter.hit(key, per_minute)
         if wait is not None:
             raise ApiError(
                 429,

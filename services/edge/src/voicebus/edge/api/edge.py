@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from voicebus.contracts.telephony import TELEPHONY_PROVIDERS
 from voicebus.edge.api.auth import Authenticator
 from voicebus.edge.api.bus import Owners, ServiceBus
-from voicebus.edge.api.ratelimit import ClientLimiter, KeyRateLimiter
+from voicebus.edge.api.ratelimit import ClientLimiter
+from voicebus.edge.api.shared_limits import SharedRateLimiter
 from voicebus.edge.settings import EdgeSettings
 from voicebus.edge.tenancy.accounts import DEFAULT_API_HOSTS
 from voicebus.edge.tenancy.store import TenantStore
@@ -36,16 +37,19 @@ class Edge:
     source: str
     default_rate_limit: int
     provider_api_hosts: frozenset[str] = frozenset(DEFAULT_API_HOSTS)
-    call_limiter: KeyRateLimiter = field(default_factory=KeyRateLimiter)
+    call_limiter: SharedRateLimiter = field(default_factory=SharedRateLimiter)
 
     @classmethod
     def build(cls, service: Service, settings: EdgeSettings, store: TenantStore) -> Edge:
         """The REST API of the edge service: its bus connections and settings."""
+        shared = SharedRateLimiter()
+        service.on_connected(shared.open)
         auth = Authenticator(
             store,
             settings.admin_token.get_secret_value(),
             operator_rate_limit=settings.api_rate_limit_per_minute,
             clients=ClientLimiter(settings.unauthenticated_per_ip_per_minute),
+            shared=shared,
         )
         return cls(
             store=store,
@@ -55,4 +59,5 @@ class Edge:
             source=settings.connection_name,
             default_rate_limit=settings.api_rate_limit_per_minute,
             provider_api_hosts=frozenset(settings.provider_api_hosts),
+            call_limiter=shared,
         )

@@ -1,8 +1,9 @@
-"""Per-key rate limits: a moving window per key, in this process's memory.
+"""Rate limits in this process's memory: a moving window per key.
 
-Each edge instance counts on its own, so N instances behind a balancer let
-a key through up to N times its limit; a shared storage (``limits`` supports
-Redis) would make it global.
+Per-key API limits and tenants' calls per minute are shared by every edge instance
+(:mod:`voicebus.edge.api.shared_limits`, NATS KV), falling back to this when NATS
+cannot be asked. Guess limits and per-address limits stay per instance: they bound
+what one instance spends on a flood.
 """
 
 from __future__ import annotations

@@ -137,7 +137,7 @@ def calls_router(edge: Edge) -> APIRouter:
                 fields=[FieldProblem(field="to_number", message=refusal)],
             )  # fmt: skip
         if limits.calls_per_minute is not None:
-            wait = edge.call_limiter.hit(f"calls:{tenant_id}", limits.calls_per_minute)
+            wait = await edge.call_limiter.hit(f"calls:{tenant_id}", limits.calls_per_minute)
             if wait is not None:
                 message = f"the tenant's limit of {limits.calls_per_minute} calls per minute"
                 raise ApiError(

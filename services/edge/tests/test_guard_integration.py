@@ -13,6 +13,9 @@ from edge_kit import FakeOrchestrator, RunningEdge, serve_edge
 from pydantic import SecretStr
 from test_api_integration import ADMIN, CREDENTIALS_KEY, bearer, tenant_with_key
 
+from voicebus.contracts.telephony import ACCOUNTS_GET, AccountReply, GetAccount
+from voicebus.runtime.rpc import RemoteError, RpcClient
+
 pytestmark = pytest.mark.integration
 
 STAND_IN = "http://127.0.0.1:9/2010-04-01"
@@ -194,3 +197,18 @@ async def test_two_edge_instances_enforce_one_rate_limit(
         ]
         # Each instance alone saw at most 3: the count is shared.
         assert codes == [200, 200, 200, 429, 429]
+
+
+async def test_a_disabled_tenants_provider_account_is_not_handed_out(
+    edge: RunningEdge, api: httpx.AsyncClient
+) -> None:
+    await tenant_with_key(api, "acme", ["admin"])
+    stored = await api.put("/tenants/acme/accounts/twilio", headers=bearer(ADMIN), json=_account())
+    assert stored.status_code == 200
+    client = RpcClient(edge.nc, timeout_s=5)
+    request = GetAccount(tenant_id="acme", provider="twilio")
+    assert (await client.ask(ACCOUNTS_GET, request, AccountReply)).account is not None
+    await api.patch("/tenants/acme", headers=bearer(ADMIN), json={"disabled": True})
+    with pytest.raises(RemoteError) as refused:
+        await client.ask(ACCOUNTS_GET, request, AccountReply)
+    assert (refused.value.status, refused.value.code) == (403, "tenant_disabled")

@@ -29,6 +29,13 @@ log = logging.getLogger(__name__)
 QUEUE_GROUP: Final = "edge-rpc"
 
 
+class TenantDisabled(RpcFault):
+    """403: the operator disabled the tenant; nothing is done on its behalf."""
+
+    status = 403
+    default_code = "tenant_disabled"
+
+
 def register_rpc(broker: NatsBroker, store: TenantStore) -> None:
     """Declare the edge's responders on ``broker``; they read ``store`` once it is bound."""
 
@@ -39,6 +46,9 @@ def register_rpc(broker: NatsBroker, store: TenantStore) -> None:
             raise Invalid(f"provider: unknown provider {provider!r} (known: {known})")
         if not store.bound:
             raise Unavailable("the edge has no database yet", code="database_unavailable")
+        if await store.disabled(tenant_id):
+            # Its inbound calls and dials (campaigns included) stop with its keys.
+            raise TenantDisabled(f"tenant {tenant_id!r} is disabled")
         try:
             stored = await store.account(tenant_id, provider)
         except CredentialsError:

@@ -215,6 +215,14 @@ class TenantStore:
             row = (await conn.execute(query)).first()
         return None if row is None else _key(row)
 
+    async def disabled(self, tenant_id: str) -> bool:
+        """Whether ``tenant_id`` exists and is disabled."""
+        async with self.engine.connect() as conn:
+            value = await conn.scalar(
+                select(TENANTS.c.disabled).where(TENANTS.c.tenant_id == tenant_id)
+            )
+        return bool(value)
+
     async def set_disabled(self, tenant_id: str, disabled: bool) -> Tenant:
         """Disable (or enable again) a tenant: its keys are refused while disabled."""
         async with self.engine.begin() as conn:

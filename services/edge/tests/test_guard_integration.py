@@ -207,7 +207,15 @@ async def test_a_disabled_tenants_provider_account_is_not_handed_out(
     assert stored.status_code == 200
     client = RpcClient(edge.nc, timeout_s=5)
     request = GetAccount(tenant_id="acme", provider="twilio")
-    assert (await client.ask(ACCOUNTS_GET, request, AccountReply)).account is not None
+    account = (await client.ask(ACCOUNTS_GET, request, AccountReply)).account
+    assert account is not None
+    assert account.allowed_countries is None
+    limits = {"allowed_countries": ["US"]}
+    assert (await api.put("/tenants/acme/limits", headers=bearer(ADMIN), json=limits)).is_success
+    # The gateway gets the allow-list with the account: it guards every dial, campaigns too.
+    account = (await client.ask(ACCOUNTS_GET, request, AccountReply)).account
+    assert account is not None
+    assert account.allowed_countries == ["US"]
     await api.patch("/tenants/acme", headers=bearer(ADMIN), json={"disabled": True})
     with pytest.raises(RemoteError) as refused:
         await client.ask(ACCOUNTS_GET, request, AccountReply)

@@ -101,6 +101,9 @@ def _provider_account(stored: StoredAccount) -> ProviderAccount:
         tenant_id=stored.tenant_id,
         secrets=dict(stored.secrets),
         fields=dict(stored.fields),
+        allowed_countries=(
+            None if stored.allowed_countries is None else frozenset(stored.allowed_countries)
+        ),
     )
 
 

@@ -58,7 +58,9 @@ async def stack(
     log = (data_dir / "services.log").open("w")
     # Long enough that the cached account outlives a slow machine's steps below.
     # The stand-in's host: the only api_base_url the operator may store besides the carriers'.
-    env = {"VB_GATEWAY_ACCOUNT_CACHE_TTL_S": "900", "VB_EDGE_PROVIDER_API_HOSTS": '["127.0.0.1"]'}
+    hosts = '["127.0.0.1"]'
+    env = {"VB_GATEWAY_ACCOUNT_CACHE_TTL_S": "900", "VB_EDGE_PROVIDER_API_HOSTS": hosts,
+           "VB_GATEWAY_PROVIDER_API_HOSTS": hosts}  # fmt: skip
     dev = DevStack(
         data_dir, out=log, local_llm=False, env=env, services=("gateway", "orchestrator", "edge")
     )

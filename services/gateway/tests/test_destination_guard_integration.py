@@ -29,7 +29,11 @@ def test_regions_come_from_the_e164_number() -> None:
 async def test_a_campaign_or_api_dial_outside_the_allow_list_is_never_placed(
     embedded_nats_factory: Any,
 ) -> None:
-    async with serve_gateway(embedded_nats_factory().url, account_lookup_timeout_s=2.0) as gw:
+    async with serve_gateway(
+        embedded_nats_factory().url,
+        account_lookup_timeout_s=2.0,
+        provider_api_hosts=["127.0.0.1"],  # the unreachable stand-in host below, not Twilio's
+    ) as gw:
         await FakeOrchestrator(["demo"]).start(gw.nc)
         events = await EventLog().start(gw.nc)
 

@@ -30,6 +30,7 @@ def build(settings: GatewaySettings | None = None) -> tuple[Service, FastAPI]:
         RpcClient(lambda: service.nc, timeout_s=settings.account_lookup_timeout_s),
         ttl_s=settings.account_cache_ttl_s,
         max_entries=settings.account_cache_size,
+        api_hosts=settings.provider_api_hosts,
     )
     nonces = WebhookNonces()
     service.on_connected(nonces.open)

@@ -156,6 +156,16 @@ class GatewaySettings(ServiceSettings):
     account_cache_size: int = Field(
         default=1024, ge=1, le=1_000_000, description="Tenant accounts kept in memory at most."
     )
+    provider_api_hosts: list[str] = Field(
+        default_factory=lambda: [
+            "api.twilio.com", "api.plivo.com", "api.vobiz.ai", "api.exotel.com",
+            "api.in.exotel.com",
+        ],
+        description=(
+            "Hosts a tenant's stored api_base_url may name (JSON list); another is ignored "
+            "and the provider's own API used. Keep it equal to VB_EDGE_PROVIDER_API_HOSTS."
+        ),
+    )  # fmt: skip
     max_webhook_bytes: int = Field(
         default=64 * 1024,
         ge=1024,

@@ -13,6 +13,7 @@ from voicebus.edge.api.routes_browser import browser_sessions_router
 from voicebus.edge.api.routes_call_control import call_control_router
 from voicebus.edge.api.routes_calls import calls_router
 from voicebus.edge.api.routes_campaigns import campaigns_router
+from voicebus.edge.api.routes_memory import memory_router
 from voicebus.edge.api.routes_tenants import tenants_router
 from voicebus.edge.api.routes_tools import tools_router
 
@@ -31,6 +32,7 @@ def install_api(app: FastAPI, edge: Edge) -> None:
         agents_router(edge),
         tools_router(edge),
         campaigns_router(edge),
+        memory_router(edge),
         browser_sessions_router(edge),
     ):
         api.include_router(router)

@@ -155,7 +155,8 @@ async def test_an_inbound_call(stack: DevStack, provider: str, tmp_path: Path) -
     assert started.data.provider_call_id == call.call_sid
     assert started.data.stream_id == call.stream_sid
     assert started.data.audio.sample_rate == 8000
-    assert started.data.context == context
+    # Vobiz does not sign the query string: its ctx_* values are not trusted.
+    assert started.data.context == ({} if provider == "vobiz" else context)
     finals = [e.data.text for e in events if isinstance(e, TranscriptFinal)]
     assert [_words(t) for t in finals] == [_words(line) for line in LINES]
     ended = [e for e in events if isinstance(e, CallEnded)]

@@ -57,7 +57,10 @@ async def stack(
     data_dir = tmp_path_factory.mktemp("stack")
     log = (data_dir / "services.log").open("w")
     # Long enough that the cached account outlives a slow machine's steps below.
-    env = {"VB_GATEWAY_ACCOUNT_CACHE_TTL_S": "900"}
+    # The stand-in's host: the only api_base_url the operator may store besides the carriers'.
+    hosts = '["127.0.0.1"]'
+    env = {"VB_GATEWAY_ACCOUNT_CACHE_TTL_S": "900", "VB_EDGE_PROVIDER_API_HOSTS": hosts,
+           "VB_GATEWAY_PROVIDER_API_HOSTS": hosts}  # fmt: skip
     dev = DevStack(
         data_dir, out=log, local_llm=False, env=env, services=("gateway", "orchestrator", "edge")
     )
@@ -153,7 +156,10 @@ async def _store_acme_account(edge: str, api_base_url: str) -> dict[str, str]:
             "fields": {"account_id": ACME_SID, "caller_id": ACME_CALLER_ID,
                        "api_base_url": api_base_url},
         }  # fmt: skip
-        stored = await api.put("/tenants/acme/accounts/twilio", headers=auth, json=account)
+        # api_base_url is the operator's to set, not the tenant's.
+        refused = await api.put("/tenants/acme/accounts/twilio", headers=auth, json=account)
+        assert refused.status_code == 403, refused.text
+        stored = await api.put("/tenants/acme/accounts/twilio", headers=admin, json=account)
         assert stored.status_code == 200, stored.text
         return auth
 

@@ -16,7 +16,7 @@ from nats.js.api import KeyValueConfig, RetentionPolicy, StorageType, StreamConf
 
 from voicebus.contracts.streams import CALL_OWNERS, COMMANDS, EVENTS, SESSIONS, KVSpec
 from voicebus.runtime.errors import ProvisioningError
-from voicebus.runtime.provision import kv_stream_name, provision
+from voicebus.runtime.provision import kv_stream_name, provision, streams_with_caps
 
 pytestmark = pytest.mark.integration
 
@@ -135,3 +135,22 @@ async def test_refused_change_is_a_clear_error(fresh_nc: Client) -> None:
     await js.add_stream(StreamConfig(name="OTHER", subjects=["vb.cmd.>"]))
     with pytest.raises(ProvisioningError, match=COMMANDS.name):
         await provision(js, streams=(COMMANDS,), kv_buckets=())
+
+
+async def test_the_events_byte_cap_is_applied_and_keeps_the_stream_bounded(
+    fresh_nc: Client,
+) -> None:
+    js = fresh_nc.jetstream()
+    await provision(js)  # uncapped first, as an older deployment left it
+    assert (await js.stream_info(EVENTS.name)).config.max_bytes in (None, -1)
+    cap = 256 * 1024
+    await provision(js, streams=streams_with_caps(events_max_bytes=cap))
+    info = await js.stream_info(EVENTS.name)
+    assert info.config.max_bytes == cap
+    payload = b"x" * 4096
+    for n in range(200):  # ~800 KiB into a 256 KiB stream
+        await js.publish(f"vb.evt.acme.call-{n}.call.initiated.v1", payload)
+    state = (await js.stream_info(EVENTS.name)).state
+    assert state.bytes <= cap
+    assert state.first_seq > 1  # the oldest were dropped, the newest kept
+    assert state.last_seq == 200

@@ -32,7 +32,7 @@ class FixedKeys(Authenticator):
     async def authenticate(self, token: str) -> Principal:
         scopes = {TENANT_KEY: frozenset(ALL_SCOPES), READ_ONLY_KEY: frozenset({"calls:read"})}
         if token in scopes:
-            self._count(token[:15], self.rate)
+            await self._count(token[:15], self.rate)
             return Principal(tenant_id="acme", key_id=token[3:15], scopes=scopes[token])
         return await super().authenticate(token)
 

@@ -94,11 +94,11 @@ async def serve_gateway(nats_url: str, **overrides: Any) -> AsyncIterator[Runnin
     # No edge runs in these tests: a tenant account lookup finds nobody, quickly.
     overrides.setdefault("account_lookup_timeout_s", 0.3)
     overrides.setdefault("ws_port", free_port())
+    overrides.setdefault("instance_id", "gw-test")
+    overrides.setdefault("public_url", f"http://127.0.0.1:{port}")
     settings = GatewaySettings(
         nats_url=nats_url,
-        instance_id="gw-test",
         http_port=port,
-        public_url=f"http://127.0.0.1:{port}",
         twilio_auth_token=SecretStr(AUTH_TOKEN),
         stream_secret=SecretStr(STREAM_SECRET),
         hangup_quiet_s=0.2,

@@ -254,3 +254,23 @@ async def test_while_the_edge_is_down_only_the_default_tenant_keeps_calling() ->
     with pytest.raises(AccountsUnavailableError) as unavailable:
         await gw.account("acme", "twilio")
     assert unavailable.value.retryable
+
+
+async def test_a_stored_api_base_url_outside_the_allowed_hosts_is_not_used(
+    edge: FakeEdge, clock: Clock
+) -> None:
+    accounts = EdgeAccounts(RpcClient(edge, timeout_s=0.2), ttl_s=30, max_entries=8,
+                            clock=clock, api_hosts=["api.twilio.com"])  # fmt: skip
+    for tenant, url in (("evil", "http://169.254.169.254/latest"),
+                        ("good", "https://api.twilio.com/2010-04-01")):  # fmt: skip
+        account = stored(tenant)
+        edge.accounts[(tenant, "twilio")] = account.model_copy(
+            update={"fields": {**account.fields, "api_base_url": url}}
+        )
+    evil = await accounts.get("evil", "twilio")
+    good = await accounts.get("good", "twilio")
+    assert evil is not None
+    assert good is not None
+    assert "api_base_url" not in evil.fields  # the provider's own API: secrets stay there
+    assert evil.fields["account_id"] == "AC1"
+    assert good.fields["api_base_url"] == "https://api.twilio.com/2010-04-01"

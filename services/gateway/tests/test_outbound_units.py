@@ -27,11 +27,15 @@ from voicebus.gateway.providers.base import (
 )
 from voicebus.gateway.providers.exotel.outbound import ExotelDialer
 from voicebus.gateway.providers.exotel.outbound import status_of as exotel_status
+from voicebus.gateway.providers.exotel.settings import stream_auth as exotel_stream_auth
+from voicebus.gateway.providers.exotel.settings import stream_password
 from voicebus.gateway.providers.exotel.stream import ExotelCodec
+from voicebus.gateway.providers.exotel.webhook import tenant_webhook as exotel_tenant_webhook
 from voicebus.gateway.providers.outbound import CallStatus, DialRequest, ProviderAccount
 from voicebus.gateway.providers.twilio.outbound import status_of as twilio_status
+from voicebus.gateway.settings import GatewaySettings
 from voicebus.gateway.tones import dtmf_pcm
-from voicebus.runtime.errors import ProviderError
+from voicebus.runtime.errors import ConfigurationError, ProviderError
 
 
 def utf8(text: str | bytes) -> bytes:
@@ -181,19 +185,23 @@ def test_tone_chunks_are_whole_messages_of_the_providers_size() -> None:
     assert {len(c) for c in tone_chunks("1", 8000, 0)} == {3200}  # 200 ms messages
 
 
-def _exotel_dialer(handler: Callable[[httpx.Request], httpx.Response]) -> ExotelDialer:
-    account = ProviderAccount(
-        "exotel", "default", {"api_token": SecretStr("tok")},
+def _exotel_account(**fields: str) -> ProviderAccount:
+    return ProviderAccount(
+        "exotel", "acme", {"api_token": SecretStr("tok"), "webhook_password": SecretStr("acme-pw")},
         {"account_id": "acme1", "api_key": "key", "caller_id": "+918047491899",
-         "api_base_url": "https://api.exotel.test"},
+         "api_base_url": "https://api.exotel.test", "webhook_user": "acme-hooks", **fields},
     )  # fmt: skip
-    return ExotelDialer(account, transport=httpx.MockTransport(handler))
+
+
+def _exotel_dialer(handler: Callable[[httpx.Request], httpx.Response]) -> ExotelDialer:
+    return ExotelDialer(_exotel_account(), transport=httpx.MockTransport(handler))
 
 
 DIAL = DialRequest(
     call_id="c1", tenant_id="default", agent_id="demo", to_number="+919876543210",
     from_number=None, answer_url="https://gw/telephony/exotel/answer/c1?x=1",
-    status_url="https://gw/telephony/exotel/status/c1?x=1", stream_url="wss://gw/ws/exotel?x=1",
+    status_url="https://gw/telephony/exotel/status/c1?x=1",
+    stream_url="wss://gw/ws/exotel?call_id=c1&vb_token=1.ab",
 )  # fmt: skip
 
 
@@ -214,8 +222,41 @@ async def test_exotel_dial_posts_calls_connect() -> None:
     assert form["callerid"] == ["+918047491899"]
     assert form["streamtype"] == ["bidirectional"]
     assert form["statuscallbackevents[]"] == ["ringing", "answered", "terminal"]
-    assert form["streamurl"][0].startswith("wss://voicebus:")
-    assert form["statuscallback"][0].endswith("@gw/telephony/exotel/status/c1?x=1")
+    # The stream URL's password is the call's own, the status URL's the tenant's:
+    # the gateway-wide webhook password is never sent for a tenant.
+    password = stream_password({"vb_token": "1.ab"})
+    assert (
+        form["streamurl"][0] == f"wss://vb-stream:{password}@gw/ws/exotel?call_id=c1&vb_token=1.ab"
+    )
+    assert (
+        form["statuscallback"][0] == "https://acme-hooks:acme-pw@gw/telephony/exotel/status/c1?x=1"
+    )
+    assert "dev-secret" not in request.content.decode()
+
+
+def test_a_tenants_exotel_account_needs_its_own_webhook_credentials() -> None:
+    account = _exotel_account()
+    fields = {k: v for k, v in account.fields.items() if k != "webhook_user"}
+    bare = ProviderAccount("exotel", "acme", {"api_token": SecretStr("tok")}, fields)
+    with pytest.raises(ConfigurationError, match="webhook_user"):
+        ExotelDialer(bare)
+    with pytest.raises(ConfigurationError, match="webhook_user"):
+        exotel_tenant_webhook(GatewaySettings(), bare)
+
+
+def test_the_exotel_stream_handshake_checks_the_calls_own_credentials() -> None:
+    params = {"call_id": "c1", "vb_token": "1.ab"}
+    password = stream_password(params)
+    assert password is not None
+
+    def basic(user: str, pw: str) -> dict[str, str]:
+        return {"authorization": "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()}
+
+    settings = GatewaySettings()
+    assert exotel_stream_auth(settings, basic("vb-stream", password), params)
+    assert not exotel_stream_auth(settings, basic("vb-stream", password), {"vb_token": "1.cd"})
+    assert not exotel_stream_auth(settings, basic("voicebus", "dev-secret"), params)
+    assert not exotel_stream_auth(settings, {}, params)
 
 
 @pytest.mark.parametrize(

@@ -74,7 +74,8 @@ async def test_a_call_in_both_directions(running_gateway: RunningGateway, kind: 
         assert started.data.provider == kind
         assert started.data.provider_call_id == call.call_sid
         assert started.data.stream_id == call.stream_sid
-        assert started.data.context == {"customer": "Ada"}
+        # Vobiz does not sign the query string: its ctx_* values are not trusted.
+        assert started.data.context == ({} if kind == "vobiz" else {"customer": "Ada"})
         assert started.data.audio.sample_rate == 8000
         initiated = await events.one("call.initiated.v1", call_id)
         assert initiated.data.provider == kind  # type: ignore[union-attr]

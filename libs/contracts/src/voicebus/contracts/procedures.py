@@ -13,7 +13,7 @@ from typing import Final
 from pydantic import BaseModel
 
 from voicebus.contracts import campaigns as c
-from voicebus.contracts import rpc, telephony
+from voicebus.contracts import keys, rpc, telephony
 from voicebus.contracts.agents import api as a
 from voicebus.contracts.rpc import Reply
 
@@ -105,4 +105,10 @@ PROCEDURES: Final[tuple[Procedure, ...]] = (
               "What a tenant's agents remember about a caller (caller memory)."),
     Procedure(rpc.MEMORY_DELETE, rpc.CallerRef, rpc.CallerMemoryReply,
               "Forget a caller: delete their memory profile (404 when there is none)."),
+    Procedure(keys.CREDENTIALS_ROTATE, keys.RotateKeys, keys.KeysRotated,
+              "Re-encrypt every stored provider account with the edge's newest credentials "
+              "key (voicebus keys rotate)."),
+    Procedure(keys.TOOL_SECRETS_ROTATE, keys.RotateKeys, keys.KeysRotated,
+              "Seal every stored webhook-tool secret again with the orchestrator's newest "
+              "key (voicebus keys rotate)."),
 )  # fmt: skip

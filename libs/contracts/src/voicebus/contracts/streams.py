@@ -35,6 +35,7 @@ class StreamSpec:
             this window are stored once.
         max_msg_bytes: largest message accepted.
         description: shown by ``nats stream info``.
+        max_bytes: the stream's byte cap, oldest messages dropped when full (-1: none).
     """
 
     name: str
@@ -44,6 +45,7 @@ class StreamSpec:
     duplicate_window_s: float
     max_msg_bytes: int
     description: str
+    max_bytes: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +144,34 @@ STREAM_CLAIMS: Final = KVSpec(
     ),
 )
 
+WEBHOOK_NONCES: Final = KVSpec(
+    bucket="vb_webhook_nonces",
+    ttl_s=DAY,
+    history=1,
+    description=(
+        "One key per signed provider webhook nonce seen (Plivo V3, Vobiz), so a replayed "
+        "signed request is refused on every gateway for a day."
+    ),
+)
+
+RATE_LIMITS: Final = KVSpec(
+    bucket="vb_rate_limits",
+    ttl_s=120.0,
+    history=1,
+    description=(
+        "Request counters of the REST edge per key and minute, shared by every edge "
+        "instance so that N replicas enforce one limit."
+    ),
+)
+
 STREAMS: Final[tuple[StreamSpec, ...]] = (EVENTS, COMMANDS, DEAD_LETTERS, ADVISORIES)
-KV_BUCKETS: Final[tuple[KVSpec, ...]] = (SESSIONS, CALL_OWNERS, STREAM_CLAIMS)
+KV_BUCKETS: Final[tuple[KVSpec, ...]] = (
+    SESSIONS,
+    CALL_OWNERS,
+    STREAM_CLAIMS,
+    WEBHOOK_NONCES,
+    RATE_LIMITS,
+)
 
 
 def owner_key(service: str, call_id: str) -> str:

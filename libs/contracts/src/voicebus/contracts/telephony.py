@@ -90,6 +90,14 @@ class StoredAccount(Data):
         ),
         examples=[{"auth_token": "<secret>"}],
     )
+    allowed_countries: list[str] | None = Field(
+        default=None,
+        description=(
+            "The tenant's destination allow-list (ISO 3166 alpha-2): the gateway dials no "
+            "number outside it, whoever ordered the call (REST, campaigns). Null: anywhere."
+        ),
+        examples=[["US", "CA"]],
+    )
 
 
 class AccountReply(Reply):

@@ -18,6 +18,7 @@ from voicebus.devkit.agent.cli import app as agent_app
 from voicebus.devkit.audit_cli import app as audit_app
 from voicebus.devkit.campaign.cli import app as campaign_app
 from voicebus.devkit.defaults import DEV_TWILIO_AUTH_TOKEN
+from voicebus.devkit.keys_cli import app as keys_app
 from voicebus.devkit.secrets_cli import app as secrets_app
 from voicebus.devkit.stack import SERVICES, DevStack, StackError, color_for, read_state
 from voicebus.devkit.tail import TailFilter, tail
@@ -28,6 +29,7 @@ events_app = typer.Typer(help="Watch the event stream.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(key_app, name="key")
+app.add_typer(keys_app, name="keys")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(audit_app, name="audit")
 app.add_typer(agent_app, name="agent")

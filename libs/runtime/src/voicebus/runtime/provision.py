@@ -20,6 +20,7 @@ from nats.js.errors import APIError, BadRequestError
 
 from voicebus.contracts.streams import (
     CALL_OWNERS,
+    EVENTS,
     KV_BUCKETS,
     STREAMS,
     KVSpec,
@@ -66,6 +67,7 @@ def stream_config(spec: StreamSpec, *, replicas: int = 1, storage: str = "file")
         max_age=spec.max_age_s,
         duplicate_window=spec.duplicate_window_s,
         max_msg_size=spec.max_msg_bytes,
+        max_bytes=spec.max_bytes,
         storage=StorageType(storage),
         num_replicas=replicas,
     )
@@ -86,6 +88,14 @@ def kv_config(spec: KVSpec, *, replicas: int = 1, storage: str = "file") -> KeyV
         history=spec.history,
         storage=StorageType(storage),
         replicas=replicas,
+    )
+
+
+def streams_with_caps(*, events_max_bytes: int = -1) -> tuple[StreamSpec, ...]:
+    """The contracts' streams, ``VB_EVENTS`` with the byte cap of this deployment."""
+    return tuple(
+        replace(spec, max_bytes=events_max_bytes) if spec.name == EVENTS.name else spec
+        for spec in STREAMS
     )
 
 

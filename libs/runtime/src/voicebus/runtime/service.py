@@ -38,7 +38,7 @@ from voicebus.runtime.broker import build_broker, faststream_app, stop_broker, u
 from voicebus.runtime.bus import connect, drain
 from voicebus.runtime.errors import VoicebusError
 from voicebus.runtime.metrics import SERVICE_INFO, SERVICE_READY
-from voicebus.runtime.provision import kv_buckets, provision
+from voicebus.runtime.provision import kv_buckets, provision, streams_with_caps
 from voicebus.runtime.readiness import ReadinessCheck
 from voicebus.runtime.settings import ServiceSettings
 from voicebus.runtime.telemetry import create_tracer_provider, export_spans
@@ -204,6 +204,7 @@ class Service:
             self._js = self._nc.jetstream()
             await provision(
                 self._js,
+                streams=streams_with_caps(events_max_bytes=self.settings.events_max_bytes),
                 kv_buckets=kv_buckets(self.settings.call_lease_ttl_s),
                 replicas=self.settings.jetstream_replicas,
                 storage=self.settings.jetstream_storage,

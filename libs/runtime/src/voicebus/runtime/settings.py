@@ -179,6 +179,16 @@ class ServiceSettings(BaseSettings):
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None, validation_alias=_shared("VB_OTEL_EXPORTER_OTLP_ENDPOINT")
     )
+    events_max_bytes: int = Field(
+        default=-1,
+        ge=-1,
+        validation_alias=_shared("VB_EVENTS_MAX_BYTES"),
+        description=(
+            "Byte cap of the VB_EVENTS stream (-1: none): when full, the oldest events are "
+            "dropped, so a flood cannot fill the disk. Set it in production well above what "
+            "the retention period holds; every process on one NATS must use the same value."
+        ),
+    )
     call_lease_ttl_s: float = Field(
         default=10.0,
         ge=1.0,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from voicebus.edge.api import PREFIX, Edge, install_api
+from voicebus.edge.api.routes_campaigns import is_contacts_upload
 from voicebus.edge.api.routes_usage import usage_router
 from voicebus.edge.api.routes_webhooks import webhooks_router
 from voicebus.edge.browser.routes import browser_router
@@ -13,6 +14,7 @@ from voicebus.edge.rpc import register_rpc
 from voicebus.edge.settings import EdgeSettings
 from voicebus.edge.tenancy.store import TenantStore
 from voicebus.edge.webhooks.runner import WebhookRunner
+from voicebus.runtime.body_limit import BodyLimit
 from voicebus.runtime.rpc import RpcClient
 from voicebus.runtime.service import Service
 
@@ -40,6 +42,7 @@ def build(settings: EdgeSettings | None = None) -> tuple[Service, FastAPI]:
     app.include_router(usage_router(edge, webhooks), prefix=PREFIX)
     client = RpcClient(lambda: service.nc, timeout_s=settings.rpc_timeout_s)
     app.include_router(browser_router(client, settings))
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, exempt=[is_contacts_upload])
     return service, service.asgi(app)
 
 

@@ -12,6 +12,7 @@ from typing import Final
 from faststream.nats import NatsBroker
 from pydantic import SecretStr
 
+from voicebus.contracts.keys import CREDENTIALS_ROTATE, KeysRotated, RotateKeys
 from voicebus.contracts.telephony import (
     ACCOUNTS_GET,
     TELEPHONY_PROVIDERS,
@@ -28,6 +29,13 @@ log = logging.getLogger(__name__)
 QUEUE_GROUP: Final = "edge-rpc"
 
 
+class TenantDisabled(RpcFault):
+    """403: the operator disabled the tenant; nothing is done on its behalf."""
+
+    status = 403
+    default_code = "tenant_disabled"
+
+
 def register_rpc(broker: NatsBroker, store: TenantStore) -> None:
     """Declare the edge's responders on ``broker``; they read ``store`` once it is bound."""
 
@@ -38,6 +46,9 @@ def register_rpc(broker: NatsBroker, store: TenantStore) -> None:
             raise Invalid(f"provider: unknown provider {provider!r} (known: {known})")
         if not store.bound:
             raise Unavailable("the edge has no database yet", code="database_unavailable")
+        if await store.disabled(tenant_id):
+            # Its inbound calls and dials (campaigns included) stop with its keys.
+            raise TenantDisabled(f"tenant {tenant_id!r} is disabled")
         try:
             stored = await store.account(tenant_id, provider)
         except CredentialsError:
@@ -50,15 +61,32 @@ def register_rpc(broker: NatsBroker, store: TenantStore) -> None:
                 f"no {provider} account for tenant {tenant_id!r}", code="account_not_found"
             )
         secrets, fields = stored
+        countries = (await store.limits(tenant_id)).allowed_countries
         log.info("provider account read", extra={"tenant_id": tenant_id, "provider": provider})
         account = StoredAccount(
             tenant_id=tenant_id,
             provider=provider,
             fields=fields,
             secrets={name: SecretStr(value) for name, value in secrets.items()},
+            allowed_countries=None if countries is None else sorted(countries),
         )
         return AccountReply(ok=True, account=account)
 
     responder(broker, ACCOUNTS_GET, GetAccount, AccountReply, account_get, queue=QUEUE_GROUP,
               description="A tenant's provider account with its credentials, for the gateway "
                           "(GetAccount → AccountReply).")  # fmt: skip
+
+    async def credentials_rotate(request: RotateKeys) -> KeysRotated:
+        if not store.bound:
+            raise Unavailable("the edge has no database yet", code="database_unavailable")
+        rotated, unreadable = await store.rotate_credentials(dry_run=request.dry_run)
+        log.warning(
+            "provider credentials re-encrypted",
+            extra={"rotated": rotated, "unreadable": unreadable, "dry_run": request.dry_run},
+        )
+        return KeysRotated(ok=True, rotated=rotated, unreadable=unreadable, keys=store.key_count)
+
+    responder(broker, CREDENTIALS_ROTATE, RotateKeys, KeysRotated, credentials_rotate,
+              queue=QUEUE_GROUP,
+              description="Re-encrypt every stored provider account with the newest "
+                          "credentials key (RotateKeys → KeysRotated).")  # fmt: skip

@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from voicebus.contracts.subjects import token
+from voicebus.edge.tenancy.accounts import DEFAULT_API_HOSTS
 from voicebus.edge.tenancy.credentials import fernet_keys
 from voicebus.runtime.settings import Environment, ServiceSettings
 
@@ -40,6 +41,27 @@ class EdgeSettings(ServiceSettings):
     )
     api_rate_limit_per_minute: int = Field(
         default=600, ge=1, le=1_000_000, description="Requests per minute of a new API key."
+    )
+    provider_api_hosts: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_API_HOSTS),
+        description=(
+            "Hosts a provider account's api_base_url may point at (JSON list). Only the "
+            "operator token may set api_base_url at all."
+        ),
+    )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest REST request body (413 above); contact uploads have their own "
+        "64 MiB limit.",
+    )
+    unauthenticated_per_ip_per_minute: int = Field(
+        default=60,
+        ge=1,
+        le=1_000_000,
+        description="Requests per minute one client address may make without a valid key "
+        "(failed authentications, the open browser-session endpoint); 429 above.",
     )
     rpc_timeout_s: float = Field(
         default=2.0,

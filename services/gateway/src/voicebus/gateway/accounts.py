@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from typing import Final
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -29,6 +31,9 @@ log = logging.getLogger(__name__)
 _Key = tuple[str, str]
 
 
+API_BASE_URL: Final = "api_base_url"
+
+
 class EdgeAccounts:
     """``AccountStore`` that asks the edge and caches what it said.
 
@@ -37,6 +42,10 @@ class EdgeAccounts:
         ttl_s: how long an answer is reused (0: never).
         max_entries: accounts kept at most (the least recently stored go first).
         clock: monotonic seconds (a fake in tests).
+        api_hosts: hosts a stored account's ``api_base_url`` may name; None: any. Another
+            host (a value stored before the edge checked it) is dropped, so the provider's
+            own API is used: a tenant's credentials never go to a host the operator did
+            not allow.
     """
 
     def __init__(
@@ -46,7 +55,9 @@ class EdgeAccounts:
         ttl_s: float,
         max_entries: int,
         clock: Callable[[], float] = time.monotonic,
+        api_hosts: Collection[str] | None = None,
     ) -> None:
+        self._api_hosts = None if api_hosts is None else {h.lower() for h in api_hosts}
         self._client = client
         self._cache: TtlCache[_Key, ProviderAccount | None] = TtlCache(ttl_s, max_entries, clock)
         self._asking: dict[_Key, asyncio.Future[ProviderAccount | None]] = {}
@@ -90,17 +101,30 @@ class EdgeAccounts:
             raise _unavailable(tenant_id, provider, fault.code) from None
         if reply.account is None:
             raise _unavailable(tenant_id, provider, "no_account_in_reply")
-        account = _provider_account(reply.account)
+        account = _provider_account(reply.account, self._api_hosts)
         self._cache.put(key, account)
         return account
 
 
-def _provider_account(stored: StoredAccount) -> ProviderAccount:
+def _provider_account(stored: StoredAccount, api_hosts: set[str] | None) -> ProviderAccount:
+    fields = dict(stored.fields)
+    base = fields.get(API_BASE_URL)
+    if api_hosts is not None and base is not None:
+        host = (urlsplit(base).hostname or "").lower()
+        if host not in api_hosts:
+            del fields[API_BASE_URL]
+            log.warning(
+                "stored api_base_url not allowed: provider default used",
+                extra={"tenant_id": stored.tenant_id, "provider": stored.provider},
+            )
     return ProviderAccount(
         provider=stored.provider,
         tenant_id=stored.tenant_id,
         secrets=dict(stored.secrets),
-        fields=dict(stored.fields),
+        fields=fields,
+        allowed_countries=(
+            None if stored.allowed_countries is None else frozenset(stored.allowed_countries)
+        ),
     )
 
 

@@ -15,6 +15,8 @@ from voicebus.gateway.providers import providers
 from voicebus.gateway.routes import telephony_router
 from voicebus.gateway.settings import GatewaySettings
 from voicebus.gateway.stream.media_streams import MediaStreams, media_providers
+from voicebus.gateway.webhook_nonces import WebhookNonces
+from voicebus.runtime.body_limit import BodyLimit
 from voicebus.runtime.rpc import RpcClient
 from voicebus.runtime.service import Service
 
@@ -31,12 +33,18 @@ def build(settings: GatewaySettings | None = None) -> tuple[Service, FastAPI]:
         RpcClient(lambda: service.nc, timeout_s=settings.account_lookup_timeout_s),
         ttl_s=settings.account_cache_ttl_s,
         max_entries=settings.account_cache_size,
+        api_hosts=settings.provider_api_hosts,
     )
-    gateway = Gateway(service, settings, leases=LiveCalls(service), accounts=accounts)
+    nonces = WebhookNonces()
+    service.on_connected(nonces.open)
+    gateway = Gateway(
+        service, settings, leases=LiveCalls(service), accounts=accounts, nonces=nonces
+    )
     register(service.broker, gateway, Outbound(gateway))
     app.state.media_streams = MediaStreams(service, gateway, media_providers(settings))
     app.include_router(telephony_router(gateway))
     metrics.initialize(((p.name, p.dialer is not None) for p in providers()), EndReason)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_webhook_bytes)
     return service, service.asgi(app)
 
 

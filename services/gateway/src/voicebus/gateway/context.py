@@ -13,6 +13,7 @@ from voicebus.gateway.call_leases import Close, LiveCalls
 from voicebus.gateway.providers import registry
 from voicebus.gateway.providers.outbound import ProviderAccount
 from voicebus.gateway.settings import GatewaySettings
+from voicebus.gateway.webhook_nonces import Nonces
 from voicebus.runtime.publish import publish_event
 from voicebus.runtime.service import Service
 
@@ -55,12 +56,15 @@ class Gateway:
         leases: this instance's call leases (``gateway.<call>`` in ``vb_call_owners``),
             held while a call's media stream is up, so the calls of a gateway that
             died are ended as ``gateway_lost`` within the lease TTL; None: no leases.
+        nonces: signature nonces seen (replayed signed webhooks are refused); None:
+            no replay guard.
     """
 
     service: Service
     settings: GatewaySettings
     accounts: AccountStore | None = None
     leases: LiveCalls | None = None
+    nonces: Nonces | None = None
 
     async def account(self, tenant_id: str, provider: str) -> ProviderAccount:
         """The credentials ``tenant_id`` uses with ``provider``.

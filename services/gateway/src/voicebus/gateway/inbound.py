@@ -20,16 +20,18 @@ from voicebus.contracts.errors import InvalidTokenError
 from voicebus.contracts.events import ErrorCode
 from voicebus.contracts.ids import new_id
 from voicebus.contracts.subjects import token
+from voicebus.gateway.abuse import PerMinute
 from voicebus.gateway.agents import Refusal, fetch_agent, judge
 from voicebus.gateway.call_events import call_error, call_initiated
 from voicebus.gateway.context import Gateway, UnknownAccountError
+from voicebus.gateway.metrics import SECURITY_SAMPLED
 from voicebus.gateway.parameters import (
     CallIdentity,
     context_from_query,
     stream_purpose,
     to_parameters,
 )
-from voicebus.gateway.providers.base import InboundWebhook, Provider
+from voicebus.gateway.providers.base import InboundCall, InboundWebhook, Provider
 from voicebus.runtime.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ class InboundHandler:
         self.provider = provider
         self.gateway = gateway
         self.webhook: InboundWebhook = provider.webhook(gateway.settings)
+        self.refusals = PerMinute()
 
     async def __call__(
         self, request: Request, agent_id: str, tenant_id: str | None = None
@@ -59,20 +62,25 @@ class InboundHandler:
         A named tenant's webhook is checked with that tenant's credentials
         (``Provider.tenant_webhook``); a tenant without an account gets 403.
         """
+        source = request.client.host if request.client is not None else "unknown"
+        if self.refusals.count(source) >= self.gateway.settings.failed_webhooks_per_ip_per_minute:
+            SECURITY_SAMPLED.labels(self.provider.name).inc()
+            return Response(status_code=429, headers={"Retry-After": "60"})
         webhook = self.webhook
         if tenant_id is None:
             tenant_id = self.gateway.settings.default_tenant
         else:
             tenant_webhook = await self._tenant_webhook(tenant_id)
             if tenant_webhook is None:
-                await self._error(self.gateway.settings.default_tenant, new_id(), _NO_ACCOUNT,
-                                  security=True)  # fmt: skip
+                await self._refused(source, self.gateway.settings.default_tenant, _NO_ACCOUNT)
                 return Response(status_code=403)
             webhook = tenant_webhook
         call = await webhook.accept(request)
         if call is None:
-            log.warning("webhook signature invalid", extra={"provider": self.provider.name})
-            await self._error(tenant_id, new_id(), _BAD_SIGNATURE, security=True)
+            await self._refused(source, tenant_id, _BAD_SIGNATURE)
+            return Response(status_code=403)
+        if not await self._first_use(call):
+            await self._refused(source, tenant_id, _REPLAYED)
             return Response(status_code=403)
         call_id = new_id()
         refusal = await self._check_agent(tenant_id, agent_id)
@@ -89,7 +97,8 @@ class InboundHandler:
             agent_id=agent_id,
             from_number=call.from_number,
             to_number=call.to_number,
-            context=context_from_query(request.query_params),
+            # Only what the signature covers: an unsigned query could be anyone's.
+            context=context_from_query(request.query_params) if call.query_signed else {},
         )
         initiated = call_initiated(
             identity, self.provider.name, call.provider_call_id, self.gateway.source
@@ -104,6 +113,22 @@ class InboundHandler:
         )
         url = self.gateway.settings.media_ws_url(self.provider.stream_path)
         return webhook.connect(url, params)
+
+    async def _refused(self, source: str, tenant_id: str, refusal: Refusal) -> None:
+        """Count a refused webhook; record a security event for the first per source and
+        minute only (the others are counted in ``voicebus_gateway_security_sampled_total``)."""
+        if self.refusals.hit(source) > 1:
+            SECURITY_SAMPLED.labels(self.provider.name).inc()
+            return
+        log.warning("webhook refused", extra={"provider": self.provider.name,
+                                              "reason": refusal.message})  # fmt: skip
+        await self._error(tenant_id, new_id(), refusal, security=True)
+
+    async def _first_use(self, call: InboundCall) -> bool:
+        nonces = self.gateway.nonces
+        if call.nonce is None or nonces is None:
+            return True
+        return await nonces.first_use(self.provider.name, call.nonce)
 
     async def _tenant_webhook(self, tenant_id: str) -> InboundWebhook | None:
         factory = self.provider.tenant_webhook
@@ -146,4 +171,7 @@ _NO_ACCOUNT: Final = Refusal(
 )
 _BAD_SIGNATURE: Final = Refusal(
     ErrorCode.SIGNATURE_INVALID, "inbound webhook signature missing or invalid", False
+)
+_REPLAYED: Final = Refusal(
+    ErrorCode.SIGNATURE_INVALID, "inbound webhook replayed (signature nonce already used)", False
 )

@@ -62,6 +62,13 @@ WS_REFUSED: Final = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+SECURITY_SAMPLED: Final = Counter(
+    "voicebus_gateway_security_sampled",
+    "Refused webhooks not recorded as a security event (one per source and minute is), "
+    "or answered 429 unchecked (the source is over its limit), by provider.",
+    ["provider"],
+    registry=REGISTRY,
+)
 WS_OPEN: Final = Gauge(
     "voicebus_gateway_ws_connections",
     "Media WebSockets open in this process.",

@@ -35,6 +35,7 @@ from voicebus.contracts.streams import EVENTS
 from voicebus.gateway.agents import Refusal, fetch_agent, judge
 from voicebus.gateway.call_events import call_error, call_initiated
 from voicebus.gateway.context import Gateway, UnknownAccountError
+from voicebus.gateway.destinations import destination_refusal
 from voicebus.gateway.dialing import (
     callback_identity,
     dial_failed,
@@ -119,6 +120,14 @@ class Outbound:
             await self._publish_all(dial_failed(command, error, self.source))
             count_dial(name, DialResult.NO_ACCOUNT)
             log.warning("originate without account", extra={"call_id": command.call_id})
+            return
+        refused = destination_refusal(command.data.to_number, account.allowed_countries)
+        if refused is not None:  # toll-fraud guard: the tenant's destination allow-list
+            error = ProviderError(
+                refused, retryable=False, provider=name, code="destination_not_allowed"
+            )
+            await self._publish_all(dial_failed(command, error, self.source))
+            log.warning("originate refused: destination", extra={"call_id": command.call_id})
             return
         from_number = command.data.from_number or account.get(CALLER_ID_FIELD)
         identity = outbound_identity(command, from_number)

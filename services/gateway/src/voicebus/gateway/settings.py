@@ -166,6 +166,29 @@ class GatewaySettings(ServiceSettings):
     account_cache_size: int = Field(
         default=1024, ge=1, le=1_000_000, description="Tenant accounts kept in memory at most."
     )
+    provider_api_hosts: list[str] = Field(
+        default_factory=lambda: [
+            "api.twilio.com", "api.plivo.com", "api.vobiz.ai", "api.exotel.com",
+            "api.in.exotel.com",
+        ],
+        description=(
+            "Hosts a tenant's stored api_base_url may name (JSON list); another is ignored "
+            "and the provider's own API used. Keep it equal to VB_EDGE_PROVIDER_API_HOSTS."
+        ),
+    )  # fmt: skip
+    max_webhook_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        le=16 * 1024 * 1024,
+        description="Largest provider webhook body (413 above); providers post a few KiB.",
+    )
+    failed_webhooks_per_ip_per_minute: int = Field(
+        default=30,
+        ge=1,
+        le=1_000_000,
+        description="Webhooks with a bad signature one client address may send per minute "
+        "before it is answered 429 without a check.",
+    )
     account_lookup_timeout_s: float = Field(
         default=2.0, gt=0, le=30, description="How long the gateway waits for the edge's answer."
     )

@@ -33,7 +33,7 @@ from voicebus.contracts.agents.tools import WebhookSettings
 from voicebus.contracts.agents.validation import validation_problems
 from voicebus.orchestrator.errors import StoreConflictError
 from voicebus.orchestrator.rules import engine_problems, tenant_problems
-from voicebus.orchestrator.secret_box import SecretBox
+from voicebus.orchestrator.secret_box import SecretBox, SecretsUnreadableError
 from voicebus.orchestrator.versions import TEMPLATE_OWNER, Stored, Versions
 from voicebus.runtime.rpc import Conflict, Invalid, NotFound
 
@@ -253,6 +253,34 @@ class ToolLibrary:
     def __init__(self, store: Versions, box: SecretBox) -> None:
         self.store = store
         self._box = box
+
+    async def rotate_secrets(self, *, dry_run: bool = False) -> tuple[int, int]:
+        """Seal every stored tool secret (all versions) again with the first key.
+
+        Returns:
+            ``(rotated, unreadable)``: secrets re-sealed (or that would be), and secrets
+            no configured key opens (left as they are).
+        """
+        unreadable = 0
+        readable = 0
+
+        def again(token: bytes) -> bytes | None:
+            nonlocal unreadable, readable
+            try:
+                sealed = self._box.rotate(token)
+            except SecretsUnreadableError:
+                unreadable += 1
+                return None
+            readable += 1
+            return None if dry_run else sealed
+
+        rotated = await self.store.reseal("tool", again)
+        return (readable if dry_run else rotated), unreadable
+
+    @property
+    def key_count(self) -> int:
+        """How many keys open stored secrets."""
+        return self._box.key_count
 
     @staticmethod
     def _parse(raw: Mapping[str, Any]) -> WebhookTool:

@@ -9,9 +9,12 @@ what the very next call sees.
 
 from __future__ import annotations
 
+import logging
+
 from faststream.nats import NatsBroker
 
 from voicebus.contracts.agents import api, check_context
+from voicebus.contracts.keys import TOOL_SECRETS_ROTATE, KeysRotated, RotateKeys
 from voicebus.contracts.rpc import (
     AGENTS_GET,
     AGENTS_LIST,
@@ -29,6 +32,8 @@ from voicebus.orchestrator.calls import Orchestrator
 from voicebus.orchestrator.errors import AgentConfigError
 from voicebus.orchestrator.memory import Profile, caller_key
 from voicebus.runtime.rpc import Invalid, NotFound, Unavailable, responder
+
+log = logging.getLogger(__name__)
 
 QUEUE_GROUP = "orchestrator-rpc"
 
@@ -153,6 +158,17 @@ class Responders:
         record = await self._o.tools.archive(request.tenant_id, request.name)
         return api.ToolRecordReply(ok=True, record=record)
 
+    async def secrets_rotate(self, request: RotateKeys) -> KeysRotated:
+        """Seal every stored tool secret again with the newest key."""
+        rotated, unreadable = await self._o.tools.rotate_secrets(dry_run=request.dry_run)
+        log.warning(
+            "tool secrets re-sealed",
+            extra={"rotated": rotated, "unreadable": unreadable, "dry_run": request.dry_run},
+        )
+        return KeysRotated(
+            ok=True, rotated=rotated, unreadable=unreadable, keys=self._o.tools.key_count
+        )
+
     async def memory_get(self, request: CallerRef) -> CallerMemoryReply:
         """A caller's memory (404: none for this tenant)."""
         number = caller_key(request.number)
@@ -223,3 +239,8 @@ def register(broker: NatsBroker, orchestrator: Orchestrator) -> None:
     responder(broker, api.TOOLS_ARCHIVE, api.ToolRef, api.ToolRecordReply, r.tool_archive, queue=q)
     responder(broker, MEMORY_GET, CallerRef, CallerMemoryReply, r.memory_get, queue=q)
     responder(broker, MEMORY_DELETE, CallerRef, CallerMemoryReply, r.memory_delete, queue=q)
+    responder(
+        broker, TOOL_SECRETS_ROTATE, RotateKeys, KeysRotated, r.secrets_rotate, queue=q,
+        description="Seal every stored webhook-tool secret again with the newest key "
+        "(RotateKeys → KeysRotated).",
+    )  # fmt: skip

@@ -53,10 +53,27 @@ class SecretBox:
 
     def __init__(self, keys: list[bytes]) -> None:
         self._fernet = MultiFernet([Fernet(k) for k in keys])
+        self._count = len(keys)
 
     def seal(self, secrets: Mapping[str, str]) -> bytes:
         """The encrypted JSON of ``secrets``."""
         return self._fernet.encrypt(json.dumps(dict(secrets), sort_keys=True).encode())
+
+    @property
+    def key_count(self) -> int:
+        """How many keys decrypt."""
+        return self._count
+
+    def rotate(self, token: bytes) -> bytes:
+        """``token`` sealed again with the first key.
+
+        Raises:
+            SecretsUnreadableError: no configured key decrypts it.
+        """
+        try:
+            return self._fernet.rotate(token)
+        except InvalidToken:
+            raise SecretsUnreadableError("stored tool secrets cannot be decrypted") from None
 
     def open(self, token: bytes) -> dict[str, str]:
         """The secrets again.

@@ -9,7 +9,7 @@ silently overwrite each other.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -93,6 +93,11 @@ class Versions(Protocol):
         """Archive (idempotent); None: no such document."""
         ...
 
+    async def reseal(self, kind: Kind, transform: Callable[[bytes], bytes | None]) -> int:
+        """Rewrite every stored secret of ``kind`` (every version) through ``transform``
+        (None: leave it); the number rewritten."""
+        ...
+
 
 class MemoryVersions:
     """:class:`Versions` in memory, same rules."""
@@ -165,6 +170,18 @@ class MemoryVersions:
         self._heads[(kind, owner, name)] = (head[0], True)
         return await self.get(kind, owner, name)
 
+    async def reseal(self, kind: Kind, transform: Callable[[bytes], bytes | None]) -> int:
+        """Rewrite secrets."""
+        done = 0
+        for key, row in list(self._rows.items()):
+            if key[0] != kind or row.secret is None:
+                continue
+            new = transform(row.secret)
+            if new is not None:
+                self._rows[key] = replace(row, secret=new)
+                done += 1
+        return done
+
 
 def _check(
     kind: str, name: str, current: int, archived: bool, expected: int | None, restore: bool
@@ -186,6 +203,29 @@ class SqlVersions:
     def bind(self, engine: AsyncEngine) -> None:
         """Use ``engine`` from now on."""
         self._engine = engine
+
+    async def reseal(self, kind: Kind, transform: Callable[[bytes], bytes | None]) -> int:
+        """Rewrite secrets, rows locked meanwhile (a version is never written twice)."""
+        v = RESOURCE_VERSIONS
+        done = 0
+        async with self.engine.begin() as conn:
+            rows = await conn.execute(
+                select(v.c.owner, v.c.name, v.c.version, v.c.secret)
+                .where(v.c.kind == kind, v.c.secret.is_not(None))
+                .with_for_update()
+            )
+            for row in rows.all():
+                new = transform(row.secret)
+                if new is None:
+                    continue
+                await conn.execute(
+                    update(v)
+                    .where(v.c.kind == kind, v.c.owner == row.owner, v.c.name == row.name,
+                           v.c.version == row.version)
+                    .values(secret=new)
+                )  # fmt: skip
+                done += 1
+        return done
 
     @property
     def engine(self) -> AsyncEngine:

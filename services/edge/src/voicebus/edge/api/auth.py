@@ -21,8 +21,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import Request
 
 from voicebus.edge.api.errors import ApiError
-from voicebus.edge.api.ratelimit import KeyRateLimiter
+from voicebus.edge.api.ratelimit import ClientLimiter, KeyRateLimiter
 from voicebus.edge.api.schemas import TenantIdPath
+from voicebus.edge.api.shared_limits import SharedRateLimiter
 from voicebus.edge.tenancy import keys
 from voicebus.edge.tenancy.keys import Scope
 from voicebus.edge.tenancy.store import TenantStore
@@ -34,6 +35,7 @@ _CHALLENGE: Final = {"WWW-Authenticate": "Bearer"}
 _CACHE_MAX: Final = 10_000
 OPERATOR: Final = "operator"
 FAILED_TRIES_PER_MINUTE: Final = 10
+FAILED_PER_ADDRESS_PER_MINUTE: Final = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,15 @@ class TenantPrincipal:
     key_id: str
 
 
+def _too_many(per_minute: int) -> ApiError:
+    return ApiError(
+        429,
+        "too_many_unauthenticated",
+        f"more than {per_minute} requests without a valid key per minute from this address",
+        headers={"Retry-After": "60"},
+    )
+
+
 def _unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, headers=_CHALLENGE)
 
@@ -76,6 +87,9 @@ class Authenticator:
         admin_token: the operator's token.
         operator_rate_limit: requests per minute of the operator token.
         limiter: per-key rate limiter.
+        clients: counts requests without a valid key per client address.
+        shared: per-key limits counted in NATS KV, the same on every instance; None:
+            in this process's memory.
     """
 
     def __init__(
@@ -84,7 +98,11 @@ class Authenticator:
         admin_token: str,
         operator_rate_limit: int,
         limiter: KeyRateLimiter | None = None,
+        clients: ClientLimiter | None = None,
+        shared: SharedRateLimiter | None = None,
     ) -> None:
+        self._shared = shared
+        self._clients = clients or ClientLimiter(FAILED_PER_ADDRESS_PER_MINUTE)
         self._store = store
         self._admin = admin_token.encode()
         self._operator_rate = operator_rate_limit
@@ -99,7 +117,7 @@ class Authenticator:
             ApiError: 401 (unknown, malformed or revoked), 429 (rate limit), 503 (no database).
         """
         if hmac.compare_digest(token.encode(), self._admin):
-            self._count(OPERATOR, self._operator_rate)
+            await self._count(OPERATOR, self._operator_rate)
             return Principal(tenant_id=None, key_id=None, scopes=frozenset(keys.ALL_SCOPES))
         parsed = keys.parse_token(token)
         if parsed is None:
@@ -128,11 +146,25 @@ class Authenticator:
             if len(self._verified) >= _CACHE_MAX:
                 self._verified.clear()
             self._verified[fingerprint] = key_id
-        self._count(key_id, key.rate_limit_per_minute)
+        if key.tenant_disabled:
+            raise ApiError(403, "tenant_disabled", "the tenant is disabled")
+        await self._count(key_id, key.rate_limit_per_minute)
         return Principal(tenant_id=key.tenant_id, key_id=key_id, scopes=key.scopes)
 
-    def _count(self, key: str, per_minute: int) -> None:
-        wait = self._limiter.hit(key, per_minute)
+    def _known(self, token: str) -> bool:
+        return hmac.compare_digest(token.encode(), self._admin) or (
+            keys.fingerprint(token) in self._verified
+        )
+
+    def _unauthenticated(self, request: Request) -> None:
+        if self._clients.hit(request) is not None:
+            raise _too_many(self._clients.per_minute)
+
+    async def _count(self, key: str, per_minute: int) -> None:
+        if self._shared is not None:
+            wait = await self._shared.hit(key, per_minute)
+        else:
+            wait = self._limiter.hit(key, per_minute)
         if wait is not None:
             raise ApiError(
                 429,
@@ -151,8 +183,18 @@ class Authenticator:
             credentials: HTTPAuthorizationCredentials | None = Depends(_BEARER),  # noqa: B008
         ) -> Principal:
             if credentials is None or credentials.scheme.lower() != "bearer":
+                self._unauthenticated(request)
                 raise _unauthorized("send Authorization: Bearer <API key>")
-            principal = await self.authenticate(credentials.credentials)
+            token = credentials.credentials
+            if self._clients.exceeded(request) and not self._known(token):
+                # Before any database lookup or argon2 check: this address has failed enough.
+                raise _too_many(self._clients.per_minute)
+            try:
+                principal = await self.authenticate(token)
+            except ApiError as err:
+                if err.status == 401:
+                    self._unauthenticated(request)
+                raise
             request.state.key_id = principal.key_id or OPERATOR
             return principal
 

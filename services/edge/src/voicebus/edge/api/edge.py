@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from voicebus.contracts.telephony import TELEPHONY_PROVIDERS
 from voicebus.edge.api.auth import Authenticator
 from voicebus.edge.api.bus import Owners, ServiceBus
+from voicebus.edge.api.ratelimit import ClientLimiter
+from voicebus.edge.api.shared_limits import SharedRateLimiter
 from voicebus.edge.settings import EdgeSettings
+from voicebus.edge.tenancy.accounts import DEFAULT_API_HOSTS
 from voicebus.edge.tenancy.store import TenantStore
 from voicebus.runtime.service import Service
 
@@ -23,6 +26,8 @@ class Edge:
         providers: telephony provider names a tenant may store an account for and dial.
         source: ``edge/<instance>``, the ``source`` of commands it sends.
         default_rate_limit: requests per minute of a key created without one.
+        provider_api_hosts: hosts the operator may point an account's ``api_base_url`` at.
+        call_limiter: counts each tenant's placed calls against its calls per minute.
     """
 
     store: TenantStore
@@ -31,14 +36,20 @@ class Edge:
     providers: frozenset[str]
     source: str
     default_rate_limit: int
+    provider_api_hosts: frozenset[str] = frozenset(DEFAULT_API_HOSTS)
+    call_limiter: SharedRateLimiter = field(default_factory=SharedRateLimiter)
 
     @classmethod
     def build(cls, service: Service, settings: EdgeSettings, store: TenantStore) -> Edge:
         """The REST API of the edge service: its bus connections and settings."""
+        shared = SharedRateLimiter()
+        service.on_connected(shared.open)
         auth = Authenticator(
             store,
             settings.admin_token.get_secret_value(),
             operator_rate_limit=settings.api_rate_limit_per_minute,
+            clients=ClientLimiter(settings.unauthenticated_per_ip_per_minute),
+            shared=shared,
         )
         return cls(
             store=store,
@@ -47,4 +58,6 @@ class Edge:
             providers=TELEPHONY_PROVIDERS,
             source=settings.connection_name,
             default_rate_limit=settings.api_rate_limit_per_minute,
+            provider_api_hosts=frozenset(settings.provider_api_hosts),
+            call_limiter=shared,
         )

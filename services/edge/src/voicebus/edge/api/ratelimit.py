@@ -1,8 +1,9 @@
-"""Per-key rate limits: a moving window per key, in this process's memory.
+"""Rate limits in this process's memory: a moving window per key.
 
-Each edge instance counts on its own, so N instances behind a balancer let
-a key through up to N times its limit; a shared storage (``limits`` supports
-Redis) would make it global.
+Per-key API limits and tenants' calls per minute are shared by every edge instance
+(:mod:`voicebus.edge.api.shared_limits`, NATS KV), falling back to this when NATS
+cannot be asked. Guess limits and per-address limits stay per instance: they bound
+what one instance spends on a flood.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
+from starlette.requests import Request
 
 
 class KeyRateLimiter:
@@ -43,3 +45,29 @@ class KeyRateLimiter:
     def retry_after(seconds: float) -> str:
         """``Retry-After`` value: whole seconds, rounded up."""
         return str(math.ceil(seconds))
+
+
+def client_address(request: Request) -> str:
+    """The client's address as the server saw it (behind a proxy: the proxy's, unless the
+    server is told to trust forwarded headers)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+class ClientLimiter:
+    """Requests without a valid key, counted per client address over a moving minute.
+
+    Args:
+        per_minute: how many one address may make.
+    """
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._limiter = KeyRateLimiter()
+
+    def hit(self, request: Request) -> float | None:
+        """Count one; None if allowed, else seconds until one would be."""
+        return self._limiter.hit(f"ip:{client_address(request)}", self.per_minute)
+
+    def exceeded(self, request: Request) -> bool:
+        """Whether the address has used up its minute, without counting."""
+        return self._limiter.exceeded(f"ip:{client_address(request)}", self.per_minute)

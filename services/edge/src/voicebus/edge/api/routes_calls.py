@@ -40,6 +40,8 @@ from voicebus.contracts.rpc import (
 from voicebus.edge.api.auth import TenantPrincipal
 from voicebus.edge.api.edge import Edge
 from voicebus.edge.api.errors import ERROR_RESPONSES, ApiError, FieldProblem
+from voicebus.edge.api.idempotency import IdempotencyKey, idempotent
+from voicebus.edge.api.ratelimit import KeyRateLimiter
 from voicebus.edge.api.routes_agents import with_fields
 from voicebus.edge.api.schemas import (
     TOKEN_PATTERN,
@@ -49,6 +51,7 @@ from voicebus.edge.api.schemas import (
     CallList,
     EventList,
 )
+from voicebus.edge.tenancy.destinations import destination_refusal
 from voicebus.edge.tenancy.keys import Scope
 
 log = logging.getLogger(__name__)
@@ -77,11 +80,20 @@ def calls_router(edge: Edge) -> APIRouter:
 
     @router.post("", status_code=202, response_model=CallAccepted)
     async def place_call(
-        body: CallCreate, who: Annotated[TenantPrincipal, Depends(writer)]
-    ) -> CallAccepted:
+        body: CallCreate,
+        who: Annotated[TenantPrincipal, Depends(writer)],
+        idempotency_key: IdempotencyKey = None,
+    ) -> Any:
         """Place an outbound call: queued at once; its progress arrives as events."""
+        return await idempotent(
+            edge.store, who.tenant_id, "calls.create", idempotency_key, body, 202,
+            lambda: _place(body, who),
+        )  # fmt: skip
+
+    async def _place(body: CallCreate, who: TenantPrincipal) -> CallAccepted:
         if body.provider is not None and body.provider not in edge.providers:
             raise _invalid("provider", f"unknown provider {body.provider!r}")
+        await _within_limits(body, who.tenant_id)
         check = CheckCallContext(tenant_id=who.tenant_id, agent_id=body.agent_id,
                                  context=body.context)  # fmt: skip
         try:
@@ -112,6 +124,27 @@ def calls_router(edge: Edge) -> APIRouter:
             ) from None
         log.info("call queued", extra={"call_id": command.call_id, "key_id": who.key_id})
         return CallAccepted(call_id=command.call_id)
+
+    async def _within_limits(body: CallCreate, tenant_id: str) -> None:
+        """The tenant's toll-fraud guards: destination countries, then calls per minute."""
+        if not edge.store.bound:  # no database: no tenant keys either, nothing to look up
+            return
+        limits = await edge.store.limits(tenant_id)
+        refusal = destination_refusal(body.to_number, limits.allowed_countries)
+        if refusal is not None:
+            raise ApiError(
+                403, "destination_not_allowed", f"to_number: {refusal}",
+                fields=[FieldProblem(field="to_number", message=refusal)],
+            )  # fmt: skip
+        if limits.calls_per_minute is not None:
+            wait = await edge.call_limiter.hit(f"calls:{tenant_id}", limits.calls_per_minute)
+            if wait is not None:
+                message = f"the tenant's limit of {limits.calls_per_minute} calls per minute"
+                raise ApiError(
+                    429, "call_rate_limited", f"calls_per_minute: {message} is reached",
+                    fields=[FieldProblem(field="calls_per_minute", message=message)],
+                    headers={"Retry-After": KeyRateLimiter.retry_after(wait)},
+                )  # fmt: skip
 
     @router.get("", response_model=CallList)
     async def list_calls(

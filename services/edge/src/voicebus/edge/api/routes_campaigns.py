@@ -6,6 +6,7 @@
 import base64
 import csv
 import io
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Final, Literal, Self
 
@@ -19,6 +20,7 @@ from voicebus.contracts.text import refuse_control
 from voicebus.edge.api.auth import TenantPrincipal
 from voicebus.edge.api.edge import Edge
 from voicebus.edge.api.errors import ERROR_RESPONSES, ApiError, FieldProblem
+from voicebus.edge.api.idempotency import IdempotencyKey, idempotent
 from voicebus.edge.api.uploads import LineTooLongError, line_chunks
 from voicebus.edge.tenancy.keys import Scope
 
@@ -80,8 +82,16 @@ def campaigns_router(edge: Edge) -> APIRouter:
         return reply.campaign
 
     @router.post("/campaigns", status_code=201, response_model=c.Campaign)
-    async def create_campaign(spec: c.CampaignSpec, who: Writer) -> c.Campaign:
+    async def create_campaign(
+        spec: c.CampaignSpec, who: Writer, idempotency_key: IdempotencyKey = None
+    ) -> Any:
         """Create a campaign (draft); upload contacts, then start it."""
+        return await idempotent(
+            edge.store, who.tenant_id, "campaigns.create", idempotency_key, spec, 201,
+            lambda: _create(spec, who),
+        )  # fmt: skip
+
+    async def _create(spec: c.CampaignSpec, who: TenantPrincipal) -> c.Campaign:
         request = c.CreateCampaign(tenant_id=who.tenant_id, spec=spec)
         reply = await owners.ask(c.CAMPAIGNS_CREATE, request, c.CampaignReply)
         if reply.campaign is None:
@@ -209,6 +219,14 @@ def campaigns_router(edge: Edge) -> APIRouter:
         return await owners.ask(subject, request, c.DncReply)
 
     return router
+
+
+_CONTACTS_PATH: Final = re.compile(r"^/api/v1/campaigns/[A-Za-z0-9_-]{1,64}/contacts$")
+
+
+def is_contacts_upload(path: str) -> bool:
+    """Whether ``path`` is the contacts upload, which limits its body itself."""
+    return _CONTACTS_PATH.fullmatch(path) is not None
 
 
 async def _read_limited(request: Request) -> bytes:

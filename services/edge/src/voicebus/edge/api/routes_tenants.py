@@ -6,6 +6,7 @@ import logging
 
 from fastapi import APIRouter, Depends, Response
 
+from voicebus.edge.api.auth import Principal
 from voicebus.edge.api.edge import Edge
 from voicebus.edge.api.errors import ERROR_RESPONSES, ApiError, FieldProblem
 from voicebus.edge.api.schemas import (
@@ -18,10 +19,13 @@ from voicebus.edge.api.schemas import (
     ProviderPath,
     TenantCreate,
     TenantIdPath,
+    TenantLimitsBody,
     TenantOut,
+    TenantPatch,
 )
 from voicebus.edge.tenancy import keys
-from voicebus.edge.tenancy.store import AccountInfo, ApiKey, Tenant
+from voicebus.edge.tenancy.accounts import check_account_fields
+from voicebus.edge.tenancy.store import AccountInfo, ApiKey, Tenant, TenantLimits
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +79,30 @@ def tenants_router(edge: Edge) -> APIRouter:
         """One tenant."""
         return _tenant(await store.tenant(tenant_id))
 
+    @router.patch("/{tenant_id}", response_model=TenantOut, dependencies=[operator])
+    async def patch_tenant(tenant_id: TenantIdPath, body: TenantPatch) -> TenantOut:
+        """Disable a tenant (its keys are refused at once, on every instance) or enable it."""
+        tenant = await store.set_disabled(tenant_id, body.disabled)
+        log.warning("tenant changed", extra={"tenant_id": tenant_id, "disabled": body.disabled})
+        return _tenant(tenant)
+
+    @router.put("/{tenant_id}/limits", response_model=TenantLimitsBody, dependencies=[operator])
+    async def put_limits(tenant_id: TenantIdPath, body: TenantLimitsBody) -> TenantLimitsBody:
+        """Set what the tenant may place: calls per minute, destination countries."""
+        countries = None if body.allowed_countries is None else frozenset(body.allowed_countries)
+        await store.put_limits(tenant_id, TenantLimits(body.calls_per_minute, countries))
+        return body
+
+    @router.get("/{tenant_id}/limits", response_model=TenantLimitsBody, dependencies=[manager])
+    async def get_limits(tenant_id: TenantIdPath) -> TenantLimitsBody:
+        """The tenant's limits."""
+        await store.tenant(tenant_id)
+        limits = await store.limits(tenant_id)
+        countries = None if limits.allowed_countries is None else sorted(limits.allowed_countries)
+        return TenantLimitsBody(
+            calls_per_minute=limits.calls_per_minute, allowed_countries=countries
+        )
+
     @router.post(
         "/{tenant_id}/keys", status_code=201, response_model=KeyCreated, dependencies=[manager]
     )
@@ -112,13 +140,29 @@ def tenants_router(edge: Edge) -> APIRouter:
             )
         return name
 
-    @router.put(
-        "/{tenant_id}/accounts/{provider}", response_model=AccountOut, dependencies=[manager]
-    )
+    @router.put("/{tenant_id}/accounts/{provider}", response_model=AccountOut)
     async def put_account(
-        tenant_id: TenantIdPath, provider: ProviderPath, body: AccountPut
+        tenant_id: TenantIdPath,
+        provider: ProviderPath,
+        body: AccountPut,
+        who: Principal = manager,
     ) -> AccountOut:
-        """Store the tenant's credentials for a provider (encrypted; secrets never shown)."""
+        """Store the tenant's credentials for a provider (encrypted; secrets never shown).
+
+        ``fields.api_base_url`` is the operator's alone (403 for a tenant's key), and only
+        to a host of ``VB_EDGE_PROVIDER_API_HOSTS`` (422 otherwise).
+        """
+        refusal = check_account_fields(
+            body.fields, operator=who.operator, allowed_hosts=edge.provider_api_hosts
+        )
+        if refusal is not None:
+            code = "operator_only" if refusal.status == 403 else "invalid_request"
+            raise ApiError(
+                refusal.status,
+                code,
+                f"{refusal.field}: {refusal.message}",
+                fields=[FieldProblem(field=refusal.field, message=refusal.message)],
+            )
         info = await store.put_account(tenant_id, _provider(provider), body.secrets, body.fields)
         log.info("provider account stored", extra={"tenant_id": tenant_id, "provider": provider})
         return _account(info)

@@ -58,6 +58,30 @@ class TenantOut(BaseModel):
     created_at: datetime
 
 
+class TenantPatch(_In):
+    """A change to a tenant (operator token only)."""
+
+    disabled: bool = Field(
+        description="A disabled tenant's keys are refused (403) until it is enabled again.",
+        examples=[True],
+    )
+
+
+class TenantLimitsBody(_In):
+    """What a tenant may place (toll-fraud and abuse guards, operator token only)."""
+
+    calls_per_minute: int | None = Field(
+        default=None, ge=1, le=100_000, description="Calls POST /calls accepts per minute; "
+        "null: no limit.", examples=[60],
+    )  # fmt: skip
+    allowed_countries: list[Annotated[str, Field(pattern=r"^[A-Z]{2}$")]] | None = Field(
+        default=None,
+        max_length=300,
+        description="ISO 3166 alpha-2 regions calls may be placed to; null: anywhere.",
+        examples=[["US", "CA"]],
+    )
+
+
 class KeyCreate(_In):
     """A new API key."""
 

@@ -23,7 +23,7 @@ import logging
 from importlib.resources import files
 from typing import Final
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import HTMLResponse, Response
 
@@ -35,6 +35,7 @@ from voicebus.contracts.telephony import (
     CreateSession,
     SessionReply,
 )
+from voicebus.edge.api.ratelimit import ClientLimiter, KeyRateLimiter
 from voicebus.edge.settings import EdgeSettings
 from voicebus.runtime.rpc import RemoteError, RpcClient, RpcFault
 
@@ -94,7 +95,17 @@ def browser_router(client: RpcClient, settings: EdgeSettings) -> APIRouter:
             raise HTTPException(status_code=404)
         return Response(_STATIC.joinpath(name).read_text(), media_type=media_type)
 
-    async def session(body: SessionRequest) -> BrowserSession:
+    clients = ClientLimiter(settings.unauthenticated_per_ip_per_minute)
+
+    async def session(body: SessionRequest, request: Request) -> BrowserSession:
+        # Open to anyone: each session starts a call, so each address gets a few a minute.
+        wait = clients.hit(request)
+        if wait is not None:
+            raise HTTPException(
+                status_code=429,
+                detail="too many sessions from this address",
+                headers={"Retry-After": KeyRateLimiter.retry_after(wait)},
+            )
         return await start_session(client, tenant_id, body)
 
     async def agents() -> list[AgentChoice]:

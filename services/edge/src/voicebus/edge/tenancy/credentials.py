@@ -50,11 +50,28 @@ class CredentialCipher:
 
     def __init__(self, keys: list[bytes]) -> None:
         self._fernet = MultiFernet([Fernet(k) for k in keys])
+        self._count = len(keys)
 
     def encrypt(self, secrets: Mapping[str, str], fields: Mapping[str, str]) -> bytes:
         """The encrypted JSON of an account's secrets and its other fields."""
         payload = {"secrets": dict(secrets), "fields": dict(fields)}
         return self._fernet.encrypt(json.dumps(payload, sort_keys=True).encode())
+
+    @property
+    def key_count(self) -> int:
+        """How many keys decrypt."""
+        return self._count
+
+    def rotate(self, token: bytes) -> bytes:
+        """``token`` encrypted again with the first key.
+
+        Raises:
+            CredentialsError: no configured key decrypts it.
+        """
+        try:
+            return self._fernet.rotate(token)
+        except InvalidToken:
+            raise CredentialsError("stored credentials cannot be decrypted") from None
 
     def decrypt(self, token: bytes) -> tuple[dict[str, str], dict[str, str]]:
         """``(secrets, fields)`` again.

@@ -13,10 +13,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voicebus.edge.tenancy.credentials import CredentialCipher, fernet_keys
-from voicebus.edge.tenancy.errors import ConflictError, NotFoundError, TenancyError
+from voicebus.edge.tenancy.errors import (
+    ConflictError,
+    CredentialsError,
+    NotFoundError,
+    TenancyError,
+)
 from voicebus.edge.tenancy.keys import NewKey
 from voicebus.edge.tenancy.legacy import adopt_legacy_tables
-from voicebus.edge.tenancy.tables import API_KEYS, METADATA, PROVIDER_ACCOUNTS, TENANTS
+from voicebus.edge.tenancy.tables import (
+    API_KEYS,
+    METADATA,
+    PROVIDER_ACCOUNTS,
+    TENANT_LIMITS,
+    TENANTS,
+)
 from voicebus.runtime import db as dbkit
 from voicebus.runtime.errors import ConfigurationError
 from voicebus.runtime.service import Service
@@ -46,6 +57,20 @@ class ApiKey:
     rate_limit_per_minute: int
     created_at: datetime
     revoked_at: datetime | None
+    tenant_disabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TenantLimits:
+    """What a tenant may place: toll-fraud and abuse guards set by the operator.
+
+    Attributes:
+        calls_per_minute: calls ``POST /calls`` accepts per minute; None: no limit.
+        allowed_countries: ISO 3166 alpha-2 regions calls may go to; None: anywhere.
+    """
+
+    calls_per_minute: int | None = None
+    allowed_countries: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,10 +204,60 @@ class TenantStore:
         return stored
 
     async def key(self, key_id: str) -> ApiKey | None:
-        """A key by id, whoever owns it (authentication looks keys up this way)."""
+        """A key by id, whoever owns it (authentication looks keys up this way), with
+        whether its tenant is disabled."""
+        query = (
+            select(API_KEYS, TENANTS.c.disabled.label("tenant_disabled"))
+            .join(TENANTS, TENANTS.c.tenant_id == API_KEYS.c.tenant_id)
+            .where(API_KEYS.c.key_id == key_id)
+        )
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(API_KEYS).where(API_KEYS.c.key_id == key_id))).first()
+            row = (await conn.execute(query)).first()
         return None if row is None else _key(row)
+
+    async def disabled(self, tenant_id: str) -> bool:
+        """Whether ``tenant_id`` exists and is disabled."""
+        async with self.engine.connect() as conn:
+            value = await conn.scalar(
+                select(TENANTS.c.disabled).where(TENANTS.c.tenant_id == tenant_id)
+            )
+        return bool(value)
+
+    async def set_disabled(self, tenant_id: str, disabled: bool) -> Tenant:
+        """Disable (or enable again) a tenant: its keys are refused while disabled."""
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(TENANTS).where(TENANTS.c.tenant_id == tenant_id).values(disabled=disabled)
+            )
+        return await self.tenant(tenant_id)
+
+    async def limits(self, tenant_id: str) -> TenantLimits:
+        """The tenant's limits (none set: no limits)."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(TENANT_LIMITS).where(TENANT_LIMITS.c.tenant_id == tenant_id)
+                )
+            ).first()
+        if row is None:
+            return TenantLimits()
+        countries = None if row.allowed_countries is None else frozenset(row.allowed_countries)
+        return TenantLimits(row.calls_per_minute, countries)
+
+    async def put_limits(self, tenant_id: str, limits: TenantLimits) -> TenantLimits:
+        """Replace the tenant's limits. Raises ``NotFoundError``."""
+        await self.tenant(tenant_id)
+        countries = None if limits.allowed_countries is None else sorted(limits.allowed_countries)
+        values = {
+            "calls_per_minute": limits.calls_per_minute,
+            "allowed_countries": countries,
+            "updated_at": datetime.now(UTC),
+        }
+        stmt = pg_insert(TENANT_LIMITS).values(tenant_id=tenant_id, **values)
+        stmt = stmt.on_conflict_do_update(index_elements=[TENANT_LIMITS.c.tenant_id], set_=values)
+        async with self.engine.begin() as conn:
+            await conn.execute(stmt)
+        return limits
 
     async def keys(self, tenant_id: str) -> list[ApiKey]:
         """The keys of one tenant, oldest first."""
@@ -261,6 +336,53 @@ class TenantStore:
         if done.rowcount == 0:
             raise NotFoundError(f"no {provider} account for tenant {tenant_id!r}")
 
+    async def rotate_credentials(self, *, dry_run: bool = False) -> tuple[int, int]:
+        """Encrypt every stored account again with the first key.
+
+        Rows are locked while they are rewritten, so an account stored meanwhile is
+        not overwritten with its old value.
+
+        Returns:
+            ``(rotated, unreadable)``: rows re-encrypted (or that would be), and rows no
+            configured key opens (left as they are).
+        """
+        rotated = unreadable = 0
+        async with self.engine.begin() as conn:
+            rows = await conn.execute(
+                select(
+                    PROVIDER_ACCOUNTS.c.tenant_id,
+                    PROVIDER_ACCOUNTS.c.provider,
+                    PROVIDER_ACCOUNTS.c.ciphertext,
+                ).with_for_update()
+            )
+            for row in rows.all():
+                try:
+                    token = self._cipher.rotate(row.ciphertext)
+                except CredentialsError:
+                    unreadable += 1
+                    log.error(
+                        "stored credentials cannot be decrypted",
+                        extra={"tenant_id": row.tenant_id, "provider": row.provider},
+                    )
+                    continue
+                rotated += 1
+                if dry_run:
+                    continue
+                await conn.execute(
+                    update(PROVIDER_ACCOUNTS)
+                    .where(
+                        PROVIDER_ACCOUNTS.c.tenant_id == row.tenant_id,
+                        PROVIDER_ACCOUNTS.c.provider == row.provider,
+                    )
+                    .values(ciphertext=token)
+                )
+        return rotated, unreadable
+
+    @property
+    def key_count(self) -> int:
+        """How many credential keys this store decrypts with."""
+        return self._cipher.key_count
+
     async def _account_row(self, tenant_id: str, provider: str) -> Any:
         async with self.engine.connect() as conn:
             row = (
@@ -286,4 +408,5 @@ def _key(row: Any) -> ApiKey:
         rate_limit_per_minute=row.rate_limit_per_minute,
         created_at=row.created_at,
         revoked_at=row.revoked_at,
+        tenant_disabled=bool(getattr(row, "tenant_disabled", False)),
     )

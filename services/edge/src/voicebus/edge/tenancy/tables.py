@@ -54,3 +54,25 @@ PROVIDER_ACCOUNTS = Table(
     Column("secret_names", ARRAY(String(64)), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+IDEMPOTENCY_KEYS = Table(
+    "idempotency_keys",
+    METADATA,
+    # The primary key is what resolves concurrent duplicates: one insert wins.
+    Column("tenant_id", String(128), primary_key=True),
+    Column("route", String(64), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("body_hash", String(64), nullable=False),
+    Column("status", Integer, nullable=True),
+    Column("response", LargeBinary, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+TENANT_LIMITS = Table(
+    "tenant_limits",
+    METADATA,
+    Column("tenant_id", String(128), ForeignKey("tenants.tenant_id"), primary_key=True),
+    Column("calls_per_minute", Integer, nullable=True),
+    Column("allowed_countries", ARRAY(String(2)), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

@@ -46,11 +46,17 @@ class InboundCall:
         provider_call_id: the provider's id for the call (Twilio CallSid).
         from_number: caller number, as the provider sent it. Personal data.
         to_number: called number. Personal data.
+        nonce: the signature's one-time nonce, where the provider sends one (Plivo V3,
+            Vobiz): a second request with it is a replay.
+        query_signed: whether the signature covers the URL's query string; when not
+            (Vobiz), ``ctx_*`` query values could be anyone's and are not used.
     """
 
     provider_call_id: str | None
     from_number: str | None = None
     to_number: str | None = None
+    nonce: str | None = None
+    query_signed: bool = True
 
 
 class InboundWebhook(Protocol):
@@ -223,7 +229,8 @@ class Provider:
         default_account: the account of the default tenant from the environment
             (``VB_GATEWAY_<NAME>_...`` settings declared in the provider's folder).
         stream_auth: checks the media WebSocket's handshake headers (e.g. Basic
-            auth) before it is accepted; None: the signed start parameters suffice.
+            auth) and its query parameters before it is accepted; None: the signed
+            start parameters suffice.
         out_chunk_bytes: agent audio is sent in messages of at least this many
             bytes of PCM16 (whole frames); 0 sends every 20 ms frame at once.
         tenant_webhook: the inbound webhook of one tenant, checked with its account;
@@ -239,7 +246,9 @@ class Provider:
     dialer: Callable[[ProviderAccount], Dialer] | None = None
     callbacks: Callable[[GatewaySettings], OutboundWebhook] | None = None
     default_account: Callable[[GatewaySettings, str], ProviderAccount] | None = None
-    stream_auth: Callable[[GatewaySettings, Mapping[str, str]], bool] | None = None
+    stream_auth: Callable[[GatewaySettings, Mapping[str, str], Mapping[str, str]], bool] | None = (
+        None
+    )
     out_chunk_bytes: int = 0
     tenant_webhook: Callable[[GatewaySettings, ProviderAccount], InboundWebhook] | None = None
     transfer_markup: Callable[[GatewaySettings], TransferMarkup] | None = None

@@ -35,12 +35,15 @@ class ProviderAccount:
         tenant_id: owning tenant.
         secrets: credentials (auth token, API token, ...), never logged.
         fields: non-secret values: account id, caller id, REST base URL, ...
+        allowed_countries: the tenant's destination allow-list (ISO 3166 alpha-2);
+            None: anywhere.
     """
 
     provider: str
     tenant_id: str
     secrets: Mapping[str, SecretStr] = field(default_factory=dict)
     fields: Mapping[str, str] = field(default_factory=dict)
+    allowed_countries: frozenset[str] | None = None
 
     def secret(self, name: str) -> str:
         """The secret ``name`` in clear.

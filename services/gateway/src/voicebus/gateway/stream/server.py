@@ -121,13 +121,13 @@ class MediaServer:
                 503, b"media server at capacity\n", extra_headers={"Retry-After": "1"}
             )
             return WSUpgradeResponseWithListener(response, None)
+        params = dict(parse_qsl(query[:MAX_QUERY_CHARS], keep_blank_values=True))
         check = provider.stream_auth
-        if check is not None and not check(self._settings, request.headers):
+        if check is not None and not check(self._settings, request.headers, params):
             count_refused(RefusalReason.UNAUTHORIZED)
             return WSUpgradeResponseWithListener(
                 WSUpgradeResponse.create_error_response(403, b"forbidden\n"), None
             )
-        params = dict(parse_qsl(query[:MAX_QUERY_CHARS], keep_blank_values=True))
         return MediaConnection(self._hub, provider, params, self._opened, self._done)
 
     def _opened(self, connection: MediaConnection) -> None:

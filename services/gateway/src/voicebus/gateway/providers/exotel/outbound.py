@@ -23,10 +23,10 @@ from starlette.requests import Request
 from voicebus.gateway.providers.base import InboundCall
 from voicebus.gateway.providers.exotel.settings import (
     NAME,
-    ExotelSettings,
+    account_webhook_env,
     basic_auth_ok,
-    exotel_settings,
     with_credentials,
+    with_stream_credentials,
 )
 from voicebus.gateway.providers.exotel.webhook import call_of, request_params
 from voicebus.gateway.providers.outbound import (
@@ -36,7 +36,7 @@ from voicebus.gateway.providers.outbound import (
     StatusUpdate,
 )
 from voicebus.gateway.settings import GatewaySettings
-from voicebus.runtime.errors import ProviderError
+from voicebus.runtime.errors import ConfigurationError, ProviderError
 
 REST_TIMEOUT_S: Final = 10.0
 MAX_TIME_LIMIT_S: Final = 14400
@@ -106,14 +106,15 @@ class ExotelDialer:
             trust_env=False,
             transport=transport,
         )
-        self._env = ExotelSettings()  # our webhook credentials go into the URLs Exotel calls
+        # The account's own webhook credentials go into the status URL Exotel calls.
+        self._env = account_webhook_env(account)
 
     async def dial(self, request: DialRequest) -> str:
         """Dial and stream; returns Exotel's call SID."""
         form: dict[str, str | list[str]] = {
             "from": request.to_number,
             "callerid": request.from_number or self._caller_id or "",
-            "streamurl": with_credentials(request.stream_url, self._env),
+            "streamurl": with_stream_credentials(request.stream_url),
             "streamtype": "bidirectional",
             "statuscallback": with_credentials(request.status_url, self._env),
             "statuscallbackevents[]": ["ringing", "answered", "terminal"],
@@ -167,11 +168,15 @@ class ExotelCallbacks:
     """Checks (Basic auth) and reads Exotel's status callbacks."""
 
     def __init__(self, settings: GatewaySettings) -> None:
-        self._env = exotel_settings(settings)
+        self._settings = settings
 
     async def verify(self, request: Request, account: ProviderAccount) -> Mapping[str, str] | None:
-        """The callback's fields when Basic auth carries our credentials."""
-        if not basic_auth_ok(request.headers, self._env):
+        """The callback's fields when Basic auth carries the account's webhook credentials."""
+        try:
+            env = account_webhook_env(account)
+        except ConfigurationError:
+            return None
+        if not basic_auth_ok(request.headers, env):
             return None
         return await request_params(request)
 

@@ -20,9 +20,10 @@ from starlette.responses import JSONResponse, Response
 from voicebus.gateway.providers.base import InboundCall
 from voicebus.gateway.providers.exotel.settings import (
     ExotelSettings,
+    account_webhook_env,
     basic_auth_ok,
     exotel_settings,
-    with_credentials,
+    with_stream_credentials,
 )
 from voicebus.gateway.providers.outbound import ProviderAccount
 from voicebus.gateway.settings import GatewaySettings
@@ -73,7 +74,7 @@ class ExotelWebhook:
 
     def connect(self, stream_url: str, parameters: Mapping[str, str]) -> Response:
         """``{"url": <stream URL with credentials and the parameters as its query>}``."""
-        url = with_credentials(f"{stream_url}?{urlencode(dict(parameters))}", self._env)
+        url = with_stream_credentials(f"{stream_url}?{urlencode(dict(parameters))}")
         return JSONResponse({"url": url})
 
     def decline(self, message: str) -> Response:
@@ -82,10 +83,9 @@ class ExotelWebhook:
 
 
 def tenant_webhook(settings: GatewaySettings, account: ProviderAccount) -> ExotelWebhook:
-    """A tenant's applet URL: its account's ``webhook_user``/``webhook_password`` when set,
-    else the gateway's."""
-    env = exotel_settings(settings)
-    user, password = account.get("webhook_user"), account.secrets.get("webhook_password")
-    if user and password is not None and password.get_secret_value():
-        env = env.model_copy(update={"webhook_user": user, "webhook_password": password})
-    return ExotelWebhook(settings, env)
+    """A tenant's applet URL, checked with its account's ``webhook_user``/``webhook_password``.
+
+    Raises:
+        ConfigurationError: the account has none (the gateway's are the default tenant's).
+    """
+    return ExotelWebhook(settings, account_webhook_env(account))

@@ -146,6 +146,7 @@ class PlivoWebhook:
             provider_call_id=optional(params.get("CallUUID"), 128),
             from_number=phone(params.get("From")),
             to_number=phone(params.get("To")),
+            nonce=request.headers.get(NONCE_HEADER),
         )
 
     def connect(self, stream_url_: str, parameters: Mapping[str, str]) -> Response:

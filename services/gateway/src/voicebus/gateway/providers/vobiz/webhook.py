@@ -84,10 +84,13 @@ class VobizWebhook:
         params = dict(request.query_params) if get else await form_params(request)
         if params is None:
             return None
+        v3 = SIGNATURE_V3 in request.headers
         return InboundCall(
             provider_call_id=optional(params.get("CallUUID"), 128),
             from_number=phone(params.get("From")),
             to_number=phone(params.get("To")),
+            nonce=request.headers.get(NONCE_V3 if v3 else NONCE_V2),
+            query_signed=False,  # Vobiz signs the URL without its query string
         )
 
     def connect(self, stream_url_: str, parameters: Mapping[str, str]) -> Response:

@@ -1,0 +1,69 @@
+"""Abuse of the webhooks: body-size cap, refused webhooks per source, sampled security
+events. The real gateway on a real nats-server."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from gateway_kit import EventLog, serve_gateway, wait_for
+
+from voicebus.gateway.abuse import PerMinute
+
+FORM = {"CallSid": "CA1", "From": "+14155550100", "To": "+14155550199"}
+
+
+@pytest.mark.unit
+def test_per_minute_counts_per_key_and_forgets_the_last_minute() -> None:
+    now = [120.0]
+    counter = PerMinute(clock=lambda: now[0], max_sources=3)
+    assert [counter.hit("a") for _ in range(3)] == [1, 2, 3]
+    assert counter.hit("b") == 1
+    assert counter.count("a") == 3
+    now[0] = 180.0  # the next minute
+    assert counter.count("a") == 0
+    for key in ("x", "y", "z"):
+        counter.hit(key)
+    assert counter.count("x") == 0  # too many sources: the window starts over
+
+
+@pytest.mark.integration
+async def test_forged_webhooks_are_sampled_then_refused_unchecked(
+    embedded_nats_factory: Any,
+) -> None:
+    url = embedded_nats_factory().url
+    async with serve_gateway(url, failed_webhooks_per_ip_per_minute=3) as gw:
+        events = await EventLog().start(gw.nc)
+        async with httpx.AsyncClient(base_url=gw.base_url, timeout=10) as http:
+            codes = [
+                (await http.post("/telephony/twilio/inbound/demo", data=FORM,
+                                 headers={"X-Twilio-Signature": "forged"})).status_code
+                for _ in range(5)
+            ]  # fmt: skip
+        assert codes == [403, 403, 403, 429, 429]
+        await wait_for(lambda: bool(events.of("call.error.v1")))
+        await asyncio.sleep(0.3)  # more would have arrived by now
+        assert len(events.of("call.error.v1")) == 1  # one per source and minute
+        async with httpx.AsyncClient() as http:
+            metrics = (await http.get(f"{gw.base_url}/metrics")).text
+        assert 'voicebus_gateway_security_sampled_total{provider="twilio"} 4.0' in metrics
+
+
+@pytest.mark.integration
+async def test_a_webhook_body_over_the_cap_is_413(embedded_nats_factory: Any) -> None:
+    async with (
+        serve_gateway(embedded_nats_factory().url, max_webhook_bytes=2048) as gw,
+        httpx.AsyncClient(base_url=gw.base_url, timeout=10) as http,
+    ):
+        big = await http.post(
+            "/telephony/twilio/inbound/demo", data={**FORM, "Junk": "x" * 4096},
+            headers={"X-Twilio-Signature": "whatever"},
+        )  # fmt: skip
+        assert big.status_code == 413
+        small = await http.post(
+            "/telephony/twilio/inbound/demo", data=FORM,
+            headers={"X-Twilio-Signature": "forged"},
+        )  # fmt: skip
+        assert small.status_code == 403  # checked as before

@@ -15,7 +15,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.voicebus-synced
 
 .PHONY: help uv-bootstrap venv demo demo-scripted local-llm dev lint typecheck imports asyncapi asyncapi-check asyncapi-validate \
-        check audit-deps browser espeak pytest test test-resilience clean
+        check audit-deps browser espeak pytest test test-resilience clean console console-check
 
 help:
 	@echo "make demo      install everything, start the platform, place the demo call, stop"
@@ -70,7 +70,21 @@ asyncapi-check: venv
 	$(BIN)/voicebus asyncapi --check
 	bash scripts/validate-asyncapi.sh docs/asyncapi.yaml
 
-check: lint typecheck imports asyncapi-check
+# The operators' console (console/): a TypeScript single-page app built by npm from its lock
+# file; the edge serves console/dist at /console. Type-checked and linted in `make check`.
+CONSOLE_STAMP := console/node_modules/.voicebus-installed
+
+$(CONSOLE_STAMP): console/package.json console/package-lock.json
+	cd console && npm ci --no-audit --no-fund
+	@touch $@
+
+console: $(CONSOLE_STAMP)
+	cd console && npm run build
+
+console-check: $(CONSOLE_STAMP)
+	cd console && npm run check
+
+check: lint typecheck imports asyncapi-check console-check
 
 # pip-audit over uv.lock with security/pip-audit-allow.txt. Where no vulnerability database
 # answers it says SKIPPED and why; VB_DEP_AUDIT_REQUIRED=1 (CI) makes that a failure.
@@ -85,7 +99,7 @@ browser:
 espeak:
 	bash scripts/install-espeak.sh
 
-pytest: venv browser espeak
+pytest: venv browser espeak console
 	$(BIN)/pytest
 
 test: check audit-deps pytest
@@ -96,4 +110,5 @@ test-resilience: venv
 	$(BIN)/pytest -m resilience tests/resilience
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache var
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache var \
+	  console/node_modules console/dist

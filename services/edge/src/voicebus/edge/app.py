@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from voicebus.edge.api import Edge, install_api
 from voicebus.edge.browser.routes import browser_router
+from voicebus.edge.console.routes import console_dir, install_console
 from voicebus.edge.rpc import register_rpc
 from voicebus.edge.settings import EdgeSettings
 from voicebus.edge.tenancy.store import TenantStore
@@ -29,6 +30,7 @@ def build(settings: EdgeSettings | None = None) -> tuple[Service, FastAPI]:
     install_api(app, Edge.build(service, settings, store))
     client = RpcClient(lambda: service.nc, timeout_s=settings.rpc_timeout_s)
     app.include_router(browser_router(client, settings))
+    install_console(app, console_dir(settings.console_dir))
     return service, service.asgi(app)
 
 

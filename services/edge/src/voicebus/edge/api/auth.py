@@ -1,7 +1,9 @@
-"""Bearer authentication, scopes and per-key rate limits of the REST edge.
+"""Bearer and console-session authentication, scopes and per-key rate limits of the REST edge.
 
 Two kinds of bearer token: the operator's ``VB_EDGE_ADMIN_TOKEN`` (tenants
 and their keys, no tenant data) and tenants' API keys ``vb_<key id>_<secret>``.
+The console's session cookie (``console_session``) stands for the API key it was
+opened with, checked the same way on every request, plus a CSRF token on writes.
 A key's row is read on every request, so revoking it takes effect at once on
 every instance; the argon2 check runs once per key and process (its result is
 cached by a digest of the token).
@@ -12,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
@@ -20,6 +24,13 @@ from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import Request
 
+from voicebus.edge.api.console_session import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    ConsoleSession,
+    SessionSigner,
+    csrf_ok,
+)
 from voicebus.edge.api.errors import ApiError
 from voicebus.edge.api.ratelimit import KeyRateLimiter
 from voicebus.edge.api.schemas import TenantIdPath
@@ -76,6 +87,7 @@ class Authenticator:
         admin_token: the operator's token.
         operator_rate_limit: requests per minute of the operator token.
         limiter: per-key rate limiter.
+        sessions: signs and verifies the console's session cookies.
     """
 
     def __init__(
@@ -84,7 +96,10 @@ class Authenticator:
         admin_token: str,
         operator_rate_limit: int,
         limiter: KeyRateLimiter | None = None,
+        sessions: SessionSigner | None = None,
     ) -> None:
+        # Without a configured secret, sessions are this process's alone.
+        self.sessions = sessions or SessionSigner(secrets.token_urlsafe(32), ttl_s=8 * 3600)
         self._store = store
         self._admin = admin_token.encode()
         self._operator_rate = operator_rate_limit
@@ -131,6 +146,21 @@ class Authenticator:
         self._count(key_id, key.rate_limit_per_minute)
         return Principal(tenant_id=key.tenant_id, key_id=key_id, scopes=key.scopes)
 
+    async def authenticate_session(self, session: ConsoleSession) -> Principal:
+        """The principal of a verified console session: its key, read now (revocation holds).
+
+        Raises:
+            ApiError: 401 (revoked or unknown key), 429 (rate limit), 503 (no database).
+        """
+        if not self._store.bound:
+            raise ApiError(503, "tenancy_unavailable", "sessions need the edge's database")
+        key = await self._store.key(session.key_id)
+        if key is None or key.revoked_at is not None:
+            log.info("console session refused", extra={"key_id": session.key_id})
+            raise _unauthorized("the session's API key is revoked; log in again")
+        self._count(key.key_id, key.rate_limit_per_minute)
+        return Principal(tenant_id=key.tenant_id, key_id=key.key_id, scopes=key.scopes)
+
     def _count(self, key: str, per_minute: int) -> None:
         wait = self._limiter.hit(key, per_minute)
         if wait is not None:
@@ -150,13 +180,25 @@ class Authenticator:
             request: Request,
             credentials: HTTPAuthorizationCredentials | None = Depends(_BEARER),  # noqa: B008
         ) -> Principal:
-            if credentials is None or credentials.scheme.lower() != "bearer":
+            cookie = request.cookies.get(SESSION_COOKIE)
+            if credentials is None and cookie is not None:
+                principal = await self._from_cookie(request, cookie)
+            elif credentials is None or credentials.scheme.lower() != "bearer":
                 raise _unauthorized("send Authorization: Bearer <API key>")
-            principal = await self.authenticate(credentials.credentials)
+            else:
+                principal = await self.authenticate(credentials.credentials)
             request.state.key_id = principal.key_id or OPERATOR
             return principal
 
         return dependency
+
+    async def _from_cookie(self, request: Request, cookie: str) -> Principal:
+        session = self.sessions.verify(cookie, time.time())
+        if session is None:
+            raise _unauthorized("the console session expired or is invalid; log in again")
+        if not csrf_ok(session, request.method, request.headers.get(CSRF_HEADER)):
+            raise ApiError(403, "csrf_failed", f"send the session's {CSRF_HEADER} header")
+        return await self.authenticate_session(session)
 
     def tenant(self, scope: Scope) -> Callable[..., Awaitable[TenantPrincipal]]:
         """Dependency: a tenant's key holding ``scope`` (or ``admin``)."""

@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from voicebus.contracts.telephony import TELEPHONY_PROVIDERS
 from voicebus.edge.api.auth import Authenticator
 from voicebus.edge.api.bus import Owners, ServiceBus
+from voicebus.edge.api.console_session import SessionSigner
+from voicebus.edge.api.feed import EventFeed, NatsEventFeed
 from voicebus.edge.settings import EdgeSettings
 from voicebus.edge.tenancy.store import TenantStore
 from voicebus.runtime.service import Service
+from voicebus.runtime.settings import Environment
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +26,8 @@ class Edge:
         providers: telephony provider names a tenant may store an account for and dial.
         source: ``edge/<instance>``, the ``source`` of commands it sends.
         default_rate_limit: requests per minute of a key created without one.
+        feed: the tenants' live events (``/events/stream``).
+        cookie_secure: Secure console cookies (None: when the request is HTTPS).
     """
 
     store: TenantStore
@@ -31,6 +36,8 @@ class Edge:
     providers: frozenset[str]
     source: str
     default_rate_limit: int
+    feed: EventFeed
+    cookie_secure: bool | None = None
 
     @classmethod
     def build(cls, service: Service, settings: EdgeSettings, store: TenantStore) -> Edge:
@@ -39,6 +46,9 @@ class Edge:
             store,
             settings.admin_token.get_secret_value(),
             operator_rate_limit=settings.api_rate_limit_per_minute,
+            sessions=SessionSigner(
+                settings.session_secret.get_secret_value(), ttl_s=settings.session_ttl_s
+            ),
         )
         return cls(
             store=store,
@@ -47,4 +57,10 @@ class Edge:
             providers=TELEPHONY_PROVIDERS,
             source=settings.connection_name,
             default_rate_limit=settings.api_rate_limit_per_minute,
+            feed=NatsEventFeed(lambda: service.nc),
+            cookie_secure=(
+                settings.session_cookie_secure
+                if settings.session_cookie_secure is not None
+                else (True if settings.environment is Environment.PRODUCTION else None)
+            ),
         )

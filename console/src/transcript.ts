@@ -129,6 +129,8 @@ function detailOf(e: StoredEvent): string {
       return `${d.code ?? ""} ${d.message ?? ""}`.trim();
     case "amd.detected.v1":
       return `${d.result} (${d.detector}${typeof d.detection_ms === "number" ? `, ${d.detection_ms} ms` : ""})`;
+    case "recording.ready.v1":
+      return `${Number(d.duration_s ?? 0).toFixed(1)} s stereo · ${Math.round(Number(d.bytes ?? 0) / 1024)} KB`;
     case "call.started.v1":
     case "call.initiated.v1":
       return `${d.direction ?? ""} · ${d.provider ?? ""} · agent ${d.agent_id ?? ""}`;

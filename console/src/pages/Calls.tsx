@@ -20,6 +20,10 @@ const EMPTY: Filters = {
   status: "", ended_reason: "", phone: "",
 };
 const PAGE = 25;
+const END_REASONS = [
+  "caller_hangup", "agent_hangup", "transferred", "busy", "no_answer", "failed", "canceled",
+  "machine_detected", "provider_error", "gateway_lost", "timeout", "error", "idle", "max_duration",
+];
 const STATUS_OF: Record<string, string> = {
   "call.initiated.v1": "initiated",
   "call.ringing.v1": "ringing",
@@ -153,14 +157,13 @@ export function Calls() {
       </header>
 
       <form className="filters card" onSubmit={apply}>
-        <label className="range">From <input type="datetime-local" aria-label="From" value={filters.since} onChange={(e) => setFilters({ ...filters, since: e.target.value })} /></label>
-        <label className="range">To <input type="datetime-local" aria-label="To" value={filters.until} onChange={(e) => setFilters({ ...filters, until: e.target.value })} /></label>
+        <label className="range">From<input type="datetime-local" aria-label="From" value={filters.since} onChange={(e) => setFilters({ ...filters, since: e.target.value })} /></label>
+        <label className="range">To<input type="datetime-local" aria-label="To" value={filters.until} onChange={(e) => setFilters({ ...filters, until: e.target.value })} /></label>
         {field("agent_id", "Agent")}
         {choice("direction", ["inbound", "outbound"], "Direction")}
         {choice("provider", ["twilio", "plivo", "exotel", "vobiz", "browser"], "Provider")}
         {choice("status", ["initiated", "ringing", "in_progress", "ended"], "Status")}
-        {field("ended_reason", "End reason")}
-        <span />
+        {choice("ended_reason", END_REASONS, "End reason")}
         {field("phone", "Phone number")}
         <div className="filter-actions">
           <button className="primary" type="submit">Apply</button>

@@ -103,7 +103,7 @@ class FakeFeed:
             yield envelope
 
 
-def edge_client(bus: FakeBus, rate: int = 5) -> TestClient:
+def edge_client(bus: FakeBus, rate: int = 5, live_streams_per_key: int = 10) -> TestClient:
     """The edge's routes on a bare FastAPI app: the fixed keys, ``bus``, no database."""
     store = TenantStore(CredentialCipher(fernet_keys("dev-secret")))  # no database bound
     auth = FixedKeys(store, OPERATOR, operator_rate_limit=100)
@@ -116,6 +116,7 @@ def edge_client(bus: FakeBus, rate: int = 5) -> TestClient:
         source="edge/test",
         default_rate_limit=100,
         feed=FakeFeed(),
+        live_streams_per_key=live_streams_per_key,
     )
     app = FastAPI(openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None)
     install_api(app, edge)

@@ -184,3 +184,21 @@ def _feed(client: TestClient) -> FakeFeed:
 def _edge(client: TestClient) -> Edge:
     edge: Edge = client.app.state.edge  # type: ignore[attr-defined]
     return edge
+
+
+@pytest.mark.component
+def test_a_key_holds_a_bounded_number_of_live_streams(bus: FakeBus) -> None:
+    one = edge_client(bus, rate=1000, live_streams_per_key=1)
+    for _ in range(3):  # each stream ends (the fake feed runs dry): its place is given back
+        with one.stream("GET", "/api/v1/events/stream", headers=auth()) as response:
+            assert response.status_code == 200
+            assert "event: overflow" in "".join(response.iter_text())
+    none = edge_client(bus, rate=1000, live_streams_per_key=0)
+    refused = none.get("/api/v1/events/stream", headers=auth())
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "too_many_streams"
+    assert refused.headers["Retry-After"] == "5"
+
+
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {TENANT_KEY}"}

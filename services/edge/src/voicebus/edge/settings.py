@@ -65,6 +65,12 @@ class EdgeSettings(ServiceSettings):
             "whenever the request came over HTTPS."
         ),
     )
+    live_streams_per_key: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="Live feeds (GET /api/v1/events/stream) one API key may hold open at once.",
+    )
     console_dir: Path | None = Field(
         default=None,
         description=(

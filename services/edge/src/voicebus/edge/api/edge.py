@@ -28,6 +28,7 @@ class Edge:
         default_rate_limit: requests per minute of a key created without one.
         feed: the tenants' live events (``/events/stream``).
         cookie_secure: Secure console cookies (None: when the request is HTTPS).
+        live_streams_per_key: live feeds one key may hold open at once (per instance).
     """
 
     store: TenantStore
@@ -38,6 +39,7 @@ class Edge:
     default_rate_limit: int
     feed: EventFeed
     cookie_secure: bool | None = None
+    live_streams_per_key: int = 10
 
     @classmethod
     def build(cls, service: Service, settings: EdgeSettings, store: TenantStore) -> Edge:
@@ -58,6 +60,7 @@ class Edge:
             source=settings.connection_name,
             default_rate_limit=settings.api_rate_limit_per_minute,
             feed=NatsEventFeed(lambda: service.nc),
+            live_streams_per_key=settings.live_streams_per_key,
             cookie_secure=(
                 settings.session_cookie_secure
                 if settings.session_cookie_secure is not None

@@ -5,15 +5,18 @@
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends
 from starlette.responses import StreamingResponse
+from starlette.types import Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from voicebus.edge.api.auth import TenantPrincipal
 from voicebus.edge.api.edge import Edge
-from voicebus.edge.api.errors import ERROR_RESPONSES
+from voicebus.edge.api.errors import ERROR_RESPONSES, ApiError
 from voicebus.edge.tenancy.keys import Scope
 
 HEARTBEAT_S: Final = 15.0
@@ -40,16 +43,46 @@ def sse_message(envelope: bytes) -> bytes:
     return f"id: {event_id}\nevent: {kind}\ndata: {data}\n\n".encode()
 
 
+class _CountedStream(StreamingResponse):
+    """A streaming response that reports when it is over, however it ended (the client left,
+    the stream ended, the server is stopping)."""
+
+    def __init__(self, on_close: Callable[[], None], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_close = on_close
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._on_close()
+
+
 def events_router(edge: Edge) -> APIRouter:
     """``/events``: the tenant's live feed."""
     router = APIRouter(prefix="/events", tags=["events"], responses=ERROR_RESPONSES)
     reader = edge.auth.tenant(Scope.CALLS_READ)
+    open_streams: Counter[str] = Counter()
 
     @router.get("/stream", response_class=StreamingResponse, responses=_SSE)
     async def stream(who: Annotated[TenantPrincipal, Depends(reader)]) -> StreamingResponse:
         """The tenant's events (``vb.evt.<tenant>.>``) as they happen, as Server-Sent Events.
         Only events published after the stream opened; read what happened before from
-        ``/calls`` and ``/calls/{call_id}/events``."""
+        ``/calls`` and ``/calls/{call_id}/events``. A key holds at most
+        ``VB_EDGE_LIVE_STREAMS_PER_KEY`` streams open on one edge instance (429 beyond)."""
+        if open_streams[who.key_id] >= edge.live_streams_per_key:
+            raise ApiError(
+                429,
+                "too_many_streams",
+                f"this API key already holds {edge.live_streams_per_key} live streams open",
+                headers={"Retry-After": "5"},
+            )
+        open_streams[who.key_id] += 1
+
+        def closed() -> None:
+            open_streams[who.key_id] -= 1
+            if open_streams[who.key_id] <= 0:
+                del open_streams[who.key_id]
 
         async def body() -> AsyncIterator[bytes]:
             yield b": connected\n\n"
@@ -73,6 +106,6 @@ def events_router(edge: Edge) -> APIRouter:
                 await events.aclose()  # type: ignore[attr-defined]
 
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-        return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+        return _CountedStream(closed, body(), media_type="text/event-stream", headers=headers)
 
     return router

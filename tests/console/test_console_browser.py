@@ -359,6 +359,12 @@ def test_a_live_call_appears_ends_and_is_reviewed_with_its_recording(
     expect(heard).to_contain_text(re.compile("Your order 1234 shipped|Great, thanks"))
     page.screenshot(path=shots / "05-call-playing.png")
     page.get_by_role("button", name="Pause").click()
+
+    # Logging out ends the session: the page is back at the sign-in, the cookie is gone.
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("heading", name="Sign in to the console")).to_be_visible()
+    assert page.evaluate("fetch('/api/v1/calls').then(r => r.status)") == 401
+    assert not [c for c in page.context.cookies() if c["name"] == "vb_session"]
     page.close()
 
 

@@ -92,15 +92,32 @@ class FakeBus:
         self.controls.append(command)
 
 
+class FakeStream:
+    """:class:`FeedStream` of a fixed list of envelopes (then it ends, as on overflow)."""
+
+    def __init__(self, envelopes: list[bytes]) -> None:
+        self.envelopes = envelopes
+        self.closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for envelope in self.envelopes:
+            yield envelope
+
+    async def close(self) -> None:
+        self.closed = True
+
+
 class FakeFeed:
     """:class:`EventFeed` whose streams replay the envelopes queued for their tenant."""
 
     def __init__(self) -> None:
         self.queued: dict[str, list[bytes]] = {}
+        self.opened: list[FakeStream] = []
 
-    async def stream(self, tenant_id: str) -> AsyncIterator[bytes]:
-        for envelope in self.queued.get(tenant_id, []):
-            yield envelope
+    async def open(self, tenant_id: str) -> FakeStream:
+        stream = FakeStream(list(self.queued.get(tenant_id, [])))
+        self.opened.append(stream)
+        return stream
 
 
 def edge_client(bus: FakeBus, rate: int = 5, live_streams_per_key: int = 10) -> TestClient:

@@ -164,6 +164,7 @@ def test_the_live_feed_streams_the_sessions_tenants_events(client: TestClient) -
     assert text.count("event: call.ended.v1") == 1  # globex's event is not in acme's stream
     assert "unreadable event skipped" in text
     assert text.endswith("event: overflow\ndata: {}\n\n")  # the fake feed ends: so does the stream
+    assert [s.closed for s in feed.opened] == [True]  # the subscription went with the stream
     data = next(line for line in text.splitlines() if line.startswith("data: {"))
     assert json.loads(data[6:])["call_id"] == "c1"
 

@@ -26,17 +26,6 @@ async def nc(embedded_nats_factory: Any) -> AsyncIterator[Client]:
     await client.drain()
 
 
-async def _subscribed(nc: Client, before: int) -> None:
-    """Wait until the feed's subscription is on the connection (then the server has it too,
-    once a round trip has gone through)."""
-    for _ in range(200):
-        if len(nc._subs) > before:
-            await nc.flush()
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the feed did not subscribe")
-
-
 async def _handed_over(nc: Client) -> None:
     """Wait until every message published so far went through the subscriptions' callbacks:
     the server echoes them to this connection before the flush's PONG, and a subscription's
@@ -50,31 +39,26 @@ async def _handed_over(nc: Client) -> None:
 
 
 async def test_a_stream_carries_its_tenants_events_in_order_and_no_others(nc: Client) -> None:
-    feed = NatsEventFeed(lambda: nc)
-    stream = feed.stream("acme")
-    first = asyncio.ensure_future(anext(stream))
-    await _subscribed(nc, 0)
+    stream = await NatsEventFeed(lambda: nc).open("acme")  # subscribed once it returns
+    events = stream.__aiter__()
     await nc.publish(evt("globex", "c9", "call.started"), b'{"n": "theirs"}')
     for n in range(5):
         await nc.publish(evt("acme", "c1", "transcript.final"), b'{"n": %d}' % n)
-    got = [await asyncio.wait_for(first, 10)]
-    got += [await asyncio.wait_for(anext(stream), 10) for _ in range(4)]
+    got = [await asyncio.wait_for(anext(events), 10) for _ in range(5)]
     assert got == [b'{"n": %d}' % n for n in range(5)]
-    await stream.aclose()  # type: ignore[attr-defined]
+    await stream.close()
     await nc.flush()
     assert not nc._subs
 
 
 async def test_a_reader_that_falls_behind_loses_its_stream(nc: Client) -> None:
-    feed = NatsEventFeed(lambda: nc, queue_max=10)
-    stream = feed.stream("acme")
-    first = asyncio.ensure_future(anext(stream))
-    await _subscribed(nc, 0)
+    stream = await NatsEventFeed(lambda: nc, queue_max=10).open("acme")
+    events = stream.__aiter__()
     await nc.publish(evt("acme", "c1", "call.started"), b"0")
-    assert await asyncio.wait_for(first, 10) == b"0"
+    assert await asyncio.wait_for(anext(events), 10) == b"0"
     for n in range(1, 50):  # nobody reads meanwhile
         await nc.publish(evt("acme", "c1", "transcript.final"), str(n).encode())
     await _handed_over(nc)
-    got = [data async for data in stream]
+    got = [data async for data in events]
     assert got == [str(n).encode() for n in range(1, 11)]  # what fitted, then the end
     assert not nc._subs

@@ -6,9 +6,10 @@
 import asyncio
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, Final
 
+import nats.errors
 from fastapi import APIRouter, Depends
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Send
@@ -47,7 +48,7 @@ class _CountedStream(StreamingResponse):
     """A streaming response that reports when it is over, however it ended (the client left,
     the stream ended, the server is stopping)."""
 
-    def __init__(self, on_close: Callable[[], None], *args: Any, **kwargs: Any) -> None:
+    def __init__(self, on_close: Callable[[], Awaitable[None]], *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._on_close = on_close
 
@@ -55,7 +56,7 @@ class _CountedStream(StreamingResponse):
         try:
             await super().__call__(scope, receive, send)
         finally:
-            self._on_close()
+            await self._on_close()
 
 
 def events_router(edge: Edge) -> APIRouter:
@@ -63,6 +64,11 @@ def events_router(edge: Edge) -> APIRouter:
     router = APIRouter(prefix="/events", tags=["events"], responses=ERROR_RESPONSES)
     reader = edge.auth.tenant(Scope.CALLS_READ)
     open_streams: Counter[str] = Counter()
+
+    def _closed(key_id: str) -> None:
+        open_streams[key_id] -= 1
+        if open_streams[key_id] <= 0:
+            del open_streams[key_id]
 
     @router.get("/stream", response_class=StreamingResponse, responses=_SSE)
     async def stream(who: Annotated[TenantPrincipal, Depends(reader)]) -> StreamingResponse:
@@ -78,16 +84,28 @@ def events_router(edge: Edge) -> APIRouter:
                 headers={"Retry-After": "5"},
             )
         open_streams[who.key_id] += 1
+        try:
+            events = await edge.feed.open(who.tenant_id)
+        except nats.errors.Error:
+            _closed(who.key_id)
+            raise ApiError(
+                503,
+                "bus_unavailable",
+                "the live feed is unavailable; retry later",
+                headers={"Retry-After": "1"},
+            ) from None
+        except BaseException:
+            _closed(who.key_id)
+            raise
 
-        def closed() -> None:
-            open_streams[who.key_id] -= 1
-            if open_streams[who.key_id] <= 0:
-                del open_streams[who.key_id]
+        async def closed() -> None:
+            await events.close()
+            _closed(who.key_id)
 
         async def body() -> AsyncIterator[bytes]:
             yield b": connected\n\n"
-            events = edge.feed.stream(who.tenant_id).__aiter__()
-            next_event = asyncio.ensure_future(anext(events, None))
+            iterator = events.__aiter__()
+            next_event = asyncio.ensure_future(anext(iterator, None))
             try:
                 while True:
                     done, _ = await asyncio.wait({next_event}, timeout=HEARTBEAT_S)
@@ -99,11 +117,10 @@ def events_router(edge: Edge) -> APIRouter:
                         yield b"event: overflow\ndata: {}\n\n"
                         return
                     yield sse_message(envelope)
-                    next_event = asyncio.ensure_future(anext(events, None))
+                    next_event = asyncio.ensure_future(anext(iterator, None))
             finally:
                 next_event.cancel()
                 await asyncio.wait({next_event})  # let it finish before closing the feed
-                await events.aclose()  # type: ignore[attr-defined]
 
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         return _CountedStream(closed, body(), media_type="text/event-stream", headers=headers)

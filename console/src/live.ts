@@ -43,19 +43,28 @@ export function useLiveEvents(handler: (event: LiveEvent) => void, onReconnect?:
   return state;
 }
 
+// Every call event type the console shows (the feed names each message by its type).
 export const LIVE_TYPES = [
   "call.initiated.v1",
   "call.ringing.v1",
   "call.started.v1",
   "call.ended.v1",
   "call.error.v1",
+  "call.idle.v1",
   "transcript.final.v1",
+  "agent.reply.v1",
   "agent.speech.started.v1",
+  "agent.speech.stopped.v1",
   "agent.speech.interrupted.v1",
+  "agent.handoff.v1",
   "tool.called.v1",
   "tool.result.v1",
   "flow.node_entered.v1",
   "flow.transition.v1",
   "amd.detected.v1",
+  "dtmf.received.v1",
+  "engine.error.v1",
+  "engine.failover.v1",
+  "dnc.requested.v1",
   "recording.ready.v1",
 ];

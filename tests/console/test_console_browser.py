@@ -57,6 +57,17 @@ def admin_key(http: httpx.Client, tenant: str) -> tuple[str, str]:
     return key.json()["token"], key.json()["key_id"]
 
 
+def poll_call(http: httpx.Client, token: str, call_id: str) -> dict[str, Any]:
+    """The call as audit has it, once it has stored it as started."""
+    deadline = time.monotonic() + 30
+    while True:
+        response = http.get(f"/calls/{call_id}", headers=bearer(token))
+        if response.status_code == 200 and response.json()["status"] != "initiated":
+            return dict(response.json())
+        assert time.monotonic() < deadline, response.text
+        time.sleep(0.1)
+
+
 class SimulatedCall:
     """One call's events, timed from ``start`` as the services would publish them."""
 
@@ -303,9 +314,26 @@ def test_a_live_call_appears_ends_and_is_reviewed_with_its_recording(
     expect(row).to_have_attribute("data-status", "in_progress")
     expect(row).to_contain_text("demo")
     expect(page.get_by_test_id("live-count")).to_have_text("1")
-    edge.run(edge.publish(*call.conversation()))
     page.screenshot(path=shots / "02-calls-live.png")
+
+    # The call while it goes on: its transcript and timeline grow as it speaks.
+    with edge.client() as http:  # audit stores asynchronously: the page reads the call from it
+        known = poll_call(http, acme, call.call_id)
+        assert known["status"] == "in_progress", known
+    row.click()
+    expect(page.get_by_test_id("feed-state")).to_have_text("Live feed")
+    transcript = page.get_by_test_id("transcript")
+    expect(transcript.locator("li.line")).to_have_count(0)
+    edge.run(edge.publish(*call.conversation()))
+    expect(transcript.locator("li.line")).to_have_count(4)
+    expect(transcript.locator("li.line").nth(2)).to_contain_text("LLM 182 ms")
+    expect(page.get_by_test_id("timeline").locator('[data-type="tool.result.v1"]')).to_be_visible()
+    page.screenshot(path=shots / "03-call-live.png")
     edge.run(call.speak(edge))
+
+    # Back on the list, the call ends in place.
+    page.get_by_role("link", name="All calls").click()
+    expect(page.get_by_test_id("feed-state")).to_have_text("Live feed")
     edge.run(edge.publish(*call.ending()))
     expect(row).to_have_attribute("data-status", "ended")
     expect(row).to_contain_text("caller hangup")
@@ -329,11 +357,10 @@ def test_a_live_call_appears_ends_and_is_reviewed_with_its_recording(
     expect(page.locator("table.calls tbody tr[data-call-id]")).to_have_count(0)
     page.get_by_role("button", name="Reset").click()
     expect(row).to_be_visible()
-    page.screenshot(path=shots / "03-calls.png")
+    page.screenshot(path=shots / "04-calls.png")
 
     # The call: transcript with speakers and latencies, timeline, waveform, playback.
     row.click()
-    transcript = page.get_by_test_id("transcript")
     expect(transcript.locator("li.line")).to_have_count(4)
     expect(transcript.locator("li.line").nth(1)).to_have_attribute("data-speaker", "caller")
     expect(transcript.locator("li.line").nth(1)).to_contain_text("Where is my order 1234?")
@@ -348,7 +375,7 @@ def test_a_live_call_appears_ends_and_is_reviewed_with_its_recording(
     player = page.get_by_test_id("player")
     expect(player).to_have_attribute("data-ready", "true")
     expect(page.get_by_test_id("position")).to_contain_text("/ 00:14")
-    page.screenshot(path=shots / "04-call-detail.png", full_page=True)
+    page.screenshot(path=shots / "05-call-detail.png", full_page=True)
 
     transcript.locator("li.line").nth(2).click()  # seek to the agent's answer, then play
     page.get_by_role("button", name="Play").click()
@@ -357,7 +384,7 @@ def test_a_live_call_appears_ends_and_is_reviewed_with_its_recording(
     heard = transcript.locator('li.line[data-heard="true"]')
     expect(heard).to_have_count(1)
     expect(heard).to_contain_text(re.compile("Your order 1234 shipped|Great, thanks"))
-    page.screenshot(path=shots / "05-call-playing.png")
+    page.screenshot(path=shots / "06-call-playing.png")
     page.get_by_role("button", name="Pause").click()
 
     # Logging out ends the session: the page is back at the sign-in, the cookie is gone.
@@ -393,7 +420,7 @@ def test_settings_and_a_revoked_keys_session_is_refused(
     expect(accounts.locator("tr", has_text="twilio")).to_contain_text("auth_token")
     expect(accounts.locator("tr", has_text="twilio")).to_contain_text("account_sid=AC0123")
     assert "twilio-auth-token-s3cr3t" not in page.content()  # write-only
-    page.screenshot(path=shots / "06-settings.png", full_page=True)
+    page.screenshot(path=shots / "07-settings.png", full_page=True)
 
     # The key the console created works on the API, once shown, never listed again.
     with edge.client() as http:

@@ -19,6 +19,12 @@ async function allEvents(callId: string): Promise<StoredEvent[]> {
   return events;
 }
 
+function merged(a: StoredEvent[], b: StoredEvent[]): StoredEvent[] {
+  const byId = new Map<string, StoredEvent>();
+  for (const e of [...a, ...b]) byId.set(e.id, e);
+  return [...byId.values()].sort((x, y) => x.time.localeCompare(y.time) || x.id.localeCompare(y.id));
+}
+
 export function CallDetail({ callId }: { callId: string }) {
   const [call, setCall] = useState<Call | null>(null);
   const [events, setEvents] = useState<StoredEvent[]>([]);
@@ -29,15 +35,16 @@ export function CallDetail({ callId }: { callId: string }) {
 
   const load = useCallback(() => {
     api<Call>(`/calls/${callId}`).then(setCall, (err) => setError(err instanceof ApiError ? err.message : "The edge did not answer."));
-    allEvents(callId).then(setEvents, () => undefined);
+    // Merged with what the live feed brought meanwhile: neither may drop the other's events.
+    allEvents(callId).then((stored) => setEvents((current) => merged(stored, current)), () => undefined);
     api<RecordingMeta>(`/calls/${callId}/recording`).then(setRecording, () => setRecording(null));
   }, [callId]);
 
   useEffect(load, [load]);
 
-  useLiveEvents((event) => {
+  const feed = useLiveEvents((event) => {
     if (event.call_id !== callId) return;
-    setEvents((current) => (current.some((e) => e.id === event.id) ? current : [...current, event]));
+    setEvents((current) => merged(current, [event]));
     setCall((current) => (current && event.type.startsWith("call.") ? patched(current, event) : current));
     if (event.type === "recording.ready.v1") load();
   }, load);
@@ -59,6 +66,14 @@ export function CallDetail({ callId }: { callId: string }) {
           </h1>
           <p className="muted mono">{call.call_id}</p>
         </div>
+        {call.status !== "ended" && (
+          <div className="stats">
+            <div className="stat">
+              <span className={`dot ${feed === "live" ? "on" : ""}`} />
+              <span data-testid="feed-state">{feed === "live" ? "Live feed" : "Connecting…"}</span>
+            </div>
+          </div>
+        )}
       </header>
 
       <section className="facts card">

@@ -8,14 +8,16 @@ hashed files under ``assets/`` are served. The console calls only ``/api/v1``.
 
 from __future__ import annotations
 
+import mimetypes
+import re
 from pathlib import Path
 from typing import Final
 
 from fastapi import APIRouter, FastAPI
 from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
-from starlette.staticfiles import StaticFiles
 
 PATH: Final = "/console"
+_ASSET: Final = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.(js|css|svg|png|woff2?)$")
 _REPO_DIST: Final = Path(__file__).resolve().parents[6] / "console" / "dist"
 # The page loads only its own scripts and styles, and talks only to this origin.
 _CSP: Final = (
@@ -53,10 +55,14 @@ def install_console(app: FastAPI, directory: Path) -> None:
             )
         return FileResponse(index, media_type="text/html", headers=HEADERS)
 
+    @router.get(PATH + "/assets/{name}")
+    async def console_asset(name: str) -> Response:
+        # Vite writes assets flat, with a content hash in the name: nothing else is served.
+        path = directory / "assets" / name
+        if _ASSET.fullmatch(name) is None or not path.is_file():
+            return PlainTextResponse("not found", status_code=404)
+        media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        headers = {**HEADERS, "Cache-Control": "public, max-age=31536000, immutable"}
+        return FileResponse(path, media_type=media_type, headers=headers)
+
     app.include_router(router)
-    assets = directory / "assets"
-    app.mount(
-        f"{PATH}/assets",
-        StaticFiles(directory=assets, check_dir=False),
-        name="console-assets",
-    )

@@ -57,12 +57,14 @@ def admin_key(http: httpx.Client, tenant: str) -> tuple[str, str]:
     return key.json()["token"], key.json()["key_id"]
 
 
-def poll_call(http: httpx.Client, token: str, call_id: str) -> dict[str, Any]:
-    """The call as audit has it, once it has stored it as started."""
+def poll_call(
+    http: httpx.Client, token: str, call_id: str, status: str = "in_progress"
+) -> dict[str, Any]:
+    """The call as audit has it, once it has stored it in ``status``."""
     deadline = time.monotonic() + 30
     while True:
         response = http.get(f"/calls/{call_id}", headers=bearer(token))
-        if response.status_code == 200 and response.json()["status"] != "initiated":
+        if response.status_code == 200 and response.json()["status"] == status:
             return dict(response.json())
         assert time.monotonic() < deadline, response.text
         time.sleep(0.1)
@@ -319,9 +321,10 @@ def test_a_live_call_appears_ends_and_is_reviewed_with_its_recording(
     # The call while it goes on: its transcript and timeline grow as it speaks.
     with edge.client() as http:  # audit stores asynchronously: the page reads the call from it
         known = poll_call(http, acme, call.call_id)
-        assert known["status"] == "in_progress", known
+        assert known["agent_id"] == "demo", known
     row.click()
-    expect(page.get_by_test_id("feed-state")).to_have_text("Live feed")
+    # The call's own feed (each page has its own): subscribed once it shows live.
+    expect(page.get_by_test_id("call-feed-state")).to_have_text("Live feed")
     transcript = page.get_by_test_id("transcript")
     expect(transcript.locator("li.line")).to_have_count(0)
     edge.run(edge.publish(*call.conversation()))
@@ -333,6 +336,7 @@ def test_a_live_call_appears_ends_and_is_reviewed_with_its_recording(
 
     # Back on the list, the call ends in place.
     page.get_by_role("link", name="All calls").click()
+    expect(page.get_by_test_id("call-feed-state")).to_have_count(0)  # the list, not the call
     expect(page.get_by_test_id("feed-state")).to_have_text("Live feed")
     edge.run(edge.publish(*call.ending()))
     expect(row).to_have_attribute("data-status", "ended")
@@ -342,6 +346,16 @@ def test_a_live_call_appears_ends_and_is_reviewed_with_its_recording(
     # Another tenant's calls never show, live or listed.
     for other in (theirs, theirs_live):
         expect(page.locator(f'tr[data-call-id="{other.call_id}"]')).to_have_count(0)
+    with edge.client() as http:  # what the reloaded page reads: audit's view, once it has it
+        stored = poll_call(http, acme, call.call_id, status="ended")
+        assert stored["ended_reason"] == "caller_hangup"
+        recording = http.get(f"/calls/{call.call_id}/recording", headers=bearer(acme))
+        deadline = time.monotonic() + 30
+        while recording.status_code == 404 and time.monotonic() < deadline:
+            time.sleep(0.1)  # the recorder finalizes after call.ended
+            recording = http.get(f"/calls/{call.call_id}/recording", headers=bearer(acme))
+        assert recording.status_code == 200, recording.text
+        assert recording.json()["channels"] == 2
     page.reload()
     expect(row).to_have_attribute("data-status", "ended")
     assert "+14155550666" not in page.content()
@@ -380,7 +394,9 @@ def test_a_live_call_appears_ends_and_is_reviewed_with_its_recording(
     transcript.locator("li.line").nth(2).click()  # seek to the agent's answer, then play
     page.get_by_role("button", name="Play").click()
     expect(player).to_have_attribute("data-playing", "true")
-    expect(page.get_by_test_id("position")).not_to_contain_text("00:05 /", timeout=WAIT_MS)
+    # From the answer (5.4 s in) the player moves on: the position passes 6 s.
+    moved_on = re.compile(r"^00:(0[6-9]|1[0-4]) / 00:14$")
+    expect(page.get_by_test_id("position")).to_have_text(moved_on)
     heard = transcript.locator('li.line[data-heard="true"]')
     expect(heard).to_have_count(1)
     expect(heard).to_contain_text(re.compile("Your order 1234 shipped|Great, thanks"))

@@ -70,7 +70,7 @@ export function CallDetail({ callId }: { callId: string }) {
           <div className="stats">
             <div className="stat">
               <span className={`dot ${feed === "live" ? "on" : ""}`} />
-              <span data-testid="feed-state">{feed === "live" ? "Live feed" : "Connecting…"}</span>
+              <span data-testid="call-feed-state">{feed === "live" ? "Live feed" : "Connecting…"}</span>
             </div>
           </div>
         )}

@@ -15,7 +15,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.voicebus-synced
 
 .PHONY: help uv-bootstrap venv demo demo-scripted local-llm dev lint typecheck imports asyncapi asyncapi-check asyncapi-validate \
-        check audit-deps browser espeak pytest test test-resilience clean console console-check
+        check dashboards dashboards-check audit-deps browser espeak prometheus pytest test test-resilience clean \
+        console console-check
 
 help:
 	@echo "make demo      install everything, start the platform, place the demo call, stop"
@@ -84,7 +85,16 @@ console: $(CONSOLE_STAMP)
 console-check: $(CONSOLE_STAMP)
 	cd console && npm run check
 
-check: lint typecheck imports asyncapi-check console-check
+
+# Grafana dashboards: regenerate the checked-in JSON, or check it is what the builder makes.
+dashboards: venv
+	$(BIN)/python infra/grafana/build.py
+
+dashboards-check: venv
+	$(BIN)/python infra/grafana/build.py --check
+
+
+check: lint typecheck imports asyncapi-check dashboards-check console-check
 
 # pip-audit over uv.lock with security/pip-audit-allow.txt. Where no vulnerability database
 # answers it says SKIPPED and why; VB_DEP_AUDIT_REQUIRED=1 (CI) makes that a failure.
@@ -99,7 +109,11 @@ browser:
 espeak:
 	bash scripts/install-espeak.sh
 
-pytest: venv browser espeak console
+# Debian's prometheus: promtool for the rule tests, the server for the dashboard test.
+prometheus:
+	bash scripts/install-prometheus.sh
+
+pytest: venv browser espeak prometheus console
 	$(BIN)/pytest
 
 test: check audit-deps pytest

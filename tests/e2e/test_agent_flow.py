@@ -108,6 +108,8 @@ async def stack(
         twilio.gateway_url = twilio.public_url = gateway
         await twilio.start()
         yield dev
+        # Nothing any service did was outside what its NATS user is allowed.
+        assert dev.permission_violations() == []
     finally:
         await dev.stop()
         log.close()

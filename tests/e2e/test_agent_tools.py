@@ -99,6 +99,8 @@ async def stack(tmp_path_factory: pytest.TempPathFactory, mcp_http: str) -> Asyn
         finally:
             await nc.drain()
         yield dev
+        # Nothing any service did was outside what its NATS user is allowed.
+        assert dev.permission_violations() == []
     finally:
         await dev.stop()
         log.close()

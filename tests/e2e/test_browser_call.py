@@ -61,6 +61,8 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[DevSt
     try:
         await dev.start(ready_timeout=240.0)
         yield dev
+        # Nothing any service did was outside what its NATS user is allowed.
+        assert dev.permission_violations() == []
     finally:
         await dev.stop()
         log.close()

@@ -52,6 +52,8 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple
     data_dir = tmp_path_factory.mktemp("stack")
     recordings = data_dir / "recordings"
     log = (data_dir / "services.log").open("w")
+    # Every service logs in as itself (the dev stack's default), with the permissions
+    # voicebus nats-config ships.
     dev = DevStack(data_dir, out=log, local_llm=False, env={"VB_RECORDER_DIR": str(recordings)})
     try:
         await dev.start(ready_timeout=240.0)
@@ -186,3 +188,6 @@ async def test_a_call_with_a_barge_in_and_a_goodbye(stack: tuple[DevStack, Path]
         await conn.close()
     assert sorted(r["id"] for r in rows) == sorted(e.id for e in events)
     assert status == "ended"
+
+    # Nothing any service did was outside what its NATS user is allowed.
+    assert dev.permission_violations() == []

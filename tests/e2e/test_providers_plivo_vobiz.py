@@ -79,6 +79,8 @@ async def stack(
             stand_in.gateway_url = stand_in.public_url = gateway
             await stand_in.start()
         yield dev
+        # Nothing any service did was outside what its NATS user is allowed.
+        assert dev.permission_violations() == []
     finally:
         await dev.stop()
         log.close()

@@ -66,6 +66,8 @@ async def stack(
         carrier.gateway_url = carrier.public_url = _url(dev, "gateway")
         await carrier.start()
         yield dev
+        # Nothing any service did was outside what its NATS user is allowed.
+        assert dev.permission_violations() == []
     finally:
         await dev.stop()
         log.close()

@@ -93,6 +93,8 @@ async def stack(
         exotel.gateway_url = exotel.public_url = gateway
         await exotel.start()
         yield dev
+        # Nothing any service did was outside what its NATS user is allowed.
+        assert dev.permission_violations() == []
     finally:
         await dev.stop()
         log.close()

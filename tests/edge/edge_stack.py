@@ -49,12 +49,20 @@ class EdgeStack:
     """Edge + gateway, audit, orchestrator, recorder, campaigns on ``nats_url`` and a fresh
     database."""
 
-    def __init__(self, nats_url: str, postgres_url: str, root: Path) -> None:
+    def __init__(
+        self,
+        nats_url: str,
+        postgres_url: str,
+        root: Path,
+        recorder: dict[str, Any] | None = None,
+    ) -> None:
         self.nats_url = nats_url
+        self._recorder_overrides = dict(recorder or {})  # RecorderSettings fields (S3 tests)
         self.postgres_url = postgres_url
         self.recordings = root / "recordings"
         self.port = free_port()
         self.gateway_port = free_port()
+        self.media_port = free_port()  # the gateway's media WebSocket server
         self.nc: Client | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="edge-stack", daemon=True)
@@ -120,7 +128,12 @@ class EdgeStack:
                 environ={},
             )
             recorder, _ = build_recorder(
-                RecorderSettings(dir=self.recordings, instance_id="rec-edge", **common)
+                RecorderSettings(
+                    dir=self.recordings,
+                    instance_id="rec-edge",
+                    **common,
+                    **self._recorder_overrides,
+                )
             )
             campaigns, _ = build_campaigns(
                 CampaignsSettings(database_url=database_url, instance_id="cmp-edge", **common)
@@ -133,7 +146,7 @@ class EdgeStack:
                 instance_id="gw-edge",
                 http_port=self.gateway_port,
                 public_url=f"http://127.0.0.1:{self.gateway_port}",
-                ws_port=free_port(),  # the media WebSocket server's own port
+                ws_port=self.media_port,
             )
             edge = EdgeSettings(
                 nats_url=self.nats_url,

@@ -225,7 +225,7 @@ def test_a_browser_session_from_the_api_is_a_call_of_the_keys_tenant(edge: EdgeS
         assert created.status_code == 201, created.text
         session = created.json()
         call_id = session["call_id"]
-        assert session["ws_url"] == f"ws://127.0.0.1:{edge.gateway_port}/ws/browser"
+        assert session["ws_url"] == f"ws://127.0.0.1:{edge.media_port}/ws/browser"
         assert session["parameters"]["tenant_id"] == "acme"
 
         # The page talks to the gateway directly with what the edge handed over.

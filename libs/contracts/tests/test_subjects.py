@@ -70,3 +70,46 @@ def test_dead_letter_and_advisory_subjects() -> None:
     assert subjects.max_deliveries_advisory("VB_COMMANDS").endswith(".VB_COMMANDS.*")
     with pytest.raises(InvalidTokenError):
         subjects.dlq("audit", "a.b")
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("subject", "pattern"),
+    [
+        (subjects.audio_in("c1"), "vb.audio.*.in"),
+        (subjects.audio_out("c1"), "vb.audio.*.out"),
+        (subjects.audio_played("c1"), "vb.audio.*.played"),
+        (subjects.ctl("c1", "say"), "vb.ctl.*.say"),
+        (subjects.evt("acme", "c1", "call.ended.v1"), "vb.evt.*.*.call.ended"),
+        (subjects.cmd("call", "originate"), "vb.cmd.call.originate"),
+        (subjects.rpc("audit", "calls", "get"), "vb.rpc.audit.calls.get"),
+        (subjects.dlq("audit", "invalid"), "vb.dlq.audit.invalid"),
+        ("_INBOX.abc.def", "_INBOX.>"),
+        ("_INBOX_media.abc.def", "_INBOX_media.>"),
+        ("$KV.vb_sessions.c1", "$KV.vb_sessions.>"),
+        ("$JS.API.CONSUMER.INFO.VB_EVENTS.audit", "$JS.API.>"),
+        ("vb.audio.c1.weird", "vb.audio.*.*"),
+        ("vb.evt.acme.c1.NOT A TYPE", "vb.evt.*.*.>"),
+        ("vb.something.else.entirely", "vb.something.>"),
+        ("random.subject.x", "random.>"),
+        ("wild*.x", "?.>"),
+        ("", "?.>"),
+    ],
+)
+def test_subject_pattern_hides_call_and_tenant_ids(subject: str, pattern: str) -> None:
+    assert subjects.subject_pattern(subject) == pattern
+
+
+@pytest.mark.unit
+def test_subject_patterns_stay_bounded_over_many_calls() -> None:
+    seen = {
+        subjects.subject_pattern(s)
+        for i in range(500)
+        for s in (
+            subjects.audio_in(f"call-{i}"),
+            subjects.ctl(f"call-{i}", "clear"),
+            subjects.evt(f"tenant-{i % 7}", f"call-{i}", "transcript.final"),
+            f"_INBOX.{i}.{i * 3}",
+        )
+    }
+    assert len(seen) == 4

@@ -19,6 +19,7 @@ from voicebus.engines.base import (
     LLMEngine,
     Prefillable,
     TextDelta,
+    TokenUsage,
     ToolCall,
     ToolSpec,
 )
@@ -100,6 +101,16 @@ async def test_text_streams_as_deltas(standin: Any) -> None:
     standin.script = text_reply("Your order ", "shipped ", "yesterday.")
     chunks = await collect(engine_for(standin))
     assert chunks == [TextDelta("Your order "), TextDelta("shipped "), TextDelta("yesterday.")]
+
+
+async def test_token_counts_of_the_last_chunk_come_after_the_reply(standin: Any) -> None:
+    events = [chunk_event({"content": "Shipped."}), chunk_event({}, finish="stop")]
+    usage = {"choices": [], "usage": {"prompt_tokens": 812, "completion_tokens": 3}}
+    events.append(f"data: {json.dumps(usage)}\n\n")
+    standin.script = lambda _body: sse(events)
+    chunks = await collect(engine_for(standin))
+    assert chunks == [TextDelta("Shipped."), TokenUsage(812, 3)]
+    assert standin.requests[0]["stream_options"] == {"include_usage": True}
 
 
 async def test_tool_call_split_across_chunks_is_put_together(standin: Any) -> None:
@@ -245,6 +256,14 @@ def test_registry_builds_it_and_it_fits_the_interface() -> None:
     assert engine.base_url == "http://127.0.0.1:9/v1"
 
 
+def test_json_mode_asks_for_one_json_object() -> None:
+    messages = [ChatMessage(role="user", content="Analyse this call.")]
+    plain = openai_compat.create({"model": "m"}).request_body(messages)
+    assert "response_format" not in plain
+    json_mode = openai_compat.create({"model": "m", "json_mode": True}).request_body(messages)
+    assert json_mode["response_format"] == {"type": "json_object"}
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -289,6 +308,7 @@ async def test_prefill_sends_the_prompt_for_one_token_only_when_enabled(standin:
     await engine.aclose()
     (body,) = standin.requests
     assert body["stream"] is False
+    assert "stream_options" not in body
     assert body["max_tokens"] == 1
     assert body["messages"] == to_openai_messages(ASK)
     assert body["tools"][0]["function"]["name"] == "check_order_status"

@@ -96,6 +96,7 @@ async def test_lifespan_readiness_metrics_and_drain(
             assert 'voicebus_service_info{instance="demo-it",service="demo"} 1.0' in metrics
             assert "faststream_received_messages_total" in metrics
             assert 'app_name="voicebus-demo"' in metrics
+            assert 'voicebus_service_ready{instance="demo-it",service="demo"} 1.0' in metrics
         assert order[-1] == "shutdown:False:True"  # hooks run before the broker stops
         assert nc.is_closed
         assert not service.broker.running

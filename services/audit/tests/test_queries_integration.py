@@ -14,6 +14,8 @@ from nats.aio.client import Client
 from voicebus.audit.app import build
 from voicebus.audit.settings import AuditSettings
 from voicebus.contracts.events import (
+    CallAnalyzed,
+    CallAnalyzedData,
     CallEnded,
     CallEndedData,
     CallInitiated,
@@ -22,6 +24,7 @@ from voicebus.contracts.events import (
     CallRingingData,
     Direction,
     EndReason,
+    SuccessEvaluation,
 )
 from voicebus.contracts.ids import new_id
 from voicebus.contracts.rpc import (
@@ -201,3 +204,32 @@ async def test_events_are_paged_in_order_and_another_tenant_gets_404(
     assert "tenant_id" in invalid.message
     garbage = await nc.request(CALLS_LIST, b"{not json", timeout=10)
     assert CallsPage.model_validate_json(garbage.data).error.status == 400  # type: ignore[union-attr]
+
+
+async def test_one_call_carries_its_analysis_and_only_to_its_tenant(
+    audit: tuple[Service, Client],
+) -> None:
+    service, nc = audit
+    call_id = new_id()
+    env = {"tenant_id": "acme", "call_id": call_id, "source": "t/1"}
+    data = CallAnalyzedData(
+        agent_id="support", agent_version=2, ok=True, summary="Order 1234 has shipped.",
+        extraction={"order_id": "1234"}, success=SuccessEvaluation(passed=True, reason="told"),
+        disposition="resolved", engine="scripted", transcript_turns=4,
+    )  # fmt: skip
+    await publish_event(service.broker, CallEnded(**env, data=CallEndedData(reason="agent_hangup")))
+    await publish_event(service.broker, CallAnalyzed(**env, data=data))
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        reply = await ask(nc, CALLS_GET, GetCall(tenant_id="acme", call_id=call_id), CallReply)
+        if (reply.call and reply.call.analysis) or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    assert reply.call is not None
+    assert reply.call.status == "ended"
+    assert reply.call.analysis == data
+
+    theirs = await ask(nc, CALLS_GET, GetCall(tenant_id="globex", call_id=call_id), CallReply)
+    assert theirs.call is None
+    assert theirs.error is not None
+    assert theirs.error.status == 404

@@ -21,6 +21,7 @@ import nats
 import phonenumbers
 import pytest
 from phonenumbers import timezone as pn_timezone
+from prometheus_client import REGISTRY
 
 from voicebus.campaigns.app import build
 from voicebus.campaigns.clock import FakeClock
@@ -133,6 +134,13 @@ async def _drive(
     raise AssertionError("the campaign did not finish in 200 clock steps")
 
 
+def _decisions(decision: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "voicebus_campaigns_dial_decisions_total", {"decision": decision}
+    )
+    return value or 0.0
+
+
 def _inside(when: datetime, number: str) -> bool:
     """The oracle: the number's zones straight from phonenumbers."""
     parsed = phonenumbers.parse(number)
@@ -150,6 +158,7 @@ async def test_a_1000_contact_campaign_dials_exactly_as_the_rules_say(
     stack: tuple[Service, FakeClock, SimulatedProvider, CampaignClient], database_url: str
 ) -> None:
     service, clock, sim, client = stack
+    decisions_before = {d: _decisions(d) for d in ("dialed", "dnc", "window")}
     persons = people(CONTACTS)
     area_of = {p.number: p.area for p in persons}
     tenant_dnc = [p.number for p in persons[:40]]
@@ -253,5 +262,11 @@ async def test_a_1000_contact_campaign_dials_exactly_as_the_rules_say(
     assert counts["dnc.checked"] >= len(attempts) + 40
     assert counts["window.checked"] > len(attempts)  # deferrals too
     assert counts["campaign.progress"] >= 1
+    # The dialer's metric counts the same decisions (the service runs in this process).
+    decided = {d: _decisions(d) - before for d, before in decisions_before.items()}
+    assert decided["dialed"] == len(attempts)
+    # Each decision checks DNC once; numbers on a list at upload were checked then.
+    assert sum(decided.values()) + report.dnc == counts["dnc.checked"]
+    assert decided["window"] > 0
     assert by_type
     assert service.ready

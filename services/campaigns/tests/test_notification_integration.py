@@ -19,9 +19,12 @@ from voicebus.campaigns.settings import CampaignsSettings
 from voicebus.contracts import campaigns as api
 from voicebus.contracts.commands import Say
 from voicebus.contracts.events import (
+    CallAnalyzed,
+    CallAnalyzedData,
     NotificationDelivered,
     RecordingReady,
     RecordingReadyData,
+    SuccessEvaluation,
     parse_event,
 )
 from voicebus.devkit.campaign.client import CampaignClient
@@ -97,6 +100,21 @@ async def test_a_notification_campaign_speaks_hangs_up_and_reports(nc: Client) -
             return False
 
         await wait_for(recorded, what="the recording id in the report")
+
+        analysed = CallAnalyzed(
+            tenant_id="acme", call_id=str(call_of[ANSWER]), source="orchestrator/1",
+            data=CallAnalyzedData(agent_id="demo", ok=True, disposition="informed",
+                                  success=SuccessEvaluation(passed=True, reason="heard it")),
+        )  # fmt: skip
+        await nc.jetstream().publish(analysed.subject, analysed.to_bytes())
+
+        async def judged() -> bool:
+            async for r in client.report(campaign.campaign_id):
+                if r.phone == ANSWER:
+                    return (r.disposition, r.success) == ("informed", "pass")
+            return False
+
+        await wait_for(judged, what="the disposition and success in the report")
     finally:
         await sim.stop()
 

@@ -10,9 +10,15 @@ from edge_fakes import OPERATOR, READ_ONLY_KEY, TENANT_KEY, FakeBus, edge_client
 from fastapi.testclient import TestClient
 
 from voicebus.contracts.agents.api import AGENTS_CHECK_CONTEXT, ContextCheckReply
+from voicebus.contracts.events import CallAnalyzedData, SuccessEvaluation
 from voicebus.contracts.rpc import (
     CALLS_GET,
+    MEMORY_DELETE,
+    MEMORY_GET,
     AgentReply,
+    CallerMemoryReply,
+    CallerProfile,
+    CallerRef,
     CallReply,
     CallSummary,
     RpcError,
@@ -196,3 +202,41 @@ def test_openapi_and_the_offline_docs_page(client: TestClient) -> None:
     assert "http://" not in page.text
     assert "https://" not in page.text
     assert client.get("/api/v1/docs/assets/swagger-ui-bundle.js").status_code == 200
+
+
+def test_one_call_carries_its_analysis(client: TestClient, bus: FakeBus) -> None:
+    analysis = CallAnalyzedData(
+        agent_id="demo", ok=True, summary="Order 1234 shipped.", disposition="resolved",
+        extraction={"order_id": "1234"}, success=SuccessEvaluation(passed=True, reason="told"),
+    )  # fmt: skip
+    call = CallSummary(call_id="c1", status="ended", agent_id="demo", analysis=analysis)
+    bus.replies[CALLS_GET] = CallReply(ok=True, call=call).model_dump_json().encode()
+    body = client.get("/api/v1/calls/c1", headers=auth()).json()
+    assert body["analysis"]["disposition"] == "resolved"
+    assert body["analysis"]["extraction"] == {"order_id": "1234"}
+    assert body["analysis"]["success"]["passed"] is True
+
+
+def test_caller_memory_is_read_and_deleted_for_the_key_s_tenant(
+    client: TestClient, bus: FakeBus
+) -> None:
+    profile = CallerProfile(number="+14155550100", name="Ada")
+    bus.replies[MEMORY_DELETE] = (
+        CallerMemoryReply(ok=True, profile=profile).model_dump_json().encode()
+    )
+    response = client.delete("/api/v1/memory/+14155550100", headers=auth())
+    assert response.status_code == 200
+    assert response.json()["name"] == "Ada"
+    subject, sent = bus.requests[-1]
+    assert subject == MEMORY_DELETE
+    assert CallerRef.model_validate_json(sent) == CallerRef(tenant_id="acme", number="+14155550100")
+
+    assert client.delete("/api/v1/memory/+1%20415", headers=auth()).status_code == 422
+    assert (
+        client.delete("/api/v1/memory/+14155550100", headers=auth(READ_ONLY_KEY)).status_code == 403
+    )
+    missing = RpcError(status=404, code="caller_not_found", message="no memory of this caller")
+    bus.replies[MEMORY_GET] = CallerMemoryReply(ok=False, error=missing).model_dump_json().encode()
+    gone = client.get("/api/v1/memory/+14155550100", headers=auth(READ_ONLY_KEY))
+    assert gone.status_code == 404
+    assert gone.json()["error"]["code"] == "caller_not_found"

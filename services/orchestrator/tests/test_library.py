@@ -187,3 +187,52 @@ async def test_a_tenant_node_cannot_carry_keys_and_bad_node_options_are_named(
     flow = {"initial": "a", "nodes": [{"id": "a", "llm_options": {"delay_ms": "slow"}}]}
     with pytest.raises(Invalid, match=r"flow\.nodes\[0\]\.llm_options: scripted: invalid"):
         await library.create("acme", "x", agent(flow=flow))
+
+
+class FlakyVersions(MemoryVersions):
+    """The in-memory store, cut off like a PostgreSQL that went away."""
+
+    down = False
+
+    async def get(self, *args: Any, **kwargs: Any) -> Any:
+        if self.down:
+            raise ConnectionRefusedError("database unreachable")
+        return await super().get(*args, **kwargs)
+
+
+async def test_a_database_outage_serves_the_last_known_version() -> None:
+    load_builtin_engines()
+    store = FlakyVersions()
+    library = AgentLibrary(store)
+    await library.create("acme", "support", agent("v1"))
+    known = await library.resolve("acme", "support")
+    assert known is not None
+    store.down = True
+    assert await library.resolve("acme", "support") == known  # callers are still answered
+    with pytest.raises(ConnectionRefusedError):  # never resolved here: still an error
+        await library.resolve("acme", "sales")
+    store.down = False
+    await library.update("acme", "support", agent("v2"), expected=1)
+    fresh = await library.resolve("acme", "support")
+    assert fresh is not None
+    assert fresh.version == 2
+
+
+async def test_analysis_llm_options_are_checked_on_save_and_used_for_the_analysis(
+    library: AgentLibrary,
+) -> None:
+    bad = {"extraction": None, "summary": True, "llm_options": {"bogus": 1}}
+    with pytest.raises(Invalid, match=r"analysis\.llm_options: .*bogus"):
+        await library.create("acme", "x", agent(analysis=bad))
+    good = {"summary": True, "llm_options": {"default": "{}"}}
+    await library.create("acme", "x", agent(analysis=good))
+    catalog = AgentCatalog(library, agents_dir=Path("."), environ={})
+    found = await catalog.current("acme", "x")
+    assert found is not None
+    engine = catalog.analysis_engine(*found)
+    assert engine is not found[1]  # its own options
+    assert catalog.analysis_engine(*found) is engine  # built once per version
+    await library.create("acme", "plain", agent())
+    plain = await catalog.current("acme", "plain")
+    assert plain is not None
+    assert catalog.analysis_engine(*plain) is plain[1]  # no analysis: the agent's own

@@ -21,7 +21,7 @@ from orchestrator_fakes import (
 )
 
 from voicebus.contracts.events import AgentReply, CallError
-from voicebus.engines.base import TextDelta
+from voicebus.engines.base import TextDelta, TokenUsage
 from voicebus.engines.llm import scripted
 from voicebus.orchestrator.agents import Agent, load_agent
 
@@ -191,3 +191,16 @@ async def test_an_empty_llm_reply_is_replaced_by_the_fallback_line(agent: Agent)
         "",
     ]
     assert not of(outbox, CallError)
+
+
+async def test_the_reply_event_carries_the_tokens_the_engine_reported(agent: Agent) -> None:
+    counted = Failing([TextDelta("Fine, thanks."), TokenUsage(40, 3)], fail=False)
+    conv, outbox, _ = make_conversation(agent, counted)
+    await conv.start()
+    outbox.sent.clear()
+    await conv.handle(transcript("hello"))
+    await conv.idle()
+    (reply,) = of(outbox, AgentReply)
+    assert reply.data.text == "Fine, thanks."
+    assert (reply.data.llm_tokens_in, reply.data.llm_tokens_out) == (40, 3)
+    assert reply.data.engine == "failing"

@@ -351,6 +351,14 @@ class ReportRow(Data):
     recording_id: str | None
     last_call_id: str | None
     last_attempt_at: datetime | None
+    disposition: str | None = Field(
+        default=None, description="The last call's disposition code (its call.analyzed)."
+    )
+    success: str | None = Field(
+        default=None,
+        description="The last call's success evaluation: pass, fail, or a score from 0 to 10.",
+        examples=["pass", "7.5"],
+    )
 
 
 REPORT_COLUMNS: Final = tuple(ReportRow.model_fields)

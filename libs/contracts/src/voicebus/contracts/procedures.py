@@ -101,4 +101,8 @@ PROCEDURES: Final[tuple[Procedure, ...]] = (
     Procedure(a.TOOLS_VERSIONS, a.ToolRef, a.ToolVersionsPage,
               "Every version of a webhook tool, newest first."),
     Procedure(a.TOOLS_ARCHIVE, a.ToolRef, a.ToolRecordReply, "Archive a webhook tool."),
+    Procedure(rpc.MEMORY_GET, rpc.CallerRef, rpc.CallerMemoryReply,
+              "What a tenant's agents remember about a caller (caller memory)."),
+    Procedure(rpc.MEMORY_DELETE, rpc.CallerRef, rpc.CallerMemoryReply,
+              "Forget a caller: delete their memory profile (404 when there is none)."),
 )  # fmt: skip

@@ -14,6 +14,8 @@ from pydantic import ConfigDict, Field
 
 from voicebus.contracts import subjects
 from voicebus.contracts.events._base import CallId, Data, TenantId
+from voicebus.contracts.events.analysis import CallAnalyzedData
+from voicebus.contracts.redaction import RedactionSettings
 
 AGENTS_GET: Final = subjects.rpc("orchestrator", "agents", "get")
 """Look an agent up: request :class:`GetAgent`, reply :class:`AgentReply`."""
@@ -154,6 +156,9 @@ class AgentProfile(Data):
         default=None, ge=1, description="Current version (what a new call runs).", examples=[3]
     )
     template: bool = Field(default=False, description="A shared template.", examples=[False])
+    redaction: RedactionSettings | None = Field(
+        default=None, description="What transcripts and agent speech events must not carry."
+    )
 
 
 class AgentReply(Reply):
@@ -257,6 +262,10 @@ class CallSummary(Data):
     ended_at: datetime | None = None
     duration_s: float | None = Field(default=None, ge=0, examples=[42.5])
     ended_reason: str | None = Field(default=None, max_length=32, examples=["caller_hangup"])
+    analysis: CallAnalyzedData | None = Field(
+        default=None,
+        description="The call's post-call analysis (its call.analyzed), in the reply of one call.",
+    )
 
 
 class CallsPage(Reply):
@@ -357,3 +366,46 @@ class RecordingChunk(Reply):
 
     data: bytes = Field(default=b"", description="The bytes read (base64).")
     total_bytes: int = Field(default=0, ge=0, description="File size.")
+
+
+MEMORY_GET: Final = subjects.rpc("orchestrator", "memory", "get")
+"""A caller's memory: request :class:`CallerRef`, reply :class:`CallerMemoryReply`."""
+MEMORY_DELETE: Final = subjects.rpc("orchestrator", "memory", "delete")
+"""Forget a caller: request :class:`CallerRef`, reply :class:`CallerMemoryReply` (404: none)."""
+
+CALLER_NUMBER_PATTERN: Final = r"^\+?[0-9A-Za-z_.:@-]{1,64}$"
+
+
+class CallerRef(Data):
+    """Request body of ``vb.rpc.orchestrator.memory.get|delete``."""
+
+    tenant_id: TenantId
+    number: str = Field(
+        pattern=CALLER_NUMBER_PATTERN,
+        description="The caller's number as the call carried it (E.164). Personal data.",
+        examples=["+14155550100"],
+    )
+
+
+class RememberedCall(Data):
+    """One earlier call in a caller's memory."""
+
+    call_id: CallId
+    time: datetime
+    summary: str = Field(default="", max_length=4096)
+
+
+class CallerProfile(Data):
+    """What the tenant's agents remember about one caller. Personal data."""
+
+    number: str = Field(max_length=64, examples=["+14155550100"])
+    name: str | None = Field(default=None, max_length=128, examples=["Ada"])
+    preferences: list[str] = Field(default_factory=list, examples=[["email over phone"]])
+    open_issues: list[str] = Field(default_factory=list, examples=[["refund for order 1234"]])
+    calls: list[RememberedCall] = Field(default_factory=list, description="Oldest first.")
+
+
+class CallerMemoryReply(Reply):
+    """Reply of ``vb.rpc.orchestrator.memory.get|delete`` (delete: the profile removed)."""
+
+    profile: CallerProfile | None = Field(default=None, description="The profile, when ok.")

@@ -184,6 +184,51 @@ def strip_version(event_type: str) -> str:
     return event_type
 
 
+_AUDIO_TAILS: Final = frozenset({"in", "out", "played"})
+_CTL_VERBS: Final = frozenset(v.value for v in CtlVerb)
+_EVENT_TAIL_TOKENS: Final = 4
+"""At most this many event-type tokens are kept in a pattern (``call.ended`` has two)."""
+
+
+def subject_pattern(subject: str) -> str:
+    """The bounded pattern of a concrete subject, for metric labels and logs about traffic.
+
+    Call and tenant ids are replaced by ``*`` and anything not shaped like a voicebus
+    subject collapses to its first token and ``>``, so the number of patterns stays
+    bounded however many calls, tenants and reply inboxes pass through a process:
+
+    - ``vb.audio.c1.in`` → ``vb.audio.*.in``; ``vb.ctl.c1.say`` → ``vb.ctl.*.say``
+    - ``vb.evt.acme.c1.call.ended`` → ``vb.evt.*.*.call.ended``
+    - ``vb.cmd.call.originate``, ``vb.rpc.audit.calls.get``, ``vb.dlq.audit.invalid``: as is
+    - ``_INBOX.x.y`` → ``_INBOX.>``; ``$KV.vb_sessions.c1`` → ``$KV.vb_sessions.>``
+
+    Never raises; an unexpected subject yields a coarse pattern, not an error.
+    """
+    parts = subject.split(".")
+    if len(parts) >= 2 and parts[0] == ROOT:
+        kind = parts[1]
+        if kind == "audio" and len(parts) == 4:
+            tail = parts[3] if parts[3] in _AUDIO_TAILS else "*"
+            return f"{ROOT}.audio.*.{tail}"
+        if kind == "ctl" and len(parts) == 4:
+            verb = parts[3] if parts[3] in _CTL_VERBS else "*"
+            return f"{ROOT}.ctl.*.{verb}"
+        if kind == "evt" and len(parts) >= 5:
+            tail = ".".join(parts[4:])
+            if len(parts) - 4 > _EVENT_TAIL_TOKENS or not _EVENT_TYPE.fullmatch(tail):
+                tail = ">"
+            return f"{ROOT}.evt.*.*.{tail}"
+        if kind in ("cmd", "dlq") and len(parts) == 4 and all(map(_TOKEN.fullmatch, parts)):
+            return subject
+        if kind == "rpc" and len(parts) == 5 and all(map(_TOKEN.fullmatch, parts)):
+            return subject
+        return f"{ROOT}.{kind}.>" if _TOKEN.fullmatch(kind) else f"{ROOT}.>"
+    if parts[0] in ("$KV", "$JS") and len(parts) >= 3 and _TOKEN.fullmatch(parts[1]):
+        return f"{parts[0]}.{parts[1]}.>"
+    head = parts[0] if _TOKEN.fullmatch(parts[0]) or parts[0] in ("$KV", "$JS") else "?"
+    return f"{head}.>"
+
+
 EVENTS_ALL: Final = f"{ROOT}.evt.>"
 COMMANDS_ALL: Final = f"{ROOT}.cmd.>"
 AUDIO_IN_ALL: Final = f"{ROOT}.audio.*.in"

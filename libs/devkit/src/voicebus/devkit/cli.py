@@ -13,10 +13,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from voicebus.contracts.errors import InvalidTokenError
 from voicebus.devkit.agent.cli import app as agent_app
 from voicebus.devkit.audit_cli import app as audit_app
 from voicebus.devkit.campaign.cli import app as campaign_app
 from voicebus.devkit.defaults import DEV_TWILIO_AUTH_TOKEN
+from voicebus.devkit.secrets_cli import app as secrets_app
 from voicebus.devkit.stack import SERVICES, DevStack, StackError, color_for, read_state
 from voicebus.devkit.tail import TailFilter, tail
 from voicebus.devkit.tenants import key_app, tenant_app
@@ -29,6 +31,7 @@ app.add_typer(key_app, name="key")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(audit_app, name="audit")
 app.add_typer(agent_app, name="agent")
+app.add_typer(secrets_app, name="secrets")
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -302,6 +305,33 @@ def asyncapi_cmd(
         return
     asyncapi.write(path)
     console.print(f"wrote {path}")
+
+
+@app.command("nats-config")
+def nats_config_cmd(
+    out: Annotated[Path, typer.Argument(help="Directory for accounts.conf and nats.env.")],
+    tenant: Annotated[
+        list[str] | None,
+        typer.Option(help="A tenant's downstream user: TENANT or TENANT=consumer1,consumer2."),
+    ] = None,
+) -> None:
+    """Write NATS users and permissions: one user per service, the operator, tenants.
+
+    Include accounts.conf from the server's config; give each service VB_NATS_USER
+    (its name) and VB_NATS_PASSWORD from nats.env.
+    """
+    from voicebus.devkit.nats_accounts import NatsAccounts, write
+
+    tenants: dict[str, list[str]] = {}
+    for spec in tenant or []:
+        name, _, consumers = spec.partition("=")
+        tenants[name] = [c for c in consumers.split(",") if c]
+    try:
+        conf, env = write(NatsAccounts.generate(tenants), out)
+    except InvalidTokenError as exc:  # a tenant or consumer name that is not a subject token
+        err_console.print(str(exc))
+        raise typer.Exit(2) from None
+    console.print(f"wrote {conf} and {env} (readable by you only)")
 
 
 @app.command("bench")

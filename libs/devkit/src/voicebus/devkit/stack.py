@@ -27,9 +27,11 @@ from typing import Final, TextIO
 
 import httpx
 
+from voicebus.contracts.permissions import OPERATOR
 from voicebus.devkit.business import BusinessServer
 from voicebus.devkit.embedded_nats import EmbeddedNats
 from voicebus.devkit.embedded_postgres import EmbeddedPostgres, create_database, database_url
+from voicebus.devkit.nats_accounts import NatsAccounts
 from voicebus.devkit.ports import free_port
 from voicebus.engines.base import EngineError
 from voicebus.engines.llm.llama_server import LlamaServer
@@ -147,6 +149,11 @@ class DevStack:
             when that port is free, as ``voicebus dev`` does; False (tests, benchmarks)
             always takes a free port, so stacks started at the same moment never race
             for the same well-known port.
+        nats_accounts: users and permissions of the embedded NATS (True: fresh ones,
+            as ``voicebus nats-config`` makes; False: no authentication). Each service
+            logs in as itself and :attr:`nats_url` carries the operator's credentials
+            (for the stack's clients: tests, the CLI). An external ``nats_url`` is used
+            as it is.
     """
 
     def __init__(
@@ -161,6 +168,7 @@ class DevStack:
         env: Mapping[str, str] | None = None,
         local_llm: bool | None = None,
         well_known_ports: bool = False,
+        nats_accounts: NatsAccounts | bool = True,
     ) -> None:
         unknown = sorted(set(services) - set(SERVICES))
         if unknown:
@@ -175,6 +183,13 @@ class DevStack:
             local_llm = importlib.util.find_spec("llama_cpp") is not None
         self.local_llm = local_llm
         self._well_known_ports = well_known_ports
+        if isinstance(nats_accounts, NatsAccounts):
+            if nats_url:
+                raise StackError("NATS accounts are for the embedded NATS (no nats_url)")
+            self._accounts: NatsAccounts | None = nats_accounts
+        else:
+            self._accounts = NatsAccounts.generate() if nats_accounts and not nats_url else None
+        self._service_nats_url: str | None = None
         self._llm: LlamaServer | None = None
         self.business: BusinessServer | None = None
         """The demo business's order-status server (its webhook tool's target)."""
@@ -190,9 +205,17 @@ class DevStack:
         self.started_at = time.monotonic()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.nats_url is None:
-            self._nats = EmbeddedNats(data_dir=self.data_dir / "nats", sync_always=True)
+            extra = self._accounts.server_config() if self._accounts else None
+            self._nats = EmbeddedNats(
+                data_dir=self.data_dir / "nats", sync_always=True, extra_config=extra
+            )
             await asyncio.to_thread(self._nats.start)
-            self.nats_url = self._nats.url
+            self._service_nats_url = self._nats.url
+            self.nats_url = (
+                self._accounts.url_for(OPERATOR, self._nats.url)
+                if self._accounts
+                else self._nats.url
+            )
         if self.database_url is None:
             self._postgres = EmbeddedPostgres(data_dir=self.data_dir / "postgres", durable=True)
             await asyncio.to_thread(self._postgres.start)
@@ -223,12 +246,20 @@ class DevStack:
     async def _spawn(self, svc: ServiceProcess) -> None:
         assert self.nats_url is not None
         assert self.database_url is not None
+        env = dict(self._env)
+        if self._accounts is not None:
+            env.update(self._accounts.service_env(svc.name))
         svc.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             f"voicebus.{svc.name}",
             env=service_env(
-                svc.name, svc.port, self.nats_url, self.database_url, self._env, ws_port=svc.ws_port
+                svc.name,
+                svc.port,
+                self._service_nats_url or self.nats_url,
+                self.database_url,
+                env,
+                ws_port=svc.ws_port,
             ),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
@@ -270,6 +301,16 @@ class DevStack:
     def exited(self) -> list[ServiceProcess]:
         """Services whose process has ended."""
         return [s for s in self.services if s.process and s.process.returncode is not None]
+
+    def nats_log(self) -> str:
+        """What the embedded NATS has logged so far (empty with an external NATS)."""
+        if self._nats is None or not self._nats.log_path.exists():
+            return ""
+        return self._nats.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def permission_violations(self) -> list[str]:
+        """Lines of the embedded NATS's log where a user did what it may not."""
+        return [line for line in self.nats_log().splitlines() if "Violation" in line]
 
     async def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM every service (they drain), SIGKILL stragglers, then stop infrastructure."""

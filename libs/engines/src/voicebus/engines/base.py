@@ -160,8 +160,17 @@ class TextDelta:
     text: str
 
 
-LLMChunk = TextDelta | ToolCall
-"""What an LLM stream yields: text as it is generated, and tool calls."""
+@dataclass(frozen=True, slots=True)
+class TokenUsage:
+    """Tokens one LLM request used, when the engine reports them (after the reply)."""
+
+    tokens_in: int
+    tokens_out: int
+
+
+LLMChunk = TextDelta | ToolCall | TokenUsage
+"""What an LLM stream yields: text as it is generated, tool calls, and at most one
+:class:`TokenUsage` (consumers that do not meter ignore it)."""
 
 
 @runtime_checkable

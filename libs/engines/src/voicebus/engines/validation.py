@@ -44,6 +44,12 @@ def choice_of(engine: str, option: str, value: str, allowed: Sequence[str]) -> s
     return value
 
 
+def validation_context() -> EngineContext:
+    """The context engines are created with only to check their options: a placeholder key
+    (a cloud engine refuses to be created without one), private URLs allowed."""
+    return EngineContext(api_key=_VALIDATION_KEY, allow_private_urls=True)
+
+
 def _registry(role: str) -> Registry[Any]:
     registries: dict[str, Registry[Any]] = {"stt": STT, "tts": TTS, "llm": LLM}
     return registries[role]

@@ -5,18 +5,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, version
-from typing import Final
+from typing import Any, Final
 
 from faststream import FastStream
 from faststream.nats import NatsBroker
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
-from faststream.nats.prometheus import NatsPrometheusMiddleware
 from faststream.nats.security import NatsCredentials, NatsSecurity, NatsUserPassword
 from faststream.specification import AsyncAPI
 from nats.errors import Error as NatsError
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from voicebus.contracts.permissions import inbox_prefix
 from voicebus.contracts.streams import StreamSpec
 from voicebus.runtime.bus import (
     CONNECT_TIMEOUT_S,
@@ -24,6 +24,7 @@ from voicebus.runtime.bus import (
     RECONNECT_WAIT_S,
     user_credentials,
 )
+from voicebus.runtime.bus_metrics import PatternPrometheusMiddleware
 from voicebus.runtime.delivery import DeliveryPolicy
 from voicebus.runtime.settings import ServiceSettings
 
@@ -52,6 +53,20 @@ def _security(settings: ServiceSettings) -> NatsSecurity | None:
     return None
 
 
+class _Broker(NatsBroker):
+    """A ``NatsBroker`` whose JetStream pull subscribers read on the service's own inbox.
+
+    FastStream gives pull subscribers ``_INBOX.`` unless told otherwise; NATS permissions
+    keep every service on its own prefix (``voicebus.contracts.permissions``).
+    """
+
+    pull_inbox: bytes = b"_INBOX."
+
+    def subscriber(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("inbox_prefix", self.pull_inbox)
+        return super().subscriber(*args, **kwargs)
+
+
 def build_broker(
     settings: ServiceSettings,
     *,
@@ -69,7 +84,8 @@ def build_broker(
         hot_path: no FastStream logger at all (services carrying per-call traffic).
         tracer_provider: spans for consumed and published messages; trace context
             travels in NATS headers.
-        registry: where FastStream's ``faststream_*`` metrics are registered.
+        registry: where FastStream's ``faststream_*`` metrics are registered,
+            labelled by subject pattern (:mod:`voicebus.runtime.bus_metrics`).
 
     Returns:
         A broker not yet connected; declare subscribers on it before start.
@@ -91,7 +107,8 @@ def build_broker(
         broker_logger.setLevel(logging.WARNING)
 
     policy = DeliveryPolicy(type(settings).service_name)
-    broker = NatsBroker(
+    inbox = inbox_prefix(type(settings).service_name)
+    broker = _Broker(
         settings.nats_servers,
         name=name,
         allow_reconnect=True,
@@ -102,12 +119,16 @@ def build_broker(
         disconnected_cb=on_disconnected,
         reconnected_cb=on_reconnected,
         security=_security(settings),
+        # Replies come back on a prefix of this service's own, so NATS permissions can
+        # keep every other user off them (voicebus.contracts.permissions).
+        inbox_prefix=inbox,
         graceful_timeout=float(settings.shutdown_timeout_s),
         middlewares=(
             NatsTelemetryMiddleware(
                 tracer_provider=tracer_provider, include_messages_counters=False
             ),
-            NatsPrometheusMiddleware(
+            # Subject patterns, not subjects: a label per call id would grow without bound.
+            PatternPrometheusMiddleware(
                 registry=registry, app_name=f"voicebus-{type(settings).service_name}"
             ),
             # Innermost: it sees the handler's failure first and settles the delivery.
@@ -115,6 +136,7 @@ def build_broker(
         ),
         logger=broker_logger,
     )
+    broker.pull_inbox = f"{inbox}.".encode()
     policy.bind(lambda: broker.config.connection_state.connection)
     return broker
 

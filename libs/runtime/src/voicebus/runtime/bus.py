@@ -8,6 +8,7 @@ from typing import Any, Final
 from nats.aio.client import Client, RawCredentials
 from nats.errors import Error as NatsError
 
+from voicebus.contracts.permissions import inbox_prefix
 from voicebus.runtime.errors import BusError
 from voicebus.runtime.provision import provision
 from voicebus.runtime.settings import ServiceSettings
@@ -79,6 +80,8 @@ def connect_options(settings: ServiceSettings, *, name: str) -> dict[str, Any]:
         "reconnect_time_wait": RECONNECT_WAIT_S,
         "connect_timeout": CONNECT_TIMEOUT_S,
         "drain_timeout": DRAIN_TIMEOUT_S,
+        # Replies on a prefix of the service's own: NATS permissions keep others off it.
+        "inbox_prefix": inbox_prefix(type(settings).service_name),
         **_credentials(settings),
     }
 

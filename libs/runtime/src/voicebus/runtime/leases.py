@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 from nats.errors import Error as NatsError
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from voicebus.contracts import streams
@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 GATEWAY: Final = "gateway"
 """Service name of the gateway's leases: one per live call, held while its media stream is up."""
+
+_WRONG_LAST_SEQUENCE: Final = frozenset({10071, 10164})
+"""JetStream's error codes for a write whose expected last sequence is not the last."""
 
 OnLost = Callable[[str], Awaitable[None]]
 """Called with a call id whose lease another instance took."""
@@ -123,9 +126,13 @@ class CallLeases:
         lost = []
         for call_id, revision in list(self._held.items()):
             try:
-                self._held[call_id] = await self._kv.update(
-                    self._key(call_id), self._instance, last=revision
-                )
+                renewed = await self._kv.update(self._key(call_id), self._instance, last=revision)
+                if call_id not in self._held:
+                    # Released while this renewal was in flight: the release's delete named
+                    # the old revision and was refused, so the lease goes here.
+                    await self._delete(call_id, renewed)
+                    continue
+                self._held[call_id] = renewed
             except (KeyWrongLastSequenceError, KeyNotFoundError):
                 # Expired (a stall longer than the TTL) or taken: take it back if nobody
                 # did, else this instance must let the call go.
@@ -143,8 +150,22 @@ class CallLeases:
         revision = self._held.pop(call_id, None)
         if revision is None:
             return
-        with contextlib.suppress(KeyWrongLastSequenceError, KeyNotFoundError):
+        await self._delete(call_id, revision)
+
+    async def _delete(self, call_id: str, revision: int) -> None:
+        """Delete the call's lease if it is still at ``revision``.
+
+        A renewal in flight may have moved it on: that renewal deletes it when it lands.
+        JetStream refuses the stale revision with a plain ``BadRequestError`` (KV's
+        ``delete`` does not map it to ``KeyWrongLastSequenceError`` as ``update`` does).
+        """
+        try:
             await self._kv.delete(self._key(call_id), last=revision)
+        except (KeyWrongLastSequenceError, KeyNotFoundError):
+            pass
+        except BadRequestError as err:
+            if err.err_code not in _WRONG_LAST_SEQUENCE:
+                raise
 
     def start(self) -> None:
         """Renew held leases in the background until :meth:`stop`."""

@@ -7,6 +7,7 @@ to the contract's definition.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import replace
@@ -15,7 +16,7 @@ from typing import Final
 from faststream.nats import JStream
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.errors import APIError, BadRequestError
 
 from voicebus.contracts.streams import (
     CALL_OWNERS,
@@ -49,12 +50,13 @@ _RETENTION: Final = {
 }
 
 
-def stream_config(spec: StreamSpec, *, replicas: int = 1) -> StreamConfig:
-    """The nats-py config for a contract stream (file storage).
+def stream_config(spec: StreamSpec, *, replicas: int = 1, storage: str = "file") -> StreamConfig:
+    """The nats-py config for a contract stream.
 
     Args:
         spec: the stream as the contracts define it.
         replicas: JetStream replicas; 1 on a single server, 3 in a cluster.
+        storage: ``file`` (durable) or ``memory``.
     """
     return StreamConfig(
         name=spec.name,
@@ -64,24 +66,25 @@ def stream_config(spec: StreamSpec, *, replicas: int = 1) -> StreamConfig:
         max_age=spec.max_age_s,
         duplicate_window=spec.duplicate_window_s,
         max_msg_size=spec.max_msg_bytes,
-        storage=StorageType.FILE,
+        storage=StorageType(storage),
         num_replicas=replicas,
     )
 
 
-def kv_config(spec: KVSpec, *, replicas: int = 1) -> KeyValueConfig:
-    """The nats-py config for a contract KV bucket (file storage).
+def kv_config(spec: KVSpec, *, replicas: int = 1, storage: str = "file") -> KeyValueConfig:
+    """The nats-py config for a contract KV bucket.
 
     Args:
         spec: the bucket as the contracts define it.
         replicas: JetStream replicas; 1 on a single server, 3 in a cluster.
+        storage: ``file`` (durable) or ``memory``.
     """
     return KeyValueConfig(
         bucket=spec.bucket,
         description=spec.description,
         ttl=spec.ttl_s or None,
         history=spec.history,
-        storage=StorageType.FILE,
+        storage=StorageType(storage),
         replicas=replicas,
     )
 
@@ -114,30 +117,44 @@ def jstream(spec: StreamSpec) -> JStream:
     return JStream(name=spec.name, subjects=list(spec.subjects), declare=False)
 
 
-async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+async def _ensure_stream(
+    js: JetStreamContext, config: StreamConfig, *, keep_replicas: bool
+) -> None:
     name = str(config.name)
     try:
         await js.add_stream(config=config)
-    except BadRequestError as exc:
-        if exc.err_code != _STREAM_NAME_IN_USE:
+        return
+    except APIError as exc:
+        if not isinstance(exc, BadRequestError) or exc.err_code != _STREAM_NAME_IN_USE:
             raise ProvisioningError(name, str(exc.description)) from exc
-        try:
-            await js.update_stream(config=config)
-        except BadRequestError as update_exc:
-            raise ProvisioningError(name, str(update_exc.description)) from update_exc
-        log.warning("stream updated to the contract definition", extra={"stream": name})
+    current = (await js.stream_info(name)).config
+    if keep_replicas:
+        config = replace(config, num_replicas=current.num_replicas)
+        with contextlib.suppress(BadRequestError):
+            await js.add_stream(config=config)  # identical to what exists: nothing to do
+            return
+    try:
+        await js.update_stream(config=config)
+    except APIError as update_exc:
+        raise ProvisioningError(name, str(update_exc.description)) from update_exc
+    _log_update("stream updated to the contract definition", name, current, config)
 
 
-async def _ensure_kv(js: JetStreamContext, config: KeyValueConfig) -> None:
+async def _ensure_kv(js: JetStreamContext, config: KeyValueConfig, *, keep_replicas: bool) -> None:
     try:
         await js.create_key_value(config=config)
         return
-    except BadRequestError as exc:
-        if exc.err_code != _STREAM_NAME_IN_USE:
+    except APIError as exc:
+        if not isinstance(exc, BadRequestError) or exc.err_code != _STREAM_NAME_IN_USE:
             raise ProvisioningError(config.bucket, str(exc.description)) from exc
     # The bucket exists with other limits: update its stream, keeping what nats-py set.
     stream = kv_stream_name(config.bucket)
     current = (await js.stream_info(stream)).config
+    if keep_replicas and current.num_replicas != config.replicas:
+        config = replace(config, replicas=current.num_replicas or 1)
+        with contextlib.suppress(BadRequestError):
+            await js.create_key_value(config=config)  # identical but for replicas: done
+            return
     ttl = config.ttl or 0.0
     updated = current.evolve(
         description=config.description,
@@ -148,9 +165,20 @@ async def _ensure_kv(js: JetStreamContext, config: KeyValueConfig) -> None:
     )
     try:
         await js.update_stream(config=updated)
-    except BadRequestError as exc:
+    except APIError as exc:
         raise ProvisioningError(config.bucket, str(exc.description)) from exc
-    log.warning("kv bucket updated to the contract definition", extra={"bucket": config.bucket})
+    _log_update("kv bucket updated to the contract definition", config.bucket, current, updated)
+
+
+def _log_update(message: str, name: str, before: StreamConfig, after: StreamConfig) -> None:
+    log.warning(
+        message,
+        extra={
+            "stream": name,
+            "replicas_before": before.num_replicas,
+            "replicas": after.num_replicas,
+        },
+    )
 
 
 async def provision(
@@ -158,7 +186,8 @@ async def provision(
     streams: Iterable[StreamSpec] = STREAMS,
     kv_buckets: Iterable[KVSpec] = KV_BUCKETS,
     *,
-    replicas: int = 1,
+    replicas: int | None = None,
+    storage: str = "file",
 ) -> None:
     """Create or update every stream and KV bucket; idempotent and concurrency-safe.
 
@@ -166,14 +195,24 @@ async def provision(
         js: a JetStream context.
         streams: streams to provision; all of the contracts' by default.
         kv_buckets: KV buckets to provision; all of the contracts' by default.
-        replicas: JetStream replicas for everything provisioned.
+        replicas: JetStream replicas for everything provisioned (``VB_JETSTREAM_REPLICAS``).
+            None creates new definitions with one replica and leaves the replicas of
+            existing ones as they are, so a process started without the setting never
+            shrinks a clustered stream to R1.
+        storage: ``file`` or ``memory`` (``VB_JETSTREAM_STORAGE``) for new definitions;
+            JetStream cannot change an existing stream's storage, so a mismatch is a
+            ``ProvisioningError`` naming the stream, never a silent change.
 
     Raises:
         ProvisioningError: the server refused a definition, e.g. a retention
-            change on an existing stream or subjects overlapping another stream.
+            change on an existing stream, subjects overlapping another stream, or
+            more replicas than the cluster has servers.
     """
+    keep = replicas is None
     for spec in streams:
-        await _ensure_stream(js, stream_config(spec, replicas=replicas))
+        config = stream_config(spec, replicas=replicas or 1, storage=storage)
+        await _ensure_stream(js, config, keep_replicas=keep)
     for kv in kv_buckets:
-        await _ensure_kv(js, kv_config(kv, replicas=replicas))
+        config_kv = kv_config(kv, replicas=replicas or 1, storage=storage)
+        await _ensure_kv(js, config_kv, keep_replicas=keep)
     log.info("jetstream provisioned")

@@ -37,7 +37,7 @@ from voicebus.runtime.advisories import AdvisoryRelay
 from voicebus.runtime.broker import build_broker, faststream_app, stop_broker, undeclare_streams
 from voicebus.runtime.bus import connect, drain
 from voicebus.runtime.errors import VoicebusError
-from voicebus.runtime.metrics import SERVICE_INFO
+from voicebus.runtime.metrics import SERVICE_INFO, SERVICE_READY
 from voicebus.runtime.provision import kv_buckets, provision
 from voicebus.runtime.readiness import ReadinessCheck
 from voicebus.runtime.settings import ServiceSettings
@@ -197,11 +197,17 @@ class Service:
         log.info("service starting")
         try:
             SERVICE_INFO.labels(self.name, self.settings.instance_id).set(1)
+            SERVICE_READY.labels(self.name, self.settings.instance_id).set_function(self._ready_now)
             if not self._exporting:
                 self._exporting = export_spans(self.tracer_provider, self.settings)
             self._nc = await connect(self.settings, name=f"{self.settings.connection_name}/raw")
             self._js = self._nc.jetstream()
-            await provision(self._js, kv_buckets=kv_buckets(self.settings.call_lease_ttl_s))
+            await provision(
+                self._js,
+                kv_buckets=kv_buckets(self.settings.call_lease_ttl_s),
+                replicas=self.settings.jetstream_replicas,
+                storage=self.settings.jetstream_storage,
+            )
             self._provisioned = True
             await self._open_database()
             self._hooks_started = True
@@ -223,6 +229,11 @@ class Service:
             raise
         self._ready = True
         log.info("service ready")
+
+    def _ready_now(self) -> float:
+        """``voicebus_service_ready``'s value: started, and NATS connected."""
+        nc = self._nc
+        return 1.0 if self._ready and nc is not None and nc.is_connected else 0.0
 
     async def stop(self) -> None:
         """Stop in order; safe after a partial start and when called twice.
@@ -248,6 +259,7 @@ class Service:
         self._provisioned = False
         self.tracer_provider.force_flush(timeout_millis=5000)
         SERVICE_INFO.remove(self.name, self.settings.instance_id)
+        SERVICE_READY.remove(self.name, self.settings.instance_id)
         log.info("service stopped")
 
     @asynccontextmanager

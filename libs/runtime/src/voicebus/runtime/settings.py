@@ -155,6 +155,24 @@ class ServiceSettings(BaseSettings):
         validation_alias=_shared("VB_SECRET_KEY"),
         description="Key for services that sign or encrypt (e.g. provider credentials).",
     )
+    jetstream_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        le=5,
+        validation_alias=_shared("VB_JETSTREAM_REPLICAS"),
+        description=(
+            "Replicas of every JetStream stream and KV bucket the services provision (3 on a "
+            "3-node NATS cluster). Unset: new ones get 1 and existing ones keep theirs."
+        ),
+    )
+    jetstream_storage: Literal["file", "memory"] = Field(
+        default="file",
+        validation_alias=_shared("VB_JETSTREAM_STORAGE"),
+        description=(
+            "Storage of the streams and KV buckets the services create: file (durable) or "
+            "memory (lost when NATS restarts; benchmarks). An existing one keeps its storage."
+        ),
+    )
     log_level: LogLevel = Field(default="INFO", validation_alias=_shared("VB_LOG_LEVEL"))
     log_format: LogFormat = Field(default="json", validation_alias=_shared("VB_LOG_FORMAT"))
     log_redact_pii: bool = Field(default=True, validation_alias=_shared("VB_LOG_REDACT_PII"))

@@ -6,12 +6,15 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 from starlette.applications import Starlette
 
+from voicebus.audit import consumer
 from voicebus.audit.handlers import register
 from voicebus.audit.models import MIGRATIONS
 from voicebus.audit.rpc import register_rpc
 from voicebus.audit.settings import AuditSettings
 from voicebus.audit.store import EventStore
+from voicebus.contracts import streams
 from voicebus.runtime import db as dbkit
+from voicebus.runtime.consumer_lag import ConsumerLagWatch
 from voicebus.runtime.errors import ConfigurationError
 from voicebus.runtime.service import Service
 
@@ -22,6 +25,7 @@ def build(settings: AuditSettings | None = None) -> tuple[Service, Starlette]:
     store = EventStore()
     register(service, store)
     register_rpc(service.broker, service)
+    ConsumerLagWatch([(streams.EVENTS.name, consumer.DURABLE)]).install(service)
 
     @service.on_connected
     async def open_store(svc: Service) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import Table, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from voicebus.audit.models import CallEventRow, CallRow
+from voicebus.contracts.events import CallAnalyzed, CallAnalyzedData
 from voicebus.contracts.rpc import CallSummary, ListCallEvents, ListCalls, StoredEvent
 
 EVENTS: Table = CallEventRow.__table__  # type: ignore[attr-defined]  # set by SQLModel
@@ -66,9 +68,32 @@ async def list_calls(
 async def get_call(engine: AsyncEngine, tenant_id: str, call_id: str) -> CallSummary | None:
     """The tenant's call, or None (another tenant's call is not found either)."""
     query = select(CALLS).where(CALLS.c.tenant_id == tenant_id, CALLS.c.call_id == call_id)
+    analysed = (
+        select(EVENTS.c.data)
+        .where(
+            EVENTS.c.tenant_id == tenant_id,
+            EVENTS.c.call_id == call_id,
+            EVENTS.c.type == CallAnalyzed.model_fields["type"].default,
+        )
+        .order_by(EVENTS.c.time.desc())
+        .limit(1)
+    )
     async with engine.connect() as conn:
         row = (await conn.execute(query)).first()
-    return None if row is None else _summary(row)
+        analysis = (await conn.execute(analysed)).first() if row is not None else None
+    if row is None:
+        return None
+    return _summary(row).model_copy(update={"analysis": _analysis(analysis)})
+
+
+def _analysis(row: Any) -> CallAnalyzedData | None:
+    """The stored ``call.analyzed`` data (as published; a newer version's extra fields go)."""
+    if row is None:
+        return None
+    try:
+        return CallAnalyzedData.model_validate(row.data)
+    except ValidationError:
+        return None
 
 
 async def list_events(

@@ -1,8 +1,8 @@
 """Call events → attempts: one ordered consumer, pulled in batches.
 
-``call.started``, ``amd.detected``, ``call.ended`` and ``recording.ready``
-share one durable consumer (``campaigns-call-events``, filtered on those four
-types), so within an instance they are applied in stream order: a machine's
+``call.started``, ``amd.detected``, ``call.ended``, ``recording.ready`` and
+``call.analyzed`` share one durable consumer (``campaigns-call-events``, filtered
+on those five types), so within an instance they are applied in stream order: a machine's
 ``amd.detected`` is known before its ``call.ended``. Consecutive
 ``call.ended`` are applied together in one transaction (calls that fail fast
 end at the dial rate). FastStream's pull consumer takes one message per round
@@ -42,10 +42,12 @@ from voicebus.contracts import streams, subjects
 from voicebus.contracts.errors import ContractError
 from voicebus.contracts.events import (
     AmdDetected,
+    CallAnalyzed,
     CallEnded,
     CallEvent,
     CallStarted,
     RecordingReady,
+    SuccessEvaluation,
     parse_event,
 )
 from voicebus.runtime import backoff
@@ -57,7 +59,7 @@ from voicebus.runtime.held import Held
 log = logging.getLogger(__name__)
 
 DURABLE: Final = "campaigns-call-events"
-TYPES: Final = ("call.started", "amd.detected", "call.ended", "recording.ready")
+TYPES: Final = ("call.started", "amd.detected", "call.ended", "recording.ready", "call.analyzed")
 BATCH: Final = 256
 SERVICE: Final = "campaigns"
 TRIES: Final = 3
@@ -217,6 +219,9 @@ class CallEvents:
                 )
         elif isinstance(event, RecordingReady):
             await self.outcomes.recording(tenant, call, event.data.recording_id)
+        elif isinstance(event, CallAnalyzed):
+            await self.outcomes.analyzed(tenant, call, event.data.disposition,
+                                         success_cell(event.data.success))  # fmt: skip
 
     def _send(self, work: object) -> None:
         """Send control commands without holding up the batch (they wait for receipts)."""
@@ -231,3 +236,12 @@ async def _pause(stopping: asyncio.Event, attempt: int) -> None:
         await asyncio.wait_for(stopping.wait(), backoff.delay_s(attempt))
     if stopping.is_set():
         raise _Stopping
+
+
+def success_cell(success: SuccessEvaluation | None) -> str | None:
+    """The report's success column: ``pass``/``fail``, or the score (``7.5``)."""
+    if success is None:
+        return None
+    if success.passed is not None:
+        return "pass" if success.passed else "fail"
+    return None if success.score is None else f"{success.score:g}"

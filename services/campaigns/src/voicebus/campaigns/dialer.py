@@ -39,8 +39,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
+from prometheus_client import Counter
 from sqlalchemy import bindparam, text
 
 from voicebus.campaigns import events as ev
@@ -81,6 +82,10 @@ class Decisions:
     dialed: list[OriginateCall] = field(default_factory=list)
     events: list[Envelope] = field(default_factory=list)
     decided: int = 0
+    blocked: int = 0
+    """Contacts not dialed: their number is on a DNC list."""
+    deferred: int = 0
+    """Contacts not dialed now: outside their calling window."""
     live_by_caller: dict[str, int] = field(default_factory=dict)
     """Live calls per caller id of the tenant when the pass began."""
 
@@ -93,6 +98,22 @@ class _Due:
     zones: tuple[str, ...]
     context: dict[str, Any]
     attempts: int
+
+
+DIAL_DECISIONS: Final = Counter(
+    "voicebus_campaigns_dial_decisions",
+    "Contacts decided by the dialer: dialed, blocked (dnc) or deferred (window).",
+    ["decision"],
+)
+for _decision in ("dialed", "dnc", "window"):
+    DIAL_DECISIONS.labels(_decision)
+
+
+def count_decisions(batch: Decisions) -> None:
+    """Count one committed pass's decisions."""
+    DIAL_DECISIONS.labels("dialed").inc(len(batch.dialed))
+    DIAL_DECISIONS.labels("dnc").inc(batch.blocked)
+    DIAL_DECISIONS.labels("window").inc(batch.deferred)
 
 
 class Dialer:
@@ -136,6 +157,7 @@ class Dialer:
         decided = 0
         for tenant_id, campaign_id in rows:
             batch = await self._decide(tenant_id, campaign_id)
+            count_decisions(batch)  # committed: the decisions stand
             await self._send(batch)
             decided += batch.decided
         self.decisions += decided
@@ -291,6 +313,7 @@ class Dialer:
             out.decided += 1
             if d.phone in blocked:
                 dnc_ids.append(d.contact_id)
+                out.blocked += 1
                 out.events.append(ev.dnc_checked(env, d.contact_id, d.phone, blocked[d.phone]))
                 continue
             key = (d.zones, d.region)
@@ -300,6 +323,7 @@ class Dialer:
             if not window.allowed:
                 when = window.next_opening or now + _NEVER
                 deferred.append({"cid": d.contact_id, "nat": when})
+                out.deferred += 1
                 out.events.extend(
                     ev.deferred(env, d.contact_id, d.phone, d.attempts + 1, window, when)
                 )

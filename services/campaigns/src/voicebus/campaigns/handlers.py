@@ -18,6 +18,7 @@ from voicebus.runtime.consumers import event_subscriber
 
 log = logging.getLogger(__name__)
 
+DNC_DURABLE = "campaigns-dnc-requests"
 DNC_REQUESTS = Counter("voicebus_campaigns_dnc_requests", "Callees who asked not to be called.")
 
 
@@ -26,7 +27,7 @@ def register(broker: NatsBroker, store: Store) -> None:
 
     @event_subscriber(
         broker,
-        durable="campaigns-dnc-requests",
+        durable=DNC_DURABLE,
         event_type="dnc.requested",
         description="A callee asked not to be called: add the number to the tenant's DNC list.",
     )

@@ -64,6 +64,8 @@ CONTACTS = Table(
     Column("duration_s", Float),
     Column("recording_id", String(64)),
     Column("last_call_id", String(64)),
+    Column("disposition", String(64)),
+    Column("success", String(16)),
     _ts("last_attempt_at"),
     UniqueConstraint("tenant_id", "campaign_id", "phone", name="contacts_one_per_number"),
     Index("contacts_due", "campaign_id", "state", "next_at", "contact_id"),
@@ -92,6 +94,8 @@ ATTEMPTS = Table(
     Column("amd", String(32)),
     Column("duration_s", Float),
     Column("recording_id", String(64)),
+    Column("disposition", String(64)),
+    Column("success", String(16)),
     UniqueConstraint("contact_id", "attempt_no", name="attempts_once_per_number"),
     Index("attempts_live", "tenant_id", "status"),
     Index("attempts_by_campaign", "campaign_id", "outcome"),
@@ -136,3 +140,12 @@ OUTBOX = Table(
 
 LIVE = ("claimed", "dialed", "answered")
 """Attempt statuses that hold a line (count against the concurrency caps)."""
+
+
+MIGRATIONS = (
+    "ALTER TABLE contacts ADD COLUMN IF NOT EXISTS disposition varchar(64)",
+    "ALTER TABLE contacts ADD COLUMN IF NOT EXISTS success varchar(16)",
+    "ALTER TABLE attempts ADD COLUMN IF NOT EXISTS disposition varchar(64)",
+    "ALTER TABLE attempts ADD COLUMN IF NOT EXISTS success varchar(16)",
+)
+"""Bring tables created before post-call analysis up to date (idempotent; after create_all)."""

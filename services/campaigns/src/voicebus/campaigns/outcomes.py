@@ -178,6 +178,22 @@ class Outcomes:
                 {"r": recording_id, "t": tenant_id, "call": call_id},
             )
 
+    async def analyzed(
+        self, tenant_id: str, call_id: str, disposition: str | None, success: str | None
+    ) -> None:
+        """``call.analyzed``: keep the disposition and success verdict for the report."""
+        async with self.store.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "WITH a AS (UPDATE attempts SET disposition = :d, success = :s "
+                    "WHERE tenant_id = :t AND call_id = :call RETURNING contact_id, call_id) "
+                    "UPDATE contacts SET disposition = :d, success = :s FROM a "
+                    "WHERE contacts.contact_id = a.contact_id "
+                    "AND contacts.last_call_id = a.call_id"
+                ),
+                {"d": disposition, "s": success, "t": tenant_id, "call": call_id},
+            )
+
     async def ended(
         self, tenant_id: str, call_id: str, reason: EndReason, duration_s: float | None
     ) -> None:

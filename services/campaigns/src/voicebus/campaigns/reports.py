@@ -76,6 +76,8 @@ async def report(
             recording_id=r.recording_id,
             last_call_id=r.last_call_id,
             last_attempt_at=r.last_attempt_at,
+            disposition=r.disposition,
+            success=r.success,
         )
         for r in rows
     ]

@@ -1,15 +1,19 @@
-"""Wiring only: settings → service → tenancy store → responders → FastAPI app → routes."""
+"""Wiring only: settings → service → tenancy store, webhooks → responders → FastAPI app →
+routes."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from voicebus.edge.api import Edge, install_api
+from voicebus.edge.api import PREFIX, Edge, install_api
+from voicebus.edge.api.routes_usage import usage_router
+from voicebus.edge.api.routes_webhooks import webhooks_router
 from voicebus.edge.browser.routes import browser_router
 from voicebus.edge.console.routes import console_dir, install_console
 from voicebus.edge.rpc import register_rpc
 from voicebus.edge.settings import EdgeSettings
 from voicebus.edge.tenancy.store import TenantStore
+from voicebus.edge.webhooks.runner import WebhookRunner
 from voicebus.runtime.rpc import RpcClient
 from voicebus.runtime.service import Service
 
@@ -20,6 +24,10 @@ def build(settings: EdgeSettings | None = None) -> tuple[Service, FastAPI]:
     service = Service(settings, db_schema="edge")
     store = TenantStore.from_settings(settings.credentials_key.get_secret_value())
     service.on_connected(store.open)
+    webhooks = WebhookRunner(settings)
+    service.on_connected(webhooks.open)
+    service.on_startup(webhooks.start)
+    service.on_shutdown(webhooks.stop)
     register_rpc(service.broker, store)
     app = FastAPI(
         title="voicebus",
@@ -27,7 +35,10 @@ def build(settings: EdgeSettings | None = None) -> tuple[Service, FastAPI]:
         docs_url=None,  # served offline by install_api
         redoc_url=None,
     )
-    install_api(app, Edge.build(service, settings, store))
+    edge = Edge.build(service, settings, store)
+    install_api(app, edge)
+    app.include_router(webhooks_router(edge, webhooks), prefix=PREFIX)
+    app.include_router(usage_router(edge, webhooks), prefix=PREFIX)
     client = RpcClient(lambda: service.nc, timeout_s=settings.rpc_timeout_s)
     app.include_router(browser_router(client, settings))
     install_console(app, console_dir(settings.console_dir))

@@ -91,6 +91,60 @@ class EdgeSettings(ServiceSettings):
         description="Tenant of the calls the open browser page starts and of the agents it lists.",
     )
 
+    webhooks_allow_loopback: bool = Field(
+        default=False,
+        description="Let webhook URLs name loopback addresses (tests, a local demo).",
+    )
+    webhooks_allow_private_networks: bool = Field(
+        default=False,
+        description="Let webhook URLs name private addresses (an on-premises deployment).",
+    )
+    webhooks_max_attempts: int = Field(
+        default=16,
+        ge=1,
+        le=100,
+        description="Attempts of a delivery before it is a dead letter (the first included).",
+    )
+    webhooks_retry_base_s: float = Field(
+        default=30.0, gt=0, le=3600, description="Delay before the first retry (before jitter)."
+    )
+    webhooks_retry_cap_s: float = Field(
+        default=3600.0,
+        gt=0,
+        le=86_400,
+        description="Longest delay between retries; the defaults retry for about six hours.",
+    )
+    webhooks_timeout_s: float = Field(
+        default=10.0, gt=0, le=60, description="Time limit of one delivery attempt."
+    )
+    webhooks_max_body_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        le=8 * 1024 * 1024,
+        description="Events bigger than this are not sent (dead letter 'oversize').",
+    )
+    webhooks_concurrency: int = Field(
+        default=32, ge=1, le=1024, description="Deliveries in flight at once per instance."
+    )
+    webhooks_poll_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often the outbox is checked for retries that fell due.",
+    )
+    webhooks_log_retention_days: float = Field(
+        default=30,
+        gt=0,
+        le=3650,
+        description="Delivered and dead deliveries (bodies, attempts) are kept this long.",
+    )
+    webhooks_routes_ttl_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="How soon another edge instance's subscription change takes effect.",
+    )
+
     @field_validator("credentials_key")
     @classmethod
     def _check_credentials_key(cls, value: SecretStr) -> SecretStr:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from voicebus.contracts.events import EndReason
+from voicebus.gateway import metrics
 from voicebus.gateway.accounts import EdgeAccounts
 from voicebus.gateway.call_leases import LiveCalls
 from voicebus.gateway.context import Gateway
 from voicebus.gateway.handlers import register
 from voicebus.gateway.outbound_calls import Outbound
+from voicebus.gateway.providers import providers
 from voicebus.gateway.routes import telephony_router
 from voicebus.gateway.settings import GatewaySettings
 from voicebus.gateway.stream.media_streams import MediaStreams, media_providers
@@ -33,6 +36,7 @@ def build(settings: GatewaySettings | None = None) -> tuple[Service, FastAPI]:
     register(service.broker, gateway, Outbound(gateway))
     app.state.media_streams = MediaStreams(service, gateway, media_providers(settings))
     app.include_router(telephony_router(gateway))
+    metrics.initialize(((p.name, p.dialer is not None) for p in providers()), EndReason)
     return service, service.asgi(app)
 
 

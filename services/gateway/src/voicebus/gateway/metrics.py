@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Final
 
-from prometheus_client import REGISTRY, Counter, Gauge
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
 
 class IgnoreReason(StrEnum):
@@ -71,3 +72,120 @@ WS_OPEN: Final = Gauge(
 def count_refused(reason: RefusalReason) -> None:
     """Count one media WebSocket refused or closed by the gateway."""
     WS_REFUSED.labels(reason.value).inc()
+
+
+# -- calls ------------------------------------------------------------------------------
+
+CALLS_ACTIVE: Final = Gauge(
+    "voicebus_gateway_calls_active",
+    "Calls whose media stream runs on this process, by provider.",
+    ["provider"],
+    registry=REGISTRY,
+)
+CALLS_STARTED: Final = Counter(
+    "voicebus_gateway_calls_started",
+    "Calls whose media stream started (call.started published), by provider.",
+    ["provider"],
+    registry=REGISTRY,
+)
+CALLS_ENDED: Final = Counter(
+    "voicebus_gateway_calls_ended",
+    "Started calls that ended (call.ended published), by provider and end reason.",
+    ["provider", "reason"],
+    registry=REGISTRY,
+)
+
+
+def call_started(provider: str) -> None:
+    """Count a call whose media stream started on this process."""
+    CALLS_STARTED.labels(provider).inc()
+    CALLS_ACTIVE.labels(provider).inc()
+
+
+def call_ended(provider: str, reason: str) -> None:
+    """Count the end of a call :func:`call_started` counted."""
+    CALLS_ENDED.labels(provider, reason).inc()
+    CALLS_ACTIVE.labels(provider).dec()
+
+
+# -- media WebSocket messages -----------------------------------------------------------
+
+WS_MESSAGES_IN: Final = Counter(
+    "voicebus_gateway_ws_messages_in",
+    "Media WebSocket messages received from a provider (ignored ones included).",
+    ["provider"],
+    registry=REGISTRY,
+)
+WS_MESSAGES_OUT: Final = Counter(
+    "voicebus_gateway_ws_messages_out",
+    "Media WebSocket messages sent to a provider (audio, marks, clears).",
+    ["provider"],
+    registry=REGISTRY,
+)
+
+# -- provider webhooks and dialing ------------------------------------------------------
+
+WEBHOOK_SECONDS: Final = Histogram(
+    "voicebus_gateway_webhook_seconds",
+    "Provider webhooks answered by the gateway: time to answer, by provider, webhook kind "
+    "(inbound, answer, status, transfer) and result (HTTP status class, e.g. 2xx).",
+    ["provider", "kind", "result"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+    registry=REGISTRY,
+)
+
+
+def observe_webhook(provider: str, kind: str, status: int, seconds: float) -> None:
+    """Record one answered provider webhook."""
+    result = f"{status // 100}xx" if 100 <= status < 600 else "other"
+    WEBHOOK_SECONDS.labels(provider, kind, result).observe(seconds)
+
+
+class DialResult(StrEnum):
+    """How an ordered outbound dial went (the ``result`` label)."""
+
+    DIALED = "dialed"
+    """The provider accepted the call."""
+    FAILED = "failed"
+    """The provider refused or could not be reached."""
+    NO_ACCOUNT = "no_account"
+    """The tenant has no account with the provider."""
+    REFUSED_AGENT = "refused_agent"
+    """The agent does not exist or is not callable."""
+    REFUSED_PROVIDER = "refused_provider"
+    """No dialing provider of that name (``provider`` is then ``unknown``)."""
+
+
+DIALS: Final = Counter(
+    "voicebus_gateway_dials",
+    "Outbound dials ordered (cmd.call.originate), by provider and result.",
+    ["provider", "result"],
+    registry=REGISTRY,
+)
+
+
+def count_dial(provider: str, result: DialResult) -> None:
+    """Count one ordered dial."""
+    DIALS.labels(provider, result.value).inc()
+
+
+def initialize(providers: Iterable[tuple[str, bool]], end_reasons: Iterable[str]) -> None:
+    """Create every call and dial series at zero, so rates read 0 rather than nothing.
+
+    Args:
+        providers: (name, dials) of each registered provider.
+        end_reasons: every ``call.ended`` reason.
+    """
+    reasons = list(end_reasons)
+    for name, dials in providers:
+        CALLS_ACTIVE.labels(name)
+        CALLS_STARTED.labels(name)
+        WS_MESSAGES_IN.labels(name)
+        WS_MESSAGES_OUT.labels(name)
+        for reason in reasons:
+            CALLS_ENDED.labels(name, reason)
+        if dials:
+            for result in DialResult:
+                if result is not DialResult.REFUSED_PROVIDER:
+                    DIALS.labels(name, result.value)
+    DIALS.labels("unknown", DialResult.REFUSED_PROVIDER.value)

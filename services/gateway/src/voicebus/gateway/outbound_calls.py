@@ -45,6 +45,7 @@ from voicebus.gateway.dialing import (
     refuse_originate,
     status_events,
 )
+from voicebus.gateway.metrics import DialResult, count_dial
 from voicebus.gateway.parameters import (
     CallIdentity,
     InvalidStreamParametersError,
@@ -98,6 +99,7 @@ class Outbound:
         if provider is None or provider.dialer is None:
             dialable = [p.name for p in registry.providers() if p.dialer is not None]
             await self._publish_all(refuse_originate(command, self.source, dialable))
+            count_dial("unknown", DialResult.REFUSED_PROVIDER)  # ``name`` came from the command
             log.warning("originate refused", extra={"call_id": command.call_id, "provider": name})
             return
         refusal = await self._check_agent(command)
@@ -107,6 +109,7 @@ class Outbound:
                 command, self.source, refusal.code, message, retryable=refusal.retryable
             )
             await self._publish_all(events)
+            count_dial(name, DialResult.REFUSED_AGENT)
             log.warning("originate refused: agent", extra={"call_id": command.call_id})
             return
         try:
@@ -114,6 +117,7 @@ class Outbound:
         except UnknownAccountError as err:
             error = ProviderError(str(err), retryable=err.retryable, provider=name)
             await self._publish_all(dial_failed(command, error, self.source))
+            count_dial(name, DialResult.NO_ACCOUNT)
             log.warning("originate without account", extra={"call_id": command.call_id})
             return
         from_number = command.data.from_number or account.get(CALLER_ID_FIELD)
@@ -125,12 +129,14 @@ class Outbound:
         except (ProviderError, ConfigurationError) as err:
             failure = err if isinstance(err, ProviderError) else _config_failure(err, name)
             await self._publish_all(dial_failed(command, failure, self.source))
+            count_dial(name, DialResult.FAILED)
             log.warning(
                 "dial failed",
                 extra={"call_id": command.call_id, "provider": name, "code": failure.code,
                        "status": failure.status, "retryable": failure.retryable},
             )  # fmt: skip
             return
+        count_dial(name, DialResult.DIALED)
         log.info(
             "call dialed",
             extra={

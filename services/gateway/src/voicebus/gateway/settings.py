@@ -85,6 +85,16 @@ class GatewaySettings(ServiceSettings):
             "more closes it (the peer stopped reading)."
         ),
     )
+    drain_timeout_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=3600,
+        description=(
+            "On SIGTERM the media server takes no new WebSocket and live calls go on for up "
+            "to this long before the rest are ended (gateway_lost); 0 ends them at once. "
+            "Kubernetes' terminationGracePeriodSeconds must cover it."
+        ),
+    )
     default_tenant: str = Field(
         default="default", description="Tenant of inbound calls until tenants exist."
     )

@@ -51,6 +51,11 @@ def build(settings: MediaSettings | None = None) -> tuple[Service, Starlette]:
         await calls.close_all()
         models.close()
 
+    # Registered last, so it runs first: live calls go on while the bus is still up.
+    @service.on_shutdown
+    async def drain_calls(_svc: Service) -> None:
+        await calls.drain(settings.drain_timeout_s)
+
     return service, service.asgi()
 
 

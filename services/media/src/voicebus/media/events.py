@@ -30,6 +30,7 @@ from voicebus.contracts.events import (
     TranscriptPartial,
     TranscriptPartialData,
 )
+from voicebus.contracts.redaction import RedactionSettings, redact
 from voicebus.engines.fallback.incidents import EngineFailure, Failover, Incident
 from voicebus.media.amd import AmdDecision
 from voicebus.media.playback import Finished, Interrupted, Started
@@ -50,11 +51,16 @@ class CallEvents:
         tenant_id: the call's tenant.
         call_id: the call.
         source: ``media/<instance>``.
+        redaction: what the agent's calls must not publish verbatim (its profile's).
     """
 
     tenant_id: str
     call_id: str
     source: str
+    redaction: RedactionSettings | None = None
+
+    def _text(self, text: str) -> str:
+        return _clip(redact(text, self.redaction))
 
     def speech_started(self, at_ms: int) -> SpeechUserStarted:
         """``speech.user.started``."""
@@ -74,12 +80,15 @@ class CallEvents:
 
     def transcript(self, data: TranscriptFinalData) -> TranscriptFinal:
         """``transcript.final``."""
+        if self.redaction is not None and self.redaction.active:
+            data = data.model_copy(update={"text": self._text(data.text)})
         return TranscriptFinal(
             tenant_id=self.tenant_id, call_id=self.call_id, source=self.source, data=data
         )
 
     def partial(self, utterance_id: str, text: str) -> TranscriptPartial:
         """``transcript.partial``."""
+        text = redact(text, self.redaction)
         data = TranscriptPartialData(utterance_id=utterance_id, text=text[:8192])
         return TranscriptPartial(
             tenant_id=self.tenant_id, call_id=self.call_id, source=self.source, data=data
@@ -122,7 +131,7 @@ class CallEvents:
         """``agent.speech.started``."""
         data = AgentSpeechStartedData(
             utterance_id=started.utterance_id,
-            text=_clip(started.text),
+            text=self._text(started.text),
             first_audio_ms=started.first_audio_ms,
         )
         return AgentSpeechStarted(
@@ -133,7 +142,7 @@ class CallEvents:
         """``agent.speech.stopped``."""
         data = AgentSpeechStoppedData(
             utterance_id=finished.utterance_id,
-            text=_clip(finished.text),
+            text=self._text(finished.text),
             played_ms=finished.played_ms,
         )
         return AgentSpeechStopped(
@@ -144,8 +153,8 @@ class CallEvents:
         """``agent.speech.interrupted``."""
         data = AgentSpeechInterruptedData(
             utterance_id=cut.utterance_id,
-            text_planned=_clip(cut.text_planned),
-            text_heard=_clip(cut.text_heard),
+            text_planned=self._text(cut.text_planned),
+            text_heard=self._text(cut.text_heard),
             played_ms=cut.played_ms,
         )
         return AgentSpeechInterrupted(

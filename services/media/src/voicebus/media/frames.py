@@ -91,6 +91,8 @@ class UserTurnEndedFrame(SystemFrame):
     start_ms: int
     end_ms: int
     ended_at: float
+    speech_ended_at: float | None = None
+    """When the caller's speech ended (monotonic; before the end-of-turn wait)."""
 
 
 @dataclass

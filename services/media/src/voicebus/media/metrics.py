@@ -54,9 +54,16 @@ AUDIO_OUT_DROPPED: Final = Counter(
 )
 STAGE_SECONDS: Final = Histogram(
     "voicebus_media_stage_seconds",
-    "Latency per stage (stt: turn end to transcript; tts_first_audio: text to first audio).",
-    ["stage"],
+    "Latency per stage, by engine (end_of_turn: caller speech end to turn end, engine vad "
+    "or smart_turn; stt: turn end to transcript; tts_first_audio: text to first audio).",
+    ["stage", "engine"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0),
+)
+TURN_LATENCY: Final = Histogram(
+    "voicebus_media_turn_latency_seconds",
+    "Caller end of speech to the first audio of the agent's reply sent toward the caller "
+    "(server side: the provider's leg and the caller's playout are not included).",
+    buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 5.0, 10.0),
 )
 VAD_BATCH: Final = Histogram(
     "voicebus_media_vad_batch_windows",

@@ -44,9 +44,10 @@ from voicebus.media.frames import (
     UserSpeechStartedFrame,
     UserTurnEndedFrame,
 )
-from voicebus.media.metrics import AGENT_PAUSES, INTERRUPTIONS, UNCONFIRMED_PLAYBACK
+from voicebus.media.metrics import AGENT_PAUSES, INTERRUPTIONS, TURN_LATENCY, UNCONFIRMED_PLAYBACK
 from voicebus.media.outlet import CallOutlet
 from voicebus.media.playback import Finished, Playout
+from voicebus.media.turn_clock import TurnClock
 from voicebus.media.worker import WorkerProcessor
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ class BusOutput(WorkerProcessor):
         self._guard = guard
         self._allow = allow_interruptions
         self._wake = asyncio.Event()
+        self._turn_clock = TurnClock()
 
     worker_name = "audio-out"
 
@@ -127,12 +129,16 @@ class BusOutput(WorkerProcessor):
             await self._apply(verdict, now)
         elif isinstance(frame, UserTurnEndedFrame):
             self._guard.turn_ended(now)
+            if frame.speech_ended_at is not None:
+                self._turn_clock.turn_ended(frame.speech_ended_at)
             self._wake.set()  # the sender watches the guard's deadline
         elif isinstance(frame, TranscriptInterimFrame):
             await self._apply(self._guard.interim(frame.text), now)
         elif isinstance(frame, TranscriptFrame):
             judged = self._guard.transcript(frame.text, frame.end_ms - frame.start_ms)
             frame.backchannel = judged.backchannel
+            if judged.backchannel or not frame.text.strip():
+                self._turn_clock.no_reply()
             await self._apply(judged.verdict, now)
         elif isinstance(frame, MediaErrorFrame):
             self._outlet.emit(
@@ -182,6 +188,9 @@ class BusOutput(WorkerProcessor):
             frames, started = self._playout.due(now)
             for utterance in started:
                 self._outlet.emit(self._events.agent_started(utterance))
+                latency = self._turn_clock.agent_audio_started(now)
+                if latency is not None:
+                    TURN_LATENCY.observe(latency)
             for out in frames:
                 if not self._playout.is_live(out.utterance_id):
                     continue  # cut by the caller while earlier frames were being sent

@@ -16,6 +16,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -172,6 +173,7 @@ class CallSession:
             self._outlet.emit(self._events.error(*lookup.problem, retryable=True))
         profile = lookup.profile
         agent_id = profile.agent_id
+        self._events = replace(self._events, redaction=profile.redaction)
 
         def report(incident: Incident) -> None:
             self._outlet.emit(self._events.engine(incident, agent_id))

@@ -96,6 +96,14 @@ class MediaSettings(ServiceSettings):
         description="Engines may connect to loopback and private addresses (local servers, "
         "stand-ins). Set false where tenants can set engine URLs (SSRF).",
     )
+    drain_timeout_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=3600,
+        description="On SIGTERM this instance claims no new call and lets live ones go on for "
+        "up to this long; calls left are then taken over by another instance (0: at once). "
+        "Kubernetes' terminationGracePeriodSeconds must cover it.",
+    )
     pending_frames: int = Field(
         default=250,
         ge=0,

@@ -132,7 +132,7 @@ class STTProcessor(WorkerProcessor):
                 await self._failed(name, exc)
                 continue
             latency = max(0.0, time.monotonic() - turn.frame.ended_at)
-            STAGE_SECONDS.labels("stt").observe(latency)
+            STAGE_SECONDS.labels("stt", result.engine or name).observe(latency)
             text = result.text.strip()  # empty goes on too: the barge-in guard awaits it
             await self.push_frame(
                 TranscriptFrame(

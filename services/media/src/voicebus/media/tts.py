@@ -116,7 +116,7 @@ class TTSProcessor(WorkerProcessor):
                 if chunk.utterance_id in self._cancelled:
                     break
                 if first and chunk.seq == 0:
-                    STAGE_SECONDS.labels("tts_first_audio").observe(
+                    STAGE_SECONDS.labels("tts_first_audio", engine.name).observe(
                         max(0.0, time.monotonic() - chunk.received_at)
                     )
                 first = False

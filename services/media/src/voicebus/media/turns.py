@@ -50,7 +50,7 @@ from voicebus.media.frames import (
     UserTurnAudioFrame,
     UserTurnEndedFrame,
 )
-from voicebus.media.metrics import SMART_TURN_CHECKS
+from voicebus.media.metrics import SMART_TURN_CHECKS, STAGE_SECONDS
 from voicebus.media.models import SharedSmartTurnAnalyzer
 from voicebus.media.pacing import audio_ms, bytes_per_ms
 
@@ -219,13 +219,18 @@ class UserTurnProcessor(FrameProcessor):
         self._force_end_at = None
         if self._analyzer is not None:
             self._analyzer.clear()  # type: ignore[no-untyped-call]  # unannotated in pipecat
+        now = time.monotonic()
+        wait_s = max(0.0, self._now_ms - end_ms) / 1000
+        detector = "vad" if self._analyzer is None else "smart_turn"
+        STAGE_SECONDS.labels("end_of_turn", detector).observe(wait_s)
         await self.push_frame(
             UserTurnEndedFrame(
                 audio=audio,
                 sample_rate=self._rate,
                 start_ms=self._turn_start_ms,
                 end_ms=max(end_ms, self._turn_start_ms),
-                ended_at=time.monotonic(),
+                ended_at=now,
+                speech_ended_at=now - wait_s,
             )
         )
 

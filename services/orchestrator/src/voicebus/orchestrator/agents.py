@@ -75,6 +75,7 @@ class Agent:
             fallback=FallbackSettings.model_validate(spec.failover.model_dump()),
             version=self.version,
             template=self.template,
+            redaction=spec.redaction if spec.redaction.active else None,
         )
 
     def variables(self, context: Mapping[str, Any]) -> dict[str, Any]:

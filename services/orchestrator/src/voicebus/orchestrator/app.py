@@ -1,4 +1,5 @@
-"""Wiring only: settings → service → orchestrator (claims, conversations) → RPC → ASGI app."""
+"""Wiring only: settings → service → orchestrator (claims, conversations) → RPC, post-call →
+ASGI app."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Mapping
 from starlette.applications import Starlette
 
 from voicebus.orchestrator.calls import Orchestrator
+from voicebus.orchestrator.post_call import register as register_post_call
 from voicebus.orchestrator.rpc import register
 from voicebus.orchestrator.settings import OrchestratorSettings
 from voicebus.runtime.service import Service
@@ -27,6 +29,7 @@ def build(
     service = Service(settings, hot_path=False, db_schema="orchestrator")
     orchestrator = Orchestrator(service, settings, os.environ if environ is None else environ)
     register(service.broker, orchestrator)
+    register_post_call(service.broker, orchestrator.post_call)
     app = service.asgi()
     app.state.orchestrator = orchestrator
     return service, app

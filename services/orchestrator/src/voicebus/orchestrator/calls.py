@@ -19,6 +19,7 @@ from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import KeyWrongLastSequenceError
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from voicebus.contracts import streams, subjects
 from voicebus.contracts.agents import check_context
@@ -28,6 +29,7 @@ from voicebus.contracts.commands import HangUp, HangUpData
 from voicebus.contracts.events import (
     AgentUpdated,
     AgentUpdatedData,
+    CallAnalyzed,
     CallEnded,
     CallEndedData,
     CallError,
@@ -48,7 +50,15 @@ from voicebus.orchestrator.conversation import CallServices, Conversation
 from voicebus.orchestrator.engine_events import EngineEvents
 from voicebus.orchestrator.errors import AgentConfigError
 from voicebus.orchestrator.library import AgentLibrary, ToolLibrary
+from voicebus.orchestrator.memory import (
+    CallerMemory,
+    InMemoryCallerMemory,
+    SqlCallerMemory,
+    caller_number,
+    template_values,
+)
 from voicebus.orchestrator.outbox import BusOutbox
+from voicebus.orchestrator.post_call import PostCall, PostCallPorts
 from voicebus.orchestrator.secret_box import SecretBox, fernet_keys
 from voicebus.orchestrator.seeding import import_agents, import_tools
 from voicebus.orchestrator.session import Session, SessionStorage, SessionStore
@@ -58,8 +68,9 @@ from voicebus.orchestrator.tables import METADATA
 from voicebus.orchestrator.tenant_tools import TenantTools
 from voicebus.orchestrator.versions import MemoryVersions, SqlVersions
 from voicebus.runtime import db as dbkit
-from voicebus.runtime.claims import CallClaims
+from voicebus.runtime.claims import CallClaims, stored_event
 from voicebus.runtime.errors import ConfigurationError
+from voicebus.runtime.publish import publish_event
 from voicebus.runtime.service import Service
 from voicebus.runtime.settings import Environment
 
@@ -113,6 +124,7 @@ class Orchestrator:
         )
         self._tenant_tools = TenantTools(self.tools, policy)
         self._store: SessionStorage | None = None
+        self.memory: CallerMemory = InMemoryCallerMemory()
         self._calls: dict[str, _LiveCall] = {}
         self._outbox = BusOutbox(
             service.broker, settings.connection_name, connection=lambda: service.nc
@@ -124,6 +136,18 @@ class Orchestrator:
             on_lost=self._drop,
             take_over=True,
             on_gateway_lost=self._gateway_lost,
+        )
+        self.post_call = PostCall(
+            PostCallPorts(
+                sessions=lambda: self.store,
+                agent=self._analysis_agent,
+                memory=lambda: self.memory,
+                analysed=self._analysed,
+                publish=lambda event: publish_event(service.broker, event),
+                source=self._outbox.source,
+            ),
+            timeout_s=settings.analysis_timeout_s,
+            attempts=settings.analysis_attempts,
         )
         service.on_connected(self._open)
         service.on_shutdown(self._close)
@@ -147,6 +171,7 @@ class Orchestrator:
         if service.db is not None:
             await dbkit.create_all(service.db, METADATA)
             self._versions.bind(service.db)
+            self.memory = SqlCallerMemory(service.db)
         elif self._settings.environment is Environment.PRODUCTION:
             raise ConfigurationError("the orchestrator needs VB_DATABASE_URL: it stores agents")
         else:
@@ -226,8 +251,22 @@ class Orchestrator:
             await self._refuse(event, ErrorCode.INVALID_CONTEXT,
                                "; ".join(str(p) for p in problems))  # fmt: skip
             return
-        session = Conversation.new_session(event, agent)
+        memory = await self._remembered(event) if agent.spec.memory.enabled else None
+        session = Conversation.new_session(event, agent, memory)
         await self._run(session, None, agent=agent, engine=engine, fresh=True)
+
+    async def _remembered(self, event: CallStarted) -> dict[str, str]:
+        """The caller's memory as template values; a store outage costs the memory, not
+        the call."""
+        d = event.data
+        caller = caller_number(d.direction, d.from_number, d.to_number)
+        try:
+            known = await self.memory.get(event.tenant_id, caller) if caller else None
+        except SQLAlchemyError as exc:
+            extra = {"call_id": event.call_id, "error": type(exc).__name__}
+            log.warning("caller memory unavailable", extra=extra)
+            known = None
+        return template_values(known)
 
     async def _agent_of(self, session: Session, tenant_id: str) -> tuple[Agent, LLMEngine] | None:
         """The exact version a resumed call runs (older sessions: the current one)."""
@@ -283,8 +322,22 @@ class Orchestrator:
         )
 
     async def _on_end(self, event: CallEnded) -> None:
+        # The session stays: post-call analysis reads the conversation, then deletes it.
         await self._drop(event.call_id)
-        await self.store.delete(event.call_id)
+
+    async def _analysis_agent(self, session: Session) -> tuple[Agent, LLMEngine] | None:
+        found = await self._agent_of(session, session.tenant_id)
+        if found is None:
+            return None
+        try:
+            return found[0], self.catalog.analysis_engine(*found)
+        except AgentConfigError as exc:  # the analysis still runs, on the agent's own options
+            log.warning("analysis llm_options refused", extra={"call_id": session.call_id,
+                                                               "error": str(exc)})  # fmt: skip
+            return found
+
+    async def _analysed(self, call_id: str) -> bool:
+        return await stored_event(self._service.js, call_id, CallAnalyzed.event_name) is not None
 
     # -- one call -----------------------------------------------------------------
 

@@ -112,6 +112,29 @@ class AgentCatalog:
             self._nodes[key] = found
         return found
 
+    def analysis_engine(self, agent: Agent, engine: LLMEngine) -> LLMEngine:
+        """The LLM that analyses the agent's calls: ``engine`` (the agent's own), or one
+        with ``analysis.llm_options`` merged over ``llm.options``.
+
+        Raises:
+            AgentConfigError: the merged options are refused by the engine.
+        """
+        settings = agent.spec.analysis_settings()
+        if settings is None or not settings.llm_options:
+            return engine
+        key = (agent.owner, agent.id, agent.version, "\x00analysis")
+        found = self._nodes.get(key)
+        if found is None:
+            options = {**agent.spec.llm.options, **settings.llm_options}
+            try:
+                context = _context(agent.spec.llm.engine, options, agent, self._environ)
+                found = LLM.create(agent.spec.llm.engine, options, context)
+            except EngineError as exc:
+                where = self._dir / f"{agent.id}.yaml"
+                raise AgentConfigError(where, str(exc), "analysis.llm_options") from None
+            self._nodes[key] = found
+        return found
+
     async def forget(self, owner: str, agent_id: str, current: int) -> None:
         """Drop compiled versions older than ``current``; live calls keep the objects they hold
         (so their engines are not closed here)."""

@@ -28,7 +28,7 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,8 +57,9 @@ from voicebus.contracts.events import (
     TranscriptFinal,
 )
 from voicebus.contracts.ids import new_id
+from voicebus.contracts.redaction import redact
 from voicebus.contracts.text import strip_control
-from voicebus.engines.base import LLMEngine, Prefillable
+from voicebus.engines.base import LLMEngine, Prefillable, TokenUsage
 from voicebus.orchestrator import metrics
 from voicebus.orchestrator.agents import Agent
 from voicebus.orchestrator.call_watch import CallWatch
@@ -69,6 +70,7 @@ from voicebus.orchestrator.handoff import hand_over
 from voicebus.orchestrator.history import bound, trim_to_heard
 from voicebus.orchestrator.keypad import KeypadRules
 from voicebus.orchestrator.keypad_input import KeypadInput
+from voicebus.orchestrator.memory import caller_number
 from voicebus.orchestrator.outbox import Outbox
 from voicebus.orchestrator.session import Session, SessionStorage, StoredMessage
 from voicebus.orchestrator.speaker import Utterance
@@ -220,11 +222,24 @@ class Conversation:
         return self._outbox
 
     @classmethod
-    def new_session(cls, event: CallStarted, agent: Agent) -> Session:
-        """The state of a call just claimed: the system prompt templated with its context."""
-        context = dict(event.data.context)
+    def new_session(
+        cls, event: CallStarted, agent: Agent, memory: Mapping[str, str] | None = None
+    ) -> Session:
+        """The state of a call just claimed: the system prompt templated with its context.
+
+        Args:
+            event: the call's start.
+            agent: the agent it runs.
+            memory: the caller memory's template values (agents that opt in); the
+                call's own context wins over them.
+        """
+        context = {**(memory or {}), **event.data.context}
         prompt = agent.render("system_prompt", context)
+        d = event.data
+        # The number is kept (personal data) only for an agent that remembers callers.
+        remembers = agent.spec.memory.enabled
         return Session(
+            caller=caller_number(d.direction, d.from_number, d.to_number) if remembers else "",
             call_id=event.call_id,
             tenant_id=event.tenant_id,
             agent_id=agent.id,
@@ -470,8 +485,9 @@ class Conversation:
         self.last_utterance = utterance.id
         used_llm = prelude is None or result.first_token_ms is not None
         await self._publish_reply(
-            turn_id, utterance, result.first_token_ms, complete=True, llm=used_llm
-        )
+            turn_id, utterance, result.first_token_ms, complete=True, llm=used_llm,
+            tokens=result.tokens,
+        )  # fmt: skip
         if result.transfer is not None:
             self.session.ending = True
             self._hangup = asyncio.create_task(self._transfer_after(utterance, result.transfer))
@@ -520,7 +536,8 @@ class Conversation:
         if close_utterance and utterance.started:
             await utterance.finish()
         first = runner.first_token_ms if runner is not None else None
-        await self._publish_reply(turn_id, utterance, first, complete=False)
+        tokens = runner.tokens if runner is not None else None
+        await self._publish_reply(turn_id, utterance, first, complete=False, tokens=tokens)
 
     async def _publish_reply(
         self,
@@ -530,6 +547,7 @@ class Conversation:
         *,
         complete: bool,
         llm: bool = True,
+        tokens: TokenUsage | None = None,
     ) -> None:
         await self._outbox.publish(
             AgentReply(
@@ -539,13 +557,16 @@ class Conversation:
                 data=AgentReplyData(
                     turn_id=turn_id,
                     utterance_id=utterance.id,
-                    text=strip_control(utterance.text),  # an LLM's output is outside text
+                    # An LLM's output is outside text; it may repeat what the caller said.
+                    text=redact(strip_control(utterance.text), self.agent.spec.redaction),
                     complete=complete,
                     llm_first_token_ms=first_token_ms,
                     engine=self._engine.name if llm else None,
                     agent_id=self.agent.id,
                     agent_version=self.agent.version,
                     node_id=self.session.flow_node,
+                    llm_tokens_in=tokens.tokens_in if tokens else None,
+                    llm_tokens_out=tokens.tokens_out if tokens else None,
                 ),
             )
         )

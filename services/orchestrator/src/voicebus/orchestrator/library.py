@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from voicebus.contracts.agents import (
     AgentDefinition,
@@ -32,6 +36,11 @@ from voicebus.orchestrator.rules import engine_problems, tenant_problems
 from voicebus.orchestrator.secret_box import SecretBox
 from voicebus.orchestrator.versions import TEMPLATE_OWNER, Stored, Versions
 from voicebus.runtime.rpc import Conflict, Invalid, NotFound
+
+log = logging.getLogger(__name__)
+
+_LAST_KNOWN: Final = 4096
+_UNREACHABLE = (DBAPIError, PoolTimeout, OSError)  # OSError covers refused and timed out
 
 OnAgentChange = Callable[[AgentRecord], Awaitable[None]]
 SIGNING_KEY = "__signing_secret__"
@@ -73,6 +82,7 @@ class AgentLibrary:
     def __init__(self, store: Versions, on_change: OnAgentChange | None = None) -> None:
         self.store = store
         self._on_change = on_change
+        self._last_known: OrderedDict[tuple[str, str], Stored | None] = OrderedDict()
 
     async def check(self, raw: Mapping[str, Any], *, template: bool) -> AgentDefinition:
         """Parse and check a definition as its owner would save it.
@@ -160,11 +170,28 @@ class AgentLibrary:
         return await self._changed(row) if notify else agent_record(row)
 
     async def resolve(self, tenant_id: str, agent_id: str) -> Stored | None:
-        """The agent a tenant's call with this id uses: its own, else a template."""
-        own = await self.store.get("agent", tenant_id, agent_id)
-        if own is not None:
-            return own
-        return await self.store.get("agent", TEMPLATE_OWNER, agent_id)
+        """The agent a tenant's call with this id uses: its own, else a template.
+
+        While the database cannot be reached, the version this instance resolved last
+        for the same tenant and id is used: a PostgreSQL outage must not turn callers
+        away. An agent never resolved here before is still an error then.
+        """
+        key = (tenant_id, agent_id)
+        try:
+            found = await self.store.get("agent", tenant_id, agent_id)
+            if found is None:
+                found = await self.store.get("agent", TEMPLATE_OWNER, agent_id)
+        except _UNREACHABLE:
+            if key not in self._last_known:
+                raise
+            log.warning("agent store unreachable, last known version used",
+                        extra={"agent_id": agent_id})  # fmt: skip
+            return self._last_known[key]
+        self._last_known[key] = found
+        self._last_known.move_to_end(key)
+        while len(self._last_known) > _LAST_KNOWN:
+            self._last_known.popitem(last=False)
+        return found
 
     async def get(self, tenant_id: str, agent_id: str, version: int | None = None) -> AgentRecord:
         """One version of an agent the tenant may use (404 otherwise)."""

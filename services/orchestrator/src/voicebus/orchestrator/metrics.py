@@ -11,7 +11,8 @@ TURNS: Final = Counter(
 )
 LLM_FIRST_TOKEN: Final = Histogram(
     "voicebus_orchestrator_llm_first_token_seconds",
-    "Caller transcript received to the LLM's first token.",
+    "Caller transcript received to the LLM's first token, by engine (the one answering).",
+    ["engine"],
     buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0),
 )
 LLM_ERRORS: Final = Counter("voicebus_orchestrator_llm_errors", "LLM rounds that failed.")
@@ -20,7 +21,15 @@ LLM_EMPTY: Final = Counter(
     "Turns where the LLM said nothing and called nothing.",
 )
 TOOL_CALLS: Final = Counter(
-    "voicebus_orchestrator_tool_calls", "Tool calls, by tool and result.", ["tool", "result"]
+    "voicebus_orchestrator_tool_calls",
+    "Tool calls, by tool and result (tool ``unknown``: a name the call has no tool for).",
+    ["tool", "result"],
+)
+TOOL_SECONDS: Final = Histogram(
+    "voicebus_orchestrator_tool_seconds",
+    "Time to run one tool call, by kind of tool (webhook, mcp, transition, ...) and result.",
+    ["kind", "result"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0),
 )
 BAD_INPUT: Final = Counter(
     "voicebus_orchestrator_bad_input", "Malformed messages ignored, by kind.", ["kind"]

@@ -15,13 +15,19 @@ from voicebus.contracts.agents import api, check_context
 from voicebus.contracts.rpc import (
     AGENTS_GET,
     AGENTS_LIST,
+    MEMORY_DELETE,
+    MEMORY_GET,
     AgentReply,
     AgentsPage,
+    CallerMemoryReply,
+    CallerProfile,
+    CallerRef,
     GetAgent,
     ListAgents,
 )
 from voicebus.orchestrator.calls import Orchestrator
 from voicebus.orchestrator.errors import AgentConfigError
+from voicebus.orchestrator.memory import Profile, caller_key
 from voicebus.runtime.rpc import Invalid, NotFound, Unavailable, responder
 
 QUEUE_GROUP = "orchestrator-rpc"
@@ -147,6 +153,24 @@ class Responders:
         record = await self._o.tools.archive(request.tenant_id, request.name)
         return api.ToolRecordReply(ok=True, record=record)
 
+    async def memory_get(self, request: CallerRef) -> CallerMemoryReply:
+        """A caller's memory (404: none for this tenant)."""
+        number = caller_key(request.number)
+        found = await self._o.memory.get(request.tenant_id, number)
+        return CallerMemoryReply(ok=True, profile=_profile(number, found))
+
+    async def memory_delete(self, request: CallerRef) -> CallerMemoryReply:
+        """Forget a caller; answers with what was deleted (404: nothing was kept)."""
+        number = caller_key(request.number)
+        found = await self._o.memory.forget(request.tenant_id, number)
+        return CallerMemoryReply(ok=True, profile=_profile(number, found))
+
+
+def _profile(number: str, profile: Profile | None) -> CallerProfile:
+    if profile is None:
+        raise NotFound("no memory of this caller", code="caller_not_found")
+    return CallerProfile.model_validate({"number": number, **profile.model_dump()})
+
 
 def register(broker: NatsBroker, orchestrator: Orchestrator) -> None:
     """Declare the orchestrator's responders on ``broker`` (one instance answers each)."""
@@ -197,3 +221,5 @@ def register(broker: NatsBroker, orchestrator: Orchestrator) -> None:
         broker, api.TOOLS_VERSIONS, api.ToolRef, api.ToolVersionsPage, r.tool_versions, queue=q
     )
     responder(broker, api.TOOLS_ARCHIVE, api.ToolRef, api.ToolRecordReply, r.tool_archive, queue=q)
+    responder(broker, MEMORY_GET, CallerRef, CallerMemoryReply, r.memory_get, queue=q)
+    responder(broker, MEMORY_DELETE, CallerRef, CallerMemoryReply, r.memory_delete, queue=q)

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from voicebus.contracts.agents import AgentDefinition, DataTool, McpTransport, Problem
 from voicebus.engines.base import LLM, EngineError
-from voicebus.engines.validation import validate_choice
+from voicebus.engines.validation import validate_choice, validation_context
 
 _ENV_REFERENCE: Final = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}")
 _REFUSED_OPTIONS: Final = ("api_key_env", "api_key")
@@ -109,7 +109,7 @@ async def engine_problems(definition: AgentDefinition) -> list[Problem]:
                                 f"known: {known}"))  # fmt: skip
     elif not any(_ENV_REFERENCE.search(str(v)) for v in definition.llm.options.values()):
         try:  # options with ${VAR} are checked when the template is compiled
-            engine = LLM.create(definition.llm.engine, definition.llm.options)
+            engine = LLM.create(definition.llm.engine, definition.llm.options, validation_context())
         except EngineError as exc:
             problems.append(Problem("llm.options", str(exc)))
         else:
@@ -119,9 +119,16 @@ async def engine_problems(definition: AgentDefinition) -> list[Problem]:
                 continue
             options = {**definition.llm.options, **node.llm_options}
             try:
-                await _close(LLM.create(definition.llm.engine, options))
+                await _close(LLM.create(definition.llm.engine, options, validation_context()))
             except EngineError as exc:
                 problems.append(Problem(f"flow.nodes[{i}].llm_options", str(exc)))
+        analysis = definition.analysis
+        if analysis and analysis.llm_options and not _ENV_REFERENCE.search(str(analysis)):
+            options = {**definition.llm.options, **analysis.llm_options}
+            try:
+                await _close(LLM.create(definition.llm.engine, options, validation_context()))
+            except EngineError as exc:
+                problems.append(Problem("analysis.llm_options", str(exc)))
     return problems
 
 

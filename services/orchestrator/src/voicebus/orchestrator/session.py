@@ -95,6 +95,9 @@ class Session(BaseModel):
     agent_owner: str = Field(default="", description="The agent's owner ('' for a template).")
     agent_version: int | None = Field(default=None, description="Agent version the call runs.")
     context: dict[str, str] = Field(default_factory=dict)
+    caller: str = Field(
+        default="", description="The caller's number (caller memory); '' when withheld."
+    )
     variables: dict[str, Any] = Field(
         default_factory=dict, description="Flow variables: transition arguments, digits, results."
     )

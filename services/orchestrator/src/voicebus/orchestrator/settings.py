@@ -61,6 +61,17 @@ class OrchestratorSettings(ServiceSettings):
         default="One moment while I check that.", description="The filler line of a slow tool."
     )
 
+    analysis_timeout_s: float = Field(
+        default=45.0,
+        gt=0,
+        le=55,  # two requests (the repair) must end inside the consumer's 120 s ack wait
+        description="Longest one post-call analysis LLM request.",
+    )
+    analysis_attempts: int = Field(
+        default=5, ge=1, le=20,
+        description="Deliveries of an ended call whose LLM fails before call.analyzed says so.",
+    )  # fmt: skip
+
     @field_validator("secrets_key")
     @classmethod
     def _check_secrets_key(cls, value: SecretStr) -> SecretStr:

@@ -4,6 +4,7 @@ Agents and tools are versioned documents: ``resources`` holds one row per
 (kind, owner, name) with the version new calls use, ``resource_versions`` every
 version ever saved (immutable). The owner is the tenant id, or ``''`` for a
 shared template. A webhook tool's secrets are one Fernet token per version.
+``caller_memory`` holds what the agents remember about each caller of a tenant.
 """
 
 from __future__ import annotations
@@ -49,3 +50,14 @@ RESOURCE_VERSIONS = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("kind", "owner", "name", "version", name="resource_versions_pk"),
 )
+
+CALLER_MEMORY = Table(
+    "caller_memory",
+    METADATA,
+    Column("tenant_id", String(128), nullable=False),
+    Column("number", String(64), nullable=False),
+    Column("profile", JSONB, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("tenant_id", "number", name="caller_memory_pk"),
+)
+"""Caller memory: one profile per tenant and caller number (personal data; deletable)."""

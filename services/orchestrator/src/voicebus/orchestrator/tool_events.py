@@ -50,7 +50,10 @@ async def called(outbox: Outbox, ids: CallIds, call: ToolCall) -> None:
 async def finished(outbox: Outbox, ids: CallIds, outcome: ToolOutcome) -> None:
     """Publish ``tool.result`` (and ``dnc.requested`` for a do-not-call request)."""
     call = outcome.call
-    metrics.TOOL_CALLS.labels(call.name, "ok" if outcome.ok else "error").inc()
+    result = "ok" if outcome.ok else "error"
+    # The name comes from the LLM: one it invented is not a label of its own.
+    metrics.TOOL_CALLS.labels(call.name if outcome.kind != "unknown" else "unknown", result).inc()
+    metrics.TOOL_SECONDS.labels(outcome.kind, result).observe(outcome.duration_ms / 1000)
     if not outcome.ok:
         log.info("tool failed", extra={"call_id": ids.call_id, "tool": call.name,
                                        "error": outcome.error})  # fmt: skip

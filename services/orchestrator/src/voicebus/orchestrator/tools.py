@@ -315,6 +315,8 @@ class ToolOutcome:
     """The tool's own answer to speak (its ``reply`` template), if any."""
     action: CallAction | None = None
     """What a call-control tool or a flow transition asks of the call."""
+    kind: str = "unknown"
+    """The kind of tool (a bounded metrics label); ``unknown`` when the call named none."""
 
     def message_content(self) -> str:
         """The tool message the LLM reads: the JSON result, or ``{"error": ...}``."""
@@ -396,4 +398,15 @@ class Toolbox:
             action, result = result, result.result
         duration = (time.monotonic() - started) * 1000
         spoken = tool.reply(result) if ok and tool is not None else None
-        return ToolOutcome(call, ok, result, error, duration, ends and ok, spoken, action)
+        kind = tool_kind(tool) if tool is not None else "unknown"
+        return ToolOutcome(call, ok, result, error, duration, ends and ok, spoken, action, kind)
+
+
+def tool_kind(tool: Tool) -> str:
+    """A bounded name for the kind of ``tool``: its class in snake case, without ``Tool``
+    (``DataLookup`` → ``data_lookup``, ``McpTool`` → ``mcp``).
+
+    Tools are classes of this code, so the set is fixed by the code, never by an agent.
+    """
+    name = type(tool).__name__.strip("_").removesuffix("Tool")
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower() or "tool"

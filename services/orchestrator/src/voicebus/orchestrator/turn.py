@@ -22,7 +22,7 @@ from typing import Protocol
 
 from voicebus.contracts.commands import TransferData
 from voicebus.contracts.events import CallError, CallErrorData, ErrorCode
-from voicebus.engines.base import EngineError, LLMEngine, TextDelta, ToolCall
+from voicebus.engines.base import EngineError, LLMEngine, TextDelta, TokenUsage, ToolCall
 from voicebus.orchestrator import metrics
 from voicebus.orchestrator.chunker import SentenceChunker, chunk_text
 from voicebus.orchestrator.history import close_tool_calls
@@ -112,11 +112,13 @@ class TurnResult:
         ends_call: hang up once the utterance played.
         first_token_ms: transcript to first LLM token.
         transfer: transfer the caller once the utterance played.
+        tokens: LLM tokens of every round, when the engine reported them.
     """
 
     ends_call: bool
     first_token_ms: float | None
     transfer: TransferData | None = None
+    tokens: TokenUsage | None = None
 
 
 class TurnRunner:
@@ -159,6 +161,7 @@ class TurnRunner:
         self._limits = limits
         self._show_fixed = show_fixed_lines
         self.first_token_ms: float | None = None
+        self.tokens: TokenUsage | None = None
 
     async def run(
         self, history: list[StoredMessage], utterance: Utterance, started: float
@@ -210,7 +213,7 @@ class TurnRunner:
                 history.append(StoredMessage.assistant(current.text, utterance.id))
             close_tool_calls(history)
             raise
-        return TurnResult(ends_call, self.first_token_ms, self.transfer)
+        return TurnResult(ends_call, self.first_token_ms, self.transfer, self.tokens)
 
     async def _say_fixed(
         self, lines: list[str], history: list[StoredMessage], utterance: Utterance
@@ -248,11 +251,14 @@ class TurnRunner:
                 async for chunk in self._engine.stream(messages, specs):
                     if self.first_token_ms is None:
                         self.first_token_ms = (time.monotonic() - started) * 1000
-                        metrics.LLM_FIRST_TOKEN.observe(self.first_token_ms / 1000)
+                        engine = self._engine.name
+                        metrics.LLM_FIRST_TOKEN.labels(engine).observe(self.first_token_ms / 1000)
                     if isinstance(chunk, TextDelta):
                         for piece in chunker.push(chunk.text):
                             await utterance.say(piece)
                             current.spoken.append(piece)
+                    elif isinstance(chunk, TokenUsage):
+                        self._count(chunk)
                     else:
                         current.calls.append(chunk)
         except asyncio.CancelledError:
@@ -264,6 +270,12 @@ class TurnRunner:
             await utterance.say(piece)
             current.spoken.append(piece)
         return True
+
+    def _count(self, used: TokenUsage) -> None:
+        before = self.tokens or TokenUsage(0, 0)
+        self.tokens = TokenUsage(
+            before.tokens_in + used.tokens_in, before.tokens_out + used.tokens_out
+        )
 
     async def _engine_failed(
         self, exc: Exception, history: list[StoredMessage], utterance: Utterance, current: _Round

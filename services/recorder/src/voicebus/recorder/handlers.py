@@ -28,6 +28,7 @@ from voicebus.contracts.audio import decode_frame
 from voicebus.contracts.errors import InvalidAudioFrameError
 from voicebus.contracts.events import CallEnded, CallStarted, RecordingReady, RecordingReadyData
 from voicebus.contracts.ids import new_id
+from voicebus.recorder.archive import ArchiveError, RecordingStore, recording_key
 from voicebus.recorder.errors import RecorderStoppingError, RecordingClosedError
 from voicebus.recorder.mixer import Channel, Placement
 from voicebus.recorder.recording import Recording, RecordingInfo, unfinished
@@ -55,7 +56,8 @@ RECORDINGS = Counter(
     "Recordings finalized: ready (call ended), cut (instance stopped mid-call), "
     "failed (file not written) or unannounced (recording.ready not stored); resumed "
     "(continued after its recorder died), handed_over (left for another instance), "
-    "adopted (finished by an instance that heard the call end).",
+    "adopted (finished by an instance that heard the call end), upload_failed (kept in the "
+    "directory: the object store refused it).",
     ["result"],
 )
 
@@ -78,11 +80,15 @@ class Recorder:
     Args:
         service: the running service (its raw ``nc`` carries the audio).
         settings: the recorder's settings.
+        store: where finished recordings are uploaded; None keeps them in the directory.
     """
 
-    def __init__(self, service: Service, settings: RecorderSettings) -> None:
+    def __init__(
+        self, service: Service, settings: RecorderSettings, store: RecordingStore | None = None
+    ) -> None:
         self._service = service
         self._settings = settings
+        self._store = store
         self._live: dict[str, _LiveCall] = {}
         self._starting: set[str] = set()
         self._early_ends: dict[str, CallEnded] = {}  # ended while still starting
@@ -307,7 +313,8 @@ class Recorder:
             RECORDINGS.labels("failed").inc()
             log.exception("recording finalize failed", extra={"call_id": call_id})
             return
-        if not await self._announce(live.event, info):
+        uri = await self._archive(live.event, info)
+        if not await self._announce(live.event, info, uri):
             RECORDINGS.labels("unannounced").inc()
             return
         RECORDINGS.labels(result).inc()
@@ -316,14 +323,36 @@ class Recorder:
             extra={"call_id": call_id, "duration_s": info.duration_s, "bytes": info.bytes},
         )
 
-    async def _announce(self, started: CallStarted | CallEnded, info: RecordingInfo) -> bool:
+    async def _archive(self, started: CallStarted | CallEnded, info: RecordingInfo) -> str:
+        """Upload a finished recording to the store; its URI (the file's on failure).
+
+        The local file is removed only once the store holds it: a failed upload leaves the
+        recording in the directory, announced by its file URI, never lost.
+        """
+        if self._store is None:
+            return info.uri
+        key = recording_key(
+            started.tenant_id, started.call_id, info.path.name, self._settings.s3_prefix
+        )
+        try:
+            await self._store.put(key, info.path)
+        except ArchiveError:
+            RECORDINGS.labels("upload_failed").inc()
+            log.exception("recording upload failed", extra={"call_id": started.call_id})
+            return info.uri
+        await asyncio.to_thread(info.path.unlink, missing_ok=True)
+        return self._store.uri(key)
+
+    async def _announce(
+        self, started: CallStarted | CallEnded, info: RecordingInfo, uri: str
+    ) -> bool:
         event = RecordingReady(
             source=self._settings.connection_name,
             tenant_id=started.tenant_id,
             call_id=started.call_id,
             data=RecordingReadyData(
                 recording_id=new_id(),
-                uri=info.uri,
+                uri=uri,
                 sample_rate=info.sample_rate,
                 duration_s=round(info.duration_s, 3),
                 bytes=info.bytes,

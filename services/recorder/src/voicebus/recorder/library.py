@@ -1,9 +1,10 @@
 """Finished recordings for the REST edge: metadata and byte ranges, within one tenant.
 
-Recordings are files ``<dir>/<tenant>/<call>.wav``; tenant and call ids are
-subject tokens (no separators, no ``..``), so a request can only name a file
-of its own tenant. Each instance answers from its own directory: with several
-recorder hosts, the recordings directory must be shared storage.
+Recordings are files ``<dir>/<tenant>/<call>.wav``, or objects
+``<tenant>/<yyyy>/<mm>/<call>.wav`` of a bucket (:mod:`voicebus.recorder.archive`);
+tenant and call ids are subject tokens (no separators, no ``..``), so a request can
+only name a recording of its own tenant. Without a bucket each instance answers from
+its own directory: with several recorder hosts, that directory must be shared storage.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import wave
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from faststream.nats import NatsBroker
@@ -24,9 +26,11 @@ from voicebus.contracts.rpc import (
     RecordingMeta,
     RecordingReply,
 )
+from voicebus.recorder.archive import RecordingStore, recording_key
 from voicebus.recorder.handlers import Recorder
 from voicebus.recorder.recording import marker_of
 from voicebus.recorder.settings import RecorderSettings
+from voicebus.recorder.wav import HEADER_BYTES, header_rate
 from voicebus.runtime.rpc import Conflict, NotFound, responder
 
 log = logging.getLogger(__name__)
@@ -102,15 +106,91 @@ class Library:
         return RecordingChunk(ok=True, data=data, total_bytes=size)
 
 
-def register_library(broker: NatsBroker, settings: RecorderSettings, recorder: Recorder) -> None:
+class StoreLibrary:
+    """Looks recordings up in the object store; calls still recorded are in the directory.
+
+    Args:
+        root: the recordings directory (the spool of calls in progress).
+        recorder: this instance's recorder.
+        store: the object store finished recordings are uploaded to.
+        prefix: the keys' prefix (``VB_RECORDER_S3_PREFIX``).
+    """
+
+    def __init__(self, root: Path, recorder: Recorder, store: RecordingStore, prefix: str) -> None:
+        self._files = Library(root, recorder)
+        self._root = root
+        self._recorder = recorder
+        self._store = store
+        self._prefix = prefix
+
+    def _key(self, tenant_id: str, call_id: str) -> str:
+        return recording_key(tenant_id, call_id, prefix=self._prefix)
+
+    async def meta(self, request: GetRecording) -> RecordingReply:
+        """A recording's metadata (from its WAV header, read with one ranged request).
+
+        Raises:
+            NotFound: no recording of the call for this tenant.
+            Conflict: the call is still being recorded, or the object is not a WAV.
+        """
+        local = self._root / request.tenant_id / f"{request.call_id}.wav"
+        if request.call_id in self._recorder.live_calls or marker_of(local).exists():
+            raise Conflict("the call is still being recorded", code="recording_in_progress")
+        key = self._key(request.tenant_id, request.call_id)
+        try:
+            header, size = await self._store.read(key, 0, HEADER_BYTES)
+        except FileNotFoundError:
+            # Not uploaded (the store refused it): the file stayed in the directory.
+            return await asyncio.to_thread(self._files.meta, request)
+        rate = header_rate(header)
+        channels = int.from_bytes(header[22:24], "little") if rate else 0
+        if not rate or not channels:
+            log.warning("recording unreadable", extra={"call_id": request.call_id})
+            raise Conflict("the recording is not a readable WAV", code="recording_unreadable")
+        frames = (size - HEADER_BYTES) // (2 * channels)
+        meta = RecordingMeta(
+            call_id=request.call_id,
+            uri=self._store.uri(key),
+            sample_rate=rate,
+            channels=channels,
+            duration_s=round(frames / rate, 3),
+            bytes=size,
+        )
+        return RecordingReply(ok=True, recording=meta)
+
+    async def read(self, request: ReadRecording) -> RecordingChunk:
+        """``length`` bytes from ``offset`` (fewer at the end), one ranged request.
+
+        Raises:
+            NotFound: no recording of the call for this tenant.
+        """
+        key = self._key(request.tenant_id, request.call_id)
+        try:
+            data, size = await self._store.read(key, request.offset, request.length)
+        except FileNotFoundError:
+            return await asyncio.to_thread(self._files.read, request)
+        return RecordingChunk(ok=True, data=data, total_bytes=size)
+
+
+def register_library(
+    broker: NatsBroker,
+    settings: RecorderSettings,
+    recorder: Recorder,
+    store: RecordingStore | None = None,
+) -> None:
     """Declare the edge's recording queries on ``broker`` (file reads off the event loop)."""
-    library = Library(settings.dir, recorder)
+    if store is not None:
+        objects = StoreLibrary(settings.dir, recorder, store, settings.s3_prefix)
+        recordings_get: Callable[[GetRecording], Awaitable[RecordingReply]] = objects.meta
+        recordings_read: Callable[[ReadRecording], Awaitable[RecordingChunk]] = objects.read
+    else:
+        library = Library(settings.dir, recorder)
 
-    async def recordings_get(request: GetRecording) -> RecordingReply:
-        return await asyncio.to_thread(library.meta, request)
+        async def recordings_get(request: GetRecording) -> RecordingReply:
+            return await asyncio.to_thread(library.meta, request)
 
-    async def recordings_read(request: ReadRecording) -> RecordingChunk:
-        return await asyncio.to_thread(library.read, request)
+        async def recordings_read(request: ReadRecording) -> RecordingChunk:
+            return await asyncio.to_thread(library.read, request)
 
     responder(broker, RECORDINGS_GET, GetRecording, RecordingReply, recordings_get,
               queue=QUEUE_GROUP,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from voicebus.runtime.settings import ServiceSettings
@@ -43,4 +43,23 @@ class RecorderSettings(ServiceSettings):
         default=10.0,
         gt=0,
         description="How long finalizing waits for JetStream to store recording.ready.",
+    )
+    s3_bucket: str | None = Field(
+        default=None,
+        description=(
+            "Keep finished recordings in this bucket of an S3-compatible store, keyed "
+            "<prefix><tenant>/<yyyy>/<mm>/<call>.wav; VB_RECORDER_DIR is then only the spool "
+            "of calls in progress. Unset: recordings stay in VB_RECORDER_DIR."
+        ),
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="Endpoint of a non-AWS store (MinIO, Ceph RGW): path-style."
+    )
+    s3_region: str = Field(default="us-east-1", description="Region of the bucket.")
+    s3_prefix: str = Field(default="", description="Prefix of every key, e.g. 'recordings/'.")
+    s3_access_key_id: str | None = Field(
+        default=None, description="Access key; unset: boto3's chain (IRSA, instance role...)."
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        default=None, description="Secret of the access key."
     )

@@ -4,6 +4,14 @@ Pure types and functions: the orchestrator stores and runs them, the edge and th
 ``voicebus agent`` command validate with the same code before sending.
 """
 
+from voicebus.contracts.agents.analysis import (
+    CALLER_MEMORY,
+    CALLER_NAME,
+    MEMORY_VARIABLES,
+    AnalysisSettings,
+    MemorySettings,
+    SuccessMode,
+)
 from voicebus.contracts.agents.definition import (
     AgentDefinition,
     Hygiene,
@@ -49,8 +57,12 @@ from voicebus.contracts.agents.validation import (
 from voicebus.contracts.commands import TransferMode
 
 __all__ = [
+    "CALLER_MEMORY",
+    "CALLER_NAME",
+    "MEMORY_VARIABLES",
     "AgentDefinition",
     "AgentTool",
+    "AnalysisSettings",
     "CollectDigits",
     "ContextStrategy",
     "DataTool",
@@ -66,9 +78,11 @@ __all__ = [
     "LLMSettings",
     "McpServer",
     "McpTransport",
+    "MemorySettings",
     "Problem",
     "SendDtmfTool",
     "SpeechChoice",
+    "SuccessMode",
     "TransferCallTool",
     "TransferDestination",
     "TransferMode",

@@ -13,8 +13,10 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
+from voicebus.contracts.agents.analysis import MEMORY_VARIABLES, AnalysisSettings, MemorySettings
 from voicebus.contracts.agents.flow import Flow, Scalar, VariableName
 from voicebus.contracts.agents.tools import AgentTool, Definition, ToolName
+from voicebus.contracts.redaction import RedactionSettings
 from voicebus.contracts.rpc import EngineChoice, FallbackSettings, TurnSettings
 
 
@@ -217,6 +219,17 @@ class AgentDefinition(Definition):
     mcp_servers: list[McpServer] = Field(default_factory=list, max_length=8)
     flow: Flow | None = Field(default=None, description="A multi-step flow; none: free talk.")
     hygiene: Hygiene = Field(default_factory=Hygiene, description="Silence and call length.")
+    redaction: RedactionSettings = Field(
+        default_factory=RedactionSettings,
+        description="Personal data taken out of transcripts and replies before they are "
+        "published or stored (cards, SSNs, e-mails, digit runs, own patterns).",
+    )
+    analysis: AnalysisSettings | None = Field(
+        default=None, description="Post-call analysis (call.analyzed); none: not analysed."
+    )
+    memory: MemorySettings = Field(
+        default_factory=MemorySettings, description="Caller memory (opt-in)."
+    )
     tenants: list[str] | None = Field(
         default=None,
         description="Agent files only: import for these tenants; unset: a shared template.",
@@ -227,8 +240,15 @@ class AgentDefinition(Definition):
         return [tool.name for tool in self.tools]
 
     def variable_names(self) -> set[str]:
-        """Declared call-context variables (``variables`` and ``defaults``)."""
-        return {v.name for v in self.variables} | set(self.defaults)
+        """Template variables: ``variables``, ``defaults`` and, with memory, the caller's."""
+        names = {v.name for v in self.variables} | set(self.defaults)
+        return names | MEMORY_VARIABLES if self.memory.enabled else names
+
+    def analysis_settings(self) -> AnalysisSettings | None:
+        """What to analyse after a call: ``analysis``, or a summary alone for caller memory."""
+        if self.analysis is None and self.memory.enabled:
+            return AnalysisSettings()
+        return self.analysis
 
     def kind(self) -> Literal["flow", "free"]:
         """Whether the agent follows a flow."""

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
+from voicebus.contracts.agents.analysis import MEMORY_VARIABLES
 from voicebus.contracts.agents.definition import AgentDefinition, value_fits
 from voicebus.contracts.agents.flow import Flow, FlowAction, FlowNode
 from voicebus.contracts.agents.tools import AGENT_TOOL_TYPES
@@ -306,6 +307,8 @@ def check_context(definition: AgentDefinition, context: Mapping[str, str]) -> li
 def context_values(definition: AgentDefinition, context: Mapping[str, str]) -> dict[str, str]:
     """Template values of a call: declared defaults, overridden by the call's context."""
     values = {v.name: "" if v.default is None else str(v.default) for v in definition.variables}
+    if definition.memory.enabled:  # a new caller (or one forgotten) has no memory
+        values.update(dict.fromkeys(MEMORY_VARIABLES, ""))
     values.update(definition.defaults)
     values.update(context)
     return values

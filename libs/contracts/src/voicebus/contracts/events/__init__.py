@@ -28,6 +28,11 @@ from voicebus.contracts.events.agent import (
     ToolResult,
     ToolResultData,
 )
+from voicebus.contracts.events.analysis import (
+    CallAnalyzed,
+    CallAnalyzedData,
+    SuccessEvaluation,
+)
 from voicebus.contracts.events.call import (
     AudioEncoding,
     AudioFormat,
@@ -137,7 +142,8 @@ CallEvent = Annotated[
     | NotificationDelivered
     | DncRequested
     | EngineErrorOccurred
-    | EngineFailover,
+    | EngineFailover
+    | CallAnalyzed,
     Field(discriminator="type"),
 ]
 """Any event of the ``VB_EVENTS`` stream, told apart by its ``type``."""
@@ -180,6 +186,7 @@ EVENT_CLASSES: Final[tuple[type[Envelope], ...]] = (
     DncRequested,
     EngineErrorOccurred,
     EngineFailover,
+    CallAnalyzed,
 )
 """Every event class, in the order of a call's life (used to build the AsyncAPI document)."""
 
@@ -229,6 +236,8 @@ __all__ = [
     "AttemptScheduledData",
     "AudioEncoding",
     "AudioFormat",
+    "CallAnalyzed",
+    "CallAnalyzedData",
     "CallEnded",
     "CallEndedData",
     "CallError",
@@ -272,6 +281,7 @@ __all__ = [
     "SpeechUserStartedData",
     "SpeechUserStopped",
     "SpeechUserStoppedData",
+    "SuccessEvaluation",
     "ToolCalled",
     "ToolCalledData",
     "ToolResult",

@@ -48,6 +48,18 @@ class AgentReplyData(Data):
     node_id: str | None = Field(
         default=None, max_length=64, description="Flow node, for a flow agent.", examples=["greet"]
     )
+    llm_tokens_in: int | None = Field(
+        default=None,
+        ge=0,
+        description="Prompt tokens of every LLM round of this reply, when the engine reports them.",
+        examples=[812],
+    )
+    llm_tokens_out: int | None = Field(
+        default=None,
+        ge=0,
+        description="Completion tokens of every LLM round of this reply, when reported.",
+        examples=[24],
+    )
 
 
 class AgentReply(Envelope):

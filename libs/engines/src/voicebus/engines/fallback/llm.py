@@ -22,6 +22,7 @@ from voicebus.engines.base import (
     LLMChunk,
     LLMEngine,
     TextDelta,
+    ToolCall,
     ToolSpec,
 )
 from voicebus.engines.fallback.chain import Budgets, Chain
@@ -111,7 +112,7 @@ class FallbackLLM:
                         spoken += text
                         yield TextDelta(text)
                     else:
-                        called_tool = True
+                        called_tool = called_tool or isinstance(chunk, ToolCall)
                         yield chunk
             except (EngineError, TimeoutError, OSError) as exc:
                 failure = classify(ROLE, name, exc)

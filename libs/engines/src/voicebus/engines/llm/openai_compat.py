@@ -32,6 +32,7 @@ from voicebus.engines.base import (
     LLMChunk,
     Options,
     TextDelta,
+    TokenUsage,
     ToolCall,
     ToolSpec,
     error_for_status,
@@ -162,6 +163,9 @@ class OpenAICompatLLM:
         prefill: Make :meth:`prefill` send the prompt ahead of time (a one-token request).
             Worth it for servers that reuse the previous prompt's state (llama.cpp);
             off by default, since elsewhere it only costs a request.
+        json_mode: Ask for one JSON object (``response_format: json_object``; llama.cpp's
+            server enforces it with a grammar). For structured requests such as post-call
+            analysis, never for spoken replies.
         transport: An httpx transport (tests); the network by default.
     """
 
@@ -178,6 +182,7 @@ class OpenAICompatLLM:
         timeout_s: float = 30.0,
         text_tool_calls: bool = False,
         prefill: bool = False,
+        json_mode: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -187,6 +192,7 @@ class OpenAICompatLLM:
         self.timeout_s = timeout_s
         self.text_tool_calls = text_tool_calls
         self.prefill_enabled = prefill
+        self.json_mode = json_mode
         self.__api_key = api_key
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
@@ -221,12 +227,15 @@ class OpenAICompatLLM:
             "model": self.model,
             "messages": to_openai_messages(messages, text_tool_calls=self.text_tool_calls),
             "stream": True,
+            "stream_options": {"include_usage": True},  # a last chunk with token counts
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
         }
         if tools:
             body["tools"] = to_openai_tools(tools)
             body["tool_choice"] = "auto"
+        if self.json_mode:
+            body["response_format"] = {"type": "json_object"}
         return body
 
     async def prefill(
@@ -239,6 +248,7 @@ class OpenAICompatLLM:
         if not self.prefill_enabled:
             return
         body = {**self.request_body(messages, tools), "stream": False, "max_tokens": 1}
+        body.pop("stream_options")  # allowed on streamed requests only
         try:
             response = await self._http().post("/chat/completions", json=body)
         except httpx.HTTPError:
@@ -276,6 +286,7 @@ class OpenAICompatLLM:
 async def _parse_events(response: httpx.Response, text_tool_calls: bool) -> AsyncIterator[LLMChunk]:
     """Server-sent ``chat.completion.chunk`` events → text deltas, then tool calls."""
     pending: dict[int, _PendingCall] = {}
+    usage: TokenUsage | None = None
     text_tools = TextToolCallParser() if text_tool_calls else None
     async for line in response.aiter_lines():
         if not line.startswith("data:"):
@@ -294,6 +305,7 @@ async def _parse_events(response: httpx.Response, text_tool_calls: bool) -> Asyn
         if "error" in event:
             detail = _error_detail(data.encode())
             raise EngineError(f"{NAME}: the server failed mid-reply: {detail}", retryable=True)
+        usage = _usage(event.get("usage")) or usage
         for choice in event.get("choices") or []:
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
@@ -314,6 +326,18 @@ async def _parse_events(response: httpx.Response, text_tool_calls: bool) -> Asyn
             yield item
     for index in sorted(pending):
         yield pending[index].complete()
+    if usage is not None:
+        yield usage
+
+
+def _usage(value: object) -> TokenUsage | None:
+    """``usage`` of a chunk (``prompt_tokens``, ``completion_tokens``), if it has one."""
+    if not isinstance(value, dict):
+        return None
+    tokens_in, tokens_out = value.get("prompt_tokens"), value.get("completion_tokens")
+    if not isinstance(tokens_in, int) or not isinstance(tokens_out, int):
+        return None
+    return TokenUsage(max(tokens_in, 0), max(tokens_out, 0))
 
 
 def _spoken_then_calls(spoken: str, calls: list[ToolCall]) -> list[LLMChunk]:
@@ -327,7 +351,7 @@ def create(options: Options, context: EngineContext = NO_CONTEXT) -> OpenAICompa
 
     Options: ``base_url``, ``model``, ``api_key`` or ``api_key_env`` (the name of an
     environment variable holding the key), ``temperature``, ``max_tokens``, ``timeout_s``,
-    ``text_tool_calls``, ``prefill``.
+    ``text_tool_calls``, ``prefill``, ``json_mode``.
     """
     read = OptionReader(NAME, options)
     api_key = read.optional_text("api_key")
@@ -345,6 +369,7 @@ def create(options: Options, context: EngineContext = NO_CONTEXT) -> OpenAICompa
         timeout_s=read.number("timeout_s", 30.0, low=0.1, high=600.0),
         text_tool_calls=read.flag("text_tool_calls", False),
         prefill=read.flag("prefill", False),
+        json_mode=read.flag("json_mode", False),
     )
     read.finish()
     return engine

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -122,6 +122,18 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
     return _body(request, ApiError(422, "invalid_request", message, fields=problems))
 
 
+async def _contract(request: Request, exc: Exception) -> JSONResponse:
+    """A bus contract refused what a request body carried into it (a control character
+    in a nested value, a bound the body's own schema does not state): 422, naming it."""
+    assert isinstance(exc, ValidationError)
+    problems = [
+        FieldProblem(field=field_path(e.get("loc", ())), message=str(e.get("msg", "invalid")))
+        for e in exc.errors(include_url=False)
+    ]
+    message = "; ".join(f"{p.field}: {p.message}" for p in problems)[:1024]
+    return _body(request, ApiError(422, "invalid_request", message, fields=problems))
+
+
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
@@ -161,6 +173,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Answer every failure with :class:`ErrorBody`."""
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(ValidationError, _contract)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(TenancyError, _tenancy)
     app.add_exception_handler(DBAPIError, _database)

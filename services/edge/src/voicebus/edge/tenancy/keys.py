@@ -33,6 +33,11 @@ class Scope(StrEnum):
     RECORDINGS_READ = "recordings:read"
     CAMPAIGNS_READ = "campaigns:read"
     CAMPAIGNS_WRITE = "campaigns:write"
+    WEBHOOKS_READ = "webhooks:read"
+    """See the tenant's webhooks and their delivery log."""
+    WEBHOOKS_WRITE = "webhooks:write"
+    """Create, change and delete webhooks; redeliver."""
+    USAGE_READ = "usage:read"
     ADMIN = "admin"
     """Manage the tenant's own keys and provider accounts; implies every other scope."""
 

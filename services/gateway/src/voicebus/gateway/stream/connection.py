@@ -29,7 +29,14 @@ from typing import Final
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport
 
 from voicebus.contracts.events import EndReason
-from voicebus.gateway.metrics import IgnoreReason, RefusalReason, count_ignored, count_refused
+from voicebus.gateway.metrics import (
+    WS_MESSAGES_IN,
+    WS_MESSAGES_OUT,
+    IgnoreReason,
+    RefusalReason,
+    count_ignored,
+    count_refused,
+)
 from voicebus.gateway.providers.base import (
     BinaryStreamCodec,
     DtmfIn,
@@ -80,6 +87,8 @@ class MediaConnection(WSListener):
         self._hub = hub
         self._provider = provider
         self._name = provider.name
+        self._count_in = WS_MESSAGES_IN.labels(provider.name).inc
+        self._count_out = WS_MESSAGES_OUT.labels(provider.name).inc
         self._codec = provider.codec()
         self._query = query
         self._on_open = on_open
@@ -119,6 +128,7 @@ class MediaConnection(WSListener):
         """One frame: parse it and act, or count why it is ignored."""
         kind = frame.msg_type
         if kind is _TEXT or kind is _BIN:
+            self._count_in()
             size = frame.payload_size
             if not self._within_rate(size):
                 return
@@ -256,6 +266,7 @@ class MediaConnection(WSListener):
             self.end(EndReason.ERROR, CLOSE_POLICY_VIOLATION)
             return False
         transport.send(_BIN if binary else _TEXT, message)
+        self._count_out()
         return True
 
     def pause_writing(self) -> None:

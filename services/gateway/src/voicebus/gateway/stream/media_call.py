@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from voicebus.contracts import subjects
 from voicebus.contracts.events import EndReason, ErrorCode
 from voicebus.contracts.ids import new_id
+from voicebus.gateway import metrics
 from voicebus.gateway.call_events import call_ended, call_error, call_started, dtmf_received
 from voicebus.gateway.calls import PlaybackTracker
 from voicebus.gateway.context import Gateway
@@ -163,6 +164,7 @@ class MediaCall:
         await gw.publish(
             call_started(call, self._provider.name, event, rate, gw.source, settings.instance_id)
         )
+        metrics.call_started(self._provider.name)
         log.info("call started", extra={"call_id": call.call_id, "provider": self._provider.name})
         return True
 
@@ -238,6 +240,7 @@ class MediaCall:
             return
         duration_s = time.monotonic() - self._started_at
         gw = self._gw
+        metrics.call_ended(self._provider.name, reason.value)
         await gw.publish(call_ended(call, reason, duration_s, gw.source))
         await gw.let_go(call.call_id)
         log.info("call ended", extra={"call_id": call.call_id, "reason": reason.value})

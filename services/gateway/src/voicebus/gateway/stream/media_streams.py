@@ -41,6 +41,7 @@ class MediaStreams:
 
     def __init__(self, service: Service, gateway: Gateway, providers: Sequence[Provider]) -> None:
         settings = gateway.settings
+        self._settings = settings
         self.frames = FramePublisher(settings, name=f"{settings.connection_name}/frames")
         self.claims = StreamClaims()
         self.server = MediaServer(StreamHub(gateway, self.frames, self.claims), providers)
@@ -56,8 +57,11 @@ class MediaStreams:
     async def _listen(self, _service: Service) -> None:
         await self.server.start()
 
-    async def _stop_server(self, service: Service) -> None:
-        await self.server.stop(timeout_s=float(service.settings.shutdown_timeout_s))
+    async def _stop_server(self, _service: Service) -> None:
+        await self.server.stop(
+            timeout_s=float(self._settings.shutdown_timeout_s),
+            drain_s=self._settings.drain_timeout_s,
+        )
 
     async def _close_frames(self, _service: Service) -> None:
         await self.frames.close()

@@ -6,8 +6,10 @@ provider with a handshake check (Exotel's Basic auth) is checked on the upgrade
 request's headers (403). Past ``ws_max_connections`` open sockets an upgrade
 gets HTTP 503 with ``Retry-After``, never a socket it cannot serve.
 
-Stopping closes every socket with 1012 (service restart): each call ends as
-``gateway_lost`` and its ``call.ended`` is stored before the bus connections close.
+Stopping first stops listening; with a drain bound (``VB_GATEWAY_DRAIN_TIMEOUT_S``)
+live calls go on until they end or the bound passes. What is left is closed with
+1012 (service restart): each call ends as ``gateway_lost`` and its ``call.ended`` is
+stored before the bus connections close.
 """
 
 from __future__ import annotations
@@ -84,10 +86,16 @@ class MediaServer:
         )
         log.info("media websocket server listening", extra={"port": self.port, "paths": self.paths})
 
-    async def stop(self, timeout_s: float = 10.0) -> None:
-        """Stop listening, close every socket (1012) and wait for their calls to end."""
+    async def stop(self, timeout_s: float = 10.0, drain_s: float = 0.0) -> None:
+        """Stop listening, let live calls go on for up to ``drain_s``, then close every
+        socket left (1012) and wait up to ``timeout_s`` for those calls to end."""
         if self._server is not None:
-            self._server.close()
+            self._server.close()  # no new socket; the open ones stay
+        live = [c.done for c in self._open if c.done is not None]
+        if live and drain_s > 0:
+            log.info("draining media calls", extra={"calls": len(live), "drain_s": drain_s})
+            _, left = await asyncio.wait(live, timeout=drain_s)
+            log.info("media calls drained", extra={"calls_left": len(left)})
         pending = [c.done for c in self._open if c.done is not None]
         for connection in list(self._open):
             connection.end(EndReason.GATEWAY_LOST, CLOSE_SERVICE_RESTART)

@@ -1,0 +1,1 @@
+"""Usage metering: per tenant and day, derived from the tenant's call events."""

@@ -1,0 +1,1 @@
+"""Outbound webhooks: tenants' subscriptions to their call events, signed HTTP deliveries."""

@@ -1,0 +1,35 @@
+"""compose.yaml: every secret required, the drain within the stop grace period."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.deploy.manifests import ManifestError, compose_environments, compose_service
+from voicebus.devkit.deploy_secrets import SECRETS
+
+pytestmark = pytest.mark.unit
+
+
+def _seconds(duration: str) -> float:
+    assert duration.endswith("s"), duration
+    return float(duration[:-1])
+
+
+def test_compose_refuses_to_start_without_each_secret() -> None:
+    values = {spec.name: "x" * 40 for spec in SECRETS}
+    values["VB_GATEWAY_PUBLIC_URL"] = "https://voice.example.com"
+    compose_environments(values)  # every variable given: fine
+    for spec in SECRETS:
+        missing = {k: v for k, v in values.items() if k != spec.name}
+        with pytest.raises(ManifestError, match=spec.name):
+            compose_environments(missing)
+
+
+def test_the_stop_grace_period_covers_the_call_drain() -> None:
+    values = {spec.name: "x" * 40 for spec in SECRETS} | {"VB_GATEWAY_PUBLIC_URL": "http://h"}
+    environments = compose_environments(values)
+    for name in ("gateway", "media"):
+        env = environments[name]
+        drain = float(env[f"VB_{name.upper()}_DRAIN_TIMEOUT_S"])
+        shutdown = float(env.get(f"VB_{name.upper()}_SHUTDOWN_TIMEOUT_S") or 15)
+        assert _seconds(compose_service(name)["stop_grace_period"]) > drain + 2 * shutdown

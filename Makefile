@@ -15,7 +15,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.voicebus-synced
 
 .PHONY: help uv-bootstrap venv demo demo-scripted local-llm dev lint typecheck imports asyncapi asyncapi-check asyncapi-validate \
-        check dashboards dashboards-check audit-deps browser espeak prometheus pytest test test-resilience clean
+        check dashboards dashboards-check audit-deps browser espeak prometheus pytest test test-resilience clean \
+        console console-check
 
 help:
 	@echo "make demo      install everything, start the platform, place the demo call, stop"
@@ -70,6 +71,21 @@ asyncapi-check: venv
 	$(BIN)/voicebus asyncapi --check
 	bash scripts/validate-asyncapi.sh docs/asyncapi.yaml
 
+# The operators' console (console/): a TypeScript single-page app built by npm from its lock
+# file; the edge serves console/dist at /console. Type-checked and linted in `make check`.
+CONSOLE_STAMP := console/node_modules/.voicebus-installed
+
+$(CONSOLE_STAMP): console/package.json console/package-lock.json
+	cd console && npm ci --no-audit --no-fund
+	@touch $@
+
+console: $(CONSOLE_STAMP)
+	cd console && npm run build
+
+console-check: $(CONSOLE_STAMP)
+	cd console && npm run check
+
+
 # Grafana dashboards: regenerate the checked-in JSON, or check it is what the builder makes.
 dashboards: venv
 	$(BIN)/python infra/grafana/build.py
@@ -77,7 +93,8 @@ dashboards: venv
 dashboards-check: venv
 	$(BIN)/python infra/grafana/build.py --check
 
-check: lint typecheck imports asyncapi-check dashboards-check
+
+check: lint typecheck imports asyncapi-check dashboards-check console-check
 
 # pip-audit over uv.lock with security/pip-audit-allow.txt. Where no vulnerability database
 # answers it says SKIPPED and why; VB_DEP_AUDIT_REQUIRED=1 (CI) makes that a failure.
@@ -96,7 +113,7 @@ espeak:
 prometheus:
 	bash scripts/install-prometheus.sh
 
-pytest: venv browser espeak prometheus
+pytest: venv browser espeak prometheus console
 	$(BIN)/pytest
 
 test: check audit-deps pytest
@@ -107,4 +124,5 @@ test-resilience: venv
 	$(BIN)/pytest -m resilience tests/resilience
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache var
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache var \
+	  console/node_modules console/dist

@@ -16,11 +16,14 @@ import pytest
 import schemathesis
 from edge_stack import ADMIN, EdgeStack
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis import Case, GenerationMode
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 EXAMPLES = 5
+STREAMS = {"/api/v1/events/stream"}
+"""Responses that never end (the live feed): tested by their own tests, not fuzzed here."""
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +75,11 @@ def _fuzz(
 
 def test_no_input_gives_a_server_error(edge: EdgeStack, tenant_key: str) -> None:
     schema = schemathesis.openapi.from_url(f"{edge.base_url}/openapi.json")
-    operations = [result.ok() for result in schema.get_all_operations()]
+    operations = [
+        operation
+        for operation in (result.ok() for result in schema.get_all_operations())
+        if operation.path not in STREAMS and f"/api/v1{operation.path}" not in STREAMS
+    ]
     assert len(operations) >= 15
     failures: list[str] = []
     seen: Counter[int] = Counter()
@@ -80,6 +87,9 @@ def test_no_input_gives_a_server_error(edge: EdgeStack, tenant_key: str) -> None
         for token, mode in itertools.product((tenant_key, ADMIN), GenerationMode):
             try:
                 _fuzz(operation, edge, token, mode, seen)
+            except Unsatisfiable:
+                # No input to make invalid (DELETE /session takes none): nothing to fuzz.
+                assert mode is GenerationMode.NEGATIVE, operation.path
             except AssertionError as failure:
                 failures.append(str(failure).splitlines()[0])
     assert not failures, "\n".join(failures)

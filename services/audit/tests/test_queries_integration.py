@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import nats
@@ -17,8 +18,12 @@ from voicebus.contracts.events import (
     CallAnalyzedData,
     CallEnded,
     CallEndedData,
+    CallInitiated,
+    CallInitiatedData,
     CallRinging,
     CallRingingData,
+    Direction,
+    EndReason,
     SuccessEvaluation,
 )
 from voicebus.contracts.ids import new_id
@@ -105,6 +110,52 @@ async def test_calls_are_listed_newest_first_in_pages_and_only_for_their_tenant(
     mine = await ask(nc, CALLS_GET, GetCall(tenant_id="globex", call_id=globex), CallReply)
     assert mine.call is not None
     assert mine.call.status == "ringing"
+
+
+async def test_calls_are_filtered_by_agent_direction_provider_reason_number_and_time(
+    audit: tuple[Service, Client],
+) -> None:
+    service, nc = audit
+    ids = {name: new_id() for name in ("sales_in", "sales_out", "support_in", "theirs")}
+
+    def initiated(tenant: str, call_id: str, agent: str, direction: Direction, provider: str,
+                  caller: str) -> CallInitiated:  # fmt: skip
+        data = CallInitiatedData(direction=direction, provider=provider, agent_id=agent,
+                                 from_number=caller, to_number="+14155550199")  # fmt: skip
+        return CallInitiated(tenant_id=tenant, call_id=call_id, source="t/1", data=data)
+
+    for event in (
+        initiated("acme", ids["sales_in"], "sales", Direction.INBOUND, "twilio", "+14155550101"),
+        initiated("acme", ids["sales_out"], "sales", Direction.OUTBOUND, "plivo", "+14155550102"),
+        initiated("acme", ids["support_in"], "support", Direction.INBOUND, "twilio", "+1415555010"),
+        initiated("globex", ids["theirs"], "sales", Direction.INBOUND, "twilio", "+14155550101"),
+        CallEnded(tenant_id="acme", call_id=ids["sales_in"], source="t/1",
+                  data=CallEndedData(reason=EndReason.IDLE, duration_s=1.0)),
+    ):  # fmt: skip
+        await publish_event(service.broker, event)
+    await stored_calls(nc, "globex", 1)
+    deadline = asyncio.get_running_loop().time() + 30
+    while not any(c.ended_reason for c in (await stored_calls(nc, "acme", 3)).calls):
+        assert asyncio.get_running_loop().time() < deadline, "the call.ended was not stored"
+        await asyncio.sleep(0.05)
+
+    async def listed(**filters: Any) -> set[str]:
+        request = ListCalls(tenant_id="acme", **filters)
+        page: CallsPage = await ask(nc, CALLS_LIST, request, CallsPage)
+        names = {v: k for k, v in ids.items()}
+        return {names[c.call_id] for c in page.calls}
+
+    assert await listed(agent_id="sales") == {"sales_in", "sales_out"}  # not globex's
+    assert await listed(direction="inbound") == {"sales_in", "support_in"}
+    assert await listed(provider="plivo") == {"sales_out"}
+    assert await listed(ended_reason="idle") == {"sales_in"}
+    assert await listed(phone="+14155550102") == {"sales_out"}
+    assert await listed(phone="+14155550199") == {"sales_in", "sales_out", "support_in"}
+    assert await listed(agent_id="sales", direction="outbound") == {"sales_out"}
+    now = datetime.now(UTC)
+    assert await listed(since=now - timedelta(hours=1)) == {"sales_in", "sales_out", "support_in"}
+    assert await listed(since=now + timedelta(hours=1)) == set()
+    assert await listed(until=now - timedelta(hours=1)) == set()
 
 
 async def test_events_are_paged_in_order_and_another_tenant_gets_404(

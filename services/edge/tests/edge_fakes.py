@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ from voicebus.contracts.commands import ControlCommand, OriginateCall
 from voicebus.edge.api import Edge, install_api
 from voicebus.edge.api.auth import Authenticator, Principal
 from voicebus.edge.api.bus import Owners
+from voicebus.edge.api.console_session import ConsoleSession
 from voicebus.edge.tenancy.credentials import CredentialCipher, fernet_keys
 from voicebus.edge.tenancy.keys import ALL_SCOPES
 from voicebus.edge.tenancy.store import TenantStore
@@ -35,6 +36,15 @@ class FixedKeys(Authenticator):
             await self._count(token[:15], self.rate)
             return Principal(tenant_id="acme", key_id=token[3:15], scopes=scopes[token])
         return await super().authenticate(token)
+
+    async def authenticate_session(self, session: ConsoleSession) -> Principal:
+        known = {
+            TENANT_KEY[3:15]: frozenset(ALL_SCOPES),
+            READ_ONLY_KEY[3:15]: frozenset({"calls:read"}),
+        }
+        if session.key_id in known:
+            return Principal(tenant_id="acme", key_id=session.key_id, scopes=known[session.key_id])
+        return await super().authenticate_session(session)
 
 
 @dataclass(frozen=True)
@@ -82,7 +92,35 @@ class FakeBus:
         self.controls.append(command)
 
 
-def edge_client(bus: FakeBus, rate: int = 5) -> TestClient:
+class FakeStream:
+    """:class:`FeedStream` of a fixed list of envelopes (then it ends, as on overflow)."""
+
+    def __init__(self, envelopes: list[bytes]) -> None:
+        self.envelopes = envelopes
+        self.closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for envelope in self.envelopes:
+            yield envelope
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+class FakeFeed:
+    """:class:`EventFeed` whose streams replay the envelopes queued for their tenant."""
+
+    def __init__(self) -> None:
+        self.queued: dict[str, list[bytes]] = {}
+        self.opened: list[FakeStream] = []
+
+    async def open(self, tenant_id: str) -> FakeStream:
+        stream = FakeStream(list(self.queued.get(tenant_id, [])))
+        self.opened.append(stream)
+        return stream
+
+
+def edge_client(bus: FakeBus, rate: int = 5, live_streams_per_key: int = 10) -> TestClient:
     """The edge's routes on a bare FastAPI app: the fixed keys, ``bus``, no database."""
     store = TenantStore(CredentialCipher(fernet_keys("dev-secret")))  # no database bound
     auth = FixedKeys(store, OPERATOR, operator_rate_limit=100)
@@ -94,7 +132,10 @@ def edge_client(bus: FakeBus, rate: int = 5) -> TestClient:
         providers=frozenset({"twilio"}),
         source="edge/test",
         default_rate_limit=100,
+        feed=FakeFeed(),
+        live_streams_per_key=live_streams_per_key,
     )
     app = FastAPI(openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None)
     install_api(app, edge)
+    app.state.edge = edge  # tests reach the fakes (feed, keys) through it
     return TestClient(app)

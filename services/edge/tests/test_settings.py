@@ -44,9 +44,21 @@ def test_the_page_is_off_in_production_unless_turned_on(monkeypatch: pytest.Monk
     real = {
         "admin_token": SecretStr("a-real-admin-token-5e8a1c"),
         "credentials_key": SecretStr(Fernet.generate_key().decode()),
+        "session_secret": SecretStr("a-real-session-secret-0c4d7e"),
     }
     assert not EdgeSettings(**real).browser_page_enabled
     assert EdgeSettings(**real, browser_page=True).browser_page_enabled
+
+
+def test_production_refuses_the_placeholder_session_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VB_ENVIRONMENT", "production")
+    with pytest.raises(ValidationError, match="VB_EDGE_SESSION_SECRET"):
+        EdgeSettings(
+            admin_token=SecretStr("a-real-admin-token-5e8a1c"),
+            credentials_key=SecretStr(Fernet.generate_key().decode()),
+        )
 
 
 def test_the_page_tenant_must_be_a_token() -> None:

@@ -216,6 +216,31 @@ class ListCalls(Data):
     status: str | None = Field(
         default=None, max_length=32, description="Only calls in this status.", examples=["ended"]
     )
+    agent_id: str | None = Field(
+        default=None, max_length=128, description="Only calls of this agent.", examples=["demo"]
+    )
+    direction: str | None = Field(
+        default=None, max_length=16, description="Only inbound or outbound calls.",
+        examples=["inbound"],
+    )  # fmt: skip
+    provider: str | None = Field(
+        default=None, max_length=32, description="Only calls through this provider.",
+        examples=["twilio"],
+    )  # fmt: skip
+    ended_reason: str | None = Field(
+        default=None, max_length=32, description="Only calls that ended for this reason.",
+        examples=["caller_hangup"],
+    )  # fmt: skip
+    phone: str | None = Field(
+        default=None, max_length=64, description="Only calls from or to this number (exact).",
+        examples=["+14155550100"],
+    )  # fmt: skip
+    since: datetime | None = Field(
+        default=None, description="Only calls initiated at or after this time."
+    )
+    until: datetime | None = Field(
+        default=None, description="Only calls initiated before this time."
+    )
 
 
 class CallSummary(Data):

@@ -87,6 +87,11 @@ SECRETS: Final = (
         "operator token of the REST API (creates tenants and their API keys)",
     ),
     SecretSpec(
+        "VB_EDGE_SESSION_SECRET",
+        SecretKind.TOKEN,
+        "signs the console's session cookies; the same on every edge instance",
+    ),
+    SecretSpec(
         "VB_EDGE_CREDENTIALS_KEY",
         SecretKind.FERNET,
         "encrypts tenants' provider credentials at rest: losing it loses them",

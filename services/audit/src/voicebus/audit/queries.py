@@ -40,8 +40,23 @@ async def list_calls(
     query = select(CALLS).where(CALLS.c.tenant_id == request.tenant_id)
     if request.before is not None:
         query = query.where(CALLS.c.call_id < request.before)
-    if request.status is not None:
-        query = query.where(CALLS.c.status == request.status)
+    for column, wanted in (
+        (CALLS.c.status, request.status),
+        (CALLS.c.agent_id, request.agent_id),
+        (CALLS.c.direction, request.direction),
+        (CALLS.c.provider, request.provider),
+        (CALLS.c.ended_reason, request.ended_reason),
+    ):
+        if wanted is not None:
+            query = query.where(column == wanted)
+    if request.phone is not None:
+        query = query.where(
+            or_(CALLS.c.from_number == request.phone, CALLS.c.to_number == request.phone)
+        )
+    if request.since is not None:
+        query = query.where(CALLS.c.initiated_at >= request.since)
+    if request.until is not None:
+        query = query.where(CALLS.c.initiated_at < request.until)
     query = query.order_by(CALLS.c.call_id.desc()).limit(request.limit + 1)
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()

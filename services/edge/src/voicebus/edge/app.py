@@ -10,6 +10,7 @@ from voicebus.edge.api.routes_campaigns import is_contacts_upload
 from voicebus.edge.api.routes_usage import usage_router
 from voicebus.edge.api.routes_webhooks import webhooks_router
 from voicebus.edge.browser.routes import browser_router
+from voicebus.edge.console.routes import console_dir, install_console
 from voicebus.edge.rpc import register_rpc
 from voicebus.edge.settings import EdgeSettings
 from voicebus.edge.tenancy.store import TenantStore
@@ -43,6 +44,7 @@ def build(settings: EdgeSettings | None = None) -> tuple[Service, FastAPI]:
     client = RpcClient(lambda: service.nc, timeout_s=settings.rpc_timeout_s)
     app.include_router(browser_router(client, settings))
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, exempt=[is_contacts_upload])
+    install_console(app, console_dir(settings.console_dir))
     return service, service.asgi(app)
 
 

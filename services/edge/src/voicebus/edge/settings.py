@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field, SecretStr, field_validator
@@ -68,6 +69,36 @@ class EdgeSettings(ServiceSettings):
         gt=0,
         le=30,
         description="How long the REST API waits for the service that owns the data.",
+    )
+    session_secret: SecretStr = Field(
+        default=SecretStr(_DEV_SECRET),
+        description=(
+            "Key that signs the console's session cookies; the same on every edge instance. "
+            "Changing it logs every console user out."
+        ),
+    )
+    session_ttl_s: int = Field(
+        default=8 * 3600, ge=60, le=30 * 86400, description="How long a console session lasts."
+    )
+    session_cookie_secure: bool | None = Field(
+        default=None,
+        description=(
+            "Mark the console's cookies Secure (HTTPS only). Unset: on in production, and "
+            "whenever the request came over HTTPS."
+        ),
+    )
+    live_streams_per_key: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="Live feeds (GET /api/v1/events/stream) one API key may hold open at once.",
+    )
+    console_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Directory of the built console (index.html and assets/), served at /console. "
+            "Unset: the repository's console/dist, when it was built (make console)."
+        ),
     )
     browser_page: bool | None = Field(
         default=None,

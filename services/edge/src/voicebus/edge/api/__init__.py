@@ -13,7 +13,9 @@ from voicebus.edge.api.routes_browser import browser_sessions_router
 from voicebus.edge.api.routes_call_control import call_control_router
 from voicebus.edge.api.routes_calls import calls_router
 from voicebus.edge.api.routes_campaigns import campaigns_router
+from voicebus.edge.api.routes_events import events_router
 from voicebus.edge.api.routes_memory import memory_router
+from voicebus.edge.api.routes_session import session_router
 from voicebus.edge.api.routes_tenants import tenants_router
 from voicebus.edge.api.routes_tools import tools_router
 
@@ -34,6 +36,8 @@ def install_api(app: FastAPI, edge: Edge) -> None:
         campaigns_router(edge),
         memory_router(edge),
         browser_sessions_router(edge),
+        session_router(edge),
+        events_router(edge),
     ):
         api.include_router(router)
     app.include_router(api)

@@ -1,7 +1,9 @@
-"""Bearer authentication, scopes and per-key rate limits of the REST edge.
+"""Bearer and console-session authentication, scopes and per-key rate limits of the REST edge.
 
 Two kinds of bearer token: the operator's ``VB_EDGE_ADMIN_TOKEN`` (tenants
 and their keys, no tenant data) and tenants' API keys ``vb_<key id>_<secret>``.
+The console's session cookie (``console_session``) stands for the API key it was
+opened with, checked the same way on every request, plus a CSRF token on writes.
 A key's row is read on every request, so revoking it takes effect at once on
 every instance; the argon2 check runs once per key and process (its result is
 cached by a digest of the token).
@@ -12,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
@@ -20,6 +24,13 @@ from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import Request
 
+from voicebus.edge.api.console_session import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    ConsoleSession,
+    SessionSigner,
+    csrf_ok,
+)
 from voicebus.edge.api.errors import ApiError
 from voicebus.edge.api.ratelimit import ClientLimiter, KeyRateLimiter
 from voicebus.edge.api.schemas import TenantIdPath
@@ -90,6 +101,7 @@ class Authenticator:
         clients: counts requests without a valid key per client address.
         shared: per-key limits counted in NATS KV, the same on every instance; None:
             in this process's memory.
+        sessions: signs and verifies the console's session cookies.
     """
 
     def __init__(
@@ -100,9 +112,12 @@ class Authenticator:
         limiter: KeyRateLimiter | None = None,
         clients: ClientLimiter | None = None,
         shared: SharedRateLimiter | None = None,
+        sessions: SessionSigner | None = None,
     ) -> None:
         self._shared = shared
         self._clients = clients or ClientLimiter(FAILED_PER_ADDRESS_PER_MINUTE)
+        # Without a configured secret, sessions are this process's alone.
+        self.sessions = sessions or SessionSigner(secrets.token_urlsafe(32), ttl_s=8 * 3600)
         self._store = store
         self._admin = admin_token.encode()
         self._operator_rate = operator_rate_limit
@@ -160,6 +175,23 @@ class Authenticator:
         if self._clients.hit(request) is not None:
             raise _too_many(self._clients.per_minute)
 
+    async def authenticate_session(self, session: ConsoleSession) -> Principal:
+        """The principal of a verified console session: its key, read now (revocation holds).
+
+        Raises:
+            ApiError: 401 (revoked or unknown key), 429 (rate limit), 503 (no database).
+        """
+        if not self._store.bound:
+            raise ApiError(503, "tenancy_unavailable", "sessions need the edge's database")
+        key = await self._store.key(session.key_id)
+        if key is None or key.revoked_at is not None:
+            log.info("console session refused", extra={"key_id": session.key_id})
+            raise _unauthorized("the session's API key is revoked; log in again")
+        if key.tenant_disabled:
+            raise ApiError(403, "tenant_disabled", "the tenant is disabled")
+        await self._count(key.key_id, key.rate_limit_per_minute)
+        return Principal(tenant_id=key.tenant_id, key_id=key.key_id, scopes=key.scopes)
+
     async def _count(self, key: str, per_minute: int) -> None:
         if self._shared is not None:
             wait = await self._shared.hit(key, per_minute)
@@ -182,23 +214,40 @@ class Authenticator:
             request: Request,
             credentials: HTTPAuthorizationCredentials | None = Depends(_BEARER),  # noqa: B008
         ) -> Principal:
-            if credentials is None or credentials.scheme.lower() != "bearer":
-                self._unauthenticated(request)
-                raise _unauthorized("send Authorization: Bearer <API key>")
-            token = credentials.credentials
-            if self._clients.exceeded(request) and not self._known(token):
-                # Before any database lookup or argon2 check: this address has failed enough.
-                raise _too_many(self._clients.per_minute)
-            try:
-                principal = await self.authenticate(token)
-            except ApiError as err:
-                if err.status == 401:
-                    self._unauthenticated(request)
-                raise
+            cookie = request.cookies.get(SESSION_COOKIE)
+            if credentials is None and cookie is not None:
+                principal = await self._from_cookie(request, cookie)
+            else:
+                principal = await self._from_bearer(request, credentials)
             request.state.key_id = principal.key_id or OPERATOR
             return principal
 
         return dependency
+
+    async def _from_bearer(
+        self, request: Request, credentials: HTTPAuthorizationCredentials | None
+    ) -> Principal:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            self._unauthenticated(request)
+            raise _unauthorized("send Authorization: Bearer <API key>")
+        token = credentials.credentials
+        if self._clients.exceeded(request) and not self._known(token):
+            # Before any database lookup or argon2 check: this address has failed enough.
+            raise _too_many(self._clients.per_minute)
+        try:
+            return await self.authenticate(token)
+        except ApiError as err:
+            if err.status == 401:
+                self._unauthenticated(request)
+            raise
+
+    async def _from_cookie(self, request: Request, cookie: str) -> Principal:
+        session = self.sessions.verify(cookie, time.time())
+        if session is None:
+            raise _unauthorized("the console session expired or is invalid; log in again")
+        if not csrf_ok(session, request.method, request.headers.get(CSRF_HEADER)):
+            raise ApiError(403, "csrf_failed", f"send the session's {CSRF_HEADER} header")
+        return await self.authenticate_session(session)
 
     def tenant(self, scope: Scope) -> Callable[..., Awaitable[TenantPrincipal]]:
         """Dependency: a tenant's key holding ``scope`` (or ``admin``)."""

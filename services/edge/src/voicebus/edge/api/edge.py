@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 from voicebus.contracts.telephony import TELEPHONY_PROVIDERS
 from voicebus.edge.api.auth import Authenticator
 from voicebus.edge.api.bus import Owners, ServiceBus
+from voicebus.edge.api.console_session import SessionSigner
+from voicebus.edge.api.feed import EventFeed, NatsEventFeed
 from voicebus.edge.api.ratelimit import ClientLimiter
 from voicebus.edge.api.shared_limits import SharedRateLimiter
 from voicebus.edge.settings import EdgeSettings
 from voicebus.edge.tenancy.accounts import DEFAULT_API_HOSTS
 from voicebus.edge.tenancy.store import TenantStore
 from voicebus.runtime.service import Service
+from voicebus.runtime.settings import Environment
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +29,11 @@ class Edge:
         providers: telephony provider names a tenant may store an account for and dial.
         source: ``edge/<instance>``, the ``source`` of commands it sends.
         default_rate_limit: requests per minute of a key created without one.
+        feed: the tenants' live events (``/events/stream``).
         provider_api_hosts: hosts the operator may point an account's ``api_base_url`` at.
         call_limiter: counts each tenant's placed calls against its calls per minute.
+        cookie_secure: Secure console cookies (None: when the request is HTTPS).
+        live_streams_per_key: live feeds one key may hold open at once (per instance).
     """
 
     store: TenantStore
@@ -36,8 +42,11 @@ class Edge:
     providers: frozenset[str]
     source: str
     default_rate_limit: int
+    feed: EventFeed
     provider_api_hosts: frozenset[str] = frozenset(DEFAULT_API_HOSTS)
     call_limiter: SharedRateLimiter = field(default_factory=SharedRateLimiter)
+    cookie_secure: bool | None = None
+    live_streams_per_key: int = 10
 
     @classmethod
     def build(cls, service: Service, settings: EdgeSettings, store: TenantStore) -> Edge:
@@ -50,6 +59,9 @@ class Edge:
             operator_rate_limit=settings.api_rate_limit_per_minute,
             clients=ClientLimiter(settings.unauthenticated_per_ip_per_minute),
             shared=shared,
+            sessions=SessionSigner(
+                settings.session_secret.get_secret_value(), ttl_s=settings.session_ttl_s
+            ),
         )
         return cls(
             store=store,
@@ -60,4 +72,11 @@ class Edge:
             default_rate_limit=settings.api_rate_limit_per_minute,
             provider_api_hosts=frozenset(settings.provider_api_hosts),
             call_limiter=shared,
+            feed=NatsEventFeed(lambda: service.nc),
+            live_streams_per_key=settings.live_streams_per_key,
+            cookie_secure=(
+                settings.session_cookie_secure
+                if settings.session_cookie_secure is not None
+                else (True if settings.environment is Environment.PRODUCTION else None)
+            ),
         )

@@ -5,10 +5,10 @@
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import ValidationError
+from pydantic import AwareDatetime, ValidationError
 from starlette.responses import StreamingResponse
 
 from voicebus.contracts.agents.api import (
@@ -44,6 +44,7 @@ from voicebus.edge.api.idempotency import IdempotencyKey, idempotent
 from voicebus.edge.api.ratelimit import KeyRateLimiter
 from voicebus.edge.api.routes_agents import with_fields
 from voicebus.edge.api.schemas import (
+    E164,
     TOKEN_PATTERN,
     CallAccepted,
     CallCreate,
@@ -152,9 +153,32 @@ def calls_router(edge: Edge) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         before: Annotated[str | None, Query(pattern=TOKEN_PATTERN)] = None,
         status: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = None,
+        agent_id: Annotated[
+            str | None, Query(pattern=TOKEN_PATTERN, description="Only this agent's calls.")
+        ] = None,
+        direction: Annotated[Literal["inbound", "outbound"] | None, Query()] = None,
+        provider: Annotated[
+            str | None, Query(pattern=r"^[a-z][a-z0-9_]{0,31}$", description="Only this provider.")
+        ] = None,
+        ended_reason: Annotated[
+            str | None, Query(pattern=r"^[a-z_]{1,32}$", description="Only calls ended so.")
+        ] = None,
+        phone: Annotated[
+            str | None, Query(pattern=E164, description="Only calls from or to this number.")
+        ] = None,
+        since: Annotated[
+            AwareDatetime | None, Query(description="Initiated at or after (ISO 8601, zoned).")
+        ] = None,
+        until: Annotated[
+            AwareDatetime | None, Query(description="Initiated before (ISO 8601, zoned).")
+        ] = None,
     ) -> CallList:
-        """The tenant's calls, newest first."""
-        request = ListCalls(tenant_id=who.tenant_id, limit=limit, before=before, status=status)
+        """The tenant's calls, newest first, narrowed by any of the filters."""
+        request = ListCalls(
+            tenant_id=who.tenant_id, limit=limit, before=before, status=status,
+            agent_id=agent_id, direction=direction, provider=provider,
+            ended_reason=ended_reason, phone=phone, since=since, until=until,
+        )  # fmt: skip
         page = await owners.ask(CALLS_LIST, request, CallsPage)
         return CallList(calls=page.calls, next_before=page.next_before)
 

@@ -201,3 +201,21 @@ class BrowserSessionCreate(_In):
         description="Call-context variables for the agent's prompt and greeting.",
         examples=[{"customer_name": "Ada"}],
     )
+
+
+class ConsoleLogin(_In):
+    """Log in to the console with an API key."""
+
+    api_key: str = Field(
+        min_length=1, max_length=256, description="A tenant's API key: vb_<key id>_<secret>."
+    )
+
+
+class ConsoleSessionOut(BaseModel):
+    """The console session: whose it is, and the CSRF token writes must send."""
+
+    tenant_id: str
+    key_id: str
+    scopes: list[str]
+    expires_at: datetime
+    csrf_token: str = Field(description="Send it as X-CSRF-Token on every write.")

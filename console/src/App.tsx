@@ -1,0 +1,55 @@
+import { useCallback, useEffect, useState } from "react";
+import { api, Session, whenUnauthorized } from "./api";
+import { CallDetail } from "./pages/CallDetail";
+import { Calls } from "./pages/Calls";
+import { Login } from "./pages/Login";
+import { Settings } from "./pages/Settings";
+import { useRoute } from "./route";
+
+export function App() {
+  const [session, setSession] = useState<Session | null | undefined>(undefined);
+  const route = useRoute();
+
+  useEffect(() => {
+    whenUnauthorized(() => setSession(null));
+    api<Session>("/session").then(setSession, () => setSession(null));
+  }, []);
+
+  const logOut = useCallback(async () => {
+    await api("/session", { method: "DELETE" }).catch(() => undefined);
+    setSession(null);
+  }, []);
+
+  if (session === undefined) return <div className="splash">Loading…</div>;
+  if (session === null) return <Login onLogin={setSession} />;
+
+  return (
+    <div className="shell">
+      <aside className="sidebar">
+        <div className="brand">
+          <span className="logo">◉</span> voicebus
+        </div>
+        <nav>
+          <a className={route.page !== "settings" ? "active" : ""} href="#/calls">
+            Calls
+          </a>
+          <a className={route.page === "settings" ? "active" : ""} href="#/settings">
+            Settings
+          </a>
+        </nav>
+        <div className="who">
+          <div className="tenant" data-testid="tenant">{session.tenant_id}</div>
+          <div className="muted small">key {session.key_id}</div>
+          <button className="link" onClick={logOut}>
+            Log out
+          </button>
+        </div>
+      </aside>
+      <main className="content">
+        {route.page === "calls" && <Calls />}
+        {route.page === "call" && <CallDetail callId={route.callId} />}
+        {route.page === "settings" && <Settings session={session} />}
+      </main>
+    </div>
+  );
+}

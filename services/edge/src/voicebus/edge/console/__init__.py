@@ -1,0 +1,1 @@
+"""The operators' console: the built single-page app served at ``/console``."""

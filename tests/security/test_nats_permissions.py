@@ -31,7 +31,7 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture(scope="module")
 def accounts() -> NatsAccounts:
-    return NatsAccounts.generate({"acme": [], "globex": ["globex-crm"]})
+    return NatsAccounts.generate({"acme": [], "globex": ["crm"]})
 
 
 @pytest.fixture(scope="module")
@@ -173,9 +173,10 @@ async def test_a_tenant_reads_its_own_events_and_never_another_tenants(
 
     # Durable: a consumer named as granted, filtered inside its tenant.
     js = acme.jetstream()
+    mine = permissions.tenant_consumer("acme")
     sub = await js.pull_subscribe(
-        subjects.evt_filter("acme"), durable="acme", stream=EVENTS.name,
-        config=ConsumerConfig(name="acme"),
+        subjects.evt_filter("acme"), durable=mine, stream=EVENTS.name,
+        config=ConsumerConfig(name=mine),
     )  # fmt: skip
     msgs = await sub.fetch(10, timeout=5)
     assert [m.subject.split(".")[3] for m in msgs] == [acme_call]
@@ -185,12 +186,13 @@ async def test_a_tenant_reads_its_own_events_and_never_another_tenants(
     # Another tenant's filter, or another tenant's consumer name, is refused.
     with pytest.raises(Exception) as refused:  # noqa: PT011 - timeout or permission error
         await js.add_consumer(EVENTS.name, ConsumerConfig(
-            name="acme", durable_name="acme", filter_subject=subjects.evt_filter("globex")),
+            name=mine, durable_name=mine, filter_subject=subjects.evt_filter("globex")),
             timeout=2)  # fmt: skip
     assert refused.value is not None
     await acme_session.violation()
     acme_session.errors.clear()
-    globex_pull = await js.pull_subscribe_bind("globex-crm", EVENTS.name)
+    theirs = permissions.tenant_consumer("globex", "crm")
+    globex_pull = await js.pull_subscribe_bind(theirs, EVENTS.name)
     with pytest.raises(nats.errors.TimeoutError):  # the pull request was dropped
         await globex_pull.fetch(1, timeout=2)
-    assert "globex-crm" in await acme_session.violation()
+    assert theirs in await acme_session.violation()

@@ -119,13 +119,14 @@ def tenant_grant(tenant_id: str, consumers: Sequence[str] = ()) -> Grant:
 
     Args:
         tenant_id: the tenant.
-        consumers: names of the durable consumers on ``VB_EVENTS`` it may create and
-            read (the tenant id itself when empty). A consumer's name is the only thing
-            that keeps one tenant from pulling another's consumer, so names are granted,
-            never guessed.
+        consumers: suffixes of the durable consumers on ``VB_EVENTS`` it may create and
+            read, each named ``tenant-<tenant>-<suffix>`` (``tenant-<tenant>`` alone when
+            none). A consumer's name is the only thing that keeps one user from pulling
+            another's consumer, so names are granted, never guessed, and always carry the
+            tenant (a service's durables are ``<service>-<purpose>``).
     """
     own = subjects.evt_filter(tenant_id)
-    names = [subjects.token(c, "consumer name") for c in consumers] or [tenant_id]
+    names = [tenant_consumer(tenant_id, c) for c in consumers] or [tenant_consumer(tenant_id)]
     stream = EVENTS.name
     publish: list[str] = []
     for name in names:
@@ -141,6 +142,12 @@ def tenant_grant(tenant_id: str, consumers: Sequence[str] = ()) -> Grant:
         subscribe=(own, f"{tenant_inbox_prefix(tenant_id)}.>"),
         responses=False,
     )
+
+
+def tenant_consumer(tenant_id: str, suffix: str | None = None) -> str:
+    """``tenant-<tenant>[-<suffix>]``: a durable consumer name a tenant's user may use."""
+    base = f"tenant-{subjects.token(tenant_id, 'tenant id')}"
+    return base if suffix is None else f"{base}-{subjects.token(suffix, 'consumer name')}"
 
 
 def operator_grant() -> Grant:

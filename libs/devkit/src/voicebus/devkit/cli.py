@@ -314,7 +314,10 @@ def nats_config_cmd(
     out: Annotated[Path, typer.Argument(help="Directory for accounts.conf and nats.env.")],
     tenant: Annotated[
         list[str] | None,
-        typer.Option(help="A tenant's downstream user: TENANT or TENANT=consumer1,consumer2."),
+        typer.Option(
+            help="A tenant's downstream user: TENANT, or TENANT=crm,bi for durable "
+            "consumers tenant-TENANT-crm and tenant-TENANT-bi."
+        ),
     ] = None,
 ) -> None:
     """Write NATS users and permissions: one user per service, the operator, tenants.

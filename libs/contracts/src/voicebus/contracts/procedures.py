@@ -13,7 +13,7 @@ from typing import Final
 from pydantic import BaseModel
 
 from voicebus.contracts import campaigns as c
-from voicebus.contracts import keys, rpc, telephony
+from voicebus.contracts import chains, keys, rpc, telephony
 from voicebus.contracts.agents import api as a
 from voicebus.contracts.rpc import Reply
 
@@ -101,6 +101,9 @@ PROCEDURES: Final[tuple[Procedure, ...]] = (
     Procedure(a.TOOLS_VERSIONS, a.ToolRef, a.ToolVersionsPage,
               "Every version of a webhook tool, newest first."),
     Procedure(a.TOOLS_ARCHIVE, a.ToolRef, a.ToolRecordReply, "Archive a webhook tool."),
+    Procedure(chains.CHAINS_VERIFY, chains.VerifyChains, chains.ChainReport,
+              "Recompute the hash chains of a call or of a tenant's calls since a time, from "
+              "audit (voicebus audit verify)."),
     Procedure(rpc.MEMORY_GET, rpc.CallerRef, rpc.CallerMemoryReply,
               "What a tenant's agents remember about a caller (caller memory)."),
     Procedure(rpc.MEMORY_DELETE, rpc.CallerRef, rpc.CallerMemoryReply,

@@ -260,7 +260,9 @@ async def simulate(
 
 def _input_event(started: CallStarted, caller: CallerInput) -> CallEvent:
     common: dict[str, Any] = {
-        "tenant_id": started.tenant_id, "call_id": started.call_id, "source": SOURCE
+        "tenant_id": started.tenant_id,
+        "call_id": started.call_id,
+        "source": SOURCE,
     }
     if caller.text is not None:
         data = TranscriptFinalData(utterance_id=f"u-{new_id()}", text=caller.text, start_ms=0,

@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import httpx
 import pytest
@@ -32,6 +34,8 @@ from voicebus.contracts.ids import new_id
 from voicebus.devkit.cli import app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "agents" / "evals" / "demo.yaml"
 
 
 def definition(greeting: str, **extra: Any) -> dict[str, Any]:
@@ -367,3 +371,31 @@ def test_a_recorded_call_replayed_against_a_changed_version_shows_the_difference
     same = runner.invoke(app, ["replay", *common, "--agent-version", "1", "--assert"])
     assert same.exit_code == 0, same.output
     assert "no differences" in same.output
+
+
+def test_the_repositorys_scenario_file_passes_and_writes_its_reports(
+    edge: EdgeStack, tmp_path: Path
+) -> None:
+    with edge.client() as http:
+        token = admin_key(http, "evalco")
+    out = tmp_path / "reports"
+    common = ["--url", edge.base_url.removesuffix("/api/v1"), "--api-key", token]
+    ran = CliRunner().invoke(app, ["eval", str(SCENARIOS), "--out", str(out), *common])
+    assert ran.exit_code == 0, ran.output
+    assert "4 of 4 scenario(s) passed" in ran.output
+    report = json.loads((out / "report.json").read_text())
+    assert [s["passed"] for s in report["scenarios"]] == [True] * 4
+    found = report["scenarios"][0]["turns"][1]
+    assert found["tools"][0]["arguments"] == {"order_id": "1234"}
+    junit = ElementTree.parse(out / "junit.xml")  # noqa: S314 - the report the test just wrote
+    suite = junit.getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("5", "0", "1")
+    assert "4 of 4 scenario(s) passed" in (out / "report.md").read_text()
+
+    # A changed expectation fails, and says where.
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(SCENARIOS.read_text().replace("shipped on Monday", "shipped on Sunday"))
+    failed = CliRunner().invoke(app, ["eval", str(broken), "--out", str(out), *common])
+    assert failed.exit_code == 1, failed.output
+    assert "turn 1: reply lacks 'shipped on Sunday'" in failed.output

@@ -18,6 +18,7 @@ from voicebus.devkit.agent.cli import app as agent_app
 from voicebus.devkit.audit_cli import app as audit_app
 from voicebus.devkit.campaign.cli import app as campaign_app
 from voicebus.devkit.defaults import DEV_TWILIO_AUTH_TOKEN
+from voicebus.devkit.eval_cli import eval_command
 from voicebus.devkit.keys_cli import app as keys_app
 from voicebus.devkit.replay_cli import replay as replay_command
 from voicebus.devkit.secrets_cli import app as secrets_app
@@ -36,6 +37,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(agent_app, name="agent")
 app.add_typer(secrets_app, name="secrets")
 app.command("replay")(replay_command)
+app.command("eval")(eval_command)
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)

@@ -12,7 +12,7 @@ inputs (``vb.rpc.orchestrator.agents.simulate``) and compares the two conversati
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from voicebus.contracts.replay import (
     AGENTS_SIMULATE,
@@ -31,7 +31,7 @@ from voicebus.contracts.replay import (
 from voicebus.contracts.rpc import CALL_EVENTS_LIST, CallEventsPage, ListCallEvents, StoredEvent
 from voicebus.edge.api.auth import TenantPrincipal
 from voicebus.edge.api.edge import Edge
-from voicebus.edge.api.errors import ERROR_RESPONSES, ApiError
+from voicebus.edge.api.errors import ERROR_RESPONSES, ApiError, FieldProblem
 from voicebus.edge.api.routes_agents import with_fields
 from voicebus.edge.api.schemas import TOKEN_PATTERN, AgentIdPath, CallIdPath
 from voicebus.edge.tenancy.keys import Scope
@@ -150,10 +150,17 @@ def replay_router(edge: Edge) -> APIRouter:
         """Run caller inputs through an agent version (evals, trying a prompt): what it
         said, the tools it called, the flow nodes it entered, whether it ended the call.
         Tenant tools are not called: ``recorded`` results are given back instead."""
-        request = SimulateCall(
-            tenant_id=who.tenant_id, agent_id=agent_id, version=body.version,
-            context=body.context, inputs=body.inputs, recorded=body.recorded,
-        )  # fmt: skip
+        try:
+            request = SimulateCall(
+                tenant_id=who.tenant_id, agent_id=agent_id, version=body.version,
+                context=body.context, inputs=body.inputs, recorded=body.recorded,
+            )  # fmt: skip
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "body"
+            problem = FieldProblem(field=where, message=first["msg"])
+            message = f"{where}: {first['msg']}"
+            raise ApiError(422, "invalid_request", message, fields=[problem]) from None
         reply = await run(request)
         if reply.agent_id is None or reply.version is None:
             raise ApiError(502, "bad_reply", "the orchestrator did not name the agent it ran")

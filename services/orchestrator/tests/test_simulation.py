@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 from orchestrator_fakes import RULES
+from test_flow import SUPPORT, compiled
 
 from voicebus.contracts.replay import CallerInput, RecordedResult, SimulateCall
 from voicebus.engines.base import ToolSpec
@@ -91,3 +93,17 @@ async def test_a_tenant_tool_answers_with_the_recorded_result_for_the_same_argum
         (step,) = turn.tools
         assert step.ok is False
         assert "no recorded result" in (step.error or "")
+
+
+async def test_a_flow_agents_nodes_and_keypad_input_are_in_their_turns(tmp_path: Path) -> None:
+    (tmp_path / "accounts.json").write_text('{"1234": {"name": "Ada", "plan": "gold"}}')
+    agent, engine = compiled("support", SUPPORT, tmp_path)
+    inputs = [CallerInput(text="A question about my account"), CallerInput(dtmf="1234")]
+    turns = await simulate(
+        agent, engine, CallServices(), ConversationSettings(),
+        SimulateCall(tenant_id="acme", agent_id="support", inputs=inputs),
+    )  # fmt: skip
+    assert [t.nodes for t in turns[:2]] == [["greet"], ["verify"]]
+    assert turns[1].reply == "Sure. Please key in your four digit PIN."
+    assert "lookup" in turns[2].nodes
+    assert turns[2].caller == CallerInput(dtmf="1234")

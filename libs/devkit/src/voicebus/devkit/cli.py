@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 from pathlib import Path
 from typing import Annotated
@@ -318,11 +319,19 @@ def nats_config_cmd(
             "consumers tenant-TENANT-crm and tenant-TENANT-bi."
         ),
     ] = None,
+    tls: Annotated[
+        bool, typer.Option(help="Also a private CA and the servers' certificate (tls/).")
+    ] = False,
+    host: Annotated[
+        list[str] | None,
+        typer.Option(help="A name or address clients reach NATS by (with --tls); repeatable."),
+    ] = None,
 ) -> None:
     """Write NATS users and permissions: one user per service, the operator, tenants.
 
     Include accounts.conf from the server's config; give each service VB_NATS_USER
-    (its name) and VB_NATS_PASSWORD from nats.env.
+    (its name) and VB_NATS_PASSWORD from nats.env. With --tls, also a private CA and a
+    certificate for --host names, and tls.conf requiring TLS of every client.
     """
     from voicebus.devkit.nats_accounts import NatsAccounts, write
 
@@ -336,6 +345,20 @@ def nats_config_cmd(
         err_console.print(str(exc))
         raise typer.Exit(2) from None
     console.print(f"wrote {conf} and {env} (readable by you only)")
+    if tls:
+        from voicebus.devkit.nats_tls import write_tls
+
+        try:
+            files = write_tls(out / "tls", host or ["localhost", "127.0.0.1"])
+        except ValueError as exc:
+            err_console.print(str(exc))
+            raise typer.Exit(2) from None
+        block = out / "tls.conf"
+        block.write_text(json.dumps({"tls": files.server_block()}, indent=2)[1:-1].strip() + "\n")
+        console.print(
+            f"wrote {files.ca}, {files.cert}, {files.key} and {block}: include tls.conf from "
+            f"the server's config; give services VB_NATS_TLS_CA={files.ca} and tls:// URLs"
+        )
 
 
 @app.command("bench")

@@ -18,6 +18,7 @@ from edge_stack import EdgeStack
 from test_edge_api import admin_key, bearer, poll
 from typer.testing import CliRunner
 
+from voicebus.cli.main import operator_app
 from voicebus.contracts import streams, subjects
 from voicebus.contracts.commands import Transfer, parse_control
 from voicebus.contracts.events import (
@@ -31,7 +32,6 @@ from voicebus.contracts.events import (
     TranscriptFinalData,
 )
 from voicebus.contracts.ids import new_id
-from voicebus.devkit.cli import app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -352,11 +352,11 @@ def test_a_recorded_call_replayed_against_a_changed_version_shows_the_difference
         assert hidden.status_code == 404, hidden.text
 
     common = [call_id, "--url", edge.base_url.removesuffix("/api/v1"), "--api-key", token]
-    changed = runner.invoke(app, ["replay", *common, "--agent-version", "2", "--assert"])
+    changed = runner.invoke(operator_app(), ["replay", *common, "--agent-version", "2", "--assert"])
     assert changed.exit_code == 1, changed.output
     assert "What's the order number, please?" in changed.output
     assert "difference(s)" in changed.output
-    as_json = runner.invoke(app, ["replay", *common, "--agent-version", "2", "--json"])
+    as_json = runner.invoke(operator_app(), ["replay", *common, "--agent-version", "2", "--json"])
     assert as_json.exit_code == 0, as_json.output
     report = json.loads(as_json.stdout)
     assert (report["original_version"], report["replayed_version"]) == (1, 2)
@@ -365,10 +365,10 @@ def test_a_recorded_call_replayed_against_a_changed_version_shows_the_difference
     assert report["original"][2]["tools"][0]["name"] == "end_call"
     assert report["replayed"][2]["reply"] == "Bye then."
     # Only flow transitions asserted: none differ.
-    flows = runner.invoke(app, ["replay", *common, "--agent-version", "2", "--assert",
+    flows = runner.invoke(operator_app(), ["replay", *common, "--agent-version", "2", "--assert",
                                 "--assert-on", "transitions"])  # fmt: skip
     assert flows.exit_code == 0, flows.output
-    same = runner.invoke(app, ["replay", *common, "--agent-version", "1", "--assert"])
+    same = runner.invoke(operator_app(), ["replay", *common, "--agent-version", "1", "--assert"])
     assert same.exit_code == 0, same.output
     assert "no differences" in same.output
 
@@ -380,7 +380,7 @@ def test_the_repositorys_scenario_file_passes_and_writes_its_reports(
         token = admin_key(http, "evalco")
     out = tmp_path / "reports"
     common = ["--url", edge.base_url.removesuffix("/api/v1"), "--api-key", token]
-    ran = CliRunner().invoke(app, ["eval", str(SCENARIOS), "--out", str(out), *common])
+    ran = CliRunner().invoke(operator_app(), ["eval", str(SCENARIOS), "--out", str(out), *common])
     assert ran.exit_code == 0, ran.output
     assert "4 of 4 scenario(s) passed" in ran.output
     report = json.loads((out / "report.json").read_text())
@@ -396,6 +396,6 @@ def test_the_repositorys_scenario_file_passes_and_writes_its_reports(
     # A changed expectation fails, and says where.
     broken = tmp_path / "broken.yaml"
     broken.write_text(SCENARIOS.read_text().replace("shipped on Monday", "shipped on Sunday"))
-    failed = CliRunner().invoke(app, ["eval", str(broken), "--out", str(out), *common])
+    failed = CliRunner().invoke(operator_app(), ["eval", str(broken), "--out", str(out), *common])
     assert failed.exit_code == 1, failed.output
     assert "turn 1: reply lacks 'shipped on Sunday'" in failed.output

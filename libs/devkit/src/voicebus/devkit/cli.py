@@ -20,9 +20,7 @@ from voicebus.cli.main import operator_app
 from voicebus.contracts.errors import InvalidTokenError
 from voicebus.devkit.audit_cli import app as audit_app
 from voicebus.devkit.defaults import DEV_TWILIO_AUTH_TOKEN
-from voicebus.devkit.eval_cli import eval_command
 from voicebus.devkit.keys_cli import app as keys_app
-from voicebus.devkit.replay_cli import replay as replay_command
 from voicebus.devkit.secrets_cli import app as secrets_app
 from voicebus.devkit.stack import SERVICES, DevStack, StackError, color_for, read_state
 from voicebus.devkit.tail import TailFilter, tail
@@ -36,8 +34,6 @@ app.add_typer(bus_app, name="bus")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(secrets_app, name="secrets")
-app.command("replay")(replay_command)
-app.command("eval")(eval_command)
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)

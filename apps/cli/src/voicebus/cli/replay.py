@@ -7,33 +7,23 @@ side and every difference; ``--assert`` exits 1 when anything of the kinds named
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from voicebus.cli.edge import DEFAULT_URL, ApiKey, Edge, Timeout, Url
 from voicebus.contracts.replay import DIFF_KINDS, ReplayReport, TurnRecord
-from voicebus.devkit.edge_client import (
-    DEFAULT_URL,
-    SIMULATION_TIMEOUT,
-    ApiKey,
-    EdgeError,
-    Url,
-    post,
-)
 
 console = Console(highlight=False, width=160)
-err = Console(stderr=True, highlight=False)
 
 DIFFERS = 1
-"""Exit status when ``--assert`` finds a difference."""
-FAILED = 2
-"""Exit status when the replay could not run."""
+"""Exit status when ``--assert`` finds a difference (a failure to run is 1 as well)."""
+SIMULATION_TIMEOUT_S = 600.0
+"""A replay waits for every turn of the agent's LLM (the edge bounds it too)."""
 
 
 def parse_kinds(raw: str) -> set[str]:
@@ -111,21 +101,14 @@ def replay(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     url: Url = DEFAULT_URL,
     api_key: ApiKey = "",
+    timeout: Timeout = SIMULATION_TIMEOUT_S,
 ) -> None:
     """Run a recorded call's caller turns through an agent version and compare, turn by
     turn: replies, flow nodes, tool calls with arguments, the end of the call."""
     kinds = parse_kinds(assert_on)
     body: dict[str, Any] = {"agent_version": agent_version, "agent_id": agent}
-
-    async def ask() -> dict[str, Any]:
-        async with httpx.AsyncClient(timeout=SIMULATION_TIMEOUT) as client:
-            return await post(client, url, api_key, f"/calls/{call_id}/replay", body)
-
-    try:
-        report = ReplayReport.model_validate(asyncio.run(ask()))
-    except EdgeError as exc:
-        err.print(f"[red]{escape(str(exc))}[/]")
-        raise typer.Exit(FAILED) from None
+    edge = Edge(url, api_key, timeout_s=timeout)
+    report = ReplayReport.model_validate(edge.json("POST", f"/calls/{call_id}/replay", body))
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
     else:

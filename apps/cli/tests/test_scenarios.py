@@ -7,8 +7,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from voicebus.contracts.replay import CallerInput, ToolStep, TurnRecord
-from voicebus.devkit.evals import (
+from voicebus.cli.scenarios import (
     ScenarioError,
     evaluate,
     json_report,
@@ -16,6 +15,7 @@ from voicebus.devkit.evals import (
     markdown_report,
     parse,
 )
+from voicebus.contracts.replay import CallerInput, ToolStep, TurnRecord
 
 pytestmark = pytest.mark.unit
 

@@ -2,7 +2,7 @@
 
 Each scenario runs as a simulation (``POST /api/v1/agents/{id}/simulate``: the real
 conversation in the orchestrator, tenant tools held back), several at once; the
-expectations are checked here (:mod:`.evals`). Writes ``report.json``, ``junit.xml``
+expectations are checked here (:mod:`.scenarios`). Writes ``report.json``, ``junit.xml``
 and ``report.md`` to ``--out``; exits 1 when a scenario fails.
 """
 
@@ -11,23 +11,15 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from voicebus.contracts.replay import TurnRecord
-from voicebus.devkit.edge_client import (
-    DEFAULT_URL,
-    SIMULATION_TIMEOUT,
-    ApiKey,
-    EdgeError,
-    Url,
-    post,
-)
-from voicebus.devkit.evals import (
+from voicebus.cli.edge import DEFAULT_URL, ApiKey, Timeout, Url, error_line
+from voicebus.cli.scenarios import (
     Scenario,
     ScenarioError,
     ScenarioFile,
@@ -38,6 +30,7 @@ from voicebus.devkit.evals import (
     markdown_report,
     parse,
 )
+from voicebus.contracts.replay import TurnRecord
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -46,10 +39,42 @@ FAILED = 1
 """Exit status when a scenario fails."""
 UNUSABLE = 2
 """Exit status when the scenario file cannot be used."""
+SIMULATION_TIMEOUT_S = 600.0
+"""A scenario waits for every turn of the agent's LLM (the edge bounds it too)."""
+
+
+class EdgeRefusedError(Exception):
+    """The edge answered a scenario with an error, or could not be reached."""
+
+
+async def simulate(
+    client: httpx.AsyncClient, url: str, api_key: str, agent: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """``POST /api/v1/agents/{agent}/simulate``: the edge's answer.
+
+    Raises:
+        EdgeRefusedError: an error answer (its status, code and message) or no answer.
+    """
+    try:
+        response = await client.post(
+            f"{url.rstrip('/')}/api/v1/agents/{agent}/simulate",
+            headers={"Authorization": f"Bearer {api_key}"},
+            json=body,
+        )
+    except httpx.TimeoutException:
+        raise EdgeRefusedError(f"the edge at {url} did not answer in time") from None
+    except httpx.HTTPError as exc:
+        raise EdgeRefusedError(f"cannot reach the edge at {url}: {type(exc).__name__}") from None
+    if response.status_code >= 400:
+        raise EdgeRefusedError(error_line(response))
+    found = response.json()
+    if not isinstance(found, dict):
+        raise EdgeRefusedError(f"{response.status_code}: the edge's answer is not an object")
+    return found
 
 
 async def run_all(
-    spec: ScenarioFile, url: str, api_key: str, concurrency: int
+    spec: ScenarioFile, url: str, api_key: str, concurrency: int, timeout_s: float
 ) -> list[ScenarioResult]:
     """Every scenario's result, in the file's order (``concurrency`` at once)."""
     gate = asyncio.Semaphore(concurrency)
@@ -58,9 +83,8 @@ async def run_all(
         async with gate:
             started = time.monotonic()
             try:
-                found = await post(client, url, api_key, f"/agents/{spec.agent}/simulate",
-                                   spec.request(scenario))  # fmt: skip
-            except EdgeError as exc:
+                found = await simulate(client, url, api_key, spec.agent, spec.request(scenario))
+            except EdgeRefusedError as exc:
                 return ScenarioResult(scenario.name, error=str(exc),
                                       duration_s=time.monotonic() - started)  # fmt: skip
             turns = [TurnRecord.model_validate(t) for t in found.get("turns", [])]
@@ -69,7 +93,7 @@ async def run_all(
             result.duration_s = time.monotonic() - started
             return result
 
-    async with httpx.AsyncClient(timeout=SIMULATION_TIMEOUT) as client:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=10.0)) as client:
         return list(await asyncio.gather(*(one(client, s) for s in spec.scenarios)))
 
 
@@ -83,6 +107,7 @@ def eval_command(
     ] = 4,
     url: Url = DEFAULT_URL,
     api_key: ApiKey = "",
+    timeout: Timeout = SIMULATION_TIMEOUT_S,
 ) -> None:
     """Run a scenario file against an agent: caller turns in, expectations checked
     (replies, tools with arguments, flow nodes, the end); JSON, JUnit XML and markdown
@@ -93,7 +118,7 @@ def eval_command(
         for problem in exc.problems:
             err.print(f"[red]{escape(str(scenarios))}: {escape(problem)}[/]")
         raise typer.Exit(UNUSABLE) from None
-    results = asyncio.run(run_all(spec, url, api_key, concurrency))
+    results = asyncio.run(run_all(spec, url, api_key, concurrency, timeout))
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json_report(spec.agent, results), encoding="utf-8")
     (out / "junit.xml").write_text(junit_report(scenarios.stem, results), encoding="utf-8")

@@ -9,6 +9,8 @@ import typer
 from voicebus.cli.agents import app as agent_app
 from voicebus.cli.calls import calls_app, events_app
 from voicebus.cli.campaigns import app as campaign_app
+from voicebus.cli.evals import eval_command
+from voicebus.cli.replay import replay
 from voicebus.cli.tenants import key_app, tenant_app
 
 EXTENSIONS = "voicebus.cli"
@@ -27,6 +29,8 @@ def operator_app() -> typer.Typer:
     app.add_typer(campaign_app, name="campaign")
     app.add_typer(calls_app, name="calls")
     app.add_typer(events_app, name="events")
+    app.command("replay")(replay)
+    app.command("eval")(eval_command)
     return app
 
 

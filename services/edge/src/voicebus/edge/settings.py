@@ -70,6 +70,13 @@ class EdgeSettings(ServiceSettings):
         le=30,
         description="How long the REST API waits for the service that owns the data.",
     )
+    simulation_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        le=900,
+        description="How long a replay or an eval waits for the orchestrator to run the "
+        "conversation (every turn calls the agent's LLM).",
+    )
     session_secret: SecretStr = Field(
         default=SecretStr(_DEV_SECRET),
         description=(

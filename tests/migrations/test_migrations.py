@@ -19,11 +19,13 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Column, Connection, Integer, MetaData, Table
+from typer.testing import CliRunner
 
 from voicebus.audit.app import build as build_audit
 from voicebus.audit.migrations.metadata import target_metadata as audit_tables
 from voicebus.audit.settings import AuditSettings
 from voicebus.campaigns.models import METADATA as CAMPAIGNS_TABLES
+from voicebus.devkit.cli import app as voicebus_cli
 from voicebus.edge.migrations.metadata import target_metadata as edge_tables
 from voicebus.orchestrator.tables import METADATA as ORCHESTRATOR_TABLES
 from voicebus.runtime import db as dbkit
@@ -190,3 +192,21 @@ async def test_a_service_refuses_to_start_on_an_unmigrated_schema(
     assert not service.ready
     refusals = [r for r in caplog.records if r.getMessage() == "database schema not migrated"]
     assert [getattr(r, "command", None) for r in refusals] == ["voicebus migrate --service audit"]
+
+
+def test_the_migrate_command_checks_then_migrates(blank_database_url: str) -> None:
+    cli = CliRunner()
+    env = {"VB_DATABASE_URL": blank_database_url}
+    before = cli.invoke(voicebus_cli, ["migrate", "--check", "-s", "edge"], env=env)
+    assert before.exit_code == 1
+    assert "voicebus migrate --service edge" in before.output
+    done = cli.invoke(voicebus_cli, ["migrate"], env=env)
+    assert done.exit_code == 0, done.output
+    assert [line.split(":")[0] for line in done.output.splitlines()] == sorted(TABLES)
+    assert "edge: empty -> 0001" in done.output
+    after = cli.invoke(voicebus_cli, ["migrate", "--check"], env=env)
+    assert after.exit_code == 0, after.output
+    assert "orchestrator: at head 0001" in after.output
+    unknown = cli.invoke(voicebus_cli, ["migrate", "-s", "gateway"], env=env)
+    assert unknown.exit_code == 1
+    assert "no migrations for service 'gateway'" in unknown.output

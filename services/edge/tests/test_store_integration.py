@@ -13,14 +13,14 @@ from pydantic import SecretStr
 
 from voicebus.contracts.telephony import ACCOUNTS_GET, AccountReply, GetAccount
 from voicebus.edge.app import build
+from voicebus.edge.migrations import MIGRATIONS
 from voicebus.edge.settings import EdgeSettings
 from voicebus.edge.tenancy import keys
-from voicebus.edge.migrations import MIGRATIONS
 from voicebus.edge.tenancy.store import TenantStore
 from voicebus.edge.tenancy.tables import METADATA
 from voicebus.runtime import db as dbkit
-from voicebus.runtime.migrations import runner
 from voicebus.runtime.errors import ConfigurationError
+from voicebus.runtime.migrations import runner
 from voicebus.runtime.rpc import RpcClient
 
 pytestmark = pytest.mark.integration

@@ -167,13 +167,12 @@ async def migrated_template(postgres_url: str) -> AsyncIterator[str]:
         drop_database,
         random_database_name,
     )
-    from voicebus.runtime.migrations import runner, spec
+    from voicebus.devkit.schemas import migrate_all
 
     name = random_database_name("vbtemplate_")
     url = await create_database(postgres_url, name)
     try:
-        for migrations in spec.discover().values():
-            await runner.upgrade(url, migrations)
+        await migrate_all(url)
         yield name
     finally:
         await drop_database(postgres_url, name)

@@ -86,7 +86,7 @@ async def _sql(url: str, query: str) -> Any:
 @pytest.mark.unit
 def test_every_service_that_owns_tables_ships_migrations() -> None:
     assert set(_migrations()) == set(TABLES)
-    assert all(runner.heads(m) for m in _migrations().values())
+    assert all(len(runner.heads(m)) == 1 for m in _migrations().values())  # no branch left
 
 
 @pytest.mark.unit

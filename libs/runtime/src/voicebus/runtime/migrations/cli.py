@@ -12,23 +12,24 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
-from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 from sqlalchemy.exc import SQLAlchemyError
 
 from voicebus.runtime.errors import VoicebusError
+from voicebus.runtime.logs import configure_logging
 from voicebus.runtime.migrations import runner, spec
+from voicebus.runtime.settings import ServiceSettings
 
 Emit = Callable[[str], None]
 
 
-class MigrateSettings(BaseSettings):
-    """What the command reads from the environment: the services' database URL."""
+class MigrateSettings(ServiceSettings):
+    """The command's settings: the shared ones (``VB_DATABASE_URL``, ``VB_LOG_FORMAT`` ...)."""
 
-    model_config = SettingsConfigDict(env_prefix="VB_", extra="ignore")
-
-    database_url: SecretStr | None = None
+    model_config = SettingsConfigDict(env_prefix="VB_MIGRATE_")
+    service_name: ClassVar[str] = "migrate"
 
 
 async def run(
@@ -84,7 +85,8 @@ async def _one(url: str, migrations: spec.MigrationSet, check: bool, message: st
 def _reason(exc: BaseException) -> str:
     # A driver error's text may carry the URL's host but never its password.
     if isinstance(exc, SQLAlchemyError):
-        return f"database error ({type(exc.orig or exc).__name__}): {str(exc.orig or exc)[:300]}"
+        cause = getattr(exc, "orig", None) or exc
+        return f"database error ({type(cause).__name__}): {str(cause)[:300]}"
     return str(exc) or type(exc).__name__
 
 
@@ -103,7 +105,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of ``voicebus-migrate``."""
     args = parser().parse_args(argv)
-    url = MigrateSettings().database_url
+    settings = MigrateSettings()
+    configure_logging(settings)
+    url = settings.database_url
     if url is None:
         print("error: set VB_DATABASE_URL", file=sys.stderr)
         raise SystemExit(2)

@@ -103,7 +103,7 @@ async def _lock(conn: AsyncConnection, migrations: MigrationSet) -> None:
     await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {migrations.schema}"))
 
 
-def _run(conn: Connection, migrations: MigrationSet, action: str, **kwargs: Any) -> None:
+def _run(conn: Connection, /, migrations: MigrationSet, action: str, **kwargs: Any) -> None:
     cfg = config(migrations, conn)
     if action == "upgrade":
         command.upgrade(cfg, kwargs["target"])

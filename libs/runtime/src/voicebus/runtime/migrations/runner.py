@@ -125,7 +125,9 @@ async def upgrade(url: str, migrations: MigrationSet, target: str = "head") -> O
     creates what is missing, and records itself.
 
     Raises:
-        MigrationError: a revision failed (nothing of that upgrade is kept).
+        MigrationError: the schema cannot be adopted or a revision refused it.
+        SQLAlchemyError: the database failed a statement or the connection.
+        In either case nothing of that upgrade is kept.
     """
     engine = _engine(url, migrations)
     try:

@@ -111,26 +111,55 @@ def k8s_environments(
 
     ``secret`` is the Secret manifest the ``secretKeyRef``s name (its ``stringData``).
     """
-    config_maps = {
-        o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"
-    }
-    secrets = {secret["metadata"]["name"]: secret.get("stringData", {})}
     environments: dict[str, dict[str, str]] = {}
     for obj in objects:
         if obj["kind"] != "Deployment":
             continue
         [container] = obj["spec"]["template"]["spec"]["containers"]
-        env: dict[str, str] = {}
-        for source in container.get("envFrom", []):
-            env.update(config_maps[source["configMapRef"]["name"]])
-        for item in container.get("env", []):
-            if "value" in item:
-                env[item["name"]] = str(item["value"])
-            else:
-                ref = item["valueFrom"]["secretKeyRef"]
-                env[item["name"]] = str(secrets[ref["name"]][ref["key"]])
-        environments[obj["metadata"]["name"]] = env
+        environments[obj["metadata"]["name"]] = _container_env(container, objects, secret)
     return environments
+
+
+def k8s_init_commands(
+    objects: list[dict[str, Any]], secret: Mapping[str, Any]
+) -> dict[str, list[tuple[list[str], dict[str, str]]]]:
+    """Each Deployment's init containers as (command, environment), in their order."""
+    commands: dict[str, list[tuple[list[str], dict[str, str]]]] = {}
+    for obj in objects:
+        if obj["kind"] != "Deployment":
+            continue
+        commands[obj["metadata"]["name"]] = [
+            ([str(word) for word in init["command"]], _container_env(init, objects, secret))
+            for init in obj["spec"]["template"]["spec"].get("initContainers", [])
+        ]
+    return commands
+
+
+def _container_env(
+    container: Mapping[str, Any], objects: list[dict[str, Any]], secret: Mapping[str, Any]
+) -> dict[str, str]:
+    config_maps = {
+        o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"
+    }
+    secrets = {secret["metadata"]["name"]: secret.get("stringData", {})}
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        env.update(config_maps[source["configMapRef"]["name"]])
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = str(item["value"])
+        else:
+            ref = item["valueFrom"]["secretKeyRef"]
+            env[item["name"]] = str(secrets[ref["name"]][ref["key"]])
+    return env
+
+
+def compose_migration(variables: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
+    """The one-shot ``migrate`` service of ``compose.yaml``: its command and environment."""
+    service = compose_service("migrate")
+    raw = service.get("environment") or {}
+    env = {k: interpolate(str(v), variables) for k, v in raw.items()}
+    return [str(word) for word in service["command"]], env
 
 
 DOCKERFILE = ROOT / "infra" / "docker" / "Dockerfile"

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.deploy.manifests import ManifestError, compose_environments, compose_service
+from tests.deploy.manifests import (
+    ManifestError,
+    compose_environments,
+    compose_migration,
+    compose_service,
+)
 from voicebus.devkit.deploy_secrets import SECRETS
 
 pytestmark = pytest.mark.unit
@@ -33,3 +38,16 @@ def test_the_stop_grace_period_covers_the_call_drain() -> None:
         drain = float(env[f"VB_{name.upper()}_DRAIN_TIMEOUT_S"])
         shutdown = float(env.get(f"VB_{name.upper()}_SHUTDOWN_TIMEOUT_S") or 15)
         assert _seconds(compose_service(name)["stop_grace_period"]) > drain + 2 * shutdown
+
+
+def test_services_with_a_database_start_after_the_migration() -> None:
+    values = {spec.name: "x" * 40 for spec in SECRETS} | {"VB_GATEWAY_PUBLIC_URL": "http://h"}
+    environments = compose_environments(values)
+    command, env = compose_migration(values)
+    assert command == ["voicebus-migrate"]
+    assert compose_service("migrate")["restart"] == "no"
+    for name, service_env in environments.items():
+        if "VB_DATABASE_URL" in service_env:
+            assert service_env["VB_DATABASE_URL"] == env["VB_DATABASE_URL"], name
+            condition = compose_service(name)["depends_on"]["migrate"]["condition"]
+            assert condition == "service_completed_successfully", name

@@ -98,3 +98,21 @@ def test_the_grace_period_covers_the_call_drain(objects: list[dict[str, Any]]) -
         # preStop, the HTTP drain, the call drain, then closing what is left (one more
         # shutdown timeout) and the NATS drain.
         assert pod["terminationGracePeriodSeconds"] > pre_stop + 2 * shutdown + drain, name
+
+
+def test_a_deployment_with_a_database_migrates_its_schema_first(
+    objects: list[dict[str, Any]],
+) -> None:
+    migrating = []
+    for name, deployment in _by_kind(objects, "Deployment").items():
+        pod = deployment["spec"]["template"]["spec"]
+        [container] = pod["containers"]
+        if "initContainers" not in pod:
+            continue
+        [init] = pod["initContainers"]
+        assert init["image"] == container["image"], name
+        assert init["command"] == ["voicebus-migrate", "--service", name]
+        assert init["env"] == [e for e in container["env"] if e["name"] == "VB_DATABASE_URL"]
+        migrating.append(name)
+    # The services that own tables (the others have no migrations to run).
+    assert sorted(migrating) == ["audit", "campaigns", "edge", "orchestrator"]

@@ -11,7 +11,10 @@ ports, the gateway's public URLs (where the simulated carrier reaches it), and t
 paths (the recordings volume, the agents directory). Services run with
 ``VB_ENVIRONMENT=production``: a missing or placeholder secret would stop them.
 
-The orchestrator imports the agents at start; a simulated Twilio caller then phones the
+Before any service starts, the schema migration runs as the deploy file runs it: compose's
+one-shot ``migrate`` service, and the ``migrate`` init container of each Kubernetes
+Deployment (services refuse an unmigrated schema). The orchestrator imports the agents at
+start; a simulated Twilio caller then phones the
 ``demo-scripted`` agent through the real signed webhook and media WebSocket, and the
 recorder must write a stereo recording of the call.
 """
@@ -19,7 +22,9 @@ recorder must write a stereo recording of the call.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import sys
 import wave
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
@@ -38,9 +43,11 @@ from tests.deploy.manifests import (
     ROOT,
     SERVICES,
     compose_environments,
+    compose_migration,
     compose_mounts,
     image_env,
     k8s_environments,
+    k8s_init_commands,
     read_dotenv,
     render_k8s,
 )
@@ -145,6 +152,29 @@ async def _agents_in(database_url: str) -> set[str]:
     return {row["name"] for row in rows}
 
 
+async def _migrate(command: list[str], env: Mapping[str, str], postgres: str, home: Path) -> str:
+    """Run a deploy file's migration command with its environment, as its image would."""
+    process_env = {
+        **env,
+        "VB_DATABASE_URL": _with_host(env["VB_DATABASE_URL"], postgres),
+        # The image's PATH starts with its venv's bin, where voicebus-migrate is.
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        "HOME": str(home),
+    }
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        env=process_env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        stdin=asyncio.subprocess.DEVNULL,
+    )
+    async with asyncio.timeout(120):
+        output, _ = await process.communicate()
+    text = output.decode(errors="replace")
+    assert process.returncode == 0, text
+    return text
+
+
 async def _complete_a_call(
     environments: Mapping[str, Mapping[str, str]],
     *,
@@ -240,6 +270,10 @@ async def test_compose_environment_completes_a_call(
     assert all(env["VB_ENVIRONMENT"] == "production" for env in environments.values())
     assert environments["orchestrator"]["VB_ORCHESTRATOR_AGENTS_DIR"] == str(AGENTS_DIR)
     _no_placeholder_hosts(environments, ["nats", "postgres"])
+    command, env = compose_migration(variables)
+    output = await _migrate(command, env, f"127.0.0.1:{postgres.port}", tmp_path)
+    # Every schema a service owns, from empty to head.
+    assert len(re.findall(r"^\w+: empty -> \d{4}$", output, re.MULTILINE)) == 4, output
     await _complete_a_call(
         environments, nats_url=nats_server.url, recordings=recordings, home=tmp_path
     )
@@ -304,6 +338,13 @@ async def test_k8s_environment_completes_a_call_on_a_three_node_jetstream(
     _no_placeholder_hosts(
         environments, ["nats.nats.svc.cluster.local", "voicebus-db-rw.voicebus.svc"]
     )
+    migrated = []
+    for name, inits in k8s_init_commands(render_k8s(), secret).items():
+        for command, env in inits:
+            output = await _migrate(command, env, f"127.0.0.1:{postgres.port}", tmp_path)
+            # Its result line (the log lines around it are JSON).
+            migrated += [(name, m) for m in re.findall(r"^(\w+): empty -> \d{4}$", output, re.M)]
+    assert sorted(migrated) == [(n, n) for n in ("audit", "campaigns", "edge", "orchestrator")]
     await _complete_a_call(
         environments, nats_url=cluster[0].url, recordings=recordings, home=tmp_path
     )

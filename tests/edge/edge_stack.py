@@ -29,6 +29,7 @@ from voicebus.campaigns.settings import CampaignsSettings
 from voicebus.contracts.events import Envelope
 from voicebus.devkit.embedded_postgres import create_database, random_database_name
 from voicebus.devkit.ports import free_port
+from voicebus.devkit.schemas import migrate_all
 from voicebus.edge.app import build as build_edge
 from voicebus.edge.settings import EdgeSettings
 from voicebus.gateway.app import build as build_gateway
@@ -114,6 +115,7 @@ class EdgeStack:
         servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
         try:
             database_url = await create_database(self.postgres_url, random_database_name("vbedge_"))
+            await migrate_all(database_url)
             common: dict[str, Any] = {"nats_url": self.nats_url, "http_port": free_port()}
             audit, _ = build_audit(
                 AuditSettings(database_url=database_url, instance_id="audit-edge", **common)

@@ -16,6 +16,7 @@ from edge_stack import ADMIN, EdgeStack
 from pydantic import SecretStr
 
 from voicebus.devkit.embedded_postgres import create_database, random_database_name
+from voicebus.devkit.schemas import migrate_all
 from voicebus.edge.app import build as build_edge
 from voicebus.edge.settings import EdgeSettings
 
@@ -39,6 +40,7 @@ class EdgeOnlyStack(EdgeStack):
         task: asyncio.Task[None] | None = None
         try:
             database_url = await create_database(self.postgres_url, random_database_name("vbwh_"))
+            await migrate_all(database_url)
             settings = EdgeSettings(
                 nats_url=self.nats_url,
                 database_url=database_url,

@@ -34,6 +34,7 @@ from voicebus.devkit.embedded_nats import EmbeddedNats
 from voicebus.devkit.embedded_postgres import create_database, drop_database
 from voicebus.devkit.embedded_postgres import random_database_name as random_name
 from voicebus.devkit.ports import free_port
+from voicebus.devkit.schemas import migrate_all
 from voicebus.devkit.stack import service_env
 
 LEASE_TTL_S: Final = 3.0
@@ -270,6 +271,7 @@ async def module_database(postgres_url: str) -> AsyncIterator[str]:
     name = random_name("vbres_")
     url = await create_database(postgres_url, name)
     try:
+        await migrate_all(url)
         yield url
     finally:
         await drop_database(postgres_url, name)

@@ -53,6 +53,7 @@ from voicebus.devkit.carriers.twilio import TwilioCarrier
 from voicebus.devkit.defaults import DEV_TWILIO_AUTH_TOKEN
 from voicebus.devkit.embedded_nats import EmbeddedNats
 from voicebus.devkit.embedded_postgres import EmbeddedPostgres
+from voicebus.devkit.schemas import migrate_all
 
 from .conftest import Cluster, events_of
 
@@ -124,6 +125,7 @@ async def chaos(
     carrier: TwilioCarrier,
 ) -> AsyncIterator[Cluster]:
     url = await postgres.create_database("chaos")
+    await migrate_all(url)
     env = {
         "VB_GATEWAY_TWILIO_ACCOUNT_SID": TWILIO_SID,
         "VB_GATEWAY_TWILIO_API_BASE_URL": carrier.base_url,

@@ -175,7 +175,8 @@ async def test_fixtures_use_env_urls_in_a_real_pytest_run(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    output = (await asyncio.wait_for(process.communicate(), timeout=60))[0].decode()
+    # The inner session also migrates its template database (every service schema) once.
+    output = (await asyncio.wait_for(process.communicate(), timeout=180))[0].decode()
     assert process.returncode == 0, output
     assert "5 passed" in output
 

@@ -19,7 +19,6 @@ import asyncpg
 import nats
 import pytest
 from nats.aio.client import Client
-from sqlmodel import SQLModel
 
 from voicebus.audit.app import build
 from voicebus.audit.chain import Incoming
@@ -172,8 +171,6 @@ async def test_a_tampered_row_is_caught_at_its_link(
 async def test_writers_storing_one_call_at_once_build_one_chain(database_url: str) -> None:
     """Four stores on four connection pools append events of the same calls concurrently."""
     engines = [dbkit.create_engine(database_url, "audit") for _ in range(4)]
-    await dbkit.ensure_schema(engines[0], "audit")
-    await dbkit.create_all(engines[0], SQLModel.metadata)
     stores = [EventStore(e) for e in engines]
     calls = [new_id() for _ in range(3)]
     events = [e for c in calls for e in _call("acme", c, turns=38)]  # 40 per call

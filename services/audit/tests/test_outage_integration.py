@@ -31,6 +31,7 @@ from voicebus.contracts.events import (
 )
 from voicebus.contracts.ids import new_id
 from voicebus.devkit.embedded_postgres import EmbeddedPostgres
+from voicebus.devkit.schemas import migrate_all
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -79,6 +80,7 @@ async def test_events_published_while_postgres_is_down_are_all_stored_once(
     postgres: EmbeddedPostgres, nc: Client
 ) -> None:
     url = await postgres.create_database("outage")
+    await migrate_all(url)
     settings = AuditSettings(nats_url=nc.connected_url.geturl() if nc.connected_url else "",
                              database_url=url, instance_id="o1")  # fmt: skip
     service, _ = build(settings)

@@ -23,7 +23,6 @@ from voicebus.campaigns import importer
 from voicebus.campaigns.call_events import CallEvents
 from voicebus.campaigns.clock import FakeClock
 from voicebus.campaigns.dialer import Dialer, DialerConfig
-from voicebus.campaigns.models import METADATA
 from voicebus.campaigns.outbox import OutboxRelay
 from voicebus.campaigns.outcomes import Outcomes
 from voicebus.campaigns.publisher import Publisher
@@ -47,8 +46,6 @@ async def parts(
     nc = await nats.connect(embedded_nats_factory().url)
     await provision(nc.jetstream())
     engine = dbkit.create_engine(database_url, "campaigns")
-    await dbkit.ensure_schema(engine, "campaigns")
-    await dbkit.create_all(engine, METADATA)
     yield nc, engine, Store(engine), Publisher(nc.jetstream())
     await engine.dispose()
     await nc.drain()

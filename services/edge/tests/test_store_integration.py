@@ -13,12 +13,14 @@ from pydantic import SecretStr
 
 from voicebus.contracts.telephony import ACCOUNTS_GET, AccountReply, GetAccount
 from voicebus.edge.app import build
+from voicebus.edge.migrations import MIGRATIONS
 from voicebus.edge.settings import EdgeSettings
 from voicebus.edge.tenancy import keys
-from voicebus.edge.tenancy.legacy import adopt_legacy_tables
 from voicebus.edge.tenancy.store import TenantStore
+from voicebus.edge.tenancy.tables import METADATA
 from voicebus.runtime import db as dbkit
 from voicebus.runtime.errors import ConfigurationError
+from voicebus.runtime.migrations import runner
 from voicebus.runtime.rpc import RpcClient
 
 pytestmark = pytest.mark.integration
@@ -35,21 +37,27 @@ async def test_an_edge_without_a_database_refuses_to_start(embedded_nats_factory
 
 
 async def test_tenancy_tables_of_the_gateway_schema_are_adopted_with_their_rows(
-    embedded_nats_factory: Any, database_url: str
+    embedded_nats_factory: Any, blank_database_url: str
 ) -> None:
+    database_url = blank_database_url
     credentials_key = Fernet.generate_key().decode()
     legacy = dbkit.create_engine(database_url, "gateway")
     key = keys.new_key()
     try:
         await dbkit.ensure_schema(legacy, "gateway")
         old = TenantStore.from_settings(credentials_key)
-        await old.bind(legacy)  # what the gateway did before the edge existed
+        # What the gateway did before the edge existed: its tenancy tables in its schema.
+        async with legacy.begin() as conn:
+            await conn.run_sync(METADATA.create_all, tables=_tenancy_tables())
+        await old.bind(legacy)
         await old.create_tenant("acme", "Acme")
         await old.add_key("acme", key, "old key", frozenset({"admin"}), 600)
         await old.put_account("acme", "twilio", {"auth_token": SECRET}, {"account_id": "AC1"})
     finally:
         await legacy.dispose()
 
+    outcome = await runner.upgrade(database_url, MIGRATIONS)  # `voicebus migrate`
+    assert (outcome.before, outcome.after) == (None, "0001")
     async with serve_edge(
         embedded_nats_factory().url,
         database_url=SecretStr(database_url),
@@ -68,8 +76,6 @@ async def test_tenancy_tables_of_the_gateway_schema_are_adopted_with_their_rows(
         reply = await RpcClient(edge.nc, timeout_s=5).ask(ACCOUNTS_GET, request, AccountReply)
         assert reply.account is not None
         assert reply.account.secrets["auth_token"].get_secret_value() == SECRET
-        assert edge.service.db is not None
-        assert await adopt_legacy_tables(edge.service.db, "edge") == []  # once only
 
     conn = await asyncpg.connect(database_url)
     try:
@@ -84,3 +90,10 @@ async def test_tenancy_tables_of_the_gateway_schema_are_adopted_with_their_rows(
         ("edge", "api_keys"),
         ("edge", "provider_accounts"),
     }
+    again = await runner.upgrade(database_url, MIGRATIONS)  # once only
+    assert (again.before, again.after) == ("0001", "0001")
+
+
+def _tenancy_tables() -> list[Any]:
+    names = ("tenants", "api_keys", "provider_accounts", "idempotency_keys", "tenant_limits")
+    return [METADATA.tables[name] for name in names]

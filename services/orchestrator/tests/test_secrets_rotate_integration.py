@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from voicebus.orchestrator.library import ToolLibrary
 from voicebus.orchestrator.secret_box import SecretBox, SecretsUnreadableError, fernet_keys
-from voicebus.orchestrator.tables import METADATA, RESOURCE_VERSIONS
+from voicebus.orchestrator.tables import RESOURCE_VERSIONS
 from voicebus.orchestrator.versions import SqlVersions
 from voicebus.runtime import db as dbkit
 
@@ -27,8 +27,6 @@ def _library(store: SqlVersions, keys: str) -> ToolLibrary:
 async def test_every_version_is_resealed_and_the_old_key_can_go(database_url: str) -> None:
     engine = dbkit.create_engine(database_url, "orchestrator")
     try:
-        await dbkit.ensure_schema(engine, "orchestrator")
-        await dbkit.create_all(engine, METADATA)
         store = SqlVersions(engine)
         old = _library(store, OLD)
         await old.create("acme", RAW)

@@ -145,6 +145,57 @@ def dev(
     raise typer.Exit(asyncio.run(_run_dev(stack)))
 
 
+@app.command("migrate")
+def migrate_cmd(
+    service: Annotated[
+        list[str] | None,
+        typer.Option("--service", "-s", help="Only this service (repeatable); all by default."),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only check that every schema is at head.")
+    ] = False,
+    revision: Annotated[
+        bool,
+        typer.Option("--revision", help="Write a new revision from the tables' changes."),
+    ] = False,
+    message: Annotated[
+        str | None, typer.Option("--message", "-m", help="The new revision's message.")
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="VB_DATABASE_URL",
+            help="The services' database; default: the running `voicebus dev` stack's.",
+        ),
+    ] = None,
+    data_dir: Annotated[Path, typer.Option(help="The dev stack's data.")] = DATA_DIR,
+) -> None:
+    """Bring the services' database schemas to head (all services unless --service)."""
+    from voicebus.runtime.migrations.cli import run
+
+    url = database_url or _stack_database_url(data_dir)
+    if url is None:
+        err_console.print("no database: set VB_DATABASE_URL or start `voicebus dev`")
+        raise typer.Exit(2)
+    if revision and not message:
+        err_console.print("--revision needs --message/-m")
+        raise typer.Exit(2)
+
+    def emit(line: str) -> None:
+        (err_console if "error:" in line else console).print(escape(line))
+
+    note = message if revision else None
+    code = asyncio.run(run(url, service or [], check=check, revision_message=note, emit=emit))
+    raise typer.Exit(code)
+
+
+def _stack_database_url(data_dir: Path) -> str | None:
+    state = read_state(data_dir)
+    if state and isinstance(state.get("database_url"), str):
+        return str(state["database_url"])
+    return None
+
+
 def _default_nats_url(data_dir: Path) -> str:
     state = read_state(data_dir)
     if state and isinstance(state.get("nats_url"), str):

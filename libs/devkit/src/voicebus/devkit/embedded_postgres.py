@@ -397,20 +397,25 @@ def database_url(server_url: str, name: str) -> str:
     return urlunsplit(("postgresql", parts.netloc, "/" + quote(name), parts.query, ""))
 
 
-async def create_database(server_url: str, name: str) -> str:
+async def create_database(server_url: str, name: str, *, template: str | None = None) -> str:
     """Create database ``name`` on the server of ``server_url``.
 
     Args:
         server_url: URL of any database the role may connect to on that server.
         name: A plain identifier (letters, digits, underscores).
+        template: copy this database (no session may be connected to it).
 
     Returns:
         The new database's URL.
     """
     _check_database_name(name)
+    copy = ""
+    if template is not None:
+        _check_database_name(template)
+        copy = f' TEMPLATE "{template}"'
     conn = await asyncpg.connect(database_url(server_url, _maintenance_db(server_url)))
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"{copy}')
     finally:
         await conn.close()
     return database_url(server_url, name)

@@ -14,7 +14,10 @@ Session servers:
 Per-test resources:
     ``nats_client``, ``jetstream`` and ``database_url`` are created for each
     test. ``database_url`` is a fresh database of its own, dropped afterwards,
-    so tests never see each other's tables. ``embedded_nats_factory`` starts
+    so tests never see each other's tables; it is a copy of a template that
+    every installed service's migrations brought to head once per session, as
+    ``voicebus migrate`` does before services start. ``blank_database_url`` is
+    an empty one, for tests of the migrations themselves. ``embedded_nats_factory`` starts
     private servers for tests that need an empty JetStream or that restart or
     kill the server; it never uses ``VB_TEST_NATS_URL``.
 
@@ -156,9 +159,45 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
+@pytest_asyncio.fixture(scope="session")
+async def migrated_template(postgres_url: str) -> AsyncIterator[str]:
+    """Name of a database every installed service's migrations brought to head (session)."""
+    from voicebus.devkit.embedded_postgres import (
+        create_database,
+        drop_database,
+        random_database_name,
+    )
+    from voicebus.devkit.schemas import migrate_all
+
+    name = random_database_name("vbtemplate_")
+    url = await create_database(postgres_url, name)
+    try:
+        await migrate_all(url)
+        yield name
+    finally:
+        await drop_database(postgres_url, name)
+
+
 @pytest_asyncio.fixture
-async def database_url(postgres_url: str) -> AsyncIterator[str]:
-    """A fresh database ``vbtest_<hex>`` for this test only, dropped (with force) afterwards."""
+async def database_url(postgres_url: str, migrated_template: str) -> AsyncIterator[str]:
+    """A fresh database ``vbtest_<hex>`` at head for this test only, dropped afterwards."""
+    from voicebus.devkit.embedded_postgres import (
+        create_database,
+        drop_database,
+        random_database_name,
+    )
+
+    name = random_database_name("vbtest_")
+    url = await create_database(postgres_url, name, template=migrated_template)
+    try:
+        yield url
+    finally:
+        await drop_database(postgres_url, name)
+
+
+@pytest_asyncio.fixture
+async def blank_database_url(postgres_url: str) -> AsyncIterator[str]:
+    """An empty database ``vbtest_<hex>`` (no schema migrated), dropped afterwards."""
     from voicebus.devkit.embedded_postgres import (
         create_database,
         drop_database,

@@ -33,9 +33,11 @@ from voicebus.devkit.embedded_nats import EmbeddedNats
 from voicebus.devkit.embedded_postgres import EmbeddedPostgres, create_database, database_url
 from voicebus.devkit.nats_accounts import NatsAccounts
 from voicebus.devkit.ports import free_port
+from voicebus.devkit.schemas import migrate_all
 from voicebus.engines.base import EngineError
 from voicebus.engines.llm.llama_server import LlamaServer
 from voicebus.engines.llm.local_model import prepare_model
+from voicebus.runtime.migrations.spec import MigrationError
 
 SERVICES: Final = ("gateway", "media", "orchestrator", "campaigns", "recorder", "audit", "edge")
 DEFAULT_PORTS: Final = {name: 8080 + i for i, name in enumerate(SERVICES)}
@@ -220,6 +222,11 @@ class DevStack:
             self._postgres = EmbeddedPostgres(data_dir=self.data_dir / "postgres", durable=True)
             await asyncio.to_thread(self._postgres.start)
             self.database_url = await _ensure_database(self._postgres.url, DEV_DATABASE)
+        try:
+            # Services refuse to start on a schema that is not at head.
+            await migrate_all(self.database_url)
+        except MigrationError as err:
+            raise StackError(f"database migrations: {err}") from err
         orders = Path("agents") / "data" / "orders.json"
         if orders.is_file():
             self.business = await BusinessServer.with_orders(orders).start()

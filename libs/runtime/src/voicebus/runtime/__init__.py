@@ -10,6 +10,7 @@ settings does not pull in the broker, the database driver or uvicorn):
 - ``service``: ``Service``, the lifecycle, health, readiness and metrics kit.
 - ``telemetry``: tracer provider and trace context in NATS headers.
 - ``logs``: JSON or console logging with PII redaction.
-- ``db``: asyncpg engine per schema, ``ensure_schema``, ``create_all``.
+- ``db``: asyncpg engine per schema, ``ensure_schema``.
+- ``migrations``: Alembic per service schema: the runner and the ``migrate`` command.
 - ``errors``: ``VoicebusError`` and ``ProviderError.from_status``.
 """

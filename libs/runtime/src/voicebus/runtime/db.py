@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from sqlalchemy import MetaData, text
+from sqlalchemy import text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from voicebus.runtime.errors import DatabaseError
 
-__all__ = ["asyncpg_url", "create_all", "create_engine", "ensure_schema", "ping", "schema_name"]
+__all__ = ["asyncpg_url", "create_engine", "ensure_schema", "ping", "schema_name"]
 
 # Lower-case only, so the name never needs quoting in search_path or DDL.
 _SCHEMA: Final = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -62,7 +62,7 @@ def create_engine(
     """An engine whose connections use ``schema`` as their ``search_path``.
 
     Creating the engine does not connect. Unqualified table names in queries
-    and in ``create_all`` resolve to ``schema``; call :func:`ensure_schema` first.
+    resolve to ``schema``, where the service's migrations created its tables.
 
     Args:
         url: ``postgresql://`` or ``postgres://`` URL (asyncpg is used either way).
@@ -90,16 +90,6 @@ async def ensure_schema(engine: AsyncEngine, schema: str) -> None:
         await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:n))"), {"n": name})
         # The name is a validated identifier: safe to place in DDL, which takes no parameters.
         await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {name}"))
-
-
-async def create_all(engine: AsyncEngine, metadata: MetaData) -> None:
-    """Create the tables of ``metadata`` (e.g. ``SQLModel.metadata``) that do not exist yet.
-
-    Safe to run from many instances at once: they take turns on an advisory lock.
-    """
-    async with engine.begin() as conn:
-        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('voicebus.create_all'))"))
-        await conn.run_sync(metadata.create_all)
 
 
 async def ping(engine: AsyncEngine) -> bool:

@@ -2,7 +2,7 @@
 
 A service's ``app.py`` wires itself in a few lines::
 
-    service = Service(settings, db_schema="audit")
+    service = Service(settings, db_schema="audit", migrations=MIGRATIONS)
 
     @service.broker.subscriber(...)
     async def handle(event: CallEnded) -> None: ...
@@ -38,6 +38,7 @@ from voicebus.runtime.broker import build_broker, faststream_app, stop_broker, u
 from voicebus.runtime.bus import connect, drain
 from voicebus.runtime.errors import VoicebusError
 from voicebus.runtime.metrics import SERVICE_INFO, SERVICE_READY
+from voicebus.runtime.migrations.spec import MigrationError, MigrationSet
 from voicebus.runtime.provision import kv_buckets, provision, streams_with_caps
 from voicebus.runtime.readiness import ReadinessCheck
 from voicebus.runtime.settings import ServiceSettings
@@ -71,6 +72,10 @@ class Service:
         settings: the service's settings (a ``ServiceSettings`` subclass).
         db_schema: schema this service owns; an engine is created only when
             this and ``VB_DATABASE_URL`` are both set.
+        migrations: the schema's Alembic migrations: at start the schema must be
+            at their head (``voicebus migrate`` puts it there), or the start fails
+            with an error naming that command. Without them the schema is only
+            created if missing.
         hot_path: the service carries per-call traffic: FastStream gets no
             logger, since its per-message logging halves throughput.
     """
@@ -80,11 +85,15 @@ class Service:
         settings: ServiceSettings,
         *,
         db_schema: str | None = None,
+        migrations: MigrationSet | None = None,
         hot_path: bool = False,
     ) -> None:
         self.settings = settings
         self.name = type(settings).service_name
         self.db_schema = dbkit.schema_name(db_schema) if db_schema else None
+        if migrations is not None and migrations.schema != self.db_schema:
+            raise ValueError(f"migrations are for schema {migrations.schema!r}, not {db_schema!r}")
+        self.migrations = migrations
         self.registry: CollectorRegistry = REGISTRY
         self.tracer_provider = create_tracer_provider(settings)
         self.broker = build_broker(
@@ -322,7 +331,23 @@ class Service:
             self.db_schema,
             application_name=self.settings.connection_name,
         )
-        await dbkit.ensure_schema(self._db, self.db_schema)
+        if self.migrations is None:
+            await dbkit.ensure_schema(self._db, self.db_schema)
+            return
+        from voicebus.runtime.migrations.runner import require_head
+
+        try:
+            await require_head(self._db, self.migrations)
+        except MigrationError as exc:
+            log.critical(
+                "database schema not migrated",
+                extra={
+                    "schema": self.db_schema,
+                    "command": self.migrations.command,
+                    "reason": str(exc),
+                },
+            )
+            raise
 
     async def _start_relay(self) -> None:
         """Relay the max-deliveries advisories of this service's command consumers."""

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
-from sqlmodel import SQLModel
 from starlette.applications import Starlette
 
 from voicebus.audit import consumer
 from voicebus.audit.handlers import register
-from voicebus.audit.models import MIGRATIONS
+from voicebus.audit.migrations import MIGRATIONS
 from voicebus.audit.rpc import register_rpc
 from voicebus.audit.settings import AuditSettings
 from voicebus.audit.store import EventStore
 from voicebus.contracts import streams
-from voicebus.runtime import db as dbkit
 from voicebus.runtime.consumer_lag import ConsumerLagWatch
 from voicebus.runtime.errors import ConfigurationError
 from voicebus.runtime.service import Service
@@ -21,7 +18,7 @@ from voicebus.runtime.service import Service
 
 def build(settings: AuditSettings | None = None) -> tuple[Service, Starlette]:
     """The audit service and its ASGI app."""
-    service = Service(settings or AuditSettings(), db_schema="audit")
+    service = Service(settings or AuditSettings(), db_schema="audit", migrations=MIGRATIONS)
     store = EventStore()
     register(service, store)
     register_rpc(service.broker, service)
@@ -31,11 +28,6 @@ def build(settings: AuditSettings | None = None) -> tuple[Service, Starlette]:
     async def open_store(svc: Service) -> None:
         if svc.db is None:
             raise ConfigurationError("audit needs VB_DATABASE_URL: it stores every event")
-        await dbkit.create_all(svc.db, SQLModel.metadata)
-        async with svc.db.begin() as conn:
-            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('audit.migrate'))"))
-            for statement in MIGRATIONS:
-                await conn.execute(text(statement))
         store.bind(svc.db)
 
     return service, service.asgi()

@@ -63,14 +63,3 @@ class CallRow(SQLModel, table=True):
     chain_length: int = Field(
         default=0, sa_column=Column(Integer, nullable=False, server_default="0")
     )
-
-
-MIGRATIONS = (
-    "ALTER TABLE call_events ADD COLUMN IF NOT EXISTS chain_seq integer",
-    "ALTER TABLE call_events ADD COLUMN IF NOT EXISTS hash bytea",
-    "ALTER TABLE calls ADD COLUMN IF NOT EXISTS chain_head bytea",
-    "ALTER TABLE calls ADD COLUMN IF NOT EXISTS chain_length integer NOT NULL DEFAULT 0",
-    "CREATE UNIQUE INDEX IF NOT EXISTS call_events_chain "
-    "ON call_events (tenant_id, call_id, chain_seq)",
-)
-"""Bring tables created before the hash chain up to date (idempotent; run after create_all)."""

@@ -18,7 +18,7 @@ from voicebus.campaigns.call_events import CallEvents
 from voicebus.campaigns.clock import Clock, SystemClock
 from voicebus.campaigns.dialer import Dialer, DialerConfig
 from voicebus.campaigns.handlers import DNC_DURABLE, register
-from voicebus.campaigns.models import METADATA, MIGRATIONS
+from voicebus.campaigns.migrations import MIGRATIONS
 from voicebus.campaigns.outbox import OutboxRelay
 from voicebus.campaigns.outcomes import Outcomes
 from voicebus.campaigns.publisher import Publisher
@@ -26,7 +26,6 @@ from voicebus.campaigns.settings import CampaignsSettings
 from voicebus.campaigns.store import Store
 from voicebus.contracts import streams
 from voicebus.runtime import backoff
-from voicebus.runtime import db as dbkit
 from voicebus.runtime.consumer_lag import ConsumerLagWatch
 from voicebus.runtime.errors import ConfigurationError
 from voicebus.runtime.service import Service
@@ -162,7 +161,7 @@ def build(
     """
     settings = settings or CampaignsSettings()
     clock = clock or SystemClock()
-    service = Service(settings, db_schema="campaigns")
+    service = Service(settings, db_schema="campaigns", migrations=MIGRATIONS)
     ConsumerLagWatch(
         [
             (streams.EVENTS.name, call_events.DURABLE),
@@ -194,11 +193,6 @@ def build(
     async def open_store(svc: Service) -> None:
         if svc.db is None:
             raise ConfigurationError("campaigns needs VB_DATABASE_URL: it stores campaigns")
-        await dbkit.create_all(svc.db, METADATA)
-        async with svc.db.begin() as conn:
-            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('campaigns.migrate'))"))
-            for statement in MIGRATIONS:
-                await conn.execute(text(statement))
         store.bind(svc.db)
         publisher.bind(svc.js)
         calls.nc = svc.nc

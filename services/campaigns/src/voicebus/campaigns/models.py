@@ -140,12 +140,3 @@ OUTBOX = Table(
 
 LIVE = ("claimed", "dialed", "answered")
 """Attempt statuses that hold a line (count against the concurrency caps)."""
-
-
-MIGRATIONS = (
-    "ALTER TABLE contacts ADD COLUMN IF NOT EXISTS disposition varchar(64)",
-    "ALTER TABLE contacts ADD COLUMN IF NOT EXISTS success varchar(16)",
-    "ALTER TABLE attempts ADD COLUMN IF NOT EXISTS disposition varchar(64)",
-    "ALTER TABLE attempts ADD COLUMN IF NOT EXISTS success varchar(16)",
-)
-"""Bring tables created before post-call analysis up to date (idempotent; after create_all)."""

@@ -11,6 +11,7 @@ from voicebus.edge.api.routes_usage import usage_router
 from voicebus.edge.api.routes_webhooks import webhooks_router
 from voicebus.edge.browser.routes import browser_router
 from voicebus.edge.console.routes import console_dir, install_console
+from voicebus.edge.migrations import MIGRATIONS
 from voicebus.edge.rpc import register_rpc
 from voicebus.edge.settings import EdgeSettings
 from voicebus.edge.tenancy.store import TenantStore
@@ -23,7 +24,7 @@ from voicebus.runtime.service import Service
 def build(settings: EdgeSettings | None = None) -> tuple[Service, FastAPI]:
     """The edge service and its ASGI app."""
     settings = settings or EdgeSettings()
-    service = Service(settings, db_schema="edge")
+    service = Service(settings, db_schema="edge", migrations=MIGRATIONS)
     store = TenantStore.from_settings(settings.credentials_key.get_secret_value())
     service.on_connected(store.open)
     webhooks = WebhookRunner(settings)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from starlette.applications import Starlette
 
 from voicebus.orchestrator.calls import Orchestrator
+from voicebus.orchestrator.migrations import MIGRATIONS
 from voicebus.orchestrator.post_call import register as register_post_call
 from voicebus.orchestrator.rpc import register
 from voicebus.orchestrator.settings import OrchestratorSettings
@@ -26,7 +27,7 @@ def build(
             (agent files name arbitrary variables, which no settings class can list).
     """
     settings = settings or OrchestratorSettings()
-    service = Service(settings, hot_path=False, db_schema="orchestrator")
+    service = Service(settings, hot_path=False, db_schema="orchestrator", migrations=MIGRATIONS)
     orchestrator = Orchestrator(service, settings, os.environ if environ is None else environ)
     register(service.broker, orchestrator)
     register_post_call(service.broker, orchestrator.post_call)

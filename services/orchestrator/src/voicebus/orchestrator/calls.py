@@ -65,10 +65,8 @@ from voicebus.orchestrator.session import Session, SessionStorage, SessionStore
 from voicebus.orchestrator.settings import OrchestratorSettings
 from voicebus.orchestrator.simulation import Simulator
 from voicebus.orchestrator.ssrf import TargetPolicy
-from voicebus.orchestrator.tables import METADATA
 from voicebus.orchestrator.tenant_tools import TenantTools
 from voicebus.orchestrator.versions import MemoryVersions, SqlVersions
-from voicebus.runtime import db as dbkit
 from voicebus.runtime.claims import CallClaims, stored_event
 from voicebus.runtime.errors import ConfigurationError
 from voicebus.runtime.publish import publish_event
@@ -173,7 +171,6 @@ class Orchestrator:
     async def _open(self, service: Service) -> None:
         load_builtin_engines()
         if service.db is not None:
-            await dbkit.create_all(service.db, METADATA)
             self._versions.bind(service.db)
             self.memory = SqlCallerMemory(service.db)
         elif self._settings.environment is Environment.PRODUCTION:

@@ -20,15 +20,12 @@ from voicebus.edge.tenancy.errors import (
     TenancyError,
 )
 from voicebus.edge.tenancy.keys import NewKey
-from voicebus.edge.tenancy.legacy import adopt_legacy_tables
 from voicebus.edge.tenancy.tables import (
     API_KEYS,
-    METADATA,
     PROVIDER_ACCOUNTS,
     TENANT_LIMITS,
     TENANTS,
 )
-from voicebus.runtime import db as dbkit
 from voicebus.runtime.errors import ConfigurationError
 from voicebus.runtime.service import Service
 
@@ -109,7 +106,7 @@ class TenantStore:
         return cls(CredentialCipher(fernet_keys(credentials_key)))
 
     async def open(self, service: Service) -> None:
-        """Connected hook: adopt tables an older gateway kept, then bind the database.
+        """Connected hook: bind the database (its tables come from the edge's migrations).
 
         Raises:
             ConfigurationError: the edge has no database (``VB_DATABASE_URL``).
@@ -118,14 +115,10 @@ class TenantStore:
             raise ConfigurationError(
                 "the edge needs VB_DATABASE_URL: it stores tenants, API keys and credentials"
             )
-        moved = await adopt_legacy_tables(service.db, service.db_schema)
-        if moved:
-            log.warning("tenancy tables moved from the gateway schema", extra={"tables": moved})
         await self.bind(service.db)
 
     async def bind(self, engine: AsyncEngine) -> None:
-        """Create the tables that do not exist yet and use ``engine`` from now on."""
-        await dbkit.create_all(engine, METADATA)
+        """Use ``engine`` from now on (a schema that ``voicebus migrate`` brought to head)."""
         self._engine = engine
 
     @property

@@ -177,7 +177,14 @@ class ServiceSettings(BaseSettings):
     log_format: LogFormat = Field(default="json", validation_alias=_shared("VB_LOG_FORMAT"))
     log_redact_pii: bool = Field(default=True, validation_alias=_shared("VB_LOG_REDACT_PII"))
     otel_exporter_otlp_endpoint: str | None = Field(
-        default=None, validation_alias=_shared("VB_OTEL_EXPORTER_OTLP_ENDPOINT")
+        default=None,
+        validation_alias=AliasChoices(
+            "VB_OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"
+        ),
+        description=(
+            "OTLP/HTTP collector base URL (traces go to <url>/v1/traces). Unset: no trace "
+            "starts here and nothing is exported. The standard OTEL_ name is read too."
+        ),
     )
     events_max_bytes: int = Field(
         default=-1,

@@ -317,10 +317,14 @@ class Service:
         if self.settings.database_url is None:
             log.warning("database not configured", extra={"schema": self.db_schema})
             return
+        settings = self.settings
         self._db = dbkit.create_engine(
-            self.settings.database_url.get_secret_value(),
+            settings.database_url.get_secret_value(),
             self.db_schema,
-            application_name=self.settings.connection_name,
+            application_name=settings.connection_name,
+            connect_timeout_s=settings.db_connect_timeout_s,
+            statement_timeout_s=settings.db_statement_timeout_s,
+            pool_timeout_s=settings.db_pool_timeout_s,
         )
         await dbkit.ensure_schema(self._db, self.db_schema)
 

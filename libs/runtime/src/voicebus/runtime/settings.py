@@ -150,6 +150,24 @@ class ServiceSettings(BaseSettings):
     database_url: SecretStr | None = Field(
         default=None, validation_alias=_shared("VB_DATABASE_URL")
     )
+    db_connect_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        validation_alias=_shared("VB_DB_CONNECT_TIMEOUT_S"),
+        description="Longest wait for a new PostgreSQL connection.",
+    )
+    db_statement_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        validation_alias=_shared("VB_DB_STATEMENT_TIMEOUT_S"),
+        description="Longest one SQL statement may run before it is cancelled.",
+    )
+    db_pool_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        validation_alias=_shared("VB_DB_POOL_TIMEOUT_S"),
+        description="Longest wait for a free connection from the service's pool.",
+    )
     secret_key: SecretStr | None = Field(
         default=None,
         validation_alias=_shared("VB_SECRET_KEY"),

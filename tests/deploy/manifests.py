@@ -94,10 +94,10 @@ def kustomize_command() -> list[str]:
     )
 
 
-def render_k8s() -> list[dict[str, Any]]:
-    """The objects of ``kubectl kustomize infra/k8s``."""
+def render_k8s(directory: Path = K8S_DIR) -> list[dict[str, Any]]:
+    """The objects of ``kubectl kustomize infra/k8s`` (or of another kustomization)."""
     result = subprocess.run(
-        [*kustomize_command(), str(K8S_DIR)], capture_output=True, text=True, check=False
+        [*kustomize_command(), str(directory)], capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         raise ManifestError(f"kustomize failed: {result.stderr.strip()}")

@@ -314,10 +314,10 @@ class Service:
     async def _open_database(self) -> None:
         if self.db_schema is None:
             return
-        if self.settings.database_url is None:
+        settings = self.settings
+        if settings.database_url is None:
             log.warning("database not configured", extra={"schema": self.db_schema})
             return
-        settings = self.settings
         self._db = dbkit.create_engine(
             settings.database_url.get_secret_value(),
             self.db_schema,

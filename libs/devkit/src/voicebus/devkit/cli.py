@@ -319,14 +319,27 @@ def nats_config_cmd(
             "consumers tenant-TENANT-crm and tenant-TENANT-bi."
         ),
     ] = None,
+    env_refs: Annotated[
+        bool,
+        typer.Option(
+            "--env-refs",
+            help="Write accounts.conf and helm-accounts-values.yaml for the services and the "
+            "operator, each password read from the server's environment "
+            "(VB_NATS_PASSWORD_<USER>): the files the deploy files ship (infra/nats).",
+        ),
+    ] = False,
 ) -> None:
     """Write NATS users and permissions: one user per service, the operator, tenants.
 
     Include accounts.conf from the server's config; give each service VB_NATS_USER
     (its name) and VB_NATS_PASSWORD from nats.env.
     """
-    from voicebus.devkit.nats_accounts import NatsAccounts, write
+    from voicebus.devkit.nats_accounts import NatsAccounts, write, write_env_references
 
+    if env_refs:
+        for path in write_env_references(out):
+            console.print(f"wrote {path}")
+        return
     tenants: dict[str, list[str]] = {}
     for spec in tenant or []:
         name, _, consumers = spec.partition("=")

@@ -9,7 +9,9 @@ runs here: the NATS and PostgreSQL URLs (embedded servers: one NATS for compose,
 three-node JetStream cluster for Kubernetes, which asks for three replicas), listen hosts and
 ports, the gateway's public URLs (where the simulated carrier reaches it), and the mounted
 paths (the recordings volume, the agents directory). Services run with
-``VB_ENVIRONMENT=production``: a missing or placeholder secret would stop them.
+``VB_ENVIRONMENT=production``: a missing or placeholder secret would stop them. The
+compose NATS requires the users of ``infra/nats/accounts.conf`` with the passwords of the
+``.env``: each service logs in as the user compose names, held to its allow-list.
 
 The orchestrator imports the agents at start; a simulated Twilio caller then phones the
 ``demo-scripted`` agent through the real signed webhook and media WebSocket, and the
@@ -47,10 +49,12 @@ from tests.deploy.manifests import (
 from tests.deploy.processes import ServiceProcesses
 from voicebus.contracts import subjects
 from voicebus.contracts.events import CallEnded, CallEvent, RecordingReady, parse_event
+from voicebus.contracts.permissions import OPERATOR
 from voicebus.devkit.caller.session import TwilioCaller
 from voicebus.devkit.cli import app as voicebus_cli
 from voicebus.devkit.embedded_nats import EmbeddedNats
 from voicebus.devkit.embedded_postgres import EmbeddedPostgres, create_database
+from voicebus.devkit.nats_accounts import NatsAccounts
 from voicebus.devkit.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -222,7 +226,9 @@ async def test_compose_environment_completes_a_call(
     embedded_nats_factory: Callable[..., EmbeddedNats],
 ) -> None:
     variables, _ = await _secrets(tmp_path)
-    nats_server = embedded_nats_factory(sync_always=True)
+    accounts = NatsAccounts.from_variables(variables)
+    nats_server = embedded_nats_factory(sync_always=True, extra_config=accounts.server_config())
+    operator_url = accounts.url_for(OPERATOR, nats_server.url)
     composed = compose_environments(variables)
     # Volumes as compose.yaml mounts them: the named recordings volume, and ./agents.
     mounts = compose_mounts(tmp_path / "volumes")
@@ -240,8 +246,9 @@ async def test_compose_environment_completes_a_call(
     assert all(env["VB_ENVIRONMENT"] == "production" for env in environments.values())
     assert environments["orchestrator"]["VB_ORCHESTRATOR_AGENTS_DIR"] == str(AGENTS_DIR)
     _no_placeholder_hosts(environments, ["nats", "postgres"])
+    assert {environments[n]["VB_NATS_USER"] for n in SERVICES} == set(SERVICES)
     await _complete_a_call(
-        environments, nats_url=nats_server.url, recordings=recordings, home=tmp_path
+        environments, nats_url=operator_url, recordings=recordings, home=tmp_path
     )
 
 

@@ -215,7 +215,7 @@ class UserTurnProcessor(FrameProcessor):
     async def _open_turn(self, at_ms: int) -> None:
         self._open = True
         self._turn_start_ms = at_ms
-        self._span.end()  # ended already unless its transcript never came
+        self._span.end()  # a no-op unless the previous turn never ended
         self._span = tracer.start_span("turn", attributes={"voicebus.turn.start_ms": at_ms})
         await self.push_frame(UserSpeechStartedFrame(at_ms=at_ms, new_turn=True))
 

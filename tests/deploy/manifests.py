@@ -61,11 +61,12 @@ def interpolate(text: str, variables: Mapping[str, str]) -> str:
 
 
 def compose_environments(variables: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    """Each service's environment in ``compose.yaml``, as compose would pass it."""
+    """Each service's (and the NATS server's) environment in ``compose.yaml``, as compose
+    would pass it."""
     document: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())  # merge keys: <<
     services: dict[str, Any] = document["services"]
     environments: dict[str, dict[str, str]] = {}
-    for name in SERVICES:
+    for name in (*SERVICES, "nats"):
         raw = services[name].get("environment") or {}
         environments[name] = {k: interpolate(str(v), variables) for k, v in raw.items()}
     return environments
@@ -94,10 +95,10 @@ def kustomize_command() -> list[str]:
     )
 
 
-def render_k8s() -> list[dict[str, Any]]:
-    """The objects of ``kubectl kustomize infra/k8s``."""
+def render_k8s(directory: Path = K8S_DIR) -> list[dict[str, Any]]:
+    """The objects of ``kubectl kustomize infra/k8s`` (or of another kustomization)."""
     result = subprocess.run(
-        [*kustomize_command(), str(K8S_DIR)], capture_output=True, text=True, check=False
+        [*kustomize_command(), str(directory)], capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         raise ManifestError(f"kustomize failed: {result.stderr.strip()}")

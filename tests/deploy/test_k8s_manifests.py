@@ -54,6 +54,7 @@ def test_every_service_has_resources_a_budget_and_the_right_ingress(
         h["spec"]["scaleTargetRef"]["name"]
         for h in _by_kind(objects, "HorizontalPodAutoscaler").values()
     } == {
+        "gateway",
         "media",
         "orchestrator",
     }

@@ -9,7 +9,9 @@ runs here: the NATS and PostgreSQL URLs (embedded servers: one NATS for compose,
 three-node JetStream cluster for Kubernetes, which asks for three replicas), listen hosts and
 ports, the gateway's public URLs (where the simulated carrier reaches it), and the mounted
 paths (the recordings volume, the agents directory). Services run with
-``VB_ENVIRONMENT=production``: a missing or placeholder secret would stop them.
+``VB_ENVIRONMENT=production``: a missing or placeholder secret would stop them. The
+compose NATS requires the users of ``infra/nats/accounts.conf`` with the passwords of the
+``.env``: each service logs in as the user compose names, held to its allow-list.
 
 Before any service starts, the schema migration runs as the deploy file runs it: compose's
 one-shot ``migrate`` service, and the ``migrate`` init container of each Kubernetes
@@ -54,10 +56,12 @@ from tests.deploy.manifests import (
 from tests.deploy.processes import ServiceProcesses
 from voicebus.contracts import subjects
 from voicebus.contracts.events import CallEnded, CallEvent, RecordingReady, parse_event
+from voicebus.contracts.permissions import OPERATOR
 from voicebus.devkit.caller.session import TwilioCaller
 from voicebus.devkit.cli import app as voicebus_cli
 from voicebus.devkit.embedded_nats import EmbeddedNats
 from voicebus.devkit.embedded_postgres import EmbeddedPostgres, create_database
+from voicebus.devkit.nats_accounts import NatsAccounts
 from voicebus.devkit.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -252,7 +256,9 @@ async def test_compose_environment_completes_a_call(
     embedded_nats_factory: Callable[..., EmbeddedNats],
 ) -> None:
     variables, _ = await _secrets(tmp_path)
-    nats_server = embedded_nats_factory(sync_always=True)
+    accounts = NatsAccounts.from_variables(variables)
+    nats_server = embedded_nats_factory(sync_always=True, extra_config=accounts.server_config())
+    operator_url = accounts.url_for(OPERATOR, nats_server.url)
     composed = compose_environments(variables)
     # Volumes as compose.yaml mounts them: the named recordings volume, and ./agents.
     mounts = compose_mounts(tmp_path / "volumes")
@@ -274,8 +280,9 @@ async def test_compose_environment_completes_a_call(
     output = await _migrate(command, env, f"127.0.0.1:{postgres.port}", tmp_path)
     # Every schema a service owns, from empty to head.
     assert len(re.findall(r"^\w+: empty -> \d{4}$", output, re.MULTILINE)) == 4, output
+    assert {environments[n]["VB_NATS_USER"] for n in SERVICES} == set(SERVICES)
     await _complete_a_call(
-        environments, nats_url=nats_server.url, recordings=recordings, home=tmp_path
+        environments, nats_url=operator_url, recordings=recordings, home=tmp_path
     )
 
 

@@ -25,13 +25,13 @@ class DemoSettings(ServiceSettings):
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """No ``VB_*`` variable from the machine leaks into a settings test.
+    """No ``VB_*`` or ``OTEL_*`` variable from the machine leaks into a settings test.
 
     ``VB_TEST_*`` stay: they point the devkit's fixtures at CI's servers.
     """
     for name in list(os.environ):
         upper = name.upper()
-        if upper.startswith("VB_") and not upper.startswith("VB_TEST_"):
+        if upper.startswith(("VB_", "OTEL_")) and not upper.startswith("VB_TEST_"):
             monkeypatch.delenv(name)
     return monkeypatch
 

@@ -79,3 +79,31 @@ async def test_service_opens_its_schema(
             )
             assert found.scalar() == 1
     assert service.db is None
+
+
+async def test_a_statement_over_its_timeout_is_cancelled(database_url: str) -> None:
+    engine = create_engine(database_url, "audit", statement_timeout_s=0.3, connect_timeout_s=5)
+    try:
+        async with engine.connect() as conn:
+            with pytest.raises(TimeoutError):
+                await conn.execute(text("SELECT pg_sleep(5)"))
+        async with engine.connect() as conn:  # the pool is still usable
+            assert (await conn.execute(text("SELECT 1"))).scalar() == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_an_unreachable_database_fails_within_the_connect_timeout() -> None:
+    # A listening socket that never answers the PostgreSQL handshake.
+    server = await asyncio.start_server(lambda _r, _w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    url = f"postgresql://u:p@127.0.0.1:{port}/db"
+    engine = create_engine(url, "audit", connect_timeout_s=0.5, pool_timeout_s=1)
+    try:
+        async with asyncio.timeout(20):  # far above the setting: only a hang trips it
+            with pytest.raises(TimeoutError):
+                async with engine.connect():
+                    pass
+    finally:
+        await engine.dispose()
+        server.close()

@@ -1,5 +1,8 @@
 """A named tenant's webhook is checked with the account the edge hands out over real NATS
-(an edge stand-in that speaks ``vb.rpc.edge.accounts.get``), asked once per cache TTL."""
+(an edge stand-in that speaks ``vb.rpc.edge.accounts.get``), asked once per cache TTL.
+
+While the edge (or its database) cannot answer, a named tenant's webhook gets a clear 503
+and the gateway stays ready: it keeps no database of its own."""
 
 from __future__ import annotations
 
@@ -34,14 +37,17 @@ class EdgeStandIn:
         self.asked: list[GetAccount] = []
 
     async def start(self, gw: RunningGateway) -> EdgeStandIn:
-        await gw.nc.subscribe(ACCOUNTS_GET, cb=self._answer)
+        self.sub = await gw.nc.subscribe(ACCOUNTS_GET, cb=self._answer)
         await gw.nc.flush()
         return self
 
     async def _answer(self, msg: Msg) -> None:
         request = GetAccount.model_validate_json(msg.data)
         self.asked.append(request)
-        if request.tenant_id == "acme":
+        if request.tenant_id == "initech":  # as the edge answers while its database is down
+            error = RpcError(status=503, code="database_unavailable", message="down")
+            reply = AccountReply(ok=False, error=error)
+        elif request.tenant_id == "acme":
             account = StoredAccount(
                 tenant_id="acme",
                 provider=request.provider,
@@ -82,3 +88,19 @@ async def test_a_tenants_webhook_is_checked_with_its_account_from_the_edge(
         assert (await _post(gw, "globex", ACME_TOKEN)).status_code == 403
         assert (await _post(gw, "globex", ACME_TOKEN)).status_code == 403
         assert [r.tenant_id for r in edge.asked] == ["acme", "globex"]
+
+        # The edge's database is down: a clear 503, asked again next time (not cached).
+        for _ in range(2):
+            down = await _post(gw, "initech", ACME_TOKEN)
+            assert down.status_code == 503
+            assert down.headers["Retry-After"] == "5"
+            assert "account cannot be read now" in down.text
+        assert [r.tenant_id for r in edge.asked].count("initech") == 2
+
+        # No edge at all: still 503 for a tenant not cached; the gateway stays ready.
+        await edge.sub.unsubscribe()
+        assert (await _post(gw, "umbrella", ACME_TOKEN)).status_code == 503
+        async with httpx.AsyncClient(base_url=gw.base_url) as client:
+            ready = await client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert (await _post(gw, "acme", ACME_TOKEN)).status_code == 200  # cached account

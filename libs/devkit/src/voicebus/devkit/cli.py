@@ -377,6 +377,15 @@ def nats_config_cmd(
         list[str] | None,
         typer.Option(help="A name or address clients reach NATS by (with --tls); repeatable."),
     ] = None,
+    env_refs: Annotated[
+        bool,
+        typer.Option(
+            "--env-refs",
+            help="Write accounts.conf and helm-accounts-values.yaml for the services and the "
+            "operator, each password read from the server's environment "
+            "(VB_NATS_PASSWORD_<USER>): the files the deploy files ship (infra/nats).",
+        ),
+    ] = False,
 ) -> None:
     """Write NATS users and permissions: one user per service, the operator, tenants.
 
@@ -384,8 +393,12 @@ def nats_config_cmd(
     (its name) and VB_NATS_PASSWORD from nats.env. With --tls, also a private CA and a
     certificate for --host names, and tls.conf requiring TLS of every client.
     """
-    from voicebus.devkit.nats_accounts import NatsAccounts, write
+    from voicebus.devkit.nats_accounts import NatsAccounts, write, write_env_references
 
+    if env_refs:
+        for path in write_env_references(out):
+            console.print(f"wrote {path}")
+        return
     tenants: dict[str, list[str]] = {}
     for spec in tenant or []:
         name, _, consumers = spec.partition("=")

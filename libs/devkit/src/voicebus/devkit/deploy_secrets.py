@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from voicebus.contracts import permissions
+from voicebus.devkit.nats_accounts import password_variable
+
 __all__ = [
     "SECRETS",
     "SecretKind",
@@ -100,6 +103,16 @@ SECRETS: Final = (
         "VB_ORCHESTRATOR_SECRETS_KEY",
         SecretKind.FERNET,
         "encrypts webhook tools' secrets at rest: losing it loses them",
+    ),
+    # infra/nats/accounts.conf reads these from nats-server's environment; each service
+    # logs in as its own user with its own (VB_NATS_USER / VB_NATS_PASSWORD).
+    *(
+        SecretSpec(
+            password_variable(user),
+            SecretKind.PASSWORD,
+            f"NATS password of the {user} user (publish/subscribe only its own subjects)",
+        )
+        for user in (*permissions.SERVICES, permissions.OPERATOR)
     ),
 )
 """Every secret a production deployment must set, in the order the files list them."""

@@ -58,6 +58,9 @@ def create_engine(
     *,
     application_name: str | None = None,
     pool_size: int = 5,
+    connect_timeout_s: float = 5.0,
+    statement_timeout_s: float = 30.0,
+    pool_timeout_s: float = 10.0,
 ) -> AsyncEngine:
     """An engine whose connections use ``schema`` as their ``search_path``.
 
@@ -69,6 +72,10 @@ def create_engine(
         schema: the owning service's schema, e.g. ``"audit"``.
         application_name: shown in ``pg_stat_activity``, e.g. ``audit/<instance>``.
         pool_size: connections kept open.
+        connect_timeout_s: longest wait for a new connection (asyncpg ``timeout``).
+        statement_timeout_s: longest one statement may run before asyncpg cancels it
+            (``command_timeout``): a hung database fails a query instead of holding it.
+        pool_timeout_s: longest wait for a free connection from the pool.
     """
     server_settings = {"search_path": schema_name(schema)}
     if application_name:
@@ -77,7 +84,12 @@ def create_engine(
         asyncpg_url(url),
         pool_pre_ping=True,
         pool_size=pool_size,
-        connect_args={"server_settings": server_settings},
+        pool_timeout=pool_timeout_s,
+        connect_args={
+            "server_settings": server_settings,
+            "timeout": connect_timeout_s,
+            "command_timeout": statement_timeout_s,
+        },
     )
 
 

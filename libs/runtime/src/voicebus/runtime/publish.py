@@ -13,6 +13,7 @@ from nats.js.api import PubAck
 from voicebus.contracts import streams
 from voicebus.contracts.commands import ControlCommand, OriginateCall
 from voicebus.contracts.events import Envelope
+from voicebus.runtime.telemetry import inject_trace_context
 
 MSG_ID_HEADER = "Nats-Msg-Id"
 JSON = "application/json"
@@ -72,7 +73,7 @@ async def deliver_control(
     """
     deadline = time.monotonic() + within_s
     data = command.to_bytes()
-    headers = {"content-type": JSON}
+    headers = inject_trace_context({"content-type": JSON})
     while True:
         try:
             await nc.request(command.subject, data, timeout=reply_timeout_s, headers=headers)

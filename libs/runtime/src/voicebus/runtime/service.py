@@ -323,13 +323,17 @@ class Service:
     async def _open_database(self) -> None:
         if self.db_schema is None:
             return
-        if self.settings.database_url is None:
+        settings = self.settings
+        if settings.database_url is None:
             log.warning("database not configured", extra={"schema": self.db_schema})
             return
         self._db = dbkit.create_engine(
-            self.settings.database_url.get_secret_value(),
+            settings.database_url.get_secret_value(),
             self.db_schema,
-            application_name=self.settings.connection_name,
+            application_name=settings.connection_name,
+            connect_timeout_s=settings.db_connect_timeout_s,
+            statement_timeout_s=settings.db_statement_timeout_s,
+            pool_timeout_s=settings.db_pool_timeout_s,
         )
         if self.migrations is None:
             await dbkit.ensure_schema(self._db, self.db_schema)

@@ -169,6 +169,24 @@ class ServiceSettings(BaseSettings):
     database_url: SecretStr | None = Field(
         default=None, validation_alias=_shared("VB_DATABASE_URL")
     )
+    db_connect_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        validation_alias=_shared("VB_DB_CONNECT_TIMEOUT_S"),
+        description="Longest wait for a new PostgreSQL connection.",
+    )
+    db_statement_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        validation_alias=_shared("VB_DB_STATEMENT_TIMEOUT_S"),
+        description="Longest one SQL statement may run before it is cancelled.",
+    )
+    db_pool_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        validation_alias=_shared("VB_DB_POOL_TIMEOUT_S"),
+        description="Longest wait for a free connection from the service's pool.",
+    )
     secret_key: SecretStr | None = Field(
         default=None,
         validation_alias=_shared("VB_SECRET_KEY"),
@@ -196,7 +214,14 @@ class ServiceSettings(BaseSettings):
     log_format: LogFormat = Field(default="json", validation_alias=_shared("VB_LOG_FORMAT"))
     log_redact_pii: bool = Field(default=True, validation_alias=_shared("VB_LOG_REDACT_PII"))
     otel_exporter_otlp_endpoint: str | None = Field(
-        default=None, validation_alias=_shared("VB_OTEL_EXPORTER_OTLP_ENDPOINT")
+        default=None,
+        validation_alias=AliasChoices(
+            "VB_OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"
+        ),
+        description=(
+            "OTLP/HTTP collector base URL (traces go to <url>/v1/traces). Unset: no trace "
+            "starts here and nothing is exported. The standard OTEL_ name is read too."
+        ),
     )
     events_max_bytes: int = Field(
         default=-1,

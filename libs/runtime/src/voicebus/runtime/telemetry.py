@@ -8,8 +8,10 @@ which write the same W3C ``traceparent``/``tracestate``/``baggage`` headers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
@@ -22,12 +24,20 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from voicebus.runtime.settings import ServiceSettings
 
 __all__ = [
+    "TRACEPARENT",
+    "child_spans",
+    "consumed",
     "create_tracer_provider",
     "export_spans",
     "extract_trace_context",
     "inject_trace_context",
     "otlp_traces_url",
+    "sampled",
+    "within",
 ]
+
+TRACEPARENT = "traceparent"
+"""The W3C header naming the publisher's span (``00-<trace>-<span>-<flags>``)."""
 
 # The propagators FastStream's middleware uses, so raw and FastStream messages agree.
 _TRACE = TraceContextTextMapPropagator()
@@ -108,3 +118,105 @@ def extract_trace_context(headers: Mapping[str, str] | None) -> Context:
     """
     carrier = dict(headers or {})
     return _BAGGAGE.extract(carrier, context=_TRACE.extract(carrier))
+
+
+def sampled(headers: Mapping[str, str] | None) -> bool:
+    """Whether the headers carry a trace context whose publisher records the trace.
+
+    Reads the ``traceparent`` flags without building a context, so a consumer of
+    untraced traffic pays one dictionary lookup.
+    """
+    value = headers.get(TRACEPARENT) if headers else None
+    if not value or len(value) < 55:
+        return False
+    try:
+        return bool(int(value[-2:], 16) & 1)
+    except ValueError:
+        return False
+
+
+@contextmanager
+def child_spans(
+    tracer: trace.Tracer,
+    name: str,
+    carriers: Iterable[Mapping[str, str] | None],
+    attributes: Mapping[str, str | int] | None = None,
+) -> Iterator[list[trace.Span]]:
+    """One span per sampled message of a batch, each a child of its publisher's span.
+
+    A batch (one database transaction for many events) belongs to as many traces
+    as it has messages; each traced message gets its own span over the shared
+    work. Unsampled messages get none. An exception leaving the block is recorded
+    on every span.
+
+    Args:
+        tracer: the service's tracer.
+        name: the spans' name.
+        carriers: each message's headers.
+        attributes: set on every span.
+
+    Yields:
+        The spans started (empty when no message is traced).
+    """
+    spans = [
+        tracer.start_span(
+            name,
+            context=extract_trace_context(headers),
+            kind=trace.SpanKind.CONSUMER,
+            attributes=dict(attributes or {}),
+        )
+        for headers in carriers
+        if sampled(headers)
+    ]
+    try:
+        yield spans
+    except BaseException as exc:
+        for span in spans:
+            span.record_exception(exc)
+            span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
+        raise
+    finally:
+        for span in spans:
+            span.end()
+
+
+@contextmanager
+def within(context: Context | None) -> Iterator[None]:
+    """Make ``context`` current for the block (nothing changes when it is None).
+
+    Work handed from one task to another (a queue, a pipeline frame) takes its
+    trace context along this way, so what the receiving task publishes belongs
+    to the trace that asked for it.
+    """
+    if context is None:
+        yield
+        return
+    token = otel_context.attach(context)
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+@contextmanager
+def consumed(
+    tracer: trace.Tracer,
+    name: str,
+    headers: Mapping[str, str] | None,
+    attributes: Mapping[str, str | int] | None = None,
+) -> Iterator[None]:
+    """Handle a message received with raw nats-py inside a span of its publisher's trace.
+
+    FastStream's middleware does this for its subscribers. An untraced message
+    costs one header lookup and gets no span.
+    """
+    if not sampled(headers):
+        yield
+        return
+    with tracer.start_as_current_span(
+        name,
+        context=extract_trace_context(headers),
+        kind=trace.SpanKind.CONSUMER,
+        attributes=dict(attributes or {}),
+    ):
+        yield

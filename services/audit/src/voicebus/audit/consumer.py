@@ -36,6 +36,7 @@ from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from opentelemetry import trace
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
@@ -49,8 +50,10 @@ from voicebus.runtime import backoff
 from voicebus.runtime.deadletters import dead_letter_msg
 from voicebus.runtime.failures import Failure, classify, dead_letter_reason, describe
 from voicebus.runtime.held import Held
+from voicebus.runtime.telemetry import child_spans
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 
 SERVICE: Final = "audit"
 DURABLE: Final = "audit-call-events"
@@ -203,7 +206,15 @@ class EventConsumer:
         attempt = unknown = 0
         while True:
             try:
-                new = await self._store.append_many([item for _, item in items])
+                # One span per traced event, child of its publisher's: the call's trace
+                # shows when its event reached the database.
+                with child_spans(
+                    tracer,
+                    "audit.store",
+                    (msg.headers for msg, _ in items),
+                    {"db.system.name": "postgresql", "voicebus.batch_size": len(items)},
+                ):
+                    new = await self._store.append_many([item for _, item in items])
             except Exception as exc:  # classified below; nothing is swallowed
                 kind = Failure.TRANSIENT if isinstance(exc, ChainConflictError) else classify(exc)
                 if kind is Failure.TRANSIENT or (

@@ -4,7 +4,9 @@ Signature check (by the provider) → agent lookup → ``call.initiated`` → th
 provider's markup connecting the call to ``/ws/<provider>`` with signed
 stream parameters. A bad signature gets 403 and a security ``call.error``; an
 agent that cannot be used gets markup that says sorry and hangs up, and a
-``call.error``.
+``call.error``. A named tenant whose account cannot be read now (the edge or its
+database is down) gets 503 with ``Retry-After``: the provider retries or uses its
+fallback URL, and nothing is refused for good.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from voicebus.contracts.subjects import token
 from voicebus.gateway.abuse import PerMinute
 from voicebus.gateway.agents import Refusal, fetch_agent, judge
 from voicebus.gateway.call_events import call_error, call_initiated
-from voicebus.gateway.context import Gateway, UnknownAccountError
+from voicebus.gateway.context import AccountsUnavailableError, Gateway, UnknownAccountError
 from voicebus.gateway.metrics import SECURITY_SAMPLED
 from voicebus.gateway.parameters import (
     CallIdentity,
@@ -38,6 +40,8 @@ log = logging.getLogger(__name__)
 
 SORRY: Final = "Sorry, we cannot take your call right now. Please try again later. Goodbye."
 """What a caller hears when the call cannot be connected to its agent."""
+ACCOUNTS_UNAVAILABLE: Final = "the tenant's provider account cannot be read now; retry later\n"
+"""Body of the 503 a named tenant's webhook gets while its account cannot be read."""
 
 
 class InboundHandler:
@@ -70,7 +74,10 @@ class InboundHandler:
         if tenant_id is None:
             tenant_id = self.gateway.settings.default_tenant
         else:
-            tenant_webhook = await self._tenant_webhook(tenant_id)
+            try:
+                tenant_webhook = await self._tenant_webhook(tenant_id)
+            except AccountsUnavailableError:
+                return Response(ACCOUNTS_UNAVAILABLE, status_code=503, headers={"Retry-After": "5"})
             if tenant_webhook is None:
                 await self._refused(source, self.gateway.settings.default_tenant, _NO_ACCOUNT)
                 return Response(status_code=403)
@@ -138,6 +145,8 @@ class InboundHandler:
             token(tenant_id, "tenant id")
             account = await self.gateway.account(tenant_id, self.provider.name)
             return factory(self.gateway.settings, account)
+        except AccountsUnavailableError:
+            raise
         except (InvalidTokenError, UnknownAccountError, ConfigurationError):
             return None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from opentelemetry.context import Context
 from pipecat.frames.frames import InputAudioRawFrame, SystemFrame
 
 from voicebus.contracts.audio import PlaybackMark
@@ -37,6 +38,8 @@ class SayFrame(SystemFrame):
 
     say: SayData
     received_at: float
+    trace: Context | None = None
+    """The trace context of the ``ctl.say`` message (None: not traced)."""
 
 
 @dataclass
@@ -93,6 +96,8 @@ class UserTurnEndedFrame(SystemFrame):
     ended_at: float
     speech_ended_at: float | None = None
     """When the caller's speech ended (monotonic; before the end-of-turn wait)."""
+    trace: Context | None = None
+    """The context of the turn's span; its speech to text ends it."""
 
 
 @dataclass
@@ -113,6 +118,8 @@ class TranscriptFrame(SystemFrame):
     latency_ms: float
     engine: str
     backchannel: bool = False
+    trace: Context | None = None
+    """The context of the turn's span: the transcript is published within it."""
 
 
 @dataclass

@@ -16,6 +16,8 @@ from typing import Protocol
 from faststream.nats import NatsBroker
 from nats.aio.client import Client
 from nats.errors import OutboundBufferLimitError
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
 
 from voicebus.contracts import subjects
 from voicebus.contracts.audio import AudioFrame
@@ -23,6 +25,7 @@ from voicebus.contracts.commands import Clear, ClearData
 from voicebus.contracts.events import Envelope
 from voicebus.media.metrics import AUDIO_OUT_DROPPED, EVENTS_FAILED
 from voicebus.runtime.publish import publish_event, send_control
+from voicebus.runtime.telemetry import within
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +75,7 @@ class BusOutlet:
         self._source = source
         self._subject = subjects.audio_out(call_id)
         self._drain_timeout_s = drain_timeout_s
-        self._queue: asyncio.Queue[Envelope | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Envelope, Context] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = asyncio.create_task(
             self._publish_forever(), name=f"media-events-{call_id}"
         )
@@ -89,9 +92,13 @@ class BusOutlet:
             AUDIO_OUT_DROPPED.inc()
 
     def emit(self, event: Envelope) -> None:
-        """Queue an event for the call's publisher task."""
+        """Queue an event for the call's publisher task.
+
+        The caller's trace context goes along, so the event is published in the
+        trace (and under the span) it belongs to.
+        """
         if self._task is not None:
-            self._queue.put_nowait(event)
+            self._queue.put_nowait((event, otel_context.get_current()))
 
     async def clear(self, utterance_id: str | None) -> None:
         """Send ``Clear`` on ``vb.ctl.<call>.clear``."""
@@ -118,9 +125,11 @@ class BusOutlet:
                 await task
 
     async def _publish_forever(self) -> None:
-        while (event := await self._queue.get()) is not None:
+        while (item := await self._queue.get()) is not None:
+            event, context = item
             try:
-                await publish_event(self._broker, event)
+                with within(context):
+                    await publish_event(self._broker, event)
             except Exception:  # a NATS outage must not stop the call: count, log, go on
                 EVENTS_FAILED.inc()
                 log.exception(

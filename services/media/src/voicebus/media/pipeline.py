@@ -20,6 +20,7 @@ import functools
 import logging
 from dataclasses import dataclass
 
+from opentelemetry.context import Context
 from pipecat.audio.turn.base_turn_analyzer import BaseTurnAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer
 from pipecat.frames.frames import Frame
@@ -195,9 +196,9 @@ class CallPipeline:
         """Caller audio."""
         await self.input.audio(frame)
 
-    async def say(self, say: SayData) -> None:
-        """A ``ctl.say`` chunk."""
-        await self.input.say(say)
+    async def say(self, say: SayData, trace: Context | None = None) -> None:
+        """A ``ctl.say`` chunk (``trace``: its message's trace context)."""
+        await self.input.say(say, trace)
 
     async def mark(self, mark: PlaybackMark) -> None:
         """A playback mark."""

@@ -21,6 +21,7 @@ from dataclasses import replace
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
+from opentelemetry.context import Context
 from pipecat.audio.turn.smart_turn.base_smart_turn import SmartTurnParams
 from pipecat.audio.vad.vad_analyzer import VADParams
 from pydantic import ValidationError
@@ -41,6 +42,7 @@ from voicebus.media.outlet import BusOutlet
 from voicebus.media.pipeline import CallPipeline, PipelineConfig
 from voicebus.media.settings import MediaSettings
 from voicebus.runtime.service import Service
+from voicebus.runtime.telemetry import extract_trace_context, sampled
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +245,8 @@ class CallSession:
         if not isinstance(command, Say) or command.call_id != self.call_id:
             MALFORMED.labels("say").inc()
             return
-        await self._feed(_say(command.data))
+        trace = extract_trace_context(msg.headers) if sampled(msg.headers) else None
+        await self._feed(_say(command.data, trace))
 
     async def _on_mark(self, msg: Msg) -> None:
         try:
@@ -267,9 +270,9 @@ def wants_amd(call: CallStarted, settings: MediaSettings) -> bool:
     return asked and settings.runs_amd(data.provider)
 
 
-def _say(data: SayData) -> Feed:
+def _say(data: SayData, trace: Context | None) -> Feed:
     async def feed(pipeline: CallPipeline) -> None:
-        await pipeline.say(data)
+        await pipeline.say(data, trace)
 
     return feed
 

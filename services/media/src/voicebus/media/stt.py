@@ -18,6 +18,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry import trace
 from pipecat.frames.frames import Frame
 from pipecat.processors.frame_processor import FrameDirection
 
@@ -41,6 +42,7 @@ from voicebus.media.metrics import ENGINE_ERRORS, STAGE_SECONDS
 from voicebus.media.worker import WorkerProcessor
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 
 
 @dataclass(slots=True)
@@ -126,11 +128,25 @@ class STTProcessor(WorkerProcessor):
             if turn.final is None:  # the turn ended before the session opened
                 turn.final = session.end_turn()
             assert turn.frame is not None
+            context = turn.frame.trace
+            turn_span = trace.get_current_span(context) if context is not None else None
+            # Started when the turn ended: the final transcript is awaited from then on.
+            waited_ns = int(max(0.0, time.monotonic() - turn.frame.ended_at) * 1e9)
+            span = tracer.start_span(
+                "stt", context, attributes={"voicebus.engine": name},
+                start_time=time.time_ns() - waited_ns,
+            )  # fmt: skip
             try:
                 result = await turn.final
             except Exception as exc:  # one failed turn must not end transcription for the call
+                span.record_exception(exc)
+                span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
+                span.end()
+                if turn_span is not None:
+                    turn_span.end()
                 await self._failed(name, exc)
                 continue
+            span.end()
             latency = max(0.0, time.monotonic() - turn.frame.ended_at)
             STAGE_SECONDS.labels("stt", result.engine or name).observe(latency)
             text = result.text.strip()  # empty goes on too: the barge-in guard awaits it
@@ -144,8 +160,11 @@ class STTProcessor(WorkerProcessor):
                     end_ms=turn.frame.end_ms,
                     latency_ms=latency * 1000,
                     engine=result.engine or name,
+                    trace=context,
                 )
             )
+            if turn_span is not None:
+                turn_span.end()
 
     async def _failed(self, name: str, exc: BaseException) -> None:
         ENGINE_ERRORS.labels("stt").inc()

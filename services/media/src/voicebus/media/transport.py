@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from opentelemetry.context import Context
 from pipecat.frames.frames import Frame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
@@ -30,6 +31,7 @@ from voicebus.media.frames import (
 )
 from voicebus.media.outlet import CallOutlet
 from voicebus.media.pacing import MediaClock
+from voicebus.runtime.telemetry import within
 
 
 class BusInput(FrameProcessor):
@@ -61,9 +63,9 @@ class BusInput(FrameProcessor):
             )
         )
 
-    async def say(self, say: SayData) -> None:
-        """A ``ctl.say`` chunk."""
-        await self.push_frame(SayFrame(say=say, received_at=time.monotonic()))
+    async def say(self, say: SayData, trace: Context | None = None) -> None:
+        """A ``ctl.say`` chunk (``trace``: its message's trace context)."""
+        await self.push_frame(SayFrame(say=say, received_at=time.monotonic(), trace=trace))
 
     async def mark(self, mark: PlaybackMark) -> None:
         """A playback mark from ``audio.played``."""
@@ -100,10 +102,12 @@ class CallerEvents(FrameProcessor):
             if frame.new_turn:
                 self._outlet.emit(self._events.speech_started(frame.at_ms))
         elif isinstance(frame, UserTurnEndedFrame):
-            self._outlet.emit(self._events.speech_stopped(frame.start_ms, frame.end_ms))
+            with within(frame.trace):
+                self._outlet.emit(self._events.speech_stopped(frame.start_ms, frame.end_ms))
         elif isinstance(frame, TranscriptFrame):
             if frame.text:
-                self._outlet.emit(self._events.transcript(_transcript(frame)))
+                with within(frame.trace):
+                    self._outlet.emit(self._events.transcript(_transcript(frame)))
                 if self._on_transcript is not None:
                     self._on_transcript(frame.text)
             return

@@ -15,6 +15,8 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
+from opentelemetry import trace
+from opentelemetry.context import Context
 from pipecat.frames.frames import Frame
 from pipecat.processors.frame_processor import FrameDirection
 
@@ -34,6 +36,7 @@ from voicebus.media.say import SayAssembler, SayChunk
 from voicebus.media.worker import WorkerProcessor
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 
 
 class TTSProcessor(WorkerProcessor):
@@ -58,6 +61,8 @@ class TTSProcessor(WorkerProcessor):
         self._chunks: asyncio.Queue[SayChunk] = asyncio.Queue()
         self._cancelled: OrderedDict[str, None] = OrderedDict()
         self._remember = remember
+        # The trace context of each utterance's latest ``ctl.say`` (traced ones only).
+        self._traces: OrderedDict[str, Context] = OrderedDict()
 
     def work(self) -> Coroutine[Any, Any, None]:
         """Synthesize chunk after chunk."""
@@ -77,6 +82,10 @@ class TTSProcessor(WorkerProcessor):
         await self.push_frame(frame, direction)
 
     def _accept(self, frame: SayFrame) -> None:
+        if frame.trace is not None:
+            self._traces[frame.say.utterance_id] = frame.trace
+            while len(self._traces) > self._remember:
+                self._traces.popitem(last=False)
         outcome = self._assembler.add(frame.say, frame.received_at)
         if outcome.dropped is not None:
             SAY_DROPPED.labels(outcome.dropped.value).inc()
@@ -109,12 +118,28 @@ class TTSProcessor(WorkerProcessor):
                 await self.push_frame(AgentUtteranceDoneFrame(utterance_id=chunk.utterance_id))
 
     async def _synthesize(self, engine: TTSEngine | TimedTTS, chunk: SayChunk) -> None:
+        context = self._traces.get(chunk.utterance_id)
+        if chunk.final:
+            self._traces.pop(chunk.utterance_id, None)
+        if context is None:
+            await self._speak(engine, chunk, trace.INVALID_SPAN)
+            return
+        attributes: dict[str, str | int] = {
+            "voicebus.engine": engine.name,
+            "voicebus.seq": chunk.seq,
+        }
+        with tracer.start_as_current_span("tts", context, attributes=attributes) as span:
+            await self._speak(engine, chunk, span)
+
+    async def _speak(self, engine: TTSEngine | TimedTTS, chunk: SayChunk, span: trace.Span) -> None:
         stream: AsyncIterator[SpeechChunk] = synthesize_timed(engine, chunk.text, self._rate)
         first = True
         try:
             async for speech in stream:
                 if chunk.utterance_id in self._cancelled:
                     break
+                if first:
+                    span.add_event("first_audio")
                 if first and chunk.seq == 0:
                     STAGE_SECONDS.labels("tts_first_audio", engine.name).observe(
                         max(0.0, time.monotonic() - chunk.received_at)
@@ -127,6 +152,7 @@ class TTSProcessor(WorkerProcessor):
                 )
         except Exception as exc:  # one failed chunk must not silence the rest of the call
             ENGINE_ERRORS.labels("tts").inc()
+            span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
             log.warning("synthesis failed", exc_info=True, extra={"engine": engine.name})
             retryable = isinstance(exc, EngineError) and exc.retryable
             await self.push_frame(

@@ -31,6 +31,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from opentelemetry import trace
 from pipecat.audio.turn.base_turn_analyzer import BaseTurnAnalyzer, EndOfTurnState
 from pipecat.audio.vad.vad_analyzer import VADState
 from pipecat.frames.frames import (
@@ -55,6 +56,7 @@ from voicebus.media.models import SharedSmartTurnAnalyzer
 from voicebus.media.pacing import audio_ms, bytes_per_ms
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 
 
 class UserTurnProcessor(FrameProcessor):
@@ -110,6 +112,7 @@ class UserTurnProcessor(FrameProcessor):
         self._turn_start_ms = 0
         self._speech_end_ms = 0
         self._now_ms = 0.0  # end of the latest audio, on the media timeline
+        self._span: trace.Span = trace.INVALID_SPAN  # the open turn's; STT ends it
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         """Track audio and VAD transitions; caller audio ends here, other frames go on."""
@@ -132,6 +135,7 @@ class UserTurnProcessor(FrameProcessor):
         await super().cleanup()  # type: ignore[no-untyped-call]  # unannotated in pipecat
         if self._analyzer is not None:
             await self._analyzer.cleanup()  # type: ignore[no-untyped-call]  # unannotated in pipecat
+        self._span.end()  # a turn still open when the call ends
 
     async def _on_audio(self, frame: InputAudioRawFrame) -> None:
         if isinstance(frame, CallerAudioFrame):
@@ -211,6 +215,8 @@ class UserTurnProcessor(FrameProcessor):
     async def _open_turn(self, at_ms: int) -> None:
         self._open = True
         self._turn_start_ms = at_ms
+        self._span.end()  # a no-op unless the previous turn never ended
+        self._span = tracer.start_span("turn", attributes={"voicebus.turn.start_ms": at_ms})
         await self.push_frame(UserSpeechStartedFrame(at_ms=at_ms, new_turn=True))
 
     async def _end_turn(self, end_ms: int) -> None:
@@ -223,6 +229,8 @@ class UserTurnProcessor(FrameProcessor):
         wait_s = max(0.0, self._now_ms - end_ms) / 1000
         detector = "vad" if self._analyzer is None else "smart_turn"
         STAGE_SECONDS.labels("end_of_turn", detector).observe(wait_s)
+        span, self._span = self._span, trace.INVALID_SPAN
+        span.add_event("end_of_turn", {"voicebus.detector": detector, "voicebus.wait_s": wait_s})
         await self.push_frame(
             UserTurnEndedFrame(
                 audio=audio,
@@ -231,6 +239,7 @@ class UserTurnProcessor(FrameProcessor):
                 end_ms=max(end_ms, self._turn_start_ms),
                 ended_at=now,
                 speech_ended_at=now - wait_s,
+                trace=trace.set_span_in_context(span) if span.is_recording() else None,
             )
         )
 

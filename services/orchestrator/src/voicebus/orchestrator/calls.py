@@ -18,6 +18,7 @@ from typing import Final, Protocol
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import KeyWrongLastSequenceError
+from opentelemetry import trace
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -72,8 +73,10 @@ from voicebus.runtime.errors import ConfigurationError
 from voicebus.runtime.publish import publish_event
 from voicebus.runtime.service import Service
 from voicebus.runtime.settings import Environment
+from voicebus.runtime.telemetry import consumed
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 
 _ENDED_GUARD: Final = "ended"
 """Key prefix in ``vb_call_owners`` of the once-guard for a ``gateway_lost`` end."""
@@ -408,7 +411,8 @@ class Orchestrator:
             log.warning("malformed event ignored", extra={"call_id": conversation.call_id})
             return
         try:
-            await conversation.handle(event, msg.metadata.sequence.stream)
+            with consumed(tracer, "call event", msg.headers, {"voicebus.event": event.type}):
+                await conversation.handle(event, msg.metadata.sequence.stream)
         except Exception:  # one bad event must not end the call's subscription
             log.exception("event handling failed", extra={"call_id": conversation.call_id})
 

@@ -32,6 +32,8 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry import trace
+
 from voicebus.contracts.commands import (
     ControlCommand,
     HangUp,
@@ -79,6 +81,7 @@ from voicebus.orchestrator.turn import AgentLines, Step, TurnLimits, TurnResult,
 from voicebus.runtime.logs import pii
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 
 OnLost = Callable[[str], Coroutine[Any, Any, None]]
 Prelude = Callable[[Utterance], Awaitable[Step | None]]
@@ -465,6 +468,11 @@ class Conversation:
 
     async def _run_turn(self, started: float, prelude: Prelude | None = None) -> None:
         turn_id = f"t-{new_id()}"
+        attributes = {"voicebus.call_id": self.call_id, "voicebus.turn_id": turn_id}
+        with tracer.start_as_current_span("agent.turn", attributes=attributes):
+            await self._turn_body(turn_id, started, prelude)
+
+    async def _turn_body(self, turn_id: str, started: float, prelude: Prelude | None) -> None:
         utterance = self.utterance()
         self.watch.agent_busy()
         self._turn_state = (turn_id, utterance, None)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from opentelemetry import trace
+
 from voicebus.contracts.events import (
     DncRequested,
     DncRequestedData,
@@ -23,6 +25,7 @@ from voicebus.orchestrator.tools import Toolbox, ToolOutcome
 from voicebus.runtime.logs import pii
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +84,9 @@ async def run_tool(
     outbox: Outbox, ids: CallIds, toolbox: Toolbox, call: ToolCall, *, offered_only: bool = True
 ) -> ToolOutcome:
     """``tool.called``, run, ``tool.result``."""
-    await called(outbox, ids, call)
-    outcome = await toolbox.run(call, offered_only=offered_only)
-    await finished(outbox, ids, outcome)
+    with tracer.start_as_current_span("tool", attributes={"voicebus.tool": call.name}) as span:
+        await called(outbox, ids, call)
+        outcome = await toolbox.run(call, offered_only=offered_only)
+        span.set_attribute("voicebus.tool.ok", outcome.ok)
+        await finished(outbox, ids, outcome)
     return outcome

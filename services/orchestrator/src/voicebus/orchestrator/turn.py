@@ -20,9 +20,19 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from opentelemetry import trace
+
 from voicebus.contracts.commands import TransferData
 from voicebus.contracts.events import CallError, CallErrorData, ErrorCode
-from voicebus.engines.base import EngineError, LLMEngine, TextDelta, TokenUsage, ToolCall
+from voicebus.engines.base import (
+    ChatMessage,
+    EngineError,
+    LLMEngine,
+    TextDelta,
+    TokenUsage,
+    ToolCall,
+    ToolSpec,
+)
 from voicebus.orchestrator import metrics
 from voicebus.orchestrator.chunker import SentenceChunker, chunk_text
 from voicebus.orchestrator.history import close_tool_calls
@@ -33,6 +43,7 @@ from voicebus.orchestrator.tool_events import CallIds, run_tool
 from voicebus.orchestrator.tools import CallAction, Toolbox, ToolOutcome
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,21 +257,12 @@ class TurnRunner:
         chunker = SentenceChunker(self._limits.clause_chars, self._limits.max_chars)
         messages = [m.to_chat() for m in history if self._show_fixed or not m.fixed]
         specs = self._toolbox.specs if tools else []
+        span = tracer.start_span("llm", attributes={"voicebus.engine": self._engine.name})
         try:
-            async with asyncio.timeout(self._limits.llm_timeout_s):
-                async for chunk in self._engine.stream(messages, specs):
-                    if self.first_token_ms is None:
-                        self.first_token_ms = (time.monotonic() - started) * 1000
-                        engine = self._engine.name
-                        metrics.LLM_FIRST_TOKEN.labels(engine).observe(self.first_token_ms / 1000)
-                    if isinstance(chunk, TextDelta):
-                        for piece in chunker.push(chunk.text):
-                            await utterance.say(piece)
-                            current.spoken.append(piece)
-                    elif isinstance(chunk, TokenUsage):
-                        self._count(chunk)
-                    else:
-                        current.calls.append(chunk)
+            with trace.use_span(span, end_on_exit=True):
+                await self._stream_round(
+                    messages, specs, chunker, utterance, current, started, span
+                )
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # any engine failure: apologize and keep the call going
@@ -270,6 +272,36 @@ class TurnRunner:
             await utterance.say(piece)
             current.spoken.append(piece)
         return True
+
+    async def _stream_round(
+        self,
+        messages: list[ChatMessage],
+        specs: list[ToolSpec],
+        chunker: SentenceChunker,
+        utterance: Utterance,
+        current: _Round,
+        started: float,
+        span: trace.Span,
+    ) -> None:
+        """Stream one LLM round, speaking each sentence as it completes."""
+        first = True
+        async with asyncio.timeout(self._limits.llm_timeout_s):
+            async for chunk in self._engine.stream(messages, specs):
+                if first:
+                    first = False
+                    span.add_event("first_token")
+                if self.first_token_ms is None:
+                    self.first_token_ms = (time.monotonic() - started) * 1000
+                    engine = self._engine.name
+                    metrics.LLM_FIRST_TOKEN.labels(engine).observe(self.first_token_ms / 1000)
+                if isinstance(chunk, TextDelta):
+                    for piece in chunker.push(chunk.text):
+                        await utterance.say(piece)
+                        current.spoken.append(piece)
+                elif isinstance(chunk, TokenUsage):
+                    self._count(chunk)
+                else:
+                    current.calls.append(chunk)
 
     def _count(self, used: TokenUsage) -> None:
         before = self.tokens or TokenUsage(0, 0)

@@ -21,9 +21,10 @@ import logging
 import time
 from collections.abc import Mapping
 from typing import Any, Final
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
+from opentelemetry import trace
 
 from voicebus.contracts.agents import WebhookSettings
 from voicebus.contracts.agents.tools import IDEMPOTENT_METHODS
@@ -33,6 +34,7 @@ from voicebus.orchestrator.templating import render, variables
 from voicebus.orchestrator.tools import ToolError
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 
 SIGNATURE_HEADER: Final = "X-Voicebus-Signature"
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
@@ -141,6 +143,18 @@ class WebhookCall:
         raise ToolError(last)
 
     async def _attempt(
+        self, method: str, url: str, body: bytes, headers: Mapping[str, str]
+    ) -> tuple[int, bytes]:
+        # The host only: a webhook URL's path and query may carry the tenant's secrets.
+        attributes = {"http.request.method": method, "server.address": urlsplit(url).hostname or ""}
+        with tracer.start_as_current_span(
+            "webhook", kind=trace.SpanKind.CLIENT, attributes=attributes
+        ) as span:
+            status, data = await self._send(method, url, body, headers)
+            span.set_attribute("http.response.status_code", status)
+        return status, data
+
+    async def _send(
         self, method: str, url: str, body: bytes, headers: Mapping[str, str]
     ) -> tuple[int, bytes]:
         cap = self._settings.max_response_bytes

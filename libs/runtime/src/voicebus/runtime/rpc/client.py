@@ -32,6 +32,7 @@ from voicebus.runtime.rpc.faults import (
     RpcFault,
 )
 from voicebus.runtime.rpc.server import REQUEST_ID, REQUEST_ID_HEADER, rpc_name
+from voicebus.runtime.telemetry import inject_trace_context
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,8 @@ class RpcClient:
         extra: Mapping[str, str] | None,
     ) -> bytes:
         body = request.model_dump_json().encode()
-        headers = {"content-type": _JSON, **(extra or {})}
+        # The caller's trace goes along: the owner's answer is a span in it.
+        headers = inject_trace_context({"content-type": _JSON, **(extra or {})})
         request_id = REQUEST_ID.get()
         if request_id is not None:
             headers[REQUEST_ID_HEADER] = request_id

@@ -12,6 +12,12 @@ once), its lease taken and ``call.started`` published.
 
 End: control tasks cancelled, subscriptions dropped, ``call.ended`` stored,
 the lease released.
+
+Tracing: a started call is one trace, rooted at the ``call`` span opened here
+and ended with the call. The call's subscriptions are made and its events
+published inside that span, so the trace context travels in the headers of
+everything that follows (audio frames excepted: they carry no headers beyond
+their format).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from dataclasses import dataclass
 
 import nats.errors
 from nats.aio.subscription import Subscription
+from opentelemetry import trace
 from pydantic import ValidationError
 
 from voicebus.contracts import subjects
@@ -55,6 +62,7 @@ from voicebus.gateway.stream.stream_claims import Claims
 from voicebus.runtime.logs import pii
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
 
 CLOSE_POLICY_VIOLATION = 1008
 _GATEWAY_VERBS = (
@@ -120,6 +128,7 @@ class MediaCall:
         self.parts: LiveParts | None = None
         self._subs: list[Subscription] = []
         self._started_at = 0.0
+        self._span: trace.Span = trace.INVALID_SPAN
 
     @property
     def transferring(self) -> bool:
@@ -145,6 +154,22 @@ class MediaCall:
             return False
         self._codec.bind(event)
         self.identity = call
+        self._span = tracer.start_span(
+            "call",
+            kind=trace.SpanKind.SERVER,
+            attributes={
+                "voicebus.call_id": call.call_id,
+                "voicebus.tenant_id": call.tenant_id,
+                "voicebus.provider": self._provider.name,
+                "voicebus.direction": call.direction.value,
+            },
+        )
+        with trace.use_span(self._span, end_on_exit=False):
+            await self._go(call, event)
+        return True
+
+    async def _go(self, call: CallIdentity, event: StreamStart) -> None:
+        gw, settings = self._gw, self._gw.settings
         self.parts = parts = self._build(call, event.provider_call_id)
         nc = gw.nc
         self._subs.append(
@@ -166,7 +191,6 @@ class MediaCall:
         )
         metrics.call_started(self._provider.name)
         log.info("call started", extra={"call_id": call.call_id, "provider": self._provider.name})
-        return True
 
     def _build(self, call: CallIdentity, provider_call_id: str | None) -> LiveParts:
         settings, provider, codec = self._gw.settings, self._provider, self._codec
@@ -218,7 +242,8 @@ class MediaCall:
         except ValidationError:
             count_ignored(self._provider.name, IgnoreReason.INVALID_MESSAGE)
             return
-        await self._gw.publish(dtmf)
+        with trace.use_span(self._span, end_on_exit=False):
+            await self._gw.publish(dtmf)
         log.info("dtmf received", extra={"call_id": call.call_id, **pii(digits=event.digits)})
 
     async def _lost(self) -> None:
@@ -241,6 +266,8 @@ class MediaCall:
         duration_s = time.monotonic() - self._started_at
         gw = self._gw
         metrics.call_ended(self._provider.name, reason.value)
-        await gw.publish(call_ended(call, reason, duration_s, gw.source))
+        with trace.use_span(self._span, end_on_exit=True):
+            self._span.set_attribute("voicebus.end_reason", reason.value)
+            await gw.publish(call_ended(call, reason, duration_s, gw.source))
         await gw.let_go(call.call_id)
         log.info("call ended", extra={"call_id": call.call_id, "reason": reason.value})

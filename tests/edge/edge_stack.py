@@ -64,6 +64,7 @@ class EdgeStack:
         self.gateway_port = free_port()
         self.media_port = free_port()  # the gateway's media WebSocket server
         self.nc: Client | None = None
+        self.database_url = ""  # the stack's own database, once started
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="edge-stack", daemon=True)
         self._ready = threading.Event()
@@ -114,6 +115,7 @@ class EdgeStack:
         servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
         try:
             database_url = await create_database(self.postgres_url, random_database_name("vbedge_"))
+            self.database_url = database_url
             common: dict[str, Any] = {"nats_url": self.nats_url, "http_port": free_port()}
             audit, _ = build_audit(
                 AuditSettings(database_url=database_url, instance_id="audit-edge", **common)

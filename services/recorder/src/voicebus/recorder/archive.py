@@ -76,6 +76,10 @@ class RecordingStore(Protocol):
         """
         ...
 
+    async def delete(self, key: str) -> bool:
+        """Delete the object under ``key``; False when there was none."""
+        ...
+
 
 class S3Store:
     """A bucket of an S3-compatible store (AWS S3, MinIO, Ceph RGW, ...) through boto3.
@@ -154,6 +158,16 @@ class S3Store:
             raise ArchiveError(f"read of {key} in bucket {self.bucket} failed: {exc}") from exc
         except BotoCoreError as exc:
             raise ArchiveError(f"read of {key} in bucket {self.bucket} failed: {exc}") from exc
+
+    async def delete(self, key: str) -> bool:
+        """``HeadObject`` (was there one?), then ``DeleteObject``."""
+        if await self.size(key) is None:
+            return False
+        try:
+            await asyncio.to_thread(self._client.delete_object, Bucket=self.bucket, Key=key)
+        except (BotoCoreError, ClientError) as exc:
+            raise ArchiveError(f"delete of {key} in bucket {self.bucket} failed: {exc}") from exc
+        return True
 
     def _get(self, key: str, byte_range: str) -> tuple[bytes, int]:
         answer = self._client.get_object(Bucket=self.bucket, Key=key, Range=byte_range)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from faststream.nats import NatsBroker
 
+from voicebus.contracts.erasure import RECORDINGS_ERASE, EraseRecordings, RecordingsErased
 from voicebus.contracts.rpc import (
     RECORDINGS_GET,
     RECORDINGS_READ,
@@ -105,6 +106,19 @@ class Library:
             raise _not_found(request.call_id) from None
         return RecordingChunk(ok=True, data=data, total_bytes=size)
 
+    def erase(self, request: EraseRecordings) -> RecordingsErased:
+        """Delete the calls' finished files (a call still recorded here is skipped)."""
+        deleted = 0
+        for call_id in request.call_ids:
+            if call_id in self._recorder.live_calls:
+                continue
+            try:
+                self._path(request.tenant_id, call_id).unlink()
+            except FileNotFoundError:
+                continue
+            deleted += 1
+        return RecordingsErased(ok=True, recordings=deleted)
+
 
 class StoreLibrary:
     """Looks recordings up in the object store; calls still recorded are in the directory.
@@ -171,6 +185,15 @@ class StoreLibrary:
             return await asyncio.to_thread(self._files.read, request)
         return RecordingChunk(ok=True, data=data, total_bytes=size)
 
+    async def erase(self, request: EraseRecordings) -> RecordingsErased:
+        """Delete the calls' objects, and files the store never took."""
+        deleted = 0
+        for call_id in request.call_ids:
+            if await self._store.delete(self._key(request.tenant_id, call_id)):
+                deleted += 1
+        files = await asyncio.to_thread(self._files.erase, request)
+        return RecordingsErased(ok=True, recordings=deleted + files.recordings)
+
 
 def register_library(
     broker: NatsBroker,
@@ -183,6 +206,7 @@ def register_library(
         objects = StoreLibrary(settings.dir, recorder, store, settings.s3_prefix)
         recordings_get: Callable[[GetRecording], Awaitable[RecordingReply]] = objects.meta
         recordings_read: Callable[[ReadRecording], Awaitable[RecordingChunk]] = objects.read
+        recordings_erase: Callable[[EraseRecordings], Awaitable[RecordingsErased]] = objects.erase
     else:
         library = Library(settings.dir, recorder)
 
@@ -192,9 +216,15 @@ def register_library(
         async def recordings_read(request: ReadRecording) -> RecordingChunk:
             return await asyncio.to_thread(library.read, request)
 
+        async def recordings_erase(request: EraseRecordings) -> RecordingsErased:
+            return await asyncio.to_thread(library.erase, request)
+
     responder(broker, RECORDINGS_GET, GetRecording, RecordingReply, recordings_get,
               queue=QUEUE_GROUP,
               description="A call's recording (GetRecording → RecordingReply).")  # fmt: skip
     responder(broker, RECORDINGS_READ, ReadRecording, RecordingChunk, recordings_read,
               queue=QUEUE_GROUP,
               description="Bytes of a recording (ReadRecording → RecordingChunk).")  # fmt: skip
+    responder(broker, RECORDINGS_ERASE, EraseRecordings, RecordingsErased, recordings_erase,
+              queue=QUEUE_GROUP,
+              description="Delete recordings (EraseRecordings → RecordingsErased).")  # fmt: skip

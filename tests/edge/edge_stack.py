@@ -158,6 +158,7 @@ class EdgeStack:
                 admin_token=SecretStr(ADMIN),
                 credentials_key=SecretStr(Fernet.generate_key().decode()),
                 api_rate_limit_per_minute=100_000,
+                retention_interval_s=1.0,  # the retention test waits for a round
             )
             for port, (_, app) in (
                 (self.gateway_port, build_gateway(gateway)),

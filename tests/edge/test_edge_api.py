@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 import wave
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -29,6 +31,8 @@ from voicebus.contracts.events import (
     CallInitiatedData,
     Direction,
     EndReason,
+    TranscriptFinal,
+    TranscriptFinalData,
 )
 from voicebus.contracts.ids import new_id
 from voicebus.contracts.subjects import evt_filter
@@ -384,3 +388,101 @@ def test_erasing_a_caller_by_number_reaches_every_owner_of_one_tenant_only(
         }  # fmt: skip
         bad = http.delete("/callers/not%20a%20number", headers=bearer(acme))
         assert bad.status_code == 422, bad.text
+
+
+def _id_at(when: datetime) -> str:
+    """A UUIDv7 created at ``when`` (a call id from the past)."""
+    ms = int(when.timestamp() * 1000)
+    rand = uuid.uuid4().int
+    return str(uuid.UUID(int=(ms << 80) | (0x7 << 76) | (rand & (0xFFF << 64)) | (0b10 << 62)
+                         | (rand & ((1 << 62) - 1))))  # fmt: skip
+
+
+def _call_at(tenant: str, when: datetime) -> tuple[str, list[Any]]:
+    call_id = _id_at(when)
+    initiated, ended = call_events(tenant, call_id)
+    said = TranscriptFinal(
+        tenant_id=tenant, call_id=call_id, source="media/e2e", time=when + timedelta(seconds=1),
+        data=TranscriptFinalData(utterance_id="u1", text="my card is 4111 1111 1111 1111",
+                                 start_ms=0, end_ms=900),
+    )  # fmt: skip
+    return call_id, [
+        initiated.model_copy(update={"time": when}),
+        said,
+        ended.model_copy(update={"time": when + timedelta(seconds=2)}),
+    ]
+
+
+async def _finish_contact(database_url: str, tenant: str, phone: str, when: datetime) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "UPDATE campaigns.contacts SET state = 'done', last_attempt_at = $3 "
+            "WHERE tenant_id = $1 AND phone = $2", tenant, phone, when,
+        )  # fmt: skip
+    finally:
+        await conn.close()
+
+
+def test_retention_erases_each_kind_of_a_tenants_data_past_its_days(edge: EdgeStack) -> None:
+    now = datetime.now(UTC)
+    old, recent = now - timedelta(days=40), now - timedelta(days=10)
+    old_call, old_events = _call_at("initech", old)
+    recent_call, recent_events = _call_at("initech", recent)
+    their_call, their_events = _call_at("globex", old)
+    with edge.client() as http:
+        initech, globex = admin_key(http, "initech"), admin_key(http, "globex")
+        edge.run(edge.publish(*old_events, *recent_events, *their_events))
+        for token, call_id in ((initech, old_call), (initech, recent_call), (globex, their_call)):
+            stored = poll(http, f"/calls/{call_id}/events", token,
+                          until=lambda r: len(r.json()["events"]) == 3)  # fmt: skip
+            assert len(stored.json()["events"]) == 3, stored.text
+        for tenant, call_id in (("initech", old_call), ("initech", recent_call),
+                                ("globex", their_call)):  # fmt: skip
+            write_recording(edge, tenant, call_id)
+        mine = _campaign_with(http, initech, "+14155550181", "+14155550182")
+        theirs = _campaign_with(http, globex, "+14155550181")
+        for tenant in ("initech", "globex"):
+            edge.run(_finish_contact(edge.database_url, tenant, "+14155550181", old))
+
+        policy = {"events_days": 30, "transcripts_days": 7, "recordings_days": 30,
+                  "contacts_days": 30}  # fmt: skip
+        put = http.put("/tenants/initech/retention", headers=bearer(initech), json=policy)
+        assert put.status_code == 200, put.text
+        assert http.get("/tenants/initech/retention", headers=bearer(initech)).json() == policy
+        bad = http.put("/tenants/initech/retention", headers=bearer(initech),
+                       json={"events_days": 0})  # fmt: skip
+        assert bad.status_code == 422, bad.text
+        assert "events_days" in bad.text
+
+        # The job runs every second on this stack: wait for its round to reach every owner.
+        expired = poll(http, f"/calls/{old_call}/events", initech, timeout=60,
+                       until=lambda r: all(e["data"] == {"erased": True}
+                                           for e in r.json()["events"]))  # fmt: skip
+        assert [e["data"] for e in expired.json()["events"]] == [{"erased": True}] * 3
+        call = http.get(f"/calls/{old_call}", headers=bearer(initech)).json()
+        assert (call["from_number"], call["to_number"]) == (None, None)
+        kept = poll(http, f"/calls/{recent_call}/events", initech, timeout=60,
+                    until=lambda r: r.json()["events"][1]["data"] == {"erased": True})  # fmt: skip
+        data = [e["data"] for e in kept.json()["events"]]
+        assert data[1] == {"erased": True}  # a transcript older than 7 days
+        assert data[0]["from_number"] == "+14155550100"  # an event younger than 30 days
+        assert "reason" in data[2]
+        for call_id, erased in ((old_call, 3), (recent_call, 1)):
+            chain = edge.run(_verify_chain(edge, "initech", call_id))
+            assert (chain.ok, chain.length, chain.erased) == (True, 3, erased), chain
+        deadline = time.monotonic() + 60
+        while (edge.recordings / "initech" / f"{old_call}.wav").exists():
+            assert time.monotonic() < deadline, "the old recording was not deleted"
+            time.sleep(0.2)
+        assert (edge.recordings / "initech" / f"{recent_call}.wav").exists()
+        deadline = time.monotonic() + 60
+        while _contacts(http, initech, mine) != 1:
+            assert time.monotonic() < deadline, "the old finished contact was not deleted"
+            time.sleep(0.2)
+
+        # Another tenant without a policy keeps everything.
+        events = http.get(f"/calls/{their_call}/events", headers=bearer(globex)).json()["events"]
+        assert events[1]["data"]["text"].startswith("my card")
+        assert (edge.recordings / "globex" / f"{their_call}.wav").exists()
+        assert _contacts(http, globex, theirs) == 1

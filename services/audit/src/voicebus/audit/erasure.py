@@ -74,3 +74,59 @@ async def erase_number(engine: AsyncEngine, tenant_id: str, number: str, now: da
             events = _count(await driver.execute(_ERASE_EVENTS, tenant_id, call_ids, now))
             await driver.execute(_CLEAR_NUMBERS, tenant_id, call_ids)
     return Erased(call_ids, events)
+
+
+_BATCH: Final = 5000
+_EXPIRE_EVENTS: Final = """
+UPDATE call_events SET data = '{"erased": true}'::jsonb, erased_at = $5
+WHERE id IN (
+    SELECT id FROM call_events
+    WHERE tenant_id = $1 AND time < $2 AND erased_at IS NULL
+      AND ($3::text[] IS NULL OR type = ANY($3::text[]))
+    LIMIT $4
+)
+"""
+_EXPIRE_NUMBERS: Final = """
+UPDATE calls SET from_number = NULL, to_number = NULL
+WHERE tenant_id = $1 AND coalesce(ended_at, started_at, initiated_at, updated_at) < $2
+  AND (from_number IS NOT NULL OR to_number IS NOT NULL)
+"""
+
+
+async def expire(
+    engine: AsyncEngine,
+    tenant_id: str,
+    before: datetime,
+    now: datetime,
+    types: tuple[str, ...] | None = None,
+) -> tuple[int, int]:
+    """Erase ``tenant_id``'s events older than ``before`` (only ``types`` when given).
+
+    In batches, each its own transaction, so a large backlog never holds one long
+    transaction; an erasure changes no chain column, so batches need no call lock.
+    Without ``types``, calls that ended (or began, if no end is known) before ``before``
+    also lose their numbers.
+
+    Returns:
+        Events erased, and calls whose numbers were cleared.
+    """
+    events = 0
+    kinds = list(types) if types is not None else None
+    while True:
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver = raw.driver_connection
+            assert driver is not None
+            status = await driver.execute(_EXPIRE_EVENTS, tenant_id, before, kinds, _BATCH, now)
+        done = _count(status)
+        events += done
+        if done < _BATCH:
+            break
+    calls = 0
+    if types is None:
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver = raw.driver_connection
+            assert driver is not None
+            calls = _count(await driver.execute(_EXPIRE_NUMBERS, tenant_id, before))
+    return events, calls

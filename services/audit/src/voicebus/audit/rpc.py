@@ -14,6 +14,12 @@ from voicebus.contracts import subjects
 from voicebus.contracts.chains import CHAINS_VERIFY, ChainReport, VerifyChains
 from voicebus.contracts.erasure import AUDIT_ERASE, AuditErased, EraseCaller
 from voicebus.contracts.events import utc_now
+from voicebus.contracts.retention import (
+    AUDIT_RETENTION,
+    TRANSCRIPT_TYPES,
+    ApplyRetention,
+    RetentionApplied,
+)
 from voicebus.contracts.rpc import (
     CALL_EVENTS_LIST,
     CALLS_GET,
@@ -88,6 +94,17 @@ def register_rpc(broker: NatsBroker, service: Service) -> None:
             ok=True, calls=len(erased.call_ids), events=erased.events, call_ids=erased.call_ids
         )
 
+    async def retention_apply(request: ApplyRetention) -> RetentionApplied:
+        now, events, calls = utc_now(), 0, 0
+        if request.transcripts_before is not None:
+            events, _ = await erasure.expire(
+                db(), request.tenant_id, request.transcripts_before, now, TRANSCRIPT_TYPES
+            )
+        if request.events_before is not None:
+            more, calls = await erasure.expire(db(), request.tenant_id, request.events_before, now)
+            events += more
+        return RetentionApplied(ok=True, events=events, calls=calls)
+
     responder(broker, CALLS_LIST, ListCalls, CallsPage, calls_list, queue=QUEUE_GROUP,
               description="List a tenant's calls (ListCalls → CallsPage).")  # fmt: skip
     responder(broker, CALLS_GET, GetCall, CallReply, calls_get, queue=QUEUE_GROUP,
@@ -100,3 +117,6 @@ def register_rpc(broker: NatsBroker, service: Service) -> None:
               description="Recompute calls' hash chains (VerifyChains → ChainReport).")  # fmt: skip
     responder(broker, AUDIT_ERASE, EraseCaller, AuditErased, callers_erase, queue=QUEUE_GROUP,
               description="Erase a caller's calls (EraseCaller → AuditErased).")  # fmt: skip
+    responder(broker, AUDIT_RETENTION, ApplyRetention, RetentionApplied, retention_apply,
+              queue=QUEUE_GROUP,
+              description="Erase old events (ApplyRetention → RetentionApplied).")  # fmt: skip

@@ -19,6 +19,7 @@ from voicebus.campaigns.store import Blocked, Store
 from voicebus.contracts import campaigns as api
 from voicebus.contracts.erasure import CAMPAIGNS_ERASE, CampaignsErased, EraseCaller
 from voicebus.contracts.events import Envelope
+from voicebus.contracts.retention import CAMPAIGNS_RETENTION, ApplyRetention, RetentionApplied
 from voicebus.runtime.rpc import Conflict, Invalid, NotFound, responder
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,13 @@ class Responders:
             ok=True, contacts=erased.contacts, attempts=erased.attempts, call_ids=erased.call_ids
         )
 
+    async def expire(self, req: ApplyRetention) -> RetentionApplied:
+        """Delete finished contacts older than the tenant's retention."""
+        if req.contacts_before is None:
+            return RetentionApplied(ok=True)
+        erased = await erasure.expire(self.store.engine, req.tenant_id, req.contacts_before)
+        return RetentionApplied(ok=True, contacts=erased.contacts, attempts=erased.attempts)
+
 
 def register(broker: NatsBroker, r: Responders) -> None:
     """Declare every campaigns responder on ``broker`` (one queue group: any instance answers)."""
@@ -198,3 +206,5 @@ def register(broker: NatsBroker, r: Responders) -> None:
     responder(broker, api.DNC_ADD, api.DncChange, api.DncReply, dnc_add, queue=QUEUE)
     responder(broker, api.DNC_REMOVE, api.DncChange, api.DncReply, dnc_remove, queue=QUEUE)
     responder(broker, CAMPAIGNS_ERASE, EraseCaller, CampaignsErased, r.erase, queue=QUEUE)
+    responder(broker, CAMPAIGNS_RETENTION, ApplyRetention, RetentionApplied, r.expire,
+              queue=QUEUE)  # fmt: skip

@@ -18,6 +18,7 @@ from pathlib import Path
 from faststream.nats import NatsBroker
 
 from voicebus.contracts.erasure import RECORDINGS_ERASE, EraseRecordings, RecordingsErased
+from voicebus.contracts.retention import RECORDER_RETENTION, ApplyRetention, RetentionApplied
 from voicebus.contracts.rpc import (
     RECORDINGS_GET,
     RECORDINGS_READ,
@@ -27,6 +28,7 @@ from voicebus.contracts.rpc import (
     RecordingMeta,
     RecordingReply,
 )
+from voicebus.recorder import retention
 from voicebus.recorder.archive import RecordingStore, recording_key
 from voicebus.recorder.handlers import Recorder
 from voicebus.recorder.recording import marker_of
@@ -219,6 +221,15 @@ def register_library(
         async def recordings_erase(request: EraseRecordings) -> RecordingsErased:
             return await asyncio.to_thread(library.erase, request)
 
+    async def retention_apply(request: ApplyRetention) -> RetentionApplied:
+        if request.recordings_before is None:
+            return RetentionApplied(ok=True)
+        deleted = await asyncio.to_thread(
+            retention.expire, settings.dir, request.tenant_id, request.recordings_before,
+            frozenset(recorder.live_calls),
+        )  # fmt: skip
+        return RetentionApplied(ok=True, recordings=deleted)
+
     responder(broker, RECORDINGS_GET, GetRecording, RecordingReply, recordings_get,
               queue=QUEUE_GROUP,
               description="A call's recording (GetRecording → RecordingReply).")  # fmt: skip
@@ -228,3 +239,6 @@ def register_library(
     responder(broker, RECORDINGS_ERASE, EraseRecordings, RecordingsErased, recordings_erase,
               queue=QUEUE_GROUP,
               description="Delete recordings (EraseRecordings → RecordingsErased).")  # fmt: skip
+    responder(broker, RECORDER_RETENTION, ApplyRetention, RetentionApplied, retention_apply,
+              queue=QUEUE_GROUP,
+              description="Delete old recordings (ApplyRetention → RetentionApplied).")  # fmt: skip

@@ -28,6 +28,7 @@ from pydantic import SecretStr
 
 from voicebus.contracts import subjects
 from voicebus.contracts.audio import encode_headers
+from voicebus.contracts.erasure import EraseRecordings
 from voicebus.contracts.events import (
     CallEnded,
     CallEndedData,
@@ -247,3 +248,15 @@ async def test_the_edge_queries_read_the_stored_recording(s3_endpoint: str, tmp_
     )  # type: ignore[arg-type]
     with pytest.raises(Conflict):
         await live.meta(GetRecording(tenant_id=TENANT, call_id=call_id))
+
+    # Erasure: another tenant's request deletes nothing; this tenant's deletes the object.
+    other = await library.erase(EraseRecordings(tenant_id="globex", call_ids=[call_id]))
+    assert other.recordings == 0
+    assert await store.size(recording_key(TENANT, call_id, prefix="rec/")) is not None
+    erased = await library.erase(EraseRecordings(tenant_id=TENANT, call_ids=[call_id]))
+    assert erased.recordings == 1
+    assert await store.size(recording_key(TENANT, call_id, prefix="rec/")) is None
+    with pytest.raises(NotFound):
+        await library.meta(GetRecording(tenant_id=TENANT, call_id=call_id))
+    again = await library.erase(EraseRecordings(tenant_id=TENANT, call_ids=[call_id]))
+    assert again.recordings == 0

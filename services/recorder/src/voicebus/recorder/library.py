@@ -13,6 +13,7 @@ import asyncio
 import logging
 import wave
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 
 from faststream.nats import NatsBroker
@@ -196,6 +197,15 @@ class StoreLibrary:
         files = await asyncio.to_thread(self._files.erase, request)
         return RecordingsErased(ok=True, recordings=deleted + files.recordings)
 
+    async def expire(self, tenant_id: str, before: datetime) -> int:
+        """Delete the tenant's objects of calls started before ``before``."""
+        listing = await self._store.listing(f"{self._prefix}{tenant_id}/")
+        deleted = 0
+        for key in retention.expired_keys(listing, before, self._recorder.live_calls):
+            if await self._store.delete(key):
+                deleted += 1
+        return deleted
+
 
 def register_library(
     broker: NatsBroker,
@@ -224,10 +234,14 @@ def register_library(
     async def retention_apply(request: ApplyRetention) -> RetentionApplied:
         if request.recordings_before is None:
             return RetentionApplied(ok=True)
+        before = request.recordings_before
         deleted = await asyncio.to_thread(
-            retention.expire, settings.dir, request.tenant_id, request.recordings_before,
+            retention.expire, settings.dir, request.tenant_id, before,
             frozenset(recorder.live_calls),
         )  # fmt: skip
+        if store is not None:
+            objects = StoreLibrary(settings.dir, recorder, store, settings.s3_prefix)
+            deleted += await objects.expire(request.tenant_id, before)
         return RetentionApplied(ok=True, recordings=deleted)
 
     responder(broker, RECORDINGS_GET, GetRecording, RecordingReply, recordings_get,

@@ -59,7 +59,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 
 typecheck: venv
-	$(BIN)/mypy libs/*/src services/*/src
+	$(BIN)/mypy apps/*/src libs/*/src services/*/src
 
 imports: venv
 	$(BIN)/lint-imports

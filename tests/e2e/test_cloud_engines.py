@@ -181,6 +181,8 @@ async def test_a_call_on_cloud_engines(
     reply = next(e for e in events if isinstance(e, AgentReply) and e.data.engine)
     assert reply.data.engine == llm
     assert reply.data.text.startswith("You said")
+    assert reply.data.llm_tokens_in  # every cloud LLM's tokens are metered
+    assert reply.data.llm_tokens_out
     assert line.first_agent_audio_ms is not None  # the caller heard the answer (cloud TTS)
     assert any(isinstance(e, AgentSpeechStopped) for e in events)
     assert result.heard_ms > 1000
@@ -261,5 +263,7 @@ async def test_engines_breaking_mid_call_fail_over_and_the_call_goes_on(
     reply = next(e for e in events if isinstance(e, AgentReply) and e.data.engine)
     assert reply.data.engine == "anthropic"
     assert reply.data.text.startswith("You said")
+    assert reply.data.llm_tokens_in  # the usage meter counts the fallback engine's tokens
+    assert reply.data.llm_tokens_out == len(reply.data.text.split())
     assert line.first_agent_audio_ms is not None
     assert result.heard_ms > 2000

@@ -6,14 +6,20 @@ the field, secrets never shown."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import httpx
 import pytest
 from edge_stack import EdgeStack
 from test_edge_api import admin_key, bearer, poll
+from typer.testing import CliRunner
 
-from voicebus.contracts import subjects
+from voicebus.cli.main import operator_app
+from voicebus.contracts import streams, subjects
 from voicebus.contracts.commands import Transfer, parse_control
 from voicebus.contracts.events import (
     CallEnded,
@@ -22,10 +28,14 @@ from voicebus.contracts.events import (
     CallStartedData,
     Direction,
     EndReason,
+    TranscriptFinal,
+    TranscriptFinalData,
 )
 from voicebus.contracts.ids import new_id
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "agents" / "evals" / "demo.yaml"
 
 
 def definition(greeting: str, **extra: Any) -> dict[str, Any]:
@@ -40,8 +50,8 @@ def definition(greeting: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def start_call(edge: EdgeStack, tenant: str, agent_id: str) -> str:
-    call_id = new_id()
+def start_call(edge: EdgeStack, tenant: str, agent_id: str, call_id: str | None = None) -> str:
+    call_id = call_id or new_id()
     started = CallStarted(
         tenant_id=tenant,
         call_id=call_id,
@@ -249,3 +259,143 @@ def test_live_call_controls_reach_only_the_tenants_live_calls(edge: EdgeStack) -
         poll(http, f"/calls/{call_id}", acme, lambda r: r.json()["status"] == "ended")
         late = http.post(f"/calls/{call_id}/hangup", headers=bearer(acme))
         assert late.status_code == 409
+
+
+def _replay_agent(order_reply: str, *, bye_ends_call: bool) -> dict[str, Any]:
+    bye: dict[str, Any] = {"tool": "end_call"} if bye_ends_call else {"reply": "Bye then."}
+    rules = [{"match": r"\bbye\b", **bye}, {"match": r"\border\b", "reply": order_reply}]
+    return definition(
+        "Hi, this is Acme.",
+        llm={"engine": "scripted", "options": {"rules": rules, "default": "Sorry?"}},
+        tools=[{"type": "end_call"}],
+    )
+
+
+def _stand_in_for_media_and_gateway(edge: EdgeStack, call_id: str) -> asyncio.Event:
+    """Acknowledge the call's ``Say`` chunks (media's part) and hold its gateway lease, so
+    the orchestrator sees a live call; set the returned event (on the stack's loop) to let go."""
+
+    async def hold() -> asyncio.Event:
+        done = asyncio.Event()
+        assert edge.nc is not None
+        nc = edge.nc
+
+        async def ack(msg: Any) -> None:
+            await msg.respond(b"")
+
+        subscription = await nc.subscribe(subjects.ctl(call_id, "say"), cb=ack)
+        kv = await nc.jetstream().key_value(streams.CALL_OWNERS.bucket)
+
+        async def renew() -> None:
+            while not done.is_set():
+                await kv.put(streams.owner_key("gateway", call_id), b"gw-e2e")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), 1.0)
+            await subscription.unsubscribe()
+
+        await kv.put(streams.owner_key("gateway", call_id), b"gw-e2e")
+        await nc.flush()
+        asyncio.get_running_loop().create_task(renew())
+        return done
+
+    return edge.run(hold())
+
+
+async def _release(live: asyncio.Event) -> None:
+    live.set()
+
+
+def _say(edge: EdgeStack, tenant: str, call_id: str, text: str) -> None:
+    said = TranscriptFinalData(utterance_id=new_id(), text=text, start_ms=0, end_ms=500)
+    edge.run(edge.publish(TranscriptFinal(tenant_id=tenant, call_id=call_id,
+                                          source="media/e2e", data=said)))  # fmt: skip
+
+
+def _replies(http: httpx.Client, token: str, call_id: str, count: int) -> list[dict[str, Any]]:
+    found = poll(
+        http, f"/calls/{call_id}/events", token,
+        lambda r: sum(e["type"] == "agent.reply.v1" for e in r.json()["events"]) >= count,
+    )  # fmt: skip
+    return [e["data"] for e in found.json()["events"] if e["type"] == "agent.reply.v1"]
+
+
+def test_a_recorded_call_replayed_against_a_changed_version_shows_the_difference(
+    edge: EdgeStack,
+) -> None:
+    runner = CliRunner()
+    with edge.client() as http:
+        token, other = admin_key(http, "replayco"), admin_key(http, "replayother")
+        v1 = _replay_agent("Sure, what is your order number?", bye_ends_call=True)
+        created = http.post("/agents", headers=bearer(token),
+                            json={"agent_id": "orders", "definition": v1})  # fmt: skip
+        assert created.status_code == 201, created.text
+        call_id = new_id()
+        live = _stand_in_for_media_and_gateway(edge, call_id)
+        start_call(edge, "replayco", "orders", call_id)
+        _replies(http, token, call_id, 1)
+        _say(edge, "replayco", call_id, "I have a question about my order")
+        _replies(http, token, call_id, 2)
+        _say(edge, "replayco", call_id, "ok bye")
+        assert _replies(http, token, call_id, 3)[-1]["text"] == "Goodbye!"
+        ended = CallEnded(tenant_id="replayco", call_id=call_id, source="gateway/e2e",
+                          data=CallEndedData(reason=EndReason.AGENT_HANGUP))  # fmt: skip
+        edge.run(edge.publish(ended))
+        edge.run(_release(live))
+        poll(http, f"/calls/{call_id}/events", token,
+             lambda r: any(e["type"] == "call.ended.v1" for e in r.json()["events"]))  # fmt: skip
+        v2 = _replay_agent("What's the order number, please?", bye_ends_call=False)
+        updated = http.put("/agents/orders", headers=bearer(token),
+                           json={"definition": v2, "expected_version": 1})  # fmt: skip
+        assert updated.status_code == 200, updated.text
+        # Another tenant cannot replay the call.
+        hidden = http.post(f"/calls/{call_id}/replay", headers=bearer(other), json={})
+        assert hidden.status_code == 404, hidden.text
+
+    common = [call_id, "--url", edge.base_url.removesuffix("/api/v1"), "--api-key", token]
+    changed = runner.invoke(operator_app(), ["replay", *common, "--agent-version", "2", "--assert"])
+    assert changed.exit_code == 1, changed.output
+    assert "What's the order number, please?" in changed.output
+    assert "difference(s)" in changed.output
+    as_json = runner.invoke(operator_app(), ["replay", *common, "--agent-version", "2", "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    report = json.loads(as_json.stdout)
+    assert (report["original_version"], report["replayed_version"]) == (1, 2)
+    found = {(d["turn"], d["kind"]) for d in report["differences"]}
+    assert found == {(1, "reply"), (2, "reply"), (2, "tools"), (2, "end")}
+    assert report["original"][2]["tools"][0]["name"] == "end_call"
+    assert report["replayed"][2]["reply"] == "Bye then."
+    # Only flow transitions asserted: none differ.
+    flows = runner.invoke(operator_app(), ["replay", *common, "--agent-version", "2", "--assert",
+                                "--assert-on", "transitions"])  # fmt: skip
+    assert flows.exit_code == 0, flows.output
+    same = runner.invoke(operator_app(), ["replay", *common, "--agent-version", "1", "--assert"])
+    assert same.exit_code == 0, same.output
+    assert "no differences" in same.output
+
+
+def test_the_repositorys_scenario_file_passes_and_writes_its_reports(
+    edge: EdgeStack, tmp_path: Path
+) -> None:
+    with edge.client() as http:
+        token = admin_key(http, "evalco")
+    out = tmp_path / "reports"
+    common = ["--url", edge.base_url.removesuffix("/api/v1"), "--api-key", token]
+    ran = CliRunner().invoke(operator_app(), ["eval", str(SCENARIOS), "--out", str(out), *common])
+    assert ran.exit_code == 0, ran.output
+    assert "4 of 4 scenario(s) passed" in ran.output
+    report = json.loads((out / "report.json").read_text())
+    assert [s["passed"] for s in report["scenarios"]] == [True] * 4
+    found = report["scenarios"][0]["turns"][1]
+    assert found["tools"][0]["arguments"] == {"order_id": "1234"}
+    junit = ElementTree.parse(out / "junit.xml")  # noqa: S314 - the report the test just wrote
+    suite = junit.getroot().find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("5", "0", "1")
+    assert "4 of 4 scenario(s) passed" in (out / "report.md").read_text()
+
+    # A changed expectation fails, and says where.
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(SCENARIOS.read_text().replace("shipped on Monday", "shipped on Sunday"))
+    failed = CliRunner().invoke(operator_app(), ["eval", str(broken), "--out", str(out), *common])
+    assert failed.exit_code == 1, failed.output
+    assert "turn 1: reply lacks 'shipped on Sunday'" in failed.output

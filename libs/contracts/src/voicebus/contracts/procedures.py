@@ -13,7 +13,7 @@ from typing import Final
 from pydantic import BaseModel
 
 from voicebus.contracts import campaigns as c
-from voicebus.contracts import chains, erasure, keys, retention, rpc, telephony
+from voicebus.contracts import chains, erasure, keys, replay, retention, rpc, telephony
 from voicebus.contracts.agents import api as a
 from voicebus.contracts.rpc import Reply
 
@@ -45,6 +45,9 @@ PROCEDURES: Final[tuple[Procedure, ...]] = (
               "Look an agent up (the gateway before it answers or dials a call; the edge)."),
     Procedure(rpc.AGENTS_LIST, rpc.ListAgents, rpc.AgentsPage,
               "A tenant's agents (the edge's REST API and browser page)."),
+    Procedure(replay.AGENTS_SIMULATE, replay.SimulateCall, replay.SimulationReply,
+              "Run caller inputs through an agent version, tenant tools held back (the "
+              "edge's replays and evals)."),
     Procedure(rpc.CALLS_LIST, rpc.ListCalls, rpc.CallsPage,
               "A tenant's calls, newest first, from audit."),
     Procedure(rpc.CALLS_GET, rpc.GetCall, rpc.CallReply, "One call of a tenant, from audit."),

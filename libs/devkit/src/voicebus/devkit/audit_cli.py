@@ -21,7 +21,7 @@ from rich.table import Table
 from voicebus.contracts import deadletters as dl
 from voicebus.contracts import streams, subjects
 from voicebus.contracts.chains import CHAINS_VERIFY, ChainReport, ChainResult, VerifyChains
-from voicebus.devkit.campaign.cli import nats_url_or_dev
+from voicebus.devkit.stack import nats_url_or_dev
 
 T = TypeVar("T")
 app = typer.Typer(help="Audit: dead letters and the evidence chains of calls.",

@@ -1,9 +1,12 @@
-"""The ``voicebus`` command."""
+"""The ``voicebus`` command with the developer's kit: the operator's commands (from the
+``voicebus-cli`` package) plus ``dev``, ``demo``, ``call``, ``bench`` and the other tools
+that start or reach the bus and the database directly."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 from pathlib import Path
 from typing import Annotated
@@ -13,26 +16,23 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from voicebus.cli.main import operator_app
 from voicebus.contracts.errors import InvalidTokenError
-from voicebus.devkit.agent.cli import app as agent_app
 from voicebus.devkit.audit_cli import app as audit_app
-from voicebus.devkit.campaign.cli import app as campaign_app
 from voicebus.devkit.defaults import DEV_TWILIO_AUTH_TOKEN
 from voicebus.devkit.keys_cli import app as keys_app
 from voicebus.devkit.secrets_cli import app as secrets_app
 from voicebus.devkit.stack import SERVICES, DevStack, StackError, color_for, read_state
 from voicebus.devkit.tail import TailFilter, tail
-from voicebus.devkit.tenants import key_app, tenant_app
 
-app = typer.Typer(help="voicebus: AI voice agents on phone calls, over NATS.", no_args_is_help=True)
-events_app = typer.Typer(help="Watch the event stream.", no_args_is_help=True)
-app.add_typer(events_app, name="events")
-app.add_typer(tenant_app, name="tenant")
-app.add_typer(key_app, name="key")
+app = operator_app()
+bus_app = typer.Typer(
+    help="Watch the bus itself (development: needs NATS, and sees every tenant).",
+    no_args_is_help=True,
+)
+app.add_typer(bus_app, name="bus")
 app.add_typer(keys_app, name="keys")
-app.add_typer(campaign_app, name="campaign")
 app.add_typer(audit_app, name="audit")
-app.add_typer(agent_app, name="agent")
 app.add_typer(secrets_app, name="secrets")
 
 console = Console(highlight=False)
@@ -152,8 +152,8 @@ def _default_nats_url(data_dir: Path) -> str:
     return "nats://127.0.0.1:4222"
 
 
-@events_app.command("tail")
-def events_tail(
+@bus_app.command("tail")
+def bus_tail(
     tenant: Annotated[str | None, typer.Option(help="Only this tenant.")] = None,
     call: Annotated[str | None, typer.Option(help="Only this call id.")] = None,
     type_glob: Annotated[
@@ -165,7 +165,7 @@ def events_tail(
     nats_url: NatsUrl = None,
     data_dir: Annotated[Path, typer.Option(help="Where `voicebus dev` keeps state.")] = DATA_DIR,
 ) -> None:
-    """Print call events live, one line each (from now, or --from-start)."""
+    """Print call events from VB_EVENTS, one line each (from now, or --from-start)."""
     try:
         flt = TailFilter(tenant, call, type_glob, from_start)
         _ = flt.subject
@@ -319,11 +319,19 @@ def nats_config_cmd(
             "consumers tenant-TENANT-crm and tenant-TENANT-bi."
         ),
     ] = None,
+    tls: Annotated[
+        bool, typer.Option(help="Also a private CA and the servers' certificate (tls/).")
+    ] = False,
+    host: Annotated[
+        list[str] | None,
+        typer.Option(help="A name or address clients reach NATS by (with --tls); repeatable."),
+    ] = None,
 ) -> None:
     """Write NATS users and permissions: one user per service, the operator, tenants.
 
     Include accounts.conf from the server's config; give each service VB_NATS_USER
-    (its name) and VB_NATS_PASSWORD from nats.env.
+    (its name) and VB_NATS_PASSWORD from nats.env. With --tls, also a private CA and a
+    certificate for --host names, and tls.conf requiring TLS of every client.
     """
     from voicebus.devkit.nats_accounts import NatsAccounts, write
 
@@ -337,6 +345,20 @@ def nats_config_cmd(
         err_console.print(str(exc))
         raise typer.Exit(2) from None
     console.print(f"wrote {conf} and {env} (readable by you only)")
+    if tls:
+        from voicebus.devkit.nats_tls import write_tls
+
+        try:
+            files = write_tls(out / "tls", host or ["localhost", "127.0.0.1"])
+        except ValueError as exc:
+            err_console.print(str(exc))
+            raise typer.Exit(2) from None
+        block = out / "tls.conf"
+        block.write_text(json.dumps({"tls": files.server_block()}, indent=2)[1:-1].strip() + "\n")
+        console.print(
+            f"wrote {files.ca}, {files.cert}, {files.key} and {block}: include tls.conf from "
+            f"the server's config; give services VB_NATS_TLS_CA={files.ca} and tls:// URLs"
+        )
 
 
 @app.command("bench")

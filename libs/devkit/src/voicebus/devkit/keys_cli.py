@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from voicebus.contracts.keys import ROTATE_SUBJECTS, KeysRotated, RotateKeys
-from voicebus.devkit.campaign.cli import nats_url_or_dev
+from voicebus.devkit.stack import nats_url_or_dev
 
 app = typer.Typer(help="Encryption keys of stored secrets.", no_args_is_help=True)
 console = Console(highlight=False)

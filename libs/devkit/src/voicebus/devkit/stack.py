@@ -384,3 +384,12 @@ def read_state(data_dir: Path) -> dict[str, object] | None:
 def color_for(name: str) -> str:
     """A stable rich color for a service's log prefix."""
     return _COLORS[SERVICES.index(name) % len(_COLORS)] if name in SERVICES else "white"
+
+
+def nats_url_or_dev(url: str | None) -> str:
+    """``url``, or the running dev stack's NATS, or the default local one."""
+    if url:
+        return url
+    state = read_state(Path("var") / "dev")
+    found = state.get("nats_url") if state else None
+    return found if isinstance(found, str) else "nats://127.0.0.1:4222"

@@ -22,6 +22,7 @@ from voicebus.runtime.bus import (
     CONNECT_TIMEOUT_S,
     DRAIN_TIMEOUT_S,
     RECONNECT_WAIT_S,
+    tls_context,
     user_credentials,
 )
 from voicebus.runtime.bus_metrics import PatternPrometheusMiddleware
@@ -44,13 +45,14 @@ log = logging.getLogger(__name__)
 
 
 def _security(settings: ServiceSettings) -> NatsSecurity | None:
+    tls = tls_context(settings)
     creds = user_credentials(settings)
     if creds is not None:
-        return NatsCredentials(creds)
+        return NatsCredentials(creds, ssl_context=tls)
     if settings.nats_user:
         password = settings.nats_password.get_secret_value() if settings.nats_password else ""
-        return NatsUserPassword(settings.nats_user, password)
-    return None
+        return NatsUserPassword(settings.nats_user, password, ssl_context=tls)
+    return None if tls is None else NatsSecurity(ssl_context=tls)
 
 
 class _Broker(NatsBroker):

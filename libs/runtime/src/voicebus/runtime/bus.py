@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from typing import Any, Final
 
 from nats.aio.client import Client, RawCredentials
@@ -21,6 +22,7 @@ __all__ = [
     "connect_options",
     "drain",
     "provision",
+    "tls_context",
     "user_credentials",
 ]
 
@@ -67,6 +69,23 @@ def _credentials(settings: ServiceSettings) -> dict[str, Any]:
     return {}
 
 
+def tls_context(settings: ServiceSettings) -> ssl.SSLContext | None:
+    """The client TLS context of ``VB_NATS_TLS_*``: the server verified against the CA (and
+    its host name), a client certificate presented when one is set; ``None`` without a CA."""
+    if settings.nats_tls_ca is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=settings.nats_tls_ca)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if settings.nats_tls_cert is not None and settings.nats_tls_key is not None:
+        context.load_cert_chain(settings.nats_tls_cert, settings.nats_tls_key)
+    return context
+
+
+def _tls(settings: ServiceSettings) -> dict[str, Any]:
+    context = tls_context(settings)
+    return {} if context is None else {"tls": context}
+
+
 def connect_options(settings: ServiceSettings, *, name: str) -> dict[str, Any]:
     """Options shared by every NATS connection of a service (raw and FastStream's).
 
@@ -83,6 +102,7 @@ def connect_options(settings: ServiceSettings, *, name: str) -> dict[str, Any]:
         # Replies on a prefix of the service's own: NATS permissions keep others off it.
         "inbox_prefix": inbox_prefix(type(settings).service_name),
         **_credentials(settings),
+        **_tls(settings),
     }
 
 

@@ -26,7 +26,7 @@ from collections import deque
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
-from voicebus.runtime.bus import CONNECT_TIMEOUT_S, RECONNECT_WAIT_S, user_credentials
+from voicebus.runtime.bus import CONNECT_TIMEOUT_S, RECONNECT_WAIT_S, tls_context, user_credentials
 from voicebus.runtime.errors import BusError
 from voicebus.runtime.settings import ServiceSettings
 
@@ -173,8 +173,9 @@ class FramePublisher:
         try:
             info = _parse_info(await reader.readline())
             self._max_payload = int(info.get("max_payload", self._max_payload))
-            if parts.scheme == "tls" or info.get("tls_required"):
-                context = ssl.create_default_context()
+            ours = tls_context(self._settings)
+            if ours is not None or parts.scheme == "tls" or info.get("tls_required"):
+                context = ours or ssl.create_default_context()
                 await writer.start_tls(context, server_hostname=host)
             connect = self._connect_options(info, parts.username, parts.password)
             writer.write(b"CONNECT " + json.dumps(connect).encode() + b"\r\nPING\r\n")

@@ -19,6 +19,7 @@ import re
 import secrets
 import socket
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
@@ -147,6 +148,24 @@ class ServiceSettings(BaseSettings):
         validation_alias=_shared("VB_NATS_CREDS"),
         description="A .creds file path, or the file's content (JWT and seed).",
     )
+    nats_tls_ca: Path | None = Field(
+        default=None,
+        validation_alias=_shared("VB_NATS_TLS_CA"),
+        description=(
+            "PEM file of the CA that signed the NATS servers' certificates: the connection is "
+            "TLS and the server is verified against it (`voicebus nats-config --tls` writes one)."
+        ),
+    )
+    nats_tls_cert: Path | None = Field(
+        default=None,
+        validation_alias=_shared("VB_NATS_TLS_CERT"),
+        description="PEM client certificate, for servers that verify clients (mutual TLS).",
+    )
+    nats_tls_key: Path | None = Field(
+        default=None,
+        validation_alias=_shared("VB_NATS_TLS_KEY"),
+        description="PEM private key of VB_NATS_TLS_CERT.",
+    )
     database_url: SecretStr | None = Field(
         default=None, validation_alias=_shared("VB_DATABASE_URL")
     )
@@ -254,6 +273,10 @@ class ServiceSettings(BaseSettings):
             raise ValueError("VB_NATS_PASSWORD is set but VB_NATS_USER is not")
         if self.nats_user and self.nats_creds is not None:
             raise ValueError("set either VB_NATS_USER/VB_NATS_PASSWORD or VB_NATS_CREDS, not both")
+        if (self.nats_tls_cert is None) != (self.nats_tls_key is None):
+            raise ValueError("VB_NATS_TLS_CERT and VB_NATS_TLS_KEY go together")
+        if self.nats_tls_cert is not None and self.nats_tls_ca is None:
+            raise ValueError("VB_NATS_TLS_CERT needs VB_NATS_TLS_CA (the server is verified too)")
         if self.environment is Environment.PRODUCTION:
             for name in type(self).model_fields:
                 value = getattr(self, name)

@@ -82,6 +82,13 @@ class EdgeSettings(ServiceSettings):
         description="How long the retention job waits for one owner to apply one tenant's "
         "retention (a large backlog takes a while).",
     )
+    simulation_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        le=900,
+        description="How long a replay or an eval waits for the orchestrator to run the "
+        "conversation (every turn calls the agent's LLM).",
+    )
     session_secret: SecretStr = Field(
         default=SecretStr(_DEV_SECRET),
         description=(

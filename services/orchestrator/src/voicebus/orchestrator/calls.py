@@ -63,6 +63,7 @@ from voicebus.orchestrator.secret_box import SecretBox, fernet_keys
 from voicebus.orchestrator.seeding import import_agents, import_tools
 from voicebus.orchestrator.session import Session, SessionStorage, SessionStore
 from voicebus.orchestrator.settings import OrchestratorSettings
+from voicebus.orchestrator.simulation import Simulator
 from voicebus.orchestrator.ssrf import TargetPolicy
 from voicebus.orchestrator.tables import METADATA
 from voicebus.orchestrator.tenant_tools import TenantTools
@@ -123,6 +124,9 @@ class Orchestrator:
             allow_private=settings.tools_allow_private_networks,
         )
         self._tenant_tools = TenantTools(self.tools, policy)
+        self.simulator = Simulator(
+            self.catalog, self._tenant_tools.for_call, self._conversation_settings
+        )
         self._store: SessionStorage | None = None
         self.memory: CallerMemory = InMemoryCallerMemory()
         self._calls: dict[str, _LiveCall] = {}

@@ -340,9 +340,12 @@ class Conversation:
             await item.close()
 
     async def idle(self) -> None:
-        """Wait until no turn or hang-up is running (tests, graceful drains)."""
-        for task in (self._turn, self._hangup, *self._background):
-            if task is not None:
+        """Wait until no turn or hang-up is running, including those started meanwhile
+        (tests, graceful drains, simulations)."""
+        while pending := [
+            t for t in (self._turn, self._hangup, *self._background) if t and not t.done()
+        ]:
+            for task in pending:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 

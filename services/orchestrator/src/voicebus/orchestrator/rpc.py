@@ -15,6 +15,7 @@ from faststream.nats import NatsBroker
 
 from voicebus.contracts.agents import api, check_context
 from voicebus.contracts.keys import TOOL_SECRETS_ROTATE, KeysRotated, RotateKeys
+from voicebus.contracts.replay import AGENTS_SIMULATE, SimulateCall, SimulationReply
 from voicebus.contracts.rpc import (
     AGENTS_GET,
     AGENTS_LIST,
@@ -121,6 +122,13 @@ class Responders:
             raise Invalid("; ".join(str(p) for p in problems), code="invalid_context")
         return api.ContextCheckReply(ok=True, agent_id=record.agent_id, version=record.version)
 
+    async def simulate(self, request: SimulateCall) -> SimulationReply:
+        """Run caller inputs through an agent version, nothing sent (404: unknown)."""
+        try:
+            return await self._o.simulator.run(request)
+        except AgentConfigError as exc:
+            raise Unavailable(f"the agent cannot run: {exc}", code="agent_unusable") from None
+
     async def tool_create(self, request: api.CreateTool) -> api.ToolRecordReply:
         """Version 1 of a webhook tool."""
         return api.ToolRecordReply(
@@ -226,6 +234,11 @@ def register(broker: NatsBroker, orchestrator: Orchestrator) -> None:
         r.check_context,
         queue=q,
     )
+    responder(
+        broker, AGENTS_SIMULATE, SimulateCall, SimulationReply, r.simulate, queue=q,
+        description="Run caller inputs through an agent version with tenant tools held back "
+        "(SimulateCall → SimulationReply).",
+    )  # fmt: skip
     responder(broker, api.TOOLS_CREATE, api.CreateTool, api.ToolRecordReply, r.tool_create, queue=q)
     responder(broker, api.TOOLS_UPDATE, api.UpdateTool, api.ToolRecordReply, r.tool_update, queue=q)
     responder(broker, api.TOOLS_GET, api.ToolRef, api.ToolRecordReply, r.tool_get, queue=q)

@@ -1,2 +1,2 @@
-"""Campaigns from the outside: an RPC client, the ``voicebus campaign`` command, a
-simulated provider for tests, and the ``campaign`` benchmark."""
+"""Campaigns from the bus side: an RPC client, a simulated provider for tests, and the
+``campaign`` benchmark (the ``voicebus campaign`` command goes through the REST edge)."""

@@ -73,6 +73,19 @@ async def messages(vendor: VendorStandIn, request: Request) -> Response:
     return StreamingResponse(_stream(reply, record.scenario, body), media_type="text/event-stream")
 
 
+def prompt_words(body: dict[str, Any]) -> int:
+    """The stand-in's token count of a request: the words of its system prompt and messages
+    (a real tokenizer counts differently; what matters is that it grows with the prompt)."""
+    text = [str(body.get("system") or "")]
+    for message in body.get("messages") or []:
+        content = message.get("content")
+        if isinstance(content, str):
+            text.append(content)
+        elif isinstance(content, list):
+            text += [str(b.get("text", "")) for b in content if isinstance(b, dict)]
+    return sum(len(t.split()) for t in text)
+
+
 async def _stream(reply: str, scenario: Scenario, body: dict[str, Any]) -> AsyncIterator[str]:
     if scenario is Scenario.HANG:
         await asyncio.sleep(3600)
@@ -89,7 +102,7 @@ async def _stream(reply: str, scenario: Scenario, body: dict[str, Any]) -> Async
                 "model": body.get("model"),
                 "content": [],
                 "stop_reason": None,
-                "usage": {"input_tokens": 10, "output_tokens": 1},
+                "usage": {"input_tokens": prompt_words(body), "output_tokens": 1},
             },
         },
     )

@@ -48,18 +48,28 @@ def _problem(contents: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def _chunk(text: str, finish: str | None = None) -> str:
+def _chunk(text: str, finish: str | None = None, usage: tuple[int, int] | None = None) -> str:
     candidate: dict[str, Any] = {
         "content": {"role": "model", "parts": [{"text": text}]},
         "index": 0,
     }
     if finish:
         candidate["finishReason"] = finish
-    return (
-        "data: "
-        + json.dumps({"candidates": [candidate], "modelVersion": "gemini-standin"})
-        + "\r\n\r\n"
-    )
+    body: dict[str, Any] = {"candidates": [candidate], "modelVersion": "gemini-standin"}
+    if usage is not None:
+        prompt, reply = usage
+        body["usageMetadata"] = {"promptTokenCount": prompt, "candidatesTokenCount": reply,
+                                 "totalTokenCount": prompt + reply}  # fmt: skip
+    return "data: " + json.dumps(body) + "\r\n\r\n"
+
+
+def prompt_words(body: dict[str, Any]) -> int:
+    """The stand-in's token count of a request: the words of its system instruction and
+    contents (what matters is that it grows with the prompt)."""
+    parts = [*(body.get("systemInstruction") or {}).get("parts", [])]
+    for content in body.get("contents") or []:
+        parts += content.get("parts") or []
+    return sum(len(str(p.get("text", "")).split()) for p in parts if isinstance(p, dict))
 
 
 async def generate(vendor: VendorStandIn, request: Request) -> Response:
@@ -82,10 +92,11 @@ async def generate(vendor: VendorStandIn, request: Request) -> Response:
     last = body["contents"][-1]
     heard = " ".join(p.get("text", "") for p in last.get("parts", []) if "text" in p)
     reply = vendor.reply(heard)
-    return StreamingResponse(_stream(reply, record.scenario), media_type="text/event-stream")
+    stream = _stream(reply, record.scenario, prompt_words(body))
+    return StreamingResponse(stream, media_type="text/event-stream")
 
 
-async def _stream(reply: str, scenario: Scenario) -> AsyncIterator[str]:
+async def _stream(reply: str, scenario: Scenario, prompt: int) -> AsyncIterator[str]:
     if scenario is Scenario.HANG:
         await asyncio.sleep(3600)
     if scenario is Scenario.SLOW:
@@ -107,5 +118,9 @@ async def _stream(reply: str, scenario: Scenario) -> AsyncIterator[str]:
         if index == 2 and scenario is Scenario.CLOSE_MID:
             return
         last = index == len(words) - 1
-        yield _chunk(word if index == 0 else " " + word, "STOP" if last else None)
+        yield _chunk(
+            word if index == 0 else " " + word,
+            "STOP" if last else None,
+            (prompt, len(words)) if last else None,
+        )
         await asyncio.sleep(0.005)

@@ -23,6 +23,7 @@ from voicebus.engines.base import (
     LLMChunk,
     Options,
     TextDelta,
+    TokenUsage,
     ToolCall,
     ToolSpec,
 )
@@ -172,9 +173,24 @@ class AnthropicLLM:
             raise transport_error(NAME, exc) from exc
 
 
+def _count(usage: object, *names: str) -> int | None:
+    """The sum of the named token counts of a ``usage`` object, if it has any of them."""
+    if not isinstance(usage, dict):
+        return None
+    found = [usage[n] for n in names if isinstance(usage.get(n), int)]
+    return sum(found) if found else None
+
+
+_INPUT_COUNTS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
 async def _events(response: httpx.Response) -> AsyncIterator[LLMChunk]:
     blocks: dict[int, _Block] = {}
     stopped = False
+    # Input tokens come with message_start (cache reads and writes are input too); the
+    # output count of message_delta is cumulative, so the last one is the total.
+    tokens_in: int | None = None
+    tokens_out: int | None = None
     async for line in response.aiter_lines():
         if not line.startswith("data:"):
             continue
@@ -197,7 +213,13 @@ async def _events(response: httpx.Response) -> AsyncIterator[LLMChunk]:
                 kind="unavailable" if overloaded else "protocol",
             )
         index = int(event.get("index", 0)) if isinstance(event.get("index", 0), int) else 0
-        if kind == "content_block_start":
+        if kind == "message_start":
+            message = event.get("message") or {}
+            usage = message.get("usage") if isinstance(message, dict) else None
+            tokens_in = _count(usage, *_INPUT_COUNTS)
+        elif kind == "message_delta":
+            tokens_out = _count(event.get("usage"), "output_tokens") or tokens_out
+        elif kind == "content_block_start":
             block = event.get("content_block") or {}
             blocks[index] = _Block(
                 str(block.get("type")), str(block.get("id", "")), str(block.get("name", ""))
@@ -215,6 +237,8 @@ async def _events(response: httpx.Response) -> AsyncIterator[LLMChunk]:
         elif kind == "message_stop":
             stopped = True
             break
+    if stopped and tokens_in is not None and tokens_out is not None:
+        yield TokenUsage(tokens_in, tokens_out)
     if not stopped:
         raise EngineError(
             f"{NAME}: the stream ended before message_stop", retryable=True, kind="closed"

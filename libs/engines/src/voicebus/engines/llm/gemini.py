@@ -27,6 +27,7 @@ from voicebus.engines.base import (
     LLMChunk,
     Options,
     TextDelta,
+    TokenUsage,
     ToolCall,
     ToolSpec,
     error_for_status,
@@ -185,8 +186,20 @@ def _refusal(status: int, raw: bytes) -> EngineError:
     return error_for_status(NAME, status, detail)
 
 
+def _usage(event: dict[str, Any]) -> TokenUsage | None:
+    """``usageMetadata`` of a chunk (prompt and candidate counts), if it has one."""
+    meta = event.get("usageMetadata")
+    if not isinstance(meta, dict):
+        return None
+    prompt, reply = meta.get("promptTokenCount"), meta.get("candidatesTokenCount", 0)
+    if not isinstance(prompt, int) or not isinstance(reply, int):
+        return None
+    return TokenUsage(max(prompt, 0), max(reply, 0))
+
+
 async def _chunks(response: httpx.Response) -> AsyncIterator[LLMChunk]:
     finished = False
+    usage: TokenUsage | None = None  # every chunk may carry the counts so far: keep the last
     async for line in response.aiter_lines():
         if not line.startswith("data:"):
             continue
@@ -203,6 +216,7 @@ async def _chunks(response: httpx.Response) -> AsyncIterator[LLMChunk]:
             raise EngineError(
                 f"{NAME}: the vendor failed mid-reply: {detail}", retryable=True, kind="unavailable"
             )
+        usage = _usage(event) or usage
         for candidate in event.get("candidates") or []:
             if candidate.get("index", 0) != 0:
                 continue
@@ -224,6 +238,8 @@ async def _chunks(response: httpx.Response) -> AsyncIterator[LLMChunk]:
         raise EngineError(
             f"{NAME}: the stream ended before a finish reason", retryable=True, kind="closed"
         )
+    if usage is not None:
+        yield usage
 
 
 def create(options: Options, context: EngineContext) -> GeminiLLM:

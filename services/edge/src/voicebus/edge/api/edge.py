@@ -47,6 +47,7 @@ class Edge:
     call_limiter: SharedRateLimiter = field(default_factory=SharedRateLimiter)
     cookie_secure: bool | None = None
     live_streams_per_key: int = 10
+    simulation_timeout_s: float = 120.0
 
     @classmethod
     def build(cls, service: Service, settings: EdgeSettings, store: TenantStore) -> Edge:
@@ -74,6 +75,7 @@ class Edge:
             call_limiter=shared,
             feed=NatsEventFeed(lambda: service.nc),
             live_streams_per_key=settings.live_streams_per_key,
+            simulation_timeout_s=settings.simulation_timeout_s,
             cookie_secure=(
                 settings.session_cookie_secure
                 if settings.session_cookie_secure is not None

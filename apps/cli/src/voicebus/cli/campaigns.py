@@ -1,32 +1,26 @@
-"""``voicebus campaign``: create, upload, start, pause, resume, cancel, status, report.
+"""``voicebus campaign``: create, upload, start, pause, resume, cancel, status, report, DNC.
 
-The command talks to the campaigns service directly over NATS request/reply
-(``--nats-url``; by default the running ``voicebus dev`` stack's), the same
-subjects the REST edge forwards to.
+Every command acts for the tenant of ``--api-key`` through the REST edge.
 """
 
 from __future__ import annotations
 
-import asyncio
-import csv
-import sys
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.live import Live
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from voicebus.cli.edge import DEFAULT_URL, ApiKey, Edge, Timeout, Url
 from voicebus.contracts import campaigns as api
 
-if TYPE_CHECKING:
-    from voicebus.devkit.campaign.client import CampaignClient
-
-T = TypeVar("T")
 app = typer.Typer(
     help="Outbound campaigns: lists, DNC, calling windows, pacing.", no_args_is_help=True
 )
@@ -35,46 +29,9 @@ app.add_typer(dnc_app, name="dnc")
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
-NatsUrl = Annotated[
-    str | None, typer.Option(envvar="VB_NATS_URL", help="NATS; default: the dev stack's.")
-]
-Tenant = Annotated[str, typer.Option(envvar="VB_TENANT", help="Tenant id.")]
 CampaignArg = Annotated[str, typer.Argument(help="Campaign id.")]
 DONE = {api.CampaignStatus.COMPLETED, api.CampaignStatus.CANCELLED}
-
-
-def nats_url_or_dev(url: str | None) -> str:
-    """``url``, or the running dev stack's NATS, or the default local one."""
-    if url:
-        return url
-    from voicebus.devkit.stack import read_state
-
-    state = read_state(Path("var") / "dev")
-    found = state.get("nats_url") if state else None
-    return found if isinstance(found, str) else "nats://127.0.0.1:4222"
-
-
-def _run(url: str | None, tenant: str, work: Callable[[CampaignClient], Awaitable[T]]) -> T:
-    # Imported here: `voicebus --help` and the other commands stay fast.
-    import nats
-
-    from voicebus.devkit.campaign.client import CampaignClient, CampaignError
-
-    async def main() -> T:
-        nc = await nats.connect(nats_url_or_dev(url), connect_timeout=5)
-        try:
-            return await work(CampaignClient(nc, tenant))
-        finally:
-            await nc.close()
-
-    try:
-        return asyncio.run(main())
-    except CampaignError as exc:
-        err.print(f"[red]{escape(str(exc))}[/]")
-        raise typer.Exit(1) from None
-    except (OSError, nats.errors.Error) as exc:
-        err.print(f"[red]cannot reach NATS: {escape(str(exc))}[/]")
-        raise typer.Exit(1) from None
+UPLOAD_CHUNK = 64 * 1024
 
 
 def _show(campaign: api.Campaign) -> None:
@@ -100,10 +57,14 @@ def create(
     message: Annotated[str | None, typer.Option(help="Notification text.")] = None,
     concurrency: Annotated[int | None, typer.Option(help="Calls at once.")] = None,
     pacing: Annotated[float | None, typer.Option(help="Dials per second.")] = None,
-    tenant: Tenant = "default",
-    nats_url: NatsUrl = None,
+    idempotency_key: Annotated[
+        str | None, typer.Option(help="Repeat-safe creation: the same key creates once.")
+    ] = None,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = "",
+    timeout: Timeout = 10.0,
 ) -> None:
-    """Create a draft campaign; prints its id."""
+    """Create a draft campaign; prints its id (alone, on the last line of standard output)."""
     import yaml
 
     data: dict[str, Any] = yaml.safe_load(spec.read_text(encoding="utf-8")) if spec else {}
@@ -112,33 +73,47 @@ def create(
     data.update({k: v for k, v in overrides.items() if v is not None})
     try:
         model = api.CampaignSpec.model_validate(data)
-    except ValueError as exc:
-        err.print(f"[red]invalid campaign: {escape(str(exc))}[/]")
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        err.print(f"[red]invalid campaign: {escape(problems)}[/]")
         raise typer.Exit(2) from None
-    campaign = _run(nats_url, tenant, lambda c: c.create(model))
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+    body = model.model_dump(mode="json")
+    created = Edge(url, api_key, timeout).json("POST", "/campaigns", body, headers=headers)
+    campaign = api.Campaign.model_validate(created)
     _show(campaign)
-    print(campaign.campaign_id)
+    print(campaign.campaign_id, flush=True)
+
+
+def _chunks(file: Path, on_sent: Callable[[int], None]) -> Iterator[bytes]:
+    sent = 0
+    with file.open("rb") as stream:
+        while block := stream.read(UPLOAD_CHUNK):
+            sent += len(block)
+            on_sent(sent)
+            yield block
 
 
 @app.command()
 def upload(
     campaign_id: CampaignArg,
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help=".csv or .json(l)")],
-    tenant: Tenant = "default",
-    nats_url: NatsUrl = None,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = "",
+    timeout: Timeout = 60.0,
 ) -> None:
-    """Stream a contact file to the campaign, with a progress bar; bad rows by line."""
-    size = file.stat().st_size
+    """Send a contact file to the campaign, with a progress bar; bad rows by line."""
+    kind = "application/jsonl" if file.suffix in {".json", ".jsonl"} else "text/csv"
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
-               TextColumn("{task.fields[totals]}"), TimeRemainingColumn())  # fmt: skip
-    with Progress(*columns, console=console) as bar:
-        task = bar.add_task(file.name, total=size, totals="")
-
-        def on_chunk(sent: int, r: api.UploadReport) -> None:
-            totals = f"loaded {r.loaded:,} merged {r.merged:,} dnc {r.dnc:,} bad {r.rejected:,}"
-            bar.update(task, completed=sent, totals=totals)
-
-        report = _run(nats_url, tenant, lambda c: c.upload_file(campaign_id, file, on_chunk))
+               TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(file.name, total=file.stat().st_size)
+        data = b"".join(_chunks(file, lambda n: bar.update(task, completed=n)))
+        response = Edge(url, api_key, timeout).request(
+            "POST", f"/campaigns/{campaign_id}/contacts", content=data,
+            headers={"Content-Type": kind},
+        )  # fmt: skip
+    report = api.UploadReport.model_validate(response.json())
     console.print(
         f"rows {report.rows:,}: loaded {report.loaded:,}, merged {report.merged:,}, "
         f"on a DNC list {report.dnc:,}, rejected {report.rejected:,}"
@@ -152,9 +127,13 @@ def upload(
 
 def _move(verb: str) -> Callable[..., None]:
     def command(
-        campaign_id: CampaignArg, tenant: Tenant = "default", nats_url: NatsUrl = None
+        campaign_id: CampaignArg,
+        url: Url = DEFAULT_URL,
+        api_key: ApiKey = "",
+        timeout: Timeout = 10.0,
     ) -> None:
-        _show(_run(nats_url, tenant, lambda c: c.move(verb, campaign_id)))
+        moved = Edge(url, api_key, timeout).json("POST", f"/campaigns/{campaign_id}/{verb}")
+        _show(api.Campaign.model_validate(moved))
 
     command.__doc__ = f"{verb.capitalize()} the campaign."
     return command
@@ -164,7 +143,8 @@ for _verb in ("start", "pause", "resume", "cancel"):
     app.command(_verb)(_move(_verb))
 
 
-def _status_table(p: api.Progress) -> Table:
+def status_table(p: api.Progress) -> Table:
+    """Contacts by state and attempts by outcome, as a table."""
     table = Table(title=f"campaign {p.campaign_id}: {p.status.value}", title_justify="left")
     table.add_column("contacts", justify="right")
     table.add_column("count", justify="right")
@@ -183,25 +163,27 @@ def _status_table(p: api.Progress) -> Table:
 def status(
     campaign_id: CampaignArg,
     watch: Annotated[bool, typer.Option(help="Refresh every second until it ends.")] = False,
-    tenant: Tenant = "default",
-    nats_url: NatsUrl = None,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = "",
+    timeout: Timeout = 10.0,
 ) -> None:
     """Live counts by contact state and attempt outcome."""
-    if not watch:
-        console.print(_status_table(_run(nats_url, tenant, lambda c: c.progress(campaign_id))))
-        return
+    edge = Edge(url, api_key, timeout)
 
-    async def follow(c: CampaignClient) -> None:
+    def progress() -> api.Progress:
+        return api.Progress.model_validate(edge.json("GET", f"/campaigns/{campaign_id}/progress"))
+
+    if not watch:
+        console.print(status_table(progress()))
+        return
+    try:
         with Live(console=console, refresh_per_second=4) as live:
             while True:
-                p = await c.progress(campaign_id)
-                live.update(_status_table(p))
+                p = progress()
+                live.update(status_table(p))
                 if p.status in DONE:
                     return
-                await asyncio.sleep(1.0)
-
-    try:
-        _run(nats_url, tenant, follow)
+                time.sleep(1.0)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
 
@@ -210,49 +192,44 @@ def status(
 def report(
     campaign_id: CampaignArg,
     out: Annotated[Path | None, typer.Option(help="CSV file; default: standard output.")] = None,
-    tenant: Tenant = "default",
-    nats_url: NatsUrl = None,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = "",
+    timeout: Timeout = 60.0,
 ) -> None:
     """The final report per contact (attempts, outcome, duration, recording id) as CSV."""
+    text = Edge(url, api_key, timeout).request("GET", f"/campaigns/{campaign_id}/report").text
+    if out is None:
+        print(text, end="", flush=True)
+        return
+    out.write_text(text, encoding="utf-8")
+    console.print(f"wrote {max(text.count(chr(10)) - 1, 0):,} contacts to {out}")
 
-    async def write(c: CampaignClient) -> int:
-        sink = out.open("w", newline="", encoding="utf-8") if out else sys.stdout
-        try:
-            writer = csv.writer(sink)
-            writer.writerow(api.REPORT_COLUMNS)
-            n = 0
-            async for row in c.report(campaign_id):
-                writer.writerow(api.report_cells(row))  # formula injection escaped
-                n += 1
-            return n
-        finally:
-            if out:
-                sink.close()
 
-    n = _run(nats_url, tenant, write)
-    if out:
-        console.print(f"wrote {n:,} contacts to {out}")
+def _dnc(verb: str, numbers: list[str], campaign: str | None, edge: Edge) -> int:
+    path = "/dnc" if verb == "add" else "/dnc/remove"
+    reply = edge.json("POST", path, {"numbers": numbers, "campaign_id": campaign})
+    return int(reply.get("changed", 0))
 
 
 @dnc_app.command("add")
 def dnc_add(
     numbers: Annotated[list[str], typer.Argument(help="Numbers (with +country code).")],
     campaign: Annotated[str | None, typer.Option(help="Only this campaign's list.")] = None,
-    tenant: Tenant = "default",
-    nats_url: NatsUrl = None,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = "",
+    timeout: Timeout = 10.0,
 ) -> None:
     """Add numbers to the tenant's (or a campaign's) do-not-call list."""
-    n = _run(nats_url, tenant, lambda c: c.dnc("add", numbers, campaign))
-    console.print(f"added {n}")
+    console.print(f"added {_dnc('add', numbers, campaign, Edge(url, api_key, timeout))}")
 
 
 @dnc_app.command("remove")
 def dnc_remove(
     numbers: Annotated[list[str], typer.Argument(help="Numbers (with +country code).")],
     campaign: Annotated[str | None, typer.Option(help="Only this campaign's list.")] = None,
-    tenant: Tenant = "default",
-    nats_url: NatsUrl = None,
+    url: Url = DEFAULT_URL,
+    api_key: ApiKey = "",
+    timeout: Timeout = 10.0,
 ) -> None:
     """Remove numbers from a do-not-call list."""
-    n = _run(nats_url, tenant, lambda c: c.dnc("remove", numbers, campaign))
-    console.print(f"removed {n}")
+    console.print(f"removed {_dnc('remove', numbers, campaign, Edge(url, api_key, timeout))}")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from voicebus.devkit.agent.files import dump_agent, read_agent
-from voicebus.devkit.cli import app
+from voicebus.cli.agent_files import dump_agent, read_agent
+from voicebus.cli.main import operator_app
 
 pytestmark = pytest.mark.unit
 
@@ -16,7 +16,7 @@ AGENTS = Path(__file__).resolve().parents[3] / "agents"
 
 
 def test_the_shipped_agents_validate() -> None:
-    result = CliRunner().invoke(app, ["agent", "validate", str(AGENTS)])
+    result = CliRunner().invoke(operator_app(), ["agent", "validate", str(AGENTS)])
     assert result.exit_code == 0, result.output
     assert "demo.yaml: ok" in result.output
 
@@ -28,7 +28,7 @@ def test_a_broken_flow_names_file_and_field(tmp_path: Path) -> None:
         "flow: {initial: a, nodes: [{id: a, transitions: "
         "[{name: go, description: d, target: billing}]}]}\n"
     )
-    result = CliRunner().invoke(app, ["agent", "validate", str(bad)])
+    result = CliRunner().invoke(operator_app(), ["agent", "validate", str(bad)])
     assert result.exit_code == 1
     assert "flow.nodes[0].transitions[0].target: unknown node 'billing'" in result.output
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
-DEV_ADMIN_TOKEN = "dev-secret"  # noqa: S105 - the development placeholder the dev edge accepts
-DEFAULT_URL = "http://127.0.0.1:8086"
+from voicebus.cli.edge import DEFAULT_URL, DEV_ADMIN_TOKEN, Edge, Url
+from voicebus.cli.edge import AdminToken as Token
 
 tenant_app = typer.Typer(help="Tenants of the REST API (operator token).", no_args_is_help=True)
 key_app = typer.Typer(help="API keys of a tenant (shown once, revocable).", no_args_is_help=True)
@@ -22,36 +21,10 @@ key_app = typer.Typer(help="API keys of a tenant (shown once, revocable).", no_a
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
-Url = Annotated[str, typer.Option("--url", envvar="VB_EDGE_URL", help="The edge's base URL.")]
-Token = Annotated[
-    str,
-    typer.Option(
-        "--admin-token", envvar="VB_EDGE_ADMIN_TOKEN", help="Operator token.", show_default=False
-    ),
-]
-
 
 def _call(method: str, url: str, token: str, path: str, body: Any = None) -> Any:
-    """One request to ``/api/v1``; exits 1 with the edge's error message on failure."""
-    try:
-        response = httpx.request(
-            method,
-            f"{url.rstrip('/')}/api/v1{path}",
-            headers={"Authorization": f"Bearer {token}"},
-            json=body,
-            timeout=30,
-        )
-    except httpx.HTTPError as exc:
-        err_console.print(f"[red]cannot reach the edge at {url}: {type(exc).__name__}[/]")
-        raise typer.Exit(1) from None
-    if response.status_code >= 400:
-        try:
-            message = response.json()["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            message = response.text[:200]
-        err_console.print(f"[red]{response.status_code}: {message}[/]")
-        raise typer.Exit(1)
-    return response.json() if response.content else None
+    """One request to ``/api/v1`` with the operator token; exits 1 with one line on failure."""
+    return Edge(url, token).json(method, path, body)
 
 
 @tenant_app.command("create")

@@ -1,0 +1,5 @@
+"""``python -m voicebus.cli``."""
+
+from voicebus.cli.main import main
+
+main()

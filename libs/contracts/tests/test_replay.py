@@ -1,0 +1,94 @@
+"""A conversation's turns from its events, and the difference between two conversations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from voicebus.contracts.replay import (
+    CallerInput,
+    ToolStep,
+    TurnRecord,
+    caller_inputs,
+    diff_turns,
+    recorded_results,
+    turns_from_events,
+)
+
+pytestmark = pytest.mark.unit
+
+EVENTS: list[tuple[str, dict[str, Any]]] = [
+    ("call.started.v1", {"agent_id": "support"}),
+    ("flow.node_entered.v1", {"flow_id": "f", "node_id": "greet"}),
+    ("agent.reply.v1", {"text": "Hi, how can I help?"}),
+    ("transcript.final.v1", {"text": "mhm", "backchannel": True}),
+    ("transcript.final.v1", {"text": "  "}),
+    ("transcript.final.v1", {"text": "Order 1234 please"}),
+    ("tool.called.v1", {"tool_call_id": "tc-1", "name": "lookup", "arguments": {"id": "1234"}}),
+    ("tool.result.v1", {"tool_call_id": "tc-1", "name": "lookup", "ok": True,
+                        "result": {"status": "shipped"}}),
+    ("flow.node_entered.v1", {"flow_id": "f", "node_id": "answer"}),
+    ("agent.reply.v1", {"text": "It shipped."}),
+    ("dtmf.received.v1", {"digits": "9"}),
+    ("agent.reply.v1", {"text": "Goodbye."}),
+    ("call.ended.v1", {"reason": "agent_hangup"}),
+]  # fmt: skip
+
+
+def test_turns_split_at_each_caller_input_and_carry_what_the_agent_did() -> None:
+    turns = turns_from_events(EVENTS)
+    assert [t.caller for t in turns] == [
+        None, CallerInput(text="Order 1234 please"), CallerInput(dtmf="9"),
+    ]  # fmt: skip
+    assert [t.reply for t in turns] == ["Hi, how can I help?", "It shipped.", "Goodbye."]
+    assert [t.nodes for t in turns] == [["greet"], ["answer"], []]
+    assert turns[1].tools == [
+        ToolStep(name="lookup", arguments={"id": "1234"}, ok=True, result={"status": "shipped"})
+    ]
+    assert [t.ended for t in turns] == [False, False, True]
+    assert caller_inputs(turns) == [CallerInput(text="Order 1234 please"), CallerInput(dtmf="9")]
+    (recorded,) = recorded_results(turns)
+    assert (recorded.name, recorded.arguments, recorded.result) == (
+        "lookup", {"id": "1234"}, {"status": "shipped"},
+    )  # fmt: skip
+
+
+def test_a_caller_hang_up_is_not_the_agent_ending_the_call() -> None:
+    turns = turns_from_events([("call.ended.v1", {"reason": "caller_hangup"})])
+    assert turns == [TurnRecord()]
+
+
+def test_the_same_conversation_has_no_difference_up_to_spaces_and_case() -> None:
+    turns = turns_from_events(EVENTS)
+    again = [t.model_copy(update={"reply": f"  {t.reply.upper()} "}) for t in turns]
+    assert diff_turns(turns, again) == []
+
+
+def test_every_kind_of_difference_is_named_with_its_turn() -> None:
+    turns = turns_from_events(EVENTS)
+    changed = [
+        turns[0],
+        turns[1].model_copy(update={"nodes": ["other"], "tools": []}),
+        turns[2].model_copy(update={"reply": "Bye then.", "ended": False}),
+    ]
+    found = [(d.turn, d.kind, d.original, d.replayed) for d in diff_turns(turns, changed)]
+    assert found == [
+        (1, "transitions", ["answer"], ["other"]),
+        (1, "tools", [{"name": "lookup", "arguments": {"id": "1234"}}], []),
+        (2, "reply", "Goodbye.", "Bye then."),
+        (2, "end", True, False),
+    ]
+
+
+def test_a_turn_missing_from_the_replay_differs() -> None:
+    turns = turns_from_events(EVENTS)
+    kinds = {(d.turn, d.kind) for d in diff_turns(turns, turns[:2])}
+    assert kinds == {(2, "reply"), (2, "end")}
+
+
+@pytest.mark.parametrize("fields", [{}, {"text": "hi", "dtmf": "1"}, {"dtmf": "12x"}])
+def test_a_caller_input_is_text_or_keys(fields: dict[str, str]) -> None:
+    with pytest.raises(ValidationError):
+        CallerInput(**fields)

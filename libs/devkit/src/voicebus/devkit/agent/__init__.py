@@ -1,1 +1,0 @@
-"""The ``voicebus agent`` command: validate, import and export agent files."""

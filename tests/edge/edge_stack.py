@@ -65,6 +65,7 @@ class EdgeStack:
         self.gateway_port = free_port()
         self.media_port = free_port()  # the gateway's media WebSocket server
         self.nc: Client | None = None
+        self.database_url = ""  # the stack's own database, once started
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="edge-stack", daemon=True)
         self._ready = threading.Event()
@@ -116,6 +117,7 @@ class EdgeStack:
         try:
             database_url = await create_database(self.postgres_url, random_database_name("vbedge_"))
             await migrate_all(database_url)
+            self.database_url = database_url
             common: dict[str, Any] = {"nats_url": self.nats_url, "http_port": free_port()}
             audit, _ = build_audit(
                 AuditSettings(database_url=database_url, instance_id="audit-edge", **common)
@@ -158,6 +160,7 @@ class EdgeStack:
                 admin_token=SecretStr(ADMIN),
                 credentials_key=SecretStr(Fernet.generate_key().decode()),
                 api_rate_limit_per_minute=100_000,
+                retention_interval_s=1.0,  # the retention test waits for a round
             )
             for port, (_, app) in (
                 (self.gateway_port, build_gateway(gateway)),

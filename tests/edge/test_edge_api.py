@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 import wave
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
+import nats.js.errors
 import pytest
 from edge_stack import ADMIN, EdgeStack
 from websockets.sync.client import connect
 
+from voicebus.contracts.chains import CHAINS_VERIFY, ChainReport, ChainResult, VerifyChains
+from voicebus.contracts.erasure import number_digest
 from voicebus.contracts.events import (
     CallEnded,
     CallEndedData,
@@ -25,8 +31,11 @@ from voicebus.contracts.events import (
     CallInitiatedData,
     Direction,
     EndReason,
+    TranscriptFinal,
+    TranscriptFinalData,
 )
 from voicebus.contracts.ids import new_id
+from voicebus.contracts.subjects import evt_filter
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -246,3 +255,234 @@ def test_a_browser_session_from_the_api_is_a_call_of_the_keys_tenant(edge: EdgeS
 
         unknown = http.post("/browser-sessions", headers=bearer(acme), json={"agent_id": "nope"})
         assert unknown.status_code == 422
+
+
+ERASED_NUMBER = "+14155550177"
+
+
+def _calls_with(tenant: str, number: str, *, inbound: bool) -> tuple[str, list[Any]]:
+    call_id = new_id()
+    initiated, ended = call_events(tenant, call_id)
+    data = initiated.data.model_copy(
+        update={"from_number": number} if inbound else {"to_number": number}
+    )
+    return call_id, [initiated.model_copy(update={"data": data}), ended]
+
+
+async def _remember(database_url: str, *tenants: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        for tenant in tenants:
+            await conn.execute(
+                "INSERT INTO orchestrator.caller_memory (tenant_id, number, profile, updated_at) "
+                "VALUES ($1, $2, $3::jsonb, now())",
+                tenant, ERASED_NUMBER, json.dumps({"name": "Ada"}),
+            )  # fmt: skip
+    finally:
+        await conn.close()
+
+
+async def _verify_chain(edge: EdgeStack, tenant: str, call_id: str) -> ChainResult:
+    assert edge.nc is not None
+    request = VerifyChains(tenant_id=tenant, call_id=call_id)
+    reply = await edge.nc.request(CHAINS_VERIFY, request.model_dump_json().encode(), timeout=30)
+    report = ChainReport.model_validate_json(reply.data)
+    assert report.ok, report.error
+    return report.results[0]
+
+
+async def _stream_holds(edge: EdgeStack, tenant: str, call_id: str) -> bool:
+    assert edge.nc is not None
+    try:
+        await edge.nc.jetstream().get_last_msg("VB_EVENTS", evt_filter(tenant, call_id))
+    except nats.js.errors.NotFoundError:
+        return False
+    return True
+
+
+def _campaign_with(http: httpx.Client, token: str, *numbers: str) -> str:
+    spec = {"name": "Erasure", "agent_id": "demo", "caller_ids": ["+14155550100"]}
+    created = http.post("/campaigns", headers=bearer(token), json=spec)
+    assert created.status_code == 201, created.text
+    campaign_id: str = created.json()["campaign_id"]
+    csv = "phone\n" + "".join(f"{n}\n" for n in numbers)
+    loaded = http.post(f"/campaigns/{campaign_id}/contacts", content=csv.encode(),
+                       headers={**bearer(token), "Content-Type": "text/csv"})  # fmt: skip
+    assert loaded.status_code == 200, loaded.text
+    assert loaded.json()["loaded"] == len(numbers), loaded.text
+    return campaign_id
+
+
+def _contacts(http: httpx.Client, token: str, campaign_id: str) -> int:
+    progress = http.get(f"/campaigns/{campaign_id}/progress", headers=bearer(token))
+    assert progress.status_code == 200, progress.text
+    count: int = progress.json()["contacts"]
+    return count
+
+
+def test_erasing_a_caller_by_number_reaches_every_owner_of_one_tenant_only(
+    edge: EdgeStack,
+) -> None:
+    mine, my_events = _calls_with("acme", ERASED_NUMBER, inbound=True)
+    dialed, dialed_events = _calls_with("acme", ERASED_NUMBER, inbound=False)
+    theirs, their_events = _calls_with("globex", ERASED_NUMBER, inbound=True)
+    with edge.client() as http:
+        acme, globex = admin_key(http, "acme"), admin_key(http, "globex")
+        edge.run(edge.publish(*my_events, *dialed_events, *their_events))
+        for token, call_id in ((acme, mine), (acme, dialed), (globex, theirs)):
+            stored = poll(http, f"/calls/{call_id}/events", token,
+                          until=lambda r: len(r.json()["events"]) == 2)  # fmt: skip
+            assert len(stored.json()["events"]) == 2, stored.text
+        write_recording(edge, "acme", mine)
+        write_recording(edge, "globex", theirs)
+        edge.run(_remember(edge.database_url, "acme", "globex"))
+        my_campaign = _campaign_with(http, acme, ERASED_NUMBER, "+14155550178")
+        their_campaign = _campaign_with(http, globex, ERASED_NUMBER)
+
+        response = http.delete(f"/callers/{ERASED_NUMBER}", headers=bearer(acme))
+        assert response.status_code == 200, response.text
+        report = response.json()
+        assert report["erased"] == {
+            "number_sha256": number_digest("acme", ERASED_NUMBER),
+            "audit_calls": 2,
+            "audit_events": 4,
+            "recordings": 1,
+            "memory_profiles": 1,
+            "campaign_contacts": 1,
+            "campaign_attempts": 0,
+        }
+
+        # acme: tombstones with their chains intact, numbers cleared, nothing left elsewhere.
+        for call_id in (mine, dialed):
+            events = http.get(f"/calls/{call_id}/events", headers=bearer(acme)).json()["events"]
+            assert [e["data"] for e in events] == [{"erased": True}] * 2
+            call = http.get(f"/calls/{call_id}", headers=bearer(acme)).json()
+            assert (call["from_number"], call["to_number"]) == (None, None)
+            chain = edge.run(_verify_chain(edge, "acme", call_id))
+            assert (chain.ok, chain.length, chain.erased) == (True, 2, 2), chain
+            assert not edge.run(_stream_holds(edge, "acme", call_id))
+        assert http.get(f"/calls/{mine}/recording", headers=bearer(acme)).status_code == 404
+        assert http.get(f"/memory/{ERASED_NUMBER}", headers=bearer(acme)).status_code == 404
+        assert _contacts(http, acme, my_campaign) == 1
+
+        # globex: the same number, untouched.
+        events = http.get(f"/calls/{theirs}/events", headers=bearer(globex)).json()["events"]
+        assert events[0]["data"]["from_number"] == ERASED_NUMBER
+        assert http.get(f"/calls/{theirs}/recording", headers=bearer(globex)).status_code == 200
+        assert http.get(f"/memory/{ERASED_NUMBER}", headers=bearer(globex)).status_code == 200
+        assert _contacts(http, globex, their_campaign) == 1
+        assert edge.run(_stream_holds(edge, "globex", theirs))
+
+        # The erasure is itself on record, without the number.
+        record = poll(http, f"/calls/{report['erasure_id']}/events", acme,
+                      until=lambda r: len(r.json()["events"]) == 1)  # fmt: skip
+        assert [e["type"] for e in record.json()["events"]] == ["caller.erased.v1"]
+        assert record.json()["events"][0]["data"] == report["erased"]
+        assert ERASED_NUMBER not in record.text
+
+        again = http.delete(f"/callers/{ERASED_NUMBER}", headers=bearer(acme))
+        assert again.status_code == 200, again.text
+        assert {k: v for k, v in again.json()["erased"].items() if k != "number_sha256"} == {
+            "audit_calls": 0, "audit_events": 0, "recordings": 0, "memory_profiles": 0,
+            "campaign_contacts": 0, "campaign_attempts": 0,
+        }  # fmt: skip
+        bad = http.delete("/callers/not%20a%20number", headers=bearer(acme))
+        assert bad.status_code == 422, bad.text
+
+
+def _id_at(when: datetime) -> str:
+    """A UUIDv7 created at ``when`` (a call id from the past)."""
+    ms = int(when.timestamp() * 1000)
+    rand = uuid.uuid4().int
+    return str(uuid.UUID(int=(ms << 80) | (0x7 << 76) | (rand & (0xFFF << 64)) | (0b10 << 62)
+                         | (rand & ((1 << 62) - 1))))  # fmt: skip
+
+
+def _call_at(tenant: str, when: datetime) -> tuple[str, list[Any]]:
+    call_id = _id_at(when)
+    initiated, ended = call_events(tenant, call_id)
+    said = TranscriptFinal(
+        tenant_id=tenant, call_id=call_id, source="media/e2e", time=when + timedelta(seconds=1),
+        data=TranscriptFinalData(utterance_id="u1", text="my card is 4111 1111 1111 1111",
+                                 start_ms=0, end_ms=900),
+    )  # fmt: skip
+    return call_id, [
+        initiated.model_copy(update={"time": when}),
+        said,
+        ended.model_copy(update={"time": when + timedelta(seconds=2)}),
+    ]
+
+
+async def _finish_contact(database_url: str, tenant: str, phone: str, when: datetime) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "UPDATE campaigns.contacts SET state = 'done', last_attempt_at = $3 "
+            "WHERE tenant_id = $1 AND phone = $2", tenant, phone, when,
+        )  # fmt: skip
+    finally:
+        await conn.close()
+
+
+def test_retention_erases_each_kind_of_a_tenants_data_past_its_days(edge: EdgeStack) -> None:
+    now = datetime.now(UTC)
+    old, recent = now - timedelta(days=40), now - timedelta(days=10)
+    old_call, old_events = _call_at("initech", old)
+    recent_call, recent_events = _call_at("initech", recent)
+    their_call, their_events = _call_at("globex", old)
+    with edge.client() as http:
+        initech, globex = admin_key(http, "initech"), admin_key(http, "globex")
+        edge.run(edge.publish(*old_events, *recent_events, *their_events))
+        for token, call_id in ((initech, old_call), (initech, recent_call), (globex, their_call)):
+            stored = poll(http, f"/calls/{call_id}/events", token,
+                          until=lambda r: len(r.json()["events"]) == 3)  # fmt: skip
+            assert len(stored.json()["events"]) == 3, stored.text
+        for tenant, call_id in (("initech", old_call), ("initech", recent_call),
+                                ("globex", their_call)):  # fmt: skip
+            write_recording(edge, tenant, call_id)
+        mine = _campaign_with(http, initech, "+14155550181", "+14155550182")
+        theirs = _campaign_with(http, globex, "+14155550181")
+        for tenant in ("initech", "globex"):
+            edge.run(_finish_contact(edge.database_url, tenant, "+14155550181", old))
+
+        policy = {"events_days": 30, "transcripts_days": 7, "recordings_days": 30,
+                  "contacts_days": 30}  # fmt: skip
+        put = http.put("/tenants/initech/retention", headers=bearer(initech), json=policy)
+        assert put.status_code == 200, put.text
+        assert http.get("/tenants/initech/retention", headers=bearer(initech)).json() == policy
+        bad = http.put("/tenants/initech/retention", headers=bearer(initech),
+                       json={"events_days": 0})  # fmt: skip
+        assert bad.status_code == 422, bad.text
+        assert "events_days" in bad.text
+
+        # The job runs every second on this stack: wait for its round to reach every owner.
+        expired = poll(http, f"/calls/{old_call}/events", initech, timeout=60,
+                       until=lambda r: all(e["data"] == {"erased": True}
+                                           for e in r.json()["events"]))  # fmt: skip
+        assert [e["data"] for e in expired.json()["events"]] == [{"erased": True}] * 3
+        call = http.get(f"/calls/{old_call}", headers=bearer(initech)).json()
+        assert (call["from_number"], call["to_number"]) == (None, None)
+        kept = poll(http, f"/calls/{recent_call}/events", initech, timeout=60,
+                    until=lambda r: r.json()["events"][1]["data"] == {"erased": True})  # fmt: skip
+        data = [e["data"] for e in kept.json()["events"]]
+        assert data[1] == {"erased": True}  # a transcript older than 7 days
+        assert data[0]["from_number"] == "+14155550100"  # an event younger than 30 days
+        assert "reason" in data[2]
+        for call_id, erased in ((old_call, 3), (recent_call, 1)):
+            chain = edge.run(_verify_chain(edge, "initech", call_id))
+            assert (chain.ok, chain.length, chain.erased) == (True, 3, erased), chain
+        deadline = time.monotonic() + 60
+        while (edge.recordings / "initech" / f"{old_call}.wav").exists():
+            assert time.monotonic() < deadline, "the old recording was not deleted"
+            time.sleep(0.2)
+        assert (edge.recordings / "initech" / f"{recent_call}.wav").exists()
+        deadline = time.monotonic() + 60
+        while _contacts(http, initech, mine) != 1:
+            assert time.monotonic() < deadline, "the old finished contact was not deleted"
+            time.sleep(0.2)
+
+        # Another tenant without a policy keeps everything.
+        events = http.get(f"/calls/{their_call}/events", headers=bearer(globex)).json()["events"]
+        assert events[1]["data"]["text"].startswith("my card")
+        assert (edge.recordings / "globex" / f"{their_call}.wav").exists()
+        assert _contacts(http, globex, theirs) == 1

@@ -118,6 +118,36 @@ def test_verify_finds_the_first_broken_link_and_a_wrong_head() -> None:
     assert not evidence.verify("acme", "c2", stored, None, None).ok
 
 
+def test_erased_links_stand_by_their_hash_and_the_rest_is_still_recomputed() -> None:
+    links = [_link({"i": i}, i) for i in range(4)]
+    current = evidence.genesis("acme", "c1")
+    stored = []
+    for seq, link in enumerate(links, start=1):
+        current = evidence.next_hash(current, link)
+        stored.append(evidence.StoredLink(seq, current, link))
+    tombstone = {"erased": True}
+    erased = [replace(s, link=replace(s.link, data=tombstone), erased=True) for s in stored[:2]]
+    ok = evidence.verify("acme", "c1", erased + stored[2:], current, 4)
+    assert (ok.ok, ok.length, ok.erased) == (True, 4, 2)
+    # Erasing without the mark is a change like any other.
+    unmarked = [replace(e, erased=False) for e in erased]
+    assert evidence.verify("acme", "c1", unmarked + stored[2:], current, 4).broken_at == 1
+    # An erased link whose hash was rewritten breaks the next link, then the head.
+    forged = replace(erased[1], hash=bytes(32))
+    assert (
+        evidence.verify("acme", "c1", [erased[0], forged, *stored[2:]], current, 4).broken_at == 3
+    )
+    last = replace(stored[3], link=replace(links[3], data=tombstone), erased=True, hash=bytes(32))
+    tail = evidence.verify("acme", "c1", [*stored[:3], last], current, 4)
+    assert not tail.ok
+    assert "head" in (tail.problem or "")
+    # A later link after an erased one still catches a change.
+    changed = replace(stored[2], link=replace(links[2], data={"i": 99}))
+    assert evidence.verify("acme", "c1", [*erased, changed, stored[3]], current, 4).broken_at == 3
+    no_hash = replace(erased[0], hash=None)
+    assert evidence.verify("acme", "c1", [no_hash, *stored[1:]], current, 4).broken_at == 1
+
+
 def test_report_cells_cannot_become_spreadsheet_formulas() -> None:
     from voicebus.contracts.campaigns import ReportRow, csv_cell, report_cells
 

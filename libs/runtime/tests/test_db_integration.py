@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Field, SQLModel
 
 from voicebus.runtime.db import create_engine, ensure_schema, ping
+from voicebus.runtime.logs import ConsoleFormatter, JsonFormatter
 from voicebus.runtime.service import Service
 from voicebus.runtime.settings import ServiceSettings
 
@@ -107,3 +110,43 @@ async def test_an_unreachable_database_fails_within_the_connect_timeout() -> Non
     finally:
         await engine.dispose()
         server.close()
+async def test_a_failing_statement_logs_no_parameter_and_no_refused_value(
+    database_url: str,
+) -> None:
+    number = "+14155550123"
+    engine = create_engine(database_url, "runtime_pii")
+    failures: list[DBAPIError] = []
+    try:
+        await ensure_schema(engine, "runtime_pii")
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE IF NOT EXISTS people (phone text UNIQUE)"))
+            await conn.execute(text("TRUNCATE people"))
+        insert = text("INSERT INTO people (phone) VALUES (:phone)")
+        for statement, values in (
+            (insert, {"phone": number}),  # the second time: a unique violation naming the key
+            (insert, {"phone": number}),
+            (text("SELECT CAST(:v AS integer)"), {"v": number}),  # quotes the refused text
+        ):
+            try:
+                async with engine.begin() as conn:
+                    await conn.execute(statement, values)
+            except DBAPIError as err:
+                failures.append(err)
+    finally:
+        await engine.dispose()
+    assert len(failures) == 2
+    assert any(number in str(f.orig) for f in failures)  # what would leak without redaction
+    assert all("parameters hidden" in str(f) for f in failures)  # the engine's hide_parameters
+    for formatter in (
+        JsonFormatter(service="t", instance="t1", redact_pii=True),
+        ConsoleFormatter(service="t", instance="t1", redact_pii=True),
+    ):
+        for failure in failures:
+            record = logging.LogRecord(
+                "voicebus.test", logging.ERROR, __file__, 1, "store failed: %s", (failure,),
+                (type(failure), failure, failure.__traceback__),
+            )  # fmt: skip
+            line = formatter.format(record)
+            assert number not in line, line
+            assert "SQLSTATE" in line
+            assert type(failure).__name__ in line

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from voicebus.contracts.commands import ControlCommand, OriginateCall
+from voicebus.contracts.events import Envelope
 from voicebus.edge.api import Edge, install_api
 from voicebus.edge.api.auth import Authenticator, Principal
 from voicebus.edge.api.bus import Owners
@@ -65,6 +66,7 @@ class FakeBus:
         self.silent: set[str] = set()
         self.originated: list[OriginateCall] = []
         self.controls: list[ControlCommand] = []
+        self.published: list[Envelope] = []
 
     async def request(
         self,
@@ -90,6 +92,9 @@ class FakeBus:
 
     async def control(self, command: ControlCommand) -> None:
         self.controls.append(command)
+
+    async def publish(self, event: Envelope) -> None:
+        self.published.append(event)
 
 
 class FakeStream:

@@ -3,6 +3,7 @@ action, a handoff to another agent, events, and a successor resuming at the same
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from voicebus.contracts.agents import parse_definition
 from voicebus.contracts.events import (
     AgentHandoff,
     AgentReply,
+    Envelope,
     FlowNodeEntered,
     FlowTransition,
     ToolResult,
@@ -242,3 +244,33 @@ async def test_a_node_with_its_own_llm_options_is_answered_by_its_own_engine(
     await conv.handle(transcript("and now?"), seq=4)
     await eventually(lambda: of(outbox, AgentReply)[-1].data.text == "careful answer")
     assert "b" in node_engines
+
+
+async def test_a_sensitive_keypad_node_masks_the_digits_in_every_event_not_in_the_tools(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "accounts.json").write_text('{"1234": {"name": "Ada", "plan": "gold"}}')
+    raw = copy.deepcopy(SUPPORT)
+    raw["flow"]["nodes"][1]["collect_digits"]["sensitive"] = True
+    agent, engine = compiled("support", raw, tmp_path)
+    conv, outbox, _store = make_conversation(agent, engine)
+    await conv.start()
+    await conv.handle(transcript("I have a question about my account"), seq=5)
+    await eventually(lambda: conv.session.flow_node == "verify" and conv._turn is not None
+                     and conv._turn.done())  # fmt: skip
+    await conv.handle(keys("1234"), seq=6)
+    await eventually(lambda: conv.session.flow_node == "handoff")
+    await conv.idle()
+
+    # The tool got the real digits and found the account ...
+    (looked_up,) = [r for r in of(outbox, ToolResult) if r.data.name == "lookup_account"]
+    assert looked_up.data.ok
+    assert conv.session.variables["pin"] == "1234"
+    assert conv.session.variables["account"]["name"] == "Ada"
+    # ... and no event the call published shows them.
+    moves = {e.data.function: e.data.arguments for e in of(outbox, FlowTransition)}
+    assert moves["collect_digits"] == {"pin": "****"}
+    published = [e.model_dump_json() for e in outbox.sent if isinstance(e, Envelope)]
+    assert published
+    assert not [e for e in published if "1234" in e]
+    assert any("****" in e for e in published)

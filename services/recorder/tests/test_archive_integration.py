@@ -12,8 +12,9 @@ import asyncio
 import hashlib
 import json
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from pydantic import SecretStr
 
 from voicebus.contracts import subjects
 from voicebus.contracts.audio import encode_headers
+from voicebus.contracts.erasure import EraseRecordings
 from voicebus.contracts.events import (
     CallEnded,
     CallEndedData,
@@ -247,3 +249,28 @@ async def test_the_edge_queries_read_the_stored_recording(s3_endpoint: str, tmp_
     )  # type: ignore[arg-type]
     with pytest.raises(Conflict):
         await live.meta(GetRecording(tenant_id=TENANT, call_id=call_id))
+
+    # Erasure: another tenant's request deletes nothing; this tenant's deletes the object.
+    other = await library.erase(EraseRecordings(tenant_id="globex", call_ids=[call_id]))
+    assert other.recordings == 0
+    assert await store.size(recording_key(TENANT, call_id, prefix="rec/")) is not None
+    erased = await library.erase(EraseRecordings(tenant_id=TENANT, call_ids=[call_id]))
+    assert erased.recordings == 1
+    assert await store.size(recording_key(TENANT, call_id, prefix="rec/")) is None
+    with pytest.raises(NotFound):
+        await library.meta(GetRecording(tenant_id=TENANT, call_id=call_id))
+    again = await library.erase(EraseRecordings(tenant_id=TENANT, call_ids=[call_id]))
+    assert again.recordings == 0
+
+    # Retention: objects of calls started before the cut-off go, newer ones and another
+    # tenant's stay.
+    now = datetime.now(UTC)
+    old_call = str(uuid.UUID(int=(int((now - timedelta(days=40)).timestamp() * 1000) << 80)
+                             | (0x7 << 76) | (0b10 << 62) | 1))  # fmt: skip
+    for tenant, call in ((TENANT, old_call), (TENANT, call_id), ("globex", old_call)):
+        await store.put(recording_key(tenant, call, prefix="rec/"), wav)
+    assert await library.expire(TENANT, now - timedelta(days=30)) == 1
+    assert await store.size(recording_key(TENANT, old_call, prefix="rec/")) is None
+    assert await store.size(recording_key(TENANT, call_id, prefix="rec/")) is not None
+    assert await store.size(recording_key("globex", old_call, prefix="rec/")) is not None
+    assert await library.expire(TENANT, now - timedelta(days=30)) == 0

@@ -55,6 +55,12 @@ class ChainResult(Data):
     unchained: int = Field(
         default=0, ge=0, description="Events stored before chaining existed (not covered)."
     )
+    erased: int = Field(
+        default=0,
+        ge=0,
+        description="Links whose data was erased (right to erasure): their stored hash is "
+        "taken as is; every other link is still recomputed.",
+    )
 
 
 class ChainReport(Reply):

@@ -24,6 +24,13 @@ exactly the members ``call_id``, ``data``, ``id``, ``source``, ``tenant_id``,
 
 The form is computed from the values as stored (``jsonb`` keeps values, not
 formatting), so anyone can recompute a chain from the rows alone.
+
+An **erased** link (right to erasure: its ``data`` replaced by a tombstone) cannot be
+recomputed; it keeps its stored hash, which verification takes as that link's value
+and continues from. So every link that is not erased is still checked against its
+predecessor, and an erased link whose hash was changed breaks the next link (or the
+head). What is not detectable: a link marked erased whose content is gone, by
+design.
 """
 
 from __future__ import annotations
@@ -185,11 +192,16 @@ def next_hash(previous: bytes, link: Link) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class StoredLink:
-    """A stored event with its place and hash in the chain."""
+    """A stored event with its place and hash in the chain.
+
+    Attributes:
+        erased: its data was erased; its stored hash stands for it.
+    """
 
     seq: int
     hash: bytes | None
     link: Link
+    erased: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +215,7 @@ class Verdict:
         event_id: that event's id.
         problem: what is wrong there (or with the head).
         head: the recomputed head.
+        erased: erased links taken as stored.
     """
 
     ok: bool
@@ -211,6 +224,7 @@ class Verdict:
     broken_at: int | None = None
     event_id: str | None = None
     problem: str | None = None
+    erased: int = 0
 
 
 def verify(
@@ -230,23 +244,31 @@ def verify(
         length: the chain length stored with the call.
     """
     current = genesis(tenant_id, call_id)
-    count = 0
+    count = erased = 0
     for stored in links:
         count += 1
         if stored.seq != count:
             problem = f"link {count} is missing (the next stored link is {stored.seq})"
-            return Verdict(False, count - 1, current, count, stored.link.id, problem)
+            return Verdict(False, count - 1, current, count, stored.link.id, problem, erased)
+        if stored.erased:
+            if stored.hash is None or len(stored.hash) != HASH_BYTES:
+                return Verdict(False, count - 1, current, count, stored.link.id,
+                               "an erased link has no hash", erased)  # fmt: skip
+            current, erased = stored.hash, erased + 1
+            continue
         try:
             current = next_hash(current, stored.link)
         except CanonicalFormError as err:
-            return Verdict(False, count - 1, current, count, stored.link.id, str(err))
+            return Verdict(False, count - 1, current, count, stored.link.id, str(err), erased)
         if stored.hash != current:
             return Verdict(False, count - 1, current, count, stored.link.id,
-                           "stored hash does not match the event as stored")  # fmt: skip
+                           "stored hash does not match the event as stored", erased)  # fmt: skip
     if length is not None and length != count:
         return Verdict(False, count, current, count + 1 if length > count else length, None,
-                       f"the call's chain has {length} links, {count} are stored")  # fmt: skip
+                       f"the call's chain has {length} links, {count} are stored",
+                       erased)  # fmt: skip
     if head is not None and head != current:
         return Verdict(False, count, current, count, None,
-                       "the head stored with the call does not match the last link")  # fmt: skip
-    return Verdict(True, count, current)
+                       "the head stored with the call does not match the last link",
+                       erased)  # fmt: skip
+    return Verdict(True, count, current, erased=erased)

@@ -13,7 +13,7 @@ from typing import Final
 from pydantic import BaseModel
 
 from voicebus.contracts import campaigns as c
-from voicebus.contracts import chains, keys, replay, rpc, telephony
+from voicebus.contracts import chains, erasure, keys, replay, retention, rpc, telephony
 from voicebus.contracts.agents import api as a
 from voicebus.contracts.rpc import Reply
 
@@ -111,6 +111,22 @@ PROCEDURES: Final[tuple[Procedure, ...]] = (
               "What a tenant's agents remember about a caller (caller memory)."),
     Procedure(rpc.MEMORY_DELETE, rpc.CallerRef, rpc.CallerMemoryReply,
               "Forget a caller: delete their memory profile (404 when there is none)."),
+    Procedure(erasure.AUDIT_ERASE, erasure.EraseCaller, erasure.AuditErased,
+              "Erase the data of a tenant's calls with this number from audit (events become "
+              "tombstones that keep their chain hash; DELETE /api/v1/callers/{number})."),
+    Procedure(erasure.CAMPAIGNS_ERASE, erasure.EraseCaller, erasure.CampaignsErased,
+              "Delete a number's campaign contacts and their attempts (DNC entries stay)."),
+    Procedure(erasure.RECORDINGS_ERASE, erasure.EraseRecordings, erasure.RecordingsErased,
+              "Delete the recordings of a tenant's calls (files and objects)."),
+    Procedure(retention.AUDIT_RETENTION, retention.ApplyRetention, retention.RetentionApplied,
+              "Erase a tenant's events (or only transcripts) older than the cut-offs: "
+              "tombstones that keep their chain hash (the edge's retention job)."),
+    Procedure(retention.RECORDER_RETENTION, retention.ApplyRetention,
+              retention.RetentionApplied,
+              "Delete a tenant's recordings of calls started before the cut-off."),
+    Procedure(retention.CAMPAIGNS_RETENTION, retention.ApplyRetention,
+              retention.RetentionApplied,
+              "Delete a tenant's finished contacts (and attempts) older than the cut-off."),
     Procedure(keys.CREDENTIALS_ROTATE, keys.RotateKeys, keys.KeysRotated,
               "Re-encrypt every stored provider account with the edge's newest credentials "
               "key (voicebus keys rotate)."),

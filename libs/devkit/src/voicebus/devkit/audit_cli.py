@@ -135,6 +135,8 @@ async def _show(nc: object, sequence: int) -> None:
 def _line(result: ChainResult) -> str:
     if result.ok:
         extra = f" ({result.unchained} stored before chaining)" if result.unchained else ""
+        if result.erased:
+            extra += f" ({result.erased} erased, taken as stored)"
         head = result.head[:16]
         return f"[green]ok[/]     {result.call_id}  {result.length} links, head {head}{extra}"
     where = f"link {result.broken_at}" if result.broken_at is not None else "head"

@@ -82,6 +82,8 @@ def create_engine(
         server_settings["application_name"] = application_name[:63]
     return create_async_engine(
         asyncpg_url(url),
+        # Errors never carry the statement's parameters (phone numbers, transcripts).
+        hide_parameters=True,
         pool_pre_ping=True,
         pool_size=pool_size,
         pool_timeout=pool_timeout_s,

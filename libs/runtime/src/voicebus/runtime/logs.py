@@ -6,6 +6,12 @@ contains ``pii``; with ``VB_LOG_REDACT_PII`` on (the default) their values are
 written as ``"[redacted]"``::
 
     log.info("call started", extra={"call_id": cid, **pii(from_number=caller)})
+
+Database errors are written without their message, whatever the setting: PostgreSQL
+quotes the values it refused (``invalid input syntax for type integer: "+1415…"``,
+``Key (phone)=(…) already exists``), so a traceback of an exception from asyncpg or
+SQLAlchemy (its SQL parameters are hidden by the engine too) shows its class and
+SQLSTATE only.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import traceback
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -20,7 +27,15 @@ from pydantic import SecretBytes, SecretStr
 
 from voicebus.runtime.settings import ServiceSettings
 
-__all__ = ["REDACTED", "ConsoleFormatter", "JsonFormatter", "configure_logging", "pii"]
+__all__ = [
+    "REDACTED",
+    "ConsoleFormatter",
+    "JsonFormatter",
+    "configure_logging",
+    "format_exception",
+    "pii",
+    "redact_database_errors",
+]
 
 REDACTED: Final = "[redacted]"
 
@@ -33,6 +48,76 @@ _RECORD_ATTRS: Final = frozenset(
 # Keys that must never carry a value into a log, whatever the redaction setting.
 _SECRET_KEY_PARTS: Final = ("password", "secret", "token", "credential", "authorization")
 _HANDLER_MARK: Final = "_voicebus_handler"
+_CAUSE: Final = "\nThe above exception was the direct cause of the following exception:\n\n"
+_CONTEXT: Final = "\nDuring handling of the above exception, another exception occurred:\n\n"
+# Exceptions whose message may quote values the database refused.
+_DATABASE_MODULES: Final = ("asyncpg", "sqlalchemy")
+
+
+def _database_errors(exc: BaseException | None) -> list[BaseException]:
+    """``exc`` and its causes and contexts that a database library raised."""
+    found: list[BaseException] = []
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if type(exc).__module__.split(".", 1)[0] in _DATABASE_MODULES:
+            found.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return found
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    for candidate in (exc, getattr(exc, "orig", None)):
+        code = getattr(candidate, "sqlstate", None)
+        if isinstance(code, str):
+            return code
+    return None
+
+
+def _hidden(error: BaseException) -> str:
+    code = _sqlstate(error)
+    return f"[message hidden: SQLSTATE {code}]" if code else "[message hidden]"
+
+
+def redact_database_errors(text: str, exc: BaseException | None) -> str:
+    """``text`` with the message of every database error in ``exc``'s chain hidden."""
+    for error in _database_errors(exc):
+        message = str(error)
+        if message:
+            text = text.replace(message, _hidden(error))
+    return text
+
+
+def format_exception(exc: BaseException) -> str:
+    """A traceback as Python prints it, each database error's message (and notes) hidden."""
+    chain: list[tuple[BaseException, str | None]] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if current.__cause__ is not None:
+            chain.append((current, _CAUSE))
+            current = current.__cause__
+        elif current.__context__ is not None and not current.__suppress_context__:
+            chain.append((current, _CONTEXT))
+            current = current.__context__
+        else:
+            chain.append((current, None))
+            current = None
+    database = {id(e) for e in _database_errors(exc)}
+    parts: list[str] = []
+    for error, relation in reversed(chain):
+        if error.__traceback__ is not None:
+            parts.append("Traceback (most recent call last):\n")
+            parts.extend(traceback.format_tb(error.__traceback__))
+        if id(error) in database:
+            kind = type(error)
+            parts.append(f"{kind.__module__}.{kind.__qualname__}: {_hidden(error)}\n")
+        else:
+            parts.extend(traceback.format_exception_only(type(error), error))
+        if relation is not None:
+            parts.append(relation)
+    return "".join(parts).rstrip("\n")
 
 
 def pii(**fields: Any) -> dict[str, Any]:
@@ -60,6 +145,17 @@ class _Base(logging.Formatter):
         self.instance = instance
         self.redact_pii = redact_pii
 
+    def formatException(self, ei: Any) -> str:  # noqa: N802 (logging's name)
+        """The traceback, database errors' messages hidden."""
+        if ei[1] is None or not _database_errors(ei[1]):
+            return super().formatException(ei)
+        return format_exception(ei[1])
+
+    def message(self, record: logging.LogRecord) -> str:
+        """The record's message, a database error's text hidden if it was put in."""
+        text = record.getMessage()
+        return redact_database_errors(text, record.exc_info[1]) if record.exc_info else text
+
     def extras(self, record: logging.LogRecord) -> dict[str, Any]:
         """The record's ``extra=`` fields, redacted."""
         return {
@@ -79,7 +175,7 @@ class JsonFormatter(_Base):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": self.message(record),
             "service": self.service,
             "instance": self.instance,
         }
@@ -97,7 +193,7 @@ class ConsoleFormatter(_Base):
         """Render one record as a line of text."""
         ts = datetime.fromtimestamp(record.created).strftime("%H:%M:%S.%f")[:-3]
         fields = " ".join(f"{k}={v}" for k, v in self.extras(record).items())
-        text = f"{ts} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        text = f"{ts} {record.levelname:<7} {record.name}: {self.message(record)}"
         if fields:
             text = f"{text}  {fields}"
         if record.exc_info:

@@ -1,7 +1,9 @@
 """Audit's tables, in its own schema ``audit``.
 
 ``call_events`` is append-only: a row is never updated or deleted by the
-service; the primary key on the event id makes a redelivered event a no-op.
+service, except that erasure replaces a row's ``data`` with a tombstone and sets
+``erased_at`` (its hash stays); the primary key on the event id makes a redelivered
+event a no-op.
 Each row is a link of its call's hash chain (``chain_seq``, ``hash``; see
 :mod:`voicebus.contracts.evidence`) and ``calls`` keeps the chain's head and
 length. Rows stored before chaining existed have no link (``NULL``).
@@ -38,6 +40,9 @@ class CallEventRow(SQLModel, table=True):
     received_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     chain_seq: int | None = Field(default=None, sa_column=Column(Integer))
     hash: bytes | None = Field(default=None, sa_column=Column(LargeBinary))
+    erased_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True))
+    )  # set once, when ``data`` became a tombstone (right to erasure, retention)
 
 
 class CallRow(SQLModel, table=True):

@@ -3,7 +3,8 @@
 The rows are read as stored (``data`` as ``jsonb`` text, ``time`` as stored) and
 hashed by :mod:`voicebus.contracts.evidence`, independently of how they were
 written: a row changed by hand (an ``UPDATE``), removed, or moved shows as the
-first link whose hash no longer matches.
+first link whose hash no longer matches. An erased row (its ``data`` a tombstone)
+counts as erased and its stored hash stands for it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from voicebus.contracts import evidence
 from voicebus.contracts.chains import ChainResult
 
 _LINKS: Final = """
-SELECT chain_seq, hash, id, type, source, time, tenant_id, call_id, data::text AS data
+SELECT chain_seq, hash, id, type, source, time, tenant_id, call_id, data::text AS data,
+       erased_at IS NOT NULL AS erased
 FROM call_events WHERE tenant_id = $1 AND call_id = $2 AND chain_seq IS NOT NULL
 ORDER BY chain_seq
 """
@@ -39,7 +41,7 @@ def _stored(row: Any) -> evidence.StoredLink:
     link = evidence.Link(
         row["id"], row["type"], row["source"], row["time"], row["tenant_id"], row["call_id"], data
     )
-    return evidence.StoredLink(row["chain_seq"], row["hash"], link)
+    return evidence.StoredLink(row["chain_seq"], row["hash"], link, row["erased"])
 
 
 async def verify_call(engine: AsyncEngine, tenant_id: str, call_id: str) -> ChainResult | None:
@@ -66,6 +68,7 @@ async def verify_call(engine: AsyncEngine, tenant_id: str, call_id: str) -> Chai
         event_id=verdict.event_id,
         problem=verdict.problem,
         unchained=unchained,
+        erased=verdict.erased,
     )
 
 

@@ -12,12 +12,14 @@ from collections.abc import Callable
 from faststream.nats import NatsBroker
 from prometheus_client import Counter
 
+from voicebus.campaigns import erasure, importer, phones, policy, reports
 from voicebus.campaigns import events as ev
-from voicebus.campaigns import importer, phones, policy, reports
 from voicebus.campaigns.clock import Clock
 from voicebus.campaigns.store import Blocked, Store
 from voicebus.contracts import campaigns as api
+from voicebus.contracts.erasure import CAMPAIGNS_ERASE, CampaignsErased, EraseCaller
 from voicebus.contracts.events import Envelope
+from voicebus.contracts.retention import CAMPAIGNS_RETENTION, ApplyRetention, RetentionApplied
 from voicebus.runtime.rpc import Conflict, Invalid, NotFound, responder
 
 log = logging.getLogger(__name__)
@@ -151,6 +153,24 @@ class Responders:
             changed = await self.store.dnc_remove(req.tenant_id, req.campaign_id, good)
         return api.DncReply(ok=True, changed=changed, invalid=bad)
 
+    async def erase(self, req: EraseCaller) -> CampaignsErased:
+        """Delete a number's contacts and their attempts (its DNC entries stay)."""
+        try:
+            phone = phones.normalize(req.number, self.region)
+        except phones.InvalidNumberError:
+            phone = req.number  # not a dialable number: no contact can hold it, nothing to do
+        erased = await erasure.erase_number(self.store.engine, req.tenant_id, phone)
+        return CampaignsErased(
+            ok=True, contacts=erased.contacts, attempts=erased.attempts, call_ids=erased.call_ids
+        )
+
+    async def expire(self, req: ApplyRetention) -> RetentionApplied:
+        """Delete finished contacts older than the tenant's retention."""
+        if req.contacts_before is None:
+            return RetentionApplied(ok=True)
+        erased = await erasure.expire(self.store.engine, req.tenant_id, req.contacts_before)
+        return RetentionApplied(ok=True, contacts=erased.contacts, attempts=erased.attempts)
+
 
 def register(broker: NatsBroker, r: Responders) -> None:
     """Declare every campaigns responder on ``broker`` (one queue group: any instance answers)."""
@@ -185,3 +205,6 @@ def register(broker: NatsBroker, r: Responders) -> None:
 
     responder(broker, api.DNC_ADD, api.DncChange, api.DncReply, dnc_add, queue=QUEUE)
     responder(broker, api.DNC_REMOVE, api.DncChange, api.DncReply, dnc_remove, queue=QUEUE)
+    responder(broker, CAMPAIGNS_ERASE, EraseCaller, CampaignsErased, r.erase, queue=QUEUE)
+    responder(broker, CAMPAIGNS_RETENTION, ApplyRetention, RetentionApplied, r.expire,
+              queue=QUEUE)  # fmt: skip

@@ -12,6 +12,7 @@ from voicebus.edge.api.routes_webhooks import webhooks_router
 from voicebus.edge.browser.routes import browser_router
 from voicebus.edge.console.routes import console_dir, install_console
 from voicebus.edge.migrations import MIGRATIONS
+from voicebus.edge.retention_job import RetentionJob
 from voicebus.edge.rpc import register_rpc
 from voicebus.edge.settings import EdgeSettings
 from voicebus.edge.tenancy.store import TenantStore
@@ -44,6 +45,10 @@ def build(settings: EdgeSettings | None = None) -> tuple[Service, FastAPI]:
     app.include_router(usage_router(edge, webhooks), prefix=PREFIX)
     client = RpcClient(lambda: service.nc, timeout_s=settings.rpc_timeout_s)
     app.include_router(browser_router(client, settings))
+    slow = RpcClient(lambda: service.nc, timeout_s=settings.retention_timeout_s)
+    retention = RetentionJob(store, slow, settings.retention_interval_s)
+    service.on_startup(retention.start)
+    service.on_shutdown(retention.stop)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, exempt=[is_contacts_upload])
     install_console(app, console_dir(settings.console_dir))
     return service, service.asgi(app)

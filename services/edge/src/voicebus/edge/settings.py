@@ -70,6 +70,18 @@ class EdgeSettings(ServiceSettings):
         le=30,
         description="How long the REST API waits for the service that owns the data.",
     )
+    retention_interval_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How often the retention job asks the owners to erase data older than "
+        "each tenant's retention (one edge instance at a time).",
+    )
+    retention_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long the retention job waits for one owner to apply one tenant's "
+        "retention (a large backlog takes a while).",
+    )
     simulation_timeout_s: float = Field(
         default=120.0,
         gt=0,

@@ -73,7 +73,7 @@ from voicebus.orchestrator.history import bound, trim_to_heard
 from voicebus.orchestrator.keypad import KeypadRules
 from voicebus.orchestrator.keypad_input import KeypadInput
 from voicebus.orchestrator.memory import caller_number
-from voicebus.orchestrator.outbox import Outbox
+from voicebus.orchestrator.outbox import MaskingOutbox, Outbox
 from voicebus.orchestrator.session import Session, SessionStorage, StoredMessage
 from voicebus.orchestrator.speaker import Utterance
 from voicebus.orchestrator.tools import CallTools, Closable, Toolbox
@@ -170,12 +170,12 @@ class Conversation:
     ) -> None:
         self.session = session
         self.services = services or CallServices()
-        self._outbox = outbox
+        self._outbox: Outbox = MaskingOutbox(outbox, lambda: self.session.sensitive)
         self._store = store
         self._settings = settings
         self._revision = revision
         self._on_lost = on_lost
-        self.flow = FlowDriver(self, outbox)
+        self.flow = FlowDriver(self, self._outbox)
         self.watch = CallWatch(self)
         self.use_agent(agent, engine)
         self._save_lock = asyncio.Lock()

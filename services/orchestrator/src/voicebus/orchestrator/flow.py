@@ -164,6 +164,8 @@ class FlowDriver:
             await self._host.say_lines([self.render(spec.retry_say)], utterance)
             return None
         arguments = {spec.variable: digits[: spec.max_length]}
+        if spec.sensitive and arguments[spec.variable] not in self._host.session.sensitive:
+            self._host.session.sensitive.append(arguments[spec.variable])
         return await self._go(node, spec.next, "collect_digits", arguments, ContextStrategy.KEEP,
                               "", utterance)  # fmt: skip
 

@@ -7,13 +7,14 @@ is tested with :class:`RecordingOutbox` and no bus.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from faststream.nats import NatsBroker
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from prometheus_client import Counter
+from pydantic import BaseModel
 
 from voicebus.contracts.commands import ControlCommand, Say
 from voicebus.contracts.events import Envelope
@@ -95,3 +96,46 @@ class RecordingOutbox:
     async def publish(self, event: Envelope) -> None:
         """Record the event."""
         self.sent.append(event)
+
+
+def mask(value: Any, secrets: Sequence[str]) -> Any:
+    """``value`` (JSON-like) with every occurrence of each secret in its strings (mapping
+    keys included) replaced by as many ``*``."""
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret:
+                value = value.replace(secret, "*" * len(secret))
+        return value
+    if isinstance(value, dict):
+        return {mask(k, secrets): mask(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask(v, secrets) for v in value]
+    return value
+
+
+class MaskingOutbox:
+    """An outbox that masks a call's secrets (sensitive keypad inputs) in the events it
+    publishes; commands go out as they are (a ``Say`` is never stored).
+
+    Args:
+        inner: the outbox events and commands go to.
+        secrets: the call's secrets now (read at each publish).
+    """
+
+    def __init__(self, inner: Outbox, secrets: Callable[[], Sequence[str]]) -> None:
+        self._inner = inner
+        self._secrets = secrets
+        self.source = inner.source
+
+    async def control(self, command: ControlCommand) -> None:
+        """Send the command unchanged."""
+        await self._inner.control(command)
+
+    async def publish(self, event: Envelope) -> None:
+        """Publish ``event`` with the secrets masked in its data."""
+        secrets = self._secrets()
+        data = getattr(event, "data", None)  # every concrete event has one
+        if secrets and isinstance(data, BaseModel):
+            masked = type(data).model_validate(mask(data.model_dump(mode="json"), secrets))
+            event = event.model_copy(update={"data": masked})
+        await self._inner.publish(event)

@@ -37,6 +37,7 @@ from voicebus.orchestrator import analysis
 from voicebus.orchestrator.agents import Agent
 from voicebus.orchestrator.analysis import AnswerError, CallerNotes, Checked
 from voicebus.orchestrator.memory import CallerMemory, remember
+from voicebus.orchestrator.outbox import mask
 from voicebus.orchestrator.session import Session, SessionStorage
 from voicebus.runtime.consumers import event_subscriber
 
@@ -98,6 +99,10 @@ class PostCall:
             return None
         agent, engine = found
         data, notes = await self._analyse(agent, engine, settings, session, delivered)
+        if session.sensitive:  # the conversation's own events were masked the same way
+            data = CallAnalyzedData.model_validate(
+                mask(data.model_dump(mode="json"), session.sensitive)
+            )
         if agent.spec.memory.enabled and session.caller:
             keep = agent.spec.memory.summaries
             await self._ports.memory().update(

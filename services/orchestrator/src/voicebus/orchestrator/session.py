@@ -105,6 +105,10 @@ class Session(BaseModel):
     turns: int = Field(default=0, description="Caller turns answered.")
     flow_node: str | None = Field(default=None, description="Current flow node, for a flow.")
     digits: str = Field(default="", description="Keypad digits collected, not yet used.")
+    sensitive: list[str] = Field(
+        default_factory=list,
+        description="Inputs of sensitive collect-digits nodes: masked in every event published.",
+    )
     reprompts: int = Field(default=0, description="Idle reprompts since the caller last spoke.")
     started_at: datetime = Field(default_factory=utc_now, description="When the call began.")
     last_seq: int = Field(default=0, description="Last VB_EVENTS sequence handled for the call.")

@@ -76,6 +76,14 @@ class RecordingStore(Protocol):
         """
         ...
 
+    async def delete(self, key: str) -> bool:
+        """Delete the object under ``key``; False when there was none."""
+        ...
+
+    async def listing(self, prefix: str) -> list[tuple[str, datetime]]:
+        """Every object under ``prefix``: its key and when it was stored."""
+        ...
+
 
 class S3Store:
     """A bucket of an S3-compatible store (AWS S3, MinIO, Ceph RGW, ...) through boto3.
@@ -154,6 +162,33 @@ class S3Store:
             raise ArchiveError(f"read of {key} in bucket {self.bucket} failed: {exc}") from exc
         except BotoCoreError as exc:
             raise ArchiveError(f"read of {key} in bucket {self.bucket} failed: {exc}") from exc
+
+    async def delete(self, key: str) -> bool:
+        """``HeadObject`` (was there one?), then ``DeleteObject``."""
+        if await self.size(key) is None:
+            return False
+        try:
+            await asyncio.to_thread(self._client.delete_object, Bucket=self.bucket, Key=key)
+        except (BotoCoreError, ClientError) as exc:
+            raise ArchiveError(f"delete of {key} in bucket {self.bucket} failed: {exc}") from exc
+        return True
+
+    async def listing(self, prefix: str) -> list[tuple[str, datetime]]:
+        """``ListObjectsV2`` page by page."""
+        try:
+            return await asyncio.to_thread(self._list, prefix)
+        except (BotoCoreError, ClientError) as exc:
+            raise ArchiveError(f"list of {prefix} in bucket {self.bucket} failed: {exc}") from exc
+
+    def _list(self, prefix: str) -> list[tuple[str, datetime]]:
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        )
+        return [
+            (str(item["Key"]), item["LastModified"])
+            for page in pages
+            for item in page.get("Contents", [])
+        ]
 
     def _get(self, key: str, byte_range: str) -> tuple[bytes, int]:
         answer = self._client.get_object(Bucket=self.bucket, Key=key, Range=byte_range)

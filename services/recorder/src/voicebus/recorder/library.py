@@ -13,10 +13,13 @@ import asyncio
 import logging
 import wave
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 
 from faststream.nats import NatsBroker
 
+from voicebus.contracts.erasure import RECORDINGS_ERASE, EraseRecordings, RecordingsErased
+from voicebus.contracts.retention import RECORDER_RETENTION, ApplyRetention, RetentionApplied
 from voicebus.contracts.rpc import (
     RECORDINGS_GET,
     RECORDINGS_READ,
@@ -26,6 +29,7 @@ from voicebus.contracts.rpc import (
     RecordingMeta,
     RecordingReply,
 )
+from voicebus.recorder import retention
 from voicebus.recorder.archive import RecordingStore, recording_key
 from voicebus.recorder.handlers import Recorder
 from voicebus.recorder.recording import marker_of
@@ -105,6 +109,19 @@ class Library:
             raise _not_found(request.call_id) from None
         return RecordingChunk(ok=True, data=data, total_bytes=size)
 
+    def erase(self, request: EraseRecordings) -> RecordingsErased:
+        """Delete the calls' finished files (a call still recorded here is skipped)."""
+        deleted = 0
+        for call_id in request.call_ids:
+            if call_id in self._recorder.live_calls:
+                continue
+            try:
+                self._path(request.tenant_id, call_id).unlink()
+            except FileNotFoundError:
+                continue
+            deleted += 1
+        return RecordingsErased(ok=True, recordings=deleted)
+
 
 class StoreLibrary:
     """Looks recordings up in the object store; calls still recorded are in the directory.
@@ -171,6 +188,24 @@ class StoreLibrary:
             return await asyncio.to_thread(self._files.read, request)
         return RecordingChunk(ok=True, data=data, total_bytes=size)
 
+    async def erase(self, request: EraseRecordings) -> RecordingsErased:
+        """Delete the calls' objects, and files the store never took."""
+        deleted = 0
+        for call_id in request.call_ids:
+            if await self._store.delete(self._key(request.tenant_id, call_id)):
+                deleted += 1
+        files = await asyncio.to_thread(self._files.erase, request)
+        return RecordingsErased(ok=True, recordings=deleted + files.recordings)
+
+    async def expire(self, tenant_id: str, before: datetime) -> int:
+        """Delete the tenant's objects of calls started before ``before``."""
+        listing = await self._store.listing(f"{self._prefix}{tenant_id}/")
+        deleted = 0
+        for key in retention.expired_keys(listing, before, self._recorder.live_calls):
+            if await self._store.delete(key):
+                deleted += 1
+        return deleted
+
 
 def register_library(
     broker: NatsBroker,
@@ -183,6 +218,7 @@ def register_library(
         objects = StoreLibrary(settings.dir, recorder, store, settings.s3_prefix)
         recordings_get: Callable[[GetRecording], Awaitable[RecordingReply]] = objects.meta
         recordings_read: Callable[[ReadRecording], Awaitable[RecordingChunk]] = objects.read
+        recordings_erase: Callable[[EraseRecordings], Awaitable[RecordingsErased]] = objects.erase
     else:
         library = Library(settings.dir, recorder)
 
@@ -192,9 +228,31 @@ def register_library(
         async def recordings_read(request: ReadRecording) -> RecordingChunk:
             return await asyncio.to_thread(library.read, request)
 
+        async def recordings_erase(request: EraseRecordings) -> RecordingsErased:
+            return await asyncio.to_thread(library.erase, request)
+
+    async def retention_apply(request: ApplyRetention) -> RetentionApplied:
+        if request.recordings_before is None:
+            return RetentionApplied(ok=True)
+        before = request.recordings_before
+        deleted = await asyncio.to_thread(
+            retention.expire, settings.dir, request.tenant_id, before,
+            frozenset(recorder.live_calls),
+        )  # fmt: skip
+        if store is not None:
+            objects = StoreLibrary(settings.dir, recorder, store, settings.s3_prefix)
+            deleted += await objects.expire(request.tenant_id, before)
+        return RetentionApplied(ok=True, recordings=deleted)
+
     responder(broker, RECORDINGS_GET, GetRecording, RecordingReply, recordings_get,
               queue=QUEUE_GROUP,
               description="A call's recording (GetRecording → RecordingReply).")  # fmt: skip
     responder(broker, RECORDINGS_READ, ReadRecording, RecordingChunk, recordings_read,
               queue=QUEUE_GROUP,
               description="Bytes of a recording (ReadRecording → RecordingChunk).")  # fmt: skip
+    responder(broker, RECORDINGS_ERASE, EraseRecordings, RecordingsErased, recordings_erase,
+              queue=QUEUE_GROUP,
+              description="Delete recordings (EraseRecordings → RecordingsErased).")  # fmt: skip
+    responder(broker, RECORDER_RETENTION, ApplyRetention, RetentionApplied, retention_apply,
+              queue=QUEUE_GROUP,
+              description="Delete old recordings (ApplyRetention → RetentionApplied).")  # fmt: skip

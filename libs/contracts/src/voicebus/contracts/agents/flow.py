@@ -113,6 +113,12 @@ class CollectDigits(Definition):
         max_length=512,
         description="Said when too few digits came.",
     )
+    sensitive: bool = Field(
+        default=False,
+        description="The digits are secret (a PIN, a card number): the flow and its tools "
+        "use them, but every event the orchestrator publishes for the call shows them as "
+        "'*'.",
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> CollectDigits:

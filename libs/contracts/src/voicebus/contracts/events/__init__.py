@@ -97,6 +97,7 @@ from voicebus.contracts.events.media import (
     RecordingReady,
     RecordingReadyData,
 )
+from voicebus.contracts.events.privacy import CallerErased, CallerErasedData
 from voicebus.contracts.events.speech import (
     SpeechUserStarted,
     SpeechUserStartedData,
@@ -143,7 +144,8 @@ CallEvent = Annotated[
     | DncRequested
     | EngineErrorOccurred
     | EngineFailover
-    | CallAnalyzed,
+    | CallAnalyzed
+    | CallerErased,
     Field(discriminator="type"),
 ]
 """Any event of the ``VB_EVENTS`` stream, told apart by its ``type``."""
@@ -187,6 +189,7 @@ EVENT_CLASSES: Final[tuple[type[Envelope], ...]] = (
     EngineErrorOccurred,
     EngineFailover,
     CallAnalyzed,
+    CallerErased,
 )
 """Every event class, in the order of a call's life (used to build the AsyncAPI document)."""
 
@@ -251,6 +254,8 @@ __all__ = [
     "CallRingingData",
     "CallStarted",
     "CallStartedData",
+    "CallerErased",
+    "CallerErasedData",
     "CampaignProgress",
     "CampaignProgressData",
     "Data",

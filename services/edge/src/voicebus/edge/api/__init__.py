@@ -11,6 +11,7 @@ from voicebus.edge.api.request_id import RequestIdMiddleware
 from voicebus.edge.api.routes_agents import agents_router
 from voicebus.edge.api.routes_browser import browser_sessions_router
 from voicebus.edge.api.routes_call_control import call_control_router
+from voicebus.edge.api.routes_callers import callers_router
 from voicebus.edge.api.routes_calls import calls_router
 from voicebus.edge.api.routes_campaigns import campaigns_router
 from voicebus.edge.api.routes_events import events_router
@@ -36,6 +37,7 @@ def install_api(app: FastAPI, edge: Edge) -> None:
         tools_router(edge),
         campaigns_router(edge),
         memory_router(edge),
+        callers_router(edge),
         browser_sessions_router(edge),
         session_router(edge),
         events_router(edge),

@@ -13,9 +13,10 @@ from typing import Any, Final, Protocol, TypeVar
 from pydantic import BaseModel
 
 from voicebus.contracts.commands import ControlCommand, OriginateCall
+from voicebus.contracts.events import Envelope
 from voicebus.contracts.rpc import Reply
 from voicebus.edge.api.errors import ApiError
-from voicebus.runtime.publish import send_command, send_control
+from voicebus.runtime.publish import publish_event, send_command, send_control
 from voicebus.runtime.rpc import RpcClient, RpcFault
 from voicebus.runtime.rpc.client import Message, Requester
 from voicebus.runtime.service import Service
@@ -34,6 +35,10 @@ class EdgeBus(Requester, Protocol):
 
     async def control(self, command: ControlCommand) -> None:
         """Send a live call's command on ``vb.ctl.<call>.<verb>``."""
+        ...
+
+    async def publish(self, event: Envelope) -> None:
+        """Store ``event`` in ``VB_EVENTS`` (stored once the call returns)."""
         ...
 
 
@@ -61,6 +66,10 @@ class ServiceBus:
     async def control(self, command: ControlCommand) -> None:
         """Core NATS: the gateway holding the call's stream acts on it."""
         await send_control(self._service.broker, command)
+
+    async def publish(self, event: Envelope) -> None:
+        """JetStream publish with the server's ack."""
+        await publish_event(self._service.broker, event)
 
 
 class Owners:

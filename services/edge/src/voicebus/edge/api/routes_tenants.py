@@ -22,8 +22,9 @@ from voicebus.edge.api.schemas import (
     TenantLimitsBody,
     TenantOut,
     TenantPatch,
+    TenantRetentionBody,
 )
-from voicebus.edge.tenancy import keys
+from voicebus.edge.tenancy import keys, retention
 from voicebus.edge.tenancy.accounts import check_account_fields
 from voicebus.edge.tenancy.store import AccountInfo, ApiKey, Tenant, TenantLimits
 
@@ -101,6 +102,31 @@ def tenants_router(edge: Edge) -> APIRouter:
         countries = None if limits.allowed_countries is None else sorted(limits.allowed_countries)
         return TenantLimitsBody(
             calls_per_minute=limits.calls_per_minute, allowed_countries=countries
+        )
+
+    @router.put("/{tenant_id}/retention", response_model=TenantRetentionBody,
+                dependencies=[manager])  # fmt: skip
+    async def put_retention(
+        tenant_id: TenantIdPath, body: TenantRetentionBody
+    ) -> TenantRetentionBody:
+        """Set how long the tenant's data is kept (operator or the tenant's admin)."""
+        await store.tenant(tenant_id)
+        await retention.put_policy(store.engine, tenant_id, retention.RetentionPolicy(
+            body.events_days, body.transcripts_days, body.recordings_days, body.contacts_days
+        ))  # fmt: skip
+        return body
+
+    @router.get("/{tenant_id}/retention", response_model=TenantRetentionBody,
+                dependencies=[manager])  # fmt: skip
+    async def get_retention(tenant_id: TenantIdPath) -> TenantRetentionBody:
+        """How long the tenant's data is kept (null: for ever)."""
+        await store.tenant(tenant_id)
+        policy = await retention.get_policy(store.engine, tenant_id)
+        return TenantRetentionBody(
+            events_days=policy.events_days,
+            transcripts_days=policy.transcripts_days,
+            recordings_days=policy.recordings_days,
+            contacts_days=policy.contacts_days,
         )
 
     @router.post(

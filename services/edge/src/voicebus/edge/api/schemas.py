@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Final, Literal, Self
+from typing import Annotated, Any, Final, Literal, Self
 
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -80,6 +80,22 @@ class TenantLimitsBody(_In):
         description="ISO 3166 alpha-2 regions calls may be placed to; null: anywhere.",
         examples=[["US", "CA"]],
     )
+
+
+def _days(kind: str) -> Any:
+    return Field(default=None, ge=1, le=36_500, examples=[90],
+                 description=f"Days {kind} are kept; null: for ever.")  # fmt: skip
+
+
+class TenantRetentionBody(_In):
+    """How long the tenant's data is kept; the edge's retention job erases what is older."""
+
+    events_days: int | None = _days("a call's events (then tombstones; numbers cleared)")
+    transcripts_days: int | None = _days(
+        "events holding what was said or keyed (transcripts, replies, tools, DTMF, analyses)"
+    )
+    recordings_days: int | None = _days("recordings")
+    contacts_days: int | None = _days("finished campaign contacts and their attempts")
 
 
 class KeyCreate(_In):

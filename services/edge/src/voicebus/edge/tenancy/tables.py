@@ -76,3 +76,15 @@ TENANT_LIMITS = Table(
     Column("allowed_countries", ARRAY(String(2)), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+TENANT_RETENTION = Table(
+    "tenant_retention",
+    METADATA,
+    Column("tenant_id", String(128), ForeignKey("tenants.tenant_id"), primary_key=True),
+    Column("events_days", Integer, nullable=True),
+    Column("transcripts_days", Integer, nullable=True),
+    Column("recordings_days", Integer, nullable=True),
+    Column("contacts_days", Integer, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+"""How long each kind of a tenant's data is kept (null: for ever)."""

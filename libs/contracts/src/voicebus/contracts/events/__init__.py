@@ -86,6 +86,7 @@ from voicebus.contracts.events.flow import (
     FlowTransition,
     FlowTransitionData,
 )
+from voicebus.contracts.events.knowledge import KbRetrieved, KbRetrievedData, RetrievedChunk
 from voicebus.contracts.events.media import (
     AMD_CONTEXT_KEY,
     AmdDetected,
@@ -143,7 +144,8 @@ CallEvent = Annotated[
     | DncRequested
     | EngineErrorOccurred
     | EngineFailover
-    | CallAnalyzed,
+    | CallAnalyzed
+    | KbRetrieved,
     Field(discriminator="type"),
 ]
 """Any event of the ``VB_EVENTS`` stream, told apart by its ``type``."""
@@ -187,6 +189,7 @@ EVENT_CLASSES: Final[tuple[type[Envelope], ...]] = (
     EngineErrorOccurred,
     EngineFailover,
     CallAnalyzed,
+    KbRetrieved,
 )
 """Every event class, in the order of a call's life (used to build the AsyncAPI document)."""
 
@@ -273,10 +276,13 @@ __all__ = [
     "FlowNodeEnteredData",
     "FlowTransition",
     "FlowTransitionData",
+    "KbRetrieved",
+    "KbRetrievedData",
     "NotificationDelivered",
     "NotificationDeliveredData",
     "RecordingReady",
     "RecordingReadyData",
+    "RetrievedChunk",
     "SpeechUserStarted",
     "SpeechUserStartedData",
     "SpeechUserStopped",

@@ -1,5 +1,7 @@
 """A lexical index over one knowledge base's chunks: BM25 (``bm25s``), offline, no model.
 
+Words are stemmed (Snowball, English), so "refund" finds "Refunds".
+
 Built from the chunks in memory (milliseconds for thousands of chunks) and rebuilt only
 when the knowledge base's revision changes (:mod:`.knowledge`).
 """
@@ -11,10 +13,12 @@ from dataclasses import dataclass
 from typing import Final
 
 import bm25s
+import snowballstemmer
 
 from voicebus.orchestrator.kb_chunks import Chunk
 
 _STOPWORDS: Final = "en"
+_STEMMER: Final = snowballstemmer.stemmer("english")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +41,9 @@ class LexicalIndex:
         self._bm25: bm25s.BM25 | None = None
         if self._chunks:
             corpus = [c.searchable() for c in self._chunks]
-            tokens = bm25s.tokenize(corpus, stopwords=_STOPWORDS, show_progress=False)
+            tokens = bm25s.tokenize(
+                corpus, stopwords=_STOPWORDS, stemmer=_STEMMER, show_progress=False
+            )
             self._bm25 = bm25s.BM25()
             self._bm25.index(tokens, show_progress=False)
 
@@ -48,7 +54,9 @@ class LexicalIndex:
         """The best ``k`` chunks that share a word with ``query``, best first."""
         if self._bm25 is None or not query.strip():
             return []
-        tokens = bm25s.tokenize([query], stopwords=_STOPWORDS, show_progress=False)
+        tokens = bm25s.tokenize(
+            [query], stopwords=_STOPWORDS, stemmer=_STEMMER, show_progress=False
+        )
         if not any(tokens.ids):
             return []
         found, scores = self._bm25.retrieve(

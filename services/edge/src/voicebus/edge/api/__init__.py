@@ -14,6 +14,7 @@ from voicebus.edge.api.routes_call_control import call_control_router
 from voicebus.edge.api.routes_calls import calls_router
 from voicebus.edge.api.routes_campaigns import campaigns_router
 from voicebus.edge.api.routes_events import events_router
+from voicebus.edge.api.routes_knowledge import knowledge_router
 from voicebus.edge.api.routes_memory import memory_router
 from voicebus.edge.api.routes_session import session_router
 from voicebus.edge.api.routes_tenants import tenants_router
@@ -35,6 +36,7 @@ def install_api(app: FastAPI, edge: Edge) -> None:
         tools_router(edge),
         campaigns_router(edge),
         memory_router(edge),
+        knowledge_router(edge),
         browser_sessions_router(edge),
         session_router(edge),
         events_router(edge),

@@ -82,15 +82,19 @@ class Owners:
         reply_type: type[ReplyT],
         *,
         idempotent: bool = True,
+        timeout_s: float | None = None,
     ) -> ReplyT:
-        """The owner's ``ok`` reply to ``request``.
+        """The owner's ``ok`` reply to ``request`` (within ``timeout_s``: the default when
+        None).
 
         Raises:
             ApiError: the owner's refusal with its status and code; 503 when no owner
                 answers (with ``Retry-After``); 502 for an invalid reply.
         """
         try:
-            return await self._client.ask(subject, request, reply_type, idempotent=idempotent)
+            return await self._client.ask(
+                subject, request, reply_type, idempotent=idempotent, timeout_s=timeout_s
+            )
         except RpcFault as fault:
             headers = _RETRY_AFTER if fault.status == 503 else None
             raise ApiError(fault.status, fault.code, fault.message, headers=headers) from None

@@ -390,6 +390,8 @@ class Orchestrator:
 
     async def _call_tools(self, agent: Agent, tenant_id: str, call_id: str) -> CallTools:
         """The tenant's tools the agent names, and ``search_knowledge`` in tool mode."""
+        if agent.spec.knowledge is not None:
+            self.knowledge.warm()
         found = await self._tenant_tools.for_call(agent, tenant_id, call_id)
         search = self._retriever.tool(agent, tenant_id, call_id)
         if search is not None:

@@ -18,9 +18,6 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any, Final
 
-from pypdf import PdfReader
-from pypdf.errors import PdfReadError
-
 from voicebus.contracts.knowledge import DocumentFormat
 from voicebus.orchestrator.errors import DocumentError
 
@@ -169,6 +166,10 @@ def _html(data: bytes) -> list[Block]:
 
 
 def _pdf(data: bytes) -> list[Block]:
+    # Imported here: it takes a second or more, and only uploads of PDFs need it.
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
     # pypdf logs malformed-but-readable files at WARNING; nothing of ours to report.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:

@@ -1,24 +1,32 @@
 """A lexical index over one knowledge base's chunks: BM25 (``bm25s``), offline, no model.
 
-Words are stemmed (Snowball, English), so "refund" finds "Refunds".
-
-Built from the chunks in memory (milliseconds for thousands of chunks) and rebuilt only
-when the knowledge base's revision changes (:mod:`.knowledge`).
+Words are stemmed (Snowball, English), so "refund" finds "Refunds". ``bm25s`` imports
+numba when it is installed, which takes seconds (the stemmer, every Snowball language):
+both are imported on first use (or ahead of it, off the event loop, by :func:`warm_up`),
+never when the orchestrator starts, and only bm25s' numpy code paths run (numba's would
+compile on the first search).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
-
-import bm25s
-import snowballstemmer
+from types import ModuleType
+from typing import Any, Final
 
 from voicebus.orchestrator.kb_chunks import Chunk
 
 _STOPWORDS: Final = "en"
-_STEMMER: Final = snowballstemmer.stemmer("english")
+
+
+@functools.cache
+def warm_up() -> tuple[ModuleType, Any]:
+    """``bm25s`` and the English stemmer, loaded once (call it in a thread to keep the
+    event loop free)."""
+    stemmer = importlib.import_module("snowballstemmer").stemmer("english")
+    return importlib.import_module("bm25s"), stemmer
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,30 +46,31 @@ class LexicalIndex:
 
     def __init__(self, chunks: Sequence[Chunk]) -> None:
         self._chunks = list(chunks)
-        self._bm25: bm25s.BM25 | None = None
+        self._bm25: Any = None
         if self._chunks:
+            bm25s, stemmer = warm_up()
             corpus = [c.searchable() for c in self._chunks]
             tokens = bm25s.tokenize(
-                corpus, stopwords=_STOPWORDS, stemmer=_STEMMER, show_progress=False
+                corpus, stopwords=_STOPWORDS, stemmer=stemmer, show_progress=False
             )
-            self._bm25 = bm25s.BM25()
+            self._bm25 = bm25s.BM25(backend="numpy")
             self._bm25.index(tokens, show_progress=False)
 
     def __len__(self) -> int:
         return len(self._chunks)
 
     def search(self, query: str, k: int) -> list[Hit]:
-        """The best ``k`` chunks that share a word with ``query``, best first."""
+        """The best ``k`` chunks that share a (stemmed) word with ``query``, best first."""
         if self._bm25 is None or not query.strip():
             return []
-        tokens = bm25s.tokenize(
-            [query], stopwords=_STOPWORDS, stemmer=_STEMMER, show_progress=False
-        )
+        bm25s, stemmer = warm_up()
+        tokens = bm25s.tokenize([query], stopwords=_STOPWORDS, stemmer=stemmer, show_progress=False)
         if not any(tokens.ids):
             return []
         found, scores = self._bm25.retrieve(
-            tokens, k=min(k, len(self._chunks)), show_progress=False, n_threads=1
-        )
+            tokens, k=min(k, len(self._chunks)), show_progress=False, n_threads=1,
+            backend_selection="numpy",
+        )  # fmt: skip
         return [
             Hit(self._chunks[int(i)], float(s))
             for i, s in zip(found[0], scores[0], strict=True)

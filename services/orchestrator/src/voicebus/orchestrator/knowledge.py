@@ -9,6 +9,7 @@ any orchestrator instance), which costs one indexed read per search.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from voicebus.contracts.knowledge import Document, KnowledgeBase, PutDocument
 from voicebus.orchestrator.errors import DocumentError, OrchestratorError
 from voicebus.orchestrator.kb_chunks import chunk_blocks, content_hash
 from voicebus.orchestrator.kb_documents import parse_document
-from voicebus.orchestrator.kb_index import LexicalIndex
+from voicebus.orchestrator.kb_index import LexicalIndex, warm_up
 from voicebus.orchestrator.kb_store import SqlKnowledgeStore
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,13 @@ class Knowledge:
     def __init__(self) -> None:
         self._store: SqlKnowledgeStore | None = None
         self._indexes: OrderedDict[tuple[str, str], _Cached] = OrderedDict()
+        self._warming: asyncio.Task[object] | None = None
+
+    def warm(self) -> None:
+        """Load the index library off the event loop, once, ahead of the first search (a
+        call whose agent has knowledge bases starts: its first turn comes seconds later)."""
+        if self._warming is None:
+            self._warming = asyncio.create_task(asyncio.to_thread(warm_up))
 
     def bind(self, store: SqlKnowledgeStore) -> None:
         """Use ``store`` from now on."""
@@ -171,6 +179,9 @@ class Knowledge:
         cached = self._indexes.get(key)
         if cached is None or cached.revision != revision:
             revision, rows = await self.store.chunks(tenant_id, kb_id)
+            self.warm()
+            assert self._warming is not None
+            await self._warming
             index = LexicalIndex([chunk for _, chunk in rows])
             cached = _Cached(revision, index, {c.chunk_id: d for d, c in rows})
             self._indexes[key] = cached

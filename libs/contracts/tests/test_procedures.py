@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voicebus.contracts import campaigns, chains, keys, rpc, telephony
+from voicebus.contracts import campaigns, chains, keys, knowledge, rpc, telephony
 from voicebus.contracts.agents import api as agents
 from voicebus.contracts.procedures import PROCEDURES
 
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.unit
 def test_every_rpc_subject_is_a_procedure_once() -> None:
     declared = {
         value
-        for module in (rpc, campaigns, telephony, agents, keys, chains)
+        for module in (rpc, campaigns, telephony, agents, keys, chains, knowledge)
         for value in vars(module).values()
         if isinstance(value, str) and value.startswith("vb.rpc.")
     }

@@ -1,16 +1,17 @@
 """A lexical index over one knowledge base's chunks: BM25 (``bm25s``), offline, no model.
 
-Words are stemmed (Snowball, English), so "refund" finds "Refunds". ``bm25s`` imports
-numba when it is installed, which takes seconds (the stemmer, every Snowball language):
-both are imported on first use (or ahead of it, off the event loop, by :func:`warm_up`),
-never when the orchestrator starts, and only bm25s' numpy code paths run (numba's would
-compile on the first search).
+Words are stemmed (Snowball, English), so "refund" finds "Refunds". ``bm25s`` and the
+stemmer (every Snowball language) are imported on first use, or ahead of it off the event
+loop (:func:`warm_up`), never when the orchestrator starts. ``bm25s`` would import numba
+whenever it is installed (seconds of import, then a JIT compile on the first search) for
+backends this index does not use: it is imported with numba hidden and runs numpy only.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -26,7 +27,14 @@ def warm_up() -> tuple[ModuleType, Any]:
     """``bm25s`` and the English stemmer, loaded once (call it in a thread to keep the
     event loop free)."""
     stemmer = importlib.import_module("snowballstemmer").stemmer("english")
-    return importlib.import_module("bm25s"), stemmer
+    if "numba" in sys.modules or "bm25s" in sys.modules:
+        return importlib.import_module("bm25s"), stemmer
+    # A None entry makes ``import numba`` raise ImportError: bm25s then keeps to numpy.
+    sys.modules["numba"] = None  # type: ignore[assignment]
+    try:
+        return importlib.import_module("bm25s"), stemmer
+    finally:
+        del sys.modules["numba"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,6 +123,8 @@ class SearchKnowledge:
     """``search_knowledge(query)``: the best chunks, each with its id, for the LLM to cite."""
 
     ends_call = False
+    budget_s = 20.0
+    """The first search of a process loads the index library (seconds on a busy host)."""
 
     def __init__(
         self,

@@ -129,6 +129,12 @@ def test_search_knowledge_is_reserved_in_knowledge_tool_mode() -> None:
     assert reserved in problems(raw)
     raw["knowledge"] = {"bases": ["faq"], "mode": "context"}
     parse_definition(raw)
+    # A flow node offers it by name only when the agent searches as a tool.
+    raw["tools"].pop()
+    raw["flow"]["nodes"][0]["tools"] = ["search_knowledge"]
+    assert "flow.nodes[0].tools[0]: unknown tool 'search_knowledge'" in problems(raw)
+    raw["knowledge"]["mode"] = "tool"
+    parse_definition(raw)
     with pytest.raises(ValidationError, match=r"knowledge\.bases"):
         AgentDefinition.model_validate({**raw, "knowledge": {"bases": ["no spaces"]}})
 

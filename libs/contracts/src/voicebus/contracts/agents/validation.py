@@ -207,6 +207,8 @@ def check_flow(flow: Flow, definition: AgentDefinition, declared: set[str]) -> l
         problems.append(Problem("flow.initial", f"unknown node {flow.initial!r}"))
     known = declared | flow_variables(flow)
     tools = set(definition.tool_names())
+    if _searches(definition):
+        tools.add(SEARCH_KNOWLEDGE)  # a node offers it by name, like the agent's own tools
     for i, node in enumerate(flow.nodes):
         problems += _check_node(node, f"flow.nodes[{i}]", index, tools, known, definition)
     if flow.initial in index:

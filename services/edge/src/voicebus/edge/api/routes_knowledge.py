@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from voicebus.contracts import knowledge as k
 from voicebus.edge.api.auth import TenantPrincipal
 from voicebus.edge.api.edge import Edge
-from voicebus.edge.api.errors import ERROR_RESPONSES, ApiError, FieldProblem
+from voicebus.edge.api.errors import ERROR_RESPONSES, ApiError, ErrorBody, FieldProblem
 from voicebus.edge.api.routes_agents import with_fields
 from voicebus.edge.tenancy.keys import Scope
 
@@ -78,6 +78,15 @@ class DocumentUpload(BaseModel):
     )
 
 
+_TAKEN: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorBody, "description": "The tenant has a base with this id."}
+}
+_UPLOADED: dict[int | str, dict[str, Any]] = {
+    201: {"model": DocumentUpload, "description": "New content: parsed, chunked, indexed."},
+    413: {"model": ErrorBody, "description": f"Larger than {MAX_DOCUMENT_BYTES} bytes."},
+}
+
+
 def _invalid(field: str, message: str) -> ApiError:
     return ApiError(422, "invalid_request", f"{field}: {message}",
                     fields=[FieldProblem(field=field, message=message)])  # fmt: skip
@@ -108,7 +117,11 @@ def _format(filename: str, media_type: str | None, given: str | None) -> k.Docum
 
 def knowledge_router(edge: Edge) -> APIRouter:
     """``/knowledge-bases``."""
-    router = APIRouter(prefix="/knowledge-bases", tags=["knowledge"], responses=ERROR_RESPONSES)
+    not_found: dict[int | str, dict[str, Any]] = {
+        404: {"model": ErrorBody, "description": "No such base (or another tenant's)."}
+    }
+    router = APIRouter(prefix="/knowledge-bases", tags=["knowledge"],
+                       responses={**ERROR_RESPONSES, **not_found})  # fmt: skip
     reader = edge.auth.tenant(Scope.AGENTS_READ)
     writer = edge.auth.tenant(Scope.AGENTS_WRITE)
     owners = edge.owners
@@ -132,7 +145,7 @@ def knowledge_router(edge: Edge) -> APIRouter:
         request = k.ListKnowledgeBases(tenant_id=who.tenant_id)
         return list((await ask(k.KB_LIST, request, k.KnowledgeBasesPage)).knowledge_bases)
 
-    @router.post("", status_code=201, response_model=k.KnowledgeBase)
+    @router.post("", status_code=201, response_model=k.KnowledgeBase, responses=_TAKEN)
     async def create_base(body: NewKnowledgeBase, who: Writer) -> k.KnowledgeBase:
         """Create a knowledge base (409: the id is taken)."""
         request = k.CreateKnowledgeBase(tenant_id=who.tenant_id, **body.model_dump())
@@ -180,7 +193,7 @@ def knowledge_router(edge: Edge) -> APIRouter:
     @router.post(
         "/{kb_id}/documents",
         response_model=DocumentUpload,
-        responses={201: {"model": DocumentUpload, "description": "New content, indexed."}},
+        responses=_UPLOADED,
     )
     async def upload_document(
         kb_id: KbIdPath,
@@ -210,7 +223,7 @@ def knowledge_router(edge: Edge) -> APIRouter:
     @router.put(
         "/{kb_id}/documents/{document_id}",
         response_model=DocumentUpload,
-        responses={201: {"model": DocumentUpload, "description": "New content, indexed."}},
+        responses=_UPLOADED,
         openapi_extra=_RAW_BODY,
     )
     async def put_document(

@@ -19,7 +19,7 @@ from typing import Final
 from voicebus.contracts.events import utc_now
 from voicebus.contracts.knowledge import Document, KnowledgeBase, PutDocument
 from voicebus.orchestrator.errors import DocumentError, OrchestratorError
-from voicebus.orchestrator.kb_chunks import chunk_blocks, content_hash
+from voicebus.orchestrator.kb_chunks import Chunk, chunk_blocks, content_hash
 from voicebus.orchestrator.kb_documents import parse_document
 from voicebus.orchestrator.kb_index import LexicalIndex, warm_up
 from voicebus.orchestrator.kb_store import SqlKnowledgeStore
@@ -133,8 +133,8 @@ class Knowledge:
         existing = await self.store.documents(t, kb, request.document_id)
         if existing and existing[0].content_hash == digest:
             return existing[0], False
-        blocks = parse_document(request.data, request.format)
-        chunks = chunk_blocks(blocks, request.document_id, digest)
+        # In a thread: a large PDF takes seconds to read, and this loop runs live calls.
+        chunks = await asyncio.to_thread(_chunks_of, request, digest)
         now = now or utc_now()
         document = Document(
             document_id=request.document_id, filename=request.filename, format=request.format,
@@ -182,7 +182,7 @@ class Knowledge:
             self.warm()
             assert self._warming is not None
             await self._warming
-            index = LexicalIndex([chunk for _, chunk in rows])
+            index = await asyncio.to_thread(LexicalIndex, [chunk for _, chunk in rows])
             cached = _Cached(revision, index, {c.chunk_id: d for d, c in rows})
             self._indexes[key] = cached
             log.info("knowledge index built", extra={"tenant_id": tenant_id, "kb_id": kb_id,
@@ -191,6 +191,11 @@ class Knowledge:
         while len(self._indexes) > _KEEP:
             self._indexes.popitem(last=False)
         return cached
+
+
+def _chunks_of(request: PutDocument, digest: str) -> list[Chunk]:
+    blocks = parse_document(request.data, request.format)
+    return chunk_blocks(blocks, request.document_id, digest)
 
 
 __all__ = ["DocumentError", "Found", "Knowledge", "KnowledgeBaseNotFoundError",

@@ -298,6 +298,9 @@ def test_a_knowledge_base_answer_cites_a_chunk(edge: EdgeStack) -> None:
         assert http.post("/knowledge-bases/faq/documents", headers=bearer(globex),
                          files=upload).status_code == 404  # fmt: skip
         assert http.get("/knowledge-bases", headers=bearer(globex)).json() == []
+        foreign = http.post("/knowledge-bases/faq/search", headers=bearer(globex),
+                            json={"query": "refunds"})  # fmt: skip
+        assert foreign.status_code == 404
 
         rule = {"match": r"refund", "tool": "search_knowledge", "args": {"query": "refund"},
                 "after_tool": "{{chunks.0.text}} [{{chunks.0.chunk_id}}]"}  # fmt: skip

@@ -1,7 +1,7 @@
-"""Agents, tools and live-call controls through the REST edge, in front of the real
-orchestrator (PostgreSQL) and audit: created and updated (a new version) by two tenants,
-used by the next call without a restart, another tenant's a 404, bad input a 422 naming
-the field, secrets never shown."""
+"""Agents, tools, knowledge bases and live-call controls through the REST edge, in front of
+the real orchestrator (PostgreSQL) and audit: created and updated (a new version) by two
+tenants, used by the next call without a restart, another tenant's a 404, bad input a 422
+naming the field, secrets never shown, a knowledge-base answer citing its chunk."""
 
 from __future__ import annotations
 
@@ -399,3 +399,140 @@ def test_the_repositorys_scenario_file_passes_and_writes_its_reports(
     failed = CliRunner().invoke(operator_app(), ["eval", str(broken), "--out", str(out), *common])
     assert failed.exit_code == 1, failed.output
     assert "turn 1: reply lacks 'shipped on Sunday'" in failed.output
+
+
+STORE_FAQ = b"""# Acme store
+
+We are open from nine to five on weekdays. Parking behind the shop is free.
+
+## Refunds
+
+Refunds take fourteen days from the day the parcel reaches us. Keep the receipt.
+"""
+
+
+def test_a_knowledge_base_answer_cites_a_chunk(edge: EdgeStack) -> None:
+    with edge.client() as http:
+        acme, globex = admin_key(http, "acme"), admin_key(http, "globex")
+        created = http.post("/knowledge-bases", headers=bearer(acme),
+                            json={"kb_id": "faq", "name": "Store FAQ"})  # fmt: skip
+        assert created.status_code == 201, created.text
+        again = http.post("/knowledge-bases", headers=bearer(acme), json={"kb_id": "faq"})
+        assert again.status_code == 409
+        upload = {"file": ("store.md", STORE_FAQ, "text/markdown")}
+        first = http.post("/knowledge-bases/faq/documents", headers=bearer(acme), files=upload)
+        assert first.status_code == 201, first.text
+        assert first.json()["changed"] is True
+        document = first.json()["document"]
+        assert (document["document_id"], document["format"]) == ("store", "md")
+        # The same content again: nothing parsed, nothing re-indexed.
+        same = http.post("/knowledge-bases/faq/documents", headers=bearer(acme), files=upload)
+        assert same.status_code == 200, same.text
+        assert same.json() == {"document": document, "changed": False}
+        broken = http.put("/knowledge-bases/faq/documents/prices?filename=prices.json",
+                          headers=bearer(acme), content=b'{"tea": ')  # fmt: skip
+        assert broken.status_code == 422, broken.text
+        assert broken.json()["error"]["fields"][0]["field"] == "file"
+        assert "prices.json" in broken.json()["error"]["message"]
+        listed = http.get("/knowledge-bases/faq/documents", headers=bearer(acme)).json()
+        assert [d["document_id"] for d in listed] == ["store"]
+
+        # Another tenant sees none of it, however asked.
+        for method, path in (("GET", "/knowledge-bases/faq"),
+                             ("GET", "/knowledge-bases/faq/documents"),
+                             ("DELETE", "/knowledge-bases/faq/documents/store"),
+                             ("DELETE", "/knowledge-bases/faq")):  # fmt: skip
+            assert http.request(method, path, headers=bearer(globex)).status_code == 404, path
+        assert http.post("/knowledge-bases/faq/documents", headers=bearer(globex),
+                         files=upload).status_code == 404  # fmt: skip
+        assert http.get("/knowledge-bases", headers=bearer(globex)).json() == []
+        foreign = http.post("/knowledge-bases/faq/search", headers=bearer(globex),
+                            json={"query": "refunds"})  # fmt: skip
+        assert foreign.status_code == 404
+
+        rule = {"match": r"refund", "tool": "search_knowledge", "args": {"query": "refund"},
+                "after_tool": "{{chunks.0.text}} [{{chunks.0.chunk_id}}]"}  # fmt: skip
+        librarian = definition("", llm={"engine": "scripted", "options": {"rules": [rule]}},
+                               knowledge={"bases": ["faq"], "mode": "tool"})  # fmt: skip
+        saved = http.post("/agents", headers=bearer(acme),
+                          json={"agent_id": "librarian", "definition": librarian})  # fmt: skip
+        assert saved.status_code == 201, saved.text
+
+        call_id, said = new_id(), []
+        edge.run(_answer_says(edge, call_id, said))
+        start_call(edge, "acme", "librarian", call_id=call_id)
+        heard = TranscriptFinalData(utterance_id=new_id(), text="How long does a refund take?",
+                                    start_ms=0, end_ms=900)  # fmt: skip
+        edge.run(edge.publish(TranscriptFinal(tenant_id="acme", call_id=call_id,
+                                              source="media/e2e", data=heard)))  # fmt: skip
+        events = poll(
+            http, f"/calls/{call_id}/events", acme,
+            lambda r: any(e["type"] == "agent.reply.v1" for e in r.json()["events"]),
+        ).json()["events"]  # fmt: skip
+        # The first search of the orchestrator may be slow enough for the "one moment"
+        # filler, after which the scripted model asks again: every retrieval is checked.
+        retrievals = [e["data"] for e in events if e["type"] == "kb.retrieved.v1"]
+        results = [e["data"] for e in events if e["type"] == "tool.result.v1"]
+        assert retrievals
+        assert len(retrievals) == len(results)
+        best = retrievals[0]["chunks"][0]
+        for retrieved, result in zip(retrievals, results, strict=True):
+            assert (retrieved["mode"], retrieved["knowledge_bases"]) == ("tool", ["faq"])
+            assert retrieved["chunks"][0] == best
+            # What the LLM received: the chunk's text under its id.
+            assert result["name"] == "search_knowledge"
+            assert result["result"]["chunks"][0]["chunk_id"] == best["chunk_id"]
+        assert (best["kb_id"], best["document_id"]) == ("faq", "store")
+        assert best["chunk_id"].startswith(f"store.{document['content_hash'][:8]}.")
+        received = results[0]["result"]["chunks"][0]
+        assert received["text"].startswith("Refunds take fourteen days")
+        assert received["heading"] == "Acme store > Refunds"
+        # The answer is the retrieved text, citing the chunk.
+        (reply,) = [e["data"] for e in events if e["type"] == "agent.reply.v1"]
+        assert reply["text"].endswith(f"{received['text']} [{best['chunk_id']}]")
+        assert "fourteen days" in " ".join(said)
+
+        searched = http.post("/knowledge-bases/faq/search", headers=bearer(acme),
+                             json={"query": "is parking free"})  # fmt: skip
+        assert searched.status_code == 200, searched.text
+        assert "Parking" in searched.json()[0]["text"]
+        edge.run(
+            edge.publish(
+                CallEnded(
+                    tenant_id="acme",
+                    call_id=call_id,
+                    source="gateway/e2e",
+                    data=CallEndedData(reason=EndReason.CALLER_HANGUP),
+                )
+            )
+        )
+        # Changed content: re-indexed, with new chunk ids; the old text is gone.
+        changed = STORE_FAQ.replace(b"fourteen", b"thirty")
+        replaced = http.put("/knowledge-bases/faq/documents/store?filename=store.md",
+                            headers=bearer(acme), content=changed)  # fmt: skip
+        assert replaced.status_code == 201, replaced.text
+        assert replaced.json()["document"]["content_hash"] != document["content_hash"]
+        hits = http.post("/knowledge-bases/faq/search", headers=bearer(acme),
+                         json={"query": "refunds"}).json()  # fmt: skip
+        assert hits[0]["text"].startswith("Refunds take thirty days")
+        assert hits[0]["chunk_id"] != best["chunk_id"]
+        gone = http.delete("/knowledge-bases/faq/documents/store", headers=bearer(acme))
+        assert gone.status_code == 200, gone.text
+        assert http.get("/knowledge-bases/faq", headers=bearer(acme)).json()["documents"] == 0
+        assert http.post("/knowledge-bases/faq/search", headers=bearer(acme),
+                         json={"query": "refunds"}).json() == []  # fmt: skip
+        assert http.delete("/knowledge-bases/faq", headers=bearer(acme)).status_code == 200
+        assert http.get("/knowledge-bases/faq", headers=bearer(acme)).status_code == 404
+
+
+async def _answer_says(edge: EdgeStack, call_id: str, said: list[str]) -> None:
+    """Acknowledge the call's ``say`` commands as media would, keeping their text."""
+    assert edge.nc is not None
+
+    async def on(msg: Any) -> None:
+        command = parse_control(msg.data)
+        said.append(getattr(command.data, "text", ""))
+        await msg.respond(b"")
+
+    await edge.nc.subscribe(subjects.ctl(call_id, "say"), cb=on)
+    await edge.nc.flush()

@@ -120,6 +120,25 @@ def test_duplicate_nodes_and_tools() -> None:
     assert "tools[1].name: duplicate tool name 'end_call'" in found
 
 
+def test_search_knowledge_is_reserved_in_knowledge_tool_mode() -> None:
+    raw = flow_agent()
+    raw["tools"].append({"type": "end_call", "name": "search_knowledge"})
+    reserved = "tools[1].name: reserved by knowledge (mode: tool)"
+    parse_definition(raw)  # no knowledge: the name is free
+    raw["knowledge"] = {"bases": ["faq"], "mode": "tool"}
+    assert reserved in problems(raw)
+    raw["knowledge"] = {"bases": ["faq"], "mode": "context"}
+    parse_definition(raw)
+    # A flow node offers it by name only when the agent searches as a tool.
+    raw["tools"].pop()
+    raw["flow"]["nodes"][0]["tools"] = ["search_knowledge"]
+    assert "flow.nodes[0].tools[0]: unknown tool 'search_knowledge'" in problems(raw)
+    raw["knowledge"]["mode"] = "tool"
+    parse_definition(raw)
+    with pytest.raises(ValidationError, match=r"knowledge\.bases"):
+        AgentDefinition.model_validate({**raw, "knowledge": {"bases": ["no spaces"]}})
+
+
 def test_context_is_checked_against_the_variables() -> None:
     definition = AgentDefinition.model_validate(
         {

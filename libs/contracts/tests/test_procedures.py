@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from voicebus.contracts import campaigns, chains, erasure, keys, replay, retention, rpc, telephony
+from voicebus.contracts import (
+    campaigns,
+    chains,
+    erasure,
+    keys,
+    knowledge,
+    replay,
+    retention,
+    rpc,
+    telephony,
+)
 from voicebus.contracts.agents import api as agents
 from voicebus.contracts.procedures import PROCEDURES
 
@@ -14,7 +24,18 @@ pytestmark = pytest.mark.unit
 def test_every_rpc_subject_is_a_procedure_once() -> None:
     declared = {
         value
-        for module in (rpc, campaigns, telephony, agents, keys, chains, erasure, retention, replay)
+        for module in (
+            rpc,
+            campaigns,
+            telephony,
+            agents,
+            keys,
+            chains,
+            erasure,
+            retention,
+            replay,
+            knowledge,
+        )
         for value in vars(module).values()
         if isinstance(value, str) and value.startswith("vb.rpc.")
     }

@@ -165,6 +165,12 @@ def test_render_fills_known_names_and_blanks_unknown_ones() -> None:
     assert scripted.render("{{a}}-{{ b.c }}-{{missing}}-{{b.x}}-{{n}}", values) == "1-2---"
 
 
+def test_render_indexes_into_lists() -> None:
+    values = {"chunks": [{"id": "a.1", "text": "Refunds take 14 days."}]}
+    rendered = scripted.render("{{chunks.0.text}} [{{chunks.0.id}}]{{chunks.1.id}}", values)
+    assert rendered == "Refunds take 14 days. [a.1]"
+
+
 def test_register_makes_it_available_by_name() -> None:
     scripted.register()
     engine = LLM.create("scripted", {"default": "hi"})

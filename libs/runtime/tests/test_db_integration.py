@@ -110,6 +110,8 @@ async def test_an_unreachable_database_fails_within_the_connect_timeout() -> Non
     finally:
         await engine.dispose()
         server.close()
+
+
 async def test_a_failing_statement_logs_no_parameter_and_no_refused_value(
     database_url: str,
 ) -> None:

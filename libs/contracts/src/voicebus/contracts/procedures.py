@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from voicebus.contracts import campaigns as c
 from voicebus.contracts import chains, erasure, keys, replay, retention, rpc, telephony
+from voicebus.contracts import knowledge as k
 from voicebus.contracts.agents import api as a
 from voicebus.contracts.rpc import Reply
 
@@ -133,4 +134,20 @@ PROCEDURES: Final[tuple[Procedure, ...]] = (
     Procedure(keys.TOOL_SECRETS_ROTATE, keys.RotateKeys, keys.KeysRotated,
               "Seal every stored webhook-tool secret again with the orchestrator's newest "
               "key (voicebus keys rotate)."),
+    Procedure(k.KB_CREATE, k.CreateKnowledgeBase, k.KnowledgeBaseReply,
+              "Create a tenant's knowledge base (409 when it exists)."),
+    Procedure(k.KB_LIST, k.ListKnowledgeBases, k.KnowledgeBasesPage,
+              "A tenant's knowledge bases."),
+    Procedure(k.KB_GET, k.KnowledgeBaseRef, k.KnowledgeBaseReply, "One knowledge base."),
+    Procedure(k.KB_DELETE, k.KnowledgeBaseRef, k.KnowledgeBaseReply,
+              "Delete a knowledge base with its documents and chunks."),
+    Procedure(k.KB_SEARCH, k.SearchKnowledgeBase, k.SearchReply,
+              "Search a knowledge base (BM25) as an agent would."),
+    Procedure(k.DOCUMENTS_PUT, k.PutDocument, k.DocumentReply,
+              "Add or replace a document: parsed, chunked for voice and indexed; the same "
+              "content (SHA-256) again is no work (422 naming the file when unreadable)."),
+    Procedure(k.DOCUMENTS_LIST, k.KnowledgeBaseRef, k.DocumentsPage,
+              "A knowledge base's documents."),
+    Procedure(k.DOCUMENTS_DELETE, k.DocumentRef, k.DocumentReply,
+              "Delete a document and its chunks."),
 )  # fmt: skip

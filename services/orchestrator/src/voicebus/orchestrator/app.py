@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from starlette.applications import Starlette
 
 from voicebus.orchestrator.calls import Orchestrator
+from voicebus.orchestrator.kb_rpc import register_knowledge
 from voicebus.orchestrator.migrations import MIGRATIONS
 from voicebus.orchestrator.post_call import register as register_post_call
 from voicebus.orchestrator.rpc import register
@@ -30,6 +31,7 @@ def build(
     service = Service(settings, hot_path=False, db_schema="orchestrator", migrations=MIGRATIONS)
     orchestrator = Orchestrator(service, settings, os.environ if environ is None else environ)
     register(service.broker, orchestrator)
+    register_knowledge(service.broker, orchestrator.knowledge)
     register_post_call(service.broker, orchestrator.post_call)
     app = service.asgi()
     app.state.orchestrator = orchestrator

@@ -50,6 +50,9 @@ from voicebus.orchestrator.catalog import AgentCatalog
 from voicebus.orchestrator.conversation import CallServices, Conversation
 from voicebus.orchestrator.engine_events import EngineEvents
 from voicebus.orchestrator.errors import AgentConfigError
+from voicebus.orchestrator.kb_retrieval import Retriever
+from voicebus.orchestrator.kb_store import SqlKnowledgeStore
+from voicebus.orchestrator.knowledge import Knowledge
 from voicebus.orchestrator.library import AgentLibrary, ToolLibrary
 from voicebus.orchestrator.memory import (
     CallerMemory,
@@ -67,6 +70,7 @@ from voicebus.orchestrator.settings import OrchestratorSettings
 from voicebus.orchestrator.simulation import Simulator
 from voicebus.orchestrator.ssrf import TargetPolicy
 from voicebus.orchestrator.tenant_tools import TenantTools
+from voicebus.orchestrator.tools import CallTools
 from voicebus.orchestrator.versions import MemoryVersions, SqlVersions
 from voicebus.runtime.claims import CallClaims, stored_event
 from voicebus.runtime.errors import ConfigurationError
@@ -134,6 +138,8 @@ class Orchestrator:
         self._outbox = BusOutbox(
             service.broker, settings.connection_name, connection=lambda: service.nc
         )
+        self.knowledge = Knowledge()
+        self._retriever = Retriever(self.knowledge, self._outbox)
         self.claims = CallClaims(
             service,
             on_start=self._on_start,
@@ -176,6 +182,7 @@ class Orchestrator:
         if service.db is not None:
             self._versions.bind(service.db)
             self.memory = SqlCallerMemory(service.db)
+            self.knowledge.bind(SqlKnowledgeStore(service.db))
         elif self._settings.environment is Environment.PRODUCTION:
             raise ConfigurationError("the orchestrator needs VB_DATABASE_URL: it stores agents")
         else:
@@ -357,8 +364,9 @@ class Orchestrator:
         if isinstance(engine, FallbackLLM):
             events = EngineEvents(self._outbox, session.tenant_id, session.call_id, agent.id)
             engine = engine.with_reporter(events.report)
-        services = CallServices(agents=self.catalog.current, tools=self._tenant_tools.for_call,
-                                node_engine=self.catalog.node_engine)  # fmt: skip
+        services = CallServices(agents=self.catalog.current, tools=self._call_tools,
+                                node_engine=self.catalog.node_engine,
+                                knowledge=self._retriever.context)  # fmt: skip
         conversation = Conversation(
             session=session,
             agent=agent,
@@ -383,6 +391,16 @@ class Orchestrator:
             # Undo, so that a redelivered call.started starts over (from the saved session).
             await self._drop(session.call_id)
             raise
+
+    async def _call_tools(self, agent: Agent, tenant_id: str, call_id: str) -> CallTools:
+        """The tenant's tools the agent names, and ``search_knowledge`` in tool mode."""
+        if agent.spec.knowledge is not None:
+            self.knowledge.warm()
+        found = await self._tenant_tools.for_call(agent, tenant_id, call_id)
+        search = self._retriever.tool(agent, tenant_id, call_id)
+        if search is not None:
+            found.tools.append(search)
+        return found
 
     async def _subscribe(self, conversation: Conversation) -> _Subscription:
         session = conversation.session

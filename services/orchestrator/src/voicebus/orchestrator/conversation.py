@@ -88,6 +88,7 @@ Prelude = Callable[[Utterance], Awaitable[Step | None]]
 AgentLookup = Callable[[str, str], Awaitable[tuple[Agent, LLMEngine] | None]]
 NodeEngine = Callable[[Agent, str], LLMEngine | None]
 ToolLookup = Callable[[Agent, str, str], Awaitable[CallTools]]
+KnowledgeLookup = Callable[[Agent, str, str, str], Awaitable[str | None]]
 
 
 async def _no_agents(tenant_id: str, agent_id: str) -> tuple[Agent, LLMEngine] | None:
@@ -102,14 +103,19 @@ def _no_node_engine(agent: Agent, node_id: str) -> LLMEngine | None:
     return None
 
 
+async def _no_knowledge(agent: Agent, tenant_id: str, call_id: str, query: str) -> str | None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class CallServices:
     """What a conversation asks of the orchestrator: other agents (handoff), tenant tools,
-    flow nodes' own LLM options."""
+    flow nodes' own LLM options, a caller turn's knowledge-base context."""
 
     agents: AgentLookup = _no_agents
     tools: ToolLookup = _no_tools
     node_engine: NodeEngine = _no_node_engine
+    knowledge: KnowledgeLookup = _no_knowledge
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,7 +405,9 @@ class Conversation:
         await self._cancel_turn(close_utterance=True)
         self.session.history.append(StoredMessage(role="user", content=text))
         self.session.turns += 1
-        self._turn = asyncio.create_task(self._run_turn(started), name=f"turn-{self.call_id}")
+        self._turn = asyncio.create_task(
+            self._run_turn(started, query=text), name=f"turn-{self.call_id}"
+        )
 
     async def start_turn(self, started: float, prelude: Prelude | None = None) -> None:
         """Cancel the reply in progress and run a new turn (``prelude`` first, if any)."""
@@ -466,7 +474,9 @@ class Conversation:
                                     source=self._outbox.source,
                                     data=SendDtmfData(digits=digits)))  # fmt: skip
 
-    async def _run_turn(self, started: float, prelude: Prelude | None = None) -> None:
+    async def _run_turn(
+        self, started: float, prelude: Prelude | None = None, query: str | None = None
+    ) -> None:
         turn_id = f"t-{new_id()}"
         attributes = {"voicebus.call_id": self.call_id, "voicebus.turn_id": turn_id}
         with tracer.start_as_current_span("agent.turn", attributes=attributes):
@@ -477,6 +487,8 @@ class Conversation:
         self.watch.agent_busy()
         self._turn_state = (turn_id, utterance, None)
         try:
+            if query is not None:
+                await self._add_knowledge(query)
             step = await prelude(utterance) if prelude is not None else Step.CONTINUE
             if step is Step.CONTINUE:
                 runner = self._runner()
@@ -507,6 +519,18 @@ class Conversation:
         else:
             self._prefill()  # the next turn starts with this history
         await self.save()
+
+    async def _add_knowledge(self, query: str) -> None:
+        """Automatic context: the knowledge found for the caller's words, as a system
+        message just before them (so the LLM reads it with this turn, and so does the
+        history a takeover resumes from)."""
+        found = await self.services.knowledge(
+            self.agent, self.session.tenant_id, self.call_id, query
+        )
+        if found is not None:
+            history = self.session.history
+            at = len(history) - 1 if history and history[-1].role == "user" else len(history)
+            history.insert(at, StoredMessage(role="system", content=found))
 
     def _runner(self) -> TurnRunner:
         return TurnRunner(

@@ -47,3 +47,7 @@ class StoreConflictError(OrchestratorError):
     def __init__(self, message: str, *, code: str) -> None:
         self.code = code
         super().__init__(message)
+
+
+class DocumentError(OrchestratorError):
+    """A knowledge-base document cannot be read; the message says why (and where)."""

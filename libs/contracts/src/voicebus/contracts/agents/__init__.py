@@ -32,6 +32,7 @@ from voicebus.contracts.agents.flow import (
     Handoff,
     Transition,
 )
+from voicebus.contracts.agents.knowledge import SEARCH_KNOWLEDGE, KnowledgeMode, KnowledgeSettings
 from voicebus.contracts.agents.tools import (
     AgentTool,
     DataTool,
@@ -60,6 +61,7 @@ __all__ = [
     "CALLER_MEMORY",
     "CALLER_NAME",
     "MEMORY_VARIABLES",
+    "SEARCH_KNOWLEDGE",
     "AgentDefinition",
     "AgentTool",
     "AnalysisSettings",
@@ -75,6 +77,8 @@ __all__ = [
     "Handoff",
     "HttpMethod",
     "Hygiene",
+    "KnowledgeMode",
+    "KnowledgeSettings",
     "LLMSettings",
     "McpServer",
     "McpTransport",

@@ -15,6 +15,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from voicebus.contracts.agents.analysis import MEMORY_VARIABLES, AnalysisSettings, MemorySettings
 from voicebus.contracts.agents.flow import Flow, Scalar, VariableName
+from voicebus.contracts.agents.knowledge import KnowledgeSettings
 from voicebus.contracts.agents.tools import AgentTool, Definition, ToolName
 from voicebus.contracts.redaction import RedactionSettings
 from voicebus.contracts.rpc import EngineChoice, FallbackSettings, TurnSettings
@@ -229,6 +230,11 @@ class AgentDefinition(Definition):
     )
     memory: MemorySettings = Field(
         default_factory=MemorySettings, description="Caller memory (opt-in)."
+    )
+    knowledge: KnowledgeSettings | None = Field(
+        default=None,
+        description="Knowledge bases the agent answers from (tool or automatic context); "
+        "none: no knowledge base.",
     )
     tenants: list[str] | None = Field(
         default=None,

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from voicebus.contracts.agents.analysis import MEMORY_VARIABLES
 from voicebus.contracts.agents.definition import AgentDefinition, value_fits
 from voicebus.contracts.agents.flow import Flow, FlowAction, FlowNode
+from voicebus.contracts.agents.knowledge import SEARCH_KNOWLEDGE, KnowledgeMode
 from voicebus.contracts.agents.tools import AGENT_TOOL_TYPES
 
 TEMPLATE: Final = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z0-9_]+)*)\s*\}\}")
@@ -161,11 +162,18 @@ def _check_tools(definition: AgentDefinition) -> list[Problem]:
     for i, tool in enumerate(definition.tools):
         if i in twice:
             problems.append(Problem(f"tools[{i}].name", f"duplicate tool name {tool.name!r}"))
+        elif tool.name == SEARCH_KNOWLEDGE and _searches(definition):
+            problems.append(Problem(f"tools[{i}].name", "reserved by knowledge (mode: tool)"))
     servers = _repeats(s.name for s in definition.mcp_servers)
     for i, server in enumerate(definition.mcp_servers):
         if i in servers:
             problems.append(Problem(f"mcp_servers[{i}].name", f"duplicate server {server.name!r}"))
     return problems
+
+
+def _searches(definition: AgentDefinition) -> bool:
+    knowledge = definition.knowledge
+    return knowledge is not None and knowledge.mode is KnowledgeMode.TOOL
 
 
 def flow_variables(flow: Flow) -> set[str]:
@@ -199,6 +207,8 @@ def check_flow(flow: Flow, definition: AgentDefinition, declared: set[str]) -> l
         problems.append(Problem("flow.initial", f"unknown node {flow.initial!r}"))
     known = declared | flow_variables(flow)
     tools = set(definition.tool_names())
+    if _searches(definition):
+        tools.add(SEARCH_KNOWLEDGE)  # a node offers it by name, like the agent's own tools
     for i, node in enumerate(flow.nodes):
         problems += _check_node(node, f"flow.nodes[{i}]", index, tools, known, definition)
     if flow.initial in index:

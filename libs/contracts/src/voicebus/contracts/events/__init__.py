@@ -86,6 +86,7 @@ from voicebus.contracts.events.flow import (
     FlowTransition,
     FlowTransitionData,
 )
+from voicebus.contracts.events.knowledge import KbRetrieved, KbRetrievedData, RetrievedChunk
 from voicebus.contracts.events.media import (
     AMD_CONTEXT_KEY,
     AmdDetected,
@@ -146,6 +147,7 @@ CallEvent = Annotated[
     | EngineFailover
     | CallAnalyzed
     | CallerErased,
+    | KbRetrieved,
     Field(discriminator="type"),
 ]
 """Any event of the ``VB_EVENTS`` stream, told apart by its ``type``."""
@@ -190,6 +192,7 @@ EVENT_CLASSES: Final[tuple[type[Envelope], ...]] = (
     EngineFailover,
     CallAnalyzed,
     CallerErased,
+    KbRetrieved,
 )
 """Every event class, in the order of a call's life (used to build the AsyncAPI document)."""
 
@@ -278,10 +281,13 @@ __all__ = [
     "FlowNodeEnteredData",
     "FlowTransition",
     "FlowTransitionData",
+    "KbRetrieved",
+    "KbRetrievedData",
     "NotificationDelivered",
     "NotificationDeliveredData",
     "RecordingReady",
     "RecordingReadyData",
+    "RetrievedChunk",
     "SpeechUserStarted",
     "SpeechUserStartedData",
     "SpeechUserStopped",

@@ -23,7 +23,8 @@ flow step just began, with no caller words since), the rules are matched
 against that message instead. ``{{name}}`` in ``reply`` and ``args`` takes the rule's named
 groups (``{{1}}``... for numbered ones). After a tool result the same rule
 (it matches the same user message again) answers with ``after_tool``, whose
-``{{name}}`` also takes the result's fields (``{{a.b}}`` for nested ones). A
+``{{name}}`` also takes the result's fields (``{{a.b}}`` for nested ones, ``{{a.0.b}}``
+for an item of a list). A
 result counts as failed when it is not JSON, or is an object with an ``error``
 key or ``found: false``. A variable with no value renders empty.
 
@@ -102,14 +103,18 @@ class ScriptedOptions(BaseModel):
 
 
 def render(template: str, values: Mapping[str, Any]) -> str:
-    """Replace each ``{{name}}`` (or ``{{a.b}}``) with its value; unknown names render empty."""
+    """Replace each ``{{name}}`` (or ``{{a.b}}``, ``{{a.0}}``) with its value; unknown names
+    render empty."""
 
     def lookup(match: re.Match[str]) -> str:
         value: Any = values
         for part in match.group(1).split("."):
-            if not isinstance(value, Mapping) or part not in value:
+            if isinstance(value, list) and part.isdigit() and int(part) < len(value):
+                value = value[int(part)]
+            elif isinstance(value, Mapping) and part in value:
+                value = value[part]
+            else:
                 return ""
-            value = value[part]
         return "" if value is None else str(value)
 
     return _VARIABLE.sub(lookup, template)

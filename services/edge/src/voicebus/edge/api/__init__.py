@@ -15,6 +15,7 @@ from voicebus.edge.api.routes_callers import callers_router
 from voicebus.edge.api.routes_calls import calls_router
 from voicebus.edge.api.routes_campaigns import campaigns_router
 from voicebus.edge.api.routes_events import events_router
+from voicebus.edge.api.routes_knowledge import knowledge_router
 from voicebus.edge.api.routes_memory import memory_router
 from voicebus.edge.api.routes_replay import replay_router
 from voicebus.edge.api.routes_session import session_router
@@ -38,6 +39,7 @@ def install_api(app: FastAPI, edge: Edge) -> None:
         campaigns_router(edge),
         memory_router(edge),
         callers_router(edge),
+        knowledge_router(edge),
         browser_sessions_router(edge),
         session_router(edge),
         events_router(edge),

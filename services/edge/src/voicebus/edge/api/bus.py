@@ -93,7 +93,8 @@ class Owners:
         idempotent: bool = True,
         timeout_s: float | None = None,
     ) -> ReplyT:
-        """The owner's ``ok`` reply to ``request``.
+        """The owner's ``ok`` reply to ``request`` (within ``timeout_s``: the default when
+        None).
 
         Raises:
             ApiError: the owner's refusal with its status and code; 503 when no owner

@@ -480,9 +480,11 @@ class Conversation:
         turn_id = f"t-{new_id()}"
         attributes = {"voicebus.call_id": self.call_id, "voicebus.turn_id": turn_id}
         with tracer.start_as_current_span("agent.turn", attributes=attributes):
-            await self._turn_body(turn_id, started, prelude)
+            await self._turn_body(turn_id, started, prelude, query)
 
-    async def _turn_body(self, turn_id: str, started: float, prelude: Prelude | None) -> None:
+    async def _turn_body(
+        self, turn_id: str, started: float, prelude: Prelude | None, query: str | None
+    ) -> None:
         utterance = self.utterance()
         self.watch.agent_busy()
         self._turn_state = (turn_id, utterance, None)

@@ -146,7 +146,7 @@ CallEvent = Annotated[
     | EngineErrorOccurred
     | EngineFailover
     | CallAnalyzed
-    | CallerErased,
+    | CallerErased
     | KbRetrieved,
     Field(discriminator="type"),
 ]

@@ -55,9 +55,13 @@ class EdgeStack:
         postgres_url: str,
         root: Path,
         recorder: dict[str, Any] | None = None,
+        gateway: dict[str, Any] | None = None,
+        edge: dict[str, Any] | None = None,
     ) -> None:
         self.nats_url = nats_url
         self._recorder_overrides = dict(recorder or {})  # RecorderSettings fields (S3 tests)
+        self._gateway_overrides = dict(gateway or {})  # GatewaySettings fields
+        self._edge_overrides = dict(edge or {})  # EdgeSettings fields
         self.postgres_url = postgres_url
         self.recordings = root / "recordings"
         self.port = free_port()
@@ -147,6 +151,7 @@ class EdgeStack:
                 http_port=self.gateway_port,
                 public_url=f"http://127.0.0.1:{self.gateway_port}",
                 ws_port=self.media_port,
+                **self._gateway_overrides,
             )
             edge = EdgeSettings(
                 nats_url=self.nats_url,
@@ -156,6 +161,7 @@ class EdgeStack:
                 admin_token=SecretStr(ADMIN),
                 credentials_key=SecretStr(Fernet.generate_key().decode()),
                 api_rate_limit_per_minute=100_000,
+                **self._edge_overrides,
             )
             for port, (_, app) in (
                 (self.gateway_port, build_gateway(gateway)),

@@ -8,7 +8,6 @@ from edge_stack import EdgeStack
 
 from voicebus.devkit.embedded_nats import EmbeddedNats
 
-
 LOOPBACK_HOSTS = ["127.0.0.1"]
 """Where the campaigns tests' stand-in carrier listens: an account's ``api_base_url`` may
 name it, and webhooks may be delivered on loopback."""

@@ -10,6 +10,7 @@ Screenshots at 1440x900 go to ``<pytest tmp>/console-screenshots`` (10- onwards)
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +23,15 @@ import pytest
 from console_stack import ConsoleStack
 from edge_stack import ADMIN
 from playwright.sync_api import Browser, Page, expect
-from test_console_browser import admin_key, bearer, browser, log_in, open_console, shots
+from test_console_browser import (
+    WAIT_MS,
+    admin_key,
+    bearer,
+    browser,
+    log_in,
+    open_console,
+    shots,
+)
 
 from voicebus.contracts.events import parse_event
 from voicebus.devkit.caller.session import StreamCaller
@@ -54,13 +63,13 @@ class Receiver:
         bodies: list[dict[str, Any]] = []
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 bodies.append(json.loads(self.rfile.read(length) or b"{}"))
                 self.send_response(204)
                 self.end_headers()
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
         self.bodies = bodies
@@ -105,7 +114,7 @@ def _create_campaign(page: Page, shots: Path) -> None:
     page.get_by_label("Caller ids").fill("07946 0100")  # not E.164: the API says so
     page.get_by_label("Concurrency").fill("0")
     page.get_by_role("button", name="Create campaign").click()
-    expect(form.locator('[data-field="caller_ids"]')).to_be_visible()
+    expect(form.locator('[data-field="caller_ids"]')).to_be_visible(timeout=WAIT_MS)
     expect(form.locator('[data-field="concurrency"]')).to_contain_text("greater than or equal")
     page.screenshot(path=shots / "10-campaign-form-errors.png", full_page=True)
 
@@ -118,7 +127,7 @@ def _create_campaign(page: Page, shots: Path) -> None:
     page.get_by_label("Window end").fill("23:59")
     page.get_by_role("button", name="Create campaign").click()
     expect(page.get_by_role("heading", name="Renewals (UK)")).to_be_visible()
-    expect(page.get_by_test_id("campaign-status")).to_have_text("draft")
+    expect(page.get_by_test_id("campaign-status")).to_have_text("draft", timeout=WAIT_MS)
 
 
 def test_a_campaign_from_a_csv_runs_to_completion_and_ops_pages_show_data(
@@ -157,7 +166,7 @@ def test_a_campaign_from_a_csv_runs_to_completion_and_ops_pages_show_data(
     page.get_by_label("Event types").fill("call.started, call.ended")
     page.get_by_label("Webhook description").fill("CRM sync")
     page.get_by_role("button", name="Add webhook").click()
-    expect(page.get_by_test_id("webhook-secret").locator("code")).not_to_be_empty()
+    expect(page.get_by_test_id("webhook-secret").locator("code")).not_to_be_empty(timeout=WAIT_MS)
     expect(hooks.locator("tr", has_text="CRM sync")).to_contain_text(receiver.url)
 
     _create_campaign(page, shots)
@@ -166,26 +175,27 @@ def test_a_campaign_from_a_csv_runs_to_completion_and_ops_pages_show_data(
     csv_path.write_text(CSV)
     page.get_by_label("Contacts CSV").set_input_files(str(csv_path))
     report = page.get_by_test_id("upload-report")
-    expect(report.get_by_test_id("loaded")).to_have_text("2")
+    expect(report.get_by_test_id("loaded")).to_have_text("2", timeout=WAIT_MS)
     expect(report.get_by_test_id("rejected")).to_have_text("1")
     bad = page.get_by_test_id("row-errors").locator("tbody tr")
     expect(bad).to_have_count(1)
     expect(bad).to_have_attribute("data-line", "3")  # the header is line 1
     assert page.get_by_test_id("upload-percent").inner_text() == "100%"
-    expect(page.get_by_test_id("kpi-contacts")).to_have_text("2")
+    expect(page.get_by_test_id("kpi-contacts")).to_have_text("2", timeout=WAIT_MS)
     page.screenshot(path=shots / "11-campaign-uploaded.png", full_page=True)
 
-    page.get_by_role("button", name="Start").click()
-    expect(page.get_by_test_id("campaign-status")).to_have_text("running")
+    status = page.get_by_test_id("campaign-status")
+    page.get_by_role("button", name="Start").click()  # scheduled, running once the dialer sees it
+    expect(status).to_have_text(re.compile("^(scheduled|running)$"), timeout=WAIT_MS)
     page.get_by_role("button", name="Pause").click()
-    expect(page.get_by_test_id("campaign-status")).to_have_text("paused")
+    expect(status).to_have_text("paused", timeout=WAIT_MS)
     page.get_by_role("button", name="Resume").click()
     # Progress refreshes by itself until both contacts are done and the campaign completes.
-    expect(page.get_by_test_id("campaign-status")).to_have_text("completed", timeout=120_000)
-    expect(page.get_by_test_id("kpi-finished")).to_have_text("2")
-    expect(page.get_by_test_id("kpi-dialed")).to_have_text("2")
+    expect(status).to_have_text("completed", timeout=120_000)
+    expect(page.get_by_test_id("kpi-finished")).to_have_text("2", timeout=WAIT_MS)
+    expect(page.get_by_test_id("kpi-dialed")).to_have_text("2", timeout=WAIT_MS)
     outcomes = page.get_by_test_id("by-outcome")
-    expect(outcomes.locator("tr[data-outcome]")).to_have_count(2)
+    expect(outcomes.locator("tr[data-outcome]")).to_have_count(2, timeout=WAIT_MS)
     expect(outcomes.locator('tr[data-outcome="no_answer"]')).to_contain_text("1")
     page.screenshot(path=shots / "12-campaign-completed.png", full_page=True)
 
@@ -201,12 +211,12 @@ def test_a_campaign_from_a_csv_runs_to_completion_and_ops_pages_show_data(
     expect(page.locator(f'tr[data-campaign-id="{campaign_id}"]')).to_contain_text("completed")
     page.get_by_label("DNC numbers").fill("+442079460199, nope")
     page.get_by_role("button", name="Add to list").click()
-    expect(page.get_by_test_id("dnc-result")).to_contain_text("Added 1 of 2")
+    expect(page.get_by_test_id("dnc-result")).to_contain_text("Added 1 of 2", timeout=WAIT_MS)
     expect(page.get_by_test_id("dnc-result")).to_contain_text("nope")
     page.screenshot(path=shots / "13-campaigns.png", full_page=True)
     page.get_by_label("DNC numbers").fill("+442079460199")
     page.get_by_role("button", name="Remove").click()
-    expect(page.get_by_test_id("dnc-result")).to_contain_text("Removed 1 of 1")
+    expect(page.get_by_test_id("dnc-result")).to_contain_text("Removed 1 of 1", timeout=WAIT_MS)
 
     # The answered call, analysed (as the orchestrator publishes it), on its detail page.
     answered = next(c for c in carrier.calls.values() if c.to_number == ANSWERS)
@@ -232,7 +242,7 @@ def test_a_campaign_from_a_csv_runs_to_completion_and_ops_pages_show_data(
     page.goto(f"http://127.0.0.1:{edge.port}/console/#/calls/{call_id}")
     panel = page.get_by_test_id("analysis")
     expect(panel.get_by_test_id("analysis-summary")).to_have_text(
-        "Ada agreed to renew her plan for another year."
+        "Ada agreed to renew her plan for another year.", timeout=WAIT_MS
     )
     expect(panel.get_by_test_id("analysis-success")).to_have_text("Succeeded")
     expect(panel.get_by_test_id("analysis-disposition")).to_have_text("renewed")
@@ -259,7 +269,7 @@ def test_a_campaign_from_a_csv_runs_to_completion_and_ops_pages_show_data(
     usage = page.get_by_test_id("usage")
     expect(usage.get_by_test_id("usage-totals")).to_be_visible()
     calls_total = usage.get_by_test_id("usage-totals").locator("td").nth(1)
-    expect(calls_total).to_have_text("1")  # one connected call
+    expect(calls_total).to_have_text("1", timeout=WAIT_MS)  # one connected call
     page.get_by_test_id("webhooks").scroll_into_view_if_needed()
     page.screenshot(path=shots / "15-settings-webhooks-usage.png", full_page=True)
     with page.expect_download() as export:

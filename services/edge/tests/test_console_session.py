@@ -99,10 +99,12 @@ def test_the_operator_token_opens_an_operator_session_bound_to_it(client: TestCl
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["operator"] is True
-    assert body["tenant_id"] is None and body["key_id"] is None
+    assert body["tenant_id"] is None
+    assert body["key_id"] is None
     cookies = " ".join(response.headers.get_list("set-cookie"))
     assert OPERATOR not in cookies  # the token never goes in a cookie
-    assert "HttpOnly" in cookies and "samesite=strict" in cookies.lower()
+    assert "HttpOnly" in cookies
+    assert "samesite=strict" in cookies.lower()
     assert client.get("/api/v1/session").json()["operator"] is True
     # Operator routes through the cookie: reads need no header, writes need the CSRF token.
     assert client.get("/api/v1/tenants").status_code != 401

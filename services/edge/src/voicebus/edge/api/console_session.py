@@ -30,7 +30,9 @@ CSRF_HEADER: Final = "X-CSRF-Token"
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 OPERATOR_SESSION: Final = "operator"
 """The key id an operator session names (never a key id: those are 12 hex digits)."""
-_SHAPE: Final = re.compile(r"^([0-9a-f]{12}|operator)\.([0-9]{1,12})\.([A-Za-z0-9_-]{32})\.([0-9a-f]{64})$")
+_SHAPE: Final = re.compile(
+    r"^([0-9a-f]{12}|operator)\.([0-9]{1,12})\.([A-Za-z0-9_-]{32})\.([0-9a-f]{64})$"
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ watched to completion while the real gateway dials a stand-in Twilio (the devkit
 a campaign call's post-call analysis; webhooks with their delivery log; usage; and the operator
 token's session, which sees the tenants.
 
-Screenshots at 1440x900 go to ``<pytest tmp>/console-screenshots`` (10- onwards).
+Screenshots at 1440x900 go to ``<pytest tmp>/console-screenshots`` (10- to 18-).
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def _create_campaign(page: Page, shots: Path) -> None:
     page.get_by_role("button", name="Create campaign").click()
     expect(form.locator('[data-field="caller_ids"]')).to_be_visible(timeout=WAIT_MS)
     expect(form.locator('[data-field="concurrency"]')).to_contain_text("greater than or equal")
-    page.screenshot(path=shots / "10-campaign-form-errors.png", full_page=True)
+    page.screenshot(path=shots / "10-campaign-form-errors.png")
 
     page.get_by_label("Caller ids").fill(CALLER_ID)
     page.get_by_label("Concurrency").fill("2")
@@ -182,7 +182,8 @@ def test_a_campaign_from_a_csv_runs_to_completion_and_ops_pages_show_data(
     expect(bad).to_have_attribute("data-line", "3")  # the header is line 1
     assert page.get_by_test_id("upload-percent").inner_text() == "100%"
     expect(page.get_by_test_id("kpi-contacts")).to_have_text("2", timeout=WAIT_MS)
-    page.screenshot(path=shots / "11-campaign-uploaded.png", full_page=True)
+    page.get_by_test_id("upload-report").scroll_into_view_if_needed()
+    page.screenshot(path=shots / "11-campaign-uploaded.png")
 
     status = page.get_by_test_id("campaign-status")
     page.get_by_role("button", name="Start").click()  # scheduled, running once the dialer sees it
@@ -197,7 +198,7 @@ def test_a_campaign_from_a_csv_runs_to_completion_and_ops_pages_show_data(
     outcomes = page.get_by_test_id("by-outcome")
     expect(outcomes.locator("tr[data-outcome]")).to_have_count(2, timeout=WAIT_MS)
     expect(outcomes.locator('tr[data-outcome="no_answer"]')).to_contain_text("1")
-    page.screenshot(path=shots / "12-campaign-completed.png", full_page=True)
+    page.screenshot(path=shots / "12-campaign-completed.png")
 
     # The report: one line per contact, downloaded through the page's link.
     with page.expect_download() as download:
@@ -206,17 +207,28 @@ def test_a_campaign_from_a_csv_runs_to_completion_and_ops_pages_show_data(
     assert len(lines) == 3, lines
     assert any(ANSWERS in line for line in lines[1:])
 
-    # The DNC list of the tenant: add and remove a number.
+    # The DNC list of the tenant: add numbers (a bad one named), see them listed, remove one.
     page.get_by_role("link", name="Campaigns", exact=True).click()
     expect(page.locator(f'tr[data-campaign-id="{campaign_id}"]')).to_contain_text("completed")
-    page.get_by_label("DNC numbers").fill("+442079460199, nope")
+    dnc = page.get_by_test_id("dnc-list")
+    page.get_by_label("DNC numbers").fill("+442079460199, +44 20 7946 0198, nope")
+    page.get_by_label("DNC reason").fill("asked on a call")
     page.get_by_role("button", name="Add to list").click()
-    expect(page.get_by_test_id("dnc-result")).to_contain_text("Added 1 of 2", timeout=WAIT_MS)
+    expect(page.get_by_test_id("dnc-result")).to_contain_text("Added 2 of 3", timeout=WAIT_MS)
     expect(page.get_by_test_id("dnc-result")).to_contain_text("nope")
-    page.screenshot(path=shots / "13-campaigns.png", full_page=True)
-    page.get_by_label("DNC numbers").fill("+442079460199")
-    page.get_by_role("button", name="Remove").click()
+    expect(dnc.locator("tr[data-phone]")).to_have_count(2, timeout=WAIT_MS)
+    expect(dnc.locator('tr[data-phone="+442079460198"]')).to_contain_text("asked on a call")
+    page.screenshot(path=shots / "13-campaigns.png")
+    dnc.locator('tr[data-phone="+442079460199"]').get_by_role("button", name="Remove").click()
     expect(page.get_by_test_id("dnc-result")).to_contain_text("Removed 1 of 1", timeout=WAIT_MS)
+    expect(dnc.locator("tr[data-phone]")).to_have_count(1, timeout=WAIT_MS)
+    with edge.client() as http:  # another tenant's list is its own
+        other, _ = admin_key(http, "acme-dnc")
+        listed = http.get("/dnc", headers=bearer(other))
+        assert listed.status_code == 200, listed.text
+        assert listed.json()["entries"] == []
+        missing = http.get("/dnc", params={"campaign_id": campaign_id}, headers=bearer(other))
+        assert missing.status_code == 404, missing.text
 
     # The answered call, analysed (as the orchestrator publishes it), on its detail page.
     answered = next(c for c in carrier.calls.values() if c.to_number == ANSWERS)
@@ -247,7 +259,7 @@ def test_a_campaign_from_a_csv_runs_to_completion_and_ops_pages_show_data(
     expect(panel.get_by_test_id("analysis-success")).to_have_text("Succeeded")
     expect(panel.get_by_test_id("analysis-disposition")).to_have_text("renewed")
     expect(panel.get_by_test_id("analysis-extraction")).to_contain_text("gold")
-    page.screenshot(path=shots / "14-call-analysis.png", full_page=True)
+    page.screenshot(path=shots / "14-call-analysis.png")
 
     # Webhooks delivered the campaign's calls; usage counts them.
     page.goto(f"http://127.0.0.1:{edge.port}/console/#/settings")
@@ -270,8 +282,10 @@ def test_a_campaign_from_a_csv_runs_to_completion_and_ops_pages_show_data(
     expect(usage.get_by_test_id("usage-totals")).to_be_visible()
     calls_total = usage.get_by_test_id("usage-totals").locator("td").nth(1)
     expect(calls_total).to_have_text("1", timeout=WAIT_MS)  # one connected call
-    page.get_by_test_id("webhooks").scroll_into_view_if_needed()
-    page.screenshot(path=shots / "15-settings-webhooks-usage.png", full_page=True)
+    page.get_by_test_id("deliveries").scroll_into_view_if_needed()
+    page.screenshot(path=shots / "15-settings-webhooks.png")
+    usage.scroll_into_view_if_needed()
+    page.screenshot(path=shots / "16-settings-usage.png")
     with page.expect_download() as export:
         usage.get_by_role("link", name="Export CSV").click()
     assert "calls" in Path(export.value.path()).read_text()
@@ -305,11 +319,11 @@ def test_the_operator_token_signs_in_and_sees_the_tenants(
     expect(row).to_contain_text("active")
     assert [c for c in page.context.cookies() if c["name"] == "vb_session"]
     assert ADMIN not in json.dumps(page.context.cookies())
-    page.screenshot(path=shots / "16-operator-tenants.png", full_page=True)
+    page.screenshot(path=shots / "17-operator-tenants.png")
     row.click()
     expect(page.get_by_role("heading", name="hooli")).to_be_visible()
     expect(page.get_by_test_id("keys").locator("tr", has_text="ops")).to_contain_text("active")
-    page.screenshot(path=shots / "17-operator-tenant.png", full_page=True)
+    page.screenshot(path=shots / "18-operator-tenant.png")
     # The operator session is no tenant's: tenant data is refused, writes need the CSRF token.
     assert page.evaluate("fetch('/api/v1/calls').then(r => r.status)") == 403
     status = page.evaluate(

@@ -20,10 +20,10 @@ export class FieldsError extends ApiError {
 
   /** The problems of `field` and of anything under it (`windows` covers `windows.mon.0`). */
   about(field: string): string {
-    return this.fields
+    const messages = this.fields
       .filter((p) => p.field === field || p.field.startsWith(`${field}.`))
-      .map((p) => p.message)
-      .join("; ");
+      .map((p) => p.message);
+    return [...new Set(messages)].join("; ");
   }
 }
 
@@ -144,7 +144,6 @@ export interface UploadReport {
 
 export interface DncEntry {
   phone: string;
-  campaign_id: string | null;
   reason: string | null;
   added_at: string;
 }

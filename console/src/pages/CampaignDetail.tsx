@@ -33,15 +33,27 @@ export function CampaignDetail({ campaignId }: { campaignId: string }) {
   const [campaign, setCampaign] = useState<Campaign | null>(null);
   const [progress, setProgress] = useState<Progress | null>(null);
   const [error, setError] = useState("");
+  const [stale, setStale] = useState(false);
   const samples = useRef<{ at: number; dialed: number }[]>([]);
 
   const load = useCallback(() => {
-    send<Campaign>("GET", `/campaigns/${campaignId}`).then(setCampaign, (err) => setError(problem(err)));
-    send<Progress>("GET", `/campaigns/${campaignId}/progress`).then((p) => {
-      const now = Date.now();
-      samples.current = [...samples.current.filter((s) => now - s.at < 60000), { at: now, dialed: p.dialed }];
-      setProgress(p);
-    }, () => undefined);
+    // A refresh that fails is retried by the next poll: it only marks the figures stale.
+    send<Campaign>("GET", `/campaigns/${campaignId}`).then(setCampaign, (err) =>
+      setCampaign((current) => {
+        if (current === null) setError(problem(err));
+        else setStale(true);
+        return current;
+      }),
+    );
+    send<Progress>("GET", `/campaigns/${campaignId}/progress`).then(
+      (p) => {
+        const now = Date.now();
+        samples.current = [...samples.current.filter((s) => now - s.at < 60000), { at: now, dialed: p.dialed }];
+        setProgress(p);
+        setStale(false);
+      },
+      () => setStale(true),
+    );
   }, [campaignId]);
   useEffect(load, [load]);
 
@@ -96,7 +108,9 @@ export function CampaignDetail({ campaignId }: { campaignId: string }) {
       <section className="card" data-testid="progress">
         <div className="progress-head">
           <h2>Progress</h2>
-          <span className="muted small">{active ? `refreshing every ${POLL_MS / 1000} s` : `updated ${when(campaign.updated_at)}`}</span>
+          <span className="muted small" data-testid="refresh-state">
+            {stale ? "refresh failed, retrying…" : active ? `refreshing every ${POLL_MS / 1000} s` : `updated ${when(campaign.updated_at)}`}
+          </span>
         </div>
         <div className="bar big" aria-label="Contacts finished">
           <div style={{ width: `${Math.round(share * 100)}%` }} />
@@ -126,7 +140,7 @@ export function CampaignDetail({ campaignId }: { campaignId: string }) {
                 {Object.entries(progress?.by_outcome ?? {}).map(([o, n]) => (
                   <tr key={o} data-outcome={o}><td>{label(o)}</td><td className="num">{n}</td></tr>
                 ))}
-                {Object.keys(progress?.by_outcome ?? {}).length === 0 && <tr><td className="muted">No attempts yet.</td></tr>}
+                {Object.keys(progress?.by_outcome ?? {}).length === 0 && <tr><td className="muted none">No attempts yet.</td></tr>}
               </tbody>
             </table>
           </div>

@@ -101,7 +101,7 @@ export function specOf(d: Draft): CampaignSpec {
   return {
     name: d.name,
     agent_id: d.agent_id,
-    caller_ids: d.caller_ids.split(/[\s,]+/).filter(Boolean),
+    caller_ids: d.caller_ids.split(/[,;\n]+/).map((n) => n.trim()).filter(Boolean),
     provider: d.provider || null,
     mode: d.mode,
     message: d.mode === "notification" ? d.message : null,

@@ -14,7 +14,7 @@ const COLUMNS: [keyof UsageData, string][] = [
 ];
 
 function number(n: number): string {
-  return n.toLocaleString(undefined, { maximumFractionDigits: 1 });
+  return n.toLocaleString(undefined, { maximumFractionDigits: 2 });
 }
 
 /** Usage per UTC day over the last 30 days, with the CSV export. */

@@ -151,6 +151,15 @@ class Responders:
             changed = await self.store.dnc_remove(req.tenant_id, req.campaign_id, good)
         return api.DncReply(ok=True, changed=changed, invalid=bad)
 
+    async def dnc_list(self, req: api.DncListRequest) -> api.DncListReply:
+        """One page of a tenant's or a campaign's list."""
+        if req.campaign_id and await self.store.get(req.tenant_id, req.campaign_id) is None:
+            raise _not_found(req.campaign_id)
+        rows = await self.store.dnc_page(req.tenant_id, req.campaign_id, req.after, req.limit)
+        entries = [api.DncEntry(phone=p, reason=r, added_at=at) for p, r, at in rows]
+        more = entries[-1].phone if len(entries) == req.limit else None
+        return api.DncListReply(ok=True, entries=entries, next_after=more)
+
 
 def register(broker: NatsBroker, r: Responders) -> None:
     """Declare every campaigns responder on ``broker`` (one queue group: any instance answers)."""
@@ -185,3 +194,4 @@ def register(broker: NatsBroker, r: Responders) -> None:
 
     responder(broker, api.DNC_ADD, api.DncChange, api.DncReply, dnc_add, queue=QUEUE)
     responder(broker, api.DNC_REMOVE, api.DncChange, api.DncReply, dnc_remove, queue=QUEUE)
+    responder(broker, api.DNC_LIST, api.DncListRequest, api.DncListReply, r.dnc_list, queue=QUEUE)

@@ -191,7 +191,9 @@ def test_a_campaign_from_a_csv_runs_to_completion_and_ops_pages_show_data(
     page.get_by_role("button", name="Pause").click()
     expect(status).to_have_text("paused", timeout=WAIT_MS)
     page.get_by_role("button", name="Resume").click()
-    # Progress refreshes by itself until both contacts are done and the campaign completes.
+    expect(page.get_by_test_id("campaign-feed-state")).to_have_text("Live feed", timeout=WAIT_MS)
+    # Progress comes from the live feed (and a slow poll) until both contacts are done and the
+    # campaign completes.
     expect(status).to_have_text("completed", timeout=120_000)
     expect(page.get_by_test_id("kpi-finished")).to_have_text("2", timeout=WAIT_MS)
     expect(page.get_by_test_id("kpi-dialed")).to_have_text("2", timeout=WAIT_MS)

@@ -1,6 +1,7 @@
 import { ChangeEvent, useCallback, useEffect, useRef, useState } from "react";
 import { API } from "../api";
 import { label, when } from "../format";
+import { useCampaignFeed } from "../ops/campaignFeed";
 import { Campaign, FieldsError, problem, Progress, send, upload, UploadReport } from "../ops/client";
 import { DncList } from "./DncList";
 import "../ops/ops.css";
@@ -14,7 +15,9 @@ const ACTIONS: Record<string, string[]> = {
   cancelled: [],
 };
 const STATES = ["pending", "dialing", "retry", "done", "dnc", "expired"];
+// Polled as well as fed live: fast while the feed is down, slowly as a safety net otherwise.
 const POLL_MS = 2000;
+const POLL_LIVE_MS = 10000;
 
 export function CampaignBadge({ status }: { status: string }) {
   return <span className={`badge campaign-${status}`} data-testid="campaign-status">{status}</span>;
@@ -47,23 +50,37 @@ export function CampaignDetail({ campaignId }: { campaignId: string }) {
     );
     send<Progress>("GET", `/campaigns/${campaignId}/progress`).then(
       (p) => {
-        const now = Date.now();
-        samples.current = [...samples.current.filter((s) => now - s.at < 60000), { at: now, dialed: p.dialed }];
-        setProgress(p);
+        counted(p);
         setStale(false);
       },
       () => setStale(true),
     );
   }, [campaignId]);
+
+  function counted(p: Progress) {
+    const now = Date.now();
+    samples.current = [...samples.current.filter((s) => now - s.at < 60000), { at: now, dialed: p.dialed }];
+    setProgress(p);
+  }
+
+  // A progress event carries the counts and the status; an outcome nudges a reload.
+  const live = useCampaignFeed(
+    campaignId,
+    (p) => {
+      counted(p);
+      setCampaign((c) => (c && c.status !== p.status ? { ...c, status: p.status } : c));
+    },
+    load,
+  );
   useEffect(load, [load]);
 
   // Live progress: polled while the campaign can still change.
   const active = campaign !== null && !["completed", "cancelled"].includes(campaign.status);
   useEffect(() => {
     if (!active) return;
-    const timer = window.setInterval(load, POLL_MS);
+    const timer = window.setInterval(load, live ? POLL_LIVE_MS : POLL_MS);
     return () => window.clearInterval(timer);
-  }, [active, load]);
+  }, [active, live, load]);
 
   async function act(action: string) {
     setError("");
@@ -109,8 +126,14 @@ export function CampaignDetail({ campaignId }: { campaignId: string }) {
         <div className="progress-head">
           <h2>Progress</h2>
           <span className="muted small" data-testid="refresh-state">
-            {stale ? "refresh failed, retrying…" : active ? `refreshing every ${POLL_MS / 1000} s` : `updated ${when(campaign.updated_at)}`}
+            {stale ? "refresh failed, retrying…" : active ? (live ? "" : `refreshing every ${POLL_MS / 1000} s`) : `updated ${when(campaign.updated_at)}`}
           </span>
+          {active && (
+            <span className="stat small">
+              <span className={`dot ${live ? "on" : ""}`} />
+              <span data-testid="campaign-feed-state">{live ? "Live feed" : "Connecting…"}</span>
+            </span>
+          )}
         </div>
         <div className="bar big" aria-label="Contacts finished">
           <div style={{ width: `${Math.round(share * 100)}%` }} />

@@ -263,7 +263,13 @@ def test_a_campaign_from_a_csv_runs_to_completion_and_ops_pages_show_data(
     expect(panel.get_by_test_id("analysis-extraction")).to_contain_text("gold")
     page.screenshot(path=shots / "14-call-analysis.png")
 
-    # Webhooks delivered the campaign's calls; usage counts them.
+    # Webhooks delivered the campaign's calls; usage counts them (metered asynchronously:
+    # the page reads it once, so wait until the API has it).
+    with edge.client() as http:
+        deadline = time.monotonic() + 30
+        while http.get("/usage", headers=bearer(token)).json()["totals"]["calls"]["total"] < 1:
+            assert time.monotonic() < deadline, "usage did not count the campaign's call"
+            time.sleep(0.2)
     page.goto(f"http://127.0.0.1:{edge.port}/console/#/settings")
     hooks = page.get_by_test_id("webhooks")
     hooks.get_by_role("button", name="Deliveries").click()

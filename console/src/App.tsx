@@ -1,6 +1,9 @@
 import { useCallback, useEffect, useState } from "react";
 import { api, Session, whenUnauthorized } from "./api";
 import { CallDetail } from "./pages/CallDetail";
+import { CampaignDetail } from "./pages/CampaignDetail";
+import { Campaigns } from "./pages/Campaigns";
+import { OperatorConsole } from "./pages/Tenants";
 import { Calls } from "./pages/Calls";
 import { Login } from "./pages/Login";
 import { Settings } from "./pages/Settings";
@@ -22,6 +25,8 @@ export function App() {
 
   if (session === undefined) return <div className="splash">Loading…</div>;
   if (session === null) return <Login onLogin={setSession} />;
+  if (session.operator) return <OperatorConsole onLogOut={logOut} />;
+  const campaigns = route.page === "campaigns" || route.page === "campaign";
 
   return (
     <div className="shell">
@@ -30,8 +35,11 @@ export function App() {
           <span className="logo">◉</span> voicebus
         </div>
         <nav>
-          <a className={route.page !== "settings" ? "active" : ""} href="#/calls">
+          <a className={route.page === "calls" || route.page === "call" ? "active" : ""} href="#/calls">
             Calls
+          </a>
+          <a className={campaigns ? "active" : ""} href="#/campaigns">
+            Campaigns
           </a>
           <a className={route.page === "settings" ? "active" : ""} href="#/settings">
             Settings
@@ -49,6 +57,8 @@ export function App() {
         {route.page === "calls" && <Calls />}
         {route.page === "call" && <CallDetail callId={route.callId} />}
         {route.page === "settings" && <Settings session={session} />}
+        {route.page === "campaigns" && <Campaigns />}
+        {route.page === "campaign" && <CampaignDetail campaignId={route.campaignId} />}
       </main>
     </div>
   );

@@ -13,7 +13,7 @@ export class ApiError extends Error {
   }
 }
 
-function csrfToken(): string {
+export function csrfToken(): string {
   const match = document.cookie.match(/(?:^|;\s*)vb_csrf=([^;]+)/);
   return match ? decodeURIComponent(match[1]) : "";
 }
@@ -46,6 +46,8 @@ export interface Session {
   scopes: string[];
   expires_at: string;
   csrf_token: string;
+  /** Opened with the operator token: tenants and their keys, no tenant data. */
+  operator?: boolean;
 }
 
 export interface Call {

@@ -67,4 +67,5 @@ export const LIVE_TYPES = [
   "engine.failover.v1",
   "dnc.requested.v1",
   "recording.ready.v1",
+  "call.analyzed.v1",
 ];

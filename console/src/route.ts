@@ -4,12 +4,16 @@ import { useEffect, useState } from "react";
 export type Route =
   | { page: "calls" }
   | { page: "call"; callId: string }
-  | { page: "settings" };
+  | { page: "settings" }
+  | { page: "campaigns" }
+  | { page: "campaign"; campaignId: string };
 
 export function parseRoute(hash: string): Route {
   const parts = hash.replace(/^#\/?/, "").split("/").filter(Boolean);
   if (parts[0] === "calls" && parts[1]) return { page: "call", callId: decodeURIComponent(parts[1]) };
   if (parts[0] === "settings") return { page: "settings" };
+  if (parts[0] === "campaigns" && parts[1]) return { page: "campaign", campaignId: decodeURIComponent(parts[1]) };
+  if (parts[0] === "campaigns") return { page: "campaigns" };
   return { page: "calls" };
 }
 

@@ -56,9 +56,13 @@ class EdgeStack:
         postgres_url: str,
         root: Path,
         recorder: dict[str, Any] | None = None,
+        gateway: dict[str, Any] | None = None,
+        edge: dict[str, Any] | None = None,
     ) -> None:
         self.nats_url = nats_url
         self._recorder_overrides = dict(recorder or {})  # RecorderSettings fields (S3 tests)
+        self._gateway_overrides = dict(gateway or {})  # GatewaySettings fields
+        self._edge_overrides = dict(edge or {})  # EdgeSettings fields
         self.postgres_url = postgres_url
         self.recordings = root / "recordings"
         self.port = free_port()
@@ -151,6 +155,7 @@ class EdgeStack:
                 http_port=self.gateway_port,
                 public_url=f"http://127.0.0.1:{self.gateway_port}",
                 ws_port=self.media_port,
+                **self._gateway_overrides,
             )
             edge = EdgeSettings(
                 nats_url=self.nats_url,
@@ -161,6 +166,7 @@ class EdgeStack:
                 credentials_key=SecretStr(Fernet.generate_key().decode()),
                 api_rate_limit_per_minute=100_000,
                 retention_interval_s=1.0,  # the retention test waits for a round
+                **self._edge_overrides,
             )
             for port, (_, app) in (
                 (self.gateway_port, build_gateway(gateway)),

@@ -4,7 +4,9 @@ import { clock, duration, label, when } from "../format";
 import { useLiveEvents } from "../live";
 import { lineAt, timeline, transcript } from "../transcript";
 import { Waveform } from "../Waveform";
+import { Analysis } from "./Analysis";
 import { patched, StatusBadge } from "./Calls";
+import { Analysis as AnalysisData } from "../ops/client";
 
 async function allEvents(callId: string): Promise<StoredEvent[]> {
   const events: StoredEvent[] = [];
@@ -46,7 +48,7 @@ export function CallDetail({ callId }: { callId: string }) {
     if (event.call_id !== callId) return;
     setEvents((current) => merged(current, [event]));
     setCall((current) => (current && event.type.startsWith("call.") ? patched(current, event) : current));
-    if (event.type === "recording.ready.v1") load();
+    if (event.type === "recording.ready.v1" || event.type === "call.analyzed.v1") load();
   }, load);
 
   const lines = useMemo(() => transcript(events), [events]);
@@ -85,6 +87,8 @@ export function CallDetail({ callId }: { callId: string }) {
         <Fact name="Duration" value={duration(call.duration_s)} />
         <Fact name="Ended because" value={label(call.ended_reason)} />
       </section>
+
+      <Analysis analysis={(call as Call & { analysis?: AnalysisData | null }).analysis} />
 
       <section className="card">
         <h2>Recording</h2>

@@ -1,6 +1,8 @@
 import { FormEvent, useCallback, useEffect, useState } from "react";
 import { Account, api, ApiError, ApiKey, SCOPES, Session } from "../api";
 import { when } from "../format";
+import { Usage } from "./Usage";
+import { Webhooks } from "./Webhooks";
 
 const PROVIDERS = ["twilio", "plivo", "exotel", "vobiz"];
 
@@ -15,13 +17,15 @@ export function Settings({ session }: { session: Session }) {
       <header className="page-head">
         <div>
           <h1>Settings</h1>
-          <p className="muted">Tenant <strong>{session.tenant_id}</strong>: API keys and provider accounts.</p>
+          <p className="muted">Tenant <strong>{session.tenant_id}</strong>: API keys, provider accounts, webhooks and usage.</p>
         </div>
       </header>
       {admin ? (
         <>
           <Keys tenant={session.tenant_id} current={session.key_id} />
           <Accounts tenant={session.tenant_id} />
+          <Webhooks />
+          <Usage />
         </>
       ) : (
         <div className="card muted">Managing keys and provider accounts needs a key with the admin scope.</div>
@@ -30,7 +34,7 @@ export function Settings({ session }: { session: Session }) {
   );
 }
 
-function Keys({ tenant, current }: { tenant: string; current: string }) {
+export function Keys({ tenant, current }: { tenant: string; current: string }) {
   const [keys, setKeys] = useState<ApiKey[]>([]);
   const [name, setName] = useState("");
   const [scopes, setScopes] = useState<string[]>(["calls:read"]);
@@ -112,7 +116,7 @@ function Keys({ tenant, current }: { tenant: string; current: string }) {
   );
 }
 
-function Accounts({ tenant }: { tenant: string }) {
+export function Accounts({ tenant }: { tenant: string }) {
   const [accounts, setAccounts] = useState<Record<string, Account | null>>({});
   const [provider, setProvider] = useState(PROVIDERS[0]);
   const [secretName, setSecretName] = useState("auth_token");

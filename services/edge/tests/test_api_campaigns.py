@@ -128,6 +128,31 @@ def test_contacts_are_uploaded_in_whole_line_chunks(client: TestClient, bus: Fak
     assert empty.json()["error"]["fields"][0]["field"] == "body"
 
 
+def test_the_dnc_list_is_paged_for_the_tenant(client: TestClient, bus: FakeBus) -> None:
+    entry = c.DncEntry(phone="+14155550100", reason="asked", added_at=datetime.now(UTC))
+    bus.replies[c.DNC_LIST] = (
+        c.DncListReply(ok=True, entries=[entry], next_after="+14155550100")
+        .model_dump_json()
+        .encode()
+    )
+    listed = client.get(
+        "/api/v1/dnc",
+        headers=AUTH,
+        params={"campaign_id": "cmp-1", "after": "+1415", "limit": 1},
+    )
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["entries"][0]["phone"] == "+14155550100"
+    assert listed.json()["next_after"] == "+14155550100"
+    sent = json.loads(bus.requests[-1][1])
+    assert sent == {"tenant_id": "acme", "campaign_id": "cmp-1", "after": "+1415", "limit": 1}
+    bad = client.get("/api/v1/dnc", headers=AUTH, params={"limit": 0})
+    assert bad.status_code == 422
+    assert "limit" in bad.text
+    not_found = RpcError(code="not_found", message="no campaign 'cmp-9'", status=404)
+    bus.replies[c.DNC_LIST] = c.DncListReply(ok=False, error=not_found).model_dump_json().encode()
+    assert client.get("/api/v1/dnc?campaign_id=cmp-9", headers=AUTH).status_code == 404
+
+
 def test_dnc_changes_name_the_tenant(client: TestClient, bus: FakeBus) -> None:
     bus.replies[c.DNC_ADD] = c.DncReply(ok=True, changed=1).model_dump_json().encode()
     added = client.post("/api/v1/dnc", headers=AUTH, json={"numbers": ["+14155550100"]})

@@ -87,13 +87,40 @@ def test_bad_logins_are_refused(client: TestClient) -> None:
     wrong = client.post("/api/v1/session", json={"api_key": "vb_0123456789ff_" + "x" * 43})
     assert wrong.status_code in (401, 503)  # no database in this test: 503, else 401
     assert SESSION_COOKIE not in wrong.cookies
-    operator = client.post("/api/v1/session", json={"api_key": OPERATOR})
-    assert operator.status_code == 403
-    assert operator.json()["error"]["code"] == "tenant_key_required"
     missing = client.post("/api/v1/session", json={})
     assert missing.status_code == 422
     assert "api_key" in missing.text
     assert client.get("/api/v1/session").status_code == 401
+
+
+@pytest.mark.component
+def test_the_operator_token_opens_an_operator_session_bound_to_it(client: TestClient) -> None:
+    response = client.post("/api/v1/session", json={"api_key": OPERATOR})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["operator"] is True
+    assert body["tenant_id"] is None
+    assert body["key_id"] is None
+    cookies = " ".join(response.headers.get_list("set-cookie"))
+    assert OPERATOR not in cookies  # the token never goes in a cookie
+    assert "HttpOnly" in cookies
+    assert "samesite=strict" in cookies.lower()
+    assert client.get("/api/v1/session").json()["operator"] is True
+    # Operator routes through the cookie: reads need no header, writes need the CSRF token.
+    assert client.get("/api/v1/tenants").status_code != 401
+    refused = client.post("/api/v1/tenants", json={"tenant_id": "t1", "name": "T"})
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "csrf_failed"
+    # No tenant data for the operator, with the session as with the token.
+    assert client.get("/api/v1/calls").json()["error"]["code"] == "tenant_key_required"
+    # Another operator token signs differently: the session ends when the token changes.
+    cookie = client.cookies.get(SESSION_COOKIE)
+    assert cookie is not None
+    assert SessionSigner("s", 60, operator_token="a").verify(cookie, 0) is None
+    signer_a = SessionSigner("s", 60, operator_token="a")
+    issued, _ = signer_a.issue("operator", now=0.0)
+    assert signer_a.verify(issued, now=1.0) is not None
+    assert SessionSigner("s", 60, operator_token="b").verify(issued, now=1.0) is None
 
 
 @pytest.mark.component

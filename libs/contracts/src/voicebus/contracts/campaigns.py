@@ -60,6 +60,8 @@ DNC_ADD: Final = _rpc("dnc", "add")
 """Request :class:`DncChange`, reply :class:`DncReply`."""
 DNC_REMOVE: Final = _rpc("dnc", "remove")
 """Request :class:`DncChange`, reply :class:`DncReply`."""
+DNC_LIST: Final = _rpc("dnc", "list")
+"""Request :class:`DncListRequest`, reply :class:`DncListReply` (one page, by number)."""
 
 RPC_SUBJECTS: Final = (
     CAMPAIGNS_CREATE,
@@ -74,6 +76,7 @@ RPC_SUBJECTS: Final = (
     CONTACTS_UPLOAD,
     DNC_ADD,
     DNC_REMOVE,
+    DNC_LIST,
 )
 
 
@@ -413,3 +416,31 @@ class DncReply(Reply):
 
     changed: int = 0
     invalid: list[str] = Field(default_factory=list, description="Numbers not understood.")
+
+
+class DncListRequest(Data):
+    """Request of ``dnc.list``: one page of a do-not-call list, in number order."""
+
+    tenant_id: TenantId
+    campaign_id: CampaignId | None = Field(default=None, description="Null: the tenant's list.")
+    after: str | None = Field(
+        default=None,
+        max_length=32,
+        description="Cursor: the last number of the previous page; null: from the start.",
+    )
+    limit: int = Field(default=200, ge=1, le=1000, description="Numbers per page.")
+
+
+class DncEntry(Data):
+    """One number on a do-not-call list."""
+
+    phone: str = Field(description="E.164. Personal data.", examples=["+14155550100"])
+    reason: str | None = Field(default=None, max_length=256, examples=["asked not to be called"])
+    added_at: UtcTime = Field(description="When it was added.")
+
+
+class DncListReply(Reply):
+    """Reply of ``dnc.list``."""
+
+    entries: list[DncEntry] = Field(default_factory=list)
+    next_after: str | None = Field(default=None, description="Cursor of the next page; null: end.")

@@ -80,6 +80,8 @@ PROCEDURES: Final[tuple[Procedure, ...]] = (
               "One chunk of a contact file (CSV or JSON Lines), in order."),
     Procedure(c.DNC_ADD, c.DncChange, c.DncReply, "Add numbers to a do-not-call list."),
     Procedure(c.DNC_REMOVE, c.DncChange, c.DncReply, "Remove numbers from a do-not-call list."),
+    Procedure(c.DNC_LIST, c.DncListRequest, c.DncListReply,
+              "One page of a do-not-call list, in number order."),
     Procedure(a.AGENTS_CREATE, a.CreateAgent, a.AgentRecordReply,
               "Create an agent (version 1), or a shared template (operator)."),
     Procedure(a.AGENTS_UPDATE, a.UpdateAgent, a.AgentRecordReply,

@@ -170,6 +170,14 @@ class Responders:
             return RetentionApplied(ok=True)
         erased = await erasure.expire(self.store.engine, req.tenant_id, req.contacts_before)
         return RetentionApplied(ok=True, contacts=erased.contacts, attempts=erased.attempts)
+    async def dnc_list(self, req: api.DncListRequest) -> api.DncListReply:
+        """One page of a tenant's or a campaign's list."""
+        if req.campaign_id and await self.store.get(req.tenant_id, req.campaign_id) is None:
+            raise _not_found(req.campaign_id)
+        rows = await self.store.dnc_page(req.tenant_id, req.campaign_id, req.after, req.limit)
+        entries = [api.DncEntry(phone=p, reason=r, added_at=at) for p, r, at in rows]
+        more = entries[-1].phone if len(entries) == req.limit else None
+        return api.DncListReply(ok=True, entries=entries, next_after=more)
 
 
 def register(broker: NatsBroker, r: Responders) -> None:
@@ -208,3 +216,4 @@ def register(broker: NatsBroker, r: Responders) -> None:
     responder(broker, CAMPAIGNS_ERASE, EraseCaller, CampaignsErased, r.erase, queue=QUEUE)
     responder(broker, CAMPAIGNS_RETENTION, ApplyRetention, RetentionApplied, r.expire,
               queue=QUEUE)  # fmt: skip
+    responder(broker, api.DNC_LIST, api.DncListRequest, api.DncListReply, r.dnc_list, queue=QUEUE)

@@ -378,3 +378,16 @@ class Store:
         )
         async with self.engine.connect() as conn:
             return await conn.scalar(query)
+
+    async def dnc_page(
+        self, tenant_id: str, campaign_id: str | None, after: str | None, limit: int
+    ) -> list[tuple[str, str | None, datetime]]:
+        """One page of a list in number order: (phone, reason, added at)."""
+        query = select(DNC.c.phone, DNC.c.reason, DNC.c.created_at).where(
+            DNC.c.tenant_id == tenant_id, DNC.c.scope == (campaign_id or "")
+        )
+        if after is not None:
+            query = query.where(DNC.c.phone > after)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(query.order_by(DNC.c.phone).limit(limit))
+            return [(r.phone, r.reason, r.created_at) for r in rows]

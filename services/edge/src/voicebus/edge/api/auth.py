@@ -26,6 +26,7 @@ from starlette.requests import Request
 
 from voicebus.edge.api.console_session import (
     CSRF_HEADER,
+    OPERATOR_SESSION,
     SESSION_COOKIE,
     ConsoleSession,
     SessionSigner,
@@ -117,7 +118,9 @@ class Authenticator:
         self._shared = shared
         self._clients = clients or ClientLimiter(FAILED_PER_ADDRESS_PER_MINUTE)
         # Without a configured secret, sessions are this process's alone.
-        self.sessions = sessions or SessionSigner(secrets.token_urlsafe(32), ttl_s=8 * 3600)
+        self.sessions = sessions or SessionSigner(
+            secrets.token_urlsafe(32), ttl_s=8 * 3600, operator_token=admin_token
+        )
         self._store = store
         self._admin = admin_token.encode()
         self._operator_rate = operator_rate_limit
@@ -181,6 +184,9 @@ class Authenticator:
         Raises:
             ApiError: 401 (revoked or unknown key), 429 (rate limit), 503 (no database).
         """
+        if session.key_id == OPERATOR_SESSION:  # the signer bound it to the operator token
+            await self._count(OPERATOR, self._operator_rate)
+            return Principal(tenant_id=None, key_id=None, scopes=frozenset(keys.ALL_SCOPES))
         if not self._store.bound:
             raise ApiError(503, "tenancy_unavailable", "sessions need the edge's database")
         key = await self._store.key(session.key_id)

@@ -4,7 +4,10 @@ A person logs in to the console with an API key once; the edge answers with a
 cookie holding ``<key id>.<expires>.<csrf>.<mac>``, the HMAC-SHA256 of the
 first three fields under ``VB_EDGE_SESSION_SECRET``. The key's secret is not in
 it: the cookie names the key, and the key's row is read on every request, so a
-revoked key's sessions are refused at once on every edge instance.
+revoked key's sessions are refused at once on every edge instance. A session
+opened with the operator token names :data:`OPERATOR_SESSION` instead of a key
+id; its MAC also covers a digest of the operator token, so changing the token
+ends every operator session.
 
 CSRF: the cookie is ``SameSite=Strict`` and ``HttpOnly``; a state-changing
 request carried by the cookie must also send the session's CSRF token in the
@@ -25,7 +28,11 @@ SESSION_COOKIE: Final = "vb_session"
 CSRF_COOKIE: Final = "vb_csrf"
 CSRF_HEADER: Final = "X-CSRF-Token"
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
-_SHAPE: Final = re.compile(r"^([0-9a-f]{12})\.([0-9]{1,12})\.([A-Za-z0-9_-]{32})\.([0-9a-f]{64})$")
+OPERATOR_SESSION: Final = "operator"
+"""The key id an operator session names (never a key id: those are 12 hex digits)."""
+_SHAPE: Final = re.compile(
+    r"^([0-9a-f]{12}|operator)\.([0-9]{1,12})\.([A-Za-z0-9_-]{32})\.([0-9a-f]{64})$"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,13 +56,17 @@ class SessionSigner:
     Args:
         secret: the HMAC key (``VB_EDGE_SESSION_SECRET``).
         ttl_s: how long a session lasts.
+        operator_token: the operator token; operator sessions are bound to it.
     """
 
-    def __init__(self, secret: str, ttl_s: int) -> None:
+    def __init__(self, secret: str, ttl_s: int, operator_token: str = "") -> None:
         self._key = hashlib.sha256(b"voicebus-console-session\0" + secret.encode()).digest()
+        self._operator = hashlib.sha256(b"voicebus-operator\0" + operator_token.encode()).digest()
         self.ttl_s = ttl_s
 
     def _mac(self, body: str) -> str:
+        if body.startswith(OPERATOR_SESSION + "."):
+            body = f"{body}.{self._operator.hex()}"
         return hmac.new(self._key, body.encode(), hashlib.sha256).hexdigest()
 
     def issue(self, key_id: str, now: float) -> tuple[str, ConsoleSession]:

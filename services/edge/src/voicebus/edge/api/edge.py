@@ -61,7 +61,9 @@ class Edge:
             clients=ClientLimiter(settings.unauthenticated_per_ip_per_minute),
             shared=shared,
             sessions=SessionSigner(
-                settings.session_secret.get_secret_value(), ttl_s=settings.session_ttl_s
+                settings.session_secret.get_secret_value(),
+                ttl_s=settings.session_ttl_s,
+                operator_token=settings.admin_token.get_secret_value(),
             ),
         )
         return cls(

@@ -204,6 +204,27 @@ def campaigns_router(edge: Edge) -> APIRouter:
         """Start, pause, resume or cancel a campaign (409 when the state forbids it)."""
         return await _campaign(_ACTIONS[action], who.tenant_id, campaign_id)
 
+    @router.get("/dnc", response_model=c.DncListReply)
+    async def dnc_list(
+        who: Reader,
+        campaign_id: Annotated[
+            str | None,
+            Query(
+                pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                description="A campaign's list; omitted: the tenant's.",
+            ),
+        ] = None,
+        after: Annotated[
+            str | None, Query(max_length=32, description="next_after of the previous page.")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> c.DncListReply:
+        """The tenant's (or a campaign's) do-not-call list, one page in number order."""
+        request = c.DncListRequest(
+            tenant_id=who.tenant_id, campaign_id=campaign_id, after=after, limit=limit
+        )
+        return await owners.ask(c.DNC_LIST, request, c.DncListReply)
+
     @router.post("/dnc", response_model=c.DncReply)
     async def dnc_add(body: Annotated[DncBody, Body()], who: Writer) -> c.DncReply:
         """Add numbers to the tenant's (or a campaign's) do-not-call list."""

@@ -16,6 +16,7 @@ from voicebus.edge.api.auth import Principal
 from voicebus.edge.api.console_session import (
     CSRF_COOKIE,
     CSRF_HEADER,
+    OPERATOR_SESSION,
     SESSION_COOKIE,
     ConsoleSession,
     csrf_ok,
@@ -28,11 +29,10 @@ log = logging.getLogger(__name__)
 
 
 def _out(principal: Principal, session: ConsoleSession) -> ConsoleSessionOut:
-    assert principal.tenant_id is not None  # log_in refuses the operator token
-    assert principal.key_id is not None
     return ConsoleSessionOut(
         tenant_id=principal.tenant_id,
         key_id=principal.key_id,
+        operator=principal.operator,
         scopes=sorted(principal.scopes),
         expires_at=datetime.fromtimestamp(session.expires_at, UTC),
         csrf_token=session.csrf,
@@ -56,16 +56,16 @@ def session_router(edge: Edge) -> APIRouter:
     async def log_in(body: ConsoleLogin, request: Request, response: Response) -> ConsoleSessionOut:
         """Open a console session with an API key: sets an HttpOnly, SameSite=Strict cookie
         (``vb_session``) and a readable CSRF cookie (``vb_csrf``) whose value every write
-        must repeat in ``X-CSRF-Token``. The session ends when the key is revoked."""
+        must repeat in ``X-CSRF-Token``. The session ends when the key is revoked. The operator
+        token opens an operator session (tenants and their keys, no tenant data), which ends
+        when the operator token changes."""
         principal = await edge.auth.authenticate(body.api_key)
-        if principal.key_id is None:
-            raise ApiError(403, "tenant_key_required", "log in with one of a tenant's API keys")
-        cookie, session = signer.issue(principal.key_id, time.time())
+        cookie, session = signer.issue(principal.key_id or OPERATOR_SESSION, time.time())
         flags = {"max_age": signer.ttl_s, "path": "/", "samesite": "strict",
                  "secure": secure(request)}  # fmt: skip
         response.set_cookie(SESSION_COOKIE, cookie, httponly=True, **flags)  # type: ignore[arg-type]
         response.set_cookie(CSRF_COOKIE, session.csrf, httponly=False, **flags)  # type: ignore[arg-type]
-        log.info("console session opened", extra={"key_id": principal.key_id})
+        log.info("console session opened", extra={"key_id": principal.key_id or OPERATOR_SESSION})
         return _out(principal, session)
 
     @router.get("", response_model=ConsoleSessionOut)
@@ -74,7 +74,7 @@ def session_router(edge: Edge) -> APIRouter:
     ) -> ConsoleSessionOut:
         """The current console session (401 when there is none, or its key was revoked)."""
         session = signer.verify(request.cookies.get(SESSION_COOKIE, ""), time.time())
-        if session is None or principal.key_id != session.key_id:
+        if session is None or (principal.key_id or OPERATOR_SESSION) != session.key_id:
             raise ApiError(401, "unauthorized", "no console session; log in")
         return _out(principal, session)
 

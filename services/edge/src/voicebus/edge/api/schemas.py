@@ -223,15 +223,20 @@ class ConsoleLogin(_In):
     """Log in to the console with an API key."""
 
     api_key: str = Field(
-        min_length=1, max_length=256, description="A tenant's API key: vb_<key id>_<secret>."
+        min_length=1,
+        max_length=256,
+        description="A tenant's API key (vb_<key id>_<secret>), or the operator token.",
     )
 
 
 class ConsoleSessionOut(BaseModel):
     """The console session: whose it is, and the CSRF token writes must send."""
 
-    tenant_id: str
-    key_id: str
+    tenant_id: str | None = Field(description="The key's tenant; null for the operator.")
+    key_id: str | None = Field(description="The key's id; null for the operator.")
+    operator: bool = Field(
+        default=False, description="Opened with the operator token: tenants and their keys."
+    )
     scopes: list[str]
     expires_at: datetime
     csrf_token: str = Field(description="Send it as X-CSRF-Token on every write.")

@@ -1,5 +1,7 @@
 import { useCallback, useEffect, useState } from "react";
 import { api, Session, whenUnauthorized } from "./api";
+import { AgentEditor } from "./pages/AgentEditor";
+import { Agents } from "./pages/Agents";
 import { CallDetail } from "./pages/CallDetail";
 import { Calls } from "./pages/Calls";
 import { Login } from "./pages/Login";
@@ -30,8 +32,11 @@ export function App() {
           <span className="logo">◉</span> voicebus
         </div>
         <nav>
-          <a className={route.page !== "settings" ? "active" : ""} href="#/calls">
+          <a className={route.page === "calls" || route.page === "call" ? "active" : ""} href="#/calls">
             Calls
+          </a>
+          <a className={route.page === "agents" || route.page === "agent" ? "active" : ""} href="#/agents">
+            Agents
           </a>
           <a className={route.page === "settings" ? "active" : ""} href="#/settings">
             Settings
@@ -49,6 +54,10 @@ export function App() {
         {route.page === "calls" && <Calls />}
         {route.page === "call" && <CallDetail callId={route.callId} />}
         {route.page === "settings" && <Settings session={session} />}
+        {route.page === "agents" && <Agents />}
+        {route.page === "agent" && (
+          <AgentEditor key={route.agentId} agentId={route.agentId} tab={route.tab} />
+        )}
       </main>
     </div>
   );

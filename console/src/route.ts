@@ -4,12 +4,18 @@ import { useEffect, useState } from "react";
 export type Route =
   | { page: "calls" }
   | { page: "call"; callId: string }
-  | { page: "settings" };
+  | { page: "settings" }
+  | { page: "agents" }
+  | { page: "agent"; agentId: string; tab: string };
 
 export function parseRoute(hash: string): Route {
   const parts = hash.replace(/^#\/?/, "").split("/").filter(Boolean);
   if (parts[0] === "calls" && parts[1]) return { page: "call", callId: decodeURIComponent(parts[1]) };
   if (parts[0] === "settings") return { page: "settings" };
+  if (parts[0] === "agents" && parts[1]) {
+    return { page: "agent", agentId: decodeURIComponent(parts[1]), tab: parts[2] ?? "settings" };
+  }
+  if (parts[0] === "agents") return { page: "agents" };
   return { page: "calls" };
 }
 

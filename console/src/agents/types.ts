@@ -31,7 +31,7 @@ export interface FlowNode {
   post_actions?: FlowAction[];
   respond_immediately?: boolean;
   collect_digits?: { variable: string; next: string; [key: string]: Json } | null;
-  handoff?: { agent_id: string; announce?: string | null; [key: string]: Json } | null;
+  handoff?: { agent_id: string; announce?: string | null; [key: string]: Json | undefined } | null;
   end?: boolean;
   [key: string]: unknown;
 }

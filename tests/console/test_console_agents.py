@@ -183,7 +183,7 @@ def test_a_flow_edited_on_the_canvas_is_what_the_next_call_follows(
     page.get_by_role("button", name="Save new version").click()
     expect(page.locator('[data-field="system_prompt"] .field-error')).to_be_visible()
     expect(page.get_by_test_id("save-status")).to_contain_text("Not saved")
-    page.screenshot(path=shots / "11-agent-editor-invalid.png", full_page=True)
+    page.screenshot(path=shots / "11-agent-editor-invalid.png")
     page.get_by_role("button", name="Discard").click()
     expect(prompt).to_have_value("You are Acme's help desk. Keep answers short.")
 
@@ -204,6 +204,7 @@ def test_a_flow_edited_on_the_canvas_is_what_the_next_call_follows(
     expect(page.get_by_test_id("save-status")).to_contain_text("unreachable from 'greet'")
     expect(page.get_by_test_id("node-refunds")).to_have_class(_has("invalid"))
     expect(panel).to_contain_text("node 'refunds' is unreachable")
+    page.screenshot(path=shots / "12-flow-invalid.png")
 
     # A transition drawn from greet's handle to the new node's, then its condition edited.
     connect(page, "greet", "refunds")
@@ -211,13 +212,13 @@ def test_a_flow_edited_on_the_canvas_is_what_the_next_call_follows(
     expect(panel).to_have_attribute("data-transition", "greet:1")
     expect(panel.get_by_label("Transition name")).to_have_value("to_refunds")
     panel.get_by_label("Transition condition").fill("The caller wants a refund.")
-    page.get_by_test_id("node-refunds").click()
-    expect(panel).to_have_attribute("data-node-id", "refunds")
-    page.screenshot(path=shots / "12-flow-canvas.png")
     page.get_by_role("button", name="Save new version").click()
     expect(page.get_by_test_id("save-status")).to_contain_text("Saved as v2")
     expect(page.get_by_test_id("live-version")).to_have_text("v2 live")
     expect(page.get_by_test_id("node-refunds")).not_to_have_class(_has("invalid"))
+    page.get_by_test_id("node-refunds").click()
+    expect(panel).to_have_attribute("data-node-id", "refunds")
+    page.screenshot(path=shots / "13-flow-canvas.png")
 
     # Versions: the diff names the change; an older version made live, then the new one again.
     page.get_by_role("link", name="Versions").click()
@@ -225,7 +226,7 @@ def test_a_flow_edited_on_the_canvas_is_what_the_next_call_follows(
     expect(diff.locator(".diff-add").first).to_be_visible()
     expect(diff).to_contain_text('"target": "refunds"')
     expect(diff).to_contain_text("You are through to refunds.")
-    page.screenshot(path=shots / "13-agent-versions.png", full_page=True)
+    page.screenshot(path=shots / "14-agent-versions.png")
     page.get_by_role("button", name="Make v1 live").click()
     expect(page.get_by_test_id("live-version")).to_have_text("v3 live")
     with edge.client() as http:
@@ -250,8 +251,9 @@ def test_a_flow_edited_on_the_canvas_is_what_the_next_call_follows(
     lease = edge.run(hold_gateway_lease(edge, call_id))
     edge.run(edge.publish(started))
     with edge.client() as http:
-        (greeting,) = events_of(http, token, call_id, "agent.reply.v1")
-        assert greeting["data"]["agent_version"] == 4
+        # The call runs the live version from its first node; then the caller asks for a refund.
+        (entered,) = events_of(http, token, call_id, "flow.node_entered.v1")
+        assert (entered["data"]["node_id"], entered["data"]["agent_version"]) == ("greet", 4)
         said = TranscriptFinal(
             tenant_id="acme", call_id=call_id, source="media/e2e",
             data=TranscriptFinalData(utterance_id="u-1", text="I would like a refund, please.",
@@ -263,12 +265,23 @@ def test_a_flow_edited_on_the_canvas_is_what_the_next_call_follows(
         assert moved["data"]["to_node_id"] == "refunds"
         assert moved["data"]["function"] == "to_refunds"
         assert moved["data"]["agent_version"] == 4
-        replies = poll(
+        nodes = poll(
             http, f"/calls/{call_id}/events", token,
-            lambda r: "You are through to refunds." in r.text, timeout=60,
+            lambda r: sum(e["type"] == "flow.node_entered.v1" for e in r.json()["events"]) == 2,
         )  # fmt: skip
-        assert "You are through to refunds." in replies.text
-        assert "call.ended.v1" not in replies.text
+        entered_nodes = [e["data"]["node_id"] for e in nodes.json()["events"]
+                         if e["type"] == "flow.node_entered.v1"]  # fmt: skip
+        assert entered_nodes == ["greet", "refunds"]
+        assert "call.ended.v1" not in nodes.text
+        # What the side panel wrote is in the live definition: the new node's line and task.
+        (refunds,) = [n for n in http.get(f"/agents/{AGENT}", headers=bearer(token)).json()
+                      ["definition"]["flow"]["nodes"] if n["id"] == "refunds"]  # fmt: skip
+        assert refunds["pre_actions"] == [
+            {"say": "You are through to refunds.", "tool": None, "args": {},
+             "result_variable": None, "set": None}
+        ]  # fmt: skip
+        assert refunds["task"] == "Ask for the order number of the refund."
+        assert refunds["respond_immediately"] is False
     ended = CallEnded(tenant_id="acme", call_id=call_id, source="gateway/e2e",
                       data=CallEndedData(reason=EndReason.CALLER_HANGUP))  # fmt: skip
     edge.run(edge.publish(ended))

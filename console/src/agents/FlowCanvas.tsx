@@ -191,7 +191,7 @@ export function FlowCanvas({
             minZoom={0.3}
           >
             <Background gap={20} size={1.2} color="#cbd5e1" />
-            <MiniMap pannable zoomable nodeColor="#c7d2fe" maskColor="rgba(241,245,249,0.7)" />
+            <MiniMap pannable zoomable position="top-right" nodeColor="#c7d2fe" maskColor="rgba(241,245,249,0.7)" />
             <Controls showInteractive={false} />
           </ReactFlow>
         </div>

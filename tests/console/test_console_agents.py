@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
-from nats.js.errors import KeyNotFoundError
 from console_stack import ConsoleStack
+from nats.js.errors import KeyNotFoundError
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 from test_console_browser import DIST, admin_key, bearer, log_in, open_console
 from test_edge_api import poll

@@ -154,7 +154,8 @@ def test_an_older_version_made_live_is_what_the_next_call_uses(edge: EdgeStack) 
         again = http.post("/agents/rollback/versions/3/live", headers=bearer(acme))
         assert (again.status_code, again.json()["version"]) == (200, 3)
         assert len(http.get("/agents/rollback/versions", headers=bearer(acme)).json()) == 3
-        assert http.post("/agents/rollback/versions/9/live", headers=bearer(acme)).status_code == 404
+        missing = http.post("/agents/rollback/versions/9/live", headers=bearer(acme))
+        assert missing.status_code == 404
         other = http.post("/agents/rollback/versions/2/live", headers=bearer(globex))
         assert other.status_code == 404
 

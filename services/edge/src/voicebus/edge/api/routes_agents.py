@@ -130,9 +130,8 @@ def agents_router(edge: Edge) -> APIRouter:
         with its definition. Making the live version live changes nothing.
         """
         tenant = who.tenant_id
-        wanted = await ask(api.AGENTS_VERSION, api.GetAgentVersion(
-            tenant_id=tenant, agent_id=agent_id, version=version), api.AgentRecordReply)  # fmt: skip
-        chosen = _record(wanted)
+        wanted = api.GetAgentVersion(tenant_id=tenant, agent_id=agent_id, version=version)
+        chosen = _record(await ask(api.AGENTS_VERSION, wanted, api.AgentRecordReply))
         if chosen.version == chosen.current_version:
             return chosen
         request = api.UpdateAgent(tenant_id=tenant, agent_id=agent_id,

@@ -237,8 +237,13 @@ def test_a_flow_edited_on_the_canvas_is_what_the_next_call_follows(
     versions = page.get_by_test_id("versions")
     expect(versions.locator('tr[data-version="2"]')).to_contain_text("same as live")
 
-    talk = page.get_by_role("link", name="Talk to this agent")
-    assert talk.get_attribute("href") == f"/browser?agent={AGENT}"
+    # "Talk to this agent": the browser call page, in a new tab, with the agent picked.
+    with page.context.expect_page() as opened:
+        page.get_by_role("link", name="Talk to this agent").click()
+    phone = opened.value
+    expect(phone.locator("#agent")).to_have_value(AGENT)
+    assert phone.url.endswith(f"/browser?agent={AGENT}")
+    phone.close()
     page.close()
 
     # The next call follows the new transition into the node drawn on the canvas.

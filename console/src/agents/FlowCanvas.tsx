@@ -58,13 +58,15 @@ export function FlowCanvas({
   tools,
   errors,
   onChange,
+  placed,
 }: {
   flow: Flow;
   tools: string[];
   errors: FieldErrors;
   onChange: (flow: Flow) => void;
+  /** Where nodes were put on the canvas (kept by the page while the agent is open). */
+  placed: { current: Record<string, Point> };
 }) {
-  const placed = useRef<Record<string, Point>>(layout(flow));
   const [nodes, setNodes] = useState<StepNode[]>([]);
   const [selection, setSelection] = useState<Selection>(null);
   const [newId, setNewId] = useState("");
@@ -84,10 +86,12 @@ export function FlowCanvas({
           problems: problemsAt(errors, `flow.nodes[${nodeIndex(flow, node.id)}]`).length,
         };
         if (old) return { ...old, data };
-        return { id: node.id, type: "step", position: placed.current[node.id] ?? auto[node.id], data };
+        const position = placed.current[node.id] ?? auto[node.id];
+        placed.current[node.id] = position;
+        return { id: node.id, type: "step", position, data };
       });
     });
-  }, [flow, errors, start]);
+  }, [flow, errors, start, placed]);
 
   const edges: Edge[] = useMemo(
     () =>
@@ -117,7 +121,7 @@ export function FlowCanvas({
       for (const node of next) placed.current[node.id] = node.position;
       return next;
     });
-  }, []);
+  }, [placed]);
 
   const onConnect = useCallback(
     (connection: Connection) => {

@@ -1,5 +1,6 @@
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { AgentForm } from "../agents/AgentForm";
+import { Point } from "../agents/flowGraph";
 import { FlowCanvas } from "../agents/FlowCanvas";
 import { AgentDefinition, AgentRecord, FieldErrors, toolNames } from "../agents/types";
 import { Versions } from "../agents/Versions";
@@ -21,6 +22,7 @@ export function AgentEditor({ agentId, tab }: { agentId: string; tab: string }) 
   const [errors, setErrors] = useState<FieldErrors>({});
   const [status, setStatus] = useState<{ kind: "ok" | "error"; text: string } | null>(null);
   const [saving, setSaving] = useState(false);
+  const placed = useRef<Record<string, Point>>({});
 
   useEffect(() => {
     api<AgentRecord>(path).then(
@@ -116,7 +118,7 @@ export function AgentEditor({ agentId, tab }: { agentId: string; tab: string }) 
       )}
       {tab === "settings" && <AgentForm definition={draft} errors={errors} onChange={setDraft} />}
       {tab === "flow" && (draft.flow ? (
-        <FlowCanvas flow={draft.flow} tools={toolNames(draft)} errors={errors} onChange={(flow) => setDraft({ ...draft, flow })} />
+        <FlowCanvas flow={draft.flow} tools={toolNames(draft)} errors={errors} placed={placed} onChange={(flow) => setDraft({ ...draft, flow })} />
       ) : (
         <div className="card empty-flow">
           <p>This agent talks freely: it has no flow.</p>

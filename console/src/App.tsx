@@ -1,5 +1,7 @@
 import { useCallback, useEffect, useState } from "react";
 import { api, Session, whenUnauthorized } from "./api";
+import { AgentEditor } from "./pages/AgentEditor";
+import { Agents } from "./pages/Agents";
 import { CallDetail } from "./pages/CallDetail";
 import { CampaignDetail } from "./pages/CampaignDetail";
 import { Campaigns } from "./pages/Campaigns";
@@ -41,6 +43,9 @@ export function App() {
           <a className={campaigns ? "active" : ""} href="#/campaigns">
             Campaigns
           </a>
+          <a className={route.page === "agents" || route.page === "agent" ? "active" : ""} href="#/agents">
+            Agents
+          </a>
           <a className={route.page === "settings" ? "active" : ""} href="#/settings">
             Settings
           </a>
@@ -59,6 +64,10 @@ export function App() {
         {route.page === "settings" && <Settings session={session} />}
         {route.page === "campaigns" && <Campaigns />}
         {route.page === "campaign" && <CampaignDetail campaignId={route.campaignId} />}
+        {route.page === "agents" && <Agents />}
+        {route.page === "agent" && (
+          <AgentEditor key={route.agentId} agentId={route.agentId} tab={route.tab} />
+        )}
       </main>
     </div>
   );

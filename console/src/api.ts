@@ -8,6 +8,7 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly fields: { field: string; message: string }[] = [],
   ) {
     super(message);
   }
@@ -35,7 +36,12 @@ export async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
   if (!response.ok) {
     const error = body?.error ?? {};
     if (response.status === 401 && path !== "/session") onUnauthorized();
-    throw new ApiError(response.status, error.code ?? "error", error.message ?? response.statusText);
+    throw new ApiError(
+      response.status,
+      error.code ?? "error",
+      error.message ?? response.statusText,
+      Array.isArray(error.fields) ? error.fields : [],
+    );
   }
   return body as T;
 }

@@ -6,7 +6,9 @@ export type Route =
   | { page: "call"; callId: string }
   | { page: "settings" }
   | { page: "campaigns" }
-  | { page: "campaign"; campaignId: string };
+  | { page: "campaign"; campaignId: string }
+  | { page: "agents" }
+  | { page: "agent"; agentId: string; tab: string };
 
 export function parseRoute(hash: string): Route {
   const parts = hash.replace(/^#\/?/, "").split("/").filter(Boolean);
@@ -14,6 +16,10 @@ export function parseRoute(hash: string): Route {
   if (parts[0] === "settings") return { page: "settings" };
   if (parts[0] === "campaigns" && parts[1]) return { page: "campaign", campaignId: decodeURIComponent(parts[1]) };
   if (parts[0] === "campaigns") return { page: "campaigns" };
+  if (parts[0] === "agents" && parts[1]) {
+    return { page: "agent", agentId: decodeURIComponent(parts[1]), tab: parts[2] ?? "settings" };
+  }
+  if (parts[0] === "agents") return { page: "agents" };
   return { page: "calls" };
 }
 

@@ -142,6 +142,34 @@ def test_agents_are_versioned_per_tenant_and_the_next_call_uses_the_new_version(
         ]
 
 
+def test_an_older_version_made_live_is_what_the_next_call_uses(edge: EdgeStack) -> None:
+    with edge.client() as http:
+        acme, globex = admin_key(http, "acme"), admin_key(http, "globex")
+        body = {"agent_id": "rollback", "definition": definition("Hi old.")}
+        assert http.post("/agents", headers=bearer(acme), json=body).status_code == 201
+        newer = {"definition": definition("Hi new.")}
+        assert http.put("/agents/rollback", headers=bearer(acme), json=newer).status_code == 200
+
+        live = http.post("/agents/rollback/versions/1/live", headers=bearer(acme))
+        assert live.status_code == 200, live.text
+        assert (live.json()["version"], live.json()["current_version"]) == (3, 3)
+        assert live.json()["definition"]["greeting"] == "Hi old."
+        digests = {v["version"]: v["digest"] for v in
+                   http.get("/agents/rollback/versions", headers=bearer(acme)).json()}  # fmt: skip
+        assert digests[3] == digests[1] != digests[2]
+        reply = greeting_of(http, acme, start_call(edge, "acme", "rollback"))
+        assert (reply["agent_version"], reply["text"]) == (3, "Hi old.")
+
+        # The live version made live again: nothing changes.
+        again = http.post("/agents/rollback/versions/3/live", headers=bearer(acme))
+        assert (again.status_code, again.json()["version"]) == (200, 3)
+        assert len(http.get("/agents/rollback/versions", headers=bearer(acme)).json()) == 3
+        missing = http.post("/agents/rollback/versions/9/live", headers=bearer(acme))
+        assert missing.status_code == 404
+        other = http.post("/agents/rollback/versions/2/live", headers=bearer(globex))
+        assert other.status_code == 404
+
+
 def test_a_bad_definition_is_a_422_naming_each_field(edge: EdgeStack) -> None:
     broken = definition(
         "Hi {{nmae}}.",

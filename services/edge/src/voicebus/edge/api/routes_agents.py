@@ -119,6 +119,27 @@ def agents_router(edge: Edge) -> APIRouter:
                                       version=version)  # fmt: skip
         return _record(await ask(api.AGENTS_VERSION, request, api.AgentRecordReply))
 
+    @router.post("/{agent_id}/versions/{version}/live", response_model=api.AgentRecord)
+    async def make_live(
+        agent_id: AgentIdPath, version: VersionPath,
+        who: Annotated[TenantPrincipal, Depends(writer)],
+    ) -> api.AgentRecord:  # fmt: skip
+        """Make a version the one new calls use.
+
+        The live version is always the newest: an older version goes live as a new version
+        with its definition. Making the live version live changes nothing.
+        """
+        tenant = who.tenant_id
+        wanted = api.GetAgentVersion(tenant_id=tenant, agent_id=agent_id, version=version)
+        chosen = _record(await ask(api.AGENTS_VERSION, wanted, api.AgentRecordReply))
+        if chosen.version == chosen.current_version:
+            return chosen
+        request = api.UpdateAgent(tenant_id=tenant, agent_id=agent_id,
+                                  definition=chosen.definition.model_dump(mode="json"),
+                                  expected_version=chosen.current_version)  # fmt: skip
+        reply = await ask(api.AGENTS_UPDATE, request, api.AgentRecordReply, idempotent=False)
+        return _record(reply)
+
     @router.delete("/{agent_id}", response_model=api.AgentRecord)
     async def archive_agent(
         agent_id: AgentIdPath, who: Annotated[TenantPrincipal, Depends(writer)]

@@ -209,4 +209,6 @@ $("call-form").addEventListener("submit", (event) => {
   start($("agent").value.trim()).catch((err) => fail(`Call failed: ${err.message || err}`));
 });
 $("hangup").addEventListener("click", hangUp);
+// ?agent=<id> (the console's "Talk to this agent") picks the agent.
+$("agent").value = new URLSearchParams(location.search).get("agent") || "";
 loadAgents();

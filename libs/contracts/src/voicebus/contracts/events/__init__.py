@@ -107,6 +107,20 @@ from voicebus.contracts.events.speech import (
     TranscriptPartial,
     TranscriptPartialData,
 )
+from voicebus.contracts.events.supervision import (
+    SupervisionStarted,
+    SupervisionStartedData,
+    SupervisionWhispered,
+    SupervisionWhisperedData,
+    SupervisionTakenOver,
+    SupervisionTakenOverData,
+    SupervisionHumanSaid,
+    SupervisionHumanSaidData,
+    SupervisionHandedBack,
+    SupervisionHandedBackData,
+    SupervisionEnded,
+    SupervisionEndedData,
+)
 from voicebus.contracts.text import CLEAN_JSON, json_may_hold_control
 
 CallEvent = Annotated[
@@ -143,7 +157,13 @@ CallEvent = Annotated[
     | DncRequested
     | EngineErrorOccurred
     | EngineFailover
-    | CallAnalyzed,
+    | CallAnalyzed
+    | SupervisionStarted
+    | SupervisionWhispered
+    | SupervisionTakenOver
+    | SupervisionHumanSaid
+    | SupervisionHandedBack
+    | SupervisionEnded,
     Field(discriminator="type"),
 ]
 """Any event of the ``VB_EVENTS`` stream, told apart by its ``type``."""
@@ -187,6 +207,12 @@ EVENT_CLASSES: Final[tuple[type[Envelope], ...]] = (
     EngineErrorOccurred,
     EngineFailover,
     CallAnalyzed,
+    SupervisionStarted,
+    SupervisionWhispered,
+    SupervisionTakenOver,
+    SupervisionHumanSaid,
+    SupervisionHandedBack,
+    SupervisionEnded,
 )
 """Every event class, in the order of a call's life (used to build the AsyncAPI document)."""
 
@@ -282,6 +308,18 @@ __all__ = [
     "SpeechUserStopped",
     "SpeechUserStoppedData",
     "SuccessEvaluation",
+    "SupervisionEnded",
+    "SupervisionEndedData",
+    "SupervisionHandedBack",
+    "SupervisionHandedBackData",
+    "SupervisionHumanSaid",
+    "SupervisionHumanSaidData",
+    "SupervisionStarted",
+    "SupervisionStartedData",
+    "SupervisionTakenOver",
+    "SupervisionTakenOverData",
+    "SupervisionWhispered",
+    "SupervisionWhisperedData",
     "ToolCalled",
     "ToolCalledData",
     "ToolResult",

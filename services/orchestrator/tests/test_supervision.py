@@ -74,10 +74,12 @@ async def test_taken_over_the_agent_is_silent_then_resumes_with_the_humans_lines
     await conv.handle(transcript("I want a person"), seq=4)
     await conv.handle(human_said("Hi, this is Sam from Acme."), seq=5)
     await conv.idle()
-    assert says(outbox) == [] and of(outbox, AgentReply) == []
+    assert says(outbox) == []
+    assert of(outbox, AgentReply) == []
     assert len(llm.seen) == calls  # no LLM request while a person holds the call
     loaded = await store.load("c1")
-    assert loaded is not None and loaded[0].supervisor == "k1"
+    assert loaded is not None
+    assert loaded[0].supervisor == "k1"
 
     await conv.handle(handed_back(), seq=6)
     await conv.handle(transcript("order 1234"), seq=7)
@@ -87,4 +89,5 @@ async def test_taken_over_the_agent_is_silent_then_resumes_with_the_humans_lines
     assert ("user", "I want a person", None) in shown
     assert ("assistant", "Hi, this is Sam from Acme.", HUMAN_AGENT) in shown
     loaded = await store.load("c1")
-    assert loaded is not None and loaded[0].supervisor is None
+    assert loaded is not None
+    assert loaded[0].supervisor is None

@@ -108,18 +108,18 @@ from voicebus.contracts.events.speech import (
     TranscriptPartialData,
 )
 from voicebus.contracts.events.supervision import (
-    SupervisionStarted,
-    SupervisionStartedData,
-    SupervisionWhispered,
-    SupervisionWhisperedData,
-    SupervisionTakenOver,
-    SupervisionTakenOverData,
-    SupervisionHumanSaid,
-    SupervisionHumanSaidData,
-    SupervisionHandedBack,
-    SupervisionHandedBackData,
     SupervisionEnded,
     SupervisionEndedData,
+    SupervisionHandedBack,
+    SupervisionHandedBackData,
+    SupervisionHumanSaid,
+    SupervisionHumanSaidData,
+    SupervisionStarted,
+    SupervisionStartedData,
+    SupervisionTakenOver,
+    SupervisionTakenOverData,
+    SupervisionWhispered,
+    SupervisionWhisperedData,
 )
 from voicebus.contracts.text import CLEAN_JSON, json_may_hold_control
 

@@ -16,6 +16,7 @@ from voicebus.edge.api.routes_campaigns import campaigns_router
 from voicebus.edge.api.routes_events import events_router
 from voicebus.edge.api.routes_memory import memory_router
 from voicebus.edge.api.routes_session import session_router
+from voicebus.edge.api.routes_supervise import supervise_router
 from voicebus.edge.api.routes_tenants import tenants_router
 from voicebus.edge.api.routes_tools import tools_router
 
@@ -38,6 +39,7 @@ def install_api(app: FastAPI, edge: Edge) -> None:
         browser_sessions_router(edge),
         session_router(edge),
         events_router(edge),
+        supervise_router(edge),
     ):
         api.include_router(router)
     app.include_router(api)

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useMemo, useState } from "react";
 import { API, api, ApiError, Call, RecordingMeta, StoredEvent } from "../api";
 import { clock, duration, label, when } from "../format";
 import { useLiveEvents } from "../live";
+import { SupervisePanel } from "../supervise/SupervisePanel";
 import { lineAt, timeline, transcript } from "../transcript";
 import { Waveform } from "../Waveform";
 import { patched, StatusBadge } from "./Calls";
@@ -85,6 +86,8 @@ export function CallDetail({ callId }: { callId: string }) {
         <Fact name="Duration" value={duration(call.duration_s)} />
         <Fact name="Ended because" value={label(call.ended_reason)} />
       </section>
+
+      {call.status !== "ended" && <SupervisePanel callId={callId} />}
 
       <section className="card">
         <h2>Recording</h2>

@@ -43,6 +43,7 @@ export class Microphone {
     const node = new AudioWorkletNode(context, "vb-mic", { processorOptions: { rate } });
     node.port.onmessage = (event) => onFrame(event.data as ArrayBuffer);
     context.createMediaStreamSource(stream).connect(node);
+    node.connect(context.destination); // pulled only when connected; it outputs silence
     await context.resume();
     return new Microphone(context, stream);
   }

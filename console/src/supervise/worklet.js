@@ -57,9 +57,9 @@ class MicProcessor extends AudioWorkletProcessor {
       const s = Math.max(-1, Math.min(1, a + (b - a) * frac));
       this.frame[this.filled++] = s < 0 ? s * 32768 : s * 32767;
       if (this.filled === this.frame.length) {
-        const out = this.frame;
-        this.port.postMessage(out.buffer, [out.buffer]);
-        this.frame = new Int16Array(out.length);
+        const length = this.frame.length; // the transfer below detaches the buffer
+        this.port.postMessage(this.frame.buffer, [this.frame.buffer]);
+        this.frame = new Int16Array(length);
         this.filled = 0;
       }
       this.at += this.step;

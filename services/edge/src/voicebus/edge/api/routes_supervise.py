@@ -29,7 +29,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from nats.aio.msg import Msg
 
 from voicebus.contracts import subjects
-from voicebus.contracts.audio import HEADER_RATE
+from voicebus.contracts.audio import HEADER_RATE, HEADER_UTTERANCE
 from voicebus.contracts.rpc import CALLS_GET, CallReply, GetCall
 from voicebus.edge.api.console_session import SESSION_COOKIE, csrf_ok
 from voicebus.edge.api.edge import Edge
@@ -159,9 +159,13 @@ class _Session:
         prefix = bytes([lane])
 
         async def on_frame(msg: Msg) -> None:
-            rate = (msg.headers or {}).get(HEADER_RATE, "")
+            headers = msg.headers or {}
+            rate = headers.get(HEADER_RATE, "")
             if lane == LANE_CALLER and rate.isdigit() and self._s.heard(int(rate)):
                 self._queue(json.dumps({"type": "format", "sample_rate": int(rate)}))
+            own = self._s.utterance_id
+            if lane == LANE_AGENT and own is not None and headers.get(HEADER_UTTERANCE) == own:
+                return  # the operator's own voice: not played back to them
             if self._s.sample_rate is not None and rate == str(self._s.sample_rate):
                 self._queue(prefix + msg.data)
 

@@ -67,4 +67,10 @@ export const LIVE_TYPES = [
   "engine.failover.v1",
   "dnc.requested.v1",
   "recording.ready.v1",
+  "supervision.started.v1",
+  "supervision.whispered.v1",
+  "supervision.taken_over.v1",
+  "supervision.human_said.v1",
+  "supervision.handed_back.v1",
+  "supervision.ended.v1",
 ];

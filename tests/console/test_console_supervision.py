@@ -249,6 +249,8 @@ def test_listen_whisper_take_over_and_hand_back_a_live_call(
         page.get_by_role("button", name="Log line").click()
         expect(done).to_contain_text("supervision.human_said.v1")
         saved_with(edge, call_id, "Hi, this is Sam from Acme.")
+        timeline = page.get_by_test_id("timeline")
+        expect(timeline.locator('[data-type="supervision.taken_over.v1"]')).to_contain_text(key_id)
         page.screenshot(path=shots / "08-call-supervision.png")
         held = history(edge, call_id)["history"]
         assert {"role": "user", "content": "I want to speak to a person."}.items() <= next(

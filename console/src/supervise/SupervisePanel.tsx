@@ -112,6 +112,11 @@ export function SupervisePanel({ callId }: { callId: string }) {
           </button>
         )}
         {state === "holding" && <button onClick={handBack}>Hand back</button>}
+        {state === "holding" && (
+          <span className="badge holding" data-testid="supervise-holding">
+            You are speaking to the caller · the agent is silent
+          </span>
+        )}
         <span className="muted small" data-testid="supervise-frames" data-caller={counters.caller}
           data-agent={counters.agent} data-sent={counters.sent}>
           {state === "closed" ? "Not listening" : `caller ${counters.caller} · agent ${counters.agent} · mic ${counters.sent} frames`}

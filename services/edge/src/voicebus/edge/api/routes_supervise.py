@@ -30,6 +30,7 @@ from nats.aio.msg import Msg
 
 from voicebus.contracts import subjects
 from voicebus.contracts.audio import HEADER_RATE, HEADER_UTTERANCE
+from voicebus.contracts.errors import InvalidTokenError
 from voicebus.contracts.rpc import CALLS_GET, CallReply, GetCall
 from voicebus.edge.api.console_session import SESSION_COOKIE, csrf_ok
 from voicebus.edge.api.edge import Edge
@@ -109,7 +110,7 @@ def supervise_router(edge: Edge) -> APIRouter:
             if live is None:
                 raise _RefusedError(503, "live supervision is not available on this edge")
             tenant_id, key_id = await _operator(edge, ws, call_id)
-        except (_RefusedError, TimeoutError, WebSocketDisconnect, ValueError) as err:
+        except (_RefusedError, TimeoutError, WebSocketDisconnect, InvalidTokenError) as err:
             code = err.code if isinstance(err, _RefusedError) else 4400
             reason = err.message if isinstance(err, _RefusedError) else "expected the hello message"
             with contextlib.suppress(RuntimeError, WebSocketDisconnect):

@@ -5,6 +5,13 @@ import { defineConfig } from "vite";
 export default defineConfig({
   base: "/console/",
   plugins: [react()],
-  build: { outDir: "dist", emptyOutDir: true, sourcemap: false, chunkSizeWarningLimit: 1024 },
+  build: {
+    outDir: "dist",
+    emptyOutDir: true,
+    sourcemap: false,
+    chunkSizeWarningLimit: 1024,
+    // AudioWorklet modules load as files: the page's CSP (script-src 'self') refuses data: URLs.
+    assetsInlineLimit: (file: string) => (file.endsWith("worklet.js") ? false : undefined),
+  },
   server: { proxy: { "/api": "http://127.0.0.1:8086" } },
 });

@@ -68,4 +68,10 @@ export const LIVE_TYPES = [
   "dnc.requested.v1",
   "recording.ready.v1",
   "call.analyzed.v1",
+  "supervision.started.v1",
+  "supervision.whispered.v1",
+  "supervision.taken_over.v1",
+  "supervision.human_said.v1",
+  "supervision.handed_back.v1",
+  "supervision.ended.v1",
 ];

@@ -99,6 +99,12 @@ const TIMELINE: Record<string, string> = {
   "engine.failover.v1": "Engine failover",
   "recording.ready.v1": "Recording ready",
   "dnc.requested.v1": "Do-not-call requested",
+  "supervision.started.v1": "Operator listening",
+  "supervision.whispered.v1": "Operator whispered",
+  "supervision.taken_over.v1": "Operator took over",
+  "supervision.human_said.v1": "Human agent said",
+  "supervision.handed_back.v1": "Handed back to the agent",
+  "supervision.ended.v1": "Operator left",
 };
 
 export interface TimelineItem {
@@ -134,7 +140,12 @@ function detailOf(e: StoredEvent): string {
     case "call.started.v1":
     case "call.initiated.v1":
       return `${d.direction ?? ""} · ${d.provider ?? ""} · agent ${d.agent_id ?? ""}`;
+    case "supervision.whispered.v1":
+      return `key ${d.operator}: “${d.note ?? ""}”`;
+    case "supervision.human_said.v1":
+      return `key ${d.operator}: “${d.text ?? ""}”`;
     default: {
+      if (e.type.startsWith("supervision.")) return `key ${d.operator ?? "?"}`;
       const text = JSON.stringify(d);
       return text.length > 140 ? `${text.slice(0, 140)}…` : text;
     }

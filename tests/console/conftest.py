@@ -18,10 +18,10 @@ from console_stack import ConsoleStack
 from voicebus.devkit.embedded_nats import EmbeddedNats
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def edge(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleStack]:
     """The edge (serving the console) and the services behind it on a private nats-server and
-    a fresh database."""
+    a fresh database, shared by the console's modules (each uses tenants of its own)."""
     root = tmp_path_factory.mktemp("console")
     with EmbeddedNats(data_dir=root / "nats") as server:
         stack = ConsoleStack(server, postgres_url, root)

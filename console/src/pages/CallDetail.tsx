@@ -2,6 +2,7 @@ import { useCallback, useEffect, useMemo, useState } from "react";
 import { API, api, ApiError, Call, RecordingMeta, StoredEvent } from "../api";
 import { clock, duration, label, when } from "../format";
 import { useLiveEvents } from "../live";
+import { SupervisePanel } from "../supervise/SupervisePanel";
 import { lineAt, timeline, transcript } from "../transcript";
 import { Waveform } from "../Waveform";
 import { Analysis } from "./Analysis";
@@ -89,6 +90,7 @@ export function CallDetail({ callId }: { callId: string }) {
       </section>
 
       <Analysis analysis={(call as Call & { analysis?: AnalysisData | null }).analysis} />
+      {call.status !== "ended" && <SupervisePanel callId={callId} />}
 
       <section className="card">
         <h2>Recording</h2>

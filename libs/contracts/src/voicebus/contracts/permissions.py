@@ -4,8 +4,9 @@ The table is the bus's access contract. ``voicebus nats-config`` turns it into a
 ``nats-server`` accounts block; the dev stack can run with it; docs/security.md says
 what it enforces and what it does not.
 
-- Audio (``vb.audio``) is heard only by media and the recorder and sent only by the
-  gateway (caller side) and media (agent side).
+- Audio (``vb.audio``) is heard only by media, the recorder and the edge (an operator
+  listening to a live call of their tenant) and sent only by the gateway (caller side),
+  media and the edge (agent side: an operator who took the call over).
 - A service answers only its own ``vb.rpc.<service>.>`` and asks only the services it
   needs; the edge's account lookup (credentials in clear) is asked by the gateway only.
 - Commands (``vb.cmd``) and per-call control (``vb.ctl``) come only from the services
@@ -93,9 +94,10 @@ _OWN: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
         (
             _CTL,
             _COMMANDS,
+            _AUDIO_OUT,  # live supervision: the operator's microphone after a take-over
             *(_rpc(s) for s in ("orchestrator", "audit", "recorder", "campaigns", "gateway")),
         ),
-        (),
+        (_AUDIO_IN, _AUDIO_OUT),  # live supervision: an operator listens
     ),
 }
 

@@ -170,6 +170,7 @@ class Responders:
             return RetentionApplied(ok=True)
         erased = await erasure.expire(self.store.engine, req.tenant_id, req.contacts_before)
         return RetentionApplied(ok=True, contacts=erased.contacts, attempts=erased.attempts)
+
     async def dnc_list(self, req: api.DncListRequest) -> api.DncListReply:
         """One page of a tenant's or a campaign's list."""
         if req.campaign_id and await self.store.get(req.tenant_id, req.campaign_id) is None:

@@ -56,6 +56,11 @@ from voicebus.contracts.events import (
     EndReason,
     ErrorCode,
     SpeechUserStarted,
+    SupervisionEnded,
+    SupervisionHandedBack,
+    SupervisionHumanSaid,
+    SupervisionTakenOver,
+    SupervisionWhispered,
     TranscriptFinal,
 )
 from voicebus.contracts.ids import new_id
@@ -76,6 +81,7 @@ from voicebus.orchestrator.memory import caller_number
 from voicebus.orchestrator.outbox import MaskingOutbox, Outbox
 from voicebus.orchestrator.session import Session, SessionStorage, StoredMessage
 from voicebus.orchestrator.speaker import Utterance
+from voicebus.orchestrator.supervision import supervise
 from voicebus.orchestrator.tools import CallTools, Closable, Toolbox
 from voicebus.orchestrator.turn import AgentLines, Step, TurnLimits, TurnResult, TurnRunner
 from voicebus.runtime.logs import pii
@@ -388,6 +394,14 @@ class Conversation:
                 await self.keypad.keys(event.data.digits)
             case SpeechUserStarted():
                 self.watch.caller_active()
+            case (
+                SupervisionWhispered()
+                | SupervisionTakenOver()
+                | SupervisionHumanSaid()
+                | SupervisionHandedBack()
+                | SupervisionEnded()
+            ):
+                await supervise(self, event)
             case _:
                 pass
 
@@ -401,7 +415,14 @@ class Conversation:
         await self.answer(text, started)
 
     async def answer(self, text: str, started: float) -> None:
-        """The caller said (or keyed) ``text``: cancel the reply in progress, answer this."""
+        """The caller said (or keyed) ``text``: cancel the reply in progress, answer this.
+
+        While a person holds the call, the line is only kept in the history.
+        """
+        if self.session.supervisor is not None:
+            self.session.history.append(StoredMessage(role="user", content=text))
+            await self.save()
+            return
         await self._cancel_turn(close_utterance=True)
         self.session.history.append(StoredMessage(role="user", content=text))
         self.session.turns += 1
@@ -413,6 +434,10 @@ class Conversation:
         """Cancel the reply in progress and run a new turn (``prelude`` first, if any)."""
         await self._cancel_turn(close_utterance=True)
         self._turn = asyncio.create_task(self._run_turn(started, prelude))
+
+    async def stop_agent(self) -> None:
+        """Cancel the reply being generated (a person takes the call over)."""
+        await self._cancel_turn(close_utterance=True)
 
     async def _on_interrupted(self, event: AgentSpeechInterrupted) -> None:
         data = event.data
@@ -426,6 +451,8 @@ class Conversation:
     def _mark_played(self, utterance_id: str) -> None:
         self._played.append(utterance_id)
         self._played_changed.set()
+        if self.session.supervisor is not None:
+            return  # a person holds the call: no idle clock
         if utterance_id == self.last_utterance and (self._turn is None or self._turn.done()):
             self.watch.agent_done()
 

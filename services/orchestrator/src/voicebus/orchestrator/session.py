@@ -113,6 +113,9 @@ class Session(BaseModel):
     started_at: datetime = Field(default_factory=utc_now, description="When the call began.")
     last_seq: int = Field(default=0, description="Last VB_EVENTS sequence handled for the call.")
     ending: bool = Field(default=False, description="end_call ran: the call is hanging up.")
+    supervisor: str | None = Field(
+        default=None, description="Operator (key id) who took the call over; None: the agent."
+    )
     updated_at: datetime = Field(default_factory=utc_now)
 
 

@@ -109,6 +109,20 @@ from voicebus.contracts.events.speech import (
     TranscriptPartial,
     TranscriptPartialData,
 )
+from voicebus.contracts.events.supervision import (
+    SupervisionEnded,
+    SupervisionEndedData,
+    SupervisionHandedBack,
+    SupervisionHandedBackData,
+    SupervisionHumanSaid,
+    SupervisionHumanSaidData,
+    SupervisionStarted,
+    SupervisionStartedData,
+    SupervisionTakenOver,
+    SupervisionTakenOverData,
+    SupervisionWhispered,
+    SupervisionWhisperedData,
+)
 from voicebus.contracts.text import CLEAN_JSON, json_may_hold_control
 
 CallEvent = Annotated[
@@ -147,7 +161,13 @@ CallEvent = Annotated[
     | EngineFailover
     | CallAnalyzed
     | CallerErased
-    | KbRetrieved,
+    | KbRetrieved
+    | SupervisionStarted
+    | SupervisionWhispered
+    | SupervisionTakenOver
+    | SupervisionHumanSaid
+    | SupervisionHandedBack
+    | SupervisionEnded,
     Field(discriminator="type"),
 ]
 """Any event of the ``VB_EVENTS`` stream, told apart by its ``type``."""
@@ -193,6 +213,12 @@ EVENT_CLASSES: Final[tuple[type[Envelope], ...]] = (
     CallAnalyzed,
     CallerErased,
     KbRetrieved,
+    SupervisionStarted,
+    SupervisionWhispered,
+    SupervisionTakenOver,
+    SupervisionHumanSaid,
+    SupervisionHandedBack,
+    SupervisionEnded,
 )
 """Every event class, in the order of a call's life (used to build the AsyncAPI document)."""
 
@@ -293,6 +319,18 @@ __all__ = [
     "SpeechUserStopped",
     "SpeechUserStoppedData",
     "SuccessEvaluation",
+    "SupervisionEnded",
+    "SupervisionEndedData",
+    "SupervisionHandedBack",
+    "SupervisionHandedBackData",
+    "SupervisionHumanSaid",
+    "SupervisionHumanSaidData",
+    "SupervisionStarted",
+    "SupervisionStartedData",
+    "SupervisionTakenOver",
+    "SupervisionTakenOverData",
+    "SupervisionWhispered",
+    "SupervisionWhisperedData",
     "ToolCalled",
     "ToolCalledData",
     "ToolResult",

@@ -19,6 +19,7 @@ from voicebus.edge.api.routes_knowledge import knowledge_router
 from voicebus.edge.api.routes_memory import memory_router
 from voicebus.edge.api.routes_replay import replay_router
 from voicebus.edge.api.routes_session import session_router
+from voicebus.edge.api.routes_supervise import supervise_router
 from voicebus.edge.api.routes_tenants import tenants_router
 from voicebus.edge.api.routes_tools import tools_router
 
@@ -44,6 +45,7 @@ def install_api(app: FastAPI, edge: Edge) -> None:
         session_router(edge),
         events_router(edge),
         replay_router(edge),
+        supervise_router(edge),
     ):
         api.include_router(router)
     app.include_router(api)

@@ -9,6 +9,7 @@ from voicebus.edge.api.auth import Authenticator
 from voicebus.edge.api.bus import Owners, ServiceBus
 from voicebus.edge.api.console_session import SessionSigner
 from voicebus.edge.api.feed import EventFeed, NatsEventFeed
+from voicebus.edge.api.live_audio import LiveAudio, NatsLiveAudio
 from voicebus.edge.api.ratelimit import ClientLimiter
 from voicebus.edge.api.shared_limits import SharedRateLimiter
 from voicebus.edge.settings import EdgeSettings
@@ -34,6 +35,7 @@ class Edge:
         call_limiter: counts each tenant's placed calls against its calls per minute.
         cookie_secure: Secure console cookies (None: when the request is HTTPS).
         live_streams_per_key: live feeds one key may hold open at once (per instance).
+        live_audio: live calls' audio and supervision events (None: no live supervision).
     """
 
     store: TenantStore
@@ -48,6 +50,7 @@ class Edge:
     cookie_secure: bool | None = None
     live_streams_per_key: int = 10
     simulation_timeout_s: float = 120.0
+    live_audio: LiveAudio | None = None
 
     @classmethod
     def build(cls, service: Service, settings: EdgeSettings, store: TenantStore) -> Edge:
@@ -78,6 +81,7 @@ class Edge:
             feed=NatsEventFeed(lambda: service.nc),
             live_streams_per_key=settings.live_streams_per_key,
             simulation_timeout_s=settings.simulation_timeout_s,
+            live_audio=NatsLiveAudio(lambda: service.nc, lambda: service.broker),
             cookie_secure=(
                 settings.session_cookie_secure
                 if settings.session_cookie_secure is not None

@@ -160,7 +160,7 @@ def test_a_flow_edited_on_the_canvas_is_what_the_next_call_follows(
     edge: ConsoleStack, browser: Browser, shots: Path
 ) -> None:
     with edge.client() as http:
-        token, _ = admin_key(http, "acme")
+        token, _ = admin_key(http, "wayne")
         created = http.post(
             "/agents", headers=bearer(token), json={"agent_id": AGENT, "definition": helpdesk()}
         )
@@ -249,7 +249,7 @@ def test_a_flow_edited_on_the_canvas_is_what_the_next_call_follows(
     # The next call follows the new transition into the node drawn on the canvas.
     call_id = new_id()
     started = CallStarted(
-        tenant_id="acme", call_id=call_id, source="gateway/e2e",
+        tenant_id="wayne", call_id=call_id, source="gateway/e2e",
         data=CallStartedData(direction=Direction.INBOUND, provider="twilio", agent_id=AGENT,
                              gateway_instance="gw-e2e"),
     )  # fmt: skip
@@ -260,7 +260,7 @@ def test_a_flow_edited_on_the_canvas_is_what_the_next_call_follows(
         (entered,) = events_of(http, token, call_id, "flow.node_entered.v1")
         assert (entered["data"]["node_id"], entered["data"]["agent_version"]) == ("greet", 4)
         said = TranscriptFinal(
-            tenant_id="acme", call_id=call_id, source="media/e2e",
+            tenant_id="wayne", call_id=call_id, source="media/e2e",
             data=TranscriptFinalData(utterance_id="u-1", text="I would like a refund, please.",
                                      start_ms=0, end_ms=1200),
         )  # fmt: skip
@@ -287,7 +287,7 @@ def test_a_flow_edited_on_the_canvas_is_what_the_next_call_follows(
         ]  # fmt: skip
         assert refunds["task"] == "Ask for the order number of the refund."
         assert refunds["respond_immediately"] is False
-    ended = CallEnded(tenant_id="acme", call_id=call_id, source="gateway/e2e",
+    ended = CallEnded(tenant_id="wayne", call_id=call_id, source="gateway/e2e",
                       data=CallEndedData(reason=EndReason.CALLER_HANGUP))  # fmt: skip
     edge.run(edge.publish(ended))
     edge.run(release(edge, call_id, lease), timeout=90)

@@ -9,7 +9,6 @@ Screenshots at 1440x900 go to ``<pytest tmp>/console-screenshots``.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from console_stack import ConsoleStack
-from nats.js.errors import KeyNotFoundError
+from console_stack import ConsoleStack, hold_gateway_lease, release
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 from test_console_browser import DIST, admin_key, bearer, log_in, open_console
 from test_edge_api import poll
@@ -34,9 +32,7 @@ from voicebus.contracts.events import (
     TranscriptFinalData,
 )
 from voicebus.contracts.ids import new_id
-from voicebus.contracts.streams import CALL_OWNERS, owner_key
 from voicebus.devkit.browser import find_chromium
-from voicebus.runtime.leases import GATEWAY
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -104,46 +100,6 @@ def connect(page: Page, source: str, target: str) -> None:
     page.mouse.move((x + to_x) / 2, (y + to_y) / 2, steps=8)
     page.mouse.move(to_x, to_y, steps=8)
     page.mouse.up()
-
-
-async def hold_gateway_lease(
-    edge: ConsoleStack, call_id: str
-) -> tuple[asyncio.Event, asyncio.Task[None]]:
-    """Renew the call's gateway lease, as the gateway holding its media stream does, until the
-    returned event is set (without it the orchestrator ends the call as ``gateway_lost``)."""
-    assert edge.nc is not None
-    kv = await edge.nc.jetstream().key_value(CALL_OWNERS.bucket)
-    key = owner_key(GATEWAY, call_id)
-    await kv.put(key, b"gw-e2e")
-    stop = asyncio.Event()
-
-    async def renew() -> None:
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), CALL_OWNERS.ttl_s / 3)
-            except TimeoutError:
-                await kv.put(key, b"gw-e2e")
-        await kv.delete(key)
-
-    return stop, asyncio.get_running_loop().create_task(renew())
-
-
-async def release(
-    edge: ConsoleStack, call_id: str, lease: tuple[asyncio.Event, asyncio.Task[None]]
-) -> None:
-    """Once the orchestrator has let the ended call go, stop renewing the gateway's lease."""
-    assert edge.nc is not None
-    kv = await edge.nc.jetstream().key_value(CALL_OWNERS.bucket)
-    async with asyncio.timeout(60):
-        while True:
-            try:
-                await kv.get(owner_key("orchestrator", call_id))
-            except KeyNotFoundError:
-                break
-            await asyncio.sleep(0.1)
-    stop, renewing = lease
-    stop.set()
-    await renewing
 
 
 def events_of(http: httpx.Client, token: str, call_id: str, kind: str) -> list[dict[str, Any]]:

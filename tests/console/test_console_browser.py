@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
-from console_stack import ConsoleStack
+from console_stack import ConsoleStack, hold_gateway_lease, release
 from edge_stack import ADMIN
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
@@ -311,6 +311,8 @@ def test_a_live_call_appears_ends_and_is_reviewed_with_its_recording(
     # Live: the call shows up and changes state in place, with no reload.
     call = SimulatedCall("acme", start)
     theirs_live = SimulatedCall("globex", start, caller="+14155550667")
+    # As the gateway holding its stream would: or the orchestrator ends it as gateway_lost.
+    lease = edge.run(hold_gateway_lease(edge, call.call_id))
     edge.run(edge.publish(*theirs_live.opening(), *call.opening()))
     row = page.locator(f'tr[data-call-id="{call.call_id}"]')
     expect(row).to_have_attribute("data-status", "in_progress")
@@ -341,6 +343,7 @@ def test_a_live_call_appears_ends_and_is_reviewed_with_its_recording(
     edge.run(edge.publish(*call.ending()))
     expect(row).to_have_attribute("data-status", "ended")
     expect(row).to_contain_text("caller hangup")
+    edge.run(release(edge, call.call_id, lease), timeout=90)
     expect(page.get_by_test_id("live-count")).to_have_text("0")
 
     # Another tenant's calls never show, live or listed.

@@ -1,5 +1,5 @@
 """`voicebus dev` end to end: all seven services as real processes on embedded NATS and
-PostgreSQL, a command through the bus, its events in `voicebus events tail` and in audit,
+PostgreSQL, a command through the bus, its events in `voicebus bus tail` and in audit,
 the gateway without a database, and a Ctrl-C that leaves no process behind."""
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ async def test_dev_stack_runs_everything_and_stops_clean(tmp_path: Path) -> None
 
         call_id = new_id()
         tail = subprocess.Popen(
-            [str(BIN / "voicebus"), "events", "tail", "--call", call_id, "--count", "2",
+            [str(BIN / "voicebus"), "bus", "tail", "--call", call_id, "--count", "2",
              "--timeout", "60", "--from-start", "--nats-url", nats_url],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip

@@ -1,4 +1,4 @@
-import { FormEvent, useCallback, useEffect, useMemo, useState } from "react";
+import { FormEvent, useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { api, ApiError, Call, CallPage, LiveEvent } from "../api";
 import { duration, label, when } from "../format";
 import { useLiveEvents } from "../live";
@@ -68,6 +68,34 @@ export function patched(call: Call | undefined, event: LiveEvent): Call {
   return next;
 }
 
+const RANK: Record<string, number> = { initiated: 0, ringing: 1, in_progress: 2, ended: 3 };
+const REMEMBERED = 1000;
+
+/** A page read from the API, with what the live feed said since: a page that was read
+ * before an event arrived must not take a call back to an earlier state, and a call the API
+ * does not know yet (audit stores a moment later) stays at the top of the first page. */
+export function withLive(calls: Call[], live: Map<string, Call>, firstPage: boolean): Call[] {
+  const merged = calls.map((call) => {
+    const heard = live.get(call.call_id);
+    if (!heard || (RANK[heard.status] ?? 0) <= (RANK[call.status] ?? 0)) return call;
+    return {
+      ...call,
+      status: heard.status,
+      started_at: call.started_at ?? heard.started_at,
+      ended_at: heard.ended_at ?? call.ended_at,
+      ended_reason: heard.ended_reason ?? call.ended_reason,
+      duration_s: heard.duration_s ?? call.duration_s,
+    };
+  });
+  if (!firstPage) return merged;
+  const known = new Set(calls.map((c) => c.call_id));
+  // Only calls seen starting: an end heard for a call further down the list is not news.
+  const fresh = [...live.values()]
+    .filter((c) => !known.has(c.call_id) && (c.initiated_at || c.started_at))
+    .reverse();
+  return [...fresh, ...merged];
+}
+
 export function StatusBadge({ status }: { status: string }) {
   return <span className={`badge status-${status}`}>{status === "in_progress" ? "live" : label(status)}</span>;
 }
@@ -82,21 +110,26 @@ export function Calls() {
   const before = cursors[cursors.length - 1];
   const filtered = useMemo(() => Object.values(applied).some(Boolean), [applied]);
 
+  const heard = useRef(new Map<string, Call>());
+
   const load = useCallback(() => {
     setLoading(true);
     api<CallPage>(`/calls?${query(applied, before)}`)
       .then((result) => {
-        setPage(result);
+        setPage({ ...result, calls: withLive(result.calls, heard.current, before === null && !filtered) });
         setError("");
       })
       .catch((err) => setError(err instanceof ApiError ? err.message : "The edge did not answer."))
       .finally(() => setLoading(false));
-  }, [applied, before]);
+  }, [applied, before, filtered]);
 
   useEffect(load, [load]);
 
   const feed = useLiveEvents((event) => {
     if (!(event.type in STATUS_OF)) return;
+    const remembered = heard.current;
+    remembered.set(event.call_id, patched(remembered.get(event.call_id), event));
+    if (remembered.size > REMEMBERED) remembered.delete(remembered.keys().next().value as string);
     setPage((current) => {
       const index = current.calls.findIndex((c) => c.call_id === event.call_id);
       if (index >= 0) {

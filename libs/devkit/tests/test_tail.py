@@ -1,4 +1,4 @@
-"""`voicebus events tail` against a real NATS with JetStream."""
+"""`voicebus bus tail` against a real NATS with JetStream."""
 
 from __future__ import annotations
 

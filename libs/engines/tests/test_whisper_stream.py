@@ -40,13 +40,17 @@ async def test_session_final_is_ready_when_the_turn_ends(
     for index, offset in enumerate(range(0, len(audio), 320)):
         session.push(audio[offset : offset + 320])
         await asyncio.sleep(max(0.0, started + (index + 1) * 0.02 - time.monotonic()))
-    final = await asyncio.wait_for(session.end_turn(), 10)
+    # It decodes while the caller speaks: an interim comes without the turn being ended. (How
+    # soon is the stt-latency benchmark's question; a busy machine only makes it later.)
+    async with asyncio.timeout(60):
+        while not interims:
+            await asyncio.sleep(0.05)
+    final = await asyncio.wait_for(session.end_turn(), 30)
     await session.aclose()
     assert _words(final.text) == "hi there where is my order"
     assert final.final
     assert final.engine == "whisper-local"
     assert final.language == "en"
-    assert interims  # it decoded while the caller spoke
     assert all(not i.final for i in interims)
 
 

@@ -54,7 +54,9 @@ APP = textwrap.dedent(
 )
 
 
-def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 20) -> None:
+def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 90) -> None:
+    """Until ``url`` answers 200: a bound for a process that hangs, not a start-up budget (an
+    interpreter importing the kit on a loaded machine takes its time)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, "service exited during start-up"

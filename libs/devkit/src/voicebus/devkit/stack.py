@@ -347,7 +347,7 @@ class DevStack:
         (self.data_dir / STATE_FILE).unlink(missing_ok=True)
 
     def _write_state(self) -> None:
-        """Where everything runs, for ``voicebus events tail`` and for tests."""
+        """Where everything runs, for ``voicebus bus tail`` and for tests."""
         pids = {s.name: s.process.pid for s in self.services if s.process is not None}
         if self._nats is not None and self._nats.pid is not None:
             pids["nats"] = self._nats.pid

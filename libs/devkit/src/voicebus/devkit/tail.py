@@ -1,4 +1,4 @@
-"""``voicebus events tail``: the event stream, live, one readable line per event."""
+"""``voicebus bus tail``: the event stream, live, one readable line per event."""
 
 from __future__ import annotations
 

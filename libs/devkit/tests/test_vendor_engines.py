@@ -20,6 +20,7 @@ from voicebus.engines.base import (
     EngineContext,
     EngineError,
     TextDelta,
+    TokenUsage,
 )
 from voicebus.engines.cloud import cartesia_stt, deepgram_stt, deepgram_tts
 from voicebus.engines.llm import anthropic
@@ -206,8 +207,10 @@ async def test_anthropic_streams_text_with_alternating_roles(vendors: VendorStan
     engine = _claude(vendors)
     chunks = [c async for c in engine.stream(CONVERSATION)]
     await engine.aclose()
-    assert all(isinstance(c, TextDelta) for c in chunks)
-    assert len(chunks) > 3
+    *texts, usage = chunks
+    assert all(isinstance(c, TextDelta) for c in texts)
+    assert isinstance(usage, TokenUsage)  # the counts come last, after the reply
+    assert len(texts) > 3
     assert "".join(c.text for c in chunks if isinstance(c, TextDelta)).startswith(
         "You said Where is my order?"
     )

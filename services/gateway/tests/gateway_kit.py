@@ -45,6 +45,7 @@ from voicebus.contracts.rpc import (
     RpcError,
 )
 from voicebus.contracts.subjects import EVENTS_ALL
+from voicebus.contracts.telephony import ACCOUNTS_GET, AccountReply
 from voicebus.devkit.ports import free_port
 from voicebus.gateway.app import build
 from voicebus.gateway.settings import GatewaySettings
@@ -164,6 +165,20 @@ class FakeOrchestrator:
             error = RpcError(status=404, code="agent_not_found", message="no such agent")
             reply = ContextCheckReply(ok=False, error=error)
         await msg.respond(reply.model_dump_json().encode())
+
+
+class NoAccounts:
+    """The edge's account lookup (``vb.rpc.edge.accounts.get``) for a deployment where no
+    tenant stored an account: every lookup is a 404 (a missing edge is a 503 instead)."""
+
+    async def start(self, nc: Client) -> NoAccounts:
+        await nc.subscribe(ACCOUNTS_GET, cb=self._answer)
+        await nc.flush()
+        return self
+
+    async def _answer(self, msg: Msg) -> None:
+        error = RpcError(status=404, code="account_not_found", message="no such account")
+        await msg.respond(AccountReply(ok=False, error=error).model_dump_json().encode())
 
 
 class EventLog:

@@ -16,6 +16,7 @@ from gateway_kit import (
     WEBHOOK_FORM,
     EventLog,
     FakeOrchestrator,
+    NoAccounts,
     RunningGateway,
     serve_gateway,
     sign,
@@ -97,6 +98,7 @@ async def rig(
         monkeypatch.setenv("VB_GATEWAY_TWILIO_ACCOUNT_SID", ACCOUNT_SID)
         monkeypatch.setenv("VB_GATEWAY_TWILIO_API_BASE_URL", carrier.base_url)
         await FakeOrchestrator(["demo"]).start(gw.nc)
+        await NoAccounts().start(gw.nc)
         events = await EventLog().start(gw.nc)
         async with carrier:
             yield Rig(gw, carrier, events)

@@ -7,7 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from gateway_kit import EventLog, FakeOrchestrator, RunningGateway, serve_gateway, wait_for
+from gateway_kit import (
+    EventLog,
+    FakeOrchestrator,
+    NoAccounts,
+    RunningGateway,
+    serve_gateway,
+    wait_for,
+)
 from nats.aio.msg import Msg
 
 from voicebus.contracts import subjects
@@ -190,6 +197,7 @@ async def test_a_tenants_webhook_is_checked_with_its_account(
 ) -> None:
     gw = running_gateway
     await FakeOrchestrator(["demo"]).start(gw.nc)
+    await NoAccounts().start(gw.nc)
     events = await EventLog().start(gw.nc)
     # The default tenant's account is the one in the gateway's settings.
     async with caller(kind, gw, tenant="default"):

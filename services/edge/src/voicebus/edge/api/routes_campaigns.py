@@ -187,7 +187,9 @@ def campaigns_router(edge: Edge) -> APIRouter:
                 data=base64.b64encode(data),
                 final=seq == len(pieces) - 1,
             )
-            reply = await owners.ask(c.CONTACTS_UPLOAD, chunk, c.UploadReply)
+            # Not retried on a slow answer: a chunk applied twice would count its rejected
+            # rows twice in the upload's totals (the contacts themselves merge by number).
+            reply = await owners.ask(c.CONTACTS_UPLOAD, chunk, c.UploadReply, idempotent=False)
             report = reply.report
             header = report.header if report is not None else header
         if report is None:

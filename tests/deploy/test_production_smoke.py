@@ -11,7 +11,8 @@ ports, the gateway's public URLs (where the simulated carrier reaches it), and t
 paths (the recordings volume, the agents directory). Services run with
 ``VB_ENVIRONMENT=production``: a missing or placeholder secret would stop them. The
 compose NATS requires the users of ``infra/nats/accounts.conf`` with the passwords of the
-``.env``: each service logs in as the user compose names, held to its allow-list.
+``.env``, and the Kubernetes cluster the same users with the passwords of the Secret: each
+service logs in as the user its deploy file names, held to its allow-list.
 
 Before any service starts, the schema migration runs as the deploy file runs it: compose's
 one-shot ``migrate`` service, and the ``migrate`` init container of each Kubernetes
@@ -286,7 +287,10 @@ async def test_compose_environment_completes_a_call(
     )
 
 
-async def _nats_cluster(factory: Callable[..., EmbeddedNats], size: int) -> list[EmbeddedNats]:
+async def _nats_cluster(
+    factory: Callable[..., EmbeddedNats], size: int, accounts: NatsAccounts
+) -> list[EmbeddedNats]:
+    """``size`` clustered servers, each requiring the services' users as the shipped files do."""
     routes = [free_port() for _ in range(size)]
     servers = await asyncio.gather(
         *(
@@ -294,17 +298,18 @@ async def _nats_cluster(factory: Callable[..., EmbeddedNats], size: int) -> list
                 factory,
                 sync_always=True,
                 extra_config={
+                    **accounts.server_config(),
                     "cluster": {
                         "name": "voicebus-smoke",
                         "listen": f"127.0.0.1:{port}",
                         "routes": [f"nats://127.0.0.1:{p}" for p in routes if p != port],
-                    }
+                    },
                 },
             )
             for port in routes
         )
     )
-    nc = await nats.connect(servers=[s.url for s in servers])
+    nc = await nats.connect(servers=[accounts.url_for(OPERATOR, s.url) for s in servers])
     try:
         async with asyncio.timeout(60):
             while True:  # until the cluster has elected its JetStream meta leader
@@ -326,7 +331,10 @@ async def test_k8s_environment_completes_a_call_on_a_three_node_jetstream(
     _, secret = await _secrets(tmp_path)
     rendered = k8s_environments(render_k8s(), secret)
     assert rendered["media"]["VB_JETSTREAM_REPLICAS"] == "3"
-    cluster = await _nats_cluster(embedded_nats_factory, 3)
+    # The NATS servers take their users' passwords from the same Secret as the Deployments.
+    accounts = NatsAccounts.from_variables(secret["stringData"])
+    cluster = await _nats_cluster(embedded_nats_factory, 3, accounts)
+    operator_url = accounts.url_for(OPERATOR, cluster[0].url)
     nats_url = ",".join(s.url for s in cluster)
     recordings = tmp_path / "recordings"
     recordings.mkdir()
@@ -352,11 +360,12 @@ async def test_k8s_environment_completes_a_call_on_a_three_node_jetstream(
             # Its result line (the log lines around it are JSON).
             migrated += [(name, m) for m in re.findall(r"^(\w+): empty -> \d{4}$", output, re.M)]
     assert sorted(migrated) == [(n, n) for n in ("audit", "campaigns", "edge", "orchestrator")]
+    assert {environments[n]["VB_NATS_USER"] for n in SERVICES} == set(SERVICES)
     await _complete_a_call(
-        environments, nats_url=cluster[0].url, recordings=recordings, home=tmp_path
+        environments, nats_url=operator_url, recordings=recordings, home=tmp_path
     )
     # Every stream and KV bucket the services provisioned runs on all three servers.
-    nc = await nats.connect(cluster[0].url)
+    nc = await nats.connect(operator_url)
     try:
         infos = await nc.jetstream().streams_info()
     finally:

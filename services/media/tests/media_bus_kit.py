@@ -84,8 +84,13 @@ async def answer_agents(nc: Client, known: dict[str, AgentProfile], seen: list[G
 
 @contextlib.asynccontextmanager
 async def media_stack(
-    server: EmbeddedNats, *, orchestrator: bool = True, **settings: Any
+    server: EmbeddedNats,
+    *,
+    orchestrator: bool = True,
+    agents: dict[str, AgentProfile] | None = None,
+    **settings: Any,
 ) -> AsyncIterator[Stack]:
+    """A media service whose fake orchestrator knows ``agents`` (default: ``demo``)."""
     stt, tts = FakeSTT(["where is my order"] * 10), FakeTTS(ms_per_word=130)
     STT.register("fake-stt", lambda _options, _context: stt)
     TTS.register("fake-tts", lambda _options, _context: tts)
@@ -97,7 +102,7 @@ async def media_stack(
     service, _app = build(MediaSettings(**stack_settings))
     stack = Stack(server, service, nc, stt, tts)
     if orchestrator:
-        await answer_agents(nc, {"demo": profile("demo")}, stack.lookups)
+        await answer_agents(nc, agents or {"demo": profile("demo")}, stack.lookups)
     await service.start()
     try:
         yield stack
@@ -166,11 +171,12 @@ class Call:
             self.seq += 1
         await nc.flush()
 
-    async def say(self, utterance_id: str, *chunks: str) -> None:
+    async def say(self, utterance_id: str, *chunks: str, agent_id: str | None = None) -> None:
         for seq, text in enumerate(chunks):
+            data = SayData(utterance_id=utterance_id, seq=seq, text=text,
+                           final=seq == len(chunks) - 1, agent_id=agent_id)  # fmt: skip
             command = Say(tenant_id=TENANT, call_id=self.call_id, source="orchestrator/test",
-                          data=SayData(utterance_id=utterance_id, seq=seq, text=text,
-                                       final=seq == len(chunks) - 1))  # fmt: skip
+                          data=data)  # fmt: skip
             await self.stack.nc.publish(command.subject, command.to_bytes())
 
     async def mark(self, utterance_id: str, seq: int, played_ms: int) -> None:

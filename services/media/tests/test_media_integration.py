@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 import pytest_asyncio
+from fakes import FakeTTS
 from media_bus_kit import (
     TENANT,
     Call,
@@ -18,6 +19,7 @@ from media_bus_kit import (
     live_tasks,
     media_stack,
     metric,
+    profile,
     subscribed,
     subscriptions,
     task_origin,
@@ -27,6 +29,7 @@ from media_kit import silence, until
 from voicebus.contracts import subjects
 from voicebus.contracts.events import CallStarted, CallStartedData
 from voicebus.devkit.embedded_nats import EmbeddedNats
+from voicebus.engines.base import TTS
 
 pytestmark = pytest.mark.integration
 
@@ -185,3 +188,28 @@ async def test_a_greeting_sent_right_after_the_claim_is_not_lost(
     await until(lambda: any(f.last for f in call.out))
     assert stack.tts.texts[-1] == "Hello, how can I help?"
     await call.end()
+
+
+async def test_a_handoff_agent_speaks_in_its_own_voice(
+    embedded_nats_factory: Callable[..., EmbeddedNats],
+) -> None:
+    billing_voice = FakeTTS(ms_per_word=60)
+    TTS.register("fake-tts-billing", lambda _options, _context: billing_voice)
+    agents = {"demo": profile("demo"), "billing": profile("billing", tts="fake-tts-billing")}
+    async with media_stack(embedded_nats_factory(), agents=agents) as stack:
+        call = Call(stack)
+        await call.start()
+        await call.say("a1", "Support here.")
+        await call.say("a2", "Billing here.", agent_id="billing")
+        await call.say("a3", "Support again.", agent_id="demo")
+        await call.say("a4", "Billing again.", agent_id="billing")
+        # An agent media cannot look up keeps the voice the call has: the caller hears it.
+        await call.say("a5", "Nobody knows me.", agent_id="ghost")
+        await until(lambda: "Nobody knows me." in stack.tts.texts, timeout=10)
+        assert stack.tts.texts == ["Support here.", "Support again.", "Nobody knows me."]
+        assert billing_voice.texts == ["Billing here.", "Billing again."]
+        # One lookup per agent: the call's at its start, then each new voice once.
+        assert [r.agent_id for r in stack.lookups] == ["demo", "billing", "ghost"]
+        errors = [e.data.code for e in call.of("call.error.v1")]
+        assert errors == ["unknown_agent"]
+        await call.end()

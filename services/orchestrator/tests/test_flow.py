@@ -136,6 +136,11 @@ async def test_a_flow_from_greeting_through_keypad_and_a_tool_to_a_handoff(
     await eventually(lambda: of(outbox, AgentReply)[-1].data.agent_id == "billing")
     await conv.idle()
     assert of(outbox, AgentReply)[-1].data.text == "Your balance is zero."
+    # Each chunk names the agent speaking it: media speaks the billing agent in its voice.
+    voices = {s.data.text: s.data.agent_id for s in says(outbox) if s.data.text}
+    assert voices["Please key in your four digit PIN."] == "support"
+    assert voices["Billing here."] == "billing"
+    assert voices["Your balance is zero."] == "billing"
 
 
 async def test_a_successor_resumes_at_the_same_node_with_the_same_variables(

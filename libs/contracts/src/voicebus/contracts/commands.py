@@ -141,6 +141,17 @@ class SayData(Data):
     allow_interruptions: bool = Field(
         default=True, description="Whether caller speech may cut it (barge-in).", examples=[True]
     )
+    agent_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description=(
+            "The agent speaking, whose voice (TTS engine and options) media uses: after a "
+            "handoff another agent of the tenant than the one the call started with. Null: "
+            "the call's agent."
+        ),
+        examples=["billing"],
+    )
 
 
 class Say(ControlCommand):

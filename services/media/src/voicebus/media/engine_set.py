@@ -66,18 +66,21 @@ class EngineSet:
 
     async def aclose(self) -> None:
         """Close the connections cloud engines hold (sockets, HTTP clients)."""
-        engines: list[object] = [
-            *(self.stt.engines if self.stt else []),
-            *(self.tts.engines if self.tts else []),
-        ]
-        for engine in engines:
-            close = getattr(engine, "aclose", None)
-            if close is None:
-                continue
-            try:
-                await close()
-            except (EngineError, OSError):
-                log.info("engine close failed", extra={"engine": getattr(engine, "name", "?")})
+        await close_engines(
+            [*(self.stt.engines if self.stt else []), *(self.tts.engines if self.tts else [])]
+        )
+
+
+async def close_engines(engines: Sequence[object]) -> None:
+    """Close the connections engines hold; one that fails to close is logged, not raised."""
+    for engine in engines:
+        close = getattr(engine, "aclose", None)
+        if close is None:
+            continue
+        try:
+            await close()
+        except (EngineError, OSError):
+            log.info("engine close failed", extra={"engine": getattr(engine, "name", "?")})
 
 
 def budgets(settings: FallbackSettings) -> Budgets:
@@ -142,7 +145,6 @@ async def create_engines(
     """Create the profile's STT and TTS chains for one call."""
     access = access or EngineAccess()
     engines = EngineSet()
-    limits = budgets(profile.fallback)
     stt: list[STTEngine] = await _chain(
         STT,
         [profile.stt, *profile.stt_fallbacks],
@@ -151,19 +153,26 @@ async def create_engines(
         engines.problems,
         profile.template,
     )
-    tts: list[TTSEngine] = await _chain(
-        TTS,
-        [profile.tts, *profile.tts_fallbacks],
-        tenant_id,
-        access,
-        engines.problems,
-        profile.template,
-    )
     if stt:
-        engines.stt = FallbackSTT(stt, budgets=limits, report=report)
-    if tts:
-        engines.tts = FallbackTTS(tts, budgets=limits, report=report)
+        engines.stt = FallbackSTT(stt, budgets=budgets(profile.fallback), report=report)
+    engines.tts = await create_tts(profile, tenant_id, access, report, engines.problems)
     return engines
+
+
+async def create_tts(
+    profile: AgentProfile,
+    tenant_id: str,
+    access: EngineAccess,
+    report: Reporter,
+    problems: list[str],
+) -> FallbackTTS | None:
+    """The profile's TTS chain (its voice), or None when no engine of it could be created."""
+    tts: list[TTSEngine] = await _chain(
+        TTS, [profile.tts, *profile.tts_fallbacks], tenant_id, access, problems, profile.template
+    )
+    if not tts:
+        return None
+    return FallbackTTS(tts, budgets=budgets(profile.fallback), report=report)
 
 
 async def warm(profile: AgentProfile, access: EngineAccess | None = None) -> EngineSet:

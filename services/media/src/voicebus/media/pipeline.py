@@ -48,6 +48,7 @@ from voicebus.media.stt import STTProcessor
 from voicebus.media.transport import BusInput, CallerEvents
 from voicebus.media.tts import TTSProcessor
 from voicebus.media.turns import UserTurnProcessor
+from voicebus.media.voices import Voices
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ class PipelineConfig:
         turn_analyzer: smart turn detection, or None.
         stt: the STT engines (a streaming fallback chain), or None when none could be created.
         tts: the TTS engines (a fallback chain), or None when none could be created.
+        voices: the voices of other agents speaking on the call (a handoff); None: all
+            speech in ``tts``.
         lead_ms: how far ahead of real time agent audio is sent.
         frame_ms: frame duration of agent audio.
         mark_grace_ms: see :class:`~voicebus.media.playback.Playout`.
@@ -91,6 +94,7 @@ class PipelineConfig:
     hold_timeout_s: float = 3.0
     amd: MachineDetector | None = None
     early_check: bool = True
+    voices: Voices | None = None
 
 
 class CallPipeline:
@@ -145,7 +149,7 @@ class CallPipeline:
                 early_check_ms=turn.vad_stop_ms // 2,
             ),
             STTProcessor(config.stt, sample_rate=config.sample_rate),
-            TTSProcessor(config.tts, sample_rate=config.sample_rate),
+            TTSProcessor(config.tts, sample_rate=config.sample_rate, voices=config.voices),
             BusOutput(outlet, events, playout, guard, allow_interruptions=turn.allow_interruptions),
             CallerEvents(outlet, events, amd.heard if amd is not None else None),
         ]

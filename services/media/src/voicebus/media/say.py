@@ -26,6 +26,7 @@ class SayChunk:
         final: the last chunk of the utterance.
         allow_interruptions: whether caller speech may cut the utterance.
         received_at: monotonic time the chunk arrived.
+        agent_id: the agent speaking it (None: the call's agent).
     """
 
     utterance_id: str
@@ -34,6 +35,7 @@ class SayChunk:
     final: bool
     allow_interruptions: bool
     received_at: float
+    agent_id: str | None = None
 
 
 class Dropped(StrEnum):
@@ -92,6 +94,7 @@ class SayAssembler:
             final=data.final,
             allow_interruptions=data.allow_interruptions,
             received_at=received_at,
+            agent_id=data.agent_id,
         )
         state.waiting[data.seq] = chunk
         if len(state.waiting) > self._max_waiting:

@@ -31,16 +31,19 @@ from voicebus.contracts.audio import AudioFrame, PlaybackMark, decode_frame, dec
 from voicebus.contracts.commands import Say, SayData, parse_control
 from voicebus.contracts.errors import InvalidAudioFrameError
 from voicebus.contracts.events import AMD_CONTEXT_KEY, CallStarted, Direction, ErrorCode
+from voicebus.contracts.rpc import AgentProfile
 from voicebus.engines.fallback.incidents import Incident
+from voicebus.engines.fallback.tts import FallbackTTS
 from voicebus.media.agents import default_profile, fetch_profile
 from voicebus.media.amd import MachineDetector
-from voicebus.media.engine_set import EngineAccess, EngineSet, create_engines
+from voicebus.media.engine_set import EngineAccess, EngineSet, create_engines, create_tts
 from voicebus.media.events import CallEvents
 from voicebus.media.metrics import MALFORMED
 from voicebus.media.models import SharedModels, smart_turn_on
 from voicebus.media.outlet import BusOutlet
 from voicebus.media.pipeline import CallPipeline, PipelineConfig
 from voicebus.media.settings import MediaSettings
+from voicebus.media.voices import MakeVoice, Voices
 from voicebus.runtime.service import Service
 from voicebus.runtime.telemetry import extract_trace_context, sampled
 
@@ -96,6 +99,7 @@ class CallSession:
         self._failed = False
         self._closed = False
         self._engines: EngineSet | None = None
+        self._voices: Voices | None = None
 
     async def open(self) -> None:
         """Subscribe to the call's subjects and start its pipeline in the background."""
@@ -127,6 +131,9 @@ class CallSession:
         engines, self._engines = self._engines, None
         if engines is not None:
             await engines.aclose()
+        voices, self._voices = self._voices, None
+        if voices is not None:
+            await voices.aclose()
         self._audio_waiting.clear()
         self._control_waiting.clear()
         await self._outlet.close()
@@ -185,6 +192,7 @@ class CallSession:
         )
         for problem in engines.problems:
             self._outlet.emit(self._events.error(ErrorCode.ENGINE_ERROR, problem))
+        self._voices = Voices(agent_id, engines.tts, self._voice_maker(defaults))
         turn = profile.turn
         vad = self._models.vad(
             VADParams(
@@ -215,8 +223,36 @@ class CallSession:
             hold_timeout_s=settings.barge_in_hold_timeout_ms / 1000,
             amd=MachineDetector(self._rate) if wants_amd(call, settings) else None,
             early_check=settings.smart_turn_early,
+            voices=self._voices,
         )
         return CallPipeline(config, self._outlet, self._events, self._started_at)
+
+    def _voice_maker(self, defaults: AgentProfile) -> MakeVoice:
+        """Creates the TTS of another agent of the tenant (a handoff), from its profile."""
+
+        async def make(agent_id: str) -> FallbackTTS | None:
+            lookup = await fetch_profile(
+                self._service.nc,
+                self.call.tenant_id,
+                agent_id,
+                defaults,
+                timeout_s=self._settings.agent_lookup_timeout_s,
+            )
+            if lookup.problem is not None:  # keep the current voice rather than a default one
+                self._outlet.emit(self._events.error(*lookup.problem, retryable=True))
+                return None
+
+            def report(incident: Incident) -> None:
+                self._outlet.emit(self._events.engine(incident, agent_id))
+
+            problems: list[str] = []
+            tts = await create_tts(lookup.profile, self.call.tenant_id, self._access, report,
+                                   problems)  # fmt: skip
+            for problem in problems:
+                self._outlet.emit(self._events.error(ErrorCode.ENGINE_ERROR, problem))
+            return tts
+
+        return make
 
     # -- subscriptions --------------------------------------------------------
 

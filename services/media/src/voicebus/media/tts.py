@@ -33,6 +33,7 @@ from voicebus.media.frames import (
 )
 from voicebus.media.metrics import ENGINE_ERRORS, SAY_DROPPED, STAGE_SECONDS
 from voicebus.media.say import SayAssembler, SayChunk
+from voicebus.media.voices import Voices
 from voicebus.media.worker import WorkerProcessor
 
 log = logging.getLogger(__name__)
@@ -47,15 +48,23 @@ class TTSProcessor(WorkerProcessor):
             (chunks then pass with no audio, so nothing is spoken).
         sample_rate: the call's audio rate.
         remember: interrupted utterance ids remembered to drop their late chunks.
+        voices: each speaking agent's engine (a handoff's agent speaks in its own voice);
+            None: every chunk is spoken with ``engine``.
     """
 
     worker_name = "tts"
 
     def __init__(
-        self, engine: TTSEngine | TimedTTS | None, *, sample_rate: int, remember: int = 256
+        self,
+        engine: TTSEngine | TimedTTS | None,
+        *,
+        sample_rate: int,
+        remember: int = 256,
+        voices: Voices | None = None,
     ) -> None:
         super().__init__()
         self._engine = engine
+        self._voices = voices
         self._rate = sample_rate
         self._assembler = SayAssembler()
         self._chunks: asyncio.Queue[SayChunk] = asyncio.Queue()
@@ -112,8 +121,11 @@ class TTSProcessor(WorkerProcessor):
                     received_at=chunk.received_at,
                 )
             )
-            if self._engine is not None and chunk.text.strip():
-                await self._synthesize(self._engine, chunk)
+            engine = (
+                self._engine if self._voices is None else await self._voices.engine(chunk.agent_id)
+            )
+            if engine is not None and chunk.text.strip():
+                await self._synthesize(engine, chunk)
             if chunk.final and chunk.utterance_id not in self._cancelled:
                 await self.push_frame(AgentUtteranceDoneFrame(utterance_id=chunk.utterance_id))
 

@@ -461,7 +461,8 @@ class Conversation:
     def utterance(self) -> Utterance:
         """A new utterance of the agent."""
         return Utterance(self._outbox, self.session.tenant_id, self.call_id,
-                         allow_interruptions=self.agent.spec.turn.allow_interruptions)  # fmt: skip
+                         allow_interruptions=self.agent.spec.turn.allow_interruptions,
+                         speaker=lambda: self.agent.id)  # fmt: skip
 
     async def say_lines(self, lines: Sequence[str], utterance: Utterance) -> None:
         """Speak lines the LLM did not write; kept in the history as the agent's."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from voicebus.contracts.commands import Say, SayData
 from voicebus.contracts.ids import new_id
 from voicebus.contracts.text import strip_control
@@ -16,16 +18,25 @@ class Utterance:
         tenant_id: the call's tenant.
         call_id: the call.
         allow_interruptions: whether the caller may barge in on it.
+        speaker: the agent speaking each chunk as it is sent (media speaks it in that agent's
+            voice): a handoff mid-utterance moves the rest of it to the new agent.
     """
 
     def __init__(
-        self, outbox: Outbox, tenant_id: str, call_id: str, *, allow_interruptions: bool
+        self,
+        outbox: Outbox,
+        tenant_id: str,
+        call_id: str,
+        *,
+        allow_interruptions: bool,
+        speaker: Callable[[], str] | None = None,
     ) -> None:
         self.id = f"a-{new_id()}"
         self._outbox = outbox
         self._tenant_id = tenant_id
         self._call_id = call_id
         self._allow = allow_interruptions
+        self._speaker = speaker
         self._seq = 0
         self.spoken: list[str] = []
         self.finished = False
@@ -54,6 +65,7 @@ class Utterance:
                 text=strip_control(text),  # an LLM's output is outside text
                 final=final,
                 allow_interruptions=self._allow,
+                agent_id=None if self._speaker is None else self._speaker(),
             ),
         )
         self._seq += 1

@@ -106,19 +106,18 @@ def _at(events: list[tuple[str, dict[str, Any]]], ms: list[int]) -> list[Any]:
 
 def test_each_turn_is_timed_from_the_end_of_speech_to_the_agents_first_audio() -> None:
     events = _at([
+        ("call.started.v1", {}),
         ("agent.speech.started.v1", {"text": "Hi"}),           # the greeting: no turn to time
-        ("speech.user.stopped.v1", {}),
-        ("transcript.final.v1", {"text": "mhm", "backchannel": True}),
-        ("speech.user.stopped.v1", {}),
-        ("transcript.final.v1", {"text": "Order 1234 please"}),
+        ("transcript.final.v1", {"text": "mhm", "backchannel": True, "end_ms": 900}),
+        # Spoken until 2000 ms into the call; the transcript came 300 ms later.
+        ("transcript.final.v1", {"text": "Order 1234 please", "end_ms": 2000}),
         ("agent.reply.v1", {"text": "It shipped."}),
         ("agent.speech.started.v1", {"text": "It shipped."}),
         ("agent.speech.started.v1", {"text": "Anything else?"}),  # the same turn, later
         ("dtmf.received.v1", {"digits": "9"}),
         ("agent.speech.started.v1", {"text": "Goodbye."}),
-        ("speech.user.stopped.v1", {}),
-        ("transcript.final.v1", {"text": "hello?"}),  # the agent never answered
-    ], [0, 900, 1000, 2000, 2300, 2500, 2750, 4000, 5000, 5400, 6000, 6200])  # fmt: skip
+        ("transcript.final.v1", {"text": "hello?", "end_ms": 6000}),  # never answered
+    ], [0, 100, 1000, 2300, 2500, 2750, 4000, 5000, 5400, 6200])  # fmt: skip
     assert turn_latencies(events) == [None, 750, 400, None]
     turns = timed_turns(events)
     assert [t.latency_ms for t in turns] == [None, 750, 400, None]
@@ -137,6 +136,7 @@ def test_the_caller_differs_only_in_words_not_in_punctuation_or_case() -> None:
 
 
 def test_the_version_a_call_ran_is_its_first_replys() -> None:
-    assert agent_version_of([("agent.reply.v1", {"text": "x", "agent_version": 3}),
-                             ("agent.reply.v1", {"text": "y", "agent_version": 4})]) == 3  # fmt: skip
+    replies = [("agent.reply.v1", {"text": "x", "agent_version": 3}),
+               ("agent.reply.v1", {"text": "y", "agent_version": 4})]  # fmt: skip
+    assert agent_version_of(replies) == 3
     assert agent_version_of(EVENTS) is None

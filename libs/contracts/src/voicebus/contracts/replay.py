@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final, Literal, Self
 
 from pydantic import Field, model_validator
@@ -198,21 +198,26 @@ def turns_from_events(events: Iterable[tuple[str, Mapping[str, Any]]]) -> list[T
 
 
 def turn_latencies(events: Iterable[tuple[str, datetime, Mapping[str, Any]]]) -> list[int | None]:
-    """Each turn's latency (as :func:`turns_from_events` splits them; turn 0: None): from the
-    caller's end of speech (the last ``speech.user.stopped`` before the transcript, or the
-    keypad event) to the next ``agent.speech.started``, in ms. Both ends are stamped by
-    media, so the figure does not depend on clocks agreeing across services."""
+    """Each turn's latency (as :func:`turns_from_events` splits them; turn 0: None), in ms:
+    from the end of the caller's speech to the next ``agent.speech.started``.
+
+    The end of speech is the transcript's ``end_ms`` on the caller's audio timeline, which
+    starts at ``call.started`` (the measure the console shows); a keypad turn starts at its
+    ``dtmf.received``. None where the agent did not speak.
+    """
     latencies: list[int | None] = [None]
-    stopped: datetime | None = None
+    origin: datetime | None = None
     waiting: datetime | None = None
     for kind, time, data in events:
         name = kind.rsplit(".", 1)[0]
-        if name == "speech.user.stopped":
-            stopped = time
+        if name == "call.started":
+            origin = time
         elif _caller_input(name, data) is not None:
             latencies.append(None)
-            waiting = stopped if name == "transcript.final" and stopped is not None else time
-            stopped = None
+            end_ms = data.get("end_ms") if name == "transcript.final" else None
+            waiting = time
+            if origin is not None and isinstance(end_ms, int):
+                waiting = origin + timedelta(milliseconds=end_ms)
         elif name == "agent.speech.started" and waiting is not None:
             latencies[-1] = max(0, round((time - waiting).total_seconds() * 1000))
             waiting = None

@@ -1,7 +1,8 @@
 """A browser call, end to end: a real headless Chromium opens the edge's page, picks the
 scripted demo agent and talks to it through its (fake) microphone, with every service
 running as its own process on a real NATS (JetStream) and a real PostgreSQL, the scripted
-LLM and the real local STT and TTS.
+LLM and the real local STT and TTS. The same stack replays a recorded call's audio
+(``voicebus replay --audio``, which talks to the gateway as a browser page does).
 
 The microphone plays a WAV file of the caller's line, synthesized at test time with the
 dev kit's caller voice; the page shows the live transcript and plays the agent's answer.
@@ -22,7 +23,11 @@ import httpx
 import nats
 import pytest
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from typer.testing import CliRunner
 
+from voicebus.cli.audio_replay import CallerAudio, play
+from voicebus.cli.edge import DEV_ADMIN_TOKEN
+from voicebus.cli.main import operator_app
 from voicebus.contracts import subjects
 from voicebus.contracts.events import (
     AgentSpeechStopped,
@@ -34,6 +39,7 @@ from voicebus.contracts.events import (
     TranscriptFinal,
     parse_event,
 )
+from voicebus.contracts.replay import ReplayReport
 from voicebus.devkit.browser import Chromium, Page, find_chromium
 from voicebus.devkit.caller.voices import default_voice
 from voicebus.devkit.stack import DevStack
@@ -222,3 +228,77 @@ async def test_the_agent_hangs_up_after_its_goodbye_played_in_the_browser(
     goodbye = [e for e in events if isinstance(e, AgentSpeechStopped)][-1]
     assert "goodbye" in goodbye.data.text.lower()
     assert events.index(goodbye) < events.index(ended[0])
+
+
+def _orders_agent(order: dict[str, Any]) -> dict[str, Any]:
+    """An agent with the demo's local voice and ears; ``order`` is what it does when the
+    caller mentions an order."""
+    rules = [{"match": r"\border\b", **order}]
+    return {
+        "name": "Orders", "system_prompt": "You help.", "greeting": "Hi, this is Acme.",
+        "goodbye": "Goodbye!", "tools": [{"type": "end_call"}],
+        "llm": {"engine": "scripted", "options": {"rules": rules, "default": "Sorry?"}},
+        "stt": {"engine": "whisper-local", "options": {"language": "en"}},
+        "tts": {"engine": "hibari", "options": {"voice": "heart"}},
+    }  # fmt: skip
+
+
+async def test_a_recorded_call_is_heard_again_by_the_stack_against_another_version(
+    stack: DevStack,
+) -> None:
+    """``voicebus replay --audio``: the recording's caller channel is played into a new call,
+    and the two conversations are compared (what was heard, the agent's actions, latency)."""
+    edge = next(s.url for s in stack.services if s.name == "edge")
+    async with httpx.AsyncClient(base_url=f"{edge}/api/v1", timeout=30) as http:
+        admin = {"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"}
+        tenant = {"tenant_id": "replayer", "name": "Replayer"}
+        created = await http.post("/tenants", headers=admin, json=tenant)
+        assert created.status_code == 201, created.text
+        key = await http.post("/tenants/replayer/keys", headers=admin,
+                              json={"name": "ci", "scopes": ["admin"]})  # fmt: skip
+        token = key.json()["token"]
+        bearer = {"Authorization": f"Bearer {token}"}
+        v1 = _orders_agent({"reply": "Sure, what is your order number?"})
+        made = await http.post("/agents", headers=bearer, json={"agent_id": "orders",
+                                                                "definition": v1})  # fmt: skip
+        assert made.status_code == 201, made.text
+        # Version 2 (live from now on) hangs up instead of asking for the number.
+        v2 = _orders_agent({"tool": "end_call"})
+        saved = await http.put("/agents/orders", headers=bearer,
+                               json={"definition": v2, "expected_version": 1})  # fmt: skip
+        assert saved.status_code == 200, saved.text
+
+        # The call to replay runs version 1, pinned: greeting, the caller's line, an answer.
+        session = await http.post("/browser-sessions", headers=bearer,
+                                  json={"agent_id": "orders", "agent_version": 1})  # fmt: skip
+        assert session.status_code == 201, session.text
+        call_id = session.json()["call_id"]
+        line = b"".join([c async for c in default_voice().synthesize(LINE, 16000)])
+        caller = CallerAudio(bytes(2 * 16000 * 3) + line + bytes(2 * 16000 * 2), 16000)
+        hung_up = await play(session.json()["ws_url"], session.json()["parameters"], caller,
+                             quiet_s=2.0, limit_s=90)  # fmt: skip
+        assert not hung_up
+        async with asyncio.timeout(60):  # until the recorder has stored the recording
+            while (await http.get(f"/calls/{call_id}/recording", headers=bearer)).is_error:
+                await asyncio.sleep(0.5)
+
+    args = ["replay", call_id, "--audio", "--assert", "--json", "--url", edge, "--api-key", token]
+    ran = await asyncio.to_thread(CliRunner().invoke, operator_app(), args)
+    assert ran.exit_code == 1, ran.output  # the agent's actions differ: --assert fails
+    report = ReplayReport.model_validate_json(ran.stdout)
+    assert (report.original_version, report.replayed_version) == (1, 2)
+    original, replayed = report.original, report.replayed
+    # The stack heard the same words again, from the recording.
+    assert original[1].caller is not None
+    assert replayed[1].caller is not None
+    assert _words(original[1].caller.text or "") == _words(LINE)
+    assert _words(replayed[1].caller.text or "") == _words(LINE)
+    assert original[1].reply == "Sure, what is your order number?"
+    assert [t.name for t in replayed[1].tools] == ["end_call"]
+    assert replayed[1].ended
+    kinds = {(d.turn, d.kind) for d in report.differences}
+    assert {(1, "tools"), (1, "end")} <= kinds
+    assert (1, "caller") not in kinds
+    # Each side's turn was timed: end of the caller's speech to the agent's first audio.
+    assert original[1].latency_ms is not None
+    assert replayed[1].latency_ms is not None

@@ -44,10 +44,20 @@ def test_optional_parties_are_left_out() -> None:
     assert from_parameters(params, KEY, NOW, ttl_s=300, purpose=P) == identity
 
 
+def test_a_pinned_agent_version_is_signed_with_the_rest() -> None:
+    pinned = CallIdentity(call_id="c1", tenant_id="t1", agent_id="a1", agent_version=3)
+    params = to_parameters(pinned, KEY, NOW, purpose=P)
+    assert params["agent_version"] == "3"
+    assert from_parameters(params, KEY, NOW, ttl_s=300, purpose=P) == pinned
+    with pytest.raises(InvalidStreamParametersError, match="does not match"):
+        from_parameters({**params, "agent_version": "4"}, KEY, NOW, ttl_s=300, purpose=P)
+
+
 @pytest.mark.parametrize(
     "change",
     [
         {"tenant_id": "other"},
+        {"agent_version": "2"},
         {"ctx_customer": "Eve"},
         {"ctx_added": "x"},
         {"vb_token": "1800000000." + "0" * 64},

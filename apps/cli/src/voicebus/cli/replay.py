@@ -1,27 +1,34 @@
 """``voicebus replay CALL_ID``: a recorded call run again through an agent version.
 
-Asks the edge (``POST /api/v1/calls/{id}/replay``), prints both conversations side by
-side and every difference; ``--assert`` exits 1 when anything of the kinds named by
-``--assert-on`` differs, so a team can put real calls in CI.
+Asks the edge (``POST /api/v1/calls/{id}/replay``: the caller's transcripts through the
+agent alone), or with ``--audio`` plays the recording's caller channel into a new call
+through the whole stack (:mod:`.audio_replay`); prints both conversations side by side and
+every difference; ``--assert`` exits 1 when anything of the kinds named by ``--assert-on``
+differs, so a team can put real calls in CI.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+import math
+from typing import Annotated, Any, Final
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from voicebus.cli.audio_replay import replay_audio
 from voicebus.cli.edge import DEFAULT_URL, ApiKey, Edge, Timeout, Url
-from voicebus.contracts.replay import DIFF_KINDS, ReplayReport, TurnRecord
+from voicebus.contracts.replay import DIFF_KINDS, CallerInput, DiffKind, ReplayReport, TurnRecord
 
 console = Console(highlight=False, width=160)
 
 DIFFERS = 1
 """Exit status when ``--assert`` finds a difference (a failure to run is 1 as well)."""
+AUDIO_ASSERTED: Final[tuple[DiffKind, ...]] = ("transitions", "tools")
+"""What ``--assert`` checks by default in an audio replay: the agent's actions. Words heard
+and said vary with speech recognition and the LLM; the flow path and tool calls should not."""
 SIMULATION_TIMEOUT_S = 600.0
 """A replay waits for every turn of the agent's LLM (the edge bounds it too)."""
 
@@ -41,17 +48,42 @@ def parse_kinds(raw: str) -> set[str]:
     return kinds
 
 
-def describe(turn: TurnRecord | None) -> str:
-    """One side of a turn as text: the reply, then tools, nodes and the end."""
+def describe(turn: TurnRecord | None, caller: CallerInput | None = None) -> str:
+    """One side of a turn as text: what was heard when it differs from ``caller``, the
+    reply, then tools, nodes, the end and the turn's latency."""
     if turn is None:
         return "—"
-    lines = [turn.reply or "(silent)"]
+    lines = [f"(heard) {said(turn.caller)}"] if turn.caller != caller else []
+    lines.append(turn.reply or "(silent)")
     lines += [f"⚙ {s.name}({json.dumps(s.arguments, ensure_ascii=False)})" for s in turn.tools]
     if turn.nodes:
         lines.append("→ " + " → ".join(turn.nodes))
     if turn.ended:
         lines.append("☎ ended the call")
+    if turn.latency_ms is not None:
+        lines.append(f"⏱ {turn.latency_ms} ms")
     return "\n".join(lines)
+
+
+def said(caller: CallerInput | None) -> str:
+    """A caller input as shown."""
+    return "" if caller is None else (caller.text or f"(keys) {caller.dtmf}")
+
+
+def percentile(values: list[int], q: float) -> int | None:
+    """The ``q`` quantile of ``values`` (nearest rank); None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def latency_line(turns: list[TurnRecord]) -> str | None:
+    """``p50 … ms, p95 … ms over N turns``; None when no turn was timed."""
+    timed = [t.latency_ms for t in turns if t.latency_ms is not None]
+    if not timed:
+        return None
+    return f"p50 {percentile(timed, 0.5)} ms, p95 {percentile(timed, 0.95)} ms over {len(timed)}"
 
 
 def show(report: ReplayReport) -> None:
@@ -68,11 +100,14 @@ def show(report: ReplayReport) -> None:
         original = report.original[i] if i < len(report.original) else None
         replayed = report.replayed[i] if i < len(report.replayed) else None
         caller = (original or replayed or TurnRecord()).caller
-        said = "" if caller is None else (caller.text or f"(keys) {caller.dtmf}")
         mark = "≠ " if i in changed else ""
-        table.add_row(f"{mark}{i}", escape(said), escape(describe(original)),
-                      escape(describe(replayed)))  # fmt: skip
+        table.add_row(f"{mark}{i}", escape(said(caller)), escape(describe(original, caller)),
+                      escape(describe(replayed, caller)))  # fmt: skip
     console.print(table)
+    for side, turns in (("recorded", report.original), ("replay", report.replayed)):
+        line = latency_line(turns)
+        if line is not None:
+            console.print(f"turn latency, {side}: {line}")
     if not report.differences:
         console.print("[green]no differences[/]")
         return
@@ -96,19 +131,40 @@ def replay(
         bool, typer.Option("--assert", help="Exit 1 when anything of --assert-on differs.")
     ] = False,
     assert_on: Annotated[
-        str, typer.Option("--assert-on", help=f"Kinds --assert checks: {','.join(DIFF_KINDS)}.")
-    ] = ",".join(DIFF_KINDS),
+        str | None,
+        typer.Option(
+            "--assert-on",
+            help=f"Kinds --assert checks, of {','.join(DIFF_KINDS)} (default: all; with "
+            f"--audio: {','.join(AUDIO_ASSERTED)}).",
+            show_default=False,
+        ),
+    ] = None,
+    audio: Annotated[
+        bool,
+        typer.Option(
+            "--audio",
+            help="Play the recording's caller channel, in real time, into a new call through "
+            "the real stack (a browser call), instead of the caller's transcripts into the "
+            "agent alone; compares what was heard and each turn's latency too.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     url: Url = DEFAULT_URL,
     api_key: ApiKey = "",
     timeout: Timeout = SIMULATION_TIMEOUT_S,
 ) -> None:
-    """Run a recorded call's caller turns through an agent version and compare, turn by
-    turn: replies, flow nodes, tool calls with arguments, the end of the call."""
-    kinds = parse_kinds(assert_on)
-    body: dict[str, Any] = {"agent_version": agent_version, "agent_id": agent}
+    """Run a recorded call again through an agent version and compare, turn by turn:
+    replies, flow nodes, tool calls with arguments, the end of the call."""
+    default = AUDIO_ASSERTED if audio else DIFF_KINDS
+    kinds = parse_kinds(",".join(default) if assert_on is None else assert_on)
     edge = Edge(url, api_key, timeout_s=timeout)
-    report = ReplayReport.model_validate(edge.json("POST", f"/calls/{call_id}/replay", body))
+    if audio:
+        report, new_call = replay_audio(edge, call_id, agent_id=agent, agent_version=agent_version)
+        if not as_json:
+            console.print(f"replayed as call {new_call}")
+    else:
+        body: dict[str, Any] = {"agent_version": agent_version, "agent_id": agent}
+        report = ReplayReport.model_validate(edge.json("POST", f"/calls/{call_id}/replay", body))
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
     else:

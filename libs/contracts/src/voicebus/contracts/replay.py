@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any, Final, Literal, Self
 
 from pydantic import Field, model_validator
@@ -31,10 +32,13 @@ AGENTS_SIMULATE: Final = subjects.rpc("orchestrator", "agents", "simulate")
 MAX_INPUTS: Final = 200
 """Most caller inputs one simulation runs."""
 
-DiffKind = Literal["reply", "transitions", "tools", "end"]
-DIFF_KINDS: Final[tuple[DiffKind, ...]] = ("reply", "transitions", "tools", "end")
-"""Every kind of difference, in the order a turn is compared."""
+DiffKind = Literal["caller", "reply", "transitions", "tools", "end"]
+DIFF_KINDS: Final[tuple[DiffKind, ...]] = ("caller", "reply", "transitions", "tools", "end")
+"""Every kind of difference, in the order a turn is compared. ``caller`` (what was heard
+from the caller) differs only when the caller's audio was transcribed again (an audio
+replay)."""
 
+_WORDS: Final = re.compile(r"\w+")
 _ENDING_REASONS: Final = frozenset({"agent_hangup", "transferred"})
 """``call.ended`` reasons that mean the agent ended the call."""
 
@@ -78,6 +82,13 @@ class TurnRecord(Data):
     tools: list[ToolStep] = Field(default_factory=list, description="Tools called, in order.")
     nodes: list[str] = Field(default_factory=list, description="Flow nodes entered, in order.")
     ended: bool = Field(default=False, description="The agent ended (or transferred) the call.")
+    latency_ms: int | None = Field(
+        default=None,
+        description=(
+            "The caller's end of speech (or keypad input) to the agent's first audio, from "
+            "the events' times; None: not measured (a text replay) or the agent did not speak."
+        ),
+    )
 
 
 class RecordedResult(Data):
@@ -143,6 +154,17 @@ class ReplayReport(Data):
     differences: list[Difference] = Field(default_factory=list, description="Turn by turn.")
 
 
+def _caller_input(name: str, data: Mapping[str, Any]) -> CallerInput | None:
+    """The caller input an event is, if it opens a turn (backchannels and empty
+    transcripts do not)."""
+    if name == "transcript.final":
+        text = str(data.get("text", "")).strip()
+        return CallerInput(text=text) if text and not data.get("backchannel") else None
+    if name == "dtmf.received":
+        return CallerInput(dtmf=str(data["digits"]))
+    return None
+
+
 def turns_from_events(events: Iterable[tuple[str, Mapping[str, Any]]]) -> list[TurnRecord]:
     """A conversation's turns from its events (``type``, ``data``), in order.
 
@@ -154,12 +176,8 @@ def turns_from_events(events: Iterable[tuple[str, Mapping[str, Any]]]) -> list[T
     for kind, data in events:
         name = kind.rsplit(".", 1)[0]
         turn = turns[-1]
-        if name == "transcript.final":
-            text = str(data.get("text", "")).strip()
-            if text and not data.get("backchannel"):
-                turns.append(_open(CallerInput(text=text)))
-        elif name == "dtmf.received":
-            turns.append(_open(CallerInput(dtmf=str(data["digits"]))))
+        if (caller := _caller_input(name, data)) is not None:
+            turns.append(_open(caller))
         elif name == "agent.reply" and data.get("text"):
             turn["reply"].append(str(data["text"]))
         elif name == "tool.called":
@@ -177,6 +195,48 @@ def turns_from_events(events: Iterable[tuple[str, Mapping[str, Any]]]) -> list[T
                    ended=t["ended"], tools=[ToolStep(**s) for s in t["tools"]])
         for t in turns
     ]  # fmt: skip
+
+
+def turn_latencies(events: Iterable[tuple[str, datetime, Mapping[str, Any]]]) -> list[int | None]:
+    """Each turn's latency (as :func:`turns_from_events` splits them; turn 0: None), in ms:
+    from the end of the caller's speech to the next ``agent.speech.started``.
+
+    The end of speech is the transcript's ``end_ms`` on the caller's audio timeline, which
+    starts at ``call.started`` (the measure the console shows); a keypad turn starts at its
+    ``dtmf.received``. None where the agent did not speak.
+    """
+    latencies: list[int | None] = [None]
+    origin: datetime | None = None
+    waiting: datetime | None = None
+    for kind, time, data in events:
+        name = kind.rsplit(".", 1)[0]
+        if name == "call.started":
+            origin = time
+        elif _caller_input(name, data) is not None:
+            latencies.append(None)
+            end_ms = data.get("end_ms") if name == "transcript.final" else None
+            waiting = time
+            if origin is not None and isinstance(end_ms, int):
+                waiting = origin + timedelta(milliseconds=end_ms)
+        elif name == "agent.speech.started" and waiting is not None:
+            latencies[-1] = max(0, round((time - waiting).total_seconds() * 1000))
+            waiting = None
+    return latencies
+
+
+def timed_turns(events: Sequence[tuple[str, datetime, Mapping[str, Any]]]) -> list[TurnRecord]:
+    """:func:`turns_from_events` with each turn's :func:`turn_latencies`."""
+    turns = turns_from_events((kind, data) for kind, _time, data in events)
+    latencies = turn_latencies(events)
+    return [t.model_copy(update={"latency_ms": ms}) for t, ms in zip(turns, latencies, strict=True)]
+
+
+def agent_version_of(events: Iterable[tuple[str, Mapping[str, Any]]]) -> int | None:
+    """The agent version a call ran, from its first reply."""
+    for kind, data in events:
+        if kind.startswith("agent.reply.") and data.get("agent_version"):
+            return int(data["agent_version"])
+    return None
 
 
 def _open(caller: CallerInput | None) -> dict[str, Any]:
@@ -203,10 +263,19 @@ def normalize(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().casefold()
 
 
+def _heard(caller: CallerInput | None) -> str | None:
+    """A caller input as compared: keys, or the words only (the same speech transcribed
+    again may differ in punctuation and case)."""
+    if caller is None:
+        return None
+    return caller.dtmf or " ".join(_WORDS.findall((caller.text or "").casefold()))
+
+
 def _values(turn: TurnRecord | None) -> dict[DiffKind, Any]:
     if turn is None:
-        return {"reply": None, "transitions": [], "tools": [], "end": False}
+        return {"caller": None, "reply": None, "transitions": [], "tools": [], "end": False}
     return {
+        "caller": _heard(turn.caller),
         "reply": turn.reply,
         "transitions": list(turn.nodes),
         "tools": [{"name": s.name, "arguments": s.arguments} for s in turn.tools],

@@ -113,6 +113,9 @@ class CreateSession(Data):
     agent_id: str = Field(
         pattern=r"^[A-Za-z0-9_-]{1,128}$", description="Agent to talk to.", examples=["demo"]
     )
+    agent_version: int | None = Field(
+        default=None, ge=1, description="Version to run (null: the live one).", examples=[3]
+    )
     context: dict[str, str] = Field(
         default_factory=dict,
         max_length=MAX_CONTEXT_VARS,

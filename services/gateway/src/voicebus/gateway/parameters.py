@@ -32,6 +32,7 @@ from voicebus.contracts.text import strip_control
 CALL_ID: Final = "call_id"
 TENANT_ID: Final = "tenant_id"
 AGENT_ID: Final = "agent_id"
+AGENT_VERSION: Final = "agent_version"
 FROM_NUMBER: Final = "from_number"
 TO_NUMBER: Final = "to_number"
 DIRECTION: Final = "direction"
@@ -41,6 +42,7 @@ CONTEXT_PREFIX: Final = "ctx_"
 MAX_CONTEXT_VARS: Final = 32
 MAX_VALUE_CHARS: Final = 256
 _CONTEXT_NAME: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+_VERSION: Final = re.compile(r"^[1-9][0-9]{0,8}$")
 _TOKEN_SHAPE: Final = re.compile(r"^([0-9]{1,12})\.([0-9a-f]{64})$")
 CALLBACK: Final = "callback"
 """Purpose of an outbound call's answer, status and AMD callback URLs."""
@@ -65,6 +67,7 @@ class CallIdentity:
         call_id: voicebus call id.
         tenant_id: owning tenant.
         agent_id: agent answering the call.
+        agent_version: the version it runs, when pinned (a replay); None: the live one.
         from_number: caller number, if known. Personal data.
         to_number: called number, if known. Personal data.
         context: call-context variables for the agent's prompt and greeting.
@@ -78,6 +81,7 @@ class CallIdentity:
     to_number: str | None = None
     context: Mapping[str, str] = field(default_factory=dict)
     direction: Direction = Direction.INBOUND
+    agent_version: int | None = None
 
 
 def context_from_query(query: Mapping[str, str]) -> dict[str, str]:
@@ -117,6 +121,8 @@ def to_parameters(
         params[f"{CONTEXT_PREFIX}{name}"] = value
     if identity.direction is not Direction.INBOUND:  # inbound streams keep their old shape
         params[DIRECTION] = identity.direction.value
+    if identity.agent_version is not None:
+        params[AGENT_VERSION] = str(identity.agent_version)
     issued_at = int(now)
     params[TOKEN] = f"{issued_at}.{_digest(params, issued_at, key, purpose)}"
     return params
@@ -165,4 +171,14 @@ def from_parameters(
         direction=Direction.OUTBOUND
         if signed.get(DIRECTION) == Direction.OUTBOUND.value
         else Direction.INBOUND,
+        agent_version=_version(signed.get(AGENT_VERSION)),
     )
+
+
+def _version(value: str | None) -> int | None:
+    """The pinned ``agent_version`` parameter, if any."""
+    if value is None:
+        return None
+    if _VERSION.fullmatch(value) is None:
+        raise InvalidStreamParametersError("stream parameter agent version is invalid")
+    return int(value)

@@ -244,7 +244,8 @@ class Orchestrator:
                 session = loaded[0]
                 found = await self._agent_of(session, event.tenant_id)
             else:
-                found = await self.catalog.current(event.tenant_id, event.data.agent_id)
+                d = event.data
+                found = await self.catalog.pinned(event.tenant_id, d.agent_id, d.agent_version)
         except (AgentConfigError, EngineError) as exc:
             log.error("agent unusable", extra={"call_id": event.call_id, "error": str(exc)})
             await self._refuse(event, ErrorCode.INTERNAL, f"the agent cannot run: {exc}")

@@ -63,6 +63,21 @@ class AgentCatalog:
             return None
         return await self._compile(row)
 
+    async def pinned(
+        self, tenant_id: str, agent_id: str, version: int | None
+    ) -> tuple[Agent, LLMEngine] | None:
+        """The version a new call asked for (a replay's), live or not; None: the live one.
+
+        Raises:
+            AgentConfigError: the version cannot be compiled.
+        """
+        if version is None:
+            return await self.current(tenant_id, agent_id)
+        row = await self.library.resolve(tenant_id, agent_id)
+        if row is None or row.archived:
+            return None
+        return await self.version(row.owner, agent_id, version)
+
     async def version(
         self, owner: str, agent_id: str, version: int
     ) -> tuple[Agent, LLMEngine] | None:

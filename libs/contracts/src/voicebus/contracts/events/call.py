@@ -59,6 +59,15 @@ class CallParties(Data):
     agent_id: str = Field(
         min_length=1, max_length=128, description="Agent answering the call.", examples=["demo"]
     )
+    agent_version: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "The agent version the call runs, pinned when the call was asked for (a replay "
+            "against a version not yet live). Null: the live version."
+        ),
+        examples=[3],
+    )
     from_number: str | None = Field(
         default=None,
         max_length=64,

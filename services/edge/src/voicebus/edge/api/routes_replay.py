@@ -23,6 +23,7 @@ from voicebus.contracts.replay import (
     SimulateCall,
     SimulationReply,
     TurnRecord,
+    agent_version_of,
     caller_inputs,
     diff_turns,
     recorded_results,
@@ -134,7 +135,7 @@ def replay_router(edge: Edge) -> APIRouter:
         return ReplayReport(
             call_id=call_id,
             agent_id=request.agent_id,
-            original_version=_version_of(events),
+            original_version=agent_version_of((e.type, e.data) for e in events),
             replayed_version=reply.version,
             original=original,
             replayed=reply.turns,
@@ -171,11 +172,3 @@ def replay_router(edge: Edge) -> APIRouter:
 
 def _context(raw: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in raw.items()} if isinstance(raw, dict) else {}
-
-
-def _version_of(events: list[StoredEvent]) -> int | None:
-    """The agent version the call ran, from its first reply."""
-    for event in events:
-        if event.type.startswith("agent.reply.") and event.data.get("agent_version"):
-            return int(event.data["agent_version"])
-    return None

@@ -208,6 +208,12 @@ class BrowserSessionCreate(_In):
     """A browser call to start."""
 
     agent_id: str = Field(pattern=TOKEN_PATTERN, description="Agent that talks.", examples=["demo"])
+    agent_version: int | None = Field(
+        default=None,
+        ge=1,
+        description="Version the call runs, the live one or an older one (a replay). Null: live.",
+        examples=[3],
+    )
     context: dict[
         Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")],
         Annotated[str, Field(max_length=256)],

@@ -65,8 +65,9 @@ async def create_session(gateway: Gateway, request: CreateSession) -> SessionRep
         raise Unavailable(refusal.message, code="agent_lookup_unavailable")
     context = context_from_query({f"{CONTEXT_PREFIX}{k}": v for k, v in request.context.items()})
     identity = CallIdentity(
-        call_id=call_id, tenant_id=tenant_id, agent_id=agent_id, context=context
-    )
+        call_id=call_id, tenant_id=tenant_id, agent_id=agent_id, context=context,
+        agent_version=request.agent_version,
+    )  # fmt: skip
     await gateway.publish(call_initiated(identity, NAME, None, gateway.source))
     log.info("browser call accepted", extra={"call_id": call_id, "agent_id": agent_id})
     session = BrowserSession(

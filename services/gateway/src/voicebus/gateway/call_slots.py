@@ -1,0 +1,132 @@
+"""Tenants' concurrent-call caps, enforced exactly with slot leases in ``vb_call_slots``.
+
+A tenant with ``max_concurrent_calls`` N has slots ``<tenant>.0`` … ``<tenant>.N-1``.
+A call is admitted only if it takes a free slot with a KV create (compare-and-set),
+so gateways admitting at the same moment can never hold more than N between them.
+The slot is a :class:`CallLeases` lease: renewed every TTL/3 by the gateway that
+admitted the call, released when the call ends, and expired by the bucket's TTL if
+that gateway dies, so a crash never leaks capacity.
+
+The call's media stream (or its status callbacks) may land on another gateway
+instance, which cannot release a slot it does not hold: before each renewal the
+holder therefore asks ``VB_EVENTS`` whether the call ended, or never started within
+``never_started_s``, and lets the slot go if so.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Final
+
+from voicebus.contracts import streams
+from voicebus.runtime.claims import stored_event
+from voicebus.runtime.leases import CallLeases
+from voicebus.runtime.service import Service
+
+log = logging.getLogger(__name__)
+
+LONGEST_RING_S: Final = 600.0
+"""The longest a provider lets an outbound call ring (Twilio's maximum ``Timeout``)."""
+
+
+class CallSlots:
+    """The concurrent-call slots this gateway instance holds, one per admitted call.
+
+    Args:
+        service: the gateway service (slots open once it is connected).
+        never_started_s: a call with no ``call.started`` after this long never will
+            (its stream token or ringing is over): its slot is let go.
+        clock: monotonic seconds (a fake in tests).
+    """
+
+    def __init__(
+        self,
+        service: Service,
+        never_started_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._service = service
+        self._never_started_s = never_started_s
+        self._clock = clock
+        self._leases: CallLeases | None = None
+        self._call_of: dict[str, tuple[str, float]] = {}  # slot key → (call id, admitted at)
+        self._slot_of: dict[str, str] = {}  # call id → slot key
+        service.on_connected(self._open)
+        service.on_shutdown(self._close)
+
+    @property
+    def leases(self) -> CallLeases:
+        """The slot leases (available once connected)."""
+        if self._leases is None:
+            raise RuntimeError("call slots used before the service connected")
+        return self._leases
+
+    async def admit(self, tenant_id: str, call_id: str, cap: int | None) -> bool:
+        """Take a free slot of ``tenant_id`` for the call; False if all ``cap`` are taken.
+
+        A slot is reserved here before it is created in the bucket, so two admissions
+        on this instance never both believe they hold the same slot.
+        """
+        if cap is None:
+            return True
+        for slot in range(cap):
+            key = streams.slot_key(tenant_id, slot)
+            if key in self._call_of:
+                continue
+            self._call_of[key] = (call_id, self._clock())
+            if await self.leases.claim(key):
+                self._slot_of[call_id] = key
+                return True
+            del self._call_of[key]
+        log.warning("concurrent-call limit reached", extra={"tenant_id": tenant_id, "cap": cap,
+                                                             "call_id": call_id})  # fmt: skip
+        return False
+
+    async def release(self, call_id: str) -> None:
+        """Free the call's slot (the call ended); a call holding none is left alone."""
+        key = self._slot_of.pop(call_id, None)
+        if key is None:
+            return
+        self._call_of.pop(key, None)
+        await self.leases.release(key)
+
+    async def _keep(self, key: str) -> bool:
+        """Whether the slot's call may still be live (renew) or is over (let go)."""
+        held = self._call_of.get(key)
+        if held is None:
+            return False
+        call_id, admitted_at = held
+        js = self._service.js
+        over = await stored_event(js, call_id, "call.ended") is not None or (
+            self._clock() - admitted_at > self._never_started_s
+            and await stored_event(js, call_id, "call.started") is None
+        )
+        if over:
+            self._slot_of.pop(call_id, None)
+            del self._call_of[key]
+        return not over
+
+    async def _lost(self, key: str) -> None:
+        """Another call took the slot after it expired (an outage longer than the TTL)."""
+        held = self._call_of.pop(key, None)
+        if held is not None:
+            self._slot_of.pop(held[0], None)
+
+    async def _open(self, service: Service) -> None:
+        kv = await service.js.key_value(streams.CALL_SLOTS.bucket)
+        self._leases = CallLeases(
+            kv,
+            "slots",
+            service.settings.instance_id,
+            ttl_s=service.settings.call_lease_ttl_s,
+            on_lost=self._lost,
+            keep=self._keep,
+            key=str,
+        )
+        self._leases.start()
+
+    async def _close(self, _service: Service) -> None:
+        if self._leases is not None:
+            await self._leases.stop()

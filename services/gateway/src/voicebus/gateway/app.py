@@ -38,7 +38,8 @@ def build(settings: GatewaySettings | None = None) -> tuple[Service, FastAPI]:
     )
     nonces = WebhookNonces()
     service.on_connected(nonces.open)
-    slots = CallSlots(service, never_started_s=settings.stream_token_ttl_s + LONGEST_RING_S)
+    slots = CallSlots(never_started_s=settings.stream_token_ttl_s + LONGEST_RING_S)
+    slots.attach(service)
     gateway = Gateway(
         service,
         settings,

@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Final
 
+from nats.js import JetStreamContext
+
 from voicebus.contracts import streams
 from voicebus.runtime.claims import stored_event
 from voicebus.runtime.leases import CallLeases
@@ -35,26 +37,23 @@ class CallSlots:
     """The concurrent-call slots this gateway instance holds, one per admitted call.
 
     Args:
-        service: the gateway service (slots open once it is connected).
         never_started_s: a call with no ``call.started`` after this long never will
             (its stream token or ringing is over): its slot is let go.
         clock: monotonic seconds (a fake in tests).
     """
 
-    def __init__(
-        self,
-        service: Service,
-        never_started_s: float,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._service = service
+    def __init__(self, never_started_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._js: JetStreamContext | None = None
         self._never_started_s = never_started_s
         self._clock = clock
         self._leases: CallLeases | None = None
         self._call_of: dict[str, tuple[str, float]] = {}  # slot key → (call id, admitted at)
         self._slot_of: dict[str, str] = {}  # call id → slot key
-        service.on_connected(self._open)
-        service.on_shutdown(self._close)
+
+    def attach(self, service: Service) -> None:
+        """Open the slots once ``service`` is connected; release them as it shuts down."""
+        service.on_connected(self._opened)
+        service.on_shutdown(lambda _service: self.close())
 
     @property
     def leases(self) -> CallLeases:
@@ -98,7 +97,8 @@ class CallSlots:
         if held is None:
             return False
         call_id, admitted_at = held
-        js = self._service.js
+        js = self._js
+        assert js is not None  # renewals run only once opened
         over = await stored_event(js, call_id, "call.ended") is not None or (
             self._clock() - admitted_at > self._never_started_s
             and await stored_event(js, call_id, "call.started") is None
@@ -114,19 +114,25 @@ class CallSlots:
         if held is not None:
             self._slot_of.pop(held[0], None)
 
-    async def _open(self, service: Service) -> None:
-        kv = await service.js.key_value(streams.CALL_SLOTS.bucket)
+    async def _opened(self, service: Service) -> None:
+        await self.open(service.js, service.settings.instance_id, service.settings.call_lease_ttl_s)
+
+    async def open(self, js: JetStreamContext, instance_id: str, ttl_s: float) -> None:
+        """Start holding slots as ``instance_id``, renewed every ``ttl_s / 3``."""
+        self._js = js
+        kv = await js.key_value(streams.CALL_SLOTS.bucket)
         self._leases = CallLeases(
             kv,
             "slots",
-            service.settings.instance_id,
-            ttl_s=service.settings.call_lease_ttl_s,
+            instance_id,
+            ttl_s=ttl_s,
             on_lost=self._lost,
             keep=self._keep,
             key=str,
         )
         self._leases.start()
 
-    async def _close(self, _service: Service) -> None:
+    async def close(self) -> None:
+        """Stop renewing and release every slot held (a clean shutdown frees them at once)."""
         if self._leases is not None:
             await self._leases.stop()

@@ -96,7 +96,8 @@ async def test_an_inbound_call_over_the_cap_gets_busy_until_the_live_call_ends(
         busy = await _inbound(gw)
         assert busy.status_code == 200
         reject = parse_twiml(busy.text).find("Reject")
-        assert reject is not None and reject.get("reason") == "busy"
+        assert reject is not None
+        assert reject.get("reason") == "busy"
         assert _refused() == refused_before + 1
         assert len(events.of("call.initiated.v1")) == 1  # the refused call never began
 
@@ -137,7 +138,8 @@ async def test_an_outbound_order_over_the_cap_is_not_dialed_and_says_why(
         assert ended.data.reason is EndReason.CONCURRENCY_LIMIT
         error = await events.one("call.error.v1", "c-over")
         assert isinstance(error, CallError)
-        assert error.data.code is ErrorCode.CONCURRENCY_LIMIT and error.data.retryable
+        assert error.data.code is ErrorCode.CONCURRENCY_LIMIT
+        assert error.data.retryable
         assert not events.of("call.initiated.v1", "c-over")  # never announced, never dialed
 
         await kv.delete(SLOT)  # the other call ended: the next order is dialed

@@ -8,7 +8,7 @@ from voicebus.contracts.events import EndReason
 from voicebus.gateway import metrics
 from voicebus.gateway.accounts import EdgeAccounts
 from voicebus.gateway.call_leases import LiveCalls
-from voicebus.gateway.call_slots import LONGEST_RING_S, CallSlots
+from voicebus.gateway.call_slots import CallSlots
 from voicebus.gateway.context import Gateway
 from voicebus.gateway.handlers import register
 from voicebus.gateway.outbound_calls import Outbound
@@ -38,7 +38,7 @@ def build(settings: GatewaySettings | None = None) -> tuple[Service, FastAPI]:
     )
     nonces = WebhookNonces()
     service.on_connected(nonces.open)
-    slots = CallSlots(never_started_s=settings.stream_token_ttl_s + LONGEST_RING_S)
+    slots = CallSlots()
     slots.attach(service)
     gateway = Gateway(
         service,

@@ -10,7 +10,8 @@ that gateway dies, so a crash never leaks capacity.
 The call's media stream (or its status callbacks) may land on another gateway
 instance, which cannot release a slot it does not hold: before each renewal the
 holder therefore asks ``VB_EVENTS`` whether the call ended, or never started within
-``never_started_s``, and lets the slot go if so.
+the bound given at admission (its stream token's life, plus ringing for a dial), and
+lets the slot go if so.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Final
 
 from nats.js import JetStreamContext
 
@@ -29,25 +29,19 @@ from voicebus.runtime.service import Service
 
 log = logging.getLogger(__name__)
 
-LONGEST_RING_S: Final = 600.0
-"""The longest a provider lets an outbound call ring (Twilio's maximum ``Timeout``)."""
-
 
 class CallSlots:
     """The concurrent-call slots this gateway instance holds, one per admitted call.
 
     Args:
-        never_started_s: a call with no ``call.started`` after this long never will
-            (its stream token or ringing is over): its slot is let go.
         clock: monotonic seconds (a fake in tests).
     """
 
-    def __init__(self, never_started_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._js: JetStreamContext | None = None
-        self._never_started_s = never_started_s
         self._clock = clock
         self._leases: CallLeases | None = None
-        self._call_of: dict[str, tuple[str, float]] = {}  # slot key → (call id, admitted at)
+        self._call_of: dict[str, tuple[str, float]] = {}  # slot key → (call id, start deadline)
         self._slot_of: dict[str, str] = {}  # call id → slot key
 
     def attach(self, service: Service) -> None:
@@ -62,23 +56,38 @@ class CallSlots:
             raise RuntimeError("call slots used before the service connected")
         return self._leases
 
-    async def admit(self, tenant_id: str, call_id: str, cap: int | None) -> bool:
+    async def admit(
+        self, tenant_id: str, call_id: str, cap: int | None, start_within_s: float
+    ) -> bool:
         """Take a free slot of ``tenant_id`` for the call; False if all ``cap`` are taken.
 
         A slot is reserved here before it is created in the bucket, so two admissions
         on this instance never both believe they hold the same slot.
+
+        Args:
+            tenant_id: the call's tenant.
+            call_id: the call.
+            cap: the tenant's ``max_concurrent_calls``; None: admitted, no slot taken.
+            start_within_s: a call with no ``call.started`` after this long never will
+                (its stream token expired, its ringing is over): its slot is let go.
         """
         if cap is None:
             return True
+        deadline = self._clock() + start_within_s
         for slot in range(cap):
             key = streams.slot_key(tenant_id, slot)
             if key in self._call_of:
                 continue
-            self._call_of[key] = (call_id, self._clock())
-            if await self.leases.claim(key):
+            self._call_of[key] = (call_id, deadline)
+            taken = False
+            try:
+                taken = await self.leases.claim(key)
+            finally:
+                if not taken:
+                    del self._call_of[key]
+            if taken:
                 self._slot_of[call_id] = key
                 return True
-            del self._call_of[key]
         log.warning("concurrent-call limit reached", extra={"tenant_id": tenant_id, "cap": cap,
                                                              "call_id": call_id})  # fmt: skip
         return False
@@ -96,12 +105,11 @@ class CallSlots:
         held = self._call_of.get(key)
         if held is None:
             return False
-        call_id, admitted_at = held
+        call_id, deadline = held
         js = self._js
         assert js is not None  # renewals run only once opened
         over = await stored_event(js, call_id, "call.ended") is not None or (
-            self._clock() - admitted_at > self._never_started_s
-            and await stored_event(js, call_id, "call.started") is None
+            self._clock() > deadline and await stored_event(js, call_id, "call.started") is None
         )
         if over:
             self._slot_of.pop(call_id, None)

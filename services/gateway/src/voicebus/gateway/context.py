@@ -128,14 +128,19 @@ class Gateway:
         if isinstance(event, CallEnded) and self.slots is not None:
             await self.slots.release(event.call_id)
 
-    async def admit(self, tenant_id: str, call_id: str, cap: int | None) -> bool:
+    async def admit(
+        self, tenant_id: str, call_id: str, cap: int | None, ring_s: float = 0.0
+    ) -> bool:
         """Whether the call fits under the tenant's ``max_concurrent_calls`` (``cap``).
 
-        True takes one of the tenant's slots until the call's ``call.ended``.
+        True takes one of the tenant's slots until the call's ``call.ended``, or until
+        its media stream can no longer start (``ring_s`` of ringing, then the stream
+        token's life).
         """
         if self.slots is None:
             return True
-        return await self.slots.admit(tenant_id, call_id, cap)
+        start_within_s = ring_s + self.settings.stream_token_ttl_s
+        return await self.slots.admit(tenant_id, call_id, cap, start_within_s)
 
     async def hold(self, call_id: str, close: Close) -> None:
         """Take the call's lease as its media stream starts (before ``call.started``).

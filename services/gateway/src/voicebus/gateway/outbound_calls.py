@@ -131,7 +131,8 @@ class Outbound:
             await self._publish_all(dial_failed(command, error, self.source))
             log.warning("originate refused: destination", extra={"call_id": command.call_id})
             return
-        if not await gw.admit(command.tenant_id, command.call_id, account.max_concurrent_calls):
+        cap, ring_s = account.max_concurrent_calls, command.data.ring_timeout_s
+        if not await gw.admit(command.tenant_id, command.call_id, cap, ring_s):
             await self._publish_all(over_concurrency_limit(command, self.source))
             count_dial(name, DialResult.REFUSED_CONCURRENCY)
             log.warning("originate refused: concurrent-call limit",

@@ -10,6 +10,7 @@ from voicebus.contracts.streams import (
     KV_BUCKETS,
     SESSIONS,
     owner_key,
+    slot_filter,
     slot_key,
 )
 from voicebus.runtime.leases import GATEWAY, parse_owner_key
@@ -38,5 +39,6 @@ def test_only_the_lease_buckets_take_the_configured_ttl() -> None:
 
 def test_slot_keys_name_the_tenant_and_the_slot() -> None:
     assert slot_key("acme", 0) == "acme.0"
+    assert slot_filter("acme") == "acme.*"
     with pytest.raises(ValueError, match="slot"):
         slot_key("acme", -1)

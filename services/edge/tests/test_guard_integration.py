@@ -13,6 +13,7 @@ from edge_kit import FakeOrchestrator, RunningEdge, serve_edge
 from pydantic import SecretStr
 from test_api_integration import ADMIN, CREDENTIALS_KEY, bearer, tenant_with_key
 
+from voicebus.contracts.streams import CALL_SLOTS, slot_key
 from voicebus.contracts.telephony import ACCOUNTS_GET, AccountReply, GetAccount
 from voicebus.runtime.rpc import RemoteError, RpcClient
 
@@ -133,6 +134,24 @@ async def test_destination_countries_and_calls_per_minute_guard_post_calls(
     )
     assert limited.json()["error"]["fields"][0]["field"] == "calls_per_minute"
     assert int(limited.headers["retry-after"]) >= 1
+
+
+async def test_post_calls_answers_429_while_every_slot_of_the_tenant_is_taken(
+    edge: RunningEdge, api: httpx.AsyncClient
+) -> None:
+    await FakeOrchestrator(["demo"]).start(edge.nc)
+    key = await tenant_with_key(api, "acme", ["admin", "calls:write"])
+    limits = {"max_concurrent_calls": 1}
+    assert (await api.put("/tenants/acme/limits", headers=bearer(ADMIN), json=limits)).is_success
+    kv = await edge.nc.jetstream().key_value(CALL_SLOTS.bucket)
+    await kv.create(slot_key("acme", 0), b"gw-1")  # a gateway holds acme's one slot
+    call = {"agent_id": "demo", "to_number": "+14155550199"}
+    full = await api.post("/calls", headers=bearer(key["token"]), json=call)
+    assert full.status_code == 429, full.text
+    assert full.json()["error"]["code"] == "concurrent_call_limit"
+    assert full.json()["error"]["fields"][0]["field"] == "max_concurrent_calls"
+    await kv.delete(slot_key("acme", 0))  # the call ended
+    assert (await api.post("/calls", headers=bearer(key["token"]), json=call)).status_code == 202
 
 
 async def test_bodies_over_the_cap_are_413_and_failed_keys_are_limited_per_address(

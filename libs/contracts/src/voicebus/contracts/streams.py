@@ -196,3 +196,8 @@ def slot_key(tenant_id: str, slot: int) -> str:
     if slot < 0:
         raise ValueError(f"slot must be >= 0, got {slot}")
     return f"{subjects.token(tenant_id, 'tenant id')}.{slot}"
+
+
+def slot_filter(tenant_id: str) -> str:
+    """Key filter of every concurrent-call slot of a tenant in ``vb_call_slots``."""
+    return f"{subjects.token(tenant_id, 'tenant id')}.*"

@@ -11,21 +11,16 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, time
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
-import nats
 import phonenumbers
 import pytest
 from phonenumbers import timezone as pn_timezone
 from prometheus_client import REGISTRY
 
-from voicebus.campaigns.app import build
 from voicebus.campaigns.clock import FakeClock
-from voicebus.campaigns.settings import CampaignsSettings
 from voicebus.contracts import campaigns as api
 from voicebus.contracts.events import DncRequested, DncRequestedData
 from voicebus.devkit.campaign.client import CampaignClient
@@ -75,29 +70,6 @@ def csv_file(persons: list[Person]) -> bytes:
     lines += ["Bad;12;x", "NoPhone;;x", "Short;+12125550199"]
     body = ("\n".join(lines) + "\n").encode()
     return b"\xef\xbb\xbf" + body + b"Broken \xff;+12125550188;x\n"
-
-
-@pytest.fixture
-async def stack(
-    embedded_nats_factory: Callable[..., Any], database_url: str
-) -> AsyncIterator[tuple[Service, FakeClock, SimulatedProvider, CampaignClient]]:
-    server = embedded_nats_factory()
-    clock = FakeClock(MONDAY_14_UTC)
-    settings = CampaignsSettings(
-        nats_url=server.url, database_url=database_url, instance_id="c1", tick_s=0.05,
-        progress_interval_s=0.5, reap_interval_s=0.5, log_level="WARNING",
-    )  # fmt: skip
-    service, _app = build(settings, clock)
-    await service.start()
-    nc = await nats.connect(server.url)
-    sim = SimulatedProvider(nc, talk_s=0.05)
-    await sim.start()
-    try:
-        yield service, clock, sim, CampaignClient(nc, "acme")
-    finally:
-        await sim.stop()
-        await nc.close()
-        await service.stop()
 
 
 async def _pending_due(db: asyncpg.Connection, campaign_id: str, now: datetime) -> int:

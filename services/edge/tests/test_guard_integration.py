@@ -13,6 +13,7 @@ from edge_kit import FakeOrchestrator, RunningEdge, serve_edge
 from pydantic import SecretStr
 from test_api_integration import ADMIN, CREDENTIALS_KEY, bearer, tenant_with_key
 
+from voicebus.contracts.streams import CALL_SLOTS, slot_key
 from voicebus.contracts.telephony import ACCOUNTS_GET, AccountReply, GetAccount
 from voicebus.runtime.rpc import RemoteError, RpcClient
 
@@ -112,7 +113,9 @@ async def test_destination_countries_and_calls_per_minute_guard_post_calls(
         await api.put("/tenants/acme/limits", headers=bearer(ADMIN), json=body)
     ).status_code == 200
     shown = await api.get("/tenants/acme/limits", headers=bearer(key["token"]))
-    assert shown.json() == {"calls_per_minute": 2, "allowed_countries": ["CA", "US"]}
+    assert shown.json() == {
+        "calls_per_minute": 2, "allowed_countries": ["CA", "US"], "max_concurrent_calls": None
+    }  # fmt: skip
 
     abroad = await api.post(
         calls, headers=bearer(key["token"]), json={"agent_id": "demo", "to_number": gb}
@@ -131,6 +134,24 @@ async def test_destination_countries_and_calls_per_minute_guard_post_calls(
     )
     assert limited.json()["error"]["fields"][0]["field"] == "calls_per_minute"
     assert int(limited.headers["retry-after"]) >= 1
+
+
+async def test_post_calls_answers_429_while_every_slot_of_the_tenant_is_taken(
+    edge: RunningEdge, api: httpx.AsyncClient
+) -> None:
+    await FakeOrchestrator(["demo"]).start(edge.nc)
+    key = await tenant_with_key(api, "acme", ["admin", "calls:write"])
+    limits = {"max_concurrent_calls": 1}
+    assert (await api.put("/tenants/acme/limits", headers=bearer(ADMIN), json=limits)).is_success
+    kv = await edge.nc.jetstream().key_value(CALL_SLOTS.bucket)
+    await kv.create(slot_key("acme", 0), b"gw-1")  # a gateway holds acme's one slot
+    call = {"agent_id": "demo", "to_number": "+14155550199"}
+    full = await api.post("/calls", headers=bearer(key["token"]), json=call)
+    assert full.status_code == 429, full.text
+    assert full.json()["error"]["code"] == "concurrent_call_limit"
+    assert full.json()["error"]["fields"][0]["field"] == "max_concurrent_calls"
+    await kv.delete(slot_key("acme", 0))  # the call ended
+    assert (await api.post("/calls", headers=bearer(key["token"]), json=call)).status_code == 202
 
 
 async def test_bodies_over_the_cap_are_413_and_failed_keys_are_limited_per_address(
@@ -199,7 +220,7 @@ async def test_two_edge_instances_enforce_one_rate_limit(
         assert codes == [200, 200, 200, 429, 429]
 
 
-async def test_a_disabled_tenants_provider_account_is_not_handed_out(
+async def test_the_account_lookup_hands_out_the_limits_and_refuses_a_disabled_tenant(
     edge: RunningEdge, api: httpx.AsyncClient
 ) -> None:
     await tenant_with_key(api, "acme", ["admin"])
@@ -210,12 +231,20 @@ async def test_a_disabled_tenants_provider_account_is_not_handed_out(
     account = (await client.ask(ACCOUNTS_GET, request, AccountReply)).account
     assert account is not None
     assert account.allowed_countries is None
-    limits = {"allowed_countries": ["US"]}
+    assert account.max_concurrent_calls is None
+    no_calls = {"max_concurrent_calls": 0}
+    bad = await api.put("/tenants/acme/limits", headers=bearer(ADMIN), json=no_calls)
+    assert bad.status_code == 422
+    assert bad.json()["error"]["fields"][0]["field"] == "max_concurrent_calls"
+    limits = {"allowed_countries": ["US"], "max_concurrent_calls": 3}
     assert (await api.put("/tenants/acme/limits", headers=bearer(ADMIN), json=limits)).is_success
-    # The gateway gets the allow-list with the account: it guards every dial, campaigns too.
+    shown = await api.get("/tenants/acme/limits", headers=bearer(ADMIN))
+    assert shown.json()["max_concurrent_calls"] == 3
+    # The gateway gets the allow-list and the cap with the account: it guards every call.
     account = (await client.ask(ACCOUNTS_GET, request, AccountReply)).account
     assert account is not None
     assert account.allowed_countries == ["US"]
+    assert account.max_concurrent_calls == 3
     await api.patch("/tenants/acme", headers=bearer(ADMIN), json={"disabled": True})
     with pytest.raises(RemoteError) as refused:
         await client.ask(ACCOUNTS_GET, request, AccountReply)

@@ -172,6 +172,12 @@ def test_decline_speaks_and_hangs_up(hook: PlivoWebhook | VobizWebhook) -> None:
     ]
 
 
+@pytest.mark.parametrize("hook", [plivo_webhook(), vobiz_webhook()])
+def test_busy_rejects_the_call_unanswered(hook: PlivoWebhook | VobizWebhook) -> None:
+    root = ET.fromstring(bytes(hook.busy().body))  # noqa: S314
+    assert [(child.tag, child.attrib) for child in root] == [("Hangup", {"reason": "busy"})]
+
+
 def test_placeholder_tokens_are_refused_in_production() -> None:
     prod = settings().model_copy(update={"environment": Environment.PRODUCTION})
     with pytest.raises(ValueError, match="PLIVO"):

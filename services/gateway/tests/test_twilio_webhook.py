@@ -109,3 +109,8 @@ def test_connect_twiml_has_the_stream_and_its_parameters() -> None:
 def test_decline_says_and_hangs_up() -> None:
     root = parse_twiml(bytes(webhook().decline("Sorry.").body))
     assert [(child.tag, child.text) for child in root] == [("Say", "Sorry."), ("Hangup", None)]
+
+
+def test_busy_rejects_the_call_unanswered() -> None:
+    root = parse_twiml(bytes(webhook().busy().body))
+    assert [(child.tag, child.attrib) for child in root] == [("Reject", {"reason": "busy"})]

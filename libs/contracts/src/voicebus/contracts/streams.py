@@ -134,6 +134,17 @@ CALL_OWNERS: Final = KVSpec(
     ),
 )
 
+CALL_SLOTS: Final = KVSpec(
+    bucket="vb_call_slots",
+    ttl_s=CALL_OWNERS.ttl_s,
+    history=1,
+    description=(
+        "Concurrent-call slots: key <tenant>.<n> (n below the tenant's max_concurrent_calls) "
+        "held by the gateway that admitted a live call, renewed like a call lease, so a "
+        "dead gateway's slots expire with the lease TTL."
+    ),
+)
+
 STREAM_CLAIMS: Final = KVSpec(
     bucket="vb_stream_claims",
     ttl_s=DAY + 120.0,
@@ -168,6 +179,7 @@ STREAMS: Final[tuple[StreamSpec, ...]] = (EVENTS, COMMANDS, DEAD_LETTERS, ADVISO
 KV_BUCKETS: Final[tuple[KVSpec, ...]] = (
     SESSIONS,
     CALL_OWNERS,
+    CALL_SLOTS,
     STREAM_CLAIMS,
     WEBHOOK_NONCES,
     RATE_LIMITS,
@@ -177,3 +189,15 @@ KV_BUCKETS: Final[tuple[KVSpec, ...]] = (
 def owner_key(service: str, call_id: str) -> str:
     """Key of a call-ownership lease in ``vb_call_owners``: ``<service>.<call>``."""
     return f"{subjects.token(service, 'service')}.{subjects.token(call_id, 'call id')}"
+
+
+def slot_key(tenant_id: str, slot: int) -> str:
+    """Key of one concurrent-call slot of a tenant in ``vb_call_slots``: ``<tenant>.<n>``."""
+    if slot < 0:
+        raise ValueError(f"slot must be >= 0, got {slot}")
+    return f"{subjects.token(tenant_id, 'tenant id')}.{slot}"
+
+
+def slot_filter(tenant_id: str) -> str:
+    """Key filter of every concurrent-call slot of a tenant in ``vb_call_slots``."""
+    return f"{subjects.token(tenant_id, 'tenant id')}.*"

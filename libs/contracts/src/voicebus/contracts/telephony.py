@@ -98,6 +98,16 @@ class StoredAccount(Data):
         ),
         examples=[["US", "CA"]],
     )
+    max_concurrent_calls: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "The tenant's cap on live calls (inbound and outbound together): the gateway "
+            "refuses a call over it (busy to an inbound caller, concurrency_limit to an "
+            "outbound order). Null: no cap."
+        ),
+        examples=[10],
+    )
 
 
 class AccountReply(Reply):

@@ -39,6 +39,10 @@ OnLost = Callable[[str], Awaitable[None]]
 """Called with a call id whose lease another instance took."""
 MayRetake = Callable[[str], Awaitable[bool]]
 """Whether a lease that expired unnoticed (an outage, a stall) may be taken back."""
+Keep = Callable[[str], Awaitable[bool]]
+"""Whether a held lease is still wanted; asked before each renewal."""
+KeyOf = Callable[[str], str]
+"""The KV key of a held id."""
 
 
 def parse_owner_key(key: str) -> tuple[str, str] | None:
@@ -58,6 +62,9 @@ class CallLeases:
         on_lost: called (from the renewal task) for each call whose lease was lost.
         may_retake: asked before taking back a lease that expired while nobody else
             took it; None: always (the call is still being served here).
+        keep: asked before renewing a lease; False releases it instead (its holder is
+            gone somewhere this instance cannot see); None: always kept.
+        key: the KV key of a held id; None: ``<service>.<call>``.
     """
 
     def __init__(
@@ -68,6 +75,8 @@ class CallLeases:
         ttl_s: float = streams.CALL_OWNERS.ttl_s,
         on_lost: OnLost | None = None,
         may_retake: MayRetake | None = None,
+        keep: Keep | None = None,
+        key: KeyOf | None = None,
     ) -> None:
         self._kv = kv
         self._service = service
@@ -77,6 +86,8 @@ class CallLeases:
         self._task: asyncio.Task[None] | None = None
         self._on_lost = on_lost
         self._may_retake = may_retake
+        self._keep = keep
+        self._key_of = key
 
     @property
     def kv(self) -> KeyValue:
@@ -94,6 +105,8 @@ class CallLeases:
         return frozenset(self._held)
 
     def _key(self, call_id: str) -> str:
+        if self._key_of is not None:
+            return self._key_of(call_id)
         return streams.owner_key(self._service, call_id)
 
     async def owner(self, call_id: str) -> str | None:
@@ -125,6 +138,9 @@ class CallLeases:
         """Rewrite every held lease; returns the calls whose lease was lost meanwhile."""
         lost = []
         for call_id, revision in list(self._held.items()):
+            if self._keep is not None and not await self._keep(call_id):
+                await self.release(call_id)
+                continue
             try:
                 renewed = await self._kv.update(self._key(call_id), self._instance, last=revision)
                 if call_id not in self._held:

@@ -20,6 +20,7 @@ from nats.js.errors import APIError, BadRequestError
 
 from voicebus.contracts.streams import (
     CALL_OWNERS,
+    CALL_SLOTS,
     EVENTS,
     KV_BUCKETS,
     STREAMS,
@@ -104,10 +105,12 @@ def kv_buckets(call_lease_ttl_s: float = CALL_OWNERS.ttl_s) -> tuple[KVSpec, ...
 
     Args:
         call_lease_ttl_s: ``VB_CALL_LEASE_TTL_S``; a bucket's TTL applies to all its
-            entries, so every process on one NATS must agree on it.
+            entries, so every process on one NATS must agree on it. The concurrent-call
+            slots are renewed with the call leases, so they take the same TTL.
     """
+    leased = {CALL_OWNERS.bucket, CALL_SLOTS.bucket}
     return tuple(
-        replace(spec, ttl_s=call_lease_ttl_s) if spec.bucket == CALL_OWNERS.bucket else spec
+        replace(spec, ttl_s=call_lease_ttl_s) if spec.bucket in leased else spec
         for spec in KV_BUCKETS
     )
 

@@ -4,6 +4,11 @@ Every handler is idempotent: an attempt ends once (``status`` moves to
 ``ended`` under a row lock), so a redelivered ``call.ended`` changes nothing.
 The events recording each outcome are staged in the outbox in the transaction
 that records the outcome (:mod:`voicebus.campaigns.outbox`).
+
+A call the gateway refused because the tenant was at its ``max_concurrent_calls``
+(``call.ended`` reason ``concurrency_limit``) was never dialed: it is no attempt of
+the contact. Its attempt row goes (its number is used again) and the contact waits
+:data:`CAPACITY_RETRY_S` for a slot; the call's own events keep the refusal on record.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import timedelta
+from typing import Any, Final
 
 from sqlalchemy import text
 
@@ -26,6 +32,10 @@ from voicebus.contracts.commands import OriginateCall
 from voicebus.contracts.events import AttemptOutcome, EndReason, Envelope
 
 log = logging.getLogger(__name__)
+
+CAPACITY_RETRY_S: Final = 30.0
+"""How long a contact refused at the tenant's concurrent-call limit waits: a slot frees
+only when one of the tenant's calls ends, so retrying at once mostly meets the limit again."""
 
 _ATTEMPT_SQL = (
     "SELECT a.attempt_id, a.tenant_id, a.campaign_id, a.contact_id, a.attempt_no, a.status, "
@@ -225,16 +235,52 @@ class Outcomes:
                 )
             ).all()
             specs = await self._specs(conn, rows)
-            plans = []
+            plans, refused = [], []
             for row in rows:
                 item = wanted.get((row.tenant_id, row.attempt_id))
-                if item is not None:
-                    spec = specs[(row.tenant_id, row.campaign_id)]
-                    plans.append(self._plan(row, spec, item.reason, item.duration_s))
+                if item is None:
+                    continue
+                if item.reason is EndReason.CONCURRENCY_LIMIT and row.answered_at is None:
+                    refused.append(row)
+                    continue
+                spec = specs[(row.tenant_id, row.campaign_id)]
+                plans.append(self._plan(row, spec, item.reason, item.duration_s))
             effects = await self._apply(conn, plans)
-        if effects.events:
+            staged = await self._requeue(conn, refused)
+        if effects.events or staged:
             self.on_staged()
-        return len(plans)
+        return len(plans) + len(refused)
+
+    async def _requeue(self, conn: Any, rows: Sequence[Any]) -> bool:
+        """Undo attempts refused at the tenant's concurrent-call limit; the contacts wait.
+
+        Returns:
+            Whether events were staged.
+        """
+        if not rows:
+            return False
+        when = self.clock.now() + timedelta(seconds=CAPACITY_RETRY_S)
+        await conn.execute(
+            text("DELETE FROM attempts WHERE attempt_id = ANY(:ids)"),
+            {"ids": [r.attempt_id for r in rows]},
+        )
+        await conn.execute(
+            text(
+                "UPDATE contacts SET attempts = GREATEST(attempts - 1, 0), next_at = :nat, "
+                "state = CASE WHEN state = 'dnc' THEN state ELSE 'pending' END "
+                "WHERE contact_id = :cid"
+            ),
+            [{"nat": when, "cid": r.contact_id} for r in rows],
+        )
+        reason = "retry: the tenant is at its concurrent-call limit"
+        events: list[Envelope] = [
+            ev.scheduled(ev.Env(r.tenant_id, r.campaign_id, self.source), r.contact_id,
+                         r.attempt_no, when, reason)
+            for r in rows
+        ]  # fmt: skip
+        await outbox.stage(conn, events)
+        log.info("attempts refused at the concurrent-call limit", extra={"count": len(rows)})
+        return True
 
     def _plan(
         self,

@@ -61,7 +61,8 @@ def register_rpc(broker: NatsBroker, store: TenantStore) -> None:
                 f"no {provider} account for tenant {tenant_id!r}", code="account_not_found"
             )
         secrets, fields = stored
-        countries = (await store.limits(tenant_id)).allowed_countries
+        limits = await store.limits(tenant_id)
+        countries = limits.allowed_countries
         log.info("provider account read", extra={"tenant_id": tenant_id, "provider": provider})
         account = StoredAccount(
             tenant_id=tenant_id,
@@ -69,6 +70,7 @@ def register_rpc(broker: NatsBroker, store: TenantStore) -> None:
             fields=fields,
             secrets={name: SecretStr(value) for name, value in secrets.items()},
             allowed_countries=None if countries is None else sorted(countries),
+            max_concurrent_calls=limits.max_concurrent_calls,
         )
         return AccountReply(ok=True, account=account)
 

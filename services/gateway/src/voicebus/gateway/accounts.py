@@ -125,6 +125,7 @@ def _provider_account(stored: StoredAccount, api_hosts: set[str] | None) -> Prov
         allowed_countries=(
             None if stored.allowed_countries is None else frozenset(stored.allowed_countries)
         ),
+        max_concurrent_calls=stored.max_concurrent_calls,
     )
 
 

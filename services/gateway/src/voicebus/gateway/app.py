@@ -8,6 +8,7 @@ from voicebus.contracts.events import EndReason
 from voicebus.gateway import metrics
 from voicebus.gateway.accounts import EdgeAccounts
 from voicebus.gateway.call_leases import LiveCalls
+from voicebus.gateway.call_slots import CallSlots
 from voicebus.gateway.context import Gateway
 from voicebus.gateway.handlers import register
 from voicebus.gateway.outbound_calls import Outbound
@@ -37,8 +38,15 @@ def build(settings: GatewaySettings | None = None) -> tuple[Service, FastAPI]:
     )
     nonces = WebhookNonces()
     service.on_connected(nonces.open)
+    slots = CallSlots()
+    slots.attach(service)
     gateway = Gateway(
-        service, settings, leases=LiveCalls(service), accounts=accounts, nonces=nonces
+        service,
+        settings,
+        leases=LiveCalls(service),
+        accounts=accounts,
+        nonces=nonces,
+        slots=slots,
     )
     register(service.broker, gateway, Outbound(gateway))
     app.state.media_streams = MediaStreams(service, gateway, media_providers(settings))

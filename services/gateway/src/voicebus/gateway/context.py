@@ -8,8 +8,9 @@ from typing import Protocol
 
 from nats.aio.client import Client
 
-from voicebus.contracts.events import Envelope
+from voicebus.contracts.events import CallEnded, Envelope
 from voicebus.gateway.call_leases import Close, LiveCalls
+from voicebus.gateway.call_slots import CallSlots
 from voicebus.gateway.providers import registry
 from voicebus.gateway.providers.outbound import ProviderAccount
 from voicebus.gateway.settings import GatewaySettings
@@ -58,6 +59,7 @@ class Gateway:
             died are ended as ``gateway_lost`` within the lease TTL; None: no leases.
         nonces: signature nonces seen (replayed signed webhooks are refused); None:
             no replay guard.
+        slots: tenants' concurrent-call slots (``vb_call_slots``); None: no caps.
     """
 
     service: Service
@@ -65,6 +67,7 @@ class Gateway:
     accounts: AccountStore | None = None
     leases: LiveCalls | None = None
     nonces: Nonces | None = None
+    slots: CallSlots | None = None
 
     async def account(self, tenant_id: str, provider: str) -> ProviderAccount:
         """The credentials ``tenant_id`` uses with ``provider``.
@@ -116,8 +119,28 @@ class Gateway:
         return self.settings.stream_secret.get_secret_value().encode()
 
     async def publish(self, event: Envelope) -> None:
-        """Store ``event`` in ``VB_EVENTS`` (waits for the server's ack)."""
+        """Store ``event`` in ``VB_EVENTS`` (waits for the server's ack).
+
+        A ``call.ended`` frees the call's concurrent-call slot if this instance holds it:
+        every way a call ends here (hang-up, failed dial, busy) is published through this.
+        """
         await publish_event(self.service.broker, event)
+        if isinstance(event, CallEnded) and self.slots is not None:
+            await self.slots.release(event.call_id)
+
+    async def admit(
+        self, tenant_id: str, call_id: str, cap: int | None, ring_s: float = 0.0
+    ) -> bool:
+        """Whether the call fits under the tenant's ``max_concurrent_calls`` (``cap``).
+
+        True takes one of the tenant's slots until the call's ``call.ended``, or until
+        its media stream can no longer start (``ring_s`` of ringing, then the stream
+        token's life).
+        """
+        if self.slots is None:
+            return True
+        start_within_s = ring_s + self.settings.stream_token_ttl_s
+        return await self.slots.admit(tenant_id, call_id, cap, start_within_s)
 
     async def hold(self, call_id: str, close: Close) -> None:
         """Take the call's lease as its media stream starts (before ``call.started``).

@@ -78,6 +78,29 @@ def refuse_agent(
     command: OriginateCall, source: str, code: ErrorCode, message: str, *, retryable: bool
 ) -> tuple[CallError, CallEnded]:
     """The events reporting an originate command whose agent cannot take calls (none dialed)."""
+    return _not_dialed(command, source, code, message, EndReason.FAILED, retryable=retryable)
+
+
+def over_concurrency_limit(command: OriginateCall, source: str) -> tuple[CallError, CallEnded]:
+    """The events reporting a call not dialed: the tenant is at its ``max_concurrent_calls``.
+
+    Retryable: a slot frees when one of the tenant's live calls ends.
+    """
+    message = "not dialed: the tenant's concurrent-call limit (max_concurrent_calls) is reached"
+    limit = ErrorCode.CONCURRENCY_LIMIT
+    return _not_dialed(command, source, limit, message, EndReason.CONCURRENCY_LIMIT, retryable=True)
+
+
+def _not_dialed(
+    command: OriginateCall,
+    source: str,
+    code: ErrorCode,
+    message: str,
+    reason: EndReason,
+    *,
+    retryable: bool,
+) -> tuple[CallError, CallEnded]:
+    """``call.error`` (``code``) and ``call.ended`` (``reason``) for a command not dialed."""
     error = CallError(
         tenant_id=command.tenant_id,
         call_id=command.call_id,
@@ -88,7 +111,7 @@ def refuse_agent(
         tenant_id=command.tenant_id,
         call_id=command.call_id,
         source=source,
-        data=CallEndedData(reason=EndReason.FAILED, detail=message[:1024]),
+        data=CallEndedData(reason=reason, detail=message[:1024]),
     )
     return error, ended
 

@@ -6,7 +6,8 @@ stream parameters. A bad signature gets 403 and a security ``call.error``; an
 agent that cannot be used gets markup that says sorry and hangs up, and a
 ``call.error``. A named tenant whose account cannot be read now (the edge or its
 database is down) gets 503 with ``Retry-After``: the provider retries or uses its
-fallback URL, and nothing is refused for good.
+fallback URL, and nothing is refused for good. A named tenant whose live calls are
+at its ``max_concurrent_calls`` gets the provider's busy refusal (no call starts).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from voicebus.gateway.abuse import PerMinute
 from voicebus.gateway.agents import Refusal, fetch_agent, judge
 from voicebus.gateway.call_events import call_error, call_initiated
 from voicebus.gateway.context import AccountsUnavailableError, Gateway, UnknownAccountError
-from voicebus.gateway.metrics import SECURITY_SAMPLED
+from voicebus.gateway.metrics import SECURITY_SAMPLED, CallRefusal, count_call_refused
 from voicebus.gateway.parameters import (
     CallIdentity,
     context_from_query,
@@ -71,17 +72,18 @@ class InboundHandler:
             SECURITY_SAMPLED.labels(self.provider.name).inc()
             return Response(status_code=429, headers={"Retry-After": "60"})
         webhook = self.webhook
+        cap: int | None = None  # the default tenant's webhook uses no stored account
         if tenant_id is None:
             tenant_id = self.gateway.settings.default_tenant
         else:
             try:
-                tenant_webhook = await self._tenant_webhook(tenant_id)
+                tenant = await self._tenant_webhook(tenant_id)
             except AccountsUnavailableError:
                 return Response(ACCOUNTS_UNAVAILABLE, status_code=503, headers={"Retry-After": "5"})
-            if tenant_webhook is None:
+            if tenant is None:
                 await self._refused(source, self.gateway.settings.default_tenant, _NO_ACCOUNT)
                 return Response(status_code=403)
-            webhook = tenant_webhook
+            webhook, cap = tenant
         call = await webhook.accept(request)
         if call is None:
             await self._refused(source, tenant_id, _BAD_SIGNATURE)
@@ -98,6 +100,11 @@ class InboundHandler:
             )
             await self._error(tenant_id, call_id, refusal)
             return webhook.decline(SORRY)
+        if not await self.gateway.admit(tenant_id, call_id, cap):
+            count_call_refused(self.provider.name, CallRefusal.CONCURRENCY_LIMIT)
+            log.warning("inbound call refused: concurrent-call limit",
+                        extra={"call_id": call_id, "tenant_id": tenant_id})  # fmt: skip
+            return webhook.busy()
         identity = CallIdentity(
             call_id=call_id,
             tenant_id=tenant_id,
@@ -137,14 +144,15 @@ class InboundHandler:
             return True
         return await nonces.first_use(self.provider.name, call.nonce)
 
-    async def _tenant_webhook(self, tenant_id: str) -> InboundWebhook | None:
+    async def _tenant_webhook(self, tenant_id: str) -> tuple[InboundWebhook, int | None] | None:
+        """The tenant's webhook and its ``max_concurrent_calls``; None: no account."""
         factory = self.provider.tenant_webhook
         if factory is None:
             return None
         try:
             token(tenant_id, "tenant id")
             account = await self.gateway.account(tenant_id, self.provider.name)
-            return factory(self.gateway.settings, account)
+            return factory(self.gateway.settings, account), account.max_concurrent_calls
         except AccountsUnavailableError:
             raise
         except (InvalidTokenError, UnknownAccountError, ConfigurationError):

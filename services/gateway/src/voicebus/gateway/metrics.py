@@ -161,6 +161,8 @@ class DialResult(StrEnum):
     """The agent does not exist or is not callable."""
     REFUSED_PROVIDER = "refused_provider"
     """No dialing provider of that name (``provider`` is then ``unknown``)."""
+    REFUSED_CONCURRENCY = "refused_concurrency"
+    """The tenant's live calls were at its ``max_concurrent_calls``: not dialed."""
 
 
 DIALS: Final = Counter(
@@ -174,6 +176,26 @@ DIALS: Final = Counter(
 def count_dial(provider: str, result: DialResult) -> None:
     """Count one ordered dial."""
     DIALS.labels(provider, result.value).inc()
+
+
+class CallRefusal(StrEnum):
+    """Why an inbound call was refused before it started (a bounded label)."""
+
+    CONCURRENCY_LIMIT = "concurrency_limit"
+    """The tenant's live calls were at its ``max_concurrent_calls``."""
+
+
+CALLS_REFUSED: Final = Counter(
+    "voicebus_gateway_calls_refused",
+    "Inbound calls refused with the provider's busy answer, by provider and reason.",
+    ["provider", "reason"],
+    registry=REGISTRY,
+)
+
+
+def count_call_refused(provider: str, reason: CallRefusal) -> None:
+    """Count one inbound call refused before it started."""
+    CALLS_REFUSED.labels(provider, reason.value).inc()
 
 
 def initialize(providers: Iterable[tuple[str, bool]], end_reasons: Iterable[str]) -> None:
@@ -191,6 +213,8 @@ def initialize(providers: Iterable[tuple[str, bool]], end_reasons: Iterable[str]
         WS_MESSAGES_OUT.labels(name)
         for reason in reasons:
             CALLS_ENDED.labels(name, reason)
+        for refusal in CallRefusal:
+            CALLS_REFUSED.labels(name, refusal.value)
         if dials:
             for result in DialResult:
                 if result is not DialResult.REFUSED_PROVIDER:

@@ -4,7 +4,8 @@
   ``call.initiated`` (outbound, with the command's context) → the provider's
   dialer. A provider that refuses the call yields ``call.error`` and
   ``call.ended`` (``provider_error`` with the provider's code), never an
-  exception.
+  exception. A tenant at its ``max_concurrent_calls`` is not dialed: ``call.error``
+  and ``call.ended`` (``concurrency_limit``, retryable).
 - ``/telephony/<name>/answer/{call_id}``: the provider fetched our answer URL;
   it gets the connect markup with signed stream parameters, as an inbound
   call does, so ``call.started`` carries the tenant, agent, context and the
@@ -42,6 +43,7 @@ from voicebus.gateway.dialing import (
     dial_request,
     media_never_started,
     outbound_identity,
+    over_concurrency_limit,
     refuse_agent,
     refuse_originate,
     status_events,
@@ -128,6 +130,13 @@ class Outbound:
             )
             await self._publish_all(dial_failed(command, error, self.source))
             log.warning("originate refused: destination", extra={"call_id": command.call_id})
+            return
+        cap, ring_s = account.max_concurrent_calls, command.data.ring_timeout_s
+        if not await gw.admit(command.tenant_id, command.call_id, cap, ring_s):
+            await self._publish_all(over_concurrency_limit(command, self.source))
+            count_dial(name, DialResult.REFUSED_CONCURRENCY)
+            log.warning("originate refused: concurrent-call limit",
+                        extra={"call_id": command.call_id})  # fmt: skip
             return
         from_number = command.data.from_number or account.get(CALLER_ID_FIELD)
         identity = outbound_identity(command, from_number)

@@ -160,6 +160,8 @@ class EndReason(StrEnum):
     ERROR = "error"
     IDLE = "idle"
     MAX_DURATION = "max_duration"
+    CONCURRENCY_LIMIT = "concurrency_limit"
+    """Not dialed: the tenant's live calls were at its ``max_concurrent_calls``."""
 
 
 class CallEndedData(Data):
@@ -204,6 +206,8 @@ class ErrorCode(StrEnum):
     TOOL_ERROR = "tool_error"
     INVALID_CONTEXT = "invalid_context"
     INTERNAL = "internal"
+    CONCURRENCY_LIMIT = "concurrency_limit"
+    """The tenant's live calls were at its ``max_concurrent_calls``: the call was refused."""
 
 
 class CallErrorData(Data):

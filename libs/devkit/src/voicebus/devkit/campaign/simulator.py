@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -50,6 +50,8 @@ class Callee(StrEnum):
     NO_ANSWER = "no_answer"
     FAIL = "fail"
     MACHINE = "machine"
+    AT_CAPACITY = "at_capacity"
+    """Not dialed: the gateway found the tenant at its ``max_concurrent_calls``."""
 
 
 _BY_DIGIT = {
@@ -57,6 +59,15 @@ _BY_DIGIT = {
     "4": Callee.ANSWER, "5": Callee.BUSY, "6": Callee.NO_ANSWER, "7": Callee.FAIL,
     "8": Callee.MACHINE, "9": Callee.ANSWER,
 }  # fmt: skip
+
+
+_NOT_ANSWERED: Final = {
+    Callee.BUSY: EndReason.BUSY,
+    Callee.NO_ANSWER: EndReason.NO_ANSWER,
+    Callee.FAIL: EndReason.FAILED,
+    Callee.AT_CAPACITY: EndReason.CONCURRENCY_LIMIT,
+}
+"""Callees whose call ends before it starts, and the ``call.ended`` reason of each."""
 
 
 def by_last_digit(number: str) -> Callee:
@@ -173,12 +184,8 @@ class SimulatedProvider:
         self.max_active = max(self.max_active, self.active)
         try:
             await asyncio.sleep(self.ring_s)
-            if callee in (Callee.BUSY, Callee.NO_ANSWER, Callee.FAIL):
-                reason = {
-                    Callee.BUSY: EndReason.BUSY,
-                    Callee.NO_ANSWER: EndReason.NO_ANSWER,
-                    Callee.FAIL: EndReason.FAILED,
-                }[callee]
+            reason = _NOT_ANSWERED.get(callee)
+            if reason is not None:
                 await self._publish(event(CallEnded, CallEndedData(reason=reason)))
                 return
             d = command.data

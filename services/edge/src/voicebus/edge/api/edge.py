@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from voicebus.contracts.telephony import TELEPHONY_PROVIDERS
 from voicebus.edge.api.auth import Authenticator
 from voicebus.edge.api.bus import Owners, ServiceBus
+from voicebus.edge.api.call_slots import CallSlotsView
 from voicebus.edge.api.console_session import SessionSigner
 from voicebus.edge.api.feed import EventFeed, NatsEventFeed
 from voicebus.edge.api.live_audio import LiveAudio, NatsLiveAudio
@@ -33,6 +34,7 @@ class Edge:
         feed: the tenants' live events (``/events/stream``).
         provider_api_hosts: hosts the operator may point an account's ``api_base_url`` at.
         call_limiter: counts each tenant's placed calls against its calls per minute.
+        call_slots: the tenants' concurrent-call slots held by the gateways (a hint).
         cookie_secure: Secure console cookies (None: when the request is HTTPS).
         live_streams_per_key: live feeds one key may hold open at once (per instance).
         live_audio: live calls' audio and supervision events (None: no live supervision).
@@ -47,6 +49,7 @@ class Edge:
     feed: EventFeed
     provider_api_hosts: frozenset[str] = frozenset(DEFAULT_API_HOSTS)
     call_limiter: SharedRateLimiter = field(default_factory=SharedRateLimiter)
+    call_slots: CallSlotsView = field(default_factory=CallSlotsView)
     cookie_secure: bool | None = None
     live_streams_per_key: int = 10
     simulation_timeout_s: float = 120.0
@@ -57,6 +60,8 @@ class Edge:
         """The REST API of the edge service: its bus connections and settings."""
         shared = SharedRateLimiter()
         service.on_connected(shared.open)
+        slots = CallSlotsView()
+        service.on_connected(slots.open)
         auth = Authenticator(
             store,
             settings.admin_token.get_secret_value(),
@@ -78,6 +83,7 @@ class Edge:
             default_rate_limit=settings.api_rate_limit_per_minute,
             provider_api_hosts=frozenset(settings.provider_api_hosts),
             call_limiter=shared,
+            call_slots=slots,
             feed=NatsEventFeed(lambda: service.nc),
             live_streams_per_key=settings.live_streams_per_key,
             simulation_timeout_s=settings.simulation_timeout_s,

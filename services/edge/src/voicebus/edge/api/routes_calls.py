@@ -127,7 +127,7 @@ def calls_router(edge: Edge) -> APIRouter:
         return CallAccepted(call_id=command.call_id)
 
     async def _within_limits(body: CallCreate, tenant_id: str) -> None:
-        """The tenant's toll-fraud guards: destination countries, then calls per minute."""
+        """The tenant's guards: destination countries, calls per minute, live calls."""
         if not edge.store.bound:  # no database: no tenant keys either, nothing to look up
             return
         limits = await edge.store.limits(tenant_id)
@@ -146,6 +146,14 @@ def calls_router(edge: Edge) -> APIRouter:
                     fields=[FieldProblem(field="calls_per_minute", message=message)],
                     headers={"Retry-After": KeyRateLimiter.retry_after(wait)},
                 )  # fmt: skip
+        cap = limits.max_concurrent_calls
+        if cap is not None and await edge.call_slots.all_taken(tenant_id, cap):
+            message = f"the tenant's limit of {cap} concurrent calls"
+            raise ApiError(
+                429, "concurrent_call_limit", f"max_concurrent_calls: {message} is reached",
+                fields=[FieldProblem(field="max_concurrent_calls", message=message)],
+                headers={"Retry-After": "5"},
+            )  # fmt: skip
 
     @router.get("", response_model=CallList)
     async def list_calls(

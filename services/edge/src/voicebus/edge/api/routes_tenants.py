@@ -89,9 +89,10 @@ def tenants_router(edge: Edge) -> APIRouter:
 
     @router.put("/{tenant_id}/limits", response_model=TenantLimitsBody, dependencies=[operator])
     async def put_limits(tenant_id: TenantIdPath, body: TenantLimitsBody) -> TenantLimitsBody:
-        """Set what the tenant may place: calls per minute, destination countries."""
+        """Set what the tenant may place: calls per minute, destination countries, live calls."""
         countries = None if body.allowed_countries is None else frozenset(body.allowed_countries)
-        await store.put_limits(tenant_id, TenantLimits(body.calls_per_minute, countries))
+        limits = TenantLimits(body.calls_per_minute, countries, body.max_concurrent_calls)
+        await store.put_limits(tenant_id, limits)
         return body
 
     @router.get("/{tenant_id}/limits", response_model=TenantLimitsBody, dependencies=[manager])
@@ -101,7 +102,9 @@ def tenants_router(edge: Edge) -> APIRouter:
         limits = await store.limits(tenant_id)
         countries = None if limits.allowed_countries is None else sorted(limits.allowed_countries)
         return TenantLimitsBody(
-            calls_per_minute=limits.calls_per_minute, allowed_countries=countries
+            calls_per_minute=limits.calls_per_minute,
+            allowed_countries=countries,
+            max_concurrent_calls=limits.max_concurrent_calls,
         )
 
     @router.put("/{tenant_id}/retention", response_model=TenantRetentionBody,

@@ -80,6 +80,17 @@ class TenantLimitsBody(_In):
         description="ISO 3166 alpha-2 regions calls may be placed to; null: anywhere.",
         examples=[["US", "CA"]],
     )
+    max_concurrent_calls: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description=(
+            "Live calls (inbound and outbound) the tenant may have at once; the gateway "
+            "refuses a call over it (busy inbound, concurrency_limit outbound). A change "
+            "reaches the gateways within their account cache TTL. Null: no cap."
+        ),
+        examples=[10],
+    )
 
 
 def _days(kind: str) -> Any:

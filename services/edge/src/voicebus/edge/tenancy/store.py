@@ -64,10 +64,12 @@ class TenantLimits:
     Attributes:
         calls_per_minute: calls ``POST /calls`` accepts per minute; None: no limit.
         allowed_countries: ISO 3166 alpha-2 regions calls may go to; None: anywhere.
+        max_concurrent_calls: live calls (inbound and outbound) at once; None: no cap.
     """
 
     calls_per_minute: int | None = None
     allowed_countries: frozenset[str] | None = None
+    max_concurrent_calls: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +237,7 @@ class TenantStore:
         if row is None:
             return TenantLimits()
         countries = None if row.allowed_countries is None else frozenset(row.allowed_countries)
-        return TenantLimits(row.calls_per_minute, countries)
+        return TenantLimits(row.calls_per_minute, countries, row.max_concurrent_calls)
 
     async def put_limits(self, tenant_id: str, limits: TenantLimits) -> TenantLimits:
         """Replace the tenant's limits. Raises ``NotFoundError``."""
@@ -244,6 +246,7 @@ class TenantStore:
         values = {
             "calls_per_minute": limits.calls_per_minute,
             "allowed_countries": countries,
+            "max_concurrent_calls": limits.max_concurrent_calls,
             "updated_at": datetime.now(UTC),
         }
         stmt = pg_insert(TENANT_LIMITS).values(tenant_id=tenant_id, **values)

@@ -74,6 +74,7 @@ TENANT_LIMITS = Table(
     Column("tenant_id", String(128), ForeignKey("tenants.tenant_id"), primary_key=True),
     Column("calls_per_minute", Integer, nullable=True),
     Column("allowed_countries", ARRAY(String(2)), nullable=True),
+    Column("max_concurrent_calls", Integer, nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 

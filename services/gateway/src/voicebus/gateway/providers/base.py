@@ -77,6 +77,10 @@ class InboundWebhook(Protocol):
         """Markup that says ``message`` to the caller and hangs up."""
         ...
 
+    def busy(self) -> Response:
+        """The provider's busy refusal: the call is not answered (the caller hears busy)."""
+        ...
+
 
 # -- normalized media stream events ------------------------------------------
 

@@ -37,6 +37,7 @@ class ProviderAccount:
         fields: non-secret values: account id, caller id, REST base URL, ...
         allowed_countries: the tenant's destination allow-list (ISO 3166 alpha-2);
             None: anywhere.
+        max_concurrent_calls: the tenant's cap on live calls; None: no cap.
     """
 
     provider: str
@@ -44,6 +45,7 @@ class ProviderAccount:
     secrets: Mapping[str, SecretStr] = field(default_factory=dict)
     fields: Mapping[str, str] = field(default_factory=dict)
     allowed_countries: frozenset[str] | None = None
+    max_concurrent_calls: int | None = None
 
     def secret(self, name: str) -> str:
         """The secret ``name`` in clear.

@@ -81,6 +81,10 @@ class ExotelWebhook:
         """No stream: Exotel's flow goes on to its failure path (the caller is not connected)."""
         return JSONResponse({"error": message}, status_code=404)
 
+    def busy(self) -> Response:
+        """Exotel's applet has no busy verb: no stream, so its flow takes its failure path."""
+        return self.decline("busy: concurrent-call limit reached")
+
 
 def tenant_webhook(settings: GatewaySettings, account: ProviderAccount) -> ExotelWebhook:
     """A tenant's applet URL, checked with its account's ``webhook_user``/``webhook_password``.

@@ -176,6 +176,12 @@ class PlivoWebhook:
         response.add(plivoxml.HangupElement())
         return _xml(response)
 
+    def busy(self) -> Response:
+        """``<Hangup reason="busy"/>`` as the first element: Plivo rejects the call unanswered."""
+        response = plivoxml.ResponseElement()
+        response.add(plivoxml.HangupElement(reason="busy"))
+        return _xml(response)
+
 
 def _xml(response: plivoxml.ResponseElement) -> Response:
     return Response(content=response.to_string(pretty=False), media_type=XML_MEDIA_TYPE)

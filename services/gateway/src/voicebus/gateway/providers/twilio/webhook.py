@@ -79,6 +79,12 @@ class TwilioWebhook:
         response.hangup()
         return _twiml(response)
 
+    def busy(self) -> Response:
+        """``<Reject reason="busy"/>``: Twilio refuses the call unanswered, unbilled."""
+        response = VoiceResponse()
+        response.reject(reason="busy")
+        return _twiml(response)
+
 
 def call_of(form: Mapping[str, str]) -> InboundCall:
     """The call a (verified) voice webhook's form describes."""

@@ -114,6 +114,12 @@ class VobizWebhook:
         ET.SubElement(root, "Hangup")
         return _xml(root)
 
+    def busy(self) -> Response:
+        """``<Hangup reason="busy"/>`` (Plivo-compatible XML): the call is rejected unanswered."""
+        root = ET.Element("Response")
+        ET.SubElement(root, "Hangup", reason="busy")
+        return _xml(root)
+
 
 def _xml(root: ET.Element) -> Response:
     body = ET.tostring(root, encoding="unicode", xml_declaration=False)

@@ -40,6 +40,11 @@ log = logging.getLogger(__name__)
 SUMMARY_PREFIX = "Summary of the conversation so far: "
 
 
+def _sensitive_input(node: FlowNode) -> bool:
+    """Whether the node collects secret keypad input (the recorder silences the caller)."""
+    return node.collect_digits is not None and node.collect_digits.sensitive
+
+
 class TransitionTool:
     """A transition, offered to the LLM as a function; calling it moves the flow."""
 
@@ -246,7 +251,8 @@ class FlowDriver:
                 tenant_id=session.tenant_id, call_id=session.call_id, source=self._outbox.source,
                 data=FlowNodeEnteredData(flow_id=flow.id, node_id=node_id,
                                          previous_node_id=previous, agent_id=host.agent.id,
-                                         agent_version=host.agent.version),
+                                         agent_version=host.agent.version,
+                                         sensitive_input=_sensitive_input(node)),
             )
         )  # fmt: skip
         prompt = self.render(node.role) if node.role else host.agent.render(

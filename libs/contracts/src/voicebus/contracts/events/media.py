@@ -108,6 +108,12 @@ class RecordingReadyData(Data):
         description="SHA-256 of the file.",
         examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
     )
+    redacted: bool = Field(
+        default=False,
+        description="The caller's channel is silent wherever the call was in a node "
+        "collecting sensitive keypad input (see flow.node_entered's sensitive_input).",
+        examples=[True],
+    )
 
 
 class RecordingReady(Envelope):

@@ -274,3 +274,6 @@ async def test_a_sensitive_keypad_node_masks_the_digits_in_every_event_not_in_th
     assert published
     assert not [e for e in published if "1234" in e]
     assert any("****" in e for e in published)
+    # The recorder silences the caller from the PIN node's entry to the next node's.
+    sensitive = {e.data.node_id: e.data.sensitive_input for e in of(outbox, FlowNodeEntered)}
+    assert sensitive == {"greet": False, "verify": True, "lookup": False, "handoff": False}

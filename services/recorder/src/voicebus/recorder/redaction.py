@@ -38,11 +38,12 @@ from voicebus.recorder.recording import Recording
 
 log = logging.getLogger(__name__)
 
-SPANS = Counter(
-    "voicebus_recorder_redaction_spans",
-    "Spans of sensitive keypad input silenced in recordings, by result (silenced; "
-    "partly_written: the event came later than the reorder window, part of the span "
-    "was already written).",
+EVENTS = Counter(
+    "voicebus_recorder_redaction_events",
+    "flow.node_entered events applied to recordings, by what they did: opened (the caller "
+    "is silenced from the node's entry), opened_late (part of the span was already "
+    "written: the event came later than the reorder window), other (a node without "
+    "sensitive input: any open span ends), stale (older than one already applied).",
     ["result"],
 )
 
@@ -72,14 +73,16 @@ class KeypadRedaction:
     def apply(self, event: FlowNodeEntered) -> None:
         """Open a span at a sensitive node's entry, close it at any other node's."""
         if self._last is not None and event.time <= self._last:
-            return  # older than (or the same as) what is applied: read back late
+            EVENTS.labels("stale").inc()  # older than (or the same as) what is applied
+            return
         self._last = event.time
         at_ms = timeline_ms(self._started_at, event.time)
         if not event.data.sensitive_input:
             self._recording.silence_until(Channel.CALLER, at_ms + self._margin_ms)
+            EVENTS.labels("other").inc()
             return
         written = self._recording.silence_from(Channel.CALLER, at_ms - self._margin_ms)
-        SPANS.labels("partly_written" if written else "silenced").inc()
+        EVENTS.labels("opened_late" if written else "opened").inc()
         if written:
             log.warning(
                 "sensitive span partly written before its event came",

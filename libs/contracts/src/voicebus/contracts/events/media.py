@@ -18,6 +18,12 @@ class DtmfReceivedData(Data):
         description="Keys the caller pressed. Personal data (may be a PIN).",
         examples=["1"],
     )
+    masked: bool = Field(
+        default=False,
+        description="The keys are shown as one '*' each: the call was in a node collecting "
+        "sensitive input, and the keys went to the call's orchestrator only (vb.keys.<call>).",
+        examples=[False],
+    )
 
 
 class DtmfReceived(Envelope):

@@ -95,6 +95,11 @@ def test_the_generated_files_hold_every_user_and_stay_private(
         a in ("vb.audio.*.in", "vb.>", ">")
         for a in users["audit"]["permissions"]["subscribe"]["allow"]
     ), audio_in
+    # A masked keypad's real keys: from the gateway to the orchestrator, nobody else.
+    assert subjects.KEYS_ALL in users["gateway"]["permissions"]["publish"]["allow"]
+    assert subjects.KEYS_ALL in users["orchestrator"]["permissions"]["subscribe"]["allow"]
+    for service in ("audit", "edge", "media", "recorder", "campaigns"):
+        assert subjects.KEYS_ALL not in users[service]["permissions"]["subscribe"]["allow"]
     for path in (conf, env):
         assert path.stat().st_mode & 0o077 == 0, path
     assert f"VB_NATS_PASSWORD_TENANT_ACME={accounts.passwords['tenant-acme']}" in env.read_text()
@@ -105,6 +110,9 @@ async def test_a_service_is_refused_what_belongs_to_others(login: object) -> Non
     audit, audit_session = await connect("audit")  # type: ignore[operator]
     await audit.subscribe(subjects.AUDIO_IN_ALL)
     assert "vb.audio.*.in" in await audit_session.violation()
+    recorder, recorder_session = await connect("recorder")  # type: ignore[operator]
+    await recorder.subscribe(subjects.keys("c1"))  # a masked keypad's real keys
+    assert "vb.keys.c1" in await recorder_session.violation()
 
     campaigns, campaigns_session = await connect("campaigns")  # type: ignore[operator]
     await campaigns.publish(telephony.ACCOUNTS_GET, b"{}")

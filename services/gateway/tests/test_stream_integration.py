@@ -29,6 +29,8 @@ from voicebus.contracts.commands import (
     ClearData,
     HangUp,
     HangUpData,
+    MaskKeypad,
+    MaskKeypadData,
     Transfer,
     TransferData,
 )
@@ -63,7 +65,7 @@ class Call:
         await self.gw.nc.flush()
         return sent
 
-    async def control(self, command: Clear | HangUp | Transfer) -> None:
+    async def control(self, command: Clear | HangUp | Transfer | MaskKeypad) -> None:
         await self.gw.nc.publish(command.subject, command.to_bytes())
         await self.gw.nc.flush()
 
@@ -121,6 +123,53 @@ async def test_caller_audio_is_decoded_onto_audio_in(call: Call) -> None:
         assert msg.data == ulaw_to_pcm16(ulaw)
         frame = decode_frame(msg.data, msg.headers)
         assert (frame.sample_rate, frame.seq, frame.ts_ms) == (8000, i + 1, i * 20 + 5)
+
+
+def _mask(call: Call, masked: bool) -> MaskKeypad:
+    return MaskKeypad(tenant_id="default", call_id=call.call_id, source="test/1",
+                      data=MaskKeypadData(masked=masked))  # fmt: skip
+
+
+def _dtmf(call: Call) -> list[DtmfReceived]:
+    return [e for e in call.events.of("dtmf.received.v1", call.call_id)
+            if isinstance(e, DtmfReceived)]  # fmt: skip
+
+
+async def _press_until(call: Call, key: str, *, masked: bool) -> None:
+    """Press ``key`` until its event shows the keypad as ``masked`` (the command is applied)."""
+    async with asyncio.timeout(20):
+        while True:
+            seen = len(_dtmf(call))
+            await call.peer.dtmf(key)
+            await wait_for(lambda seen=seen: len(_dtmf(call)) > seen)
+            if _dtmf(call)[-1].data.masked == masked:
+                return
+
+
+async def test_a_masked_keypad_stores_stars_and_hands_the_keys_to_the_orchestrator(
+    call: Call,
+) -> None:
+    private: list[DtmfReceived] = []
+
+    async def on_keys(msg: Msg) -> None:
+        private.append(DtmfReceived.model_validate_json(msg.data))
+
+    await call.gw.nc.subscribe(subjects.keys(call.call_id), cb=on_keys)
+    await call.gw.nc.flush()
+    await call.control(_mask(call, True))
+    await _press_until(call, "5", masked=True)
+    for key in "1234":
+        await call.peer.dtmf(key)
+    await wait_for(lambda: [k.data.digits for k in private][-4:] == ["1", "2", "3", "4"])
+    await wait_for(lambda: len([e for e in _dtmf(call) if e.data.masked]) == len(private))
+    stored = [e for e in _dtmf(call) if e.data.masked]
+    assert [e.data.digits for e in stored][-4:] == ["*"] * 4
+    assert [e.id for e in stored] == [k.id for k in private]  # the same events, masked
+    assert not [k for k in private if k.data.masked]
+
+    await call.control(_mask(call, False))
+    await _press_until(call, "9", masked=False)
+    assert _dtmf(call)[-1].data.digits == "9"
 
 
 async def test_dtmf_becomes_an_event(call: Call) -> None:

@@ -131,10 +131,11 @@ def stopped(utterance_id: str) -> AgentSpeechStopped:
     )  # fmt: skip
 
 
-def keys(digits: str) -> DtmfReceived:
+def keys(digits: str, *, masked: bool = False) -> DtmfReceived:
     return DtmfReceived(
-        tenant_id="acme", call_id="c1", source="test/1", data=DtmfReceivedData(digits=digits)
-    )
+        tenant_id="acme", call_id="c1", source="test/1",
+        data=DtmfReceivedData(digits=digits, masked=masked),
+    )  # fmt: skip
 
 
 def says(outbox: RecordingOutbox) -> list[Say]:

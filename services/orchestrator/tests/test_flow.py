@@ -11,6 +11,7 @@ import pytest
 from orchestrator_fakes import eventually, keys, make_conversation, of, says, stopped, transcript
 
 from voicebus.contracts.agents import parse_definition
+from voicebus.contracts.commands import MaskKeypad
 from voicebus.contracts.events import (
     AgentHandoff,
     AgentReply,
@@ -263,7 +264,10 @@ async def test_a_sensitive_keypad_node_masks_the_digits_in_every_event_not_in_th
     await conv.handle(transcript("I have a question about my account"), seq=5)
     await eventually(lambda: conv.session.flow_node == "verify" and conv._turn is not None
                      and conv._turn.done())  # fmt: skip
-    await conv.handle(keys("1234"), seq=6)
+    # The gateway stores masked keys; the real ones reach the orchestrator on vb.keys.
+    await conv.handle(keys("****", masked=True), seq=6)
+    assert conv.session.digits == ""
+    await conv.handle(keys("1234"))
     await eventually(lambda: conv.session.flow_node == "handoff")
     await conv.idle()
 
@@ -279,3 +283,8 @@ async def test_a_sensitive_keypad_node_masks_the_digits_in_every_event_not_in_th
     assert published
     assert not [e for e in published if "1234" in e]
     assert any("****" in e for e in published)
+    # The recorder silences the caller from the PIN node's entry to the next node's.
+    sensitive = {e.data.node_id: e.data.sensitive_input for e in of(outbox, FlowNodeEntered)}
+    assert sensitive == {"greet": False, "verify": True, "lookup": False, "handoff": False}
+    # ... and the gateway masks the keys from the PIN node's entry to the next node's.
+    assert [c.data.masked for c in of(outbox, MaskKeypad)] == [True, False]

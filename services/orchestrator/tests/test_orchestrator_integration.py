@@ -24,7 +24,7 @@ from prometheus_client import REGISTRY
 
 from voicebus.contracts import subjects
 from voicebus.contracts.campaigns import MODE_CONTEXT_KEY, CampaignMode
-from voicebus.contracts.commands import AnyControlCommand, HangUp, Say, parse_control
+from voicebus.contracts.commands import AnyControlCommand, HangUp, MaskKeypad, Say, parse_control
 from voicebus.contracts.events import (
     AgentReply,
     AgentSpeechInterrupted,
@@ -38,8 +38,11 @@ from voicebus.contracts.events import (
     CallStarted,
     CallStartedData,
     Direction,
+    DtmfReceived,
+    DtmfReceivedData,
     EndReason,
     Envelope,
+    FlowTransition,
     ToolCalled,
     ToolResult,
     TranscriptFinal,
@@ -88,7 +91,7 @@ class CallTap:
 
 async def _start(url: str, instance_id: str, **overrides: Any) -> Instance:
     settings = OrchestratorSettings(
-        nats_url=url, instance_id=instance_id, agents_dir=REPO_AGENTS, **overrides
+        nats_url=url, instance_id=instance_id, **{"agents_dir": REPO_AGENTS, **overrides}
     )
     service, app = build(settings, environ={})
     await service.start()
@@ -400,5 +403,52 @@ async def test_a_notification_campaign_call_gets_no_conversation(
         await _until(lambda: bool(normal_tap.says()), "the greeting of the ordinary call")
         assert not notified_tap.says()
         assert notified not in instance.orchestrator.conversations
+    finally:
+        await instance.service.stop()
+
+
+_PIN_AGENT = """
+name: PIN check
+system_prompt: You check PINs.
+greeting: Hello.
+llm: {engine: scripted, options: {rules: [], default: OK.}}
+stt: {engine: whisper-local, options: {language: en}}
+tts: {engine: hibari, options: {voice: heart}}
+flow:
+  initial: pin
+  nodes:
+    - id: pin
+      collect_digits: {variable: pin, min_length: 4, max_length: 4, next: done, sensitive: true}
+      pre_actions: [{say: Key in your PIN.}]
+    - id: done
+      pre_actions: [{say: Thanks.}]
+"""
+
+
+async def test_keys_of_a_masked_keypad_come_on_their_own_subject_and_are_never_stored(
+    nats_server: str, client: Client, tmp_path: Path
+) -> None:
+    (tmp_path / "pin.yaml").write_text(_PIN_AGENT)
+    instance = await _start(nats_server, "o-pin", agents_dir=tmp_path)
+    call_id = new_id()
+    tap = await _tap(client, call_id)
+    try:
+        await _publish(client, _call_started(call_id, agent_id="pin"))
+        await _until(lambda: bool(tap.of(MaskKeypad)), "the keypad masked")
+        assert tap.of(MaskKeypad)[0].data.masked
+        # What the gateway does while masked: '*' stored, the real keys on vb.keys only.
+        real = DtmfReceived(tenant_id="acme", call_id=call_id, source=SOURCE,
+                            data=DtmfReceivedData(digits="1234"))  # fmt: skip
+        stored = real.model_copy(update={"data": DtmfReceivedData(digits="****", masked=True)})
+        await _publish(client, stored)
+        await client.publish(subjects.keys(call_id), real.to_bytes())
+        await _until(lambda: len(tap.of(MaskKeypad)) == 2, "the keypad unmasked")
+        assert not tap.of(MaskKeypad)[1].data.masked
+        (moved,) = tap.of(FlowTransition)
+        assert moved.data.to_node_id == "done"
+        assert moved.data.arguments == {"pin": "****"}
+        session = instance.orchestrator.conversations[call_id].session
+        assert session.variables["pin"] == "1234"  # the real keys, not the stored stars
+        assert not [e for e in tap.events if "1234" in e.model_dump_json()]
     finally:
         await instance.service.stop()

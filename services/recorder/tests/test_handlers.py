@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from nats.js.errors import NotFoundError
 
 from voicebus.contracts.events import (
     CallEnded,
@@ -48,6 +49,13 @@ class _Nc:
         return self.subs[-1]
 
 
+class _Js:
+    """A stream holding no event of the call."""
+
+    async def get_last_msg(self, _stream: str, _subject: str) -> Any:
+        raise NotFoundError
+
+
 class _Broker:
     def __init__(self) -> None:
         self.published: list[RecordingReady] = []
@@ -60,6 +68,7 @@ class _Broker:
 class _Service:
     def __init__(self) -> None:
         self.nc = _Nc()
+        self.js = _Js()
         self.broker = _Broker()
 
 
@@ -93,7 +102,7 @@ async def test_a_call_that_ends_while_starting_is_still_finalized(tmp_path: Path
     fake.nc.gate.set()
     await starting
     assert recorder.live_calls == frozenset()
-    assert [s.drained for s in fake.nc.subs] == [True, True]
+    assert [s.drained for s in fake.nc.subs] == [True, True, True]
     [ready] = fake.broker.published
     assert ready.data.duration_s == 0.5
     assert (tmp_path / "acme" / "c1.wav").stat().st_size == ready.data.bytes
@@ -104,7 +113,7 @@ async def test_a_redelivered_start_records_the_call_once(tmp_path: Path) -> None
     fake.nc.gate.set()
     await recorder.start_call(_started())
     await recorder.start_call(_started())
-    assert len(fake.nc.subs) == 2  # audio in and out, once
+    assert len(fake.nc.subs) == 3  # audio in and out, flow events, once
     assert not (tmp_path / "acme" / "c1-1.wav").exists()
 
 

@@ -197,3 +197,33 @@ def test_ten_minutes_of_audio_stream_to_disk_in_a_small_fixed_buffer(tmp_path: P
         chunk = np.frombuffer(reader.readframes(10), dtype="<i2").reshape(-1, 2)
         assert (chunk[:, 0] == 11).all()
         assert (chunk[:, 1] == 0).all()
+
+
+def test_a_silenced_span_covers_audio_placed_before_and_after_it_was_opened() -> None:
+    mixer, wav, file = _mixer(window_ms=1000, chunk_ms=100)
+    for seq in range(25):  # 0-500 ms arrive before the span is known
+        mixer.add(CALLER, seq * 20, _pcm(7), RATE)
+    assert mixer.silence_from(CALLER, 200 * RATE // 1000) == 0  # still in the window
+    assert mixer.silence_from(CALLER, 300 * RATE // 1000) == 0  # already open: unchanged
+    for seq in range(25, 100):  # 500-2000 ms
+        mixer.add(CALLER, seq * 20, _pcm(7), RATE)
+        mixer.add(AGENT, seq * 20, _pcm(-3), RATE)
+    mixer.silence_until(CALLER, 1400 * RATE // 1000)
+    left, right, _params = _channels(_finish(mixer, wav, file))
+    at = [ms * RATE // 1000 for ms in (200, 1400, 2000)]
+    assert (left[: at[0]] == 7).all()
+    assert not left[at[0] : at[1]].any()
+    assert (left[at[1] : at[2]] == 7).all()
+    assert (right[500 * RATE // 1000 :] == -3).all()  # the agent's channel is kept
+    assert mixer.redacted
+
+
+def test_a_span_opened_after_its_start_was_written_reports_the_written_part() -> None:
+    mixer, wav, file = _mixer(window_ms=200, chunk_ms=100)
+    for seq in range(50):  # 1 s: all but the last ~300 ms written
+        mixer.add(CALLER, seq * 20, _pcm(5), RATE)
+    written = mixer.silence_from(CALLER, 0)
+    assert written == mixer.committed > 0
+    left, _right, _params = _channels(_finish(mixer, wav, file))
+    assert (left[:written] == 5).all()
+    assert not left[written:].any()

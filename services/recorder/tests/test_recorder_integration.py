@@ -9,6 +9,7 @@ import urllib.request
 import wave
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ from voicebus.contracts.events import (
     CallStartedData,
     Direction,
     EndReason,
+    FlowNodeEntered,
+    FlowNodeEnteredData,
     RecordingReady,
 )
 from voicebus.contracts.ids import new_id
@@ -214,3 +217,90 @@ async def test_stopping_mid_call_leaves_a_valid_recording_and_announces_it(rig: 
     assert not samples[:, 1].any()
     assert rig.ready[0].data.duration_s == 1.0
     assert rig.ready[0].data.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _node_entered(
+    started: CallStarted, at_ms: int, node: str, *, sensitive: bool
+) -> FlowNodeEntered:
+    """The orchestrator entering ``node`` ``at_ms`` after the media stream opened."""
+    return FlowNodeEntered(
+        tenant_id=TENANT, call_id=started.call_id, source="orchestrator/1",
+        time=started.time + timedelta(milliseconds=at_ms),
+        data=FlowNodeEnteredData(flow_id="billing", node_id=node, sensitive_input=sensitive),
+    )  # fmt: skip
+
+
+def _redaction_events(result: str) -> float:
+    labels = {"result": result}
+    return REGISTRY.get_sample_value("voicebus_recorder_redaction_events_total", labels) or 0.0
+
+
+async def _until_redaction_events(result: str, more_than: float) -> None:
+    await _until(lambda: _redaction_events(result) > more_than)
+
+
+async def _caller_audio(rig: _Rig, call_id: str, from_ms: int, to_ms: int) -> None:
+    """Non-silent caller audio over ``[from_ms, to_ms)``, until the recorder placed it."""
+    before = _counts(("in", "placed"))
+    for ts_ms in range(from_ms, to_ms, 20):
+        await _frame(rig.nc, subjects.audio_in(call_id), ts_ms // 20, ts_ms, 1000)
+    await rig.nc.flush()
+    await _until_counted(before, {("in", "placed"): (to_ms - from_ms) // 20})
+
+
+async def _end_and_read(rig: _Rig, call_id: str, duration_s: float) -> NDArray[np.int16]:
+    """End the call; the recording's caller channel once it is announced."""
+    ended = CallEnded(
+        tenant_id=TENANT, call_id=call_id, source="test/1",
+        data=CallEndedData(reason=EndReason.CALLER_HANGUP, duration_s=duration_s),
+    )  # fmt: skip
+    await publish_event(rig.service.broker, ended)
+    await _until(lambda: any(r.call_id == call_id for r in rig.ready))
+    [ready] = [r for r in rig.ready if r.call_id == call_id]
+    assert ready.data.redacted
+    _params, samples = _read(rig.dir / ready.data.uri.removeprefix("file:"))
+    return samples[:, 0]
+
+
+def _at(ms: int) -> int:
+    return ms * RATE // 1000
+
+
+async def test_the_caller_is_silent_while_a_sensitive_node_collects_digits(rig: _Rig) -> None:
+    call_id = new_id()
+    started = _started(call_id)
+    await publish_event(rig.service.broker, started)
+    for subject in (subjects.audio_in(call_id),
+                    subjects.evt_filter(TENANT, call_id, "flow.node_entered")):  # fmt: skip
+        await _wait_for_subscriber(rig.monitor_url, subject)
+    opened, left = _redaction_events("opened"), _redaction_events("other")
+    # The PIN node is entered at 1 s; its event comes after the caller's audio up to 1.5 s.
+    await _caller_audio(rig, call_id, 0, 1500)
+    await publish_event(rig.service.broker, _node_entered(started, 1000, "pin", sensitive=True))
+    await _until_redaction_events("opened", opened)
+    await _caller_audio(rig, call_id, 1500, 3000)
+    await publish_event(rig.service.broker, _node_entered(started, 2000, "next", sensitive=False))
+    await _until_redaction_events("other", left)
+
+    left_channel = await _end_and_read(rig, call_id, 3.0)
+    margin = 300  # the recorder's default margin on each side
+    assert (left_channel[: _at(1000 - margin)] == 1000).all()
+    assert not left_channel[_at(1000 - margin) : _at(2000 + margin)].any()
+    assert (left_channel[_at(2000 + margin) : _at(3000)] == 1000).all()
+
+
+async def test_a_span_that_began_before_the_claim_is_read_back(rig: _Rig) -> None:
+    call_id = new_id()
+    started = _started(call_id)
+    # The node was entered before this instance claimed the call (a takeover, say).
+    entered = _node_entered(started, 500, "pin", sensitive=True)
+    await publish_event(rig.service.broker, entered)
+    opened = _redaction_events("opened")
+    await publish_event(rig.service.broker, started)
+    await _until_redaction_events("opened", opened)
+    await _wait_for_subscriber(rig.monitor_url, subjects.audio_in(call_id))
+    await _caller_audio(rig, call_id, 0, 1500)
+
+    left_channel = await _end_and_read(rig, call_id, 1.5)
+    assert (left_channel[: _at(200)] == 1000).all()
+    assert not left_channel[_at(200) :].any()  # the call ended in the node

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from voicebus.contracts import streams, subjects
 from voicebus.contracts.commands import COMMAND_CLASSES, ControlCommand, OriginateCall
-from voicebus.contracts.events import EVENT_CLASSES
+from voicebus.contracts.events import EVENT_CLASSES, DtmfReceived
 from voicebus.contracts.procedures import PROCEDURES
 
 
@@ -115,6 +115,16 @@ AUDIO_CHANNELS: Final = (
     ),
 )
 
+KEYS_CHANNEL: Final = Channel(
+    subject=f"{subjects.ROOT}.keys.{{call_id}}",
+    message=DtmfReceived,
+    title="keys",
+    description="Keys the caller pressed while the call's keypad is masked (mask_keypad.v1), "
+    "gateway → the call's orchestrator only: the real dtmf.received, never stored; the stored "
+    "one shows each key as '*' (masked: true). Core NATS.",
+    stream=None,
+)
+
 REPLY_TO: Final = "{reply_to}"
 """The address of every reply: the request's own reply subject (a NATS inbox)."""
 
@@ -168,6 +178,7 @@ CHANNELS: Final[tuple[Channel, ...]] = (
     *_event_channels(),
     *_command_channels(),
     *AUDIO_CHANNELS,
+    KEYS_CHANNEL,
     *_procedure_channels(),
     DEAD_LETTER_CHANNEL,
 )

@@ -240,8 +240,28 @@ class SendDtmf(ControlCommand):
     data: SendDtmfData
 
 
+class MaskKeypadData(Data):
+    """Data of ``mask_keypad.v1``."""
+
+    masked: bool = Field(
+        description="True: from now on the gateway stores each key of dtmf.received as '*' "
+        "(masked: true) and hands the real keys to the call's orchestrator only, on "
+        "vb.keys.<call>; false: back to keys as pressed.",
+        examples=[True],
+    )
+
+
+class MaskKeypad(ControlCommand):
+    """Mask or unmask the caller's keys in the call's events (a sensitive collect-digits
+    node: a PIN, a card number)."""
+
+    verb = subjects.CtlVerb.KEYPAD
+    type: Literal["mask_keypad.v1"] = "mask_keypad.v1"
+    data: MaskKeypadData
+
+
 AnyControlCommand = Annotated[
-    HangUp | Say | Clear | Transfer | SendDtmf, Field(discriminator="type")
+    HangUp | Say | Clear | Transfer | SendDtmf | MaskKeypad, Field(discriminator="type")
 ]
 """Any command on ``vb.ctl.<call>.*``."""
 
@@ -254,6 +274,7 @@ COMMAND_CLASSES: Final[tuple[type[Command], ...]] = (
     Clear,
     Transfer,
     SendDtmf,
+    MaskKeypad,
 )
 
 

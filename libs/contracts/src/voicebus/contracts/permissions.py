@@ -11,6 +11,8 @@ what it enforces and what it does not.
   needs; the edge's account lookup (credentials in clear) is asked by the gateway only.
 - Commands (``vb.cmd``) and per-call control (``vb.ctl``) come only from the services
   that give orders.
+- Keys pressed while a call's keypad is masked (``vb.keys``) go from the gateway to the
+  orchestrator only.
 - Each user reads replies on its own inbox prefix (``_INBOX_<service>``,
   ``_INBOX_tenant_<tenant>``), so nobody reads another's replies; answering a request
   needs no publish grant (``allow_responses``).
@@ -75,6 +77,7 @@ _AUDIO_IN: Final = subjects.AUDIO_IN_ALL
 _AUDIO_OUT: Final = subjects.AUDIO_OUT_ALL
 _PLAYED: Final = subjects.AUDIO_PLAYED_ALL
 _CTL: Final = f"{subjects.ROOT}.ctl.>"
+_KEYS: Final = subjects.KEYS_ALL
 _EVENTS: Final = subjects.EVENTS_ALL
 _COMMANDS: Final = subjects.COMMANDS_ALL
 _ADVISORIES: Final = "$JS.EVENT.ADVISORY.>"
@@ -82,11 +85,17 @@ _ADVISORIES: Final = "$JS.EVENT.ADVISORY.>"
 _OWN: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
     # service: (publishes beyond events, subscribes beyond its own RPC)
     "gateway": (
-        (_AUDIO_IN, _PLAYED, _rpc("orchestrator"), f"{subjects.ROOT}.rpc.edge.accounts.>"),
+        (
+            _AUDIO_IN,
+            _PLAYED,
+            _KEYS,  # masked keypad: the real keys, for the orchestrator only
+            _rpc("orchestrator"),
+            f"{subjects.ROOT}.rpc.edge.accounts.>",
+        ),
         (_AUDIO_OUT, _CTL),
     ),
     "media": ((_AUDIO_OUT, _CTL, _rpc("orchestrator")), (_AUDIO_IN, _PLAYED, _CTL)),
-    "orchestrator": ((_CTL, _COMMANDS, _rpc("audit"), _rpc("gateway")), ()),
+    "orchestrator": ((_CTL, _COMMANDS, _rpc("audit"), _rpc("gateway")), (_KEYS,)),
     "campaigns": ((_CTL, _COMMANDS, _rpc("orchestrator"), _rpc("gateway")), ()),  # voicemail drop
     "recorder": ((), (_AUDIO_IN, _AUDIO_OUT)),
     "audit": ((), ()),

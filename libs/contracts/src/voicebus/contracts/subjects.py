@@ -41,6 +41,7 @@ class CtlVerb(StrEnum):
     HANGUP = "hangup"
     TRANSFER = "transfer"
     DTMF = "dtmf"
+    KEYPAD = "keypad"
 
 
 class AudioDirection(StrEnum):
@@ -100,6 +101,13 @@ def audio_played(call_id: str) -> str:
     the caller; media uses it to know what the caller actually heard.
     """
     return f"{ROOT}.audio.{token(call_id, 'call id')}.played"
+
+
+def keys(call_id: str) -> str:
+    """``vb.keys.<call>``: keys the caller pressed while the keypad is masked, gateway →
+    the call's orchestrator only (core NATS, never stored: the stored ``dtmf.received``
+    shows them as ``*``)."""
+    return f"{ROOT}.keys.{token(call_id, 'call id')}"
 
 
 def ctl(call_id: str, verb: CtlVerb | str) -> str:
@@ -234,4 +242,5 @@ COMMANDS_ALL: Final = f"{ROOT}.cmd.>"
 AUDIO_IN_ALL: Final = f"{ROOT}.audio.*.in"
 AUDIO_OUT_ALL: Final = f"{ROOT}.audio.*.out"
 AUDIO_PLAYED_ALL: Final = f"{ROOT}.audio.*.played"
+KEYS_ALL: Final = f"{ROOT}.keys.*"
 DEAD_LETTERS_ALL: Final = f"{ROOT}.dlq.>"

@@ -136,5 +136,11 @@ def dtmf_received(call: CallIdentity, digits: str, source: str) -> DtmfReceived:
     )
 
 
+def masked_dtmf(event: DtmfReceived) -> DtmfReceived:
+    """The same keys shown as one ``*`` each, for the stored event of a masked keypad."""
+    data = DtmfReceivedData(digits="*" * len(event.data.digits), masked=True)
+    return event.model_copy(update={"data": data})
+
+
 def _clean(value: str | None) -> str | None:
     return strip_control(value) if value is not None else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Final, Protocol
 
@@ -36,6 +36,7 @@ from voicebus.contracts.events import (
     CallError,
     CallErrorData,
     CallStarted,
+    DtmfReceived,
     EndReason,
     ErrorCode,
     parse_event,
@@ -94,12 +95,12 @@ class _Subscription(Protocol):
 @dataclass(slots=True)
 class _LiveCall:
     conversation: Conversation
-    subscription: _Subscription | None = None
+    subscriptions: list[_Subscription] = field(default_factory=list)
 
     async def close(self) -> None:
-        if self.subscription is not None:
-            await self.subscription.unsubscribe()
-            self.subscription = None
+        subscriptions, self.subscriptions = self.subscriptions, []
+        for subscription in subscriptions:
+            await subscription.unsubscribe()
         await self.conversation.close()
 
 
@@ -383,11 +384,16 @@ class Orchestrator:
         self._calls[session.call_id] = live
         metrics.CONVERSATIONS.set(len(self._calls))
         try:
+            # Before the flow can mask the keypad: masked keys come only this way.
+            keys = partial(self._masked_keys, conversation)
+            live.subscriptions.append(
+                await self._service.nc.subscribe(subjects.keys(session.call_id), cb=keys)
+            )
             if fresh:
                 await conversation.start()
             else:
                 await conversation.resume()
-            live.subscription = await self._subscribe(conversation)
+            live.subscriptions.append(await self._subscribe(conversation))
         except BaseException:
             # Undo, so that a redelivered call.started starts over (from the saved session).
             await self._drop(session.call_id)
@@ -434,6 +440,22 @@ class Orchestrator:
                 await conversation.handle(event, msg.metadata.sequence.stream)
         except Exception:  # one bad event must not end the call's subscription
             log.exception("event handling failed", extra={"call_id": conversation.call_id})
+
+    async def _masked_keys(self, conversation: Conversation, msg: Msg) -> None:
+        """Keys pressed while the call's keypad is masked: the gateway's real ``dtmf.received``
+        on ``vb.keys.<call>`` (never stored; the stored one shows ``*``)."""
+        try:
+            event = DtmfReceived.model_validate_json(msg.data)
+        except ValidationError:
+            metrics.BAD_INPUT.labels("event").inc()
+            log.warning("malformed keys ignored", extra={"call_id": conversation.call_id})
+            return
+        if event.call_id != conversation.call_id or event.data.masked:
+            return
+        try:
+            await conversation.handle(event)
+        except Exception:  # one bad input must not end the call's subscription
+            log.exception("keys handling failed", extra={"call_id": conversation.call_id})
 
     async def _drop(self, call_id: str) -> None:
         live = self._calls.pop(call_id, None)

@@ -390,7 +390,7 @@ class Conversation:
                 await self._on_interrupted(event)
             case AgentSpeechStopped():
                 self._mark_played(event.data.utterance_id)
-            case DtmfReceived():
+            case DtmfReceived() if not event.data.masked:  # masked: the keys came on vb.keys
                 await self.keypad.keys(event.data.digits)
             case SpeechUserStarted():
                 self.watch.caller_active()

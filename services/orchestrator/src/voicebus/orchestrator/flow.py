@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from voicebus.contracts.agents import ContextStrategy, Flow, FlowAction, FlowNode, Transition
+from voicebus.contracts.commands import ControlCommand, MaskKeypad, MaskKeypadData
 from voicebus.contracts.events import (
     FlowNodeEntered,
     FlowNodeEnteredData,
@@ -38,6 +39,11 @@ from voicebus.runtime.logs import pii
 log = logging.getLogger(__name__)
 
 SUMMARY_PREFIX = "Summary of the conversation so far: "
+
+
+def _sensitive_input(node: FlowNode) -> bool:
+    """Whether the node collects secret keypad input (the recorder silences the caller)."""
+    return node.collect_digits is not None and node.collect_digits.sensitive
 
 
 class TransitionTool:
@@ -85,6 +91,10 @@ class FlowHost(Protocol):
 
     def enter_node(self, node_id: str | None) -> None:
         """Use the node's own LLM options, if it has any."""
+        ...
+
+    async def control(self, command: ControlCommand) -> None:
+        """Send a control command of this call."""
         ...
 
 
@@ -246,9 +256,11 @@ class FlowDriver:
                 tenant_id=session.tenant_id, call_id=session.call_id, source=self._outbox.source,
                 data=FlowNodeEnteredData(flow_id=flow.id, node_id=node_id,
                                          previous_node_id=previous, agent_id=host.agent.id,
-                                         agent_version=host.agent.version),
+                                         agent_version=host.agent.version,
+                                         sensitive_input=_sensitive_input(node)),
             )
         )  # fmt: skip
+        await self._mask_keypad(_sensitive_input(node))
         prompt = self.render(node.role) if node.role else host.agent.render(
             "system_prompt", {**session.context, **session.variables})  # fmt: skip
         if session.history:
@@ -265,6 +277,18 @@ class FlowDriver:
             session.digits = ""
             return Step.STOP
         return Step.CONTINUE if node.respond_immediately else Step.STOP
+
+    async def _mask_keypad(self, masked: bool) -> None:
+        """Tell the gateway to mask the caller's keys in its events (or to stop), when that
+        changes: before the node's prompt, so before the caller keys anything."""
+        session = self._host.session
+        if session.keypad_masked == masked:
+            return
+        session.keypad_masked = masked
+        await self._host.control(
+            MaskKeypad(tenant_id=session.tenant_id, call_id=session.call_id,
+                       source=self._outbox.source, data=MaskKeypadData(masked=masked))
+        )  # fmt: skip
 
     async def _actions(self, actions: Sequence[FlowAction], utterance: Utterance) -> None:
         session = self._host.session

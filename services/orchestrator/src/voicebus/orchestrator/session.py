@@ -109,6 +109,10 @@ class Session(BaseModel):
         default_factory=list,
         description="Inputs of sensitive collect-digits nodes: masked in every event published.",
     )
+    keypad_masked: bool = Field(
+        default=False,
+        description="The gateway was told to mask the caller's keys (a sensitive node).",
+    )
     reprompts: int = Field(default=0, description="Idle reprompts since the caller last spoke.")
     started_at: datetime = Field(default_factory=utc_now, description="When the call began.")
     last_seq: int = Field(default=0, description="Last VB_EVENTS sequence handled for the call.")

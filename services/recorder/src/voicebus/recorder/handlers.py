@@ -26,14 +26,22 @@ from prometheus_client import Counter
 from voicebus.contracts import streams, subjects
 from voicebus.contracts.audio import decode_frame
 from voicebus.contracts.errors import InvalidAudioFrameError
-from voicebus.contracts.events import CallEnded, CallStarted, RecordingReady, RecordingReadyData
+from voicebus.contracts.events import (
+    CallEnded,
+    CallStarted,
+    FlowNodeEntered,
+    RecordingReady,
+    RecordingReadyData,
+)
 from voicebus.contracts.ids import new_id
 from voicebus.recorder.archive import ArchiveError, RecordingStore, recording_key
 from voicebus.recorder.errors import RecorderStoppingError, RecordingClosedError
 from voicebus.recorder.mixer import Channel, Placement
 from voicebus.recorder.recording import Recording, RecordingInfo, unfinished
+from voicebus.recorder.redaction import KeypadRedaction
 from voicebus.recorder.settings import RecorderSettings
 from voicebus.recorder.wav import HEADER_BYTES, header_rate
+from voicebus.runtime.claims import stored_event
 from voicebus.runtime.leases import GATEWAY, CallLeases
 from voicebus.runtime.publish import publish_event
 from voicebus.runtime.service import Service
@@ -159,6 +167,7 @@ class Recorder:
             ):
                 handler = self._frame_handler(recording, channel)
                 live.subscriptions.append(await self._service.nc.subscribe(subject, cb=handler))
+            await self._follow_keypad(event, live)
         except BaseException:
             await self._drain(live)
             recording.discard()
@@ -171,6 +180,19 @@ class Recorder:
             extra={"call_id": event.call_id, "sample_rate": recording.sample_rate,
                    "resumed_at_s": recording.resumed_at / recording.sample_rate},
         )  # fmt: skip
+
+    async def _follow_keypad(self, started: CallStarted, live: _LiveCall) -> None:
+        """Silence the caller over sensitive keypad input: the call's flow events from
+        now on, then its last one so far (a span that began before this claim)."""
+        margin_ms = self._settings.redact_margin_ms
+        redaction = KeypadRedaction(live.recording, started.time, margin_ms)
+        subject = subjects.evt_filter(started.tenant_id, started.call_id, "flow.node_entered")
+        # A core subscriber of a JetStream subject: never answers the publisher's reply.
+        sub = await self._service.nc.subscribe(subject, cb=redaction.on_message)
+        live.subscriptions.append(sub)
+        last = await stored_event(self._service.js, started.call_id, "flow.node_entered")
+        if isinstance(last, FlowNodeEntered):
+            redaction.apply(last)
 
     async def end_call(self, event: CallEnded) -> None:
         """Finalize the recording of a call that ended and announce it."""
@@ -357,6 +379,7 @@ class Recorder:
                 duration_s=round(info.duration_s, 3),
                 bytes=info.bytes,
                 sha256=info.sha256,
+                redacted=info.redacted,
             ),
         )
         # Retries are safe: the event id is the Nats-Msg-Id, stored once.

@@ -12,10 +12,16 @@ the timeline is held in memory. Older audio is final and goes to the sink;
 a frame that arrives after its place was written is dropped (or its late
 part is). A frame stamped implausibly far ahead is refused rather than
 filling the disk with silence.
+
+A channel can be silenced over a span of the timeline (sensitive keypad input):
+the span is applied when audio leaves the window for the sink, so a span opened
+or closed a little after audio of its time arrived still covers exactly that
+audio; only a part of a span older than the window is already written.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum, IntEnum
 from typing import Final, Protocol
 
@@ -124,7 +130,11 @@ class StereoMixer:
         self._bytes = self._buf.data.cast("B")
         self._committed = start_frame  # sample frames already handed to the sink: final
         self._head = start_frame  # end of the furthest frame placed so far
+        self._start_frame = start_frame
         self._closed = False
+        self._silenced: list[_Span] = []
+        self.redacted = False
+        """Whether any span of a channel was silenced."""
 
     @property
     def committed(self) -> int:
@@ -169,6 +179,26 @@ class StereoMixer:
             self._place(channel, start + offset, samples[offset : offset + self._window])
         return placement
 
+    def silence_from(self, channel: Channel, start: int) -> int:
+        """Silence ``channel`` from sample frame ``start`` until :meth:`silence_until`.
+
+        A span already open on the channel stays as it is (the same event again).
+
+        Returns:
+            Sample frames of the span this mixer had already written: too late to silence.
+        """
+        if any(span.channel is channel and span.end is None for span in self._silenced):
+            return 0
+        self._silenced.append(_Span(channel, max(start, 0)))
+        self.redacted = True
+        return max(0, self._committed - max(start, self._start_frame))
+
+    def silence_until(self, channel: Channel, end: int) -> None:
+        """End the channel's open span at sample frame ``end`` (nothing open: nothing to do)."""
+        for span in self._silenced:
+            if span.channel is channel and span.end is None:
+                span.end = max(end, span.start)
+
     def finish(self, min_frames: int = 0) -> int:
         """Write everything still buffered and return the recording's length in sample frames.
 
@@ -197,6 +227,7 @@ class StereoMixer:
             return
         frame = CHANNELS * _SAMPLE.itemsize
         kept = min(n, self._cap)
+        self._apply_silence(self._committed + kept)
         self._sink.append(self._bytes[: kept * frame])
         if kept < self._cap:
             self._buf[: self._cap - kept] = self._buf[kept:]
@@ -210,3 +241,22 @@ class StereoMixer:
             silence -= step
         self._committed = target
         self._sink.fix_header()
+
+    def _apply_silence(self, target: int) -> None:
+        """Zero the silenced spans within ``[committed, target)`` of the buffer, and forget
+        the spans that end before ``target`` (nothing of them is left to write)."""
+        for span in self._silenced:
+            lo = max(span.start, self._committed)
+            hi = target if span.end is None else min(span.end, target)
+            if lo < hi:
+                self._buf[lo - self._committed : hi - self._committed, span.channel] = 0
+        self._silenced = [s for s in self._silenced if s.end is None or s.end > target]
+
+
+@dataclass(slots=True)
+class _Span:
+    """Sample frames ``[start, end)`` of one channel to write as silence (open: no end)."""
+
+    channel: Channel
+    start: int
+    end: int | None = None

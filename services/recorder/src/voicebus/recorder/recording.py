@@ -58,6 +58,7 @@ class RecordingInfo:
         frames: sample frames per channel.
         bytes: file size.
         sha256: hex digest of the whole file.
+        redacted: the caller was silenced over sensitive keypad input somewhere in it.
     """
 
     path: Path
@@ -66,6 +67,7 @@ class RecordingInfo:
     frames: int
     bytes: int
     sha256: str
+    redacted: bool = False
 
     @property
     def duration_s(self) -> float:
@@ -196,6 +198,19 @@ class Recording:
             self.error = err
             return None
 
+    def silence_from(self, channel: Channel, ts_ms: int) -> int:
+        """Write ``channel`` as silence from ``ts_ms`` (call timeline) until
+        :meth:`silence_until`.
+
+        Returns:
+            Sample frames of the span already written: too late to silence.
+        """
+        return self._mixer.silence_from(channel, ts_ms * self.sample_rate // 1000)
+
+    def silence_until(self, channel: Channel, ts_ms: int) -> None:
+        """End the channel's silenced span at ``ts_ms`` (call timeline)."""
+        self._mixer.silence_until(channel, ts_ms * self.sample_rate // 1000)
+
     def discard(self) -> None:
         """Close and delete the file (the call could not be recorded)."""
         self._file.close()
@@ -240,4 +255,5 @@ class Recording:
             frames=frames,
             bytes=self.path.stat().st_size,
             sha256=digest.hexdigest(),
+            redacted=self._mixer.redacted,
         )

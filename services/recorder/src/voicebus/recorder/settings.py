@@ -39,6 +39,15 @@ class RecorderSettings(ServiceSettings):
             "bad timestamp cannot fill the disk with silence."
         ),
     )
+    redact_margin_ms: int = Field(
+        default=300,
+        ge=0,
+        le=5000,
+        description=(
+            "Sensitive keypad input: the caller is silenced this much before the node "
+            "collecting it is entered and after it is left (host clocks differ a little)."
+        ),
+    )
     publish_timeout_s: float = Field(
         default=10.0,
         gt=0,

@@ -209,6 +209,13 @@ class FlowNodeEnteredData(Data):
     agent_version: int | None = Field(
         default=None, ge=1, description="Agent version the call runs.", examples=[3]
     )
+    sensitive_input: bool = Field(
+        default=False,
+        description="The node collects secret keypad input (a sensitive collect-digits "
+        "node): the caller's audio is silenced in the recording from this event's time "
+        "until the next node is entered or the call ends.",
+        examples=[True],
+    )
 
 
 class FlowNodeEntered(Envelope):

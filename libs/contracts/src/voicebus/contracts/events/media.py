@@ -18,6 +18,12 @@ class DtmfReceivedData(Data):
         description="Keys the caller pressed. Personal data (may be a PIN).",
         examples=["1"],
     )
+    masked: bool = Field(
+        default=False,
+        description="The keys are shown as one '*' each: the call was in a node collecting "
+        "sensitive input, and the keys went to the call's orchestrator only (vb.keys.<call>).",
+        examples=[False],
+    )
 
 
 class DtmfReceived(Envelope):
@@ -107,6 +113,12 @@ class RecordingReadyData(Data):
         pattern=r"^[0-9a-f]{64}$",
         description="SHA-256 of the file.",
         examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
+    )
+    redacted: bool = Field(
+        default=False,
+        description="The caller's channel is silent wherever the call was in a node "
+        "collecting sensitive keypad input (see flow.node_entered's sensitive_input).",
+        examples=[True],
     )
 
 

@@ -1,4 +1,4 @@
-"""Call control of one live call: ``vb.ctl.<call>.{clear,hangup,transfer,dtmf}``.
+"""Call control of one live call: ``vb.ctl.<call>.{clear,hangup,transfer,dtmf,keypad}``.
 
 ``clear`` acts at once (barge-in must cut the agent off within a frame); a
 hang-up, a transfer and keypad tones run as tasks of their own, cancelled when
@@ -18,7 +18,14 @@ from typing import Any, Final, Protocol
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 
-from voicebus.contracts.commands import Clear, HangUp, SendDtmf, Transfer, parse_control
+from voicebus.contracts.commands import (
+    Clear,
+    HangUp,
+    MaskKeypad,
+    SendDtmf,
+    Transfer,
+    parse_control,
+)
 from voicebus.gateway.live import tone_chunks
 from voicebus.gateway.parameters import CallIdentity
 from voicebus.gateway.stream.ports import CallEnder, Playback
@@ -85,6 +92,8 @@ class CallControl:
         self._stopped = False
         self.transferring = False
         """A transfer was ordered: the provider may end the stream as it bridges."""
+        self.keypad_masked = False
+        """The orchestrator asked for the caller's keys to be masked in stored events."""
 
     async def on_control(self, msg: Msg) -> None:
         """One command for this call."""
@@ -104,6 +113,8 @@ class CallControl:
                 self._spawn(self._transfer(command))
             case SendDtmf():
                 self._spawn(self._send_dtmf(command))
+            case MaskKeypad():
+                self.keypad_masked = command.data.masked
 
     async def stop(self) -> None:
         """Cancel what is still running (the call ended)."""

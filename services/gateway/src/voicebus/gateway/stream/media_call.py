@@ -36,7 +36,13 @@ from voicebus.contracts import subjects
 from voicebus.contracts.events import EndReason, ErrorCode
 from voicebus.contracts.ids import new_id
 from voicebus.gateway import metrics
-from voicebus.gateway.call_events import call_ended, call_error, call_started, dtmf_received
+from voicebus.gateway.call_events import (
+    call_ended,
+    call_error,
+    call_started,
+    dtmf_received,
+    masked_dtmf,
+)
 from voicebus.gateway.calls import PlaybackTracker
 from voicebus.gateway.context import Gateway
 from voicebus.gateway.live import AudioChunker, LiveControl
@@ -70,6 +76,7 @@ _GATEWAY_VERBS = (
     subjects.CtlVerb.HANGUP,
     subjects.CtlVerb.TRANSFER,
     subjects.CtlVerb.DTMF,
+    subjects.CtlVerb.KEYPAD,
 )
 
 
@@ -232,7 +239,12 @@ class MediaCall:
         )
 
     async def dtmf(self, event: DtmfIn) -> None:
-        """The caller pressed keys."""
+        """The caller pressed keys.
+
+        While the keypad is masked (a sensitive collect-digits node), the real keys go to
+        the call's orchestrator on ``vb.keys.<call>`` (core NATS, never stored) and the
+        stored ``dtmf.received`` shows one ``*`` per key.
+        """
         call = self.identity
         if call is None:
             count_ignored(self._provider.name, IgnoreReason.BEFORE_START)
@@ -243,6 +255,11 @@ class MediaCall:
             count_ignored(self._provider.name, IgnoreReason.INVALID_MESSAGE)
             return
         with trace.use_span(self._span, end_on_exit=False):
+            if self.parts is not None and self.parts.control.keypad_masked:
+                await self._gw.nc.publish(
+                    subjects.keys(call.call_id), dtmf.model_dump_json().encode()
+                )
+                dtmf = masked_dtmf(dtmf)
             await self._gw.publish(dtmf)
         log.info("dtmf received", extra={"call_id": call.call_id, **pii(digits=event.digits)})
 

@@ -281,8 +281,11 @@ def test_a_flow_edited_on_the_canvas_is_what_the_next_call_follows(
     log_in(page, token)
     page.goto(f"{page.url.split('#')[0]}#/calls/{call_id}")
     replay = page.get_by_test_id("replay")
-    page.get_by_label("Agent version").select_option("1")
-    page.get_by_role("button", name="Replay").click()
+    choice = page.get_by_label("Agent version")
+    expect(choice.locator("option")).to_have_count(4)
+    expect(choice).to_have_value("3")  # the newest the call did not run
+    choice.select_option("1")
+    page.get_by_role("button", name="Replay", exact=True).click()
     expect(replay.get_by_test_id("replay-status")).to_contain_text("differ between v4 and v1")
     turn = replay.locator('li[data-turn="1"]')
     expect(turn).to_have_class(_has("differs"))
@@ -292,7 +295,7 @@ def test_a_flow_edited_on_the_canvas_is_what_the_next_call_follows(
     expect(original).to_contain_text("refunds")
     expect(original).to_have_class(_has("changed"))
     expect(replayed).not_to_contain_text("refunds")
-    page.screenshot(path=shots / "15-call-replay.png", full_page=True)
+    replay.screenshot(path=shots / "15-call-replay.png")
     page.close()
 
 

@@ -99,7 +99,6 @@ export function CallDetail({ callId }: { callId: string }) {
 
       <Analysis analysis={(call as Call & { analysis?: AnalysisData | null }).analysis} />
       {call.status !== "ended" && <SupervisePanel callId={callId} />}
-      {call.status === "ended" && call.agent_id && <Replay callId={callId} agentId={call.agent_id} ranVersion={ranVersion} />}
 
       <section className="card">
         <h2>Recording</h2>
@@ -160,6 +159,7 @@ export function CallDetail({ callId }: { callId: string }) {
           </ol>
         </section>
       </div>
+      {call.status === "ended" && call.agent_id && <Replay callId={callId} agentId={call.agent_id} ranVersion={ranVersion} />}
     </>
   );
 }

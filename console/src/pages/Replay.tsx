@@ -122,17 +122,18 @@ function ReplayResult({ report }: { report: ReplayReport }) {
 /** The replay control of a finished call: pick a version of its agent, run, read the diff. */
 export function Replay({ callId, agentId, ranVersion }: { callId: string; agentId: string; ranVersion: number | null }) {
   const [versions, setVersions] = useState<AgentVersionInfo[]>([]);
-  const [version, setVersion] = useState<number | null>(null);
+  const [picked, setPicked] = useState<number | null>(null);
   const [unlisted, setUnlisted] = useState("");
   const [state, setState] = useState<ReplayState>({ kind: "idle" });
+  // Until someone picks one: the newest version the call did not run (the list is newest first).
+  const version = picked ?? versions.find((v) => v.version !== ranVersion)?.version ?? versions[0]?.version ?? null;
 
   useEffect(() => {
-    api<AgentVersionInfo[]>(`/agents/${encodeURIComponent(agentId)}/versions`).then((list) => {
-      setVersions(list);
-      // Newest first: the default is the newest version the call did not run.
-      setVersion(list.find((v) => v.version !== ranVersion)?.version ?? list[0]?.version ?? null);
-    }, (err) => setUnlisted(err instanceof ApiError ? err.message : "The edge did not answer."));
-  }, [agentId, ranVersion]);
+    api<AgentVersionInfo[]>(`/agents/${encodeURIComponent(agentId)}/versions`).then(
+      setVersions,
+      (err) => setUnlisted(err instanceof ApiError ? err.message : "The edge did not answer."),
+    );
+  }, [agentId]);
 
   async function run() {
     setState({ kind: "running" });
@@ -149,7 +150,7 @@ export function Replay({ callId, agentId, ranVersion }: { callId: string; agentI
       <div className="replay-top">
         <h2>Replay against version…</h2>
         <div className="replay-controls">
-          <select aria-label="Agent version" value={version ?? ""} onChange={(e) => setVersion(Number(e.target.value))} disabled={!versions.length}>
+          <select aria-label="Agent version" value={version ?? ""} onChange={(e) => setPicked(Number(e.target.value))} disabled={!versions.length}>
             {versions.map((v) => (
               <option key={v.version} value={v.version}>
                 v{v.version}{v.version === ranVersion ? " (this call)" : ""}

@@ -1,8 +1,9 @@
 """The console's Agents pages in a real headless Chromium against the real edge, orchestrator
 (PostgreSQL), audit and NATS with JetStream: an agent's flow is edited on the canvas (a node
-added, a transition drawn from one node's handle to another's), refused while the new node is
-unreachable (the API's 422 shown on the node), saved as a new version, compared with the one
-before, made live; the next call, driven by the scripted LLM, follows the new transition.
+added, a transition drawn from one node's handle to another's, a node dragged and kept there),
+refused while the new node is unreachable (the API's 422 shown on the node), saved as a new
+version, compared with the one before, made live; the next call, driven by the scripted LLM,
+follows the new transition, and replayed on its page against the first version it differs.
 
 Screenshots at 1440x900 go to ``<pytest tmp>/console-screenshots``.
 """
@@ -89,6 +90,14 @@ def center(locator: Locator) -> tuple[float, float]:
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
 
 
+def canvas_xy(node: Locator) -> tuple[float, float]:
+    """Where a React Flow node is in canvas coordinates (its translate), whatever the zoom."""
+    transform = node.evaluate("el => el.style.transform")
+    found = re.match(r"translate\(([-\d.]+)px, ?([-\d.]+)px\)", transform)
+    assert found, transform
+    return float(found[1]), float(found[2])
+
+
 def connect(page: Page, source: str, target: str) -> None:
     """Drag from ``source``'s outgoing handle to ``target``'s incoming one, as a person does."""
     start = page.locator(f'.react-flow__node[data-id="{source}"] .react-flow__handle.source')
@@ -168,6 +177,16 @@ def test_a_flow_edited_on_the_canvas_is_what_the_next_call_follows(
     expect(panel).to_have_attribute("data-transition", "greet:1")
     expect(panel.get_by_label("Transition name")).to_have_value("to_refunds")
     panel.get_by_label("Transition condition").fill("The caller wants a refund.")
+    # A node dragged up, clear of the new one, is kept there by the save (checked after a reload).
+    wrapup = page.locator('.react-flow__node[data-id="wrapup"]')
+    before = canvas_xy(wrapup)
+    x, y = center(page.get_by_test_id("node-wrapup").locator(".step-task"))
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x - 40, y - 140, steps=8)
+    page.mouse.up()
+    dragged = canvas_xy(wrapup)
+    assert dragged[1] < before[1] - 100, (before, dragged)
     page.get_by_role("button", name="Save new version").click()
     expect(page.get_by_test_id("save-status")).to_contain_text("Saved as v2")
     expect(page.get_by_test_id("live-version")).to_have_text("v2 live")
@@ -192,6 +211,12 @@ def test_a_flow_edited_on_the_canvas_is_what_the_next_call_follows(
     expect(page.get_by_test_id("live-version")).to_have_text("v4 live")
     versions = page.get_by_test_id("versions")
     expect(versions.locator('tr[data-version="2"]')).to_contain_text("same as live")
+    page.reload()
+    page.get_by_role("link", name="Flow").click()
+    expect(wrapup).to_be_visible()
+    again = canvas_xy(wrapup)
+    assert abs(again[0] - dragged[0]) < 3, (dragged, again)
+    assert abs(again[1] - dragged[1]) < 3, (dragged, again)
 
     # "Talk to this agent": the browser call page, in a new tab, with the agent picked.
     with page.context.expect_page() as opened:
@@ -247,6 +272,31 @@ def test_a_flow_edited_on_the_canvas_is_what_the_next_call_follows(
                       data=CallEndedData(reason=EndReason.CALLER_HANGUP))  # fmt: skip
     edge.run(edge.publish(ended))
     edge.run(release(edge, call_id, lease), timeout=90)
+
+    # The call replayed against v1, which has no refunds node: the flow path differs.
+    with edge.client() as http:  # the page offers a replay once audit has the call ended
+        stored = poll(http, f"/calls/{call_id}", token, lambda r: r.json()["status"] == "ended")
+        assert stored.json()["status"] == "ended", stored.text
+    page = open_console(browser, edge)
+    log_in(page, token)
+    page.goto(f"{page.url.split('#')[0]}#/calls/{call_id}")
+    replay = page.get_by_test_id("replay")
+    choice = page.get_by_label("Agent version")
+    expect(choice.locator("option")).to_have_count(4)
+    expect(choice).to_have_value("3")  # the newest the call did not run
+    choice.select_option("1")
+    page.get_by_role("button", name="Replay", exact=True).click()
+    expect(replay.get_by_test_id("replay-status")).to_contain_text("differ between v4 and v1")
+    turn = replay.locator('li[data-turn="1"]')
+    expect(turn).to_have_class(_has("differs"))
+    expect(turn).to_contain_text("I would like a refund, please.")
+    original, replayed = (turn.locator(f'[data-side="{s}"] [data-kind="transitions"]')
+                          for s in ("original", "replayed"))  # fmt: skip
+    expect(original).to_contain_text("refunds")
+    expect(original).to_have_class(_has("changed"))
+    expect(replayed).not_to_contain_text("refunds")
+    replay.screenshot(path=shots / "15-call-replay.png")
+    page.close()
 
 
 def _has(name: str) -> re.Pattern[str]:

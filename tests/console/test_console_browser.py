@@ -395,7 +395,7 @@ def test_a_live_call_appears_ends_and_is_reviewed_with_its_recording(
     page.screenshot(path=shots / "05-call-detail.png", full_page=True)
 
     transcript.locator("li.line").nth(2).click()  # seek to the agent's answer, then play
-    page.get_by_role("button", name="Play").click()
+    page.get_by_role("button", name="Play", exact=True).click()
     expect(player).to_have_attribute("data-playing", "true")
     # From the answer (5.4 s in) the player moves on: the position passes 6 s.
     moved_on = re.compile(r"^00:(0[6-9]|1[0-4]) / 00:14$")

@@ -194,6 +194,32 @@ def test_a_bad_definition_is_a_422_naming_each_field(edge: EdgeStack) -> None:
     assert fields["greeting"].startswith("uses {{nmae}}")
 
 
+def test_a_flow_nodes_canvas_position_round_trips_and_a_bad_one_is_a_422(edge: EdgeStack) -> None:
+    def placed(position: Any) -> dict[str, Any]:
+        done = {"name": "done", "description": "The caller is done.", "target": "b"}
+        nodes = [{"id": "a", "position": position, "transitions": [done]}, {"id": "b", "end": True}]
+        return definition("Hi.", flow={"initial": "a", "nodes": nodes})
+
+    with edge.client() as http:
+        acme = admin_key(http, "acme")
+        created = http.post(
+            "/agents", headers=bearer(acme),
+            json={"agent_id": "placed", "definition": placed({"x": 360.5, "y": -40})},
+        )  # fmt: skip
+        assert created.status_code == 201, created.text
+        loaded = http.get("/agents/placed", headers=bearer(acme)).json()
+        refused = http.put(
+            "/agents/placed", headers=bearer(acme),
+            json={"definition": placed({"x": 1e9, "y": 0}), "expected_version": 1},
+        )  # fmt: skip
+    a, b = loaded["definition"]["flow"]["nodes"]
+    assert a["position"] == {"x": 360.5, "y": -40.0}
+    assert "position" not in b  # unset stays unset: the canvas lays it out
+    assert refused.status_code == 422, refused.text
+    fields = {f["field"]: f["message"] for f in refused.json()["error"]["fields"]}
+    assert "less than or equal to 100000" in fields["flow.nodes[0].position.x"]
+
+
 def test_a_call_missing_a_required_variable_is_refused_naming_it(edge: EdgeStack) -> None:
     needs = definition("Hi.", variables=[{"name": "customer_id", "required": True}])
     with edge.client() as http:

@@ -16,7 +16,7 @@ import {
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import { FormEvent, useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { NODE_ID, Point, addNode, addTransition, edgesOf, freeSpot, initialOf, layout, nodeIndex, removeNode, removeTransition } from "./flowGraph";
+import { NODE_ID, Point, addNode, addTransition, edgesOf, freeSpot, initialOf, layout, nodeIndex, removeNode, removeTransition, withPositions } from "./flowGraph";
 import { FlowPanel, Selection } from "./FlowPanel";
 import { FieldErrors, Flow, FlowNode, problemsAt } from "./types";
 
@@ -85,10 +85,10 @@ export function FlowCanvas({
           initial: node.id === start,
           problems: problemsAt(errors, `flow.nodes[${nodeIndex(flow, node.id)}]`).length,
         };
-        if (old) return { ...old, data };
-        const position = placed.current[node.id] ?? auto[node.id];
+        // A kept position wins (a reload, a discard); else where the node was on the canvas.
+        const position = node.position ?? old?.position ?? placed.current[node.id] ?? auto[node.id];
         placed.current[node.id] = position;
-        return { id: node.id, type: "step", position, data };
+        return old ? { ...old, position, data } : { id: node.id, type: "step", position, data };
       });
     });
   }, [flow, errors, start, placed]);
@@ -123,6 +123,16 @@ export function FlowCanvas({
     });
   }, [placed]);
 
+  // A drag ends: every node is kept where it is shown, so the saved layout is the one seen.
+  const onNodeDragStop = useCallback(
+    (_: unknown, __: StepNode, dragged: StepNode[]) => {
+      const shown = Object.fromEntries([...nodes, ...dragged].map((n) => [n.id, n.position]));
+      const next = withPositions(flow, shown);
+      if (next !== flow) onChange(next);
+    },
+    [flow, nodes, onChange],
+  );
+
   const onConnect = useCallback(
     (connection: Connection) => {
       if (!connection.source || !connection.target) return;
@@ -156,8 +166,9 @@ export function FlowCanvas({
     if (!NODE_ID.test(id)) return setIdError("A node id is 1 to 64 letters, digits, '_' or '-'.");
     if (flow.nodes.some((n) => n.id === id)) return setIdError(`There is a node '${id}' already.`);
     setIdError("");
-    placed.current[id] = freeSpot(Object.fromEntries(nodes.map((n) => [n.id, n.position])));
-    onChange(addNode(flow, id));
+    const spot = freeSpot(Object.fromEntries(nodes.map((n) => [n.id, n.position])));
+    placed.current[id] = spot;
+    onChange(addNode(flow, id, spot));
     setSelection({ kind: "node", id });
     setNewId("");
     // Once the new node is on the canvas, show everything again.
@@ -179,6 +190,7 @@ export function FlowCanvas({
             edges={edges}
             nodeTypes={NODE_TYPES}
             onNodesChange={onNodesChange}
+            onNodeDragStop={onNodeDragStop}
             onConnect={onConnect}
             onInit={(instance) => { view.current = instance; }}
             onDelete={onDelete}

@@ -1,6 +1,7 @@
 // The flow as a graph: pure functions from a definition's flow to canvas positions and edges,
 // and the edits the canvas makes (each returns a new flow; the input is never changed).
-// Positions are laid out from the graph: the definition has no place to keep them.
+// A node's ``position`` is where the canvas shows it (layout only, the orchestrator ignores
+// it); nodes without one are laid out from the graph.
 
 import { Flow, FlowNode, Transition } from "./types";
 
@@ -90,9 +91,28 @@ function withNode(flow: Flow, id: string, change: (node: FlowNode) => FlowNode):
   return { ...flow, nodes: flow.nodes.map((n) => (n.id === id ? change(n) : n)) };
 }
 
-export function addNode(flow: Flow, id: string): Flow {
-  const node: FlowNode = { id, task: "", transitions: [] };
+/** A canvas point as the definition keeps it: whole pixels, so a save diffs cleanly. */
+function rounded(point: Point): Point {
+  return { x: Math.round(point.x), y: Math.round(point.y) };
+}
+
+export function addNode(flow: Flow, id: string, position: Point): Flow {
+  const node: FlowNode = { id, task: "", transitions: [], position: rounded(position) };
   return { ...flow, nodes: [...flow.nodes, node] };
+}
+
+/** With every node kept where the canvas shows it; the same flow if none moved. */
+export function withPositions(flow: Flow, positions: Record<string, Point>): Flow {
+  let moved = false;
+  const nodes = flow.nodes.map((node) => {
+    const shown = positions[node.id];
+    if (!shown) return node;
+    const position = rounded(shown);
+    if (node.position?.x === position.x && node.position?.y === position.y) return node;
+    moved = true;
+    return { ...node, position };
+  });
+  return moved ? { ...flow, nodes } : flow;
 }
 
 /** Without the node and every transition into it. */

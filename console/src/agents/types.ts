@@ -33,6 +33,8 @@ export interface FlowNode {
   collect_digits?: { variable: string; next: string; [key: string]: Json } | null;
   handoff?: { agent_id: string; announce?: string | null; [key: string]: Json | undefined } | null;
   end?: boolean;
+  /** Where the canvas shows the node (layout only); unset: laid out from the graph. */
+  position?: { x: number; y: number } | null;
   [key: string]: unknown;
 }
 

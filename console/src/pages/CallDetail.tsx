@@ -7,6 +7,7 @@ import { lineAt, timeline, transcript } from "../transcript";
 import { Waveform } from "../Waveform";
 import { Analysis } from "./Analysis";
 import { patched, StatusBadge } from "./Calls";
+import { Replay } from "./Replay";
 import { Analysis as AnalysisData } from "../ops/client";
 
 async function allEvents(callId: string): Promise<StoredEvent[]> {
@@ -20,6 +21,12 @@ async function allEvents(callId: string): Promise<StoredEvent[]> {
     after = result.next_after;
   }
   return events;
+}
+
+/** The agent version the call ran, as its replies and flow events name it. */
+function versionRan(events: StoredEvent[]): number | null {
+  const named = events.find((e) => typeof e.data.agent_version === "number");
+  return named ? (named.data.agent_version as number) : null;
 }
 
 function merged(a: StoredEvent[], b: StoredEvent[]): StoredEvent[] {
@@ -55,6 +62,7 @@ export function CallDetail({ callId }: { callId: string }) {
   const lines = useMemo(() => transcript(events), [events]);
   const items = useMemo(() => timeline(events), [events]);
   const heard = lineAt(lines, position);
+  const ranVersion = useMemo(() => versionRan(events), [events]);
 
   if (error) return <div className="error" role="alert">{error}</div>;
   if (!call) return <div className="muted">Loading…</div>;
@@ -151,6 +159,7 @@ export function CallDetail({ callId }: { callId: string }) {
           </ol>
         </section>
       </div>
+      {call.status === "ended" && call.agent_id && <Replay callId={callId} agentId={call.agent_id} ranVersion={ranVersion} />}
     </>
   );
 }

@@ -58,6 +58,16 @@ def test_a_sound_flow_passes() -> None:
     assert [n.id for n in definition.flow.nodes] == ["greet", "verify", "done"]
 
 
+def test_a_canvas_position_is_kept_and_an_unset_one_leaves_the_json_as_before() -> None:
+    raw = flow_agent()
+    raw["flow"]["nodes"][0]["position"] = {"x": 360, "y": -40.5}
+    dumped = parse_definition(raw).model_dump(mode="json")
+    greet, verify, _ = dumped["flow"]["nodes"]
+    assert greet["position"] == {"x": 360.0, "y": -40.5}
+    # No key at all, so definitions saved before positions existed keep their digest.
+    assert "position" not in verify
+
+
 def test_an_unknown_target_is_named_with_its_path() -> None:
     raw = flow_agent()
     raw["flow"]["nodes"][0]["transitions"][0]["target"] = "billing"

@@ -30,6 +30,7 @@ from voicebus.contracts.agents.flow import (
     FlowAction,
     FlowNode,
     Handoff,
+    NodePosition,
     Transition,
 )
 from voicebus.contracts.agents.knowledge import SEARCH_KNOWLEDGE, KnowledgeMode, KnowledgeSettings
@@ -83,6 +84,7 @@ __all__ = [
     "McpServer",
     "McpTransport",
     "MemorySettings",
+    "NodePosition",
     "Problem",
     "SendDtmfTool",
     "SpeechChoice",

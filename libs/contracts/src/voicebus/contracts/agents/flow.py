@@ -14,7 +14,7 @@ or reset it to a summary.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from pydantic import Field, field_validator, model_validator
 
@@ -30,6 +30,8 @@ VariableName = Annotated[
           examples=["account_number"]),
 ]  # fmt: skip
 Scalar = str | int | float | bool
+MAX_COORDINATE: Final = 100_000.0
+"""Bound of a node's canvas coordinates, either way."""
 
 
 class ContextStrategy(StrEnum):
@@ -143,6 +145,15 @@ class Handoff(Definition):
     )
 
 
+class NodePosition(Definition):
+    """Where a node sits on the console's canvas: layout only, never read when calls run."""
+
+    x: float = Field(ge=-MAX_COORDINATE, le=MAX_COORDINATE, description="Canvas x, in pixels.",
+                     examples=[360.0])  # fmt: skip
+    y: float = Field(ge=-MAX_COORDINATE, le=MAX_COORDINATE, description="Canvas y, in pixels.",
+                     examples=[40.0])  # fmt: skip
+
+
 class FlowNode(Definition):
     """One step of a flow."""
 
@@ -168,6 +179,14 @@ class FlowNode(Definition):
         default=None,
         description="Merged over the agent's llm.options while here (model, temperature...).",
         examples=[{"temperature": 0.0, "max_tokens": 60}],
+    )
+    # Left out of dumps while unset, so a definition saved before positions existed keeps
+    # its canonical JSON (and digest): re-importing it makes no new version.
+    position: NodePosition | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="Where the console's canvas shows the node (layout only: the orchestrator "
+        "ignores it). Unset: the canvas lays the node out from the graph.",
     )
 
 

@@ -22,7 +22,7 @@ interface Turn {
 }
 
 /** What differs in a turn, as the API names it ("transitions": the flow nodes entered). */
-type DiffKind = "reply" | "transitions" | "tools" | "end";
+type DiffKind = "caller" | "reply" | "transitions" | "tools" | "end";
 
 interface ReplayReport {
   original_version: number | null;

@@ -261,16 +261,16 @@ class Outcomes:
             return False
         when = self.clock.now() + timedelta(seconds=CAPACITY_RETRY_S)
         await conn.execute(
-            text("DELETE FROM attempts WHERE attempt_id = ANY(:ids)"),
-            {"ids": [r.attempt_id for r in rows]},
+            text("DELETE FROM attempts WHERE tenant_id = :tid AND attempt_id = :aid"),
+            [{"tid": r.tenant_id, "aid": r.attempt_id} for r in rows],
         )
         await conn.execute(
             text(
                 "UPDATE contacts SET attempts = GREATEST(attempts - 1, 0), next_at = :nat, "
                 "state = CASE WHEN state = 'dnc' THEN state ELSE 'pending' END "
-                "WHERE contact_id = :cid"
+                "WHERE tenant_id = :tid AND contact_id = :cid"
             ),
-            [{"nat": when, "cid": r.contact_id} for r in rows],
+            [{"nat": when, "tid": r.tenant_id, "cid": r.contact_id} for r in rows],
         )
         reason = "retry: the tenant is at its concurrent-call limit"
         events: list[Envelope] = [

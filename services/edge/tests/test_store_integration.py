@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -17,7 +19,6 @@ from voicebus.edge.migrations import MIGRATIONS
 from voicebus.edge.settings import EdgeSettings
 from voicebus.edge.tenancy import keys
 from voicebus.edge.tenancy.store import TenantStore
-from voicebus.edge.tenancy.tables import METADATA
 from voicebus.runtime import db as dbkit
 from voicebus.runtime.errors import ConfigurationError
 from voicebus.runtime.migrations import runner
@@ -48,7 +49,8 @@ async def test_tenancy_tables_of_the_gateway_schema_are_adopted_with_their_rows(
         old = TenantStore.from_settings(credentials_key)
         # What the gateway did before the edge existed: its tenancy tables in its schema.
         async with legacy.begin() as conn:
-            await conn.run_sync(METADATA.create_all, tables=_tenancy_tables())
+            tables = _tenancy_tables()
+            await conn.run_sync(tables[0].metadata.create_all, tables=tables)
         await old.bind(legacy)
         await old.create_tenant("acme", "Acme")
         await old.add_key("acme", key, "old key", frozenset({"admin"}), 600)
@@ -96,5 +98,13 @@ async def test_tenancy_tables_of_the_gateway_schema_are_adopted_with_their_rows(
 
 
 def _tenancy_tables() -> list[Any]:
+    """The tables as the gateway kept them: the frozen shapes of the ``0001`` baseline, not
+    the live ones (later revisions add columns the gateway never had)."""
+    path = Path(MIGRATIONS.script_location) / "versions" / "v0001_baseline.py"
+    spec = importlib.util.spec_from_file_location("edge_baseline_0001", path)
+    assert spec is not None
+    assert spec.loader is not None
+    baseline = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(baseline)
     names = ("tenants", "api_keys", "provider_accounts", "idempotency_keys", "tenant_limits")
-    return [METADATA.tables[name] for name in names]
+    return [baseline.METADATA.tables[name] for name in names]

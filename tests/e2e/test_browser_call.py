@@ -1,8 +1,9 @@
 """A browser call, end to end: a real headless Chromium opens the edge's page, picks the
 scripted demo agent and talks to it through its (fake) microphone, with every service
 running as its own process on a real NATS (JetStream) and a real PostgreSQL, the scripted
-LLM and the real local STT and TTS. The same stack replays a recorded call's audio
-(``voicebus replay --audio``, which talks to the gateway as a browser page does).
+LLM and the real local STT and TTS. The same stack replays a recorded call's audio and
+runs scenario evals as calls (``voicebus replay --audio``, ``voicebus eval --audio``,
+which talk to the gateway as a browser page does).
 
 The microphone plays a WAV file of the caller's line, synthesized at test time with the
 dev kit's caller voice; the page shows the live transcript and plays the agent's answer.
@@ -13,6 +14,7 @@ flows over the gateway's media WebSocket.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import wave
 from collections.abc import AsyncIterator
@@ -302,3 +304,60 @@ async def test_a_recorded_call_is_heard_again_by_the_stack_against_another_versi
     # Each side's turn was timed: end of the caller's speech to the agent's first audio.
     assert original[1].latency_ms is not None
     assert replayed[1].latency_ms is not None
+
+
+SCENARIOS = """
+agent: demo-scripted
+context: {customer_name: Ada}
+scenarios:
+  - name: a known order is looked up
+    greeting: {reply_contains: [Hi Ada]}
+    turns:
+      - say: Hi, where is my order 1234?
+        expect:
+          tools: [{name: check_order_status, arguments: {order_id: "1234"}}]
+          reply_contains: [shipped]
+      - say: Thank you
+        wav: thanks.wav
+        expect: {reply_contains: welcome, no_tools: true}
+    expect: {ended: false, latency_p95_ms: 60000}
+  - name: goodbye ends the call
+    turns:
+      - say: That's all, bye
+        expect: {tools: [{name: end_call}], ended: true}
+"""
+
+
+async def test_scenarios_run_as_real_calls_with_spoken_lines_and_timed_turns(
+    stack: DevStack, tmp_path: Path
+) -> None:
+    """``voicebus eval --audio``: each scenario a browser call through the whole stack, its
+    lines spoken (the local voice, or a WAV file), its turns timed against a budget."""
+    edge = next(s.url for s in stack.services if s.name == "edge")
+    async with httpx.AsyncClient(base_url=f"{edge}/api/v1", timeout=30) as http:
+        admin = {"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"}
+        tenant = {"tenant_id": "evaluator", "name": "Evaluator"}
+        assert (await http.post("/tenants", headers=admin, json=tenant)).status_code == 201
+        key = await http.post("/tenants/evaluator/keys", headers=admin,
+                              json={"name": "ci", "scopes": ["admin"]})  # fmt: skip
+        token = key.json()["token"]
+    thanks = b"".join([c async for c in default_voice().synthesize("Thank you", 16000)])
+    with wave.open(str(tmp_path / "thanks.wav"), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(16000)
+        wav.writeframes(thanks)
+    (tmp_path / "scenarios.yaml").write_text(SCENARIOS)
+    out = tmp_path / "report"
+    args = ["eval", str(tmp_path / "scenarios.yaml"), "--audio", "--out", str(out),
+            "--url", edge, "--api-key", token]  # fmt: skip
+    ran = await asyncio.to_thread(CliRunner().invoke, operator_app(), args)
+    assert ran.exit_code == 0, ran.output
+    assert "2 of 2 scenario(s) passed" in ran.output
+    report = json.loads((out / "report.json").read_text())
+    looked_up, goodbye = report["scenarios"]
+    heard = [t["caller"]["text"] for t in looked_up["turns"][1:]]
+    assert [_words(h) for h in heard] == [_words("Hi, where is my order 1234?"), ["thank", "you"]]
+    assert all(t["latency_ms"] is not None for t in looked_up["turns"][1:])
+    assert goodbye["turns"][-1]["ended"] is True
+    assert "latency" not in " ".join(looked_up["skipped"])  # measured, so not skipped

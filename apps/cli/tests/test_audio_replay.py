@@ -1,5 +1,5 @@
-"""The audio replay's pieces that need no stack: the caller channel, the listener's pacing,
-and the latency summary."""
+"""The pieces of audio replays and evals that need no stack: the caller channel, the
+phone's pacing, the caller's lines, and the latency summary."""
 
 from __future__ import annotations
 
@@ -8,13 +8,17 @@ import io
 import json
 import time
 import wave
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from voicebus.cli.audio_replay import Listener, caller_channel
-from voicebus.cli.replay import latency_line, percentile
-from voicebus.contracts.replay import TurnRecord
+from voicebus.cli.audio_evals import UnusableLineError, line_audio, local_voice
+from voicebus.cli.audio_replay import caller_channel
+from voicebus.cli.phone import Listener
+from voicebus.cli.replay import latency_line
+from voicebus.cli.scenarios import ScenarioTurn
+from voicebus.contracts.replay import TurnRecord, percentile
 
 pytestmark = pytest.mark.unit
 
@@ -34,7 +38,6 @@ def test_the_caller_is_the_left_channel() -> None:
     caller = caller_channel(_stereo([1, -2, 300], [7, 7, 7]))
     assert caller.sample_rate == 8000
     assert caller.pcm == b"".join(v.to_bytes(2, "little", signed=True) for v in (1, -2, 300))
-    assert [len(c) for c in caller.chunks()] == [6]  # shorter than 20 ms: one piece
 
 
 def test_a_mono_file_is_refused() -> None:
@@ -81,3 +84,30 @@ def test_latencies_sum_up_as_p50_and_p95() -> None:
     turns = [TurnRecord(), TurnRecord(latency_ms=400), TurnRecord(latency_ms=800)]
     assert latency_line(turns) == "p50 400 ms, p95 800 ms over 2"
     assert latency_line([TurnRecord()]) is None
+
+
+def _mono(path: Path, rate: int) -> Path:
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(bytes(64))
+    return path
+
+
+async def test_a_line_comes_from_its_wav_file_or_the_voice_and_a_bad_one_is_named(
+    tmp_path: Path,
+) -> None:
+    _mono(tmp_path / "hi.wav", 16000)
+    _mono(tmp_path / "low.wav", 8000)
+    assert await line_audio(ScenarioTurn(say="hi", wav="hi.wav"), tmp_path, None) == bytes(64)
+    with pytest.raises(UnusableLineError, match="not a mono 16-bit 16000 Hz WAV"):
+        await line_audio(ScenarioTurn(say="hi", wav="low.wav"), tmp_path, None)
+    with pytest.raises(UnusableLineError, match=r"missing\.wav"):
+        await line_audio(ScenarioTurn(say="hi", wav="missing.wav"), tmp_path, None)
+    with pytest.raises(UnusableLineError, match="install voicebus-devkit"):
+        await line_audio(ScenarioTurn(say="hi"), tmp_path, None)
+    voice = local_voice()  # the dev kit's, installed in this workspace
+    assert voice is not None
+    spoken = await line_audio(ScenarioTurn(say="hello"), tmp_path, voice)
+    assert len(spoken) > 16000  # more than half a second of speech at 16 kHz

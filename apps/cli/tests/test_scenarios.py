@@ -101,6 +101,10 @@ def test_each_unmet_expectation_is_a_failure_naming_its_turn() -> None:
          "scenarios.0.turns.0.expect.sayz: Extra inputs are not permitted"),
         ("agent: a\nscenarios: [{name: n, turns: [{say: a}]}, {name: n, turns: [{say: b}]}]\n",
          "scenario names must be unique: n"),
+        ("agent: a\nscenarios: [{name: n, turns: [{dtmf: '1', wav: a.wav}]}]\n",
+         "scenarios.0.turns.0: Value error, wav is the recording of a say line: give say too"),
+        ("agent: a\nscenarios: [{name: n, turns: [{say: a}], expect: {latency_p95_ms: 0}}]\n",
+         "scenarios.0.expect.latency_p95_ms: Input should be greater than or equal to 1"),
     ],
 )  # fmt: skip
 def test_a_bad_file_names_where_it_is_wrong(text: str, problem: str) -> None:
@@ -127,3 +131,24 @@ def test_reports_count_failures_and_skipped_rubrics() -> None:
     markdown = markdown_report("support", [good, bad])
     assert "1 of 2 scenario(s) passed." in markdown
     assert "- turn 2: not reached (the agent had ended the call)" in markdown
+
+
+def test_a_latency_budget_is_checked_on_timed_turns_and_skipped_on_untimed_ones() -> None:
+    spec = parse(
+        "agent: a\nscenarios: [{name: fast, turns: [{say: x}, {say: y}],"
+        " expect: {latency_p95_ms: 800}}]\n"
+    )
+    scenario = spec.scenarios[0]
+    heard = [CallerInput(text="x"), CallerInput(text="y")]
+    timed = [TurnRecord(latency_ms=5000)]  # the greeting is not a turn to time
+    timed += [TurnRecord(caller=c, latency_ms=ms) for c, ms in zip(heard, [700, 900], strict=True)]
+    slow = evaluate(scenario, timed)
+    assert slow.failures == ["call: turn latency p95 900 ms over the 800 ms budget"]
+    quick = [timed[0], timed[1], timed[2].model_copy(update={"latency_ms": 650})]
+    assert evaluate(scenario, quick).passed
+    untimed = evaluate(scenario, [TurnRecord(), *(TurnRecord(caller=c) for c in heard)])
+    assert untimed.passed
+    assert untimed.skipped == ["latency: not measured (only --audio times turns)"]
+    root = ElementTree.fromstring(junit_report("demo", [untimed]))  # noqa: S314 - built here
+    assert root.find("testsuite/testcase[@name='fast [latency]']/skipped") is not None
+    assert "| fast | pass (latency skipped) |" in markdown_report("a", [untimed])

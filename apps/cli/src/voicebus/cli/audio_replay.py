@@ -8,43 +8,24 @@ The new call's events are then compared with the recorded call's, turn by turn: 
 heard from the caller, replies, flow path, tool calls with arguments, the end, and each
 turn's latency.
 
-The replay listens like a phone: agent audio is "played" at real speed and each playback
-mark is echoed when the audio before it has played (a ``clear`` drops what is left and
-echoes the pending marks at once), so the agent is paced, and can be interrupted, as on
-the recorded call.
+The replay calls as a phone does (:mod:`.phone`): in real time, hearing the agent at real
+speed, so the agent is paced, and can be interrupted, as on the recorded call.
 """
 
 from __future__ import annotations
 
 import array
 import asyncio
-import contextlib
 import io
-import json
-import time
 import wave
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Final
+from dataclasses import dataclass
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.exceptions import WebSocketException
 
+from voicebus.cli.call_events import ended_events, events_of, turns_of
 from voicebus.cli.edge import Edge, fail
-from voicebus.contracts.replay import (
-    ReplayReport,
-    TurnRecord,
-    agent_version_of,
-    diff_turns,
-    timed_turns,
-)
-
-CHUNK_MS: Final = 20
-"""Caller audio is sent in 20 ms pieces, as a phone would."""
-AGENT_RATE: Final = 16_000
-"""The gateway's browser calls send the agent's audio as PCM16 at 16 kHz."""
-_PAGE: Final = 500
+from voicebus.cli.phone import Phone
+from voicebus.contracts.replay import ReplayReport, agent_version_of, diff_turns
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +39,6 @@ class CallerAudio:
     def seconds(self) -> float:
         """Its length."""
         return len(self.pcm) / 2 / self.sample_rate
-
-    def chunks(self) -> Iterator[bytes]:
-        """20 ms pieces, the last one shorter."""
-        size = self.sample_rate * CHUNK_MS // 1000 * 2
-        for start in range(0, len(self.pcm), size):
-            yield self.pcm[start : start + size]
 
 
 def caller_channel(wav_bytes: bytes) -> CallerAudio:
@@ -84,125 +59,15 @@ def caller_channel(wav_bytes: bytes) -> CallerAudio:
     return CallerAudio(samples[0::2].tobytes(), rate)
 
 
-@dataclass(slots=True)
-class Listener:
-    """The far end of the call as the platform sees a phone: it plays the agent's audio at
-    real speed and confirms each mark once the audio before it has played."""
-
-    ws: ClientConnection
-    played_until: float = 0.0
-    """Monotonic time the agent audio received so far ends playing."""
-    marks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
-    """Marks waiting for the audio before them to play, by name."""
-
-    def agent_audio(self, pcm: bytes) -> None:
-        """Agent audio queued behind what is still playing."""
-        now = time.monotonic()
-        self.played_until = max(self.played_until, now) + len(pcm) / 2 / AGENT_RATE
-
-    def mark(self, name: str) -> None:
-        """Confirm ``name`` once the audio received before it has played."""
-        delay = max(0.0, self.played_until - time.monotonic())
-        self.marks[name] = asyncio.create_task(self._echo(name, delay))
-
-    async def clear(self) -> None:
-        """Drop what is left to play; marks waiting for it are confirmed now."""
-        self.played_until = time.monotonic()
-        waiting, self.marks = self.marks, {}
-        for task in waiting.values():
-            task.cancel()
-        for name in waiting:
-            await self._echo(name, 0.0)
-
-    async def _echo(self, name: str, delay: float) -> None:
-        await asyncio.sleep(delay)
-        self.marks.pop(name, None)
-        with contextlib.suppress(ConnectionClosed):
-            await self.ws.send(json.dumps({"type": "mark", "name": name}))
-
-    async def listen(self) -> None:
-        """Until the gateway closes the call (the agent hung up, or after ``stop``)."""
-        with contextlib.suppress(ConnectionClosed):
-            async for message in self.ws:
-                if isinstance(message, bytes):
-                    self.agent_audio(message)
-                    continue
-                try:
-                    body = json.loads(message)
-                except ValueError:
-                    continue
-                if body.get("type") == "mark" and isinstance(body.get("name"), str):
-                    self.mark(body["name"])
-                elif body.get("type") == "clear":
-                    await self.clear()
-
-    def quiet_since(self, since: float) -> float:
-        """Seconds the agent has been silent, counted from ``since`` at the earliest."""
-        return max(0.0, time.monotonic() - max(self.played_until, since))
-
-
 async def play(
     ws_url: str, parameters: dict[str, str], caller: CallerAudio, *, quiet_s: float, limit_s: float
 ) -> bool:
     """Play the caller into a new call, then let the agent finish (``quiet_s`` of silence
     after its last audio) and hang up. True when the agent hung up first."""
-    async with connect(ws_url, open_timeout=10, max_size=2**20) as ws:
-        start = {"type": "start", "parameters": parameters,
-                 "format": {"encoding": "s16le", "sample_rate": caller.sample_rate}}  # fmt: skip
-        await ws.send(json.dumps(start))
-        listener = Listener(ws)
-        listening = asyncio.create_task(listener.listen())
-        began = time.monotonic()
-        try:
-            async with asyncio.timeout(limit_s):
-                for i, chunk in enumerate(caller.chunks()):
-                    await asyncio.sleep(max(0.0, began + i * CHUNK_MS / 1000 - time.monotonic()))
-                    if listening.done():
-                        return True  # the agent hung up while the caller was still talking
-                    await ws.send(chunk)
-                caller_done = time.monotonic()
-                # Until the agent has been silent for quiet_s (its audio may still come).
-                while (left := quiet_s - listener.quiet_since(caller_done)) > 0:
-                    await asyncio.wait({listening}, timeout=left)
-                    if listening.done():
-                        return True
-                if listening.done():
-                    return True
-                with contextlib.suppress(ConnectionClosed):
-                    await ws.send(json.dumps({"type": "stop"}))
-                await listening
-                return False
-        finally:
-            listening.cancel()
-            for task in listener.marks.values():
-                task.cancel()
-
-
-def _events(edge: Edge, call_id: str) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    after: str | None = None
-    while True:
-        page = edge.json("GET", f"/calls/{call_id}/events", params={"limit": _PAGE, "after": after})
-        events += page["events"]
-        after = page.get("next_after")
-        if after is None:
-            return events
-
-
-def _ended(edge: Edge, call_id: str, timeout_s: float) -> list[dict[str, Any]]:
-    """The new call's events once its ``call.ended`` is stored."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        events = _events(edge, call_id)
-        if any(e["type"].startswith("call.ended.") for e in events):
-            return events
-        if time.monotonic() > deadline:
-            raise fail(f"the replay call {call_id} did not end within {timeout_s:g} s")
-        time.sleep(0.5)
-
-
-def _timed(events: list[dict[str, Any]]) -> list[TurnRecord]:
-    return timed_turns([(e["type"], datetime.fromisoformat(e["time"]), e["data"]) for e in events])
+    async with asyncio.timeout(limit_s), Phone(ws_url, parameters, caller.sample_rate) as phone:
+        said = await phone.say(caller.pcm)
+        await phone.silent(said, quiet_s)
+        return phone.hung_up
 
 
 def replay_audio(
@@ -215,7 +80,7 @@ def replay_audio(
 ) -> tuple[ReplayReport, str]:
     """Replay the call's recorded caller against an agent version; the report and the new
     call's id."""
-    recorded = _events(edge, call_id)
+    recorded = events_of(edge, call_id)
     started = next((e for e in recorded if e["type"].startswith("call.started.")), None)
     if started is None:
         raise fail(f"call {call_id} never started: nothing to replay")
@@ -234,8 +99,10 @@ def replay_audio(
     except (OSError, WebSocketException, TimeoutError) as exc:
         raise fail(f"the replay call could not be played: {type(exc).__name__}: {exc}") from None
     new_call = session["call_id"]
-    replayed = _ended(edge, new_call, timeout_s=60.0)
-    original, again = _timed(recorded), _timed(replayed)
+    replayed = ended_events(edge, new_call, timeout_s=60.0)
+    if replayed is None:
+        raise fail(f"the replay call {new_call} did not end within 60 s")
+    original, again = turns_of(recorded), turns_of(replayed)
     report = ReplayReport(
         call_id=call_id,
         agent_id=agent,

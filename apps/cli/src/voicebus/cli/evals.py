@@ -1,8 +1,9 @@
 """``voicebus eval scenarios.yaml``: scenario evals of an agent, through the edge.
 
 Each scenario runs as a simulation (``POST /api/v1/agents/{id}/simulate``: the real
-conversation in the orchestrator, tenant tools held back), several at once; the
-expectations are checked here (:mod:`.scenarios`). Writes ``report.json``, ``junit.xml``
+conversation in the orchestrator, tenant tools held back), or with ``--audio`` as a real
+call (:mod:`.audio_evals`), several at once; the expectations are checked here
+(:mod:`.scenarios`). Writes ``report.json``, ``junit.xml``
 and ``report.md`` to ``--out``; exits 1 when a scenario fails.
 """
 
@@ -18,7 +19,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from voicebus.cli.edge import DEFAULT_URL, ApiKey, Timeout, Url, error_line
+from voicebus.cli.audio_evals import run_all_audio
+from voicebus.cli.edge import DEFAULT_URL, ApiKey, Edge, Timeout, Url, error_line
 from voicebus.cli.scenarios import (
     Scenario,
     ScenarioError,
@@ -105,20 +107,33 @@ def eval_command(
     concurrency: Annotated[
         int, typer.Option("--concurrency", min=1, max=32, help="Scenarios run at once.")
     ] = 4,
+    audio: Annotated[
+        bool,
+        typer.Option(
+            "--audio",
+            help="Run each scenario as a real call through the whole stack (a browser call): "
+            "lines spoken from their WAV files or by the local caller voice, turns timed, "
+            "latency budgets checked, tools really called.",
+        ),
+    ] = False,
     url: Url = DEFAULT_URL,
     api_key: ApiKey = "",
     timeout: Timeout = SIMULATION_TIMEOUT_S,
 ) -> None:
     """Run a scenario file against an agent: caller turns in, expectations checked
-    (replies, tools with arguments, flow nodes, the end); JSON, JUnit XML and markdown
-    reports."""
+    (replies, tools with arguments, flow nodes, the end, turn latency with --audio); JSON,
+    JUnit XML and markdown reports."""
     try:
         spec = parse(scenarios.read_text(encoding="utf-8"))
     except ScenarioError as exc:
         for problem in exc.problems:
             err.print(f"[red]{escape(str(scenarios))}: {escape(problem)}[/]")
         raise typer.Exit(UNUSABLE) from None
-    results = asyncio.run(run_all(spec, url, api_key, concurrency, timeout))
+    if audio:
+        edge = Edge(url, api_key, timeout_s=timeout)
+        results = asyncio.run(run_all_audio(spec, edge, scenarios.parent, concurrency))
+    else:
+        results = asyncio.run(run_all(spec, url, api_key, concurrency, timeout))
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json_report(spec.agent, results), encoding="utf-8")
     (out / "junit.xml").write_text(junit_report(scenarios.stem, results), encoding="utf-8")

@@ -10,7 +10,6 @@ differs, so a team can put real calls in CI.
 from __future__ import annotations
 
 import json
-import math
 from typing import Annotated, Any, Final
 
 import typer
@@ -20,7 +19,14 @@ from rich.table import Table
 
 from voicebus.cli.audio_replay import replay_audio
 from voicebus.cli.edge import DEFAULT_URL, ApiKey, Edge, Timeout, Url
-from voicebus.contracts.replay import DIFF_KINDS, CallerInput, DiffKind, ReplayReport, TurnRecord
+from voicebus.contracts.replay import (
+    DIFF_KINDS,
+    CallerInput,
+    DiffKind,
+    ReplayReport,
+    TurnRecord,
+    percentile,
+)
 
 console = Console(highlight=False, width=160)
 
@@ -68,14 +74,6 @@ def describe(turn: TurnRecord | None, caller: CallerInput | None = None) -> str:
 def said(caller: CallerInput | None) -> str:
     """A caller input as shown."""
     return "" if caller is None else (caller.text or f"(keys) {caller.dtmf}")
-
-
-def percentile(values: list[int], q: float) -> int | None:
-    """The ``q`` quantile of ``values`` (nearest rank); None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
 def latency_line(turns: list[TurnRecord]) -> str | None:

@@ -17,7 +17,8 @@ A scenario file names an agent and holds scenarios; each scenario is caller turn
 
 Text checks ignore case and repeated spaces; ``arguments`` of an expected tool call
 are a subset of the call's. A ``rubric`` needs an LLM judge, which this runner does not
-have: it is reported as skipped, never as passed.
+have: it is reported as skipped, never as passed. So is a ``latency_p95_ms`` budget in a
+text eval (only ``--audio`` times turns).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from xml.etree import ElementTree as ET
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from voicebus.contracts.replay import CallerInput, RecordedResult, TurnRecord, normalize
+from voicebus.contracts.replay import CallerInput, RecordedResult, TurnRecord, normalize, percentile
 
 
 class _Strict(BaseModel):
@@ -82,6 +83,8 @@ class CallExpectation(_Strict):
     tools: list[ToolExpectation] = Field(default_factory=list)
     nodes_reached: list[str] = Field(default_factory=list)
     ended: bool | None = None
+    latency_p95_ms: int | None = Field(default=None, ge=1)
+    """Budget for the 95th percentile of the turns' latencies (measured with ``--audio``)."""
 
     _lists = field_validator("said", "not_said", mode="before")(_as_list)
 
@@ -90,6 +93,9 @@ class ScenarioTurn(_Strict):
     """One caller input and its expectations."""
 
     say: str | None = Field(default=None, min_length=1)
+    wav: str | None = Field(default=None, min_length=1)
+    """The line spoken, for ``--audio``: a mono 16-bit 16 kHz WAV file, relative to the
+    scenario file (without it the line is spoken by the local caller voice)."""
     dtmf: str | None = Field(default=None, pattern=r"^[0-9*#A-D]{1,64}$")
     expect: TurnExpectation = Field(default_factory=TurnExpectation)
 
@@ -97,6 +103,8 @@ class ScenarioTurn(_Strict):
     def _one_of(self) -> Self:
         if (self.say is None) == (self.dtmf is None):
             raise ValueError("give exactly one of say or dtmf")
+        if self.wav is not None and self.say is None:
+            raise ValueError("wav is the recording of a say line: give say too")
         return self
 
     def caller(self) -> CallerInput:
@@ -251,6 +259,14 @@ def evaluate(scenario: Scenario, turns: Sequence[TurnRecord]) -> ScenarioResult:
         turn = turns[i] if i < len(turns) else None
         result.failures += check_turn(f"turn {i}", turn, step.expect)
     result.failures += check_call(turns, scenario.expect)
+    budget = scenario.expect.latency_p95_ms
+    if budget is not None:
+        timed = [t.latency_ms for t in turns[1:] if t.latency_ms is not None]
+        p95 = percentile(timed, 0.95)
+        if p95 is None:
+            result.skipped.append("latency: not measured (only --audio times turns)")
+        elif p95 > budget:
+            result.failures.append(f"call: turn latency p95 {p95} ms over the {budget} ms budget")
     if scenario.rubric is not None:
         result.skipped.append("rubric: no LLM judge configured")
     return result
@@ -288,7 +304,8 @@ def junit_report(suite: str, results: Sequence[ScenarioResult]) -> str:
             failure.text = "\n".join(r.failures)
         cases.append(case)
         for reason in r.skipped:
-            extra = ET.Element("testcase", classname=suite, name=f"{r.name} [rubric]", time="0")
+            what = reason.split(":", 1)[0]
+            extra = ET.Element("testcase", classname=suite, name=f"{r.name} [{what}]", time="0")
             ET.SubElement(extra, "skipped", message=reason)
             cases.append(extra)
     counts = {
@@ -316,7 +333,7 @@ def markdown_report(agent: str, results: Sequence[ScenarioResult]) -> str:
     for r in results:
         outcome = "pass" if r.passed else ("error" if r.error else "FAIL")
         if r.skipped:
-            outcome += " (rubric skipped)"
+            outcome += f" ({', '.join(reason.split(':', 1)[0] for reason in r.skipped)} skipped)"
         name = r.name.replace("|", "\\|")
         lines.append(f"| {name} | {outcome} | {max(len(r.turns) - 1, 0)} | {r.duration_s:.2f}s |")
     for r in (r for r in results if not r.passed):

@@ -14,6 +14,7 @@ The orchestrator answers ``vb.rpc.orchestrator.agents.simulate`` (:class:`Simula
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -229,6 +230,14 @@ def timed_turns(events: Sequence[tuple[str, datetime, Mapping[str, Any]]]) -> li
     turns = turns_from_events((kind, data) for kind, _time, data in events)
     latencies = turn_latencies(events)
     return [t.model_copy(update={"latency_ms": ms}) for t, ms in zip(turns, latencies, strict=True)]
+
+
+def percentile(values: Sequence[int], q: float) -> int | None:
+    """The ``q`` quantile of ``values`` (nearest rank); None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
 def agent_version_of(events: Iterable[tuple[str, Mapping[str, Any]]]) -> int | None:

@@ -256,6 +256,17 @@ def test_a_browser_session_from_the_api_is_a_call_of_the_keys_tenant(edge: EdgeS
         unknown = http.post("/browser-sessions", headers=bearer(acme), json={"agent_id": "nope"})
         assert unknown.status_code == 422
 
+        # Browser calls count against the tenant's concurrent-call cap like any other call.
+        capped = admin_key(http, "capped")
+        limits = http.put("/tenants/capped/limits", headers=bearer(ADMIN),
+                          json={"max_concurrent_calls": 1})  # fmt: skip
+        assert limits.status_code == 200, limits.text
+        body = {"agent_id": "demo-scripted"}
+        assert http.post("/browser-sessions", headers=bearer(capped), json=body).status_code == 201
+        full = http.post("/browser-sessions", headers=bearer(capped), json=body)
+        assert full.status_code == 429, full.text
+        assert full.json()["error"]["code"] == "concurrent_call_limit"
+
 
 ERASED_NUMBER = "+14155550177"
 

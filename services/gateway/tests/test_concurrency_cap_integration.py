@@ -29,7 +29,16 @@ from pydantic import SecretStr
 from voicebus.contracts.commands import OriginateCall, OriginateCallData
 from voicebus.contracts.events import CallEnded, CallError, EndReason, ErrorCode
 from voicebus.contracts.streams import CALL_SLOTS, slot_key
-from voicebus.contracts.telephony import ACCOUNTS_GET, AccountReply, GetAccount, StoredAccount
+from voicebus.contracts.telephony import (
+    ACCOUNTS_GET,
+    SESSIONS_CREATE,
+    AccountReply,
+    CreateSession,
+    GetAccount,
+    SessionReply,
+    StoredAccount,
+)
+from voicebus.runtime.rpc import RemoteError, RpcClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -149,3 +158,28 @@ async def test_an_outbound_order_over_the_cap_is_not_dialed_and_says_why(
         assert ended.data.reason is EndReason.PROVIDER_ERROR  # dialed, and failed there
         assert events.of("call.initiated.v1", "c-ok")
         await _slot_freed(kv)  # the failed dial gave its slot back
+
+
+async def test_a_browser_session_over_the_cap_is_refused_with_a_429(
+    embedded_nats_factory: Any,
+) -> None:
+    """The edge passes the tenant's cap with a browser session (``replay --audio`` and
+    ``eval --audio`` call that way): browser calls fill the same slots."""
+    async with serve_gateway(embedded_nats_factory().url) as gw:
+        await FakeOrchestrator(["demo"]).start(gw.nc)
+        kv = await gw.nc.jetstream().key_value(CALL_SLOTS.bucket)
+        client = RpcClient(gw.nc, timeout_s=5)
+        ask = CreateSession(tenant_id="acme", agent_id="demo", max_concurrent_calls=1)
+        first = await client.ask(SESSIONS_CREATE, ask, SessionReply, idempotent=False)
+        assert first.session is not None
+        assert (await kv.get(SLOT)).value is not None  # the first call holds the one slot
+        labels = {"provider": "browser", "reason": "concurrency_limit"}
+        before = REGISTRY.get_sample_value("voicebus_gateway_calls_refused_total", labels) or 0
+        with pytest.raises(RemoteError) as refused:
+            await client.ask(SESSIONS_CREATE, ask, SessionReply, idempotent=False)
+        assert (refused.value.status, refused.value.code) == (429, "concurrent_call_limit")
+        after = REGISTRY.get_sample_value("voicebus_gateway_calls_refused_total", labels)
+        assert after == before + 1
+        uncapped = ask.model_copy(update={"max_concurrent_calls": None})
+        assert (await client.ask(SESSIONS_CREATE, uncapped, SessionReply,
+                                 idempotent=False)).session is not None  # fmt: skip

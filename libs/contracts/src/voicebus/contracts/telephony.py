@@ -126,6 +126,16 @@ class CreateSession(Data):
     agent_version: int | None = Field(
         default=None, ge=1, description="Version to run (null: the live one).", examples=[3]
     )
+    max_concurrent_calls: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "The tenant's concurrent-call cap as the edge keeps it: the gateway starts the "
+            "call only if it takes one of the tenant's slots (429 concurrent_call_limit "
+            "otherwise). Null: no cap."
+        ),
+        examples=[10],
+    )
     context: dict[str, str] = Field(
         default_factory=dict,
         max_length=MAX_CONTEXT_VARS,
@@ -158,7 +168,8 @@ class BrowserSession(Data):
 
 class SessionReply(Reply):
     """Reply of ``vb.rpc.gateway.sessions.create``: 404 ``agent_not_found`` for an unknown
-    agent, 409 ``browser_calls_disabled`` when the gateway takes no browser calls, 503 when
-    the agent cannot be looked up."""
+    agent, 409 ``browser_calls_disabled`` when the gateway takes no browser calls, 429
+    ``concurrent_call_limit`` when the tenant's calls fill its cap, 503 when the agent
+    cannot be looked up."""
 
     session: BrowserSession | None = Field(default=None, description="The session, when ok.")

@@ -16,6 +16,7 @@ from voicebus.runtime.rpc.faults import (
     OwnerUnavailable,
     RemoteError,
     RpcFault,
+    TooMany,
     Unavailable,
 )
 from voicebus.runtime.rpc.server import REQUEST_ID, REQUEST_ID_HEADER, responder
@@ -32,6 +33,7 @@ __all__ = [
     "RemoteError",
     "RpcClient",
     "RpcFault",
+    "TooMany",
     "Unavailable",
     "responder",
 ]

@@ -66,6 +66,13 @@ class Conflict(RpcFault):
     default_code = "conflict"
 
 
+class TooMany(RpcFault):
+    """429: a limit of the tenant's is reached (its concurrent calls); try later."""
+
+    status = 429
+    default_code = "limit_reached"
+
+
 class Unavailable(RpcFault):
     """503 from the owner: it cannot serve now (its database is down)."""
 

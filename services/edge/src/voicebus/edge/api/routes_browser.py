@@ -27,6 +27,10 @@ from voicebus.edge.tenancy.keys import Scope
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
     409: {"model": ErrorBody, "description": "The gateway takes no browser calls."},
+    429: {
+        "model": ErrorBody,
+        "description": "The tenant's calls fill its max_concurrent_calls (concurrent_call_limit).",
+    },
 }
 
 
@@ -44,7 +48,14 @@ def browser_sessions_router(edge: Edge) -> APIRouter:
         The page opens ``ws_url`` and sends ``parameters`` unchanged in its start
         message within ``expires_in_s`` seconds; the call is the key's tenant's.
         """
-        request = CreateSession(tenant_id=who.tenant_id, **body.model_dump())
+        # The gateway enforces the tenant's concurrent-call cap; the edge keeps its value.
+        cap = (
+            (await edge.store.limits(who.tenant_id)).max_concurrent_calls
+            if edge.store.bound
+            else None
+        )
+        request = CreateSession(tenant_id=who.tenant_id, max_concurrent_calls=cap,
+                                **body.model_dump())  # fmt: skip
         try:
             # Not idempotent: each request announces a new call (call.initiated).
             reply = await edge.owners.ask(SESSIONS_CREATE, request, SessionReply, idempotent=False)

@@ -20,6 +20,7 @@ from voicebus.contracts.telephony import BrowserSession, CreateSession, SessionR
 from voicebus.gateway.agents import fetch_agent, judge
 from voicebus.gateway.call_events import call_error, call_initiated
 from voicebus.gateway.context import Gateway
+from voicebus.gateway.metrics import CallRefusal, count_call_refused
 from voicebus.gateway.parameters import (
     CONTEXT_PREFIX,
     CallIdentity,
@@ -27,7 +28,7 @@ from voicebus.gateway.parameters import (
     stream_purpose,
     to_parameters,
 )
-from voicebus.runtime.rpc import Conflict, NotFound, Unavailable
+from voicebus.runtime.rpc import Conflict, NotFound, TooMany, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ async def create_session(gateway: Gateway, request: CreateSession) -> SessionRep
         Conflict: this gateway takes no browser calls (``browser_calls_disabled``).
         NotFound: the tenant has no such agent (``agent_not_found``).
         Unavailable: the agent cannot be looked up now.
+        TooMany: the tenant's calls fill its ``max_concurrent_calls``
+            (``concurrent_call_limit``).
     """
     settings = gateway.settings
     if not settings.browser_calls_enabled:
@@ -63,6 +66,14 @@ async def create_session(gateway: Gateway, request: CreateSession) -> SessionRep
         if refusal.code is ErrorCode.UNKNOWN_AGENT:
             raise NotFound(refusal.message, code="agent_not_found")
         raise Unavailable(refusal.message, code="agent_lookup_unavailable")
+    if not await gateway.admit(tenant_id, call_id, request.max_concurrent_calls):
+        count_call_refused(NAME, CallRefusal.CONCURRENCY_LIMIT)
+        log.warning("browser call refused: concurrent-call limit",
+                    extra={"call_id": call_id, "tenant_id": tenant_id})  # fmt: skip
+        raise TooMany(
+            f"the tenant's {request.max_concurrent_calls} concurrent calls are all in use",
+            code="concurrent_call_limit",
+        )
     context = context_from_query({f"{CONTEXT_PREFIX}{k}": v for k, v in request.context.items()})
     identity = CallIdentity(
         call_id=call_id, tenant_id=tenant_id, agent_id=agent_id, context=context,

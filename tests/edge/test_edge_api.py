@@ -35,7 +35,18 @@ from voicebus.contracts.events import (
     TranscriptFinalData,
 )
 from voicebus.contracts.ids import new_id
+from voicebus.contracts.rpc import (
+    AGENTS_GET,
+    CALLS_GET,
+    CALLS_LIST,
+    AgentReply,
+    CallsPage,
+    GetAgent,
+    ListCalls,
+)
 from voicebus.contracts.subjects import evt_filter
+from voicebus.runtime.rpc import TenantSigner
+from voicebus.runtime.tenant_keys import generate_keys
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -147,6 +158,46 @@ def test_another_tenants_call_events_and_recording_are_not_found(edge: EdgeStack
         assert (
             http.get(f"/calls/{call_id}/recording.wav", headers=bearer(globex)).status_code == 404
         )
+
+
+async def _ask_calls(edge: EdgeStack, tenant: str, headers: dict[str, str] | None) -> CallsPage:
+    assert edge.nc is not None
+    body = ListCalls(tenant_id=tenant).model_dump_json().encode()
+    reply = await edge.nc.request(CALLS_LIST, body, timeout=30, headers=headers)
+    return CallsPage.model_validate_json(reply.data)
+
+
+def test_owners_answer_a_tenants_request_only_when_the_edge_signed_it(edge: EdgeStack) -> None:
+    with edge.client() as http:
+        token = admin_key(http, "signed")
+        call_id = new_id()
+        edge.run(edge.publish(*call_events("signed", call_id)))
+        listed = poll(http, "/calls", token, lambda r: len(r.json()["calls"]) == 1)
+        assert listed.status_code == 200, listed.text  # the edge signs what it asks
+    body = ListCalls(tenant_id="signed").model_dump_json().encode()
+    signed = edge.signer.headers(CALLS_LIST, "signed", body)
+    page = edge.run(_ask_calls(edge, "signed", signed))
+    assert [c.call_id for c in page.calls] == [call_id]
+
+    # Anyone else on the bus naming the tenant in the body is refused.
+    other_key, _ = generate_keys()
+    refused = {
+        "unsigned": None,
+        "signed for another tenant": edge.signer.headers(CALLS_LIST, "globex", body),
+        "signed for another procedure": edge.signer.headers(CALLS_GET, "signed", body),
+        "signed with another key": TenantSigner(other_key).headers(CALLS_LIST, "signed", body),
+        "another body": edge.signer.headers(CALLS_LIST, "signed", body + b" "),
+    }
+    for why, headers in refused.items():
+        reply = edge.run(_ask_calls(edge, "signed", headers))
+        assert not reply.ok, why
+        assert reply.error is not None
+        assert (reply.error.status, reply.error.code) == (403, "tenant_unauthenticated"), why
+    # What the gateway and media ask while serving a call needs no signature.
+    assert edge.nc is not None
+    request = GetAgent(tenant_id="default", agent_id="demo").model_dump_json().encode()
+    agent = AgentReply.model_validate_json(edge.run(edge.nc.request(AGENTS_GET, request, 30)).data)
+    assert agent.ok, agent.error
 
 
 def test_a_recording_larger_than_one_chunk_downloads_whole(edge: EdgeStack) -> None:
@@ -295,8 +346,10 @@ async def _remember(database_url: str, *tenants: str) -> None:
 
 async def _verify_chain(edge: EdgeStack, tenant: str, call_id: str) -> ChainResult:
     assert edge.nc is not None
-    request = VerifyChains(tenant_id=tenant, call_id=call_id)
-    reply = await edge.nc.request(CHAINS_VERIFY, request.model_dump_json().encode(), timeout=30)
+    body = VerifyChains(tenant_id=tenant, call_id=call_id).model_dump_json().encode()
+    # As `voicebus audit verify` asks: signed with the edge's key, as audit requires.
+    headers = edge.signer.headers(CHAINS_VERIFY, tenant, body)
+    reply = await edge.nc.request(CHAINS_VERIFY, body, timeout=30, headers=headers)
     report = ChainReport.model_validate_json(reply.data)
     assert report.ok, report.error
     return report.results[0]

@@ -9,6 +9,7 @@ recompute chains (``vb.rpc.audit.chains.verify``). Both talk to NATS
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
@@ -173,10 +174,13 @@ def verify(
     async def ask(nc: object) -> list[ChainResult]:
         from nats.aio.client import Client
 
-        from voicebus.runtime.rpc import RpcClient, RpcFault
+        from voicebus.runtime.rpc import RpcClient, RpcFault, TenantSigner
 
         assert isinstance(nc, Client)
-        rpc = RpcClient(nc, timeout_s=VERIFY_TIMEOUT_S)
+        # Audit answers a tenant's chains only when the edge's key signed the request.
+        key = os.environ.get("VB_RPC_TENANT_SIGNING_KEY")
+        signer = TenantSigner(key) if key else None
+        rpc = RpcClient(nc, timeout_s=VERIFY_TIMEOUT_S, signer=signer)
         results: list[ChainResult] = []
         after: str | None = None
         while True:

@@ -23,8 +23,10 @@ from typing import Final
 
 from voicebus.contracts import permissions
 from voicebus.devkit.nats_accounts import password_variable
+from voicebus.runtime.tenant_keys import generate_keys, public_key_of
 
 __all__ = [
+    "PUBLIC_KEY",
     "SECRETS",
     "SecretKind",
     "SecretSpec",
@@ -41,6 +43,7 @@ class SecretKind(StrEnum):
     TOKEN = "token"  # noqa: S105 - a kind name; 32 random bytes, URL-safe base64
     PASSWORD = "password"  # noqa: S105 - a kind name; 24 random bytes in hex (URL-safe)
     FERNET = "fernet"  # a Fernet key: 32 random bytes, URL-safe base64 with padding
+    ED25519 = "ed25519"  # an Ed25519 seed: 32 random bytes, URL-safe base64 without padding
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,12 @@ SECRETS: Final = (
         SecretKind.FERNET,
         "encrypts webhook tools' secrets at rest: losing it loses them",
     ),
+    SecretSpec(
+        "VB_RPC_TENANT_SIGNING_KEY",
+        SecretKind.ED25519,
+        "the edge's key: it signs the tenant of each request it asks the owners of data "
+        "(VB_RPC_TENANT_PUBLIC_KEY, its public half, lets them check); the edge only",
+    ),
     # infra/nats/accounts.conf reads these from nats-server's environment; each service
     # logs in as its own user with its own (VB_NATS_USER / VB_NATS_PASSWORD).
     *(
@@ -121,7 +130,13 @@ DEFAULT_DATABASE_HOST: Final = "voicebus-db-rw.voicebus.svc:5432"
 """The read-write Service of a CloudNativePG cluster named voicebus-db in namespace voicebus."""
 
 
+PUBLIC_KEY: Final = "VB_RPC_TENANT_PUBLIC_KEY"
+"""Not a secret, but made with one: the public half of ``VB_RPC_TENANT_SIGNING_KEY``."""
+
+
 def _value(kind: SecretKind) -> str:
+    if kind is SecretKind.ED25519:
+        return generate_keys()[0]
     if kind is SecretKind.PASSWORD:
         return secrets.token_hex(24)
     if kind is SecretKind.FERNET:
@@ -130,8 +145,10 @@ def _value(kind: SecretKind) -> str:
 
 
 def generate() -> dict[str, str]:
-    """A fresh random value for every secret in :data:`SECRETS`."""
-    return {spec.name: _value(spec.kind) for spec in SECRETS}
+    """A fresh random value for every secret in :data:`SECRETS`, and :data:`PUBLIC_KEY`."""
+    values = {spec.name: _value(spec.kind) for spec in SECRETS}
+    values[PUBLIC_KEY] = public_key_of(values["VB_RPC_TENANT_SIGNING_KEY"])
+    return values
 
 
 def database_url(password: str, host: str = DEFAULT_DATABASE_HOST) -> str:
@@ -157,6 +174,10 @@ def env_file(values: Mapping[str, str], public_url: str) -> str:
     for spec in SECRETS:
         lines.append(f"# {spec.purpose}\n{spec.name}={values[spec.name]}\n")
     lines.append(
+        "# Not a secret: the public half of VB_RPC_TENANT_SIGNING_KEY (the owners of data)\n"
+        f"{PUBLIC_KEY}={values[PUBLIC_KEY]}\n"
+    )
+    lines.append(
         "# Not a secret: where telephony providers reach the gateway's webhooks\n"
         f"VB_GATEWAY_PUBLIC_URL={public_url}\n"
     )
@@ -181,6 +202,7 @@ def k8s_secret(
     """
     data = {"VB_DATABASE_URL": database_url(values["VB_POSTGRES_PASSWORD"], database_host)}
     data.update({spec.name: values[spec.name] for spec in SECRETS})
+    data[PUBLIC_KEY] = values[PUBLIC_KEY]
     body = "".join(f"  {name}: {_yaml_quoted(value)}\n" for name, value in data.items())
     return (
         _HEADER

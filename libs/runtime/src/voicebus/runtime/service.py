@@ -41,6 +41,8 @@ from voicebus.runtime.metrics import SERVICE_INFO, SERVICE_READY
 from voicebus.runtime.migrations.spec import MigrationError, MigrationSet
 from voicebus.runtime.provision import kv_buckets, provision, streams_with_caps
 from voicebus.runtime.readiness import ReadinessCheck
+from voicebus.runtime.rpc import tenancy
+from voicebus.runtime.rpc.tenancy import TenantGuard
 from voicebus.runtime.settings import ServiceSettings
 from voicebus.runtime.telemetry import create_tracer_provider, export_spans
 
@@ -99,6 +101,8 @@ class Service:
         self.broker = build_broker(
             settings, hot_path=hot_path, tracer_provider=self.tracer_provider, registry=REGISTRY
         )
+        # Tenant-scoped responders on this broker answer only what the edge signed.
+        tenancy.attach(self.broker, TenantGuard.from_key(settings.rpc_tenant_public_key))
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._db: AsyncEngine | None = None

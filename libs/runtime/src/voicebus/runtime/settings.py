@@ -34,6 +34,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from voicebus.contracts.subjects import token
+from voicebus.runtime.tenant_keys import TenantSigner, TenantVerifier
 
 __all__ = ["Environment", "ServiceSettings", "default_instance_id", "is_placeholder_secret"]
 
@@ -126,6 +127,12 @@ class ServiceSettings(BaseSettings):
 
     service_name: ClassVar[str]
     """Short name, a subject token: ``gateway``, ``media``, ``audit`` ..."""
+    answers_tenants: ClassVar[bool] = False
+    """Whether the service answers tenant-scoped requests from the edge: in production it
+    needs ``VB_RPC_TENANT_PUBLIC_KEY`` to check who sent them."""
+    signs_tenants: ClassVar[bool] = False
+    """Whether the service asks on behalf of tenants (the edge): in production it needs
+    ``VB_RPC_TENANT_SIGNING_KEY``."""
     default_http_port: ClassVar[int] = 8080
     """Port used when ``<PREFIX>HTTP_PORT`` is not set."""
 
@@ -191,6 +198,24 @@ class ServiceSettings(BaseSettings):
         default=None,
         validation_alias=_shared("VB_SECRET_KEY"),
         description="Key for services that sign or encrypt (e.g. provider credentials).",
+    )
+    rpc_tenant_signing_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=_shared("VB_RPC_TENANT_SIGNING_KEY"),
+        description=(
+            "The edge's Ed25519 key (base64url): it signs the tenant of every request it "
+            "asks the owners of data (`voicebus secrets init` makes it). The edge and "
+            "operator tools only."
+        ),
+    )
+    rpc_tenant_public_key: str | None = Field(
+        default=None,
+        validation_alias=_shared("VB_RPC_TENANT_PUBLIC_KEY"),
+        description=(
+            "The public half of VB_RPC_TENANT_SIGNING_KEY: owners of data answer a "
+            "tenant's requests only when the edge signed them. Required in production by "
+            "the services that answer them."
+        ),
     )
     jetstream_replicas: int | None = Field(
         default=None,
@@ -310,7 +335,37 @@ class ServiceSettings(BaseSettings):
                         f"{self._env_name(name)} is empty or uses a placeholder value; "
                         "set a real secret in production"
                     )
+            if type(self).answers_tenants and not self.rpc_tenant_public_key:
+                raise ValueError(
+                    "VB_RPC_TENANT_PUBLIC_KEY is not set: in production this service answers "
+                    "only requests the edge signed (run voicebus secrets init)"
+                )
+            if type(self).signs_tenants and self.rpc_tenant_signing_key is None:
+                raise ValueError(
+                    "VB_RPC_TENANT_SIGNING_KEY is not set: in production the owners of data "
+                    "answer only requests the edge signed (run voicebus secrets init)"
+                )
+        self._check_tenant_keys()
         return self
+
+    def _check_tenant_keys(self) -> None:
+        # A key that cannot be read fails at start, not on the first request.
+        try:
+            if self.rpc_tenant_signing_key is not None:
+                TenantSigner(self.rpc_tenant_signing_key.get_secret_value())
+        except ValueError as bad:
+            raise ValueError(f"VB_RPC_TENANT_SIGNING_KEY: {bad}") from None
+        try:
+            if self.rpc_tenant_public_key:
+                TenantVerifier(self.rpc_tenant_public_key)
+        except ValueError as bad:
+            raise ValueError(f"VB_RPC_TENANT_PUBLIC_KEY: {bad}") from None
+
+    @property
+    def tenant_signer(self) -> TenantSigner | None:
+        """What signs this process's tenant-scoped requests (the edge, operator tools)."""
+        key = self.rpc_tenant_signing_key
+        return TenantSigner(key.get_secret_value()) if key is not None else None
 
     @classmethod
     def _env_name(cls, field: str) -> str:

@@ -14,4 +14,5 @@ class AuditSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="VB_AUDIT_")
     service_name: ClassVar[str] = "audit"
+    answers_tenants: ClassVar[bool] = True
     default_http_port: ClassVar[int] = 8085

@@ -15,6 +15,7 @@ class CampaignsSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="VB_CAMPAIGNS_")
     service_name: ClassVar[str] = "campaigns"
+    answers_tenants: ClassVar[bool] = True
     default_http_port: ClassVar[int] = 8083
 
     tick_s: float = Field(default=0.1, gt=0, le=10, description="Pause between dial passes.")

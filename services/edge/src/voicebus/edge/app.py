@@ -43,9 +43,10 @@ def build(settings: EdgeSettings | None = None) -> tuple[Service, FastAPI]:
     install_api(app, edge)
     app.include_router(webhooks_router(edge, webhooks), prefix=PREFIX)
     app.include_router(usage_router(edge, webhooks), prefix=PREFIX)
-    client = RpcClient(lambda: service.nc, timeout_s=settings.rpc_timeout_s)
+    signer = settings.tenant_signer
+    client = RpcClient(lambda: service.nc, timeout_s=settings.rpc_timeout_s, signer=signer)
     app.include_router(browser_router(client, settings))
-    slow = RpcClient(lambda: service.nc, timeout_s=settings.retention_timeout_s)
+    slow = RpcClient(lambda: service.nc, timeout_s=settings.retention_timeout_s, signer=signer)
     retention = RetentionJob(store, slow, settings.retention_interval_s)
     service.on_startup(retention.start)
     service.on_shutdown(retention.stop)

@@ -23,6 +23,7 @@ class EdgeSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="VB_EDGE_")
     service_name: ClassVar[str] = "edge"
+    signs_tenants: ClassVar[bool] = True
     default_http_port: ClassVar[int] = 8086
 
     admin_token: SecretStr = Field(

@@ -21,6 +21,7 @@ class GatewaySettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="VB_GATEWAY_")
     service_name: ClassVar[str] = "gateway"
+    answers_tenants: ClassVar[bool] = True
     default_http_port: ClassVar[int] = 8080
 
     public_url: str = Field(

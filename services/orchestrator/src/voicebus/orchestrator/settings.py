@@ -19,6 +19,7 @@ class OrchestratorSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="VB_ORCHESTRATOR_")
     service_name: ClassVar[str] = "orchestrator"
+    answers_tenants: ClassVar[bool] = True
     default_http_port: ClassVar[int] = 8082
 
     agents_dir: Path = Field(

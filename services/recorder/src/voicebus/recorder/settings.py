@@ -16,6 +16,7 @@ class RecorderSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="VB_RECORDER_")
     service_name: ClassVar[str] = "recorder"
+    answers_tenants: ClassVar[bool] = True
     default_http_port: ClassVar[int] = 8084
 
     dir: Path = Field(

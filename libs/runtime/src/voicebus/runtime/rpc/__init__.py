@@ -20,12 +20,15 @@ from voicebus.runtime.rpc.faults import (
     Unavailable,
 )
 from voicebus.runtime.rpc.server import REQUEST_ID, REQUEST_ID_HEADER, responder
+from voicebus.runtime.rpc.tenancy import Forbidden, TenantGuard
+from voicebus.runtime.tenant_keys import TenantSigner
 
 __all__ = [
     "REQUEST_ID",
     "REQUEST_ID_HEADER",
     "BadReply",
     "Conflict",
+    "Forbidden",
     "Invalid",
     "NotFound",
     "OwnerTimeout",
@@ -33,6 +36,8 @@ __all__ = [
     "RemoteError",
     "RpcClient",
     "RpcFault",
+    "TenantGuard",
+    "TenantSigner",
     "TooMany",
     "Unavailable",
     "responder",

@@ -32,7 +32,9 @@ from voicebus.runtime.rpc.faults import (
     RpcFault,
 )
 from voicebus.runtime.rpc.server import REQUEST_ID, REQUEST_ID_HEADER, rpc_name
+from voicebus.runtime.rpc.tenancy import SERVICE_ASKED, tenant_of
 from voicebus.runtime.telemetry import inject_trace_context
+from voicebus.runtime.tenant_keys import TenantSigner
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +86,8 @@ class RpcClient:
         attempt_s: how long one attempt of an idempotent request waits before it is
             asked again (a member of the queue group may have died holding it); half
             the budget when None. Make it well above the owner's slowest answer.
+        signer: the edge's key (the edge and operator tools): each tenant-scoped request
+            is signed for the tenant its body names (:mod:`.tenancy`).
     """
 
     def __init__(
@@ -92,10 +96,12 @@ class RpcClient:
         *,
         timeout_s: float,
         attempt_s: float | None = None,
+        signer: TenantSigner | None = None,
     ) -> None:
         self._nc = nc
         self.timeout_s = timeout_s
         self.attempt_s = attempt_s
+        self._signer = signer
 
     @property
     def nc(self) -> Requester:
@@ -152,6 +158,9 @@ class RpcClient:
         request_id = REQUEST_ID.get()
         if request_id is not None:
             headers[REQUEST_ID_HEADER] = request_id
+        tenant = tenant_of(request)
+        if self._signer is not None and tenant is not None and subject not in SERVICE_ASKED:
+            headers.update(self._signer.headers(subject, tenant, body))
         loop = asyncio.get_running_loop()
         budget = self.timeout_s if timeout_s is None else timeout_s
         deadline = loop.time() + budget

@@ -22,6 +22,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from voicebus.contracts.rpc import Reply
 from voicebus.runtime.rpc.faults import BadRequest, Invalid, RpcFault, Unavailable
+from voicebus.runtime.rpc.tenancy import Forbidden, guard_of, tenant_of
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,14 @@ async def answer(
     reply_type: type[ReplyT],
     handle: Handler[RequestT, ReplyT],
     rpc: str,
+    tenant: str | None = None,
 ) -> ReplyT:
-    """The reply to one request body (never raises)."""
+    """The reply to one request body (never raises).
+
+    Args:
+        tenant: the tenant the edge signed the request for (:mod:`.tenancy`); the body
+            must name it. None: not checked here.
+    """
     fault: RpcFault
     try:
         request = request_type.model_validate_json(raw)
@@ -77,6 +84,8 @@ async def answer(
         fault = request_fault(exc)
     else:
         try:
+            if tenant is not None and tenant_of(request) != tenant:
+                raise Forbidden("the request names another tenant than the one it was signed for")
             return await handle(request)
         except RpcFault as exc:
             fault = exc
@@ -87,6 +96,24 @@ async def answer(
             log.exception("rpc handler failed", extra={"rpc": rpc})
             fault = RpcFault("the owning service failed on this request")
     return reply_type.model_validate({"ok": False, "error": fault.to_error()})
+
+
+async def _serve(
+    broker: NatsBroker,
+    msg: NatsMessage,
+    subject: str,
+    request_type: type[RequestT],
+    reply_type: type[ReplyT],
+    handle: Handler[RequestT, ReplyT],
+    rpc: str,
+) -> ReplyT:
+    try:
+        # A tenant-scoped procedure answers only the edge (when this process has its key).
+        tenant = guard_of(broker).check(subject, request_type, msg.headers, msg.body)
+    except Forbidden as refused:
+        log.warning("rpc request refused", extra={"rpc": rpc, "reason": refused.message})
+        return reply_type.model_validate({"ok": False, "error": refused.to_error()})
+    return await answer(msg.body, request_type, reply_type, handle, rpc, tenant)
 
 
 def responder(
@@ -109,6 +136,10 @@ def responder(
         handle: the handler; raises an :class:`RpcFault` for expected failures.
         queue: the queue group: one instance of the service answers each request.
         description: for the AsyncAPI document (default: request → reply).
+
+    When the broker's process has the edge's public key (:func:`.tenancy.attach`), a
+    tenant-scoped procedure answers only requests the edge signed for the tenant the
+    body names; anything else gets 403 ``tenant_unauthenticated``.
     """
     rpc = rpc_name(subject)
     text = description or f"{request_type.__name__} → {reply_type.__name__}."
@@ -119,7 +150,7 @@ def responder(
         token = REQUEST_ID.set(request_id)
         started = time.perf_counter()
         try:
-            reply = await answer(msg.body, request_type, reply_type, handle, rpc)
+            reply = await _serve(broker, msg, subject, request_type, reply_type, handle, rpc)
         finally:
             REQUEST_ID.reset(token)
         SERVE_SECONDS.labels(rpc).observe(time.perf_counter() - started)

@@ -17,7 +17,7 @@ from voicebus.contracts.events import Envelope
 from voicebus.contracts.rpc import Reply
 from voicebus.edge.api.errors import ApiError
 from voicebus.runtime.publish import publish_event, send_command, send_control
-from voicebus.runtime.rpc import RpcClient, RpcFault
+from voicebus.runtime.rpc import RpcClient, RpcFault, TenantSigner
 from voicebus.runtime.rpc.client import Message, Requester
 from voicebus.runtime.service import Service
 
@@ -78,11 +78,12 @@ class Owners:
     Args:
         bus: the bus.
         timeout_s: how long to wait for an owner.
+        signer: signs each request for the tenant it names (the owners check it).
     """
 
-    def __init__(self, bus: EdgeBus, timeout_s: float) -> None:
+    def __init__(self, bus: EdgeBus, timeout_s: float, signer: TenantSigner | None = None) -> None:
         self.bus = bus
-        self._client = RpcClient(bus, timeout_s=timeout_s)
+        self._client = RpcClient(bus, timeout_s=timeout_s, signer=signer)
 
     async def ask(
         self,

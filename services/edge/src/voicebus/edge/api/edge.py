@@ -77,7 +77,7 @@ class Edge:
         return cls(
             store=store,
             auth=auth,
-            owners=Owners(ServiceBus(service), settings.rpc_timeout_s),
+            owners=Owners(ServiceBus(service), settings.rpc_timeout_s, settings.tenant_signer),
             providers=TELEPHONY_PROVIDERS,
             source=settings.connection_name,
             default_rate_limit=settings.api_rate_limit_per_minute,

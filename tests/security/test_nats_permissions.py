@@ -234,6 +234,24 @@ _SAMPLE = {
 }
 
 
+def test_no_service_holds_the_whole_jetstream_api_and_every_stream_has_a_provisioner() -> None:
+    for service in permissions.SERVICES:
+        allowed = permissions.service_grant(service).publish
+        assert not {"$JS.API.>", "$JS.>", "$KV.>", "$JS.ACK.>", ">"} & set(allowed), service
+        assert not [a for a in allowed if ".DELETE." in a and ".MSG.DELETE." not in a], service
+        assert not [a for a in allowed if a.startswith("$JS.API.INFO")], service
+        durables = [d for _, d in permissions.JETSTREAM[service].durables]
+        assert all(d.startswith(f"{service}-") for d in durables), durables
+    # Whichever services run, each stream and bucket they use is made by one that uses it.
+    used = [permissions.JETSTREAM[s] for s in permissions.SERVICES]
+    assert {s.name for s in STREAMS} == {n for u in used for n in u.streams}
+    assert {b.bucket for b in KV_BUCKETS} == {n for u in used for n in u.buckets}
+    for use in used:
+        consumed = {s for s, _ in use.durables} | set(use.ordered) | set(use.reads)
+        assert consumed <= set(use.streams), use
+        assert set(use.watches) <= set(use.buckets), use
+
+
 @pytest.fixture
 async def provisioned(server: str, accounts: NatsAccounts) -> dict[str, int]:
     """Every stream and bucket, two new messages per stream; the first's sequence."""

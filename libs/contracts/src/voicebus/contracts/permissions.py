@@ -19,20 +19,20 @@ what it enforces and what it does not.
 - A tenant's downstream user reads only ``vb.evt.<tenant>.>``, live or through durable
   consumers it creates on ``VB_EVENTS`` with a filter inside its tenant and a name it
   was given.
-
 - JetStream is granted per service from :data:`JETSTREAM` (what its code does, as data):
   it creates and updates only the streams and KV buckets it uses (``STREAM.CREATE``,
-  ``STREAM.UPDATE``, ``STREAM.INFO`` on those names), creates, reads and acks only its own
-  durable consumers (by stream and durable name), reads stored messages, purges or deletes
-  single messages only of the streams it needs to, and reads and writes only its own KV
-  buckets (``$KV.<bucket>.>``). Nobody but the operator deletes a stream or a consumer or
-  asks for account info.
+  ``STREAM.UPDATE``, ``STREAM.INFO`` on those names, and it provisions only those);
+  creates, reads and acks only its own durable consumers (by stream and durable name);
+  reads stored messages, purges, or deletes single messages only of the streams whose
+  entry says so; and reads and writes only the KV buckets it uses (``$KV.<bucket>.>``).
+  No service deletes a stream or a consumer or asks for account info: the operator does.
 
 Not narrowed further: an ordered (ephemeral) consumer gets a random name from the server,
 so a service that reads a stream through one (the orchestrator's per-call reader of
 ``VB_EVENTS``, KV key listings and watches) may create any ephemeral consumer on that
 stream (``CONSUMER.CREATE.<stream>``, any filter) and answers its flow control
-(``$JS.FC.<stream>.>``); a purge by subject names any subject of the stream.
+(``$JS.FC.<stream>.>``); a durable of its own may be created with any filter of its
+stream; a purge or a stored-message read names any subject of its stream.
 """
 
 from __future__ import annotations

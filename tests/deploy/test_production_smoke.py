@@ -12,7 +12,8 @@ paths (the recordings volume, the agents directory). Services run with
 ``VB_ENVIRONMENT=production``: a missing or placeholder secret would stop them. The
 compose NATS requires the users of ``infra/nats/accounts.conf`` with the passwords of the
 ``.env``, and the Kubernetes cluster the same users with the passwords of the Secret: each
-service logs in as the user its deploy file names, held to its allow-list.
+service logs in as the user its deploy file names, held to its allow-list, and no server
+logs a permission violation.
 
 Before any service starts, the schema migration runs as the deploy file runs it: compose's
 one-shot ``migrate`` service, and the ``migrate`` init container of each Kubernetes
@@ -285,6 +286,17 @@ async def test_compose_environment_completes_a_call(
     await _complete_a_call(
         environments, nats_url=operator_url, recordings=recordings, home=tmp_path
     )
+    assert _violations([nats_server]) == []
+
+
+def _violations(servers: list[EmbeddedNats]) -> list[str]:
+    """Lines where a server logged a user doing what its allow-list does not grant."""
+    return [
+        line
+        for server in servers
+        for line in server.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+        if "Violation" in line
+    ]
 
 
 async def _nats_cluster(
@@ -364,6 +376,7 @@ async def test_k8s_environment_completes_a_call_on_a_three_node_jetstream(
     await _complete_a_call(
         environments, nats_url=operator_url, recordings=recordings, home=tmp_path
     )
+    assert _violations(cluster) == []
     # Every stream and KV bucket the services provisioned runs on all three servers.
     nc = await nats.connect(operator_url)
     try:

@@ -3,7 +3,10 @@
 Each test module gets its own embedded nats-server (JetStream on disk, fsync on
 every write, so it can be restarted mid-call) and its own PostgreSQL database.
 Services run exactly as deployed (``python -m voicebus.<service>``) with short
-call leases, and can be killed with SIGKILL, stopped, or started again.
+call leases, each logged in as its own NATS user (the tests' own checks as the
+operator), and can be killed with SIGKILL, stopped, or started again. A module
+whose services did anything their users may not (the server logs a permission
+violation: e.g. a takeover path reading a bucket it was not granted) fails.
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from voicebus.contracts import subjects
 from voicebus.contracts.events import CallEvent, parse_event
+from voicebus.contracts.permissions import OPERATOR
 from voicebus.contracts.streams import CALL_OWNERS, owner_key
 from voicebus.devkit.embedded_nats import EmbeddedNats
 from voicebus.devkit.embedded_postgres import create_database, drop_database
 from voicebus.devkit.embedded_postgres import random_database_name as random_name
+from voicebus.devkit.nats_accounts import NatsAccounts
 from voicebus.devkit.ports import free_port
 from voicebus.devkit.schemas import migrate_all
 from voicebus.devkit.stack import service_env
@@ -83,6 +88,7 @@ class Cluster:
         data_dir: logs and recordings.
         nats_server: the private NATS.
         database_url: a database of this cluster only.
+        accounts: the NATS users of ``nats_server``.
         env: extra environment for every process (e.g. a stand-in carrier's URL).
     """
 
@@ -91,10 +97,12 @@ class Cluster:
         data_dir: Path,
         nats_server: EmbeddedNats,
         database_url: str,
+        accounts: NatsAccounts,
         env: dict[str, str] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.nats = nats_server
+        self.accounts = accounts
         self.database_url = database_url
         self.env = dict(env or {})
         self.procs: list[Proc] = []
@@ -114,6 +122,7 @@ class Cluster:
             "VB_RECORDER_DIR": str(self.data_dir / "recordings"),
             "VB_LOG_FORMAT": "console",
             "HF_HUB_OFFLINE": "1",
+            **self.accounts.service_env(service),
             **self.env,
         }
         env = service_env(service, port, self.nats.url, self.database_url, extra)
@@ -188,7 +197,10 @@ class Cluster:
     async def client(self) -> AsyncIterator[Client]:
         """A NATS client for the test's own checks (reconnects across a restart)."""
         nc = await nats.connect(
-            self.nats.url, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=2
+            self.accounts.url_for(OPERATOR, self.nats.url),
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            connect_timeout=2,
         )
         try:
             yield nc
@@ -255,9 +267,21 @@ async def wait_events(
 
 
 @pytest.fixture(scope="module")
-def module_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
+def module_accounts() -> NatsAccounts:
+    """The NATS users of the module's server: one per service, and the operator."""
+    return NatsAccounts.generate()
+
+
+@pytest.fixture(scope="module")
+def module_nats(
+    tmp_path_factory: pytest.TempPathFactory, module_accounts: NatsAccounts
+) -> Iterator[EmbeddedNats]:
     """A private nats-server for the module; JetStream on disk, fsync on every write."""
-    server = EmbeddedNats(data_dir=tmp_path_factory.mktemp("nats"), sync_always=True)
+    server = EmbeddedNats(
+        data_dir=tmp_path_factory.mktemp("nats"),
+        sync_always=True,
+        extra_config=module_accounts.server_config(),
+    )
     server.start()
     try:
         yield server
@@ -279,13 +303,19 @@ async def module_database(postgres_url: str) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="module")
 async def cluster(
-    tmp_path_factory: pytest.TempPathFactory, module_nats: EmbeddedNats, module_database: str
+    tmp_path_factory: pytest.TempPathFactory,
+    module_nats: EmbeddedNats,
+    module_database: str,
+    module_accounts: NatsAccounts,
 ) -> AsyncIterator[Cluster]:
-    """A :class:`Cluster` for the module; every process is stopped afterwards."""
+    """A :class:`Cluster` for the module; every process is stopped afterwards, then the
+    module fails if the server logged a permission violation."""
     data_dir = tmp_path_factory.mktemp("cluster")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    cluster = Cluster(data_dir, module_nats, module_database)
+    cluster = Cluster(data_dir, module_nats, module_database, module_accounts)
     try:
         yield cluster
     finally:
         await cluster.close()
+    log = module_nats.log_path.read_text(encoding="utf-8", errors="replace")
+    assert [line for line in log.splitlines() if "Violation" in line] == []

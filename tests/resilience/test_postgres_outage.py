@@ -55,6 +55,7 @@ from voicebus.devkit.carriers.twilio import TwilioCarrier
 from voicebus.devkit.defaults import DEV_TWILIO_AUTH_TOKEN
 from voicebus.devkit.embedded_nats import EmbeddedNats
 from voicebus.devkit.embedded_postgres import EmbeddedPostgres
+from voicebus.devkit.nats_accounts import NatsAccounts
 from voicebus.devkit.schemas import migrate_all
 
 from .conftest import Cluster, events_of
@@ -123,6 +124,7 @@ async def carrier() -> AsyncIterator[TwilioCarrier]:
 async def chaos(
     tmp_path_factory: pytest.TempPathFactory,
     module_nats: EmbeddedNats,
+    module_accounts: NatsAccounts,
     postgres: EmbeddedPostgres,
     carrier: TwilioCarrier,
 ) -> AsyncIterator[Cluster]:
@@ -136,7 +138,7 @@ async def chaos(
         "VB_CAMPAIGNS_REAP_INTERVAL_S": "1",
         "VB_LOG_LEVEL": "WARNING",
     }
-    cluster = Cluster(tmp_path_factory.mktemp("chaos"), module_nats, url, env)
+    cluster = Cluster(tmp_path_factory.mktemp("chaos"), module_nats, url, module_accounts, env)
     try:
         yield cluster
     finally:

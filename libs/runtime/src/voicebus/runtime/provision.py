@@ -18,6 +18,7 @@ from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import APIError, BadRequestError
 
+from voicebus.contracts import permissions
 from voicebus.contracts.streams import (
     CALL_OWNERS,
     CALL_SLOTS,
@@ -37,6 +38,7 @@ __all__ = [
     "kv_stream_name",
     "provision",
     "stream_config",
+    "used_by",
 ]
 
 log = logging.getLogger(__name__)
@@ -117,7 +119,25 @@ def kv_buckets(call_lease_ttl_s: float = CALL_OWNERS.ttl_s) -> tuple[KVSpec, ...
 
 def kv_stream_name(bucket: str) -> str:
     """The stream that backs a KV bucket (``KV_<bucket>``)."""
-    return f"KV_{bucket}"
+    return permissions.kv_stream(bucket)
+
+
+def used_by(
+    service: str, streams: Iterable[StreamSpec], buckets: Iterable[KVSpec]
+) -> tuple[tuple[StreamSpec, ...], tuple[KVSpec, ...]]:
+    """The streams and KV buckets ``service`` provisions: those its JetStream grant names.
+
+    A service's NATS user may create or update nothing else
+    (:data:`voicebus.contracts.permissions.JETSTREAM`). A name outside that table (a
+    test's service, running as the operator) provisions everything.
+    """
+    use = permissions.JETSTREAM.get(service)
+    if use is None:
+        return tuple(streams), tuple(buckets)
+    return (
+        tuple(s for s in streams if s.name in use.streams),
+        tuple(b for b in buckets if b.bucket in use.buckets),
+    )
 
 
 def jstream(spec: StreamSpec) -> JStream:

@@ -39,7 +39,7 @@ from voicebus.runtime.bus import connect, drain
 from voicebus.runtime.errors import VoicebusError
 from voicebus.runtime.metrics import SERVICE_INFO, SERVICE_READY
 from voicebus.runtime.migrations.spec import MigrationError, MigrationSet
-from voicebus.runtime.provision import kv_buckets, provision, streams_with_caps
+from voicebus.runtime.provision import kv_buckets, provision, streams_with_caps, used_by
 from voicebus.runtime.readiness import ReadinessCheck
 from voicebus.runtime.rpc import tenancy
 from voicebus.runtime.rpc.tenancy import TenantGuard
@@ -61,7 +61,7 @@ class Service:
     Construct it at import time (nothing connects until start); declare
     subscribers on :attr:`broker`; then serve :meth:`asgi` with :meth:`run`.
 
-    Start order: NATS → streams/KV → database schema → connected hooks →
+    Start order: NATS → the streams/KV it uses → database schema → connected hooks →
     durable consumers (created or updated) → broker → dead-letter relay →
     start-up hooks → ready. Shutdown: not ready → shutdown hooks →
     broker stop → NATS drain → database dispose.
@@ -215,10 +215,15 @@ class Service:
                 self._exporting = export_spans(self.tracer_provider, self.settings)
             self._nc = await connect(self.settings, name=f"{self.settings.connection_name}/raw")
             self._js = self._nc.jetstream()
+            streams, buckets = used_by(
+                self.name,
+                streams_with_caps(events_max_bytes=self.settings.events_max_bytes),
+                kv_buckets(self.settings.call_lease_ttl_s),
+            )
             await provision(
                 self._js,
-                streams=streams_with_caps(events_max_bytes=self.settings.events_max_bytes),
-                kv_buckets=kv_buckets(self.settings.call_lease_ttl_s),
+                streams=streams,
+                kv_buckets=buckets,
                 replicas=self.settings.jetstream_replicas,
                 storage=self.settings.jetstream_storage,
             )

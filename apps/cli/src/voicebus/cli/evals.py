@@ -10,6 +10,7 @@ and ``report.md`` to ``--out``; exits 1 when a scenario fails.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,6 +22,7 @@ from rich.markup import escape
 
 from voicebus.cli.audio_evals import run_all_audio
 from voicebus.cli.edge import DEFAULT_URL, ApiKey, Edge, Timeout, Url, error_line
+from voicebus.cli.judge import Judge, judge_all
 from voicebus.cli.scenarios import (
     Scenario,
     ScenarioError,
@@ -116,13 +118,27 @@ def eval_command(
             "latency budgets checked, tools really called.",
         ),
     ] = False,
+    judge_url: Annotated[
+        str | None,
+        typer.Option(
+            "--judge-url",
+            envvar="VB_EVAL_JUDGE_URL",
+            help="An OpenAI-compatible API base (e.g. the local LLM's http://127.0.0.1:8081/v1) "
+            "whose model grades each scenario's rubric; without it rubrics are skipped. Its "
+            "key, if it needs one, comes from VB_EVAL_JUDGE_API_KEY.",
+        ),
+    ] = None,
+    judge_model: Annotated[
+        str,
+        typer.Option("--judge-model", envvar="VB_EVAL_JUDGE_MODEL", help="The judge's model."),
+    ] = "gpt-4o-mini",
     url: Url = DEFAULT_URL,
     api_key: ApiKey = "",
     timeout: Timeout = SIMULATION_TIMEOUT_S,
 ) -> None:
     """Run a scenario file against an agent: caller turns in, expectations checked
-    (replies, tools with arguments, flow nodes, the end, turn latency with --audio); JSON,
-    JUnit XML and markdown reports."""
+    (replies, tools with arguments, flow nodes, the end, turn latency with --audio, rubrics
+    with an LLM judge); JSON, JUnit XML and markdown reports."""
     try:
         spec = parse(scenarios.read_text(encoding="utf-8"))
     except ScenarioError as exc:
@@ -134,6 +150,9 @@ def eval_command(
         results = asyncio.run(run_all_audio(spec, edge, scenarios.parent, concurrency))
     else:
         results = asyncio.run(run_all(spec, url, api_key, concurrency, timeout))
+    if judge_url:
+        judge = Judge(judge_url, judge_model, os.environ.get("VB_EVAL_JUDGE_API_KEY") or None)
+        asyncio.run(judge_all(judge, spec.scenarios, results))
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json_report(spec.agent, results), encoding="utf-8")
     (out / "junit.xml").write_text(junit_report(scenarios.stem, results), encoding="utf-8")

@@ -16,9 +16,9 @@ A scenario file names an agent and holds scenarios; each scenario is caller turn
         expect: {ended: false}
 
 Text checks ignore case and repeated spaces; ``arguments`` of an expected tool call
-are a subset of the call's. A ``rubric`` needs an LLM judge, which this runner does not
-have: it is reported as skipped, never as passed. So is a ``latency_p95_ms`` budget in a
-text eval (only ``--audio`` times turns).
+are a subset of the call's. A ``rubric`` is graded by an LLM judge when one is configured
+(:mod:`.judge`); without one it is reported as skipped, never as passed. So is a
+``latency_p95_ms`` budget in a text eval (only ``--audio`` times turns).
 """
 
 from __future__ import annotations
@@ -232,6 +232,17 @@ def check_call(turns: Sequence[TurnRecord], expect: CallExpectation) -> list[str
     return out
 
 
+RUBRIC_SKIPPED = "rubric: no LLM judge configured"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The LLM judge's grade of a scenario's rubric."""
+
+    passed: bool
+    reason: str
+
+
 @dataclass(slots=True)
 class ScenarioResult:
     """One scenario's outcome."""
@@ -244,6 +255,8 @@ class ScenarioResult:
     duration_s: float = 0.0
     error: str | None = None
     """The scenario could not run (the edge refused it); counts as failed."""
+    rubric: Verdict | None = None
+    """The judge's verdict on the scenario's rubric (None: not graded)."""
 
     @property
     def passed(self) -> bool:
@@ -268,7 +281,7 @@ def evaluate(scenario: Scenario, turns: Sequence[TurnRecord]) -> ScenarioResult:
         elif p95 > budget:
             result.failures.append(f"call: turn latency p95 {p95} ms over the {budget} ms budget")
     if scenario.rubric is not None:
-        result.skipped.append("rubric: no LLM judge configured")
+        result.skipped.append(RUBRIC_SKIPPED)
     return result
 
 
@@ -282,6 +295,8 @@ def json_report(agent: str, results: Sequence[ScenarioResult]) -> str:
             {
                 "name": r.name, "passed": r.passed, "version": r.version, "error": r.error,
                 "failures": r.failures, "skipped": r.skipped,
+                "rubric": None if r.rubric is None
+                else {"passed": r.rubric.passed, "reason": r.rubric.reason},
                 "duration_s": round(r.duration_s, 3),
                 "turns": [t.model_dump(mode="json") for t in r.turns],
             }
@@ -339,4 +354,12 @@ def markdown_report(agent: str, results: Sequence[ScenarioResult]) -> str:
     for r in (r for r in results if not r.passed):
         lines += ["", f"## {r.name}", ""]
         lines += [f"- {problem}" for problem in ([r.error] if r.error else r.failures)]
+    graded = [r for r in results if r.rubric is not None]
+    if graded:
+        lines += ["", "## Rubrics (LLM judge)", ""]
+        lines += [
+            f"- {r.name}: {'pass' if r.rubric.passed else 'FAIL'}: {r.rubric.reason}"
+            for r in graded
+            if r.rubric is not None
+        ]
     return "\n".join(lines) + "\n"

@@ -45,6 +45,7 @@ from voicebus.contracts.rpc import (
     ListCalls,
 )
 from voicebus.contracts.subjects import evt_filter
+from voicebus.devkit.ports import free_port
 from voicebus.runtime.rpc import TenantSigner
 from voicebus.runtime.tenant_keys import generate_keys
 
@@ -392,11 +393,21 @@ def test_erasing_a_caller_by_number_reaches_every_owner_of_one_tenant_only(
     theirs, their_events = _calls_with("globex", ERASED_NUMBER, inbound=True)
     with edge.client() as http:
         acme, globex = admin_key(http, "acme"), admin_key(http, "globex")
+        # A webhook nobody answers: its deliveries of the calls wait in the outbox.
+        hook = http.post("/webhooks", headers=bearer(acme),
+                         json={"url": f"http://127.0.0.1:{free_port()}/hook",
+                               "event_types": ["call.*"]})  # fmt: skip
+        assert hook.status_code == 201, hook.text
+        deliveries = f"/webhooks/{hook.json()['webhook_id']}/deliveries"
         edge.run(edge.publish(*my_events, *dialed_events, *their_events))
         for token, call_id in ((acme, mine), (acme, dialed), (globex, theirs)):
             stored = poll(http, f"/calls/{call_id}/events", token,
                           until=lambda r: len(r.json()["events"]) == 2)  # fmt: skip
             assert len(stored.json()["events"]) == 2, stored.text
+        for call_id in (mine, dialed):
+            queued = poll(http, f"{deliveries}?call_id={call_id}", acme,
+                          until=lambda r: len(r.json()["deliveries"]) == 2)  # fmt: skip
+            assert len(queued.json()["deliveries"]) == 2, queued.text
         write_recording(edge, "acme", mine)
         write_recording(edge, "globex", theirs)
         edge.run(_remember(edge.database_url, "acme", "globex"))
@@ -414,6 +425,7 @@ def test_erasing_a_caller_by_number_reaches_every_owner_of_one_tenant_only(
             "memory_profiles": 1,
             "campaign_contacts": 1,
             "campaign_attempts": 0,
+            "webhook_deliveries": 4,
         }
 
         # acme: tombstones with their chains intact, numbers cleared, nothing left elsewhere.
@@ -428,6 +440,9 @@ def test_erasing_a_caller_by_number_reaches_every_owner_of_one_tenant_only(
         assert http.get(f"/calls/{mine}/recording", headers=bearer(acme)).status_code == 404
         assert http.get(f"/memory/{ERASED_NUMBER}", headers=bearer(acme)).status_code == 404
         assert _contacts(http, acme, my_campaign) == 1
+        for call_id in (mine, dialed):
+            left = http.get(f"{deliveries}?call_id={call_id}", headers=bearer(acme))
+            assert left.json()["deliveries"] == [], left.text
 
         # globex: the same number, untouched.
         events = http.get(f"/calls/{theirs}/events", headers=bearer(globex)).json()["events"]
@@ -448,7 +463,7 @@ def test_erasing_a_caller_by_number_reaches_every_owner_of_one_tenant_only(
         assert again.status_code == 200, again.text
         assert {k: v for k, v in again.json()["erased"].items() if k != "number_sha256"} == {
             "audit_calls": 0, "audit_events": 0, "recordings": 0, "memory_profiles": 0,
-            "campaign_contacts": 0, "campaign_attempts": 0,
+            "campaign_contacts": 0, "campaign_attempts": 0, "webhook_deliveries": 0,
         }  # fmt: skip
         bad = http.delete("/callers/not%20a%20number", headers=bearer(acme))
         assert bad.status_code == 422, bad.text

@@ -39,7 +39,7 @@ def build(settings: EdgeSettings | None = None) -> tuple[Service, FastAPI]:
         docs_url=None,  # served offline by install_api
         redoc_url=None,
     )
-    edge = Edge.build(service, settings, store)
+    edge = Edge.build(service, settings, store, webhooks.store)
     install_api(app, edge)
     app.include_router(webhooks_router(edge, webhooks), prefix=PREFIX)
     app.include_router(usage_router(edge, webhooks), prefix=PREFIX)

@@ -29,6 +29,12 @@ class CallerErasedData(Data):
     memory_profiles: int = Field(ge=0, description="Caller memory profiles deleted (0 or 1).")
     campaign_contacts: int = Field(ge=0, description="Campaign contacts deleted.")
     campaign_attempts: int = Field(ge=0, description="Campaign dial attempts deleted.")
+    webhook_deliveries: int = Field(
+        default=0,
+        ge=0,
+        description="Webhook deliveries of those calls deleted from the edge's outbox and log "
+        "(pending ones are never sent).",
+    )
 
 
 class CallerErased(Envelope):

@@ -16,6 +16,7 @@ from voicebus.edge.api.shared_limits import SharedRateLimiter
 from voicebus.edge.settings import EdgeSettings
 from voicebus.edge.tenancy.accounts import DEFAULT_API_HOSTS
 from voicebus.edge.tenancy.store import TenantStore
+from voicebus.edge.webhooks.store import WebhookStore
 from voicebus.runtime.service import Service
 from voicebus.runtime.settings import Environment
 
@@ -38,6 +39,8 @@ class Edge:
         cookie_secure: Secure console cookies (None: when the request is HTTPS).
         live_streams_per_key: live feeds one key may hold open at once (per instance).
         live_audio: live calls' audio and supervision events (None: no live supervision).
+        webhook_log: the webhook outbox and delivery log, for a caller's erasure (None: no
+            webhooks on this edge).
     """
 
     store: TenantStore
@@ -54,9 +57,16 @@ class Edge:
     live_streams_per_key: int = 10
     simulation_timeout_s: float = 120.0
     live_audio: LiveAudio | None = None
+    webhook_log: WebhookStore | None = None
 
     @classmethod
-    def build(cls, service: Service, settings: EdgeSettings, store: TenantStore) -> Edge:
+    def build(
+        cls,
+        service: Service,
+        settings: EdgeSettings,
+        store: TenantStore,
+        webhook_log: WebhookStore | None = None,
+    ) -> Edge:
         """The REST API of the edge service: its bus connections and settings."""
         shared = SharedRateLimiter()
         service.on_connected(shared.open)
@@ -88,6 +98,7 @@ class Edge:
             live_streams_per_key=settings.live_streams_per_key,
             simulation_timeout_s=settings.simulation_timeout_s,
             live_audio=NatsLiveAudio(lambda: service.nc, lambda: service.broker),
+            webhook_log=webhook_log,
             cookie_secure=(
                 settings.session_cookie_secure
                 if settings.session_cookie_secure is not None

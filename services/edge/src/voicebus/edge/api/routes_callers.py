@@ -3,10 +3,12 @@
 The edge asks each owner in turn, always for the key's tenant only: campaigns (the
 number's contacts and attempts), audit (calls where the number called or was called:
 their events become tombstones, their numbers are cleared, their copies in
-``VB_EVENTS`` are purged), the recorder (those calls' recordings) and the
-orchestrator's caller memory. Then it publishes ``caller.erased.v1`` with the counts
-and a digest of the number, never the number. Every step is idempotent: a request
-that failed half-way (an owner down: 503) is simply repeated.
+``VB_EVENTS`` are purged), the recorder (those calls' recordings), the
+orchestrator's caller memory, and the edge's own webhook deliveries of those calls
+(the outbox and its log hold the events' bodies). Then it publishes
+``caller.erased.v1`` with the counts and a digest of the number, never the number.
+Every step is idempotent: a request that failed half-way (an owner down: 503) is
+simply repeated.
 """
 
 # No ``from __future__ import annotations``: FastAPI must see the route dependencies
@@ -91,8 +93,9 @@ def callers_router(edge: Edge) -> APIRouter:
 
         Campaign contacts and attempts with the number are deleted (do-not-call entries
         stay); every call where the number called or was called has its stored events'
-        data replaced by a tombstone (hash chains stay verifiable), its numbers cleared
-        and its recording deleted; the caller's memory is forgotten. Repeating the
+        data replaced by a tombstone (hash chains stay verifiable), its numbers cleared,
+        its recording deleted and its webhook deliveries (pending or logged) deleted; the
+        caller's memory is forgotten. Repeating the
         request is safe and erases what arrived since. Needs the ``admin`` scope.
         """
         tenant = who.tenant_id
@@ -108,6 +111,9 @@ def callers_router(edge: Edge) -> APIRouter:
             memory_profiles=await forget(tenant, number),
             campaign_contacts=campaigns.contacts,
             campaign_attempts=campaigns.attempts,
+            webhook_deliveries=(
+                await edge.webhook_log.erase_calls(tenant, call_ids) if edge.webhook_log else 0
+            ),
         )
         erasure_id = new_id()
         event = CallerErased(tenant_id=tenant, call_id=erasure_id, source=edge.source, data=data)

@@ -11,6 +11,7 @@ while, so two edge instances never send it at once.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -366,6 +367,21 @@ class WebhookStore:
         return _delivery(row), [
             Attempt(a.attempt, a.at, a.status_code, a.error, a.duration_ms) for a in attempts
         ]
+
+    async def erase_calls(self, tenant_id: str, call_ids: Sequence[str]) -> int:
+        """Delete the tenant's deliveries of these calls, pending or done, with their
+        attempts (a caller's erasure): their bodies hold the calls' events. Returns how
+        many went."""
+        if not call_ids:
+            return 0
+        async with self.engine.begin() as conn:
+            done = await conn.execute(
+                delete(DELIVERIES).where(
+                    DELIVERIES.c.tenant_id == tenant_id,
+                    DELIVERIES.c.call_id.in_(list(call_ids)),
+                )
+            )
+        return int(done.rowcount or 0)
 
     async def purge(self, finished_before: datetime) -> int:
         """Forget deliveries (their bodies and attempts) that finished before the cutoff;

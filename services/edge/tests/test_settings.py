@@ -9,8 +9,10 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr, ValidationError
 
 from voicebus.edge.settings import EdgeSettings
+from voicebus.runtime.tenant_keys import generate_keys
 
 pytestmark = pytest.mark.unit
+SIGNING_KEY, PUBLIC_KEY = generate_keys()
 
 
 @pytest.fixture(autouse=True)
@@ -41,6 +43,7 @@ def test_settings_come_from_the_edges_own_prefix(monkeypatch: pytest.MonkeyPatch
 
 def test_the_page_is_off_in_production_unless_turned_on(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VB_ENVIRONMENT", "production")
+    monkeypatch.setenv("VB_RPC_TENANT_SIGNING_KEY", SIGNING_KEY)  # the edge's signatures
     real = {
         "admin_token": SecretStr("a-real-admin-token-5e8a1c"),
         "credentials_key": SecretStr(Fernet.generate_key().decode()),
@@ -54,6 +57,7 @@ def test_production_refuses_the_placeholder_session_secret(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("VB_ENVIRONMENT", "production")
+    monkeypatch.setenv("VB_RPC_TENANT_SIGNING_KEY", SIGNING_KEY)  # the edge's signatures
     with pytest.raises(ValidationError, match="VB_EDGE_SESSION_SECRET"):
         EdgeSettings(
             admin_token=SecretStr("a-real-admin-token-5e8a1c"),

@@ -12,8 +12,10 @@ from voicebus.edge.settings import EdgeSettings
 from voicebus.edge.tenancy import keys
 from voicebus.edge.tenancy.credentials import CredentialCipher, fernet_keys
 from voicebus.edge.tenancy.errors import CredentialsError
+from voicebus.runtime.tenant_keys import generate_keys
 
 pytestmark = pytest.mark.unit
+SIGNING_KEY, PUBLIC_KEY = generate_keys()
 
 
 def test_a_new_key_verifies_against_its_hash_and_nothing_else() -> None:
@@ -93,6 +95,7 @@ def test_a_line_longer_than_a_chunk_is_named() -> None:
 
 def test_production_refuses_placeholder_edge_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VB_ENVIRONMENT", "production")
+    monkeypatch.setenv("VB_RPC_TENANT_SIGNING_KEY", SIGNING_KEY)  # the edge's signatures
     real = {
         "admin_token": SecretStr("a-real-admin-token-5e8a1c"),
         "credentials_key": SecretStr(Fernet.generate_key().decode()),

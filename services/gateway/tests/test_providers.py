@@ -14,6 +14,7 @@ from voicebus.gateway.providers.twilio import PROVIDER
 from voicebus.gateway.routes import telephony_router
 from voicebus.gateway.settings import GatewaySettings
 from voicebus.gateway.stream.media_streams import media_providers
+from voicebus.runtime.tenant_keys import generate_keys
 
 pytestmark = pytest.mark.unit
 
@@ -54,7 +55,10 @@ def test_the_registry_holds_exactly_the_providers_of_the_contracts() -> None:
 def test_the_browser_socket_exists_only_with_browser_calls() -> None:
     secret = SecretStr("s" * 40)
     production = GatewaySettings(
-        environment="production", twilio_auth_token=secret, stream_secret=secret
+        environment="production",
+        twilio_auth_token=secret,
+        stream_secret=secret,
+        rpc_tenant_public_key=generate_keys()[1],
     )
     assert not production.browser_calls_enabled
     assert "/ws/browser" not in {p.stream_path for p in media_providers(production)}

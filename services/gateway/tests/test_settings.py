@@ -8,8 +8,10 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from voicebus.gateway.settings import GatewaySettings
+from voicebus.runtime.tenant_keys import generate_keys
 
 pytestmark = pytest.mark.unit
+SIGNING_KEY, PUBLIC_KEY = generate_keys()
 
 
 @pytest.fixture(autouse=True)
@@ -69,6 +71,7 @@ def test_tenant_must_be_a_token() -> None:
 
 def test_production_refuses_the_placeholder_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VB_ENVIRONMENT", "production")
+    monkeypatch.setenv("VB_RPC_TENANT_PUBLIC_KEY", PUBLIC_KEY)  # the edge's signatures
     with pytest.raises(ValidationError, match="VB_GATEWAY_TWILIO_AUTH_TOKEN"):
         GatewaySettings(stream_secret=SecretStr("a-real-stream-secret-4f1c9e"))
     with pytest.raises(ValidationError, match="VB_GATEWAY_STREAM_SECRET"):
@@ -93,6 +96,7 @@ def test_browser_calls_are_off_in_production_unless_turned_on(
     assert GatewaySettings().browser_calls_enabled
     assert not GatewaySettings(browser_calls=False).browser_calls_enabled
     monkeypatch.setenv("VB_ENVIRONMENT", "production")
+    monkeypatch.setenv("VB_RPC_TENANT_PUBLIC_KEY", PUBLIC_KEY)  # the edge's signatures
     real = {
         "twilio_auth_token": SecretStr("a-real-auth-token-7d2b0a"),
         "stream_secret": SecretStr("a-real-stream-secret-4f1c9e"),
@@ -105,6 +109,7 @@ def test_browser_calls_are_off_in_production_unless_turned_on(
 def test_the_gateway_has_no_edge_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     # The REST API's secrets belong to the edge now: a gateway neither reads nor needs them.
     monkeypatch.setenv("VB_ENVIRONMENT", "production")
+    monkeypatch.setenv("VB_RPC_TENANT_PUBLIC_KEY", PUBLIC_KEY)  # the edge's signatures
     monkeypatch.setenv("VB_GATEWAY_ADMIN_TOKEN", "dev-secret")
     monkeypatch.setenv("VB_GATEWAY_CREDENTIALS_KEY", "dev-secret")
     settings = GatewaySettings(

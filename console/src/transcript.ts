@@ -142,8 +142,8 @@ function detailOf(e: StoredEvent): string {
       return `${d.direction ?? ""} · ${d.provider ?? ""} · agent ${d.agent_id ?? ""}`;
     case "supervision.whispered.v1":
       return `key ${d.operator}: “${d.note ?? ""}”`;
-    case "supervision.human_said.v1":
-      return `key ${d.operator}: “${d.text ?? ""}”`;
+    case "supervision.human_said.v1": // via "speech": the operator's microphone, transcribed
+      return `key ${d.operator}${d.via === "speech" ? " (spoken)" : ""}: “${d.text ?? ""}”`;
     default: {
       if (e.type.startsWith("supervision.")) return `key ${d.operator ?? "?"}`;
       const text = JSON.stringify(d);

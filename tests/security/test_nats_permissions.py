@@ -103,6 +103,7 @@ def test_the_generated_files_hold_every_user_and_stay_private(
     assert set(users) == {*permissions.SERVICES, "operator", "tenant-acme", "tenant-globex"}
     audio_in = subjects.audio_in("c1")
     assert "vb.audio.*.in" in users["media"]["permissions"]["subscribe"]["allow"]
+    assert "vb.audio.*.out" in users["media"]["permissions"]["subscribe"]["allow"]
     assert not any(
         a in ("vb.audio.*.in", "vb.>", ">")
         for a in users["audit"]["permissions"]["subscribe"]["allow"]
@@ -161,14 +162,18 @@ async def test_a_service_can_do_its_job(login: object) -> None:
         heard.append(msg.data)
 
     await media.subscribe(subjects.AUDIO_IN_ALL, cb=hear)
+    # An operator who took a call over speaks on its out audio; media transcribes it.
+    await media.subscribe(subjects.audio_out("c1"), cb=hear)
     await media.flush()
     await gateway.publish(subjects.audio_in("c1"), b"pcm")
     await gateway.flush()
+    await edge.publish(subjects.audio_out("c1"), b"mic")
+    await edge.flush()
     # A bound for a frame that never comes, not a latency budget: a loaded machine is slow.
     async with asyncio.timeout(30):
-        while not heard:
+        while len(heard) < 2:
             await asyncio.sleep(0.02)
-    assert heard == [b"pcm"]
+    assert sorted(heard) == [b"mic", b"pcm"]
     assert edge_session.errors == gateway_session.errors == media_session.errors == []
 
 

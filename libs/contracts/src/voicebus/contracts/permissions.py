@@ -4,9 +4,10 @@ The table is the bus's access contract. ``voicebus nats-config`` turns it into a
 ``nats-server`` accounts block; the dev stack can run with it; docs/security.md says
 what it enforces and what it does not.
 
-- Audio (``vb.audio``) is heard only by media, the recorder and the edge (an operator
-  listening to a live call of their tenant) and sent only by the gateway (caller side),
-  media and the edge (agent side: an operator who took the call over).
+- Audio (``vb.audio``) is heard only by media (out audio: an operator's microphone while
+  they hold the call, transcribed), the recorder and the edge (an operator listening to a
+  live call of their tenant) and sent only by the gateway (caller side), media and the
+  edge (agent side: an operator who took the call over).
 - A service answers only its own ``vb.rpc.<service>.>`` and asks only the services it
   needs; the edge's account lookup (credentials in clear) is asked by the gateway only.
 - Commands (``vb.cmd``) and per-call control (``vb.ctl``) come only from the services
@@ -112,7 +113,11 @@ _OWN: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
         ),
         (_AUDIO_OUT, _CTL),
     ),
-    "media": ((_AUDIO_OUT, _CTL, _rpc("orchestrator")), (_AUDIO_IN, _PLAYED, _CTL)),
+    "media": (
+        (_AUDIO_OUT, _CTL, _rpc("orchestrator")),
+        # Out audio: while an operator holds a call, media transcribes their microphone.
+        (_AUDIO_IN, _AUDIO_OUT, _PLAYED, _CTL),
+    ),
     "orchestrator": ((_CTL, _COMMANDS, _rpc("audit"), _rpc("gateway")), (_KEYS,)),
     "campaigns": ((_CTL, _COMMANDS, _rpc("orchestrator"), _rpc("gateway")), ()),  # voicemail drop
     "recorder": ((), (_AUDIO_IN, _AUDIO_OUT)),

@@ -25,6 +25,8 @@ from voicebus.contracts.events import (
     SpeechUserStartedData,
     SpeechUserStopped,
     SpeechUserStoppedData,
+    SupervisionHumanSaid,
+    SupervisionHumanSaidData,
     TranscriptFinal,
     TranscriptFinalData,
     TranscriptPartial,
@@ -37,6 +39,8 @@ from voicebus.media.playback import Finished, Interrupted, Started
 
 SERVICE = "media"
 MAX_TEXT = 16384
+MAX_HUMAN_LINE = 2000
+"""The longest ``supervision.human_said`` text the contract takes."""
 
 
 def _clip(text: str) -> str:
@@ -171,6 +175,14 @@ class CallEvents:
             method=decision.method,
         )
         return AmdDetected(
+            tenant_id=self.tenant_id, call_id=self.call_id, source=self.source, data=data
+        )
+
+    def human_said(self, operator: str, text: str) -> SupervisionHumanSaid:
+        """``supervision.human_said``: a line the operator holding the call spoke."""
+        line = redact(text, self.redaction)[:MAX_HUMAN_LINE]
+        data = SupervisionHumanSaidData(operator=operator, text=line, via="speech")
+        return SupervisionHumanSaid(
             tenant_id=self.tenant_id, call_id=self.call_id, source=self.source, data=data
         )
 

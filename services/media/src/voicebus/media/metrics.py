@@ -8,7 +8,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 MALFORMED: Final = Counter(
     "voicebus_media_malformed",
-    "Malformed messages from the bus, ignored (kind: audio, mark, say).",
+    "Malformed messages from the bus, ignored (kind: audio, mark, say, supervision).",
     ["kind"],
 )
 SAY_DROPPED: Final = Counter(

@@ -30,7 +30,13 @@ from voicebus.contracts import subjects
 from voicebus.contracts.audio import AudioFrame, PlaybackMark, decode_frame, decode_mark
 from voicebus.contracts.commands import Say, SayData, parse_control
 from voicebus.contracts.errors import InvalidAudioFrameError
-from voicebus.contracts.events import AMD_CONTEXT_KEY, CallStarted, Direction, ErrorCode
+from voicebus.contracts.events import (
+    AMD_CONTEXT_KEY,
+    CallStarted,
+    Direction,
+    ErrorCode,
+    SupervisionTakenOverData,
+)
 from voicebus.contracts.rpc import AgentProfile
 from voicebus.engines.fallback.incidents import Incident
 from voicebus.engines.fallback.tts import FallbackTTS
@@ -40,9 +46,11 @@ from voicebus.media.engine_set import EngineAccess, EngineSet, create_engines, c
 from voicebus.media.events import CallEvents
 from voicebus.media.metrics import MALFORMED
 from voicebus.media.models import SharedModels, smart_turn_on
+from voicebus.media.operator_speech import OperatorSpeech
 from voicebus.media.outlet import BusOutlet
 from voicebus.media.pipeline import CallPipeline, PipelineConfig
 from voicebus.media.settings import MediaSettings
+from voicebus.media.take_overs import TakeOvers
 from voicebus.media.voices import MakeVoice, Voices
 from voicebus.runtime.service import Service
 from voicebus.runtime.telemetry import extract_trace_context, sampled
@@ -100,6 +108,12 @@ class CallSession:
         self._closed = False
         self._engines: EngineSet | None = None
         self._voices: Voices | None = None
+        self._take_overs = TakeOvers(
+            tenant_id=call.tenant_id,
+            call_id=call.call_id,
+            sample_rate=self._rate,
+            start_speech=self._operator_speech,
+        )
 
     async def open(self) -> None:
         """Subscribe to the call's subjects and start its pipeline in the background."""
@@ -109,6 +123,7 @@ class CallSession:
             await nc.subscribe(subjects.ctl(self.call_id, subjects.CtlVerb.SAY), cb=self._on_say),
             await nc.subscribe(subjects.audio_played(self.call_id), cb=self._on_mark),
         ]
+        await self._take_overs.open(nc)
         self._start_task = asyncio.create_task(self._start(), name=f"media-start-{self.call_id}")
 
     async def close(self) -> None:
@@ -125,6 +140,7 @@ class CallSession:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self._take_overs.close()  # before the engines close: it uses the STT
         pipeline, self._built, self._pipeline = self._built, None, None
         if pipeline is not None:
             await pipeline.stop()
@@ -253,6 +269,34 @@ class CallSession:
             return tts
 
         return make
+
+    async def _operator_speech(self, taken: SupervisionTakenOverData) -> OperatorSpeech | None:
+        """Transcription of a take-over's operator, on the call's STT (once it runs)."""
+        task = self._start_task
+        if task is not None and not task.done():
+            await asyncio.wait([task])  # a take-over as the call starts: its engines first
+        engines = self._engines
+        if self._closed or engines is None or engines.stt is None:
+            log.warning("operator speech not transcribed: no STT", extra={"call_id": self.call_id})
+            return None
+        settings = self._settings
+        params = VADParams(
+            confidence=settings.vad_confidence,
+            stop_secs=settings.operator_stop_ms / 1000,
+            min_volume=settings.vad_min_volume,
+        )
+        speech = OperatorSpeech(
+            operator=taken.operator,
+            utterance_id=taken.utterance_id,
+            sample_rate=self._rate,
+            vad=self._models.vad(params, self._rate),
+            stt=engines.stt,
+            events=self._events,
+            outlet=self._outlet,
+            preroll_ms=settings.preroll_ms,
+            max_line_ms=settings.max_turn_ms,
+        )
+        return speech if await speech.start() else None
 
     # -- subscriptions --------------------------------------------------------
 

@@ -53,6 +53,13 @@ class MediaSettings(ServiceSettings):
     max_turn_ms: int = Field(
         default=30_000, ge=1000, le=120_000, description="Longest caller turn sent to STT."
     )
+    operator_stop_ms: int = Field(
+        default=700,
+        ge=200,
+        le=5000,
+        description="While an operator holds a call, silence that ends a line of theirs "
+        "(each line is transcribed into the call's history).",
+    )
     smart_turn_stop_ms: int = Field(
         default=3000,
         ge=200,

@@ -5,7 +5,8 @@ an API key of the call's tenant); the orchestrator owning the call reacts to the
 order with the call's other events: a whisper becomes guidance in the LLM's context,
 a take-over stops the agent until the hand-back, and the human agent's lines join the
 history. Operator audio itself rides on ``vb.audio.<call>.out``, as the agent's does,
-so taking over works on every provider.
+so taking over works on every provider; media transcribes it while the call is taken
+over and publishes each spoken line as ``supervision.human_said`` (``via="speech"``).
 """
 
 from __future__ import annotations
@@ -95,10 +96,20 @@ class SupervisionHumanSaidData(Data):
         description="A line the human agent said to the caller. Personal data.",
         examples=["I've applied the discount to your account."],
     )
+    via: Literal["typed", "speech"] = Field(
+        default="typed",
+        description=(
+            "How the line was captured: typed by the operator in the console, or their "
+            "microphone's speech while holding the call, transcribed by media with the "
+            "call's STT (absent in older events: typed)."
+        ),
+        examples=["speech"],
+    )
 
 
 class SupervisionHumanSaid(Envelope):
-    """The human agent said a line while in control; the agent keeps it in its history."""
+    """The human agent said a line while in control (typed, or spoken and transcribed);
+    the agent keeps it in its history."""
 
     type: Literal["supervision.human_said.v1"] = "supervision.human_said.v1"
     data: SupervisionHumanSaidData

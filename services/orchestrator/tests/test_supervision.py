@@ -8,6 +8,8 @@ from orchestrator_fakes import RULES, Recorder, make_conversation, of, says, tra
 from voicebus.contracts.commands import Clear
 from voicebus.contracts.events import (
     AgentReply,
+    SupervisionEnded,
+    SupervisionEndedData,
     SupervisionHandedBack,
     SupervisionHandedBackData,
     SupervisionHumanSaid,
@@ -39,8 +41,12 @@ def human_said(text: str) -> SupervisionHumanSaid:
     return SupervisionHumanSaid(**_CALL, data=SupervisionHumanSaidData(operator="k1", text=text))
 
 
-def handed_back() -> SupervisionHandedBack:
-    return SupervisionHandedBack(**_CALL, data=SupervisionHandedBackData(operator="k1"))
+def handed_back(operator: str = "k1") -> SupervisionHandedBack:
+    return SupervisionHandedBack(**_CALL, data=SupervisionHandedBackData(operator=operator))
+
+
+def ended(operator: str) -> SupervisionEnded:
+    return SupervisionEnded(**_CALL, data=SupervisionEndedData(operator=operator))
 
 
 async def test_a_whisper_reaches_the_next_llm_request_and_is_never_spoken(agent: Agent) -> None:
@@ -91,3 +97,25 @@ async def test_taken_over_the_agent_is_silent_then_resumes_with_the_humans_lines
     loaded = await store.load("c1")
     assert loaded is not None
     assert loaded[0].supervisor is None
+
+
+async def test_only_the_operator_holding_the_call_gives_it_back(agent: Agent) -> None:
+    llm = Recorder(scripted.create(RULES))
+    conv, outbox, store = make_conversation(agent, llm)
+    await conv.start()
+    await conv.handle(taken_over(), seq=2)
+    # A second operator, only listening, closes their page; another hands back nothing.
+    await conv.handle(ended("k2"), seq=3)
+    await conv.handle(handed_back("k2"), seq=4)
+    outbox.sent.clear()
+    await conv.handle(transcript("order 1234"), seq=5)
+    await conv.idle()
+    assert of(outbox, AgentReply) == []  # still held by k1: the agent stays silent
+    loaded = await store.load("c1")
+    assert loaded is not None
+    assert loaded[0].supervisor == "k1"
+
+    await conv.handle(ended("k1"), seq=6)  # k1 closes without a hand-back: it is given back
+    await conv.handle(transcript("order 1234"), seq=7)
+    await conv.idle()
+    assert of(outbox, AgentReply)

@@ -63,7 +63,9 @@ async def supervise(c: Conversation, event: SupervisionEvent) -> None:
         case SupervisionHumanSaid():
             c.session.history.append(human_line(event.data.text))
         case SupervisionHandedBack() | SupervisionEnded():
-            if c.session.supervisor is None:
+            # Only the person holding the call gives it back: another operator who was
+            # only listening (or whispering) closing their page leaves it held.
+            if c.session.supervisor is None or event.data.operator != c.session.supervisor:
                 return
             c.session.supervisor = None
             c.watch.start()

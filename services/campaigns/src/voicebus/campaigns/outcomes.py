@@ -213,9 +213,14 @@ class Outcomes:
     async def ended_many(self, items: Sequence[Ended]) -> int:
         """Many ``call.ended`` at once: one transaction, rows locked in a fixed order.
 
+        A call's end that arrives after the reaper gave up on it (its lease ran out while
+        the event waited, e.g. in this consumer while the database was down) corrects
+        the reaper's ``timeout`` with the real reason, while the attempt is still the
+        contact's latest: the outcome is decided again, as for a late AMD result.
+
         Returns:
-            How many ended a campaign attempt (others are not campaign calls or were
-            already ended: a redelivery changes nothing).
+            How many ended (or corrected) a campaign attempt (others are not campaign
+            calls or were already ended: a redelivery changes nothing).
         """
         wanted = {(i.tenant_id, i.call_id): i for i in items}
         if not wanted:
@@ -225,7 +230,9 @@ class Outcomes:
                 await conn.execute(
                     text(
                         _ATTEMPT_SQL + "WHERE a.call_id = ANY(:calls) AND a.tenant_id = ANY(:ts) "
-                        "AND a.status IN ('claimed', 'dialed', 'answered') "
+                        "AND (a.status IN ('claimed', 'dialed', 'answered') "
+                        "OR (a.status = 'ended' AND a.outcome = 'timeout' "
+                        "AND a.end_reason = 'timeout')) "
                         "ORDER BY a.attempt_id FOR UPDATE OF a, c"
                     ),
                     {
@@ -239,6 +246,8 @@ class Outcomes:
             for row in rows:
                 item = wanted.get((row.tenant_id, row.attempt_id))
                 if item is None:
+                    continue
+                if row.status == "ended" and not _corrects(row, item):
                     continue
                 if item.reason is EndReason.CONCURRENCY_LIMIT and row.answered_at is None:
                     refused.append(row)
@@ -423,6 +432,13 @@ class Outcomes:
                 ),
                 {"ids": list(attempt_ids)},
             )
+
+
+def _corrects(reaped: Any, item: Ended) -> bool:
+    """Whether a late ``call.ended`` replaces the reaper's ``timeout`` of an attempt: a
+    real end (not a timeout itself, not a refusal) of the contact's latest attempt."""
+    real = item.reason not in (EndReason.TIMEOUT, EndReason.CONCURRENCY_LIMIT)
+    return real and reaped.last_call_id == reaped.attempt_id
 
 
 def machine_action(spec: CampaignSpec, result: str) -> AmdPolicy | None:

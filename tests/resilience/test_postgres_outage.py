@@ -11,7 +11,9 @@ campaigns) on a private NATS and a private PostgreSQL that this test stops for
   before the outage, ring and end (busy, no answer, failed) during it.
 
 After PostgreSQL is back: every event is stored exactly once (none lost, none twice),
-every campaign attempt has its outcome and the campaign completes, every live call
+every campaign attempt has the outcome its callee gave (busy, no answer, failed: the
+gateway took every status callback, none ends as the reaper's ``timeout``) and the
+campaign completes, every live call
 ended and was recorded (one ``recording.ready``) and its events are stored and
 chained, and nothing was set aside as a dead letter. The gateway answers ready in the
 middle of the outage. The figures are printed (-s).
@@ -38,6 +40,7 @@ from voicebus.contracts import campaigns as api
 from voicebus.contracts import streams
 from voicebus.contracts.chains import CHAINS_VERIFY, ChainReport, VerifyChains
 from voicebus.contracts.events import (
+    AttemptOutcome,
     AttemptOutcomeRecorded,
     CallEnded,
     CallInitiated,
@@ -51,6 +54,7 @@ from voicebus.contracts.ids import new_id
 from voicebus.devkit.caller.session import TwilioCaller
 from voicebus.devkit.campaign.client import CampaignClient
 from voicebus.devkit.campaign.contacts import wait_for
+from voicebus.devkit.carriers.base import Behaviour, behaviour_for
 from voicebus.devkit.carriers.twilio import TwilioCarrier
 from voicebus.devkit.defaults import DEV_TWILIO_AUTH_TOKEN
 from voicebus.devkit.embedded_nats import EmbeddedNats
@@ -70,6 +74,14 @@ TENANT: Final = "default"  # the gateway's default tenant dials with its environ
 TWILIO_SID: Final = "AC" + "2" * 32
 CALLER_ID: Final = "+14155550100"
 AGENT: Final = "demo-scripted"
+
+
+OUTCOME_OF: Final = {
+    Behaviour.BUSY: AttemptOutcome.BUSY,
+    Behaviour.NO_ANSWER: AttemptOutcome.NO_ANSWER,
+    Behaviour.FAIL: AttemptOutcome.FAILED,
+}
+"""The stand-in callee's behaviour → the attempt's outcome (never ``timeout``)."""
 
 
 def _contacts() -> list[str]:
@@ -268,7 +280,8 @@ async def test_a_postgres_outage_loses_nothing(
                 list(call_events),
             )  # fmt: skip
             attempt_rows = await db.fetch(
-                "SELECT attempt_id, status, outcome FROM campaigns.attempts WHERE campaign_id = $1",
+                "SELECT a.attempt_id, a.status, a.outcome, c.phone FROM campaigns.attempts a "
+                "JOIN campaigns.contacts c USING (contact_id) WHERE a.campaign_id = $1",
                 campaign.campaign_id,
             )
             contacts_done = await _count(
@@ -290,6 +303,10 @@ async def test_a_postgres_outage_loses_nothing(
 
     lost = len(synthetic) - distinct
     outcomes = Counter(r["outcome"] for r in attempt_rows)
+    # What the stand-in's callee did, as the campaign should count it (not its reaper's
+    # ``timeout``): the gateway must have taken every status callback of those calls.
+    expected = {r["attempt_id"]: OUTCOME_OF[behaviour_for(r["phone"])] for r in attempt_rows}
+    callbacks = Counter(status for c in carrier.calls.values() for _, status in c.posted)
     print(
         f"\nchaos: PostgreSQL down {outage_s:.0f} s; {len(synthetic)} events published over "
         f"{published_s:.0f} s: {distinct} stored, {rows - distinct} duplicates, {lost} lost; "
@@ -298,7 +315,8 @@ async def test_a_postgres_outage_loses_nothing(
         f"{stored_call_events} of their {sum(len(v) for v in call_events.values())} events "
         f"stored; campaign: {len(attempt_rows)} attempts ({dialed_before} dialed before the "
         f"outage), {sum(1 for r in attempt_rows if r['outcome'])} outcomes applied "
-        f"{dict(outcomes)}, {outcome_events} attempt.outcome events; dead letters: {letters}"
+        f"{dict(outcomes)}, {outcome_events} attempt.outcome events; carrier callbacks answered "
+        f"{dict(callbacks)}; dead letters: {letters}"
     )
     assert gateway_ready == 200
     assert failed_calls == [], failed_calls
@@ -311,6 +329,9 @@ async def test_a_postgres_outage_loses_nothing(
     assert len(chains) == len(call_events)
     assert len(attempt_rows) == len(numbers)
     assert all(r["status"] == "ended" and r["outcome"] for r in attempt_rows), attempt_rows
+    assert set(callbacks) == {200}, callbacks  # no callback refused or unanswered
+    assert all(c.error is None for c in carrier.calls.values())
+    assert {r["attempt_id"]: r["outcome"] for r in attempt_rows} == expected
     assert contacts_done == len(numbers)
     assert outcome_events == len(numbers)
     assert outbox_left == 0

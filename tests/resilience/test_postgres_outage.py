@@ -45,6 +45,7 @@ from voicebus.contracts.events import (
     CallEnded,
     CallInitiated,
     CallInitiatedData,
+    EndReason,
     Envelope,
     RecordingReady,
     TranscriptFinal,
@@ -82,6 +83,12 @@ OUTCOME_OF: Final = {
     Behaviour.FAIL: AttemptOutcome.FAILED,
 }
 """The stand-in callee's behaviour → the attempt's outcome (never ``timeout``)."""
+END_OF: Final = {
+    AttemptOutcome.BUSY: EndReason.BUSY.value,
+    AttemptOutcome.NO_ANSWER: EndReason.NO_ANSWER.value,
+    AttemptOutcome.FAILED: EndReason.FAILED.value,
+}
+"""An attempt's outcome → the reason of the ``call.ended`` the gateway publishes for it."""
 
 
 def _contacts() -> list[str]:
@@ -292,9 +299,13 @@ async def test_a_postgres_outage_loses_nothing(
         finally:
             await db.close()
         outcome_events = 0
+        ended_reasons: dict[str, list[str]] = {}  # the gateway's call.ended of each attempt
         for row in attempt_rows:
-            outcome_events += sum(isinstance(e, AttemptOutcomeRecorded)
-                                  for e in await events_of(nc, row["attempt_id"]))  # fmt: skip
+            of_attempt = await events_of(nc, row["attempt_id"])  # its call id is the attempt id
+            outcome_events += sum(isinstance(e, AttemptOutcomeRecorded) for e in of_attempt)
+            ended_reasons[row["attempt_id"]] = [
+                e.data.reason.value for e in of_attempt if isinstance(e, CallEnded)
+            ]
         chains: list[bool] = []
         for call_id in call_events:
             request = VerifyChains(tenant_id=TENANT, call_id=call_id)
@@ -303,9 +314,12 @@ async def test_a_postgres_outage_loses_nothing(
 
     lost = len(synthetic) - distinct
     outcomes = Counter(r["outcome"] for r in attempt_rows)
+    outcome_of = {r["attempt_id"]: r["outcome"] for r in attempt_rows}
     # What the stand-in's callee did, as the campaign should count it (not its reaper's
     # ``timeout``): the gateway must have taken every status callback of those calls.
     expected = {r["attempt_id"]: OUTCOME_OF[behaviour_for(r["phone"])] for r in attempt_rows}
+    ends_expected = {a: [END_OF[o]] for a, o in expected.items()}
+    timed_out = [a for a in expected if outcome_of[a] == AttemptOutcome.TIMEOUT]
     callbacks = Counter(status for c in carrier.calls.values() for _, status in c.posted)
     print(
         f"\nchaos: PostgreSQL down {outage_s:.0f} s; {len(synthetic)} events published over "
@@ -315,8 +329,9 @@ async def test_a_postgres_outage_loses_nothing(
         f"{stored_call_events} of their {sum(len(v) for v in call_events.values())} events "
         f"stored; campaign: {len(attempt_rows)} attempts ({dialed_before} dialed before the "
         f"outage), {sum(1 for r in attempt_rows if r['outcome'])} outcomes applied "
-        f"{dict(outcomes)}, {outcome_events} attempt.outcome events; carrier callbacks answered "
-        f"{dict(callbacks)}; dead letters: {letters}"
+        f"{dict(outcomes)}, {outcome_events} attempt.outcome events, "
+        f"{sum(len(v) for v in ended_reasons.values())} call.ended stored; carrier "
+        f"callbacks answered {dict(callbacks)}; dead letters: {letters}"
     )
     assert gateway_ready == 200
     assert failed_calls == [], failed_calls
@@ -331,7 +346,10 @@ async def test_a_postgres_outage_loses_nothing(
     assert all(r["status"] == "ended" and r["outcome"] for r in attempt_rows), attempt_rows
     assert set(callbacks) == {200}, callbacks  # no callback refused or unanswered
     assert all(c.error is None for c in carrier.calls.values())
-    assert {r["attempt_id"]: r["outcome"] for r in attempt_rows} == expected
+    # The gateway published each call's end as the callee gave it (once)...
+    assert ended_reasons == ends_expected
+    # ... and the campaign counted that, not its reaper's timeout.
+    assert outcome_of == expected, f"ended as timeout although call.ended is stored: {timed_out}"
     assert contacts_done == len(numbers)
     assert outcome_events == len(numbers)
     assert outbox_left == 0

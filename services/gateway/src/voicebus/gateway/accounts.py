@@ -15,9 +15,10 @@ no such answer does :class:`AccountsUnavailableError` say the account cannot be 
 A change made at the edge still reaches the gateway within the TTL whenever the edge
 answers.
 
-Credentials live only in this process's memory, never on disk: an account is dropped
-at most TTL + stale seconds after the edge last handed it out (30 s + 1 hour by
-default), or earlier when more than ``VB_GATEWAY_ACCOUNT_CACHE_SIZE`` accounts are held.
+Credentials live only in this process's memory, never on disk: an account is never
+used later than TTL + stale seconds after the edge last handed it out (30 s + 1 hour by
+default), and leaves memory at the next lookup after that, or earlier when more than
+``VB_GATEWAY_ACCOUNT_CACHE_SIZE`` accounts are held.
 """
 
 from __future__ import annotations

@@ -173,7 +173,8 @@ class GatewaySettings(ServiceSettings):
             "tenant's provider account is still used while the edge cannot answer (not "
             "running, too slow, its database down), so callbacks of calls in progress are "
             "still checked with the tenant's own credentials and their outcomes kept; "
-            "0: never (the lookup fails). Credentials stay in memory at most TTL + this."
+            "0: never (the lookup fails). Credentials are used at most TTL + this after the "
+            "edge last handed them out."
         ),
     )
     account_cache_size: int = Field(

@@ -11,7 +11,9 @@ campaigns) on a private NATS and a private PostgreSQL that this test stops for
   before the outage, ring and end (busy, no answer, failed) during it.
 
 After PostgreSQL is back: every event is stored exactly once (none lost, none twice),
-every campaign attempt has its outcome and the campaign completes, every live call
+every campaign attempt has the outcome its callee gave (busy, no answer, failed: the
+gateway took every status callback, none ends as the reaper's ``timeout``) and the
+campaign completes, every live call
 ended and was recorded (one ``recording.ready``) and its events are stored and
 chained, and nothing was set aside as a dead letter. The gateway answers ready in the
 middle of the outage. The figures are printed (-s).
@@ -38,10 +40,12 @@ from voicebus.contracts import campaigns as api
 from voicebus.contracts import streams
 from voicebus.contracts.chains import CHAINS_VERIFY, ChainReport, VerifyChains
 from voicebus.contracts.events import (
+    AttemptOutcome,
     AttemptOutcomeRecorded,
     CallEnded,
     CallInitiated,
     CallInitiatedData,
+    EndReason,
     Envelope,
     RecordingReady,
     TranscriptFinal,
@@ -51,6 +55,7 @@ from voicebus.contracts.ids import new_id
 from voicebus.devkit.caller.session import TwilioCaller
 from voicebus.devkit.campaign.client import CampaignClient
 from voicebus.devkit.campaign.contacts import wait_for
+from voicebus.devkit.carriers.base import Behaviour, behaviour_for
 from voicebus.devkit.carriers.twilio import TwilioCarrier
 from voicebus.devkit.defaults import DEV_TWILIO_AUTH_TOKEN
 from voicebus.devkit.embedded_nats import EmbeddedNats
@@ -70,6 +75,20 @@ TENANT: Final = "default"  # the gateway's default tenant dials with its environ
 TWILIO_SID: Final = "AC" + "2" * 32
 CALLER_ID: Final = "+14155550100"
 AGENT: Final = "demo-scripted"
+
+
+OUTCOME_OF: Final = {
+    Behaviour.BUSY: AttemptOutcome.BUSY,
+    Behaviour.NO_ANSWER: AttemptOutcome.NO_ANSWER,
+    Behaviour.FAIL: AttemptOutcome.FAILED,
+}
+"""The stand-in callee's behaviour → the attempt's outcome (never ``timeout``)."""
+END_OF: Final = {
+    AttemptOutcome.BUSY: EndReason.BUSY.value,
+    AttemptOutcome.NO_ANSWER: EndReason.NO_ANSWER.value,
+    AttemptOutcome.FAILED: EndReason.FAILED.value,
+}
+"""An attempt's outcome → the reason of the ``call.ended`` the gateway publishes for it."""
 
 
 def _contacts() -> list[str]:
@@ -268,7 +287,8 @@ async def test_a_postgres_outage_loses_nothing(
                 list(call_events),
             )  # fmt: skip
             attempt_rows = await db.fetch(
-                "SELECT attempt_id, status, outcome FROM campaigns.attempts WHERE campaign_id = $1",
+                "SELECT a.attempt_id, a.status, a.outcome, c.phone FROM campaigns.attempts a "
+                "JOIN campaigns.contacts c USING (contact_id) WHERE a.campaign_id = $1",
                 campaign.campaign_id,
             )
             contacts_done = await _count(
@@ -279,9 +299,13 @@ async def test_a_postgres_outage_loses_nothing(
         finally:
             await db.close()
         outcome_events = 0
+        ended_reasons: dict[str, list[str]] = {}  # the gateway's call.ended of each attempt
         for row in attempt_rows:
-            outcome_events += sum(isinstance(e, AttemptOutcomeRecorded)
-                                  for e in await events_of(nc, row["attempt_id"]))  # fmt: skip
+            of_attempt = await events_of(nc, row["attempt_id"])  # its call id is the attempt id
+            outcome_events += sum(isinstance(e, AttemptOutcomeRecorded) for e in of_attempt)
+            ended_reasons[row["attempt_id"]] = [
+                e.data.reason.value for e in of_attempt if isinstance(e, CallEnded)
+            ]
         chains: list[bool] = []
         for call_id in call_events:
             request = VerifyChains(tenant_id=TENANT, call_id=call_id)
@@ -290,6 +314,13 @@ async def test_a_postgres_outage_loses_nothing(
 
     lost = len(synthetic) - distinct
     outcomes = Counter(r["outcome"] for r in attempt_rows)
+    outcome_of = {r["attempt_id"]: r["outcome"] for r in attempt_rows}
+    # What the stand-in's callee did, as the campaign should count it (not its reaper's
+    # ``timeout``): the gateway must have taken every status callback of those calls.
+    expected = {r["attempt_id"]: OUTCOME_OF[behaviour_for(r["phone"])] for r in attempt_rows}
+    ends_expected = {a: [END_OF[o]] for a, o in expected.items()}
+    timed_out = [a for a in expected if outcome_of[a] == AttemptOutcome.TIMEOUT]
+    callbacks = Counter(status for c in carrier.calls.values() for _, status in c.posted)
     print(
         f"\nchaos: PostgreSQL down {outage_s:.0f} s; {len(synthetic)} events published over "
         f"{published_s:.0f} s: {distinct} stored, {rows - distinct} duplicates, {lost} lost; "
@@ -298,7 +329,9 @@ async def test_a_postgres_outage_loses_nothing(
         f"{stored_call_events} of their {sum(len(v) for v in call_events.values())} events "
         f"stored; campaign: {len(attempt_rows)} attempts ({dialed_before} dialed before the "
         f"outage), {sum(1 for r in attempt_rows if r['outcome'])} outcomes applied "
-        f"{dict(outcomes)}, {outcome_events} attempt.outcome events; dead letters: {letters}"
+        f"{dict(outcomes)}, {outcome_events} attempt.outcome events, "
+        f"{sum(len(v) for v in ended_reasons.values())} call.ended stored; carrier "
+        f"callbacks answered {dict(callbacks)}; dead letters: {letters}"
     )
     assert gateway_ready == 200
     assert failed_calls == [], failed_calls
@@ -311,6 +344,12 @@ async def test_a_postgres_outage_loses_nothing(
     assert len(chains) == len(call_events)
     assert len(attempt_rows) == len(numbers)
     assert all(r["status"] == "ended" and r["outcome"] for r in attempt_rows), attempt_rows
+    assert set(callbacks) == {200}, callbacks  # no callback refused or unanswered
+    assert all(c.error is None for c in carrier.calls.values())
+    # The gateway published each call's end as the callee gave it (once)...
+    assert ended_reasons == ends_expected
+    # ... and the campaign counted that, not its reaper's timeout.
+    assert outcome_of == expected, f"ended as timeout although call.ended is stored: {timed_out}"
     assert contacts_done == len(numbers)
     assert outcome_events == len(numbers)
     assert outbox_left == 0

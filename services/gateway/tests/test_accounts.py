@@ -11,6 +11,7 @@ from typing import Any
 
 import nats.errors
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from voicebus.contracts.rpc import RpcError
@@ -52,6 +53,7 @@ class FakeEdge:
         self.down = False
         self.failing: RpcError | None = None
         self.gate: asyncio.Event | None = None
+        self.silent = False
 
     async def request(
         self,
@@ -68,6 +70,9 @@ class FakeEdge:
         self.asked.append(request)
         if self.gate is not None:
             await self.gate.wait()
+        if self.silent:  # nobody answers within the attempt's time
+            await asyncio.sleep(timeout)
+            raise TimeoutError
         if self.failing is not None:
             reply = AccountReply(ok=False, error=self.failing)
         elif (account := self.accounts.get((request.tenant_id, request.provider))) is not None:
@@ -129,6 +134,37 @@ def test_a_full_cache_drops_the_least_recently_stored() -> None:
     assert len(cache) == 2
     cache.discard("a")
     assert cache.get("a") == (False, None)
+
+
+def test_an_expired_entry_is_kept_stale_for_its_stale_time_then_dropped() -> None:
+    clock = Clock()
+    cache: TtlCache[str, int] = TtlCache(ttl_s=30, max_entries=4, clock=clock, stale_s=60)
+    cache.put("a", 1)
+    clock.now += 10
+    cache.put("b", 2)
+    assert cache.get_stale("a") == (True, 1, 10.0)  # fresh entries are served too
+    clock.now += 20
+    assert cache.get("a") == (False, None)
+    assert cache.get_stale("a") == (True, 1, 30.0)
+    assert cache.get("b") == (True, 2)
+    clock.now += 59.9
+    assert cache.get_stale("a") == (True, 1, pytest.approx(89.9))
+    clock.now += 0.1
+    assert cache.get_stale("a") == (False, None, 0.0)
+    assert len(cache) == 1  # "a" is gone from memory, "b" is still stale
+    clock.now += 10
+    assert cache.get_stale("b") == (False, None, 0.0)
+    assert len(cache) == 0
+
+
+def test_entries_past_their_stale_time_leave_memory_on_any_use() -> None:
+    clock = Clock()
+    cache: TtlCache[str, int] = TtlCache(ttl_s=1, max_entries=4, clock=clock, stale_s=1)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    clock.now += 2
+    cache.put("c", 3)  # a put drops what is dead, not only lookups of the same key
+    assert len(cache) == 1
 
 
 def test_a_cache_refuses_a_size_of_zero() -> None:
@@ -204,6 +240,153 @@ async def test_a_name_that_is_not_a_tenant_id_is_never_asked(
 ) -> None:
     assert await accounts.get("not.a.tenant", "twilio") is None
     assert edge.asked == []
+
+
+# -- stale if error ----------------------------------------------------------------------
+
+STALE_S = 600
+
+
+@pytest.fixture
+def stale(edge: FakeEdge, clock: Clock) -> EdgeAccounts:
+    """Accounts reused 30 s, and up to ``STALE_S`` more while the edge cannot answer."""
+    client = RpcClient(edge, timeout_s=0.2)
+    return EdgeAccounts(client, ttl_s=30, max_entries=8, clock=clock, stale_s=STALE_S)
+
+
+def stale_served(reason: str) -> float:
+    labels = {"provider": "twilio", "reason": reason}
+    return REGISTRY.get_sample_value("voicebus_gateway_account_stale_served_total", labels) or 0.0
+
+
+@pytest.mark.parametrize("outage", ["down", "database_down", "silent"])
+async def test_the_last_answer_is_served_after_its_ttl_while_the_edge_fails(
+    stale: EdgeAccounts, edge: FakeEdge, clock: Clock, outage: str
+) -> None:
+    edge.accounts["acme", "twilio"] = stored()
+    assert await stale.get("acme", "twilio") is not None
+    reason = {"down": "unreachable", "database_down": "edge_error", "silent": "timeout"}[outage]
+    before = stale_served(reason)
+    if outage == "down":
+        edge.down = True
+    elif outage == "database_down":
+        edge.failing = RpcError(status=503, code="database_unavailable", message="db down")
+    else:
+        edge.silent = True
+    clock.now += 30 + STALE_S - 1
+    account = await stale.get("acme", "twilio")
+    assert account is not None
+    assert account.secret("auth_token") == SECRET
+    assert stale_served(reason) == before + 1
+    asked = len(edge.asked)
+    assert await stale.get("acme", "twilio") is account  # the edge is asked again every time
+    assert len(edge.asked) > asked or outage == "down"  # (down: nothing reaches the edge)
+    assert stale_served(reason) == before + 2
+
+
+async def test_the_last_answer_is_not_served_past_the_stale_bound(
+    stale: EdgeAccounts, edge: FakeEdge, clock: Clock
+) -> None:
+    edge.accounts["acme", "twilio"] = stored()
+    assert await stale.get("acme", "twilio") is not None
+    edge.down = True
+    clock.now += 30 + STALE_S
+    with pytest.raises(AccountsUnavailableError) as unavailable:
+        await stale.get("acme", "twilio")
+    assert unavailable.value.retryable
+    clock.now -= 1  # the clock never goes back; the answer left memory for good
+    with pytest.raises(AccountsUnavailableError):
+        await stale.get("acme", "twilio")
+
+
+async def test_no_stale_answer_means_unavailable(stale: EdgeAccounts, edge: FakeEdge) -> None:
+    edge.failing = RpcError(status=503, code="database_unavailable", message="db down")
+    with pytest.raises(AccountsUnavailableError):
+        await stale.get("acme", "twilio")
+
+
+async def test_none_stored_is_cached_as_none_and_served_stale_too(
+    stale: EdgeAccounts, edge: FakeEdge, clock: Clock
+) -> None:
+    before = stale_served("edge_error")
+    assert await stale.get("default", "twilio") is None  # a 404: a normal answer
+    assert await stale.get("default", "twilio") is None
+    assert len(edge.asked) == 1
+    edge.failing = RpcError(status=503, code="database_unavailable", message="db down")
+    clock.now += 31
+    assert await stale.get("default", "twilio") is None  # not AccountsUnavailableError
+    assert len(edge.asked) == 2
+    assert stale_served("edge_error") == before + 1
+
+
+async def test_a_successful_refresh_replaces_the_stale_answer(
+    stale: EdgeAccounts, edge: FakeEdge, clock: Clock
+) -> None:
+    edge.accounts["acme", "twilio"] = stored()
+    assert await stale.get("acme", "twilio") is not None
+    edge.down = True
+    clock.now += 40
+    first = await stale.get("acme", "twilio")
+    assert first is not None
+    assert first.secret("auth_token") == SECRET
+    edge.down = False
+    edge.accounts["acme", "twilio"] = stored(token="rotated-token-5a9e")
+    refreshed = await stale.get("acme", "twilio")
+    assert refreshed is not None
+    assert refreshed.secret("auth_token") == "rotated-token-5a9e"
+    edge.down = True
+    clock.now += 30 + STALE_S - 1  # stale bound counted from the refresh, not the first answer
+    again = await stale.get("acme", "twilio")
+    assert again is not None
+    assert again.secret("auth_token") == "rotated-token-5a9e"
+    edge.down = False
+    del edge.accounts["acme", "twilio"]  # the account was deleted at the edge: a 404
+    assert await stale.get("acme", "twilio") is None
+    edge.down = True
+    clock.now += 31
+    assert await stale.get("acme", "twilio") is None  # the newest answer, "none stored"
+
+
+async def test_a_refusal_by_the_edge_drops_the_stale_answer(
+    stale: EdgeAccounts, edge: FakeEdge, clock: Clock
+) -> None:
+    edge.accounts["acme", "twilio"] = stored()
+    assert await stale.get("acme", "twilio") is not None
+    clock.now += 31
+    edge.failing = RpcError(status=403, code="tenant_disabled", message="disabled")
+    with pytest.raises(AccountsUnavailableError):
+        await stale.get("acme", "twilio")
+    edge.failing = None
+    edge.down = True  # an outage after the refusal never brings the old account back
+    with pytest.raises(AccountsUnavailableError):
+        await stale.get("acme", "twilio")
+
+
+async def test_a_stale_bound_of_zero_serves_nothing_stale(edge: FakeEdge, clock: Clock) -> None:
+    client = RpcClient(edge, timeout_s=0.2)
+    accounts = EdgeAccounts(client, ttl_s=30, max_entries=8, clock=clock, stale_s=0)
+    edge.accounts["acme", "twilio"] = stored()
+    assert await accounts.get("acme", "twilio") is not None
+    edge.down = True
+    clock.now += 30
+    with pytest.raises(AccountsUnavailableError):
+        await accounts.get("acme", "twilio")
+
+
+async def test_lookups_at_the_same_moment_share_one_failing_request_and_its_stale_answer(
+    stale: EdgeAccounts, edge: FakeEdge, clock: Clock
+) -> None:
+    edge.accounts["acme", "twilio"] = stored()
+    first = await stale.get("acme", "twilio")
+    clock.now += 31
+    edge.failing = RpcError(status=503, code="database_unavailable", message="db down")
+    edge.gate = asyncio.Event()
+    waiting = [asyncio.create_task(stale.get("acme", "twilio")) for _ in range(5)]
+    await asyncio.sleep(0.01)
+    edge.gate.set()
+    results = await asyncio.gather(*waiting)
+    assert len(edge.asked) == 2  # the first answer, then one shared failing request
+    assert all(r is first for r in results)
 
 
 # -- which account a dial uses ----------------------------------------------------------

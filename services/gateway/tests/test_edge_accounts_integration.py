@@ -13,6 +13,7 @@ import pytest
 from gateway_kit import (
     AUTH_TOKEN,
     WEBHOOK_FORM,
+    EventLog,
     FakeOrchestrator,
     RunningGateway,
     serve_gateway,
@@ -22,8 +23,11 @@ from gateway_kit import (
 from nats.aio.msg import Msg
 from pydantic import SecretStr
 
+from voicebus.contracts.commands import OriginateCall, OriginateCallData
+from voicebus.contracts.events import CallEnded, EndReason
 from voicebus.contracts.rpc import RpcError
 from voicebus.contracts.telephony import ACCOUNTS_GET, AccountReply, GetAccount, StoredAccount
+from voicebus.devkit.carriers.twilio import TwilioCarrier
 
 pytestmark = pytest.mark.integration
 
@@ -104,3 +108,71 @@ async def test_a_tenants_webhook_is_checked_with_its_account_from_the_edge(
             ready = await client.get("/readyz")
         assert ready.status_code == 200, ready.text
         assert (await _post(gw, "acme", ACME_TOKEN)).status_code == 200  # cached account
+
+
+class EdgeGoingDown:
+    """The edge answers acme's stored account ``answers`` times, then as it does while its
+    database is down (503)."""
+
+    def __init__(self, account: StoredAccount, answers: int) -> None:
+        self.account = account
+        self.answers = answers
+        self.asked = 0
+
+    async def start(self, gw: RunningGateway) -> EdgeGoingDown:
+        await gw.nc.subscribe(ACCOUNTS_GET, cb=self._answer)
+        await gw.nc.flush()
+        return self
+
+    async def _answer(self, msg: Msg) -> None:
+        self.asked += 1
+        if self.asked <= self.answers:
+            reply = AccountReply(ok=True, account=self.account)
+        else:
+            error = RpcError(status=503, code="database_unavailable", message="down")
+            reply = AccountReply(ok=False, error=error)
+        await msg.respond(reply.model_dump_json().encode())
+
+
+@pytest.mark.parametrize(("stale_s", "ended"), [(3600.0, True), (0.0, False)])
+async def test_a_tenants_callbacks_are_checked_with_its_last_account_while_the_edge_is_down(
+    embedded_nats_factory: Any, stale_s: float, ended: bool
+) -> None:
+    """The dial reads acme's account; then the edge's database goes down. Its callbacks
+    are still checked with acme's token (the edge's last answer), so the call's end is
+    published; without the stale answer they get 503 (never 403) and the end is lost."""
+    sid = "AC" + "a" * 32
+    carrier = TwilioCarrier(account_sid=sid, auth_token=ACME_TOKEN,
+                            gateway_url="http://127.0.0.1:1")  # fmt: skip
+    account = StoredAccount(
+        tenant_id="acme", provider="twilio",
+        fields={"account_id": sid, "caller_id": "+14155550100", "api_base_url": carrier.base_url},
+        secrets={"auth_token": SecretStr(ACME_TOKEN)},
+    )  # fmt: skip
+    overrides = {"account_cache_ttl_s": 0.0, "account_stale_s": stale_s,
+                 "provider_api_hosts": ["127.0.0.1"]}  # fmt: skip
+    async with serve_gateway(embedded_nats_factory().url, **overrides) as gw:
+        carrier.gateway_url = carrier.public_url = gw.base_url
+        await FakeOrchestrator(["demo"]).start(gw.nc)
+        edge = await EdgeGoingDown(account, answers=1).start(gw)
+        events = await EventLog().start(gw.nc)
+        command = OriginateCall(
+            tenant_id="acme", call_id="out-acme-1", source="test/1",
+            data=OriginateCallData(agent_id="demo", to_number="+14155550002", provider="twilio"),
+        )  # fmt: skip
+        async with carrier:
+            js = gw.nc.jetstream()
+            await js.publish(command.subject, command.to_bytes(),
+                             headers={"Nats-Msg-Id": command.id})  # fmt: skip
+            dialed = await carrier.wait_ended(timeout=30)
+            if ended:
+                busy = await events.one("call.ended.v1", command.call_id)
+                assert isinstance(busy, CallEnded)
+                assert busy.data.reason is EndReason.BUSY
+        assert edge.asked > 1  # every callback asked the edge again (TTL 0), which failed
+        assert dialed.progress() == ["initiated", "ringing", "busy"]
+        statuses = {status for _, status in dialed.posted}
+        assert statuses == ({200} if ended else {503})
+        assert events.of("call.error.v1", command.call_id) == []  # no "forged" callback
+        if not ended:
+            assert events.of("call.ended.v1", command.call_id) == []

@@ -3,10 +3,22 @@
 The edge owns tenants and their encrypted credentials; the gateway keeps no database.
 An answer (an account, or "none stored") is reused for ``VB_GATEWAY_ACCOUNT_CACHE_TTL_S``
 seconds, so a dial, its callbacks and a transfer of the call ask once, and a change
-made at the edge reaches the gateway within that time. Credentials live only in this
-process's memory, only that long. Lookups of one account at the same moment share one
-request. When the edge cannot be asked (not running, too slow, its database down),
-nothing is cached and :class:`AccountsUnavailableError` says so.
+made at the edge reaches the gateway within that time. Lookups of one account at the
+same moment share one request.
+
+Stale if error: when the edge cannot answer (not running, too slow, a 5xx such as its
+database being down), the last answer it gave is used instead for up to
+``VB_GATEWAY_ACCOUNT_STALE_S`` seconds past its TTL (logged, and counted in
+``voicebus_gateway_account_stale_served_total``), so a call's callbacks are still
+checked with the tenant's own account and its outcome is not lost. Only when there is
+no such answer does :class:`AccountsUnavailableError` say the account cannot be read.
+A change made at the edge still reaches the gateway within the TTL whenever the edge
+answers.
+
+Credentials live only in this process's memory, never on disk: an account is never
+used later than TTL + stale seconds after the edge last handed it out (30 s + 1 hour by
+default), and leaves memory at the next lookup after that, or earlier when more than
+``VB_GATEWAY_ACCOUNT_CACHE_SIZE`` accounts are held.
 """
 
 from __future__ import annotations
@@ -22,9 +34,16 @@ from pydantic import ValidationError
 
 from voicebus.contracts.telephony import ACCOUNTS_GET, AccountReply, GetAccount, StoredAccount
 from voicebus.gateway.context import AccountsUnavailableError
+from voicebus.gateway.metrics import StaleReason, count_stale_account
 from voicebus.gateway.providers.outbound import ProviderAccount
 from voicebus.gateway.ttl_cache import TtlCache
-from voicebus.runtime.rpc import RemoteError, RpcClient, RpcFault
+from voicebus.runtime.rpc import (
+    OwnerTimeout,
+    OwnerUnavailable,
+    RemoteError,
+    RpcClient,
+    RpcFault,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +59,8 @@ class EdgeAccounts:
     Args:
         client: request/reply on the gateway's connection.
         ttl_s: how long an answer is reused (0: never).
+        stale_s: how long past ``ttl_s`` an answer is still used when the edge cannot
+            answer (0: never; the lookup fails instead).
         max_entries: accounts kept at most (the least recently stored go first).
         clock: monotonic seconds (a fake in tests).
         api_hosts: hosts a stored account's ``api_base_url`` may name; None: any. Another
@@ -54,19 +75,25 @@ class EdgeAccounts:
         *,
         ttl_s: float,
         max_entries: int,
+        stale_s: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         api_hosts: Collection[str] | None = None,
     ) -> None:
         self._api_hosts = None if api_hosts is None else {h.lower() for h in api_hosts}
         self._client = client
-        self._cache: TtlCache[_Key, ProviderAccount | None] = TtlCache(ttl_s, max_entries, clock)
+        self._cache: TtlCache[_Key, ProviderAccount | None] = TtlCache(
+            ttl_s, max_entries, clock, stale_s
+        )
         self._asking: dict[_Key, asyncio.Future[ProviderAccount | None]] = {}
 
     async def get(self, tenant_id: str, provider: str) -> ProviderAccount | None:
         """The tenant's stored account with ``provider``, or None if it has none.
 
+        The last answer, if not too stale, when the edge cannot answer now.
+
         Raises:
-            AccountsUnavailableError: the edge could not be asked.
+            AccountsUnavailableError: the edge could not be asked and has not answered
+                within the stale bound.
         """
         key = (tenant_id, provider)
         hit, account = self._cache.get(key)
@@ -93,16 +120,39 @@ class EdgeAccounts:
         try:
             reply = await self._client.ask(ACCOUNTS_GET, request, AccountReply)
         except RemoteError as refused:
-            if refused.status != 404:
+            if refused.status == 404:
+                self._cache.put(key, None)
+                return None
+            if refused.status < 500:
+                # The edge refused (the tenant is disabled): not an outage. The old answer
+                # goes too, so a later outage never brings it back.
+                self._cache.discard(key)
                 raise _unavailable(tenant_id, provider, refused.code) from None
-            self._cache.put(key, None)
-            return None
-        except RpcFault as fault:
-            raise _unavailable(tenant_id, provider, fault.code) from None
+            return self._stale(key, StaleReason.EDGE_ERROR, refused.code)
+        except OwnerTimeout as fault:
+            return self._stale(key, StaleReason.TIMEOUT, fault.code)
+        except OwnerUnavailable as fault:
+            return self._stale(key, StaleReason.UNREACHABLE, fault.code)
+        except RpcFault as fault:  # a reply that is not an AccountReply
+            return self._stale(key, StaleReason.EDGE_ERROR, fault.code)
         if reply.account is None:
-            raise _unavailable(tenant_id, provider, "no_account_in_reply")
+            return self._stale(key, StaleReason.EDGE_ERROR, "no_account_in_reply")
         account = _provider_account(reply.account, self._api_hosts)
         self._cache.put(key, account)
+        return account
+
+    def _stale(self, key: _Key, reason: StaleReason, code: str) -> ProviderAccount | None:
+        """The last answer if kept (fresh or stale), else :class:`AccountsUnavailableError`."""
+        tenant_id, provider = key
+        hit, account, age_s = self._cache.get_stale(key)
+        if not hit:
+            raise _unavailable(tenant_id, provider, code)
+        count_stale_account(provider, reason)
+        log.warning(
+            "edge unavailable: last provider account answer used",
+            extra={"tenant_id": tenant_id, "provider": provider, "why": code,
+                   "age_s": round(age_s, 1), "stored": account is not None},
+        )  # fmt: skip
         return account
 
 

@@ -33,6 +33,7 @@ def build(settings: GatewaySettings | None = None) -> tuple[Service, FastAPI]:
     accounts = EdgeAccounts(
         RpcClient(lambda: service.nc, timeout_s=settings.account_lookup_timeout_s),
         ttl_s=settings.account_cache_ttl_s,
+        stale_s=settings.account_stale_s,
         max_entries=settings.account_cache_size,
         api_hosts=settings.provider_api_hosts,
     )

@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 SORRY: Final = "Sorry, we cannot take your call right now. Please try again later. Goodbye."
 """What a caller hears when the call cannot be connected to its agent."""
 ACCOUNTS_UNAVAILABLE: Final = "the tenant's provider account cannot be read now; retry later\n"
-"""Body of the 503 a named tenant's webhook gets while its account cannot be read."""
+"""Body of the 503 a webhook or callback gets while the tenant's account cannot be read."""
 
 
 class InboundHandler:

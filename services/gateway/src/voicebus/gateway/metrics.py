@@ -198,6 +198,35 @@ def count_call_refused(provider: str, reason: CallRefusal) -> None:
     CALLS_REFUSED.labels(provider, reason.value).inc()
 
 
+# -- tenants' provider accounts ---------------------------------------------------------
+
+
+class StaleReason(StrEnum):
+    """Why the edge's last answer about an account was used (the ``reason`` label)."""
+
+    UNREACHABLE = "unreachable"
+    """Nobody answers ``vb.rpc.edge.accounts.get`` (the edge is not running), or NATS is
+    unusable."""
+    TIMEOUT = "timeout"
+    """The edge did not answer within ``VB_GATEWAY_ACCOUNT_LOOKUP_TIMEOUT_S``."""
+    EDGE_ERROR = "edge_error"
+    """The edge answered with a 5xx (its database is down) or an unusable reply."""
+
+
+ACCOUNTS_STALE: Final = Counter(
+    "voicebus_gateway_account_stale_served",
+    "Provider account lookups the edge could not answer, served with its last answer "
+    "(at most VB_GATEWAY_ACCOUNT_STALE_S past its TTL), by provider and reason.",
+    ["provider", "reason"],
+    registry=REGISTRY,
+)
+
+
+def count_stale_account(provider: str, reason: StaleReason) -> None:
+    """Count one account lookup served with the edge's last answer."""
+    ACCOUNTS_STALE.labels(provider, reason.value).inc()
+
+
 def initialize(providers: Iterable[tuple[str, bool]], end_reasons: Iterable[str]) -> None:
     """Create every call and dial series at zero, so rates read 0 rather than nothing.
 
@@ -215,6 +244,8 @@ def initialize(providers: Iterable[tuple[str, bool]], end_reasons: Iterable[str]
             CALLS_ENDED.labels(name, reason)
         for refusal in CallRefusal:
             CALLS_REFUSED.labels(name, refusal.value)
+        for stale in StaleReason:
+            ACCOUNTS_STALE.labels(name, stale.value)
         if dials:
             for result in DialResult:
                 if result is not DialResult.REFUSED_PROVIDER:

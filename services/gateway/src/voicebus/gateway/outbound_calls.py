@@ -15,6 +15,10 @@
 - ``/telephony/<name>/transfer/{call_id}``: the provider's transfer API fetched
   the markup that dials the target named in the signed query (see
   ``transfers.py``), or the target's leg fetched the announcement.
+
+A callback is checked with the tenant's account (its last known one while the edge is
+down, see ``accounts.py``); one whose account cannot be read at all gets 503 with
+``Retry-After``, not 403: nothing says it is forged.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from voicebus.contracts.ids import new_id
 from voicebus.contracts.streams import EVENTS
 from voicebus.gateway.agents import Refusal, fetch_agent, judge
 from voicebus.gateway.call_events import call_error, call_initiated
-from voicebus.gateway.context import Gateway, UnknownAccountError
+from voicebus.gateway.context import AccountsUnavailableError, Gateway, UnknownAccountError
 from voicebus.gateway.destinations import destination_refusal
 from voicebus.gateway.dialing import (
     callback_identity,
@@ -48,6 +52,7 @@ from voicebus.gateway.dialing import (
     refuse_originate,
     status_events,
 )
+from voicebus.gateway.inbound import ACCOUNTS_UNAVAILABLE
 from voicebus.gateway.metrics import DialResult, count_dial
 from voicebus.gateway.parameters import (
     CallIdentity,
@@ -274,6 +279,12 @@ class Outbound:
         """The tenant's account and the request's parameters, if the provider signed it."""
         try:
             account = await self.gateway.account(tenant_id, provider.name)
+        except AccountsUnavailableError:
+            # Not a forgery: the account cannot be read now (the edge is down and has
+            # not answered for this tenant lately). The provider may retry.
+            log.warning("callback not checked: account unavailable",
+                        extra={"provider": provider.name, "call_id": call_id})  # fmt: skip
+            return Response(ACCOUNTS_UNAVAILABLE, status_code=503, headers={"Retry-After": "5"})
         except UnknownAccountError as err:
             return await self._forbidden(provider, tenant_id, call_id, str(err))
         params = await self._webhook(provider).verify(request, account)

@@ -164,6 +164,19 @@ class GatewaySettings(ServiceSettings):
             "made at the edge reaches the gateway within this."
         ),
     )
+    account_stale_s: float = Field(
+        default=3600.0,
+        ge=0,
+        le=86_400,
+        description=(
+            "How long past VB_GATEWAY_ACCOUNT_CACHE_TTL_S the edge's last answer about a "
+            "tenant's provider account is still used while the edge cannot answer (not "
+            "running, too slow, its database down), so callbacks of calls in progress are "
+            "still checked with the tenant's own credentials and their outcomes kept; "
+            "0: never (the lookup fails). Credentials are used at most TTL + this after the "
+            "edge last handed them out."
+        ),
+    )
     account_cache_size: int = Field(
         default=1024, ge=1, le=1_000_000, description="Tenant accounts kept in memory at most."
     )

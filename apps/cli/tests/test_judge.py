@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ from starlette.routing import Route
 from voicebus.cli.judge import Judge, judge_all, parse_verdict
 from voicebus.cli.scenarios import RUBRIC_SKIPPED, evaluate, json_report, markdown_report, parse
 from voicebus.contracts.replay import CallerInput, ToolStep, TurnRecord
+from voicebus.devkit.ports import listening_socket
 
 pytestmark = pytest.mark.integration
 
@@ -56,8 +56,7 @@ class StandIn:
 
 @pytest.fixture
 async def standin() -> AsyncIterator[StandIn]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = listening_socket()
     state = StandIn(url=f"http://127.0.0.1:{sock.getsockname()[1]}/v1")
 
     async def completions(request: Request) -> Response:

@@ -1,18 +1,17 @@
 """A call's take-overs by a person, as media follows them: the operator's microphone heard.
 
 Every media instance hears the call's supervision events over core NATS (as every
-instance hears ``call.ended``); the session owning the call subscribes to
-``supervision.taken_over``, ``supervision.handed_back`` and ``supervision.ended`` of its
-call. Between a take-over and its end it subscribes to the call's out audio too, and
-hands the frames carrying the take-over's utterance id (the operator's microphone, see
+instance hears ``call.ended``); the session owning the call subscribes to its call's
+``supervision.*`` and acts on ``taken_over``, ``handed_back`` and ``ended``. Between a
+take-over and its end it subscribes to the call's out audio too, and hands the frames
+carrying the take-over's utterance id (the operator's microphone, see
 :mod:`voicebus.media.operator_speech`) to an :class:`OperatorSpeech`. Out audio is heard
 only while a call is taken over: otherwise it is media's own, 50 frames a second.
 
 A hand-back or an end releases only its own operator's take-over: another operator who
-was only listening may close their supervision meanwhile. The three subjects are three
-subscriptions, whose callbacks may run in any order when events arrive together: a lock
-keeps one change at a time, and a take-over older than its operator's last hand-back
-seen is ignored.
+was only listening may close their supervision meanwhile. A lock keeps one change at a
+time, and a take-over older than its operator's last hand-back seen is ignored (a
+repeated or late event).
 """
 
 from __future__ import annotations
@@ -84,15 +83,11 @@ class TakeOvers:
         return self._speech.operator if self._speech is not None else None
 
     async def open(self, nc: Client) -> None:
-        """Subscribe to the call's take-over events on ``nc`` (the service's connection)."""
+        """Subscribe to the call's supervision events on ``nc`` (the service's connection):
+        one subscription, of which only take-overs, hand-backs and ends matter here."""
         self._nc = nc
-        for event_type in (
-            SupervisionTakenOver.event_name,
-            SupervisionHandedBack.event_name,
-            SupervisionEnded.event_name,
-        ):
-            subject = subjects.evt(self._tenant_id, self._call_id, event_type)
-            self._subs.append(await nc.subscribe(subject, cb=self._on_event))
+        supervision = subjects.evt_filter(self._tenant_id, self._call_id, "supervision") + ".*"
+        self._subs.append(await nc.subscribe(supervision, cb=self._on_event))
 
     async def close(self) -> None:
         """Unsubscribe; publish the operator's last line if a take-over lasts (idempotent)."""

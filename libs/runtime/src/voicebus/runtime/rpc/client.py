@@ -32,7 +32,7 @@ from voicebus.runtime.rpc.faults import (
     RpcFault,
 )
 from voicebus.runtime.rpc.server import REQUEST_ID, REQUEST_ID_HEADER, rpc_name
-from voicebus.runtime.rpc.tenancy import SERVICE_ASKED, tenant_of
+from voicebus.runtime.rpc.tenancy import is_tenant_scoped, tenant_of
 from voicebus.runtime.telemetry import inject_trace_context
 from voicebus.runtime.tenant_keys import TenantSigner
 
@@ -158,9 +158,8 @@ class RpcClient:
         request_id = REQUEST_ID.get()
         if request_id is not None:
             headers[REQUEST_ID_HEADER] = request_id
-        tenant = tenant_of(request)
-        if self._signer is not None and tenant is not None and subject not in SERVICE_ASKED:
-            headers.update(self._signer.headers(subject, tenant, body))
+        if self._signer is not None and is_tenant_scoped(subject, type(request)):
+            headers.update(self._signer.headers(subject, tenant_of(request) or "", body))
         loop = asyncio.get_running_loop()
         budget = self.timeout_s if timeout_s is None else timeout_s
         deadline = loop.time() + budget
